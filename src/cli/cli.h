@@ -1,0 +1,36 @@
+/* The devpass command: a verb table (main.c) dispatching to one file per verb. */
+#ifndef DEVPASS_CLI_H
+#define DEVPASS_CLI_H
+
+#include <stdbool.h>
+
+#include "devpass.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
+
+struct cli_ctx {
+	bool json;
+};
+
+struct cli_verb {
+	const char *name;
+	int (*run)(int argc, char **argv, const struct cli_ctx *ctx);
+	const char *summary;
+	const char *usage;       /* printed by `devpass VERB --help` */
+};
+
+int cmd_list(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_show(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_groups(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_check(int argc, char **argv, const struct cli_ctx *ctx);
+
+/* output.c */
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_lib_error(int code);   /* prints dp_error_message() */
+int cli_print_usage(const char *verb);
+/* Reads the inventory with host-critical marks; prints the error and returns non-zero. */
+int cli_inventory_load(struct dp_pci_list *list);
+/* The (short) description list/groups print, without pci.ids' bracketed code names. */
+void cli_json_add_device_summary(struct json_object *o, const struct dp_pci_device *dev);
+
+#endif

@@ -1,0 +1,229 @@
+/* devpass list — one row per PCI function, or the bus tree with --tree. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct dp_column list_columns[] = {
+	{"address", "ADDRESS", DP_COL_TEXT, 0},
+	{"class", "CLASS", DP_COL_TEXT, 0},
+	{"vendor", "VENDOR", DP_COL_TEXT, 0},
+	{"device", "DEVICE", DP_COL_TEXT, 0},
+	{"description", "DESCRIPTION", DP_COL_TEXT | DP_COL_ELLIPSIZE, 48},
+	{"iommu_group", "IOMMU", DP_COL_TEXT, 0},
+	{"vfio_group", "VFIO", DP_COL_TEXT, 0},
+	{"driver", "DRIVER", DP_COL_TEXT, 0},
+	{"numa_node", "NUMA", DP_COL_TEXT, 0},
+	{"host_critical", "CRITICAL", DP_COL_TEXT, 0},
+	{"prog_if", "PROGIF", 0, 0},
+	{"subsystem_vendor", "SVENDOR", 0, 0},
+	{"subsystem_device", "SDEVICE", 0, 0},
+	{"revision", "REV", 0, 0},
+	{"class_name", "CLASS NAME", 0, 0},
+	{"vendor_name", "VENDOR NAME", 0, 0},
+	{"device_name", "DEVICE NAME", 0, 0},
+	{"subsystem_vendor_name", "SVENDOR NAME", 0, 0},
+	{"subsystem_device_name", "SDEVICE NAME", 0, 0},
+	{"modalias", "MODALIAS", 0, 0},
+	{"parent", "PARENT", 0, 0},
+	{"is_bridge", "BRIDGE", 0, 0},
+	{"host_critical_reasons", "REASONS", 0, 0},
+};
+
+static const struct dp_column tree_columns[] = {
+	{"tree", "TREE", DP_COL_TEXT, 0},
+	{"address", "ADDRESS", 0, 0},
+	{"depth", "DEPTH", 0, 0},
+	{"parent", "PARENT", 0, 0},
+	{"description", "DESCRIPTION", DP_COL_TEXT | DP_COL_ELLIPSIZE, 56},
+	{"iommu_group", "IOMMU", DP_COL_TEXT, 0},
+	{"driver", "DRIVER", DP_COL_TEXT, 0},
+	{"host_critical", "CRITICAL", DP_COL_TEXT, 0},
+};
+
+static void set_hex(struct dp_table *t, const char *key, unsigned width, unsigned value)
+{
+	dp_table_set_strf(t, key, "%0*x", (int)width, value);
+}
+
+static void set_opt_str(struct dp_table *t, const char *key, const char *s)
+{
+	dp_table_set_str(t, key, s && *s ? s : NULL);
+}
+
+static void set_opt_int(struct dp_table *t, const char *key, int v)
+{
+	if (v >= 0)
+		dp_table_set_int(t, key, v);
+}
+
+static void row_add(struct dp_table *t, const struct dp_pci_device *d)
+{
+	dp_table_add_row(t);
+	dp_table_set_str(t, "address", d->address);
+	set_hex(t, "class", 4, d->class_code >> 8);
+	set_hex(t, "vendor", 4, d->vendor);
+	set_hex(t, "device", 4, d->device);
+	dp_table_set_str(t, "description", d->description);
+	set_opt_int(t, "iommu_group", d->iommu_group);
+	if (d->vfio_node)
+		dp_table_set_strf(t, "vfio_group", "/dev/vfio/%d", d->iommu_group);
+	set_opt_str(t, "driver", d->driver);
+	set_opt_int(t, "numa_node", d->numa_node);
+	dp_table_set_bool(t, "host_critical", d->critical.n > 0);
+	set_hex(t, "prog_if", 2, d->class_code & 0xff);
+	if (d->has_subsys) {
+		set_hex(t, "subsystem_vendor", 4, d->subsys_vendor);
+		set_hex(t, "subsystem_device", 4, d->subsys_device);
+	}
+	set_hex(t, "revision", 2, d->revision);
+	dp_table_set_str(t, "class_name", d->class_name);
+	dp_table_set_str(t, "vendor_name", d->vendor_name);
+	dp_table_set_str(t, "device_name", d->device_name);
+	dp_table_set_str(t, "subsystem_vendor_name", d->subsys_vendor_name);
+	dp_table_set_str(t, "subsystem_device_name", d->subsys_device_name);
+	dp_table_set_str(t, "modalias", d->modalias);
+	set_opt_str(t, "parent", d->parent);
+	dp_table_set_bool(t, "is_bridge", dp_pci_device_is_bridge(d));
+	dp_table_set_strv(t, "host_critical_reasons", &d->critical);
+}
+
+/* ---- --tree -------------------------------------------------------------------- */
+
+struct tree {
+	const struct dp_pci_list *list;
+	const bool *keep;
+	size_t *parent;          /* index of the parent, or SIZE_MAX on a root bus */
+	struct dp_table *t;
+};
+
+static bool is_last_child(const struct tree *tr, size_t i)
+{
+	for (size_t j = i + 1; j < tr->list->n; j++)
+		if (tr->keep[j] && tr->parent[j] == tr->parent[i] &&
+		    (tr->parent[i] != SIZE_MAX ||
+		     (tr->list->dev[j].addr.domain == tr->list->dev[i].addr.domain &&
+		      tr->list->dev[j].addr.bus == tr->list->dev[i].addr.bus)))
+			return false;
+	return true;
+}
+
+static void tree_row(struct tree *tr, size_t i, const char *prefix, int depth)
+{
+	const struct dp_pci_device *d = &tr->list->dev[i];
+	bool last = is_last_child(tr, i);
+	dp_table_add_row(tr->t);
+	dp_table_set_strf(tr->t, "tree", "%s%s %s", prefix, last ? "└─" : "├─", d->address);
+	dp_table_set_str(tr->t, "address", d->address);
+	dp_table_set_int(tr->t, "depth", depth);
+	set_opt_str(tr->t, "parent", d->parent);
+	dp_table_set_str(tr->t, "description", d->description);
+	set_opt_int(tr->t, "iommu_group", d->iommu_group);
+	set_opt_str(tr->t, "driver", d->driver);
+	dp_table_set_bool(tr->t, "host_critical", d->critical.n > 0);
+	char child_prefix[256];
+	snprintf(child_prefix, sizeof(child_prefix), "%s%s", prefix, last ? "   " : "│  ");
+	for (size_t j = 0; j < tr->list->n; j++)
+		if (tr->keep[j] && tr->parent[j] == i)
+			tree_row(tr, j, child_prefix, depth + 1);
+}
+
+static void tree_build(const struct dp_pci_list *list, bool *keep, struct dp_table *t)
+{
+	struct tree tr = {list, keep, calloc(list->n, sizeof(size_t)), t};
+	for (size_t i = 0; i < list->n; i++) {
+		struct dp_pci_device *p = list->dev[i].parent[0] ? dp_pci_list_find(list, list->dev[i].parent) : NULL;
+		tr.parent[i] = p ? (size_t)(p - list->dev) : SIZE_MAX;
+	}
+	/* a kept device keeps the bridges above it, so the path to it stays visible */
+	for (size_t i = 0; i < list->n; i++)
+		for (size_t j = i; keep[i] && tr.parent[j] != SIZE_MAX; j = tr.parent[j])
+			keep[tr.parent[j]] = true;
+	int last_domain = -1, last_bus = -1;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct dp_pci_device *d = &list->dev[i];
+		if (!keep[i] || tr.parent[i] != SIZE_MAX)
+			continue;
+		if ((int)d->addr.domain != last_domain || (int)d->addr.bus != last_bus) {
+			dp_table_add_row(t);
+			dp_table_set_strf(t, "tree", "[%04x:%02x]", d->addr.domain, d->addr.bus);
+			dp_table_set_int(t, "depth", 0);
+			dp_table_set_str(t, "description", "PCI root bus");
+			last_domain = (int)d->addr.domain;
+			last_bus = (int)d->addr.bus;
+		}
+		tree_row(&tr, i, "", 1);
+	}
+	free(tr.parent);
+}
+
+/* ---- options ------------------------------------------------------------------- */
+
+static int options_parse(int argc, char **argv, struct dp_pci_filter *f, bool *tree)
+{
+	static const struct option opts[] = {
+		{"class", required_argument, NULL, 'c'}, {"vendor", required_argument, NULL, 'v'},
+		{"device", required_argument, NULL, 'd'}, {"driver", required_argument, NULL, 'k'},
+		{"group", required_argument, NULL, 'g'}, {"tree", no_argument, NULL, 't'},
+		{"slot", required_argument, NULL, 's'}, {0}};
+	int c, r = 0;
+	char *end;
+	dp_filter_init(f);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:t", opts, NULL)) != -1 && r == 0) {
+		switch (c) {
+		case 'c': r = dp_filter_set_class(f, optarg); break;
+		case 'v': r = dp_filter_set_vendor(f, optarg); break;
+		case 'd': r = dp_filter_set_device(f, optarg); break;
+		case 's': r = dp_filter_set_selector(f, optarg); break;
+		case 'k': f->driver = optarg; break;
+		case 't': *tree = true; break;
+		case 'g':
+			f->group = (int)strtol(optarg, &end, 10);
+			if (*end || end == optarg || f->group < 0)
+				r = dp_error_set(-22, "'%s' is not an IOMMU group number", optarg);
+			break;
+		default:
+			return cli_error(EXIT_USAGE, "see 'devpass list --help'");
+		}
+	}
+	if (r < 0)
+		return cli_lib_error(EXIT_USAGE);
+	if (optind < argc)
+		return cli_error(EXIT_USAGE, "unexpected argument '%s' (see 'devpass list --help')",
+		                 argv[optind]);
+	return 0;
+}
+
+int cmd_list(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct dp_pci_filter filter;
+	bool tree = false;
+	int r = options_parse(argc, argv, &filter, &tree);
+	if (r)
+		return r;
+	struct dp_pci_list list = {0};
+	if ((r = cli_inventory_load(&list)))
+		return r;
+	bool *keep = calloc(list.n + 1, sizeof(bool));
+	for (size_t i = 0; i < list.n; i++)
+		keep[i] = dp_filter_match(&filter, &list.dev[i]);
+	struct dp_table *t;
+	if (tree) {
+		t = dp_table_new(tree_columns, sizeof(tree_columns) / sizeof(tree_columns[0]));
+		tree_build(&list, keep, t);
+	} else {
+		t = dp_table_new(list_columns, sizeof(list_columns) / sizeof(list_columns[0]));
+		for (size_t i = 0; i < list.n; i++)
+			if (keep[i])
+				row_add(t, &list.dev[i]);
+	}
+	dp_table_print(t, stdout, ctx->json);
+	dp_table_free(t);
+	free(keep);
+	dp_pci_list_free(&list);
+	return EXIT_OK;
+}

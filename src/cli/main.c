@@ -1,0 +1,128 @@
+/* devpass — device passthrough manager for Linux KVM hosts. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_verb verbs[] = {
+	{"list", cmd_list, "List PCI functions with IOMMU group, VFIO group, driver and NUMA node",
+	 "devpass list [--class NAME] [--vendor VVVV] [--device VVVV:DDDD] [--driver NAME|none]\n"
+	 "             [--group N] [-s [[[[DOMAIN]:]BUS]:][SLOT][.[FUNC]]] [--tree] [--json]\n"
+	 "\n"
+	 "  --class NAME   gpu, display, nvme, storage, net, usb, audio, bridge, ... or a hex\n"
+	 "                 class such as 03 or 0300\n"
+	 "  --vendor       vendor id;  --device  vendor:device id\n"
+	 "  --driver       bound driver name, or 'none' for unbound functions\n"
+	 "  --group N      members of IOMMU group N\n"
+	 "  -s SELECTOR    lspci's slot selector\n"
+	 "  --tree         bus topology (bridges, switches, root ports) with groups\n"},
+	{"show", cmd_show, "Everything about one device before passing it through",
+	 "devpass show ADDRESS [--json]\n"
+	 "\n"
+	 "  ADDRESS is DDDD:BB:DD.F or BB:DD.F (domain 0000), as lspci -D prints it.\n"},
+	{"groups", cmd_groups, "IOMMU groups with members, viability and host-critical flags",
+	 "devpass groups [--json]\n"},
+	{"check", cmd_check, "Is this host ready for device passthrough? (exit 1 when not)",
+	 "devpass check [--json]\n"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: devpass [--root DIR] [--json] COMMAND [ARGS]\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
+	fprintf(f, "\nOptions:\n"
+	           "  --root DIR   read sysfs, procfs and /dev under DIR instead of / (also DEVPASS_ROOT)\n"
+	           "  --json       machine-readable output\n"
+	           "  -h, --help   help for devpass or for one COMMAND\n"
+	           "  --version    print the version\n"
+	           "\nExit status: 0 success, 1 the operation failed or the host is not ready, "
+	           "2 bad usage.\n");
+}
+
+static const struct cli_verb *verb_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(verbs[i].name, name) == 0)
+			return &verbs[i];
+	return NULL;
+}
+
+int cli_print_usage(const char *name)
+{
+	const struct cli_verb *v = verb_find(name);
+	printf("Usage: %s\n%s\n", v->usage, v->summary);
+	return EXIT_OK;
+}
+
+/* Global options may stand anywhere before "--"; they are taken out of argv so each
+ * verb parses only its own. */
+static int globals_extract(int *argc, char **argv, struct cli_ctx *ctx, const char **root,
+                           bool *help, bool *version)
+{
+	int out = 1;
+	for (int i = 1; i < *argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		if (strcmp(a, "--json") == 0)
+			ctx->json = true;
+		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			*help = true;
+		else if (strcmp(a, "--version") == 0)
+			*version = true;
+		else if (strcmp(a, "--root") == 0) {
+			if (++i == *argc)
+				return cli_error(EXIT_USAGE, "--root needs a directory");
+			*root = argv[i];
+		} else if (strncmp(a, "--root=", 7) == 0)
+			*root = a + 7;
+		else
+			argv[out++] = argv[i];
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_ctx ctx = {0};
+	const char *root = NULL;
+	bool help = false, version = false;
+	int r = globals_extract(&argc, argv, &ctx, &root, &help, &version);
+	if (r)
+		return r;
+	if (version) {
+		printf("devpass 0.1.0\n");
+		return EXIT_OK;
+	}
+	if (argc < 2) {
+		usage(help ? stdout : stderr);
+		return help ? EXIT_OK : EXIT_USAGE;
+	}
+	const struct cli_verb *verb = verb_find(argv[1]);
+	if (!verb) {
+		if (strcmp(argv[1], "help") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		}
+		cli_error(EXIT_USAGE, "unknown command '%s'", argv[1]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (help)
+		return cli_print_usage(verb->name);
+	if (dp_root_set(root) < 0)
+		return cli_lib_error(EXIT_USAGE);
+	r = verb->run(argc - 1, argv + 1, &ctx);
+	dp_names_release();
+	if (fflush(stdout) != 0)
+		return cli_error(EXIT_FAILED, "cannot write the output");
+	return r;
+}

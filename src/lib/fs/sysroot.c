@@ -1,0 +1,298 @@
+#include "fs/sysroot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "devpass.h"
+
+static char root_path[PATH_MAX] = "/";
+static int root_fd = -1;
+static bool have_openat2 = true;
+
+int dp_root_set(const char *dir)
+{
+	if (!dir || !*dir)
+		dir = getenv("DEVPASS_ROOT");
+	if (!dir || !*dir)
+		dir = "/";
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return dp_error_set(-errno, "cannot use '%s' as the filesystem root: %s", dir,
+		                    strerror(errno));
+	if (!realpath(dir, root_path)) {
+		close(fd);
+		return dp_error_set(-errno, "cannot resolve root '%s': %s", dir, strerror(errno));
+	}
+	if (root_fd >= 0)
+		close(root_fd);
+	root_fd = fd;
+	return 0;
+}
+
+const char *dp_root_path(void)
+{
+	return root_path;
+}
+
+bool dp_root_is_host(void)
+{
+	return strcmp(root_path, "/") == 0;
+}
+
+static int root_get(void)
+{
+	if (root_fd < 0 && dp_root_set(NULL) < 0)
+		return -1;
+	return root_fd;
+}
+
+bool dp_fs_path_is_safe(const char *path)
+{
+	const char *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *end = strchrnul(p, '/');
+		if (end - p == 2 && p[0] == '.' && p[1] == '.')
+			return false;
+		p = end;
+	}
+	return true;
+}
+
+/* Root-relative form of path: strips leading slashes; "" means the root itself. */
+static const char *relative(const char *path)
+{
+	while (*path == '/')
+		path++;
+	return *path ? path : ".";
+}
+
+static int open_in_root(const char *path, int flags)
+{
+	if (!dp_fs_path_is_safe(path)) {
+		errno = EACCES;
+		return -1;
+	}
+	int dirfd = root_get();
+	if (dirfd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	if (have_openat2) {
+		struct open_how how = {
+			.flags = (unsigned)flags | O_CLOEXEC,
+			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, dirfd, relative(path), &how, sizeof(how));
+		if (fd >= 0 || errno != ENOSYS)
+			return fd;
+		have_openat2 = false;   /* kernels before 5.6: fall back to lexical checks only */
+	}
+	return openat(dirfd, relative(path), flags | O_CLOEXEC);
+}
+
+ssize_t dp_fs_read(const char *path, char *buf, size_t size)
+{
+	int fd = open_in_root(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	ssize_t total = 0;
+	while ((size_t)total < size - 1) {
+		ssize_t r = read(fd, buf + total, size - 1 - (size_t)total);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = errno;
+			close(fd);
+			buf[0] = '\0';
+			return -err;
+		}
+		if (r == 0)
+			break;
+		total += r;
+	}
+	close(fd);
+	buf[total] = '\0';
+	return total;
+}
+
+int dp_fs_read_line(const char *path, char *buf, size_t size)
+{
+	ssize_t n = dp_fs_read(path, buf, size);
+	if (n < 0)
+		return (int)n;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		buf[--n] = '\0';
+	return (int)n;
+}
+
+int dp_fs_read_all(const char *path, char **out, size_t *len)
+{
+	int fd = open_in_root(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	size_t cap = 16384, used = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (used + 1 >= cap)
+			buf = realloc(buf, cap *= 2);
+		ssize_t r = read(fd, buf + used, cap - used - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int err = r < 0 ? errno : 0;
+			close(fd);
+			if (err) {
+				free(buf);
+				return -err;
+			}
+			break;
+		}
+		used += (size_t)r;
+	}
+	buf[used] = '\0';
+	*out = buf;
+	if (len)
+		*len = used;
+	return 0;
+}
+
+int dp_fs_readlink(const char *path, char *buf, size_t size)
+{
+	if (!dp_fs_path_is_safe(path))
+		return -EACCES;
+	int dirfd = root_get();
+	if (dirfd < 0)
+		return -EBADF;
+	/* readlinkat follows the intermediate components itself; sysfs links are all
+	 * relative, and the callers pass paths built from validated device names. */
+	ssize_t n = readlinkat(dirfd, relative(path), buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+int dp_fs_readlink_name(const char *path, char *buf, size_t size)
+{
+	char target[PATH_MAX];
+	int n = dp_fs_readlink(path, target, sizeof(target));
+	if (n < 0)
+		return n;
+	const char *slash = strrchr(target, '/');
+	const char *name = slash ? slash + 1 : target;
+	if (strlen(name) >= size)
+		return -ENAMETOOLONG;
+	strcpy(buf, name);
+	return 0;
+}
+
+/* Appends component to the root-relative path in out, handling "." and "..".
+ * ".." never climbs above the root, as inside a chroot. */
+static void path_push(char *out, const char *comp, size_t len)
+{
+	if (len == 1 && comp[0] == '.')
+		return;
+	if (len == 2 && comp[0] == '.' && comp[1] == '.') {
+		char *slash = strrchr(out, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			out[0] = '\0';
+		return;
+	}
+	size_t used = strlen(out);
+	if (used)
+		out[used++] = '/';
+	memcpy(out + used, comp, len);
+	out[used + len] = '\0';
+}
+
+int dp_fs_resolve(const char *path, char *out, size_t size)
+{
+	if (!dp_fs_path_is_safe(path))
+		return -EACCES;
+	char pending[PATH_MAX * 2];
+	char resolved[PATH_MAX] = "";
+	int hops = 0;
+	snprintf(pending, sizeof(pending), "%s", path);
+	char *p = pending;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		char candidate[PATH_MAX];
+		snprintf(candidate, sizeof(candidate), "%s", resolved);
+		path_push(candidate, p, len);
+		char target[PATH_MAX];
+		int n = candidate[0] ? dp_fs_readlink(candidate, target, sizeof(target)) : -EINVAL;
+		if (n >= 0) {
+			if (++hops > 40)
+				return -ELOOP;
+			/* splice the target in front of what is left of the path */
+			char rest[PATH_MAX * 2];
+			snprintf(rest, sizeof(rest), "%s/%s", target, end);
+			if (target[0] == '/')
+				resolved[0] = '\0';
+			snprintf(pending, sizeof(pending), "%s", rest);
+			p = pending;
+			continue;
+		}
+		if (n != -EINVAL)
+			return n;   /* missing, or not a directory */
+		snprintf(resolved, sizeof(resolved), "%s", candidate);
+		p = end;
+	}
+	if (strlen(resolved) >= size)
+		return -ENAMETOOLONG;
+	strcpy(out, resolved);
+	return 0;
+}
+
+bool dp_fs_exists(const char *path)
+{
+	struct stat st;
+	return dp_fs_stat(path, &st) == 0;
+}
+
+int dp_fs_stat(const char *path, struct stat *st)
+{
+	int fd = open_in_root(path, O_PATH);
+	if (fd < 0)
+		return -errno;
+	int r = fstat(fd, st);
+	int err = errno;
+	close(fd);
+	return r < 0 ? -err : 0;
+}
+
+DIR *dp_fs_opendir(const char *path)
+{
+	int fd = open_in_root(path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return NULL;
+	DIR *d = fdopendir(fd);
+	if (!d)
+		close(fd);
+	return d;
+}
+
+int dp_fs_host_path(const char *path, char *out, size_t size)
+{
+	if (!dp_fs_path_is_safe(path))
+		return -EACCES;
+	root_get();
+	int n = snprintf(out, size, "%s/%s", dp_root_is_host() ? "" : root_path, relative(path));
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}

@@ -1,0 +1,35 @@
+/* The one gateway between libdevpass and the host's filesystems (sysfs, procfs, devfs,
+ * /etc, /run, /var/lib). Every path given here is relative to the filesystem root set by
+ * dp_root_set() (a leading '/' is allowed and ignored). Paths with a ".." component are
+ * refused, and opens are confined to the root with openat2(RESOLVE_IN_ROOT), so neither
+ * user input nor an absolute symlink in a captured tree can reach outside it. */
+#ifndef DP_SYSROOT_H
+#define DP_SYSROOT_H
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* Reads at most size-1 bytes and NUL-terminates; returns the byte count or -errno. */
+ssize_t dp_fs_read(const char *path, char *buf, size_t size);
+/* Like dp_fs_read, with trailing white space removed. */
+int dp_fs_read_line(const char *path, char *buf, size_t size);
+/* Reads a whole file into a malloc'ed, NUL-terminated buffer. */
+int dp_fs_read_all(const char *path, char **out, size_t *len);
+/* Target of a symlink, as stored. */
+int dp_fs_readlink(const char *path, char *buf, size_t size);
+/* Last component of a symlink's target ("../../../kernel/iommu_groups/7" → "7"). */
+int dp_fs_readlink_name(const char *path, char *buf, size_t size);
+/* Resolves every symlink in path inside the root; the result is root-relative. */
+int dp_fs_resolve(const char *path, char *out, size_t size);
+bool dp_fs_exists(const char *path);
+int dp_fs_stat(const char *path, struct stat *st);
+DIR *dp_fs_opendir(const char *path);
+/* An absolute path for libraries that must open files themselves (libkmod). */
+int dp_fs_host_path(const char *path, char *out, size_t size);
+/* Lexical checks shared with callers that build paths from user input. */
+bool dp_fs_path_is_safe(const char *path);
+
+#endif

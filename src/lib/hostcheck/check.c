@@ -1,0 +1,395 @@
+/* Host readiness for device passthrough: one result per check, each FAIL with the exact
+ * fix. The checks read what the kernel and firmware expose (sysfs, procfs, devfs), never
+ * guess from the kernel command line alone: a kernel may enable the IOMMU by default. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devpass.h"
+#include "fs/sysroot.h"
+
+#define EFI_GLOBAL_GUID "8be4df61-93ca-11d2-aa0d-e98032b8c49f"
+
+enum cpu_vendor { CPU_OTHER, CPU_INTEL, CPU_AMD };
+
+struct host_facts {
+	enum cpu_vendor vendor;
+	bool vmx, svm;
+	char cmdline[4096];
+	bool iommu_active;        /* /sys/class/iommu has units and groups exist */
+	char release[128];
+};
+
+static void add(struct dp_check_report *r, const char *name, enum dp_check_status st,
+                const char *fix, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void add(struct dp_check_report *r, const char *name, enum dp_check_status st,
+                const char *fix, const char *fmt, ...)
+{
+	r->c = realloc(r->c, (r->n + 1) * sizeof(*r->c));
+	struct dp_check *c = &r->c[r->n++];
+	c->name = strdup(name);
+	c->status = st;
+	c->fix = fix ? strdup(fix) : NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&c->detail, fmt, ap) < 0)
+		c->detail = strdup("");
+	va_end(ap);
+}
+
+/* ---- facts ------------------------------------------------------------------------ */
+
+static bool cpuinfo_flag(const char *cpuinfo, const char *flag)
+{
+	const char *line = strstr(cpuinfo, "\nflags");
+	if (!line)
+		return false;
+	const char *end = strchrnul(line + 1, '\n');
+	size_t fl = strlen(flag);
+	for (const char *p = strchr(line, ':'); p && p < end; p = strchr(p + 1, ' '))
+		if (strncmp(p + 1, flag, fl) == 0 && (isspace((unsigned char)p[1 + fl]) || !p[1 + fl]))
+			return true;
+	return false;
+}
+
+static bool dir_has_entries(const char *path)
+{
+	DIR *d = dp_fs_opendir(path);
+	if (!d)
+		return false;
+	struct dirent *de;
+	bool any = false;
+	while (!any && (de = readdir(d)))
+		any = de->d_name[0] != '.';
+	closedir(d);
+	return any;
+}
+
+static void facts_read(struct host_facts *h)
+{
+	memset(h, 0, sizeof(*h));
+	char *cpuinfo = NULL;
+	if (dp_fs_read_all("proc/cpuinfo", &cpuinfo, NULL) == 0) {
+		h->vendor = strstr(cpuinfo, "GenuineIntel") ? CPU_INTEL
+		          : strstr(cpuinfo, "AuthenticAMD") ? CPU_AMD : CPU_OTHER;
+		h->vmx = cpuinfo_flag(cpuinfo, "vmx");
+		h->svm = cpuinfo_flag(cpuinfo, "svm");
+		free(cpuinfo);
+	}
+	dp_fs_read_line("proc/cmdline", h->cmdline, sizeof(h->cmdline));
+	dp_fs_read_line("proc/sys/kernel/osrelease", h->release, sizeof(h->release));
+	h->iommu_active = dir_has_entries("sys/class/iommu") && dir_has_entries("sys/kernel/iommu_groups");
+}
+
+/* Value of a kernel parameter (last one wins, as in the kernel); NULL when absent. */
+static bool cmdline_param(const char *cmdline, const char *key, char *value, size_t size)
+{
+	bool found = false;
+	size_t kl = strlen(key);
+	for (const char *p = cmdline; *p;) {
+		while (*p == ' ')
+			p++;
+		const char *end = strchrnul(p, ' ');
+		if ((size_t)(end - p) > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			snprintf(value, size, "%.*s", (int)(end - p - (long)kl - 1), p + kl + 1);
+			found = true;
+		}
+		p = end;
+	}
+	return found;
+}
+
+/* intel_iommu=on,sm_on and the like are comma lists */
+static bool option_has(const char *value, const char *word)
+{
+	size_t wl = strlen(word);
+	for (const char *p = value; *p;) {
+		const char *end = strchrnul(p, ',');
+		if ((size_t)(end - p) == wl && strncmp(p, word, wl) == 0)
+			return true;
+		p = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+/* ---- checks ------------------------------------------------------------------------- */
+
+static void check_cpu(struct dp_check_report *r, const struct host_facts *h)
+{
+	if (h->vmx || h->svm)
+		add(r, "cpu-virtualization", DP_CHECK_PASS, NULL, "%s supported by the CPU",
+		    h->vmx ? "Intel VT-x (vmx)" : "AMD-V (svm)");
+	else
+		/* vfio works without KVM (QEMU's TCG can use it), so this slows VMs down but
+		 * does not block passthrough */
+		add(r, "cpu-virtualization", DP_CHECK_WARN,
+		    "enable Intel VT-x / AMD SVM in the firmware setup (BIOS/UEFI), then reboot",
+		    "the CPU reports neither vmx nor svm: VMs would run emulated");
+	if (dp_fs_exists("dev/kvm"))
+		add(r, "kvm", DP_CHECK_PASS, NULL, "/dev/kvm is present");
+	else
+		add(r, "kvm", DP_CHECK_WARN,
+		    h->vendor == CPU_AMD ? "modprobe kvm_amd" : "modprobe kvm_intel",
+		    "/dev/kvm is missing: VMs would run without hardware acceleration");
+}
+
+static void check_firmware(struct dp_check_report *r, const struct host_facts *h)
+{
+	bool dmar = dp_fs_exists("sys/firmware/acpi/tables/DMAR");
+	bool ivrs = dp_fs_exists("sys/firmware/acpi/tables/IVRS");
+	if (dmar || ivrs)
+		add(r, "iommu-firmware", DP_CHECK_PASS, NULL, "ACPI %s table describes the IOMMU",
+		    dmar ? "DMAR (Intel VT-d)" : "IVRS (AMD-Vi)");
+	else if (!dp_fs_exists("sys/firmware/acpi/tables"))
+		add(r, "iommu-firmware", DP_CHECK_WARN, NULL,
+		    "no ACPI tables visible: cannot tell whether firmware describes an IOMMU");
+	else
+		add(r, "iommu-firmware", DP_CHECK_FAIL,
+		    h->vendor == CPU_AMD ? "enable AMD-Vi / IOMMU in the firmware setup, then reboot"
+		                         : "enable Intel VT-d in the firmware setup, then reboot",
+		    "the firmware publishes no DMAR or IVRS table: the IOMMU is disabled or absent");
+}
+
+static void check_kernel_iommu(struct dp_check_report *r, const struct host_facts *h)
+{
+	char v[256];
+	if (h->iommu_active) {
+		add(r, "iommu-kernel", DP_CHECK_PASS, NULL,
+		    "the kernel runs an IOMMU (/sys/class/iommu) and has IOMMU groups");
+		return;
+	}
+	const char *fix = "add intel_iommu=on to the kernel command line (GRUB_CMDLINE_LINUX in "
+	                  "/etc/default/grub, then update-grub) and reboot";
+	if (h->vendor == CPU_AMD)
+		fix = "AMD-Vi is on by default: remove amd_iommu=off / iommu=off from the kernel "
+		      "command line and enable IOMMU in the firmware setup";
+	else if (cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && option_has(v, "on"))
+		fix = "intel_iommu=on is set but no IOMMU started: enable VT-d in the firmware setup";
+	add(r, "iommu-kernel", DP_CHECK_FAIL, fix,
+	    "no IOMMU is active: /sys/class/iommu or /sys/kernel/iommu_groups is empty");
+}
+
+static void check_cmdline(struct dp_check_report *r, const struct host_facts *h)
+{
+	char v[256];
+	if (cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && option_has(v, "off"))
+		add(r, "cmdline-iommu", DP_CHECK_FAIL,
+		    "replace intel_iommu=off with intel_iommu=on on the kernel command line and reboot",
+		    "the kernel command line turns the Intel IOMMU off (intel_iommu=off)");
+	else if (cmdline_param(h->cmdline, "amd_iommu", v, sizeof(v)) && option_has(v, "off"))
+		add(r, "cmdline-iommu", DP_CHECK_FAIL,
+		    "remove amd_iommu=off from the kernel command line and reboot",
+		    "the kernel command line turns the AMD IOMMU off (amd_iommu=off)");
+	else if (cmdline_param(h->cmdline, "iommu", v, sizeof(v)) && strcmp(v, "off") == 0)
+		add(r, "cmdline-iommu", DP_CHECK_FAIL,
+		    "remove iommu=off from the kernel command line and reboot",
+		    "the kernel command line disables IOMMUs (iommu=off)");
+	else if (cmdline_param(h->cmdline, "amd_iommu", v, sizeof(v)) && option_has(v, "on"))
+		add(r, "cmdline-iommu", DP_CHECK_WARN,
+		    "remove amd_iommu=on: AMD-Vi is enabled by default and 'on' is ignored",
+		    "amd_iommu=on is not a value the kernel knows");
+	else if (h->vendor == CPU_INTEL && !h->iommu_active &&
+	         !(cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && option_has(v, "on")))
+		add(r, "cmdline-iommu", DP_CHECK_FAIL,
+		    "add intel_iommu=on to the kernel command line and reboot",
+		    "intel_iommu=on is missing and this kernel did not enable VT-d by itself");
+	else
+		add(r, "cmdline-iommu", DP_CHECK_PASS, NULL, "the kernel command line leaves the IOMMU on");
+
+	if (cmdline_param(h->cmdline, "iommu", v, sizeof(v)) && strcmp(v, "pt") == 0)
+		add(r, "cmdline-passthrough-mode", DP_CHECK_PASS, NULL,
+		    "iommu=pt: host devices skip IOMMU translation");
+	else
+		add(r, "cmdline-passthrough-mode", DP_CHECK_WARN,
+		    "add iommu=pt to the kernel command line for full host DMA performance",
+		    "iommu=pt is not set: host-owned devices pay for IOMMU translation");
+}
+
+static void check_interrupt_remapping(struct dp_check_report *r)
+{
+	char *interrupts = NULL;
+	bool remapped = false;
+	if (dp_fs_read_all("proc/interrupts", &interrupts, NULL) == 0) {
+		remapped = strstr(interrupts, "IR-PCI-MSI") || strstr(interrupts, "IR-IO-APIC") ||
+		           strstr(interrupts, "IR-PCI-MSIX");
+		free(interrupts);
+	}
+	char unsafe[8] = "";
+	dp_fs_read_line("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", unsafe,
+	                sizeof(unsafe));
+	if (remapped)
+		add(r, "interrupt-remapping", DP_CHECK_PASS, NULL,
+		    "interrupts are remapped (IR- chips in /proc/interrupts)");
+	else if (unsafe[0] == 'Y')
+		add(r, "interrupt-remapping", DP_CHECK_WARN,
+		    "enable interrupt remapping in the firmware (x2APIC) and drop allow_unsafe_interrupts",
+		    "no interrupt remapping; vfio_iommu_type1.allow_unsafe_interrupts=1 lets a guest "
+		    "inject interrupts into the host");
+	else
+		add(r, "interrupt-remapping", DP_CHECK_FAIL,
+		    "enable interrupt remapping (x2APIC / 'Interrupt Remapping' in the firmware setup; "
+		    "remove intremap=off); as an unsafe last resort set "
+		    "vfio_iommu_type1.allow_unsafe_interrupts=1",
+		    "interrupts are not remapped: vfio refuses to assign devices");
+}
+
+/* Loaded modules and built-in ones (which may not appear under /sys/module). */
+static bool module_present(const struct host_facts *h, const char *name, const char *builtin)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "sys/module/%s", name);
+	if (dp_fs_exists(path))
+		return true;
+	return builtin && strstr(builtin, name);
+}
+
+static void check_vfio(struct dp_check_report *r, const struct host_facts *h)
+{
+	static const char *const modules[][2] = {
+		{"vfio", "/vfio.ko"}, {"vfio_pci", "/vfio-pci.ko"}, {"vfio_iommu_type1", "/vfio_iommu_type1.ko"}};
+	char path[PATH_MAX], *builtin = NULL;
+	snprintf(path, sizeof(path), "lib/modules/%s/modules.builtin", h->release);
+	dp_fs_read_all(path, &builtin, NULL);
+	for (size_t i = 0; i < 3; i++) {
+		char name[64], fix[160];
+		snprintf(name, sizeof(name), "module-%s", modules[i][0]);
+		snprintf(fix, sizeof(fix),
+		         "modprobe %s; to load it at boot: echo %s > /etc/modules-load.d/vfio.conf",
+		         modules[i][0], modules[i][0]);
+		if (module_present(h, modules[i][0], builtin ? strstr(builtin, modules[i][1]) : NULL))
+			add(r, name, DP_CHECK_PASS, NULL, "%s is loaded or built in", modules[i][0]);
+		else
+			add(r, name, DP_CHECK_FAIL, fix, "%s is not loaded", modules[i][0]);
+	}
+	free(builtin);
+	if (dp_fs_exists("dev/vfio/vfio"))
+		add(r, "vfio-device", DP_CHECK_PASS, NULL, "/dev/vfio/vfio is present");
+	else
+		add(r, "vfio-device", DP_CHECK_FAIL, "modprobe vfio (udev then creates /dev/vfio/vfio)",
+		    "/dev/vfio/vfio is missing");
+}
+
+static void check_secure_boot(struct dp_check_report *r)
+{
+	char buf[8];
+	ssize_t n = dp_fs_read("sys/firmware/efi/efivars/SecureBoot-" EFI_GLOBAL_GUID, buf, sizeof(buf));
+	if (!dp_fs_exists("sys/firmware/efi"))
+		add(r, "secure-boot", DP_CHECK_PASS, NULL, "legacy BIOS boot: Secure Boot does not apply");
+	else if (n >= 5 && buf[4] == 1)
+		add(r, "secure-boot", DP_CHECK_WARN,
+		    "sign out-of-tree modules (nvidia, vendor-reset) with an enrolled MOK key",
+		    "Secure Boot is on: unsigned out-of-tree modules will not load");
+	else
+		add(r, "secure-boot", DP_CHECK_PASS, NULL, "Secure Boot is off");
+}
+
+static void check_hugepages(struct dp_check_report *r)
+{
+	DIR *d = dp_fs_opendir("sys/kernel/mm/hugepages");
+	long long free_bytes = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char path[PATH_MAX], buf[32];
+		long kb;
+		if (sscanf(de->d_name, "hugepages-%ldkB", &kb) != 1)
+			continue;
+		snprintf(path, sizeof(path), "sys/kernel/mm/hugepages/%s/free_hugepages", de->d_name);
+		if (dp_fs_read_line(path, buf, sizeof(buf)) > 0)
+			free_bytes += atoll(buf) * kb * 1024;
+	}
+	if (d)
+		closedir(d);
+	if (free_bytes > 0)
+		add(r, "hugepages", DP_CHECK_PASS, NULL, "%lld MiB of hugepages free", free_bytes >> 20);
+	else
+		add(r, "hugepages", DP_CHECK_WARN,
+		    "reserve hugepages: sysctl vm.nr_hugepages=N (2 MiB pages) or hugepagesz=1G "
+		    "hugepages=N on the kernel command line",
+		    "no free hugepages: large VMs will back guest memory with 4 KiB pages");
+}
+
+static void check_groups(struct dp_check_report *r)
+{
+	struct dp_pci_list list = {0};
+	if (dp_pci_scan(&list) < 0) {
+		add(r, "iommu-groups", DP_CHECK_WARN, NULL, "%s", dp_error_message());
+		return;
+	}
+	dp_critical_mark(&list);
+	struct dp_group_list groups;
+	dp_groups_build(&list, &groups);
+	struct dp_strv mixed = {0};
+	for (size_t i = 0; i < groups.n; i++) {
+		const struct dp_iommu_group *g = &groups.g[i];
+		size_t endpoints = 0;
+		for (size_t k = 0; k < g->n; k++)
+			endpoints += !dp_pci_device_is_bridge(&list.dev[g->members[k]]);
+		if (g->host_critical && endpoints > 1)
+			dp_strv_addf(&mixed, "%d", g->number);
+	}
+	if (!groups.n)
+		add(r, "iommu-groups", DP_CHECK_FAIL, "enable the IOMMU (see iommu-kernel)",
+		    "no IOMMU groups: no device can be passed through");
+	else if (mixed.n) {
+		char joined[1024] = "";
+		for (size_t i = 0; i < mixed.n && strlen(joined) < 1000; i++)
+			snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "%s%s",
+			         i ? ", " : "", mixed.v[i]);
+		add(r, "iommu-groups", DP_CHECK_WARN,
+		    "move the devices you want to pass through to a slot with its own group "
+		    "(see 'devpass groups')",
+		    "%zu groups; group %s mixes host-critical devices with others, which cannot be "
+		    "passed through", groups.n, joined);
+	} else
+		add(r, "iommu-groups", DP_CHECK_PASS, NULL, "%zu groups, none mixing host-critical "
+		    "devices with others", groups.n);
+	dp_strv_free(&mixed);
+	dp_groups_free(&groups);
+	dp_pci_list_free(&list);
+}
+
+int dp_check_run(struct dp_check_report *out)
+{
+	struct host_facts h;
+	memset(out, 0, sizeof(*out));
+	facts_read(&h);
+	check_cpu(out, &h);
+	check_firmware(out, &h);
+	check_kernel_iommu(out, &h);
+	check_cmdline(out, &h);
+	check_interrupt_remapping(out);
+	check_vfio(out, &h);
+	check_secure_boot(out);
+	check_hugepages(out);
+	check_groups(out);
+	return 0;
+}
+
+bool dp_check_report_ready(const struct dp_check_report *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->c[i].status == DP_CHECK_FAIL)
+			return false;
+	return true;
+}
+
+void dp_check_report_free(struct dp_check_report *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->c[i].name);
+		free(r->c[i].detail);
+		free(r->c[i].fix);
+	}
+	free(r->c);
+	memset(r, 0, sizeof(*r));
+}
+
+const char *dp_check_status_name(enum dp_check_status s)
+{
+	return s == DP_CHECK_PASS ? "PASS" : s == DP_CHECK_WARN ? "WARN" : "FAIL";
+}

@@ -1,0 +1,210 @@
+/* libdevpass — public interface.
+ *
+ * Every function that can fail returns 0 (or a count) on success and a negative errno
+ * on failure, after recording a message for dp_error_message(). The message names the
+ * device or file concerned and, where there is one, what the user can do about it. */
+#ifndef DEVPASS_H
+#define DEVPASS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+struct json_object;
+
+/* ---- errors ---------------------------------------------------------------- */
+const char *dp_error_message(void);
+int dp_error_set(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dp_error_clear(void);
+
+/* ---- filesystem root (the one gateway to sysfs, procfs, devfs, /etc, /run) -- */
+int dp_root_set(const char *dir);      /* NULL: $DEVPASS_ROOT, else "/" */
+const char *dp_root_path(void);
+bool dp_root_is_host(void);            /* true when the root is "/" */
+
+/* ---- PCI addresses ----------------------------------------------------------- */
+#define DP_ADDR_LEN 16                 /* "0000:01:00.0"; VMD domains have 5 digits */
+struct dp_pci_addr {
+	unsigned domain, bus, slot, func;
+};
+int dp_pci_addr_parse(const char *text, struct dp_pci_addr *out);
+void dp_pci_addr_format(const struct dp_pci_addr *addr, char out[DP_ADDR_LEN]);
+bool dp_pci_addr_is_valid_name(const char *name);
+
+/* ---- inventory ------------------------------------------------------------- */
+#define DP_NO_GROUP (-1)
+#define DP_NO_NUMA (-1)
+
+struct dp_strv {
+	char **v;
+	size_t n;
+};
+void dp_strv_add(struct dp_strv *sv, const char *s);
+void dp_strv_addf(struct dp_strv *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool dp_strv_contains(const struct dp_strv *sv, const char *s);
+void dp_strv_free(struct dp_strv *sv);
+/* Joins a relative symlink target onto the directory holding the link, lexically. */
+void dp_path_join(char *out, size_t size, const char *dir, const char *target);
+
+struct dp_pci_device {
+	char address[DP_ADDR_LEN];
+	struct dp_pci_addr addr;
+	uint16_t vendor, device;
+	uint16_t subsys_vendor, subsys_device;
+	bool has_subsys;
+	uint32_t class_code;               /* 24 bits: base, sub, prog-if */
+	uint8_t revision;
+	char driver[64];                   /* "" when unbound */
+	char *modalias;
+	int iommu_group;                   /* DP_NO_GROUP */
+	bool vfio_node;                    /* /dev/vfio/<group> exists */
+	int numa_node;                     /* DP_NO_NUMA */
+	char parent[DP_ADDR_LEN];          /* upstream bridge, "" on a root bus */
+	char *sysfs_path;                  /* "sys/devices/pci0000:00/..." under the root */
+	/* names are interned by the names module: shared, never freed by the device */
+	const char *class_name, *vendor_name, *device_name;
+	const char *subsys_vendor_name, *subsys_device_name;
+	const char *description;
+	struct dp_strv critical;           /* host-critical reasons; empty when not */
+};
+
+struct dp_pci_list {
+	struct dp_pci_device *dev;
+	size_t n;
+};
+
+int dp_pci_scan(struct dp_pci_list *out);
+void dp_pci_list_free(struct dp_pci_list *list);
+struct dp_pci_device *dp_pci_list_find(const struct dp_pci_list *list, const char *address);
+bool dp_pci_device_is_bridge(const struct dp_pci_device *dev);
+unsigned dp_pci_device_base_class(const struct dp_pci_device *dev);
+int dp_pci_device_lookup(const struct dp_pci_list *list, const char *text,
+                         struct dp_pci_device **out);
+
+/* selection, as `list` filters */
+struct dp_pci_filter {
+	unsigned class_value, class_mask;  /* mask 0: any class */
+	int vendor, device;                /* -1: any */
+	const char *driver;                /* NULL: any; "none": unbound */
+	int group;                         /* -1: any */
+	bool has_selector;
+	int sel_domain, sel_bus, sel_slot, sel_func;
+};
+void dp_filter_init(struct dp_pci_filter *f);
+int dp_filter_set_class(struct dp_pci_filter *f, const char *name);
+int dp_filter_set_vendor(struct dp_pci_filter *f, const char *text);
+int dp_filter_set_device(struct dp_pci_filter *f, const char *text);
+int dp_filter_set_selector(struct dp_pci_filter *f, const char *text);
+bool dp_filter_match(const struct dp_pci_filter *f, const struct dp_pci_device *dev);
+const char *dp_filter_class_names(void);
+
+/* names from libpci (pci.ids / udev hwdb) */
+void dp_names_fill(struct dp_pci_device *dev);
+void dp_names_release(void);
+const char *dp_names_class(unsigned class_code_24);
+
+/* ---- details for `show` (config space and per-device sysfs extras) ---------- */
+struct dp_pcie_link {
+	bool present;
+	unsigned cap_speed, cap_width;     /* speed as PCIe generation code (1 = 2.5GT/s) */
+	unsigned sta_speed, sta_width;
+};
+
+struct dp_pci_details {
+	bool config_read;                  /* config space was readable */
+	unsigned header_type;
+	int pcie_type;                     /* -1 conventional PCI; else PCI_EXP_TYPE_* */
+	bool flr, pm_reset, af_flr, acs;
+	unsigned acs_cap, acs_ctrl;
+	bool sriov_cap;
+	bool has_dsn;
+	uint64_t dsn;
+	struct dp_pcie_link link;
+	char driver_override[64];
+	char reset_methods[128];           /* the kernel's reset_method file, "" if absent */
+	bool reset_method_file;
+	int boot_vga;                      /* -1 no file */
+	bool rom;
+	char local_cpulist[128];
+	int sriov_total, sriov_num;        /* -1 when not a PF */
+	char physfn[DP_ADDR_LEN];
+	struct dp_strv vfs;
+	struct dp_strv modules;            /* modules matching the modalias */
+	char nvme_serial[64];
+};
+int dp_pci_details_read(const struct dp_pci_device *dev, struct dp_pci_details *out);
+void dp_pci_details_free(struct dp_pci_details *d);
+int dp_pci_config_parse(const uint8_t *cfg, size_t len, struct dp_pci_details *out);
+const char *dp_pcie_speed_name(unsigned code);
+const char *dp_pcie_type_name(int type);
+
+/* ---- IOMMU groups ------------------------------------------------------------ */
+struct dp_iommu_group {
+	int number;
+	size_t *members;                   /* indexes into the dp_pci_list */
+	size_t n;
+	bool viable;
+	struct dp_strv not_viable_reasons;
+	bool host_critical;
+};
+struct dp_group_list {
+	struct dp_iommu_group *g;
+	size_t n;
+};
+int dp_groups_build(const struct dp_pci_list *list, struct dp_group_list *out);
+void dp_groups_free(struct dp_group_list *groups);
+const struct dp_iommu_group *dp_groups_find(const struct dp_group_list *groups, int number);
+bool dp_driver_is_passthrough_safe(const char *driver);
+
+/* ---- host-critical detection ------------------------------------------------ */
+int dp_critical_mark(struct dp_pci_list *list);
+
+/* ---- readiness checks ------------------------------------------------------- */
+enum dp_check_status { DP_CHECK_PASS, DP_CHECK_WARN, DP_CHECK_FAIL };
+struct dp_check {
+	char *name;
+	enum dp_check_status status;
+	char *detail;
+	char *fix;                         /* NULL when nothing to do */
+};
+struct dp_check_report {
+	struct dp_check *c;
+	size_t n;
+};
+int dp_check_run(struct dp_check_report *out);
+bool dp_check_report_ready(const struct dp_check_report *r);
+void dp_check_report_free(struct dp_check_report *r);
+const char *dp_check_status_name(enum dp_check_status s);
+
+/* ---- tables: one type renders text and JSON ----------------------------------- */
+#define DP_COL_TEXT 0x1     /* shown in the text table (JSON always has every column) */
+#define DP_COL_ELLIPSIZE 0x2
+struct dp_column {
+	const char *key;         /* JSON key */
+	const char *header;      /* text header */
+	unsigned flags;
+	int max_width;           /* with DP_COL_ELLIPSIZE */
+};
+struct dp_table;
+struct dp_table *dp_table_new(const struct dp_column *cols, size_t ncols);
+void dp_table_free(struct dp_table *t);
+void dp_table_add_row(struct dp_table *t);
+void dp_table_set_str(struct dp_table *t, const char *key, const char *value);  /* NULL→null */
+void dp_table_set_strf(struct dp_table *t, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void dp_table_set_int(struct dp_table *t, const char *key, long long value);
+void dp_table_set_bool(struct dp_table *t, const char *key, bool value);
+void dp_table_set_null(struct dp_table *t, const char *key);
+void dp_table_set_strv(struct dp_table *t, const char *key, const struct dp_strv *sv);
+void dp_table_set_json(struct dp_table *t, const char *key, struct json_object *value);
+size_t dp_table_rows(const struct dp_table *t);
+/* The rows as a JSON array (new reference), for nesting a table inside a record. */
+struct json_object *dp_table_to_json(const struct dp_table *t);
+/* text: aligned columns; json: an array of objects */
+int dp_table_print(const struct dp_table *t, FILE *f, bool json);
+/* one row rendered as "Header: value" lines, or a JSON object */
+int dp_table_print_record(const struct dp_table *t, FILE *f, bool json);
+
+#endif

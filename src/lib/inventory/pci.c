@@ -1,0 +1,244 @@
+/* The PCI inventory: one record per function, read from sysfs through the gateway.
+ * Per function it reads the device link, uevent (driver, ids, class, subsystem and
+ * modalias in one read), revision, numa_node and the iommu_group link: the fewest reads
+ * that give the whole `list` record. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devpass.h"
+#include "fs/sysroot.h"
+
+#define PCI_DEVICES "sys/bus/pci/devices"
+
+static unsigned long hex_value(const char *s)
+{
+	return strtoul(s, NULL, 16);
+}
+
+static void uevent_apply(struct dp_pci_device *dev, char *text)
+{
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		const char *v = eq + 1;
+		if (strcmp(line, "DRIVER") == 0)
+			snprintf(dev->driver, sizeof(dev->driver), "%s", v);
+		else if (strcmp(line, "PCI_CLASS") == 0)
+			dev->class_code = (uint32_t)hex_value(v);
+		else if (strcmp(line, "PCI_ID") == 0) {
+			dev->vendor = (uint16_t)hex_value(v);
+			const char *c = strchr(v, ':');
+			dev->device = c ? (uint16_t)hex_value(c + 1) : 0;
+		} else if (strcmp(line, "PCI_SUBSYS_ID") == 0) {
+			dev->subsys_vendor = (uint16_t)hex_value(v);
+			const char *c = strchr(v, ':');
+			dev->subsys_device = c ? (uint16_t)hex_value(c + 1) : 0;
+		} else if (strcmp(line, "MODALIAS") == 0)
+			dev->modalias = strdup(v);
+	}
+}
+
+static unsigned long attr_hex(const char *dir, const char *name, bool *ok)
+{
+	char path[PATH_MAX], buf[64];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	*ok = dp_fs_read_line(path, buf, sizeof(buf)) > 0;
+	return *ok ? hex_value(buf) : 0;
+}
+
+/* A captured tree may lack uevent: read the single-value attributes instead. */
+static void attrs_fallback(struct dp_pci_device *dev, const char *dir)
+{
+	bool ok;
+	char path[PATH_MAX];
+	dev->vendor = (uint16_t)attr_hex(dir, "vendor", &ok);
+	dev->device = (uint16_t)attr_hex(dir, "device", &ok);
+	dev->class_code = (uint32_t)attr_hex(dir, "class", &ok);
+	dev->subsys_vendor = (uint16_t)attr_hex(dir, "subsystem_vendor", &ok);
+	dev->subsys_device = (uint16_t)attr_hex(dir, "subsystem_device", &ok);
+	snprintf(path, sizeof(path), "%s/driver", dir);
+	if (dp_fs_readlink_name(path, dev->driver, sizeof(dev->driver)) < 0)
+		dev->driver[0] = '\0';
+	char buf[256];
+	snprintf(path, sizeof(path), "%s/modalias", dir);
+	if (dp_fs_read_line(path, buf, sizeof(buf)) > 0)
+		dev->modalias = strdup(buf);
+}
+
+static void parent_from_path(struct dp_pci_device *dev)
+{
+	/* ".../0000:00:1c.0/0000:01:00.0": the component before ours, if it is a function */
+	const char *last = strrchr(dev->sysfs_path, '/');
+	if (!last || last == dev->sysfs_path)
+		return;
+	const char *prev = last - 1;
+	while (prev > dev->sysfs_path && *prev != '/')
+		prev--;
+	if (*prev == '/')
+		prev++;
+	char name[DP_ADDR_LEN + 1];
+	size_t len = (size_t)(last - prev);
+	if (len >= sizeof(name))
+		return;
+	memcpy(name, prev, len);
+	name[len] = '\0';
+	if (dp_pci_addr_is_valid_name(name))
+		snprintf(dev->parent, sizeof(dev->parent), "%s", name);
+}
+
+static int device_read(struct dp_pci_device *dev, const char *name)
+{
+	char dir[PATH_MAX], path[PATH_MAX], buf[4096];
+	snprintf(dev->address, sizeof(dev->address), "%s", name);
+	dp_pci_addr_parse(name, &dev->addr);
+	dev->iommu_group = DP_NO_GROUP;
+	dev->numa_node = DP_NO_NUMA;
+	snprintf(dir, sizeof(dir), PCI_DEVICES "/%s", name);
+
+	if (dp_fs_readlink(dir, buf, sizeof(buf)) >= 0)
+		dp_path_join(path, sizeof(path), PCI_DEVICES, buf);
+	else
+		snprintf(path, sizeof(path), "%s", dir);
+	dev->sysfs_path = strdup(path);
+	parent_from_path(dev);
+
+	snprintf(path, sizeof(path), "%s/uevent", dir);
+	if (dp_fs_read(path, buf, sizeof(buf)) > 0 && strstr(buf, "PCI_ID="))
+		uevent_apply(dev, buf);
+	else
+		attrs_fallback(dev, dir);
+	dev->has_subsys = dev->subsys_vendor && dev->subsys_vendor != 0xffff;
+
+	bool ok;
+	dev->revision = (uint8_t)attr_hex(dir, "revision", &ok);
+	snprintf(path, sizeof(path), "%s/numa_node", dir);
+	if (dp_fs_read_line(path, buf, 32) > 0 && atoi(buf) >= 0)
+		dev->numa_node = atoi(buf);
+	snprintf(path, sizeof(path), "%s/iommu_group", dir);
+	if (dp_fs_readlink_name(path, buf, 32) == 0)
+		dev->iommu_group = atoi(buf);
+	return 0;
+}
+
+static int addr_compare(const void *a, const void *b)
+{
+	const struct dp_pci_addr *x = &((const struct dp_pci_device *)a)->addr;
+	const struct dp_pci_addr *y = &((const struct dp_pci_device *)b)->addr;
+	if (x->domain != y->domain)
+		return x->domain < y->domain ? -1 : 1;
+	if (x->bus != y->bus)
+		return x->bus < y->bus ? -1 : 1;
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	return (int)x->func - (int)y->func;
+}
+
+/* /dev/vfio/N nodes, read once as a bitmap instead of a stat per device. */
+static void vfio_nodes_mark(struct dp_pci_list *list)
+{
+	size_t max = 0;
+	for (size_t i = 0; i < list->n; i++)
+		if (list->dev[i].iommu_group >= 0 && (size_t)list->dev[i].iommu_group + 1 > max)
+			max = (size_t)list->dev[i].iommu_group + 1;
+	DIR *d = dp_fs_opendir("dev/vfio");
+	if (!d || !max) {
+		if (d)
+			closedir(d);
+		return;
+	}
+	bool *present = calloc(max, sizeof(bool));
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		long g = strtol(de->d_name, &end, 10);
+		if (*end == '\0' && end != de->d_name && g >= 0 && (size_t)g < max)
+			present[g] = true;
+	}
+	closedir(d);
+	for (size_t i = 0; i < list->n; i++)
+		if (list->dev[i].iommu_group >= 0)
+			list->dev[i].vfio_node = present[list->dev[i].iommu_group];
+	free(present);
+}
+
+int dp_pci_scan(struct dp_pci_list *out)
+{
+	DIR *d = dp_fs_opendir(PCI_DEVICES);
+	if (!d)
+		return dp_error_set(-errno, "cannot read %s/%s: %s (is sysfs mounted?)",
+		                    dp_root_is_host() ? "" : dp_root_path(), PCI_DEVICES,
+		                    strerror(errno));
+	size_t cap = 64;
+	out->dev = calloc(cap, sizeof(*out->dev));
+	out->n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!dp_pci_addr_is_valid_name(de->d_name))
+			continue;
+		if (out->n == cap)
+			out->dev = realloc(out->dev, (cap *= 2) * sizeof(*out->dev));
+		struct dp_pci_device *dev = &out->dev[out->n++];
+		memset(dev, 0, sizeof(*dev));
+		device_read(dev, de->d_name);
+	}
+	closedir(d);
+	qsort(out->dev, out->n, sizeof(*out->dev), addr_compare);
+	vfio_nodes_mark(out);
+	for (size_t i = 0; i < out->n; i++)
+		dp_names_fill(&out->dev[i]);
+	return 0;
+}
+
+void dp_pci_list_free(struct dp_pci_list *list)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		free(list->dev[i].modalias);
+		free(list->dev[i].sysfs_path);
+		dp_strv_free(&list->dev[i].critical);
+	}
+	free(list->dev);
+	list->dev = NULL;
+	list->n = 0;
+}
+
+struct dp_pci_device *dp_pci_list_find(const struct dp_pci_list *list, const char *address)
+{
+	struct dp_pci_device key;
+	if (dp_pci_addr_parse(address, &key.addr) < 0)
+		return NULL;
+	return bsearch(&key, list->dev, list->n, sizeof(*list->dev), addr_compare);
+}
+
+int dp_pci_device_lookup(const struct dp_pci_list *list, const char *text,
+                         struct dp_pci_device **out)
+{
+	struct dp_pci_addr a;
+	int r = dp_pci_addr_parse(text, &a);
+	if (r < 0)
+		return r;
+	char full[DP_ADDR_LEN];
+	dp_pci_addr_format(&a, full);
+	*out = dp_pci_list_find(list, full);
+	if (!*out)
+		return dp_error_set(-ENODEV, "no PCI device %s on this host (see 'devpass list')", full);
+	return 0;
+}
+
+unsigned dp_pci_device_base_class(const struct dp_pci_device *dev)
+{
+	return dev->class_code >> 16;
+}
+
+/* Host bridges and PCI-to-PCI bridges (normal and subtractive decode). They stay with
+ * their drivers when a group goes to a VM: pcieport does not claim DMA, so the kernel
+ * still lets vfio use the group. */
+bool dp_pci_device_is_bridge(const struct dp_pci_device *dev)
+{
+	unsigned sub = (dev->class_code >> 8) & 0xff;
+	return dp_pci_device_base_class(dev) == 0x06 && (sub == 0x00 || sub == 0x04 || sub == 0x09);
+}

@@ -1,0 +1,296 @@
+/* One table type for every command: rows of typed cells, rendered either as an aligned
+ * text table (or "Header: value" record) or as JSON. Cells hold json-c values, so the
+ * JSON form is exact and the text form is derived from it. JSON arrays are written row
+ * by row, so a 10,000-row listing never holds a second copy of itself as text. */
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devpass.h"
+
+struct dp_table {
+	const struct dp_column *cols;
+	size_t ncols;
+	struct json_object ***rows;   /* rows[r][c], NULL for a JSON null */
+	size_t nrows, cap;
+};
+
+struct dp_table *dp_table_new(const struct dp_column *cols, size_t ncols)
+{
+	struct dp_table *t = calloc(1, sizeof(*t));
+	t->cols = cols;
+	t->ncols = ncols;
+	return t;
+}
+
+void dp_table_free(struct dp_table *t)
+{
+	if (!t)
+		return;
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++)
+			json_object_put(t->rows[r][c]);
+		free(t->rows[r]);
+	}
+	free(t->rows);
+	free(t);
+}
+
+void dp_table_add_row(struct dp_table *t)
+{
+	if (t->nrows == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->rows = realloc(t->rows, t->cap * sizeof(*t->rows));
+	}
+	t->rows[t->nrows++] = calloc(t->ncols, sizeof(struct json_object *));
+}
+
+size_t dp_table_rows(const struct dp_table *t)
+{
+	return t->nrows;
+}
+
+static size_t column_index(const struct dp_table *t, const char *key)
+{
+	for (size_t c = 0; c < t->ncols; c++)
+		if (strcmp(t->cols[c].key, key) == 0)
+			return c;
+	fprintf(stderr, "devpass: internal error: no column '%s'\n", key);
+	abort();
+}
+
+void dp_table_set_json(struct dp_table *t, const char *key, struct json_object *value)
+{
+	struct json_object **cell = &t->rows[t->nrows - 1][column_index(t, key)];
+	json_object_put(*cell);
+	*cell = value;
+}
+
+void dp_table_set_str(struct dp_table *t, const char *key, const char *value)
+{
+	dp_table_set_json(t, key, value ? json_object_new_string(value) : NULL);
+}
+
+void dp_table_set_strf(struct dp_table *t, const char *key, const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	dp_table_set_str(t, key, n < 0 ? NULL : s);
+	free(s);
+}
+
+void dp_table_set_int(struct dp_table *t, const char *key, long long value)
+{
+	dp_table_set_json(t, key, json_object_new_int64(value));
+}
+
+void dp_table_set_bool(struct dp_table *t, const char *key, bool value)
+{
+	dp_table_set_json(t, key, json_object_new_boolean(value));
+}
+
+void dp_table_set_null(struct dp_table *t, const char *key)
+{
+	dp_table_set_json(t, key, NULL);
+}
+
+void dp_table_set_strv(struct dp_table *t, const char *key, const struct dp_strv *sv)
+{
+	struct json_object *a = json_object_new_array_ext((int)sv->n);
+	for (size_t i = 0; i < sv->n; i++)
+		json_object_array_add(a, json_object_new_string(sv->v[i]));
+	dp_table_set_json(t, key, a);
+}
+
+/* ---- text ------------------------------------------------------------------------ */
+
+/* Text form of a cell: "-" for null, yes/no, arrays joined with commas. */
+static char *cell_text(struct json_object *v)
+{
+	if (!v)
+		return strdup("-");
+	switch (json_object_get_type(v)) {
+	case json_type_boolean:
+		return strdup(json_object_get_boolean(v) ? "yes" : "no");
+	case json_type_string:
+		return strdup(json_object_get_string(v));
+	case json_type_array: {
+		size_t n = json_object_array_length(v), len = 1;
+		char **parts = calloc(n + 1, sizeof(*parts));
+		for (size_t i = 0; i < n; i++) {
+			parts[i] = cell_text(json_object_array_get_idx(v, i));
+			len += strlen(parts[i]) + 2;
+		}
+		char *out = calloc(1, len);
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				strcat(out, ", ");
+			strcat(out, parts[i]);
+			free(parts[i]);
+		}
+		free(parts);
+		return n ? out : (free(out), strdup("-"));
+	}
+	default:
+		return strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	}
+}
+
+static size_t utf8_width(const char *s)
+{
+	size_t w = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+static void ellipsize(char *s, int max)
+{
+	if (max > 3 && (int)utf8_width(s) > max) {
+		size_t cut = 0;
+		for (int w = 0; s[cut] && w < max - 3; cut++)
+			if (((unsigned char)s[cut + 1] & 0xc0) != 0x80)
+				w++;
+		strcpy(s + cut, "...");
+	}
+}
+
+static int print_text(const struct dp_table *t, FILE *f)
+{
+	size_t *width = calloc(t->ncols, sizeof(*width));
+	char ***text = calloc(t->nrows, sizeof(*text));
+	for (size_t c = 0; c < t->ncols; c++)
+		width[c] = utf8_width(t->cols[c].header);
+	for (size_t r = 0; r < t->nrows; r++) {
+		text[r] = calloc(t->ncols, sizeof(char *));
+		for (size_t c = 0; c < t->ncols; c++) {
+			if (!(t->cols[c].flags & DP_COL_TEXT))
+				continue;
+			text[r][c] = cell_text(t->rows[r][c]);
+			if (t->cols[c].flags & DP_COL_ELLIPSIZE)
+				ellipsize(text[r][c], t->cols[c].max_width);
+			size_t w = utf8_width(text[r][c]);
+			if (w > width[c])
+				width[c] = w;
+		}
+	}
+	size_t last = 0;
+	for (size_t c = 0; c < t->ncols; c++)
+		if (t->cols[c].flags & DP_COL_TEXT)
+			last = c;
+	for (ssize_t r = -1; r < (ssize_t)t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			if (!(t->cols[c].flags & DP_COL_TEXT))
+				continue;
+			const char *s = r < 0 ? t->cols[c].header : text[r][c];
+			if (c == last)
+				fprintf(f, "%s\n", s);
+			else
+				fprintf(f, "%s%*s", s, (int)(width[c] - utf8_width(s) + 2), "");
+		}
+	}
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++)
+			free(text[r][c]);
+		free(text[r]);
+	}
+	free(text);
+	free(width);
+	return ferror(f) ? -1 : 0;
+}
+
+static struct json_object *row_object(const struct dp_table *t, size_t r)
+{
+	struct json_object *o = json_object_new_object();
+	for (size_t c = 0; c < t->ncols; c++)
+		json_object_object_add(o, t->cols[c].key, json_object_get(t->rows[r][c]));
+	return o;
+}
+
+struct json_object *dp_table_to_json(const struct dp_table *t)
+{
+	struct json_object *a = json_object_new_array_ext((int)t->nrows);
+	for (size_t r = 0; r < t->nrows; r++)
+		json_object_array_add(a, row_object(t, r));
+	return a;
+}
+
+#define JSON_FLAGS (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+int dp_table_print(const struct dp_table *t, FILE *f, bool json)
+{
+	if (!json)
+		return print_text(t, f);
+	fputs("[", f);
+	for (size_t r = 0; r < t->nrows; r++) {
+		struct json_object *o = row_object(t, r);
+		fprintf(f, "%s\n%s", r ? "," : "", json_object_to_json_string_ext(o, JSON_FLAGS));
+		json_object_put(o);
+	}
+	fputs(t->nrows ? "\n]\n" : "]\n", f);
+	return ferror(f) ? -1 : 0;
+}
+
+/* ---- records ------------------------------------------------------------------------ */
+
+static void record_value_print(FILE *f, struct json_object *v, int indent)
+{
+	if (v && json_object_get_type(v) == json_type_array && json_object_array_length(v) &&
+	    json_object_get_type(json_object_array_get_idx(v, 0)) == json_type_object) {
+		fputc('\n', f);
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			fprintf(f, "%*s", indent, "");
+			const char *sep = "";
+			json_object_object_foreach(json_object_array_get_idx(v, i), key, val) {
+				char *s = cell_text(val);
+				fprintf(f, "%s%s", sep, s);
+				free(s);
+				sep = "  ";
+				(void)key;
+			}
+			fputc('\n', f);
+		}
+		return;
+	}
+	if (v && json_object_get_type(v) == json_type_object) {
+		fputc('\n', f);
+		json_object_object_foreach(v, key, val) {
+			char *s = cell_text(val);
+			fprintf(f, "%*s%s: %s\n", indent, "", key, s);
+			free(s);
+		}
+		return;
+	}
+	char *s = cell_text(v);
+	fprintf(f, " %s\n", s);
+	free(s);
+}
+
+int dp_table_print_record(const struct dp_table *t, FILE *f, bool json)
+{
+	if (json) {
+		for (size_t r = 0; r < t->nrows; r++) {
+			struct json_object *o = row_object(t, r);
+			fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_FLAGS));
+			json_object_put(o);
+		}
+		return ferror(f) ? -1 : 0;
+	}
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			if (!(t->cols[c].flags & DP_COL_TEXT))
+				continue;
+			fprintf(f, "%s:", t->cols[c].header);
+			record_value_print(f, t->rows[r][c], 8);
+		}
+		if (r + 1 < t->nrows)
+			fputc('\n', f);
+	}
+	return ferror(f) ? -1 : 0;
+}

@@ -1,0 +1,76 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devpass.h"
+
+void dp_strv_add(struct dp_strv *sv, const char *s)
+{
+	sv->v = realloc(sv->v, (sv->n + 1) * sizeof(*sv->v));
+	sv->v[sv->n++] = strdup(s);
+}
+
+void dp_strv_addf(struct dp_strv *sv, const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s)
+		abort();
+	sv->v = realloc(sv->v, (sv->n + 1) * sizeof(*sv->v));
+	sv->v[sv->n++] = s;
+}
+
+bool dp_strv_contains(const struct dp_strv *sv, const char *s)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		if (strcmp(sv->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+void dp_strv_free(struct dp_strv *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
+
+void dp_path_join(char *out, size_t size, const char *dir, const char *target)
+{
+	char buf[4096];
+	if (target[0] == '/')
+		buf[0] = '\0';
+	else
+		snprintf(buf, sizeof(buf), "%s", dir);
+	const char *p = target;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(buf, '/');
+			if (slash)
+				*slash = '\0';
+			else
+				buf[0] = '\0';
+		} else if (len && !(len == 1 && p[0] == '.')) {
+			size_t used = strlen(buf);
+			if (used + len + 2 < sizeof(buf)) {
+				if (used)
+					buf[used++] = '/';
+				memcpy(buf + used, p, len);
+				buf[used + len] = '\0';
+			}
+		}
+		p = end;
+	}
+	snprintf(out, size, "%s", buf);
+}
