@@ -1,0 +1,140 @@
+/* The filesystem gateway: confined to the root, whatever the path or the links say. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "devpass.h"
+#include "fs/sysroot.h"
+
+static char root[PATH_MAX];
+
+static void put(const char *rel, const char *text)
+{
+	char path[PATH_MAX * 2];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void sub(const char *rel)
+{
+	char path[PATH_MAX * 2];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	assert_int_equal(mkdir(path, 0755), 0);
+}
+
+static void link_at(const char *target, const char *rel)
+{
+	char path[PATH_MAX * 2];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	assert_int_equal(symlink(target, path), 0);
+}
+
+static int setup(void **state)
+{
+	snprintf(root, sizeof(root), "/tmp/devpass-sysroot-XXXXXX");
+	assert_non_null(mkdtemp(root));
+	sub("sys");
+	sub("sys/devices");
+	sub("sys/devices/pci0000:00");
+	sub("sys/devices/pci0000:00/0000:00:01.0");
+	put("sys/devices/pci0000:00/0000:00:01.0/vendor", "0x8086\n");
+	sub("sys/bus");
+	link_at("../devices/pci0000:00/0000:00:01.0", "sys/bus/dev0");
+	sub("etc");
+	put("etc/secret", "inside\n");
+	link_at("/etc/secret", "sys/abs");          /* absolute: must stay inside the root */
+	link_at("../../../../../../../../etc/hostname", "sys/climb");
+	return dp_root_set(root);
+}
+
+static int teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	return system(cmd);
+}
+
+static void reads_through_relative_links(void **state)
+{
+	char buf[64];
+	assert_true(dp_fs_read_line("sys/bus/dev0/vendor", buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "0x8086");
+	assert_true(dp_fs_read_line("/sys/bus/dev0/vendor", buf, sizeof(buf)) > 0);
+}
+
+static void refuses_dot_dot(void **state)
+{
+	char buf[64];
+	assert_int_equal(dp_fs_read("sys/../etc/secret", buf, sizeof(buf)), -EACCES);
+	assert_int_equal(dp_fs_read("../../etc/passwd", buf, sizeof(buf)), -EACCES);
+	assert_false(dp_fs_path_is_safe("a/.."));
+	assert_true(dp_fs_path_is_safe("a/..b/c"));
+}
+
+static void absolute_links_resolve_inside_the_root(void **state)
+{
+	char buf[64];
+	assert_true(dp_fs_read_line("sys/abs", buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "inside");
+	/* a link climbing past the root stops at the root, as in a chroot */
+	assert_true(dp_fs_read("sys/climb", buf, sizeof(buf)) < 0);
+}
+
+static void resolve_gives_root_relative_paths(void **state)
+{
+	char out[PATH_MAX];
+	assert_int_equal(dp_fs_resolve("sys/bus/dev0/vendor", out, sizeof(out)), 0);
+	assert_string_equal(out, "sys/devices/pci0000:00/0000:00:01.0/vendor");
+	assert_int_equal(dp_fs_resolve("sys/abs", out, sizeof(out)), 0);
+	assert_string_equal(out, "etc/secret");
+	assert_int_equal(dp_fs_resolve("sys/missing/x", out, sizeof(out)), -ENOENT);
+}
+
+static void readlink_name_gives_the_last_component(void **state)
+{
+	char name[64];
+	assert_int_equal(dp_fs_readlink_name("sys/bus/dev0", name, sizeof(name)), 0);
+	assert_string_equal(name, "0000:00:01.0");
+	assert_true(dp_fs_readlink_name("sys/bus/nothing", name, sizeof(name)) < 0);
+}
+
+static void path_join_is_lexical(void **state)
+{
+	char out[256];
+	dp_path_join(out, sizeof(out), "sys/bus/pci/devices", "../../../devices/pci0000:00/0000:00:01.0");
+	assert_string_equal(out, "sys/devices/pci0000:00/0000:00:01.0");
+	dp_path_join(out, sizeof(out), "a", "../../../../x");
+	assert_string_equal(out, "x");
+}
+
+static void missing_root_is_an_error(void **state)
+{
+	assert_true(dp_root_set("/nonexistent/devpass-root") < 0);
+	assert_non_null(strstr(dp_error_message(), "/nonexistent/devpass-root"));
+	assert_int_equal(dp_root_set(root), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(reads_through_relative_links),
+		cmocka_unit_test(refuses_dot_dot),
+		cmocka_unit_test(absolute_links_resolve_inside_the_root),
+		cmocka_unit_test(resolve_gives_root_relative_paths),
+		cmocka_unit_test(readlink_name_gives_the_last_component),
+		cmocka_unit_test(path_join_is_lexical),
+		cmocka_unit_test(missing_root_is_an_error),
+	};
+	return cmocka_run_group_tests_name("sysroot", tests, setup, teardown);
+}

@@ -1,0 +1,95 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devpass.h"
+
+static const struct dp_column cols[] = {
+	{"address", "ADDRESS", DP_COL_TEXT, 0},
+	{"group", "GROUP", DP_COL_TEXT, 0},
+	{"name", "NAME", DP_COL_TEXT | DP_COL_ELLIPSIZE, 10},
+	{"hidden", "HIDDEN", 0, 0},
+};
+
+static char *render(struct dp_table *t, bool json)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	dp_table_print(t, f, json);
+	fclose(f);
+	return buf;
+}
+
+static struct dp_table *sample(void)
+{
+	struct dp_table *t = dp_table_new(cols, 4);
+	dp_table_add_row(t);
+	dp_table_set_str(t, "address", "0000:01:00.0");
+	dp_table_set_int(t, "group", 7);
+	dp_table_set_str(t, "name", "A very long device name");
+	dp_table_set_bool(t, "hidden", true);
+	dp_table_add_row(t);
+	dp_table_set_str(t, "address", "0000:02:00.0");
+	dp_table_set_null(t, "group");
+	dp_table_set_str(t, "name", "short");
+	return t;
+}
+
+static void text_aligns_and_hides_json_only_columns(void **state)
+{
+	struct dp_table *t = sample();
+	char *out = render(t, false);
+	assert_string_equal(out,
+	                    "ADDRESS       GROUP  NAME\n"
+	                    "0000:01:00.0  7      A very ...\n"
+	                    "0000:02:00.0  -      short\n");
+	free(out);
+	dp_table_free(t);
+}
+
+static void json_has_every_column_with_types(void **state)
+{
+	struct dp_table *t = sample();
+	char *out = render(t, true);
+	struct json_object *a = json_tokener_parse(out);
+	assert_non_null(a);
+	assert_int_equal(json_object_array_length(a), 2);
+	struct json_object *r0 = json_object_array_get_idx(a, 0), *v;
+	assert_true(json_object_object_get_ex(r0, "group", &v));
+	assert_int_equal(json_object_get_int(v), 7);
+	assert_true(json_object_object_get_ex(r0, "name", &v));
+	assert_string_equal(json_object_get_string(v), "A very long device name");
+	assert_true(json_object_object_get_ex(r0, "hidden", &v));
+	assert_true(json_object_get_boolean(v));
+	struct json_object *r1 = json_object_array_get_idx(a, 1);
+	assert_true(json_object_object_get_ex(r1, "group", &v));
+	assert_null(v);
+	json_object_put(a);
+	free(out);
+	dp_table_free(t);
+}
+
+static void empty_table_is_an_empty_array(void **state)
+{
+	struct dp_table *t = dp_table_new(cols, 4);
+	char *out = render(t, true);
+	assert_string_equal(out, "[]\n");
+	free(out);
+	dp_table_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(text_aligns_and_hides_json_only_columns),
+		cmocka_unit_test(json_has_every_column_with_types),
+		cmocka_unit_test(empty_table_is_an_empty_array),
+	};
+	return cmocka_run_group_tests_name("table", tests, NULL, NULL);
+}
