@@ -173,7 +173,8 @@ static int options_parse(int argc, char **argv, struct dp_pci_filter *f, bool *t
 	char *end;
 	dp_filter_init(f);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:t", opts, NULL)) != -1 && r == 0) {
+	opterr = 0;   /* our own message, in devpass's words */
+	while ((c = getopt_long(argc, argv, ":s:t", opts, NULL)) != -1 && r == 0) {
 		switch (c) {
 		case 'c': r = dp_filter_set_class(f, optarg); break;
 		case 'v': r = dp_filter_set_vendor(f, optarg); break;
@@ -186,8 +187,12 @@ static int options_parse(int argc, char **argv, struct dp_pci_filter *f, bool *t
 			if (*end || end == optarg || f->group < 0)
 				r = dp_error_set(-22, "'%s' is not an IOMMU group number", optarg);
 			break;
+		case ':':
+			return cli_error(EXIT_USAGE, "option '%s' needs a value (see 'devpass list --help')",
+			                 argv[optind - 1]);
 		default:
-			return cli_error(EXIT_USAGE, "see 'devpass list --help'");
+			return cli_error(EXIT_USAGE, "unknown option '%s' (see 'devpass list --help')",
+			                 argv[optind - 1]);
 		}
 	}
 	if (r < 0)

@@ -147,7 +147,7 @@ struct dp_iommu_group {
 	size_t n;
 	bool viable;
 	struct dp_strv not_viable_reasons;
-	bool host_critical;
+	bool host_critical;                /* an endpoint in it is host-critical */
 };
 struct dp_group_list {
 	struct dp_iommu_group *g;

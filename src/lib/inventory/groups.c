@@ -40,7 +40,8 @@ static void group_judge(struct dp_iommu_group *g, const struct dp_pci_list *list
 {
 	for (size_t k = 0; k < g->n; k++) {
 		const struct dp_pci_device *dev = &list->dev[g->members[k]];
-		if (dev->critical.n)
+		/* a root port's own reasons stay with it: bridges are not handed to VMs */
+		if (dev->critical.n && !dp_pci_device_is_bridge(dev))
 			g->host_critical = true;
 		if (!member_viable(dev)) {
 			g->viable = false;

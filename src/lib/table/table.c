@@ -248,11 +248,16 @@ static void record_value_print(FILE *f, struct json_object *v, int indent)
 			fprintf(f, "%*s", indent, "");
 			const char *sep = "";
 			json_object_object_foreach(json_object_array_get_idx(v, i), key, val) {
+				/* a flag reads as its name when set and is left out when not */
+				if (val && json_object_get_type(val) == json_type_boolean) {
+					if (json_object_get_boolean(val))
+						fprintf(f, "%s[%s]", sep, key);
+					continue;
+				}
 				char *s = cell_text(val);
 				fprintf(f, "%s%s", sep, s);
 				free(s);
 				sep = "  ";
-				(void)key;
 			}
 			fputc('\n', f);
 		}
