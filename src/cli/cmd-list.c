@@ -222,6 +222,8 @@ int cmd_list(int argc, char **argv, const struct cli_ctx *ctx)
 		tree_build(&list, keep, t);
 	} else {
 		t = dp_table_new(list_columns, sizeof(list_columns) / sizeof(list_columns[0]));
+		if (ctx->json)
+			dp_table_stream_json(t, stdout);
 		for (size_t i = 0; i < list.n; i++)
 			if (keep[i])
 				row_add(t, &list.dev[i]);

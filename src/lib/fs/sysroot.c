@@ -99,9 +99,8 @@ static int open_in_root(const char *path, int flags)
 	return openat(dirfd, relative(path), flags | O_CLOEXEC);
 }
 
-ssize_t dp_fs_read(const char *path, char *buf, size_t size)
+static ssize_t fd_read_close(int fd, char *buf, size_t size)
 {
-	int fd = open_in_root(path, O_RDONLY);
 	if (fd < 0)
 		return -errno;
 	ssize_t total = 0;
@@ -115,23 +114,91 @@ ssize_t dp_fs_read(const char *path, char *buf, size_t size)
 			buf[0] = '\0';
 			return -err;
 		}
-		if (r == 0)
-			break;
 		total += r;
+		/* a short read is the end: sysfs hands over a whole attribute at once and
+		 * regular files return less only at EOF; this saves a read per attribute */
+		if (r == 0 || (size_t)r < size - 1 - (size_t)(total - r))
+			break;
 	}
 	close(fd);
 	buf[total] = '\0';
 	return total;
 }
 
-int dp_fs_read_line(const char *path, char *buf, size_t size)
+ssize_t dp_fs_read(const char *path, char *buf, size_t size)
 {
-	ssize_t n = dp_fs_read(path, buf, size);
+	return fd_read_close(open_in_root(path, O_RDONLY), buf, size);
+}
+
+static int trim_line(char *buf, ssize_t n)
+{
 	if (n < 0)
 		return (int)n;
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
 		buf[--n] = '\0';
 	return (int)n;
+}
+
+int dp_fs_read_line(const char *path, char *buf, size_t size)
+{
+	return trim_line(buf, dp_fs_read(path, buf, size));
+}
+
+int dp_fs_dir_open(const char *path)
+{
+	int fd = open_in_root(path, O_PATH | O_DIRECTORY);
+	return fd < 0 ? -errno : fd;
+}
+
+void dp_fs_dir_close(int dirfd)
+{
+	if (dirfd >= 0)
+		close(dirfd);
+}
+
+static bool entry_name_is_safe(const char *name)
+{
+	return *name && !strchr(name, '/') && strcmp(name, "..") != 0;
+}
+
+ssize_t dp_fs_dir_read(int dirfd, const char *name, char *buf, size_t size)
+{
+	if (!entry_name_is_safe(name))
+		return -EACCES;
+	return fd_read_close(openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), buf, size);
+}
+
+int dp_fs_dir_read_line(int dirfd, const char *name, char *buf, size_t size)
+{
+	return trim_line(buf, dp_fs_dir_read(dirfd, name, buf, size));
+}
+
+static int last_component(const char *target, char *buf, size_t size)
+{
+	const char *slash = strrchr(target, '/');
+	const char *name = slash ? slash + 1 : target;
+	if (strlen(name) >= size)
+		return -ENAMETOOLONG;
+	strcpy(buf, name);
+	return 0;
+}
+
+int dp_fs_dir_readlink(int dirfd, const char *name, char *buf, size_t size)
+{
+	if (!entry_name_is_safe(name))
+		return -EACCES;
+	ssize_t n = readlinkat(dirfd, name, buf, size - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+int dp_fs_dir_readlink_name(int dirfd, const char *name, char *buf, size_t size)
+{
+	char target[PATH_MAX];
+	int n = dp_fs_dir_readlink(dirfd, name, target, sizeof(target));
+	return n < 0 ? n : last_component(target, buf, size);
 }
 
 int dp_fs_read_all(const char *path, char **out, size_t *len)
@@ -185,14 +252,7 @@ int dp_fs_readlink_name(const char *path, char *buf, size_t size)
 {
 	char target[PATH_MAX];
 	int n = dp_fs_readlink(path, target, sizeof(target));
-	if (n < 0)
-		return n;
-	const char *slash = strrchr(target, '/');
-	const char *name = slash ? slash + 1 : target;
-	if (strlen(name) >= size)
-		return -ENAMETOOLONG;
-	strcpy(buf, name);
-	return 0;
+	return n < 0 ? n : last_component(target, buf, size);
 }
 
 /* Appends component to the root-relative path in out, handling "." and "..".

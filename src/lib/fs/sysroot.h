@@ -27,6 +27,16 @@ int dp_fs_resolve(const char *path, char *out, size_t size);
 bool dp_fs_exists(const char *path);
 int dp_fs_stat(const char *path, struct stat *st);
 DIR *dp_fs_opendir(const char *path);
+/* A directory opened once for reading many of its entries (one device's attributes):
+ * saves walking the whole path for each. Entry names are single components; entries
+ * are opened without following links, so nothing leaves the directory. */
+int dp_fs_dir_open(const char *path);     /* a descriptor, or -errno */
+void dp_fs_dir_close(int dirfd);
+ssize_t dp_fs_dir_read(int dirfd, const char *name, char *buf, size_t size);
+int dp_fs_dir_read_line(int dirfd, const char *name, char *buf, size_t size);
+int dp_fs_dir_readlink(int dirfd, const char *name, char *buf, size_t size);
+int dp_fs_dir_readlink_name(int dirfd, const char *name, char *buf, size_t size);
+
 /* An absolute path for libraries that must open files themselves (libkmod). */
 int dp_fs_host_path(const char *path, char *out, size_t size);
 /* Lexical checks shared with callers that build paths from user input. */

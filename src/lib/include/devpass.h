@@ -202,8 +202,11 @@ void dp_table_set_json(struct dp_table *t, const char *key, struct json_object *
 size_t dp_table_rows(const struct dp_table *t);
 /* The rows as a JSON array (new reference), for nesting a table inside a record. */
 struct json_object *dp_table_to_json(const struct dp_table *t);
+/* JSON only: write each row to f as soon as the next one starts, so a long listing is
+ * never held whole; dp_table_print then writes the rest and closes the array. */
+void dp_table_stream_json(struct dp_table *t, FILE *f);
 /* text: aligned columns; json: an array of objects */
-int dp_table_print(const struct dp_table *t, FILE *f, bool json);
+int dp_table_print(struct dp_table *t, FILE *f, bool json);
 /* one row rendered as "Header: value" lines, or a JSON object */
 int dp_table_print_record(const struct dp_table *t, FILE *f, bool json);
 

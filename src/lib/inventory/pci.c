@@ -43,30 +43,26 @@ static void uevent_apply(struct dp_pci_device *dev, char *text)
 	}
 }
 
-static unsigned long attr_hex(const char *dir, const char *name, bool *ok)
+static unsigned long attr_hex(int dirfd, const char *name, bool *ok)
 {
-	char path[PATH_MAX], buf[64];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	*ok = dp_fs_read_line(path, buf, sizeof(buf)) > 0;
+	char buf[64];
+	*ok = dp_fs_dir_read_line(dirfd, name, buf, sizeof(buf)) > 0;
 	return *ok ? hex_value(buf) : 0;
 }
 
 /* A captured tree may lack uevent: read the single-value attributes instead. */
-static void attrs_fallback(struct dp_pci_device *dev, const char *dir)
+static void attrs_fallback(struct dp_pci_device *dev, int dirfd)
 {
 	bool ok;
-	char path[PATH_MAX];
-	dev->vendor = (uint16_t)attr_hex(dir, "vendor", &ok);
-	dev->device = (uint16_t)attr_hex(dir, "device", &ok);
-	dev->class_code = (uint32_t)attr_hex(dir, "class", &ok);
-	dev->subsys_vendor = (uint16_t)attr_hex(dir, "subsystem_vendor", &ok);
-	dev->subsys_device = (uint16_t)attr_hex(dir, "subsystem_device", &ok);
-	snprintf(path, sizeof(path), "%s/driver", dir);
-	if (dp_fs_readlink_name(path, dev->driver, sizeof(dev->driver)) < 0)
-		dev->driver[0] = '\0';
 	char buf[256];
-	snprintf(path, sizeof(path), "%s/modalias", dir);
-	if (dp_fs_read_line(path, buf, sizeof(buf)) > 0)
+	dev->vendor = (uint16_t)attr_hex(dirfd, "vendor", &ok);
+	dev->device = (uint16_t)attr_hex(dirfd, "device", &ok);
+	dev->class_code = (uint32_t)attr_hex(dirfd, "class", &ok);
+	dev->subsys_vendor = (uint16_t)attr_hex(dirfd, "subsystem_vendor", &ok);
+	dev->subsys_device = (uint16_t)attr_hex(dirfd, "subsystem_device", &ok);
+	if (dp_fs_dir_readlink_name(dirfd, "driver", dev->driver, sizeof(dev->driver)) < 0)
+		dev->driver[0] = '\0';
+	if (dp_fs_dir_read_line(dirfd, "modalias", buf, sizeof(buf)) > 0)
 		dev->modalias = strdup(buf);
 }
 
@@ -91,38 +87,45 @@ static void parent_from_path(struct dp_pci_device *dev)
 		snprintf(dev->parent, sizeof(dev->parent), "%s", name);
 }
 
-static int device_read(struct dp_pci_device *dev, const char *name)
+static int device_read(struct dp_pci_device *dev, int devices_fd, const char *name)
 {
-	char dir[PATH_MAX], path[PATH_MAX], buf[4096];
+	char path[PATH_MAX], buf[4096];
 	snprintf(dev->address, sizeof(dev->address), "%s", name);
 	dp_pci_addr_parse(name, &dev->addr);
 	dev->iommu_group = DP_NO_GROUP;
 	dev->numa_node = DP_NO_NUMA;
-	snprintf(dir, sizeof(dir), PCI_DEVICES "/%s", name);
 
-	if (dp_fs_readlink(dir, buf, sizeof(buf)) >= 0)
+	if (dp_fs_dir_readlink(devices_fd, name, buf, sizeof(buf)) > 0)
 		dp_path_join(path, sizeof(path), PCI_DEVICES, buf);
 	else
-		snprintf(path, sizeof(path), "%s", dir);
+		snprintf(path, sizeof(path), PCI_DEVICES "/%s", name);
 	dev->sysfs_path = strdup(path);
 	parent_from_path(dev);
 
-	snprintf(path, sizeof(path), "%s/uevent", dir);
-	if (dp_fs_read(path, buf, sizeof(buf)) > 0 && strstr(buf, "PCI_ID="))
+	int dirfd = dp_fs_dir_open(path);
+	if (dirfd < 0)
+		return dp_error_set(dirfd, "cannot open /%s: %s", path, strerror(-dirfd));
+	if (dp_fs_dir_read(dirfd, "uevent", buf, sizeof(buf)) > 0 && strstr(buf, "PCI_ID="))
 		uevent_apply(dev, buf);
 	else
-		attrs_fallback(dev, dir);
+		attrs_fallback(dev, dirfd);
 	dev->has_subsys = dev->subsys_vendor && dev->subsys_vendor != 0xffff;
 
 	bool ok;
-	dev->revision = (uint8_t)attr_hex(dir, "revision", &ok);
-	snprintf(path, sizeof(path), "%s/numa_node", dir);
-	if (dp_fs_read_line(path, buf, 32) > 0 && atoi(buf) >= 0)
+	dev->revision = (uint8_t)attr_hex(dirfd, "revision", &ok);
+	if (dp_fs_dir_read_line(dirfd, "numa_node", buf, 32) > 0 && atoi(buf) >= 0)
 		dev->numa_node = atoi(buf);
-	snprintf(path, sizeof(path), "%s/iommu_group", dir);
-	if (dp_fs_readlink_name(path, buf, 32) == 0)
+	if (dp_fs_dir_readlink_name(dirfd, "iommu_group", buf, 32) == 0)
 		dev->iommu_group = atoi(buf);
+	dp_fs_dir_close(dirfd);
 	return 0;
+}
+
+static void dp_pci_device_release(struct dp_pci_device *dev)
+{
+	free(dev->modalias);
+	free(dev->sysfs_path);
+	dp_strv_free(&dev->critical);
 }
 
 static int addr_compare(const void *a, const void *b)
@@ -173,6 +176,7 @@ int dp_pci_scan(struct dp_pci_list *out)
 		return dp_error_set(-errno, "cannot read %s/%s: %s (is sysfs mounted?)",
 		                    dp_root_is_host() ? "" : dp_root_path(), PCI_DEVICES,
 		                    strerror(errno));
+	int devices_fd = dirfd(d);
 	size_t cap = 64;
 	out->dev = calloc(cap, sizeof(*out->dev));
 	out->n = 0;
@@ -184,7 +188,11 @@ int dp_pci_scan(struct dp_pci_list *out)
 			out->dev = realloc(out->dev, (cap *= 2) * sizeof(*out->dev));
 		struct dp_pci_device *dev = &out->dev[out->n++];
 		memset(dev, 0, sizeof(*dev));
-		device_read(dev, de->d_name);
+		if (device_read(dev, devices_fd, de->d_name) < 0) {
+			/* a function removed while we read (hot unplug, VF teardown) is skipped */
+			dp_pci_device_release(dev);
+			out->n--;
+		}
 	}
 	closedir(d);
 	qsort(out->dev, out->n, sizeof(*out->dev), addr_compare);
@@ -196,11 +204,8 @@ int dp_pci_scan(struct dp_pci_list *out)
 
 void dp_pci_list_free(struct dp_pci_list *list)
 {
-	for (size_t i = 0; i < list->n; i++) {
-		free(list->dev[i].modalias);
-		free(list->dev[i].sysfs_path);
-		dp_strv_free(&list->dev[i].critical);
-	}
+	for (size_t i = 0; i < list->n; i++)
+		dp_pci_device_release(&list->dev[i]);
 	free(list->dev);
 	list->dev = NULL;
 	list->n = 0;

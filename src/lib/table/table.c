@@ -15,7 +15,18 @@ struct dp_table {
 	size_t ncols;
 	struct json_object ***rows;   /* rows[r][c], NULL for a JSON null */
 	size_t nrows, cap;
+	FILE *stream;                 /* JSON rows go out as soon as they are complete */
+	size_t streamed;
 };
+
+static void row_free(const struct dp_table *t, struct json_object **row)
+{
+	for (size_t c = 0; c < t->ncols; c++)
+		json_object_put(row[c]);
+	free(row);
+}
+
+static void json_row_write(struct dp_table *t, FILE *f, size_t r);
 
 struct dp_table *dp_table_new(const struct dp_column *cols, size_t ncols)
 {
@@ -29,17 +40,24 @@ void dp_table_free(struct dp_table *t)
 {
 	if (!t)
 		return;
-	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols; c++)
-			json_object_put(t->rows[r][c]);
-		free(t->rows[r]);
-	}
+	for (size_t r = 0; r < t->nrows; r++)
+		row_free(t, t->rows[r]);
 	free(t->rows);
 	free(t);
 }
 
+void dp_table_stream_json(struct dp_table *t, FILE *f)
+{
+	t->stream = f;
+}
+
 void dp_table_add_row(struct dp_table *t)
 {
+	if (t->stream && t->nrows) {
+		json_row_write(t, t->stream, 0);
+		row_free(t, t->rows[0]);
+		t->nrows = 0;
+	}
 	if (t->nrows == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 16;
 		t->rows = realloc(t->rows, t->cap * sizeof(*t->rows));
@@ -49,7 +67,7 @@ void dp_table_add_row(struct dp_table *t)
 
 size_t dp_table_rows(const struct dp_table *t)
 {
-	return t->nrows;
+	return t->streamed + t->nrows;
 }
 
 static size_t column_index(const struct dp_table *t, const char *key)
@@ -223,17 +241,21 @@ struct json_object *dp_table_to_json(const struct dp_table *t)
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
 
-int dp_table_print(const struct dp_table *t, FILE *f, bool json)
+static void json_row_write(struct dp_table *t, FILE *f, size_t r)
+{
+	struct json_object *o = row_object(t, r);
+	fprintf(f, "%s\n%s", t->streamed ? "," : "[", json_object_to_json_string_ext(o, JSON_FLAGS));
+	json_object_put(o);
+	t->streamed++;
+}
+
+int dp_table_print(struct dp_table *t, FILE *f, bool json)
 {
 	if (!json)
 		return print_text(t, f);
-	fputs("[", f);
-	for (size_t r = 0; r < t->nrows; r++) {
-		struct json_object *o = row_object(t, r);
-		fprintf(f, "%s\n%s", r ? "," : "", json_object_to_json_string_ext(o, JSON_FLAGS));
-		json_object_put(o);
-	}
-	fputs(t->nrows ? "\n]\n" : "]\n", f);
+	for (size_t r = 0; r < t->nrows; r++)
+		json_row_write(t, f, r);
+	fputs(t->streamed ? "\n]\n" : "[]\n", f);
 	return ferror(f) ? -1 : 0;
 }
 
