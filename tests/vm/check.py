@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Host-side checks of one VM boot (tests/vm/run.sh calls this).
+
+Reads the blocks the guest sent over its second serial port (see guest-tests.sh) and
+compares devpass's view of the guest with lspci and sysfs. Prints one `ok - ...` /
+`not ok - ...: why` line per check (docs/contracts.md) and exits 0 whenever it could
+read the data at all.
+
+Usage: check.py MODE DATA_LOG      (MODE: on | off, the guest's intel_iommu=)
+"""
+import json
+import re
+import sys
+
+MODE = sys.argv[1] if len(sys.argv) > 1 else "on"
+T = f"vm[iommu={MODE}]"
+ROUTE_MAC_DEV = "0000:00:03.0"   # e1000e on user networking with the default route
+VFIO_DEV = "0000:04:00.0"        # e1000e the guest binds to vfio-pci
+BRIDGE = "0000:00:08.0"          # pci-bridge; its children share one IOMMU group
+
+results = []
+
+
+def ok(name):
+    results.append(f"ok - {T} {name}")
+
+
+def nok(name, why):
+    why = " ".join(str(why).split())
+    if len(why) > 600:
+        why = why[:600] + "..."
+    results.append(f"not ok - {T} {name}: {why}")
+
+
+def check(name, cond, why):
+    (ok if cond else (lambda n: nok(n, why)))(name)
+
+
+def read_blocks(path):
+    blocks = {}
+    cur, buf = None, []
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8", "replace").replace("\r", "")
+    for line in text.split("\n"):
+        m = re.match(r"^@@BEGIN (\S+)@@$", line)
+        if m:
+            cur, buf = m.group(1), []
+            continue
+        m = re.match(r"^@@END (\S+) rc=(-?\d+)@@$", line)
+        if m and cur == m.group(1):
+            blocks[cur] = ("\n".join(buf), int(m.group(2)))
+            cur = None
+            continue
+        if cur is not None:
+            buf.append(line)
+    return blocks
+
+
+def parse_vmm(text):
+    """lspci -vmm records keyed by Slot."""
+    recs = {}
+    for chunk in re.split(r"\n\s*\n", text.strip()):
+        rec = {}
+        for line in chunk.split("\n"):
+            if ":\t" in line:
+                k, v = line.split(":\t", 1)
+                rec[k.strip()] = v.strip()
+        if "Slot" in rec:
+            recs[rec["Slot"]] = rec
+    return recs
+
+
+def split_nn(value):
+    """'Red Hat, Inc. [1af4]' -> ('Red Hat, Inc.', '1af4')"""
+    m = re.match(r"^(.*) \[([0-9a-f]{4})\]$", value or "")
+    return (m.group(1), m.group(2)) if m else (value, None)
+
+
+def parse_json_block(blocks, name):
+    if name not in blocks:
+        return None, f"no '{name}' output from the guest"
+    text, rc = blocks[name]
+    try:
+        return json.loads(text), None
+    except ValueError as e:
+        err = blocks.get(name + ".stderr", ("", 0))[0]
+        return None, f"exit {rc}, not JSON ({e}); stderr: {err.strip()[:200]}; stdout: {text.strip()[:200]}"
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(f"not ok - {T} host-side checks: usage: check.py MODE DATA_LOG")
+        return 0
+    try:
+        blocks = read_blocks(sys.argv[2])
+    except OSError as e:
+        print(f"not ok - {T} host-side checks: cannot read {sys.argv[2]}: {e}")
+        return 0
+    if "complete" not in blocks:
+        nok("data: guest sent all its data", "the data stream ends early (guest died mid-way?)")
+    if "lspci" not in blocks:
+        nok("data: lspci output received", "missing")
+        print("\n".join(results))
+        return 0
+
+    lsnn = parse_vmm(blocks["lspci"][0])
+    lsnames = parse_vmm(blocks.get("lspci-names", ("", 0))[0])
+    short = {}
+    for line in blocks.get("lspci-short", ("", 0))[0].split("\n"):
+        if line.strip():
+            addr, rest = line.split(" ", 1)
+            short[addr] = re.sub(r" \(rev [0-9a-f]{2}\)$", "", rest)
+    sysfs = {}
+    for line in blocks.get("sysfs", ("", 0))[0].split("\n"):
+        parts = line.split()
+        if not parts:
+            continue
+        facts = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        sysfs[parts[0]] = {k: (None if v == "-" else v) for k, v in facts.items()}
+    groups_sysfs = {}
+    for line in blocks.get("iommu-groups", ("", 0))[0].split("\n"):
+        parts = line.split()
+        if parts:
+            groups_sysfs[int(parts[0])] = sorted(parts[1:])
+    vfio_nodes = set(blocks.get("dev-vfio", ("", 0))[0].split())
+
+    check("lspci: at least 15 PCI functions in the guest", len(lsnn) >= 15,
+          f"only {len(lsnn)}: {sorted(lsnn)}")
+
+    if "devpass-list-json" not in blocks:
+        nok("devpass list --json", "devpass was not run in the guest (not built?)")
+        print("\n".join(results))
+        return 0
+
+    # ------------------------------------------------------------ a. list vs lspci
+    lst, err = parse_json_block(blocks, "devpass-list-json")
+    rc = blocks["devpass-list-json"][1]
+    check("list --json: exits 0 and prints a JSON array", lst is not None and rc == 0
+          and isinstance(lst, list), err or f"exit {rc}")
+    if not isinstance(lst, list):
+        print("\n".join(results))
+        return 0
+    dp = {}
+    for d in lst:
+        if isinstance(d, dict) and "address" in d:
+            dp[d["address"]] = d
+    addrs = [d.get("address") for d in lst if isinstance(d, dict)]
+    check("list --json: sorted by address, one entry per function",
+          addrs == sorted(addrs) and len(addrs) == len(set(addrs)), f"order: {addrs}")
+    missing = sorted(set(lsnn) - set(dp))
+    extra = sorted(set(dp) - set(lsnn))
+    check(f"list --json: same {len(lsnn)} functions as lspci", not missing and not extra,
+          f"missing {missing}, extra {extra}")
+
+    for addr in sorted(lsnn):
+        if addr not in dp:
+            continue
+        r, n, d = lsnn[addr], lsnames.get(addr, {}), dp[addr]
+        want = {}
+        cname, cls = split_nn(r.get("Class"))
+        want["class"] = cls
+        want["vendor"] = split_nn(r.get("Vendor"))[1]
+        want["device"] = split_nn(r.get("Device"))[1]
+        want["subsystem_vendor"] = split_nn(r["SVendor"])[1] if "SVendor" in r else None
+        want["subsystem_device"] = split_nn(r["SDevice"])[1] if "SDevice" in r else None
+        want["revision"] = r.get("Rev", "00")
+        want["prog_if"] = r.get("ProgIf", "00")
+        want["driver"] = r.get("Driver")
+        want["iommu_group"] = int(r["IOMMUGroup"]) if "IOMMUGroup" in r else None
+        if n:
+            want["class_name"] = n.get("Class")
+            want["vendor_name"] = n.get("Vendor")
+            want["device_name"] = n.get("Device")
+            want["subsystem_vendor_name"] = n.get("SVendor")
+            want["subsystem_device_name"] = n.get("SDevice")
+        if addr in short:
+            want["description"] = short[addr]
+        bad = [f"{k}={d.get(k, '<absent>')!r} (lspci {v!r})" for k, v in want.items()
+               if d.get(k, "<absent>") != v]
+        check(f"list --json: {addr} matches lspci -vmm (ids, class, names, driver, group)",
+              not bad, "; ".join(bad))
+
+    # ------------------------------------------------------------ b. list vs sysfs
+    bad_group, bad_parent, bad_numa, bad_modalias, bad_vfio = [], [], [], [], []
+    for addr, s in sorted(sysfs.items()):
+        d = dp.get(addr)
+        if d is None:
+            continue
+        g = int(s["group"]) if s.get("group") else None
+        if d.get("iommu_group") != g:
+            bad_group.append(f"{addr}: {d.get('iommu_group')!r} vs sysfs {g!r}")
+        if d.get("parent") != s.get("parent"):
+            bad_parent.append(f"{addr}: {d.get('parent')!r} vs sysfs {s.get('parent')!r}")
+        numa = s.get("numa")
+        numa = None if numa in (None, "-1") else int(numa)
+        if d.get("numa_node") != numa:
+            bad_numa.append(f"{addr}: {d.get('numa_node')!r} vs sysfs {numa!r}")
+        if d.get("modalias") != s.get("modalias"):
+            bad_modalias.append(f"{addr}: {d.get('modalias')!r} vs {s.get('modalias')!r}")
+        want_vfio = f"/dev/vfio/{g}" if g is not None and str(g) in vfio_nodes else None
+        if d.get("vfio_group") != want_vfio:
+            bad_vfio.append(f"{addr}: {d.get('vfio_group')!r} vs {want_vfio!r}")
+    n = len(sysfs)
+    check(f"list --json: iommu_group equals the iommu_group link for all {n} functions",
+          not bad_group, "; ".join(bad_group))
+    check(f"list --json: vfio_group agrees with /dev/vfio ({sorted(vfio_nodes - {'vfio'})})",
+          not bad_vfio, "; ".join(bad_vfio))
+    check("list --json: parent is the upstream bridge from sysfs", not bad_parent,
+          "; ".join(bad_parent))
+    check("list --json: numa_node from sysfs (-1 -> null)", not bad_numa, "; ".join(bad_numa))
+    check("list --json: modalias from sysfs", not bad_modalias, "; ".join(bad_modalias))
+    bad_bridge = [a for a, d in dp.items() if d.get("class") == "0604" and d.get("is_bridge") is not True]
+    check("list --json: PCI-to-PCI bridges have is_bridge true", not bad_bridge,
+          f"is_bridge not true: {bad_bridge}")
+    vfs = sorted(a for a, s in sysfs.items() if s.get("physfn"))
+    check("list --json: lists the SR-IOV VFs", len(vfs) >= 1 and all(v in dp for v in vfs),
+          f"VFs in sysfs {vfs}, in devpass {[v for v in vfs if v in dp]}")
+    if MODE == "on":
+        d = dp.get(VFIO_DEV, {})
+        g = d.get("iommu_group")
+        check(f"list --json: {VFIO_DEV} (on vfio-pci) has driver vfio-pci and vfio_group /dev/vfio/{g}",
+              d.get("driver") == "vfio-pci" and g is not None and d.get("vfio_group") == f"/dev/vfio/{g}",
+              f"driver {d.get('driver')!r}, vfio_group {d.get('vfio_group')!r}, group {g!r}")
+    else:
+        grouped = sorted(a for a, d in dp.items() if d.get("iommu_group") is not None)
+        check("list --json: no IOMMU groups with intel_iommu=off", not grouped,
+              f"groups on {grouped}")
+
+    # ------------------------------------------------------------ d. host-critical
+    rootdev = next((a for a, d in dp.items() if d.get("vendor") == "1af4"
+                    and d.get("device") in ("1001", "1042")), None)
+    d = dp.get(rootdev or "", {})
+    check(f"list --json: root disk controller {rootdev} (virtio-blk) is host_critical",
+          d.get("host_critical") is True and len(d.get("host_critical_reasons") or []) > 0,
+          f"host_critical {d.get('host_critical')!r}, reasons {d.get('host_critical_reasons')!r}")
+    routed = re.search(r"^default via \S+ dev (\S+)", blocks.get("net", ("", 0))[0], re.M)
+    d = dp.get(ROUTE_MAC_DEV, {})
+    check(f"list --json: e1000e {ROUTE_MAC_DEV} with the default route is host_critical",
+          routed is not None and d.get("host_critical") is True and d.get("host_critical_reasons"),
+          f"default route {'present' if routed else 'missing'}; host_critical {d.get('host_critical')!r}, "
+          f"reasons {d.get('host_critical_reasons')!r}")
+    for addr, what in ((VFIO_DEV, "e1000e without a route (vfio-pci in the on-guest)"),
+                       ("0000:05:01.0", "e1000 without an address"),
+                       ("0000:01:00.0", "nvme without a mounted filesystem")):
+        d = dp.get(addr, {})
+        check(f"list --json: {addr} {what} is not host_critical",
+              d.get("host_critical") is False,
+              f"host_critical {d.get('host_critical')!r}, reasons {d.get('host_critical_reasons')!r}")
+    bad_reasons = [a for a, d in dp.items()
+                   if bool(d.get("host_critical")) != bool(d.get("host_critical_reasons"))]
+    check("list --json: host_critical_reasons empty exactly when not host_critical",
+          not bad_reasons, f"inconsistent: {bad_reasons}")
+
+    # ------------------------------------------------------------ e. groups
+    groups, err = parse_json_block(blocks, "devpass-groups-json")
+    rc = blocks.get("devpass-groups-json", ("", -1))[1]
+    check("groups --json: exits 0 and prints a JSON array",
+          isinstance(groups, list) and rc == 0, err or f"exit {rc}")
+    if isinstance(groups, list):
+        dg = {}
+        for g in groups:
+            try:
+                dg[int(g["group"])] = sorted(x["address"] for x in g["devices"])
+            except (KeyError, TypeError, ValueError):
+                nok("groups --json: entries have group and devices[].address", repr(g)[:200])
+                break
+        check(f"groups --json: the same {len(groups_sysfs)} groups and members as /sys/kernel/iommu_groups",
+              dg == groups_sysfs,
+              f"devpass {dict(sorted(dg.items()))} vs sysfs {dict(sorted(groups_sysfs.items()))}")
+        if MODE == "on":
+            kids = sorted(a for a, s in sysfs.items() if s.get("parent") == BRIDGE)
+            holding = sorted({g for g, m in dg.items() for k in kids if k in m})
+            check(f"groups --json: devices behind the pci-bridge {BRIDGE} ({', '.join(kids)}) share one group",
+                  len(kids) >= 2 and len(holding) == 1 and all(k in dg[holding[0]] for k in kids),
+                  f"children {kids} are in groups {holding}")
+            vg = dp.get(VFIO_DEV, {}).get("iommu_group")
+            gv = next((g for g in groups if g.get("group") == vg), {})
+            check(f"groups --json: group {vg} (only {VFIO_DEV} on vfio-pci behind its root port) is viable",
+                  gv.get("viable") is True, f"viable {gv.get('viable')!r}, reasons {gv.get('not_viable_reasons')!r}")
+            rg = dp.get(rootdev or "", {}).get("iommu_group")
+            gr = next((g for g in groups if g.get("group") == rg), {})
+            check(f"groups --json: group {rg} with the root disk is not viable",
+                  gr.get("viable") is False, f"viable {gr.get('viable')!r}")
+        else:
+            check("groups --json: empty with intel_iommu=off", groups == [], f"{len(groups)} groups")
+
+    # ------------------------------------------------------------ c. check
+    chk, err = parse_json_block(blocks, "devpass-check-json")
+    text, text_rc = blocks.get("devpass-check", ("", -1))
+    json_rc = blocks.get("devpass-check-json", ("", -1))[1]
+    shape = (isinstance(chk, dict) and isinstance(chk.get("ready"), bool)
+             and isinstance(chk.get("checks"), list)
+             and all(isinstance(c, dict) and {"name", "status", "detail", "fix"} <= set(c)
+                     and c["status"] in ("PASS", "WARN", "FAIL") for c in chk["checks"]))
+    check("check --json: {ready, checks[{name,status,detail,fix}]}", shape, err or repr(chk)[:300])
+    if shape:
+        ready = chk["ready"]
+        fails = [c["name"] for c in chk["checks"] if c["status"] == "FAIL"]
+        check("check: exit status 0 exactly when ready (text and --json)",
+              text_rc == (0 if ready else 1) and json_rc == text_rc,
+              f"ready {ready}, `check` exit {text_rc}, `check --json` exit {json_rc}")
+        check("check: ready exactly when no check FAILs", ready == (not fails),
+              f"ready {ready}, FAIL: {fails}")
+        iommu = [c for c in chk["checks"] if "iommu" in c["name"].lower()]
+        # group layout verdicts (WARN about mixed groups) are not about whether the IOMMU is on
+        core = [c for c in iommu if c["name"].lower() != "iommu-groups"]
+        if MODE == "on":
+            notpass = [f"{c['name']}={c['status']} ({c['detail']})" for c in core if c["status"] != "PASS"]
+            check(f"check --json: IOMMU checks PASS with intel_iommu=on ({', '.join(c['name'] for c in core)})",
+                  core and not notpass, notpass or "no check named *iommu*")
+            check("check: exits 0 on the intel_iommu=on guest", text_rc == 0,
+                  f"exit {text_rc}; FAIL: {fails}")
+        else:
+            failed = [c for c in core if c["status"] == "FAIL"]
+            fixed = [c for c in failed if "intel_iommu=on" in (c.get("fix") or "")]
+            check("check --json: an IOMMU check FAILs with intel_iommu=off",
+                  failed, f"statuses: {[(c['name'], c['status']) for c in iommu]}")
+            check("check --json: the failing IOMMU check's fix names intel_iommu=on", fixed,
+                  f"fixes: {[(c['name'], c.get('fix')) for c in failed]}")
+            check("check: exits 1 on the intel_iommu=off guest", text_rc == 1, f"exit {text_rc}")
+            check("check: text output names the fix intel_iommu=on", "intel_iommu=on" in text,
+                  text.strip().splitlines()[-3:] if text.strip() else "no output")
+            check("check --json: not ready with intel_iommu=off", ready is False, f"ready {ready}")
+        for c in chk["checks"]:
+            if c["status"] != "PASS":
+                results.append(f"# {T} devpass check: {c['status']} {c['name']}: {c['detail']}")
+
+    print("\n".join(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+#!/bin/sh
+# PID 1 on the guest's real root (/dev/vda): set up the basics, run the guest tests,
+# print the completion marker and power off.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+# the initramfs moved /proc, /sys and /dev here; mount them only when it did not
+[ -e /proc/self/mountinfo ] || mount -t proc proc /proc
+[ -d /sys/bus/pci ] || mount -t sysfs sysfs /sys
+[ -c /dev/null ] || mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+echo 1 >/proc/sys/kernel/printk
+hostname devpass-vm
+
+mode=unknown
+for arg in $(cat /proc/cmdline); do
+    case $arg in devpass_vm=*) mode=${arg#devpass_vm=} ;; esac
+done
+
+sh /tests/guest-tests.sh "$mode" </dev/null 2>/tmp/guest-tests.stderr
+rc=$?
+if [ $rc -ne 0 ]; then
+    echo "not ok - vm[$mode] guest tests: script exited $rc: $(tail -n 3 /tmp/guest-tests.stderr | tr '\n' ' ')"
+fi
+sync
+echo "DEVPASS-VM-DONE"
+sleep 0.2
+poweroff -f
+sleep 30

@@ -1,0 +1,252 @@
+#!/bin/bash
+# Prepare everything the real-kernel VM suite needs, cached in tests/vm/.cache/:
+#   .cache/vmlinuz        Debian's kernel (downloaded with apt-get download, never installed)
+#   .cache/initramfs.gz   tiny busybox initramfs: loads virtio/ext4, mounts /dev/vda, switch_root
+#   .cache/rootfs.ext4    ext4 root filesystem image: busybox, kmod, lspci, devpass, guest tests
+#
+# The kernel download/extraction and depmod are cached (keyed by package file name); the
+# initramfs and root image are rebuilt on every run (about a second) so a fresh build of
+# devpass and edited guest scripts are always picked up.
+#
+# Nothing is written to this machine's /sys or /boot; no package is installed here.
+# Exit status: 0 when the images are ready, non-zero (with a message on stderr) otherwise.
+set -euo pipefail
+
+VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$VM_DIR/../.." && pwd)
+CACHE=${DEVPASS_VM_CACHE:-$VM_DIR/.cache}
+BUILD=${DEVPASS_BUILD:-$REPO/build}
+SEED_DIR=${DEVPASS_VM_KERNEL_SEED:-/tmp/kdl}
+mkdir -p "$CACHE"
+
+log() { printf 'prepare: %s\n' "$*" >&2; }
+die() { printf 'prepare: error: %s\n' "$*" >&2; exit 1; }
+
+for tool in dpkg-deb depmod cpio gzip mke2fs ldd; do
+    command -v "$tool" >/dev/null 2>&1 || die "missing host tool '$tool'"
+done
+for f in /usr/bin/busybox /usr/bin/kmod /usr/bin/lspci /usr/share/misc/pci.ids; do
+    [ -e "$f" ] || die "missing $f (install busybox-static, kmod, pciutils, pci.ids)"
+done
+
+# ---------------------------------------------------------------- kernel package
+resolve_kpkg() {
+    apt-cache depends linux-image-amd64 2>/dev/null |
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}'
+}
+
+KPKG=${DEVPASS_VM_KPKG:-}
+if [ -z "$KPKG" ]; then
+    KPKG=$(resolve_kpkg || true)
+    if [ -z "$KPKG" ] && [ "$(id -u)" = 0 ]; then
+        log "apt lists empty; running apt-get update"
+        apt-get update -qq >/dev/null 2>&1 || true
+        KPKG=$(resolve_kpkg || true)
+    fi
+fi
+if [ -z "$KPKG" ]; then
+    # Offline fallback: reuse whatever kernel package is already cached.
+    deb=$(ls -1 "$CACHE"/linux-image-*-amd64_*.deb 2>/dev/null | sort -V | tail -n1 || true)
+    [ -n "$deb" ] || die "cannot resolve the kernel package (apt-cache depends linux-image-amd64)"
+    KPKG=$(basename "$deb"); KPKG=${KPKG%%_*}
+    log "using cached $KPKG (apt-cache gave no answer)"
+fi
+KVER=${KPKG#linux-image-}
+
+DEB=$(ls -1 "$CACHE/${KPKG}"_*_amd64.deb 2>/dev/null | sort -V | tail -n1 || true)
+if [ -z "$DEB" ]; then
+    seed=$(ls -1 "$SEED_DIR/${KPKG}"_*_amd64.deb 2>/dev/null | sort -V | tail -n1 || true)
+    if [ -n "$seed" ]; then
+        log "seeding kernel package from $seed"
+        cp "$seed" "$CACHE/"
+    else
+        log "downloading $KPKG"
+        (cd "$CACHE" && apt-get download -q "$KPKG" >/dev/null 2>&1) ||
+            (cd "$CACHE" && apt-get update -qq >/dev/null 2>&1 && apt-get download -q "$KPKG") ||
+            die "apt-get download $KPKG failed"
+    fi
+    DEB=$(ls -1 "$CACHE/${KPKG}"_*_amd64.deb | sort -V | tail -n1)
+fi
+
+KROOT=$CACHE/kernel
+STAMP=$KROOT/.extracted-from
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$(basename "$DEB")" ]; then
+    log "extracting $(basename "$DEB")"
+    rm -rf "$KROOT"
+    mkdir -p "$KROOT"
+    dpkg-deb -x "$DEB" "$KROOT"
+    depmod -b "$KROOT" "$KVER"
+    basename "$DEB" >"$STAMP"
+fi
+[ -f "$KROOT/boot/vmlinuz-$KVER" ] || die "no vmlinuz-$KVER in $DEB"
+cp -f "$KROOT/boot/vmlinuz-$KVER" "$CACHE/vmlinuz"
+echo "$KVER" >"$CACHE/kver"
+
+# ---------------------------------------------------------------- helpers
+# new_root DIR: empty merged-/usr skeleton
+new_root() {
+    rm -rf "$1"
+    mkdir -p "$1"/{usr/bin,usr/sbin,usr/lib/x86_64-linux-gnu,usr/lib64,usr/share/misc} \
+        "$1"/{dev,proc,sys,tmp,run,etc,root,mnt,newroot}
+    ln -s usr/bin "$1/bin"
+    ln -s usr/sbin "$1/sbin"
+    ln -s usr/lib "$1/lib"
+    ln -s usr/lib64 "$1/lib64"
+    chmod 1777 "$1/tmp"
+}
+
+# copy_path ROOT FILE: copy FILE (dereferenced) to the same path under ROOT
+copy_path() {
+    local root=$1 src=$2
+    mkdir -p "$root$(dirname "$src")"
+    cp -L "$src" "$root$src"
+}
+
+# copy_elf ROOT FILE: FILE plus every shared library ldd resolves for it (paths preserved,
+# the dynamic loader included). Fails when a library cannot be resolved.
+copy_elf() {
+    local root=$1 src=$2 lib
+    copy_path "$root" "$src"
+    if ldd "$src" 2>/dev/null | grep -q 'not found'; then
+        die "unresolved libraries for $src: $(ldd "$src" | grep 'not found' | tr -s ' \t' ' ')"
+    fi
+    for lib in $(ldd "$src" 2>/dev/null | awk '/=> \//{print $3} /^[ \t]*\/[^ ]+ \(/{print $1}'); do
+        [ -e "$root$lib" ] || copy_path "$root" "$lib"
+    done
+}
+
+# install_busybox ROOT: busybox plus one symlink per applet (never over an existing file)
+install_busybox() {
+    local root=$1 applet
+    copy_elf "$root" /usr/bin/busybox
+    for applet in $(/usr/bin/busybox --list); do
+        [ "$applet" = busybox ] && continue
+        [ -e "$root/usr/bin/$applet" ] || [ -L "$root/usr/bin/$applet" ] ||
+            ln -s busybox "$root/usr/bin/$applet"
+    done
+}
+
+# install_modules ROOT MODULE...: the modules, their dependencies (and softdeps), and
+# fresh modules.* index files made by depmod for exactly that set.
+install_modules() {
+    local root=$1; shift
+    local m line path rel
+    mkdir -p "$root/lib/modules/$KVER"
+    for m in "$@"; do
+        modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" >"$CACHE/.deps" 2>&1 ||
+            die "module $m not found in $KPKG: $(cat "$CACHE/.deps")"
+        while read -r line; do
+            case $line in
+                insmod\ *)
+                    path=${line#insmod }; path=${path%% *}
+                    rel=${path#"$KROOT"}
+                    if [ ! -e "$root$rel" ]; then
+                        mkdir -p "$root$(dirname "$rel")"
+                        cp "$path" "$root$rel"
+                    fi
+                    ;;
+            esac
+        done <"$CACHE/.deps"
+    done
+    cp "$KROOT/lib/modules/$KVER/modules.order" "$KROOT/lib/modules/$KVER/modules.builtin" \
+        "$KROOT/lib/modules/$KVER/modules.builtin.modinfo" "$root/lib/modules/$KVER/" 2>/dev/null || true
+    depmod -b "$root" "$KVER"
+}
+
+# ---------------------------------------------------------------- initramfs
+# Only what is needed to reach the real root on virtio-blk.
+BOOT_MODULES="virtio_pci virtio_blk crc32c_generic ext4"
+IRD=$CACHE/initramfs.d
+log "building initramfs"
+new_root "$IRD"
+install_busybox "$IRD"
+install_modules "$IRD" $BOOT_MODULES
+install -m 0755 "$VM_DIR/initramfs-init.sh" "$IRD/init"
+echo "$BOOT_MODULES" >"$IRD/etc/boot-modules"
+(cd "$IRD" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet --owner=0:0) |
+    gzip -1 >"$CACHE/initramfs.gz.tmp"
+mv "$CACHE/initramfs.gz.tmp" "$CACHE/initramfs.gz"
+
+# ---------------------------------------------------------------- root filesystem
+# Modules the guest coldplugs for the emulated devices, plus vfio.
+ROOT_MODULES="virtio_pci virtio_blk virtio-rng ext4 nvme e1000e e1000 snd-hda-intel
+  snd-hda-codec-generic xhci-pci ahci i2c-i801 lpc_ich vfio vfio-pci vfio_iommu_type1"
+RD=$CACHE/rootfs.d
+log "building root filesystem"
+new_root "$RD"
+install_busybox "$RD"
+install_modules "$RD" $ROOT_MODULES
+
+# kmod (modprobe/lsmod/... as symlinks), replacing busybox's applets
+copy_elf "$RD" /usr/bin/kmod
+for t in modprobe insmod rmmod lsmod modinfo depmod; do
+    rm -f "$RD/usr/bin/$t" "$RD/usr/sbin/$t"
+    ln -s ../bin/kmod "$RD/usr/sbin/$t"
+done
+
+# lspci + names database
+rm -f "$RD/usr/bin/lspci"
+copy_elf "$RD" /usr/bin/lspci
+cp -L /usr/share/misc/pci.ids "$RD/usr/share/misc/pci.ids"
+
+# nvme-cli, to bring QEMU's SR-IOV secondary controllers online in the guest. Downloaded
+# with its libraries (apt-get download, never installed here) and cached; skipped with a
+# note when it cannot be fetched (the SR-IOV VFs are then left without a driver).
+NVME_PKGS="nvme-cli libnvme1 libjson-c5 libdbus-1-3"
+NV=$CACHE/nvme-cli
+if [ ! -x "$NV/root/usr/sbin/nvme" ]; then
+    rm -rf "$NV"; mkdir -p "$NV/debs"
+    if (cd "$NV/debs" && apt-get download -q $NVME_PKGS >/dev/null 2>&1); then
+        for d in "$NV"/debs/*.deb; do dpkg-deb -x "$d" "$NV/root"; done
+    else
+        log "note: could not download $NVME_PKGS; SR-IOV VFs will stay offline in the guest"
+    fi
+fi
+if [ -x "$NV/root/usr/sbin/nvme" ]; then
+    # resolve its libraries from the extracted packages first, then from this machine
+    LD_LIBRARY_PATH=$NV/root/usr/lib/x86_64-linux-gnu ldd "$NV/root/usr/sbin/nvme" >"$CACHE/.nvme-ldd" 2>&1 ||
+        die "ldd nvme: $(cat "$CACHE/.nvme-ldd")"
+    grep -q 'not found' "$CACHE/.nvme-ldd" && die "nvme-cli needs: $(grep 'not found' "$CACHE/.nvme-ldd" | tr -s ' \t' ' ')"
+    rm -f "$RD/usr/sbin/nvme" "$RD/usr/bin/nvme"
+    cp "$NV/root/usr/sbin/nvme" "$RD/usr/sbin/nvme"
+    for lib in $(awk '/=> \//{print $3} /^[ \t]*\/[^ ]+ \(/{print $1}' "$CACHE/.nvme-ldd"); do
+        case $lib in
+            "$NV/root"/*) dest=${lib#"$NV/root"} ;;
+            *) dest=$lib ;;
+        esac
+        [ -e "$RD$dest" ] || { mkdir -p "$RD$(dirname "$dest")"; cp -L "$lib" "$RD$dest"; }
+    done
+fi
+
+# devpass: kept at its build-tree path (so its rpath keeps working) and linked from
+# /usr/bin; libdevpass is also placed in the default library directory.
+if [ -x "$BUILD/devpass" ]; then
+    DEVPASS_BIN=$(readlink -f "$BUILD/devpass")
+    copy_elf "$RD" "$DEVPASS_BIN"
+    for lib in "$BUILD"/src/lib/libdevpass.so*; do
+        [ -f "$lib" ] || continue
+        copy_path "$RD" "$lib"
+        cp -L "$lib" "$RD/usr/lib/x86_64-linux-gnu/$(basename "$lib")"
+    done
+    ln -sf "$DEVPASS_BIN" "$RD/usr/bin/devpass"
+    # the dynamic loader exits 127 when a library is missing
+    rc=0; chroot "$RD" /usr/bin/devpass --help >/dev/null 2>&1 || rc=$?
+    [ "$rc" != 127 ] || die "devpass does not start inside the image root (missing library)"
+else
+    log "note: $BUILD/devpass not built; the guest will report devpass checks as not ok"
+fi
+
+# guest side scripts
+mkdir -p "$RD/tests"
+install -m 0755 "$VM_DIR/guest-init.sh" "$RD/sbin/vm-init"
+install -m 0755 "$VM_DIR/guest-tests.sh" "$RD/tests/guest-tests.sh"
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$RD/etc/passwd"
+printf 'root:x:0:\n' >"$RD/etc/group"
+: >"$RD/etc/fstab"
+
+rm -f "$CACHE/rootfs.ext4.tmp"
+size_kb=$(du -sk "$RD" | awk '{print $1}')
+size_mb=$(( size_kb / 1024 + 48 ))
+mke2fs -q -t ext4 -L devpass-root -d "$RD" "$CACHE/rootfs.ext4.tmp" "${size_mb}M" >/dev/null
+mv "$CACHE/rootfs.ext4.tmp" "$CACHE/rootfs.ext4"
+log "ready: kernel $KVER, initramfs $(du -h "$CACHE/initramfs.gz" | cut -f1), root ${size_mb}M"

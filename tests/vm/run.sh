@@ -1,0 +1,183 @@
+#!/bin/bash
+# Real-kernel suite: boots Debian's kernel under QEMU (TCG) on an emulated q35 machine with
+# an Intel vIOMMU and a known PCI topology, runs tests/vm/guest-tests.sh inside the guest,
+# and checks devpass's view of the machine against lspci and sysfs (tests/vm/check.py).
+#
+# Usage: tests/vm/run.sh [on|off ...]
+#   on   boot with intel_iommu=on iommu=pt
+#   off  boot with intel_iommu=off
+#   (default: both, run in parallel, one QEMU each)
+# Environment:
+#   DEVPASS_VM_TIMEOUT   seconds one boot may take (default 300)
+#   DEVPASS_VM_PARALLEL  1 (default) runs the boots at the same time, 0 one after another
+#   DEVPASS_VM_APPEND    extra kernel command line arguments
+#   DEVPASS_VM_SKIP_PREPARE=1  reuse the images in .cache as they are
+# Output: `ok - ...` / `not ok - ...` lines (docs/contracts.md). Exits 0 when the suite ran
+# (whatever it found), non-zero only when it could not run at all (with a `not ok` line).
+# Logs of the last run: tests/vm/.cache/logs/<mode>/{console,data,qemu}.log
+set -u
+
+VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${DEVPASS_VM_CACHE:-$VM_DIR/.cache}
+TIMEOUT=${DEVPASS_VM_TIMEOUT:-300}
+PARALLEL=${DEVPASS_VM_PARALLEL:-1}
+QEMU=${DEVPASS_VM_QEMU:-qemu-system-x86_64}
+export DEVPASS_VM_CACHE=$CACHE
+
+if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off); fi
+for m in "${MODES[@]}"; do
+    case $m in on|off) ;; *) echo "usage: $0 [on|off ...]" >&2; exit 2 ;; esac
+done
+
+if ! command -v "$QEMU" >/dev/null 2>&1; then
+    echo "not ok - vm suite: $QEMU not installed (Debian package qemu-system-x86)"
+    exit 1
+fi
+if ! command -v python3 >/dev/null 2>&1; then
+    echo "not ok - vm suite: python3 not installed"
+    exit 1
+fi
+
+mkdir -p "$CACHE/logs"
+if [ "${DEVPASS_VM_SKIP_PREPARE:-0}" != 1 ]; then
+    t0=$(date +%s)
+    if ! "$VM_DIR/prepare.sh" >"$CACHE/logs/prepare.log" 2>&1; then
+        echo "not ok - vm prepare: $(grep -m1 'error' "$CACHE/logs/prepare.log" || tail -n1 "$CACHE/logs/prepare.log")"
+        exit 1
+    fi
+    echo "# vm prepare took $(( $(date +%s) - t0 ))s"
+fi
+for f in vmlinuz initramfs.gz rootfs.ext4; do
+    if [ ! -s "$CACHE/$f" ]; then
+        echo "not ok - vm prepare: $CACHE/$f missing"
+        exit 1
+    fi
+done
+
+# ------------------------------------------------------------------ cleanup of QEMU processes
+declare -A PIDS=()
+cleanup() {
+    local m pid qpid
+    for m in "${!PIDS[@]}"; do
+        pid=${PIDS[$m]}
+        kill -TERM "$pid" 2>/dev/null
+        qpid=$(cat "$CACHE/logs/$m/qemu.pid" 2>/dev/null)
+        [ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null
+    done
+    sleep 0.5
+    for m in "${!PIDS[@]}"; do
+        pid=${PIDS[$m]}
+        kill -KILL "$pid" 2>/dev/null
+        qpid=$(cat "$CACHE/logs/$m/qemu.pid" 2>/dev/null)
+        [ -n "$qpid" ] && kill -KILL "$qpid" 2>/dev/null
+    done
+}
+trap cleanup EXIT
+trap 'cleanup; echo "not ok - vm suite: interrupted"; exit 130' INT TERM
+
+# ------------------------------------------------------------------ the machine
+# PCI topology (q35, pcie.0 = bus 00):
+#   00:01.0 VGA (left without a driver)
+#   00:02.0 virtio-blk-pci: the guest's root filesystem (/dev/vda)
+#   00:03.0 e1000e on user networking (default route in the guest), multifunction
+#   00:03.1 intel-hda (+ hda-duplex codec), same slot
+#   00:04.0 pcie-root-port -> 01:00.0 nvme
+#   00:05.0 pcie-root-port -> 02:00.0 nvme with SR-IOV (2 VFs: 02:00.1, 02:00.2)
+#   00:06.0 pcie-root-port -> 03:00.0 qemu-xhci (+ usb-kbd)
+#   00:07.0 pcie-root-port -> 04:00.0 e1000e (no network; bound to vfio-pci in the guest)
+#   00:08.0 pci-bridge     -> 05:01.0 e1000, 05:02.0 virtio-rng-pci (one IOMMU group)
+#   00:1f.x ICH9 LPC / AHCI / SMBus (built into q35)
+qemu_args() {
+    local mode=$1 log=$2
+    local append="console=ttyS0 panic=-1 quiet loglevel=3 devpass_vm=$mode"
+    if [ "$mode" = on ]; then
+        append="$append intel_iommu=on iommu=pt"
+    else
+        append="$append intel_iommu=off"
+    fi
+    append="$append ${DEVPASS_VM_APPEND:-}"
+    printf '%s\n' \
+        -accel tcg -machine q35,kernel-irqchip=split -m 1024 -smp 1 \
+        -nodefaults -nographic -no-reboot -monitor none \
+        -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initramfs.gz" -append "$append" \
+        -serial "file:$log/console.log" -serial "file:$log/data.log" \
+        -pidfile "$log/qemu.pid" \
+        -device intel-iommu,intremap=on,caching-mode=on \
+        -device VGA,bus=pcie.0,addr=0x1 \
+        -drive "if=none,id=root,file=$CACHE/rootfs.ext4,format=raw,snapshot=on" \
+        -device virtio-blk-pci,drive=root,bus=pcie.0,addr=0x2 \
+        -netdev user,id=net0,restrict=on \
+        -device e1000e,netdev=net0,mac=52:54:00:12:34:56,romfile=,bus=pcie.0,addr=0x3.0,multifunction=on \
+        -device intel-hda,id=hda0,bus=pcie.0,addr=0x3.1 \
+        -device hda-duplex,bus=hda0.0,audiodev=snd0 -audiodev none,id=snd0 \
+        -device pcie-root-port,id=rp1,bus=pcie.0,addr=0x4,chassis=1,slot=1 \
+        -device nvme,serial=devpass-nvme0,bus=rp1 \
+        -device pcie-root-port,id=rp2,bus=pcie.0,addr=0x5,chassis=2,slot=2 \
+        -device nvme-subsys,id=nvmesubsys0,nqn=devpass-sriov \
+        -device nvme,serial=devpass-sriov,subsys=nvmesubsys0,bus=rp2,sriov_max_vfs=2,sriov_vq_flexible=4,sriov_vi_flexible=2 \
+        -device pcie-root-port,id=rp3,bus=pcie.0,addr=0x6,chassis=3,slot=3 \
+        -device qemu-xhci,id=xhci0,bus=rp3 \
+        -device usb-kbd,bus=xhci0.0 \
+        -device pcie-root-port,id=rp4,bus=pcie.0,addr=0x7,chassis=4,slot=4 \
+        -device e1000e,mac=52:54:00:12:34:57,romfile=,bus=rp4 \
+        -device pci-bridge,id=br1,bus=pcie.0,addr=0x8,chassis_nr=5 \
+        -device e1000,mac=52:54:00:12:34:58,romfile=,bus=br1,addr=0x1 \
+        -device virtio-rng-pci,bus=br1,addr=0x2
+}
+
+start_boot() {
+    local mode=$1 log=$CACHE/logs/$1
+    rm -rf "$log"; mkdir -p "$log"
+    mapfile -t args < <(qemu_args "$mode" "$log")
+    date +%s.%N >"$log/start"
+    timeout -k 5 "$TIMEOUT" "$QEMU" "${args[@]}" </dev/null >"$log/qemu.log" 2>&1 &
+    PIDS[$mode]=$!
+}
+
+# console_text LOGDIR: the guest console without CRs and terminal escape sequences
+console_text() {
+    tr -d '\r' <"$1/console.log" 2>/dev/null | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g'
+}
+
+finish_boot() {
+    local mode=$1 log=$CACHE/logs/$1 rc secs
+    wait "${PIDS[$mode]}"; rc=$?
+    unset "PIDS[$mode]"
+    secs=$(awk -v s="$(cat "$log/start")" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e - s}')
+    echo "# vm[iommu=$mode] QEMU exited $rc after ${secs}s"
+    console_text "$log" | grep -aE '^(not ok|ok) - |^# ' || true
+    local tail_lines panic
+    tail_lines=$(console_text "$log" | grep -v '^[[:space:]]*$' | tail -n 5 | tr '\n' '|')
+    panic=$(console_text "$log" | grep -m1 -aoE 'Kernel panic - .*' || true)
+    if grep -aq 'DEVPASS-VM-ABORTED' "$log/console.log" 2>/dev/null; then
+        echo "not ok - vm[iommu=$mode] boot: the initramfs could not start the guest tests (see the vm boot line above)"
+    elif grep -aq 'DEVPASS-VM-DONE' "$log/console.log" 2>/dev/null; then
+        echo "ok - vm[iommu=$mode] boot: guest ran its tests and powered off"
+    elif [ -n "$panic" ]; then
+        echo "not ok - vm[iommu=$mode] boot: guest kernel panicked: $panic; console: $tail_lines"
+    elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        echo "not ok - vm[iommu=$mode] boot: guest hung, no completion marker within ${TIMEOUT}s; last console lines: $tail_lines"
+    else
+        echo "not ok - vm[iommu=$mode] boot: QEMU exited $rc before the guest finished (crash?); qemu: $(grep -v 'has no peer' "$log/qemu.log" | tail -n 2 | tr '\n' '|') console: $tail_lines"
+    fi
+    if [ -s "$log/data.log" ]; then
+        python3 "$VM_DIR/check.py" "$mode" "$log/data.log" ||
+            echo "not ok - vm[iommu=$mode] host-side checks: check.py exited $?"
+    else
+        echo "not ok - vm[iommu=$mode] host-side checks: the guest sent no data"
+    fi
+}
+
+if [ "$PARALLEL" = 1 ]; then
+    for m in "${MODES[@]}"; do
+        start_boot "$m"
+    done
+    for m in "${MODES[@]}"; do
+        [ -n "${PIDS[$m]:-}" ] && finish_boot "$m"
+    done
+else
+    for m in "${MODES[@]}"; do
+        start_boot "$m" && finish_boot "$m"
+    done
+fi
+exit 0
