@@ -53,19 +53,31 @@ if [ -z "$KPKG" ]; then
 fi
 KVER=${KPKG#linux-image-}
 
-DEB=$(ls -1 "$CACHE/${KPKG}"_*_amd64.deb 2>/dev/null | sort -V | tail -n1 || true)
+find_deb() { ls -1 "$1/${KPKG}"_*_amd64.deb 2>/dev/null | sort -V | tail -n1 || true; }
+DEB=$(find_deb "$CACHE")
 if [ -z "$DEB" ]; then
-    seed=$(ls -1 "$SEED_DIR/${KPKG}"_*_amd64.deb 2>/dev/null | sort -V | tail -n1 || true)
+    seed=$(find_deb "$SEED_DIR")
     if [ -n "$seed" ]; then
         log "seeding kernel package from $seed"
         cp "$seed" "$CACHE/"
     else
         log "downloading $KPKG"
-        (cd "$CACHE" && apt-get download -q "$KPKG" >/dev/null 2>&1) ||
-            (cd "$CACHE" && apt-get update -qq >/dev/null 2>&1 && apt-get download -q "$KPKG") ||
-            die "apt-get download $KPKG failed"
+        if ! (cd "$CACHE" && apt-get download -q "$KPKG" >/dev/null 2>&1); then
+            # stale package lists: refresh, resolve the name again, retry once
+            [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1
+            if [ -z "${DEVPASS_VM_KPKG:-}" ]; then
+                KPKG=$(resolve_kpkg || true); KVER=${KPKG#linux-image-}
+            fi
+            [ -n "$KPKG" ] && (cd "$CACHE" && apt-get download -q "$KPKG" >/dev/null 2>&1) ||
+                die "apt-get download ${KPKG:-linux-image-*-amd64} failed"
+        fi
     fi
-    DEB=$(ls -1 "$CACHE/${KPKG}"_*_amd64.deb | sort -V | tail -n1)
+    DEB=$(find_deb "$CACHE")
+    [ -n "$DEB" ] || die "no ${KPKG}_*.deb in $CACHE after the download"
+    # keep only the package in use
+    for old in "$CACHE"/linux-image-*_amd64.deb; do
+        [ "$old" = "$DEB" ] || rm -f "$old"
+    done
 fi
 
 KROOT=$CACHE/kernel
