@@ -76,6 +76,11 @@ def split_nn(value):
     return (m.group(1), m.group(2)) if m else (value, None)
 
 
+def first_line(blocks, name):
+    text = blocks.get(name, ("", 0))[0].strip()
+    return text.split("\n")[0] if text else "unknown"
+
+
 def parse_json_block(blocks, name):
     if name not in blocks:
         return None, f"no '{name}' output from the guest"
@@ -246,6 +251,10 @@ def main():
         check(f"list --json: {addr} {what} is not host_critical",
               d.get("host_critical") is False,
               f"host_critical {d.get('host_critical')!r}, reasons {d.get('host_critical_reasons')!r}")
+    d = dp.get(BRIDGE, {})
+    rp = [r for r in d.get("host_critical_reasons") or [] if "root port" in r.lower()]
+    check(f"list --json: {BRIDGE} (conventional PCI-to-PCI bridge, not PCIe) is not called a root port",
+          not rp, f"host_critical_reasons {d.get('host_critical_reasons')!r}")
     bad_reasons = [a for a, d in dp.items()
                    if bool(d.get("host_critical")) != bool(d.get("host_critical_reasons"))]
     check("list --json: host_critical_reasons empty exactly when not host_critical",
@@ -321,6 +330,12 @@ def main():
             check("check: text output names the fix intel_iommu=on", "intel_iommu=on" in text,
                   text.strip().splitlines()[-3:] if text.strip() else "no output")
             check("check --json: not ready with intel_iommu=off", ready is False, f"ready {ready}")
+        tables = blocks.get("acpi-tables", ("", 0))[0].split()
+        if "DMAR" in tables and "IVRS" not in tables:
+            amd = [f"{c['name']}: {c['fix']}" for c in chk["checks"]
+                   if re.search(r"amd_iommu|AMD-Vi", c.get("fix") or "")]
+            check("check --json: on an Intel VT-d machine (ACPI DMAR, no IVRS) no fix points to AMD-Vi/amd_iommu",
+                  not amd, f"{amd} (the guest CPU is {first_line(blocks, 'cpuinfo')})")
         for c in chk["checks"]:
             if c["status"] != "PASS":
                 results.append(f"# {T} devpass check: {c['status']} {c['name']}: {c['detail']}")
@@ -330,4 +345,9 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as e:  # report what was checked so far, then the crash
+        print("\n".join(results))
+        print(f"not ok - {T} host-side checks: check.py crashed: {type(e).__name__}: {e}")
+        sys.exit(0)

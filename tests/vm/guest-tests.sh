@@ -229,6 +229,8 @@ emit dev-vfio vfio_nodes
 emit mountinfo cat /proc/self/mountinfo
 emit net net_facts
 emit cmdline cat /proc/cmdline
+emit cpuinfo sh -c 'grep -m1 "^vendor_id" /proc/cpuinfo; grep -m1 "^flags" /proc/cpuinfo'
+emit acpi-tables ls /sys/firmware/acpi/tables
 emit nvme-sriov cat /tmp/nvme-sriov.log
 emit dmesg-iommu sh -c 'dmesg | grep -iE "dmar|iommu|vfio|nvme" | tail -n 60'
 
