@@ -76,6 +76,13 @@ def split_nn(value):
     return (m.group(1), m.group(2)) if m else (value, None)
 
 
+def share_group(dg, what, members):
+    holding = sorted({g for g, m in dg.items() for k in members if k in m})
+    check(f"groups --json: {what} ({', '.join(members)}) share one group",
+          len(members) >= 2 and len(holding) == 1 and all(k in dg[holding[0]] for k in members),
+          f"{members} are in groups {holding}")
+
+
 def first_line(blocks, name):
     text = blocks.get(name, ("", 0))[0].strip()
     return text.split("\n")[0] if text else "unknown"
@@ -90,6 +97,86 @@ def parse_json_block(blocks, name):
     except ValueError as e:
         err = blocks.get(name + ".stderr", ("", 0))[0]
         return None, f"exit {rc}, not JSON ({e}); stderr: {err.strip()[:200]}; stdout: {text.strip()[:200]}"
+
+
+def parse_vvv(text):
+    """lspci -D -vvv: per address, the PCIe port type (None when no Express capability),
+    whether ACS is present, and the Device Serial Number."""
+    out = {}
+    for chunk in re.split(r"\n(?=[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7] )", text.strip()):
+        addr = chunk.split(" ", 1)[0]
+        m = re.search(r"Capabilities: \[[0-9a-f]+\] Express \([^)]*\) ([A-Za-z -]+?)(?: \(|,|$)", chunk, re.M)
+        dsn = re.search(r"Device Serial Number (\S+)", chunk)
+        out[addr] = {
+            "pcie_type": m.group(1).strip().lower() if m else None,
+            "acs": "Access Control Services" in chunk,
+            "dsn": dsn.group(1) if dsn else None,
+        }
+    return out
+
+
+def check_show(blocks, dp, sysfs, groups_sysfs):
+    vvv = parse_vvv(blocks.get("lspci-vvv", ("", 0))[0])
+    names = [n for n in blocks if n.startswith("devpass-show-json-") and not n.endswith(".stderr")]
+    for name in sorted(names):
+        addr = name[len("devpass-show-json-"):]
+        sh, err = parse_json_block(blocks, name)
+        rc = blocks[name][1]
+        if not isinstance(sh, dict) or rc != 0:
+            nok(f"show --json {addr}: exits 0 with a JSON object", err or f"exit {rc}")
+            continue
+        d, s = dp.get(addr, {}), sysfs.get(addr, {})
+        bad = []
+
+        def same(label, got, want):
+            if got != want:
+                bad.append(f"{label}={got!r} (want {want!r})")
+
+        same("address", sh.get("address"), addr)
+        for k in ("description", "driver", "iommu_group", "vfio_group", "numa_node", "parent",
+                  "host_critical", "host_critical_reasons", "revision"):
+            same(k, sh.get(k), d.get(k))
+        ids, nm = sh.get("ids") or {}, sh.get("names") or {}
+        for k in ("vendor", "device", "subsystem_vendor", "subsystem_device"):
+            same(f"ids.{k}", ids.get(k), d.get(k))
+            same(f"names.{k}", nm.get(k), d.get(k + "_name"))
+        same("ids.class", ids.get("class"), (d.get("class") or "") + (d.get("prog_if") or ""))
+        same("names.class", nm.get("class"), d.get("class_name"))
+        same("driver_override", sh.get("driver_override"), s.get("override"))
+        same("sysfs_path", sh.get("sysfs_path"), s.get("path"))
+        reset = (sh.get("reset") or {}).get("kernel_methods")
+        same("reset.kernel_methods", reset.replace(" ", ",") if isinstance(reset, str) else reset,
+             s.get("reset"))
+        g = d.get("iommu_group")
+        members = sorted(m.get("address") for m in sh.get("group_members") or [])
+        same("group_members", members, groups_sysfs.get(g, []) if g is not None else [])
+        sr = sh.get("sriov")
+        if s.get("physfn"):
+            same("sriov.physfn", (sr or {}).get("physfn"), s.get("physfn"))
+        elif s.get("totalvfs") not in (None, "0"):
+            vfs = sorted(a for a, x in sysfs.items() if x.get("physfn") == addr)
+            same("sriov.total_vfs", (sr or {}).get("total_vfs"), int(s["totalvfs"]))
+            same("sriov.num_vfs", (sr or {}).get("num_vfs"), int(s["numvfs"]))
+            same("sriov.vfs", sorted((sr or {}).get("vfs") or []), vfs)
+        else:
+            same("sriov", sr, None)
+        v = vvv.get(addr)
+        if v:
+            same("pcie.type", (sh.get("pcie") or {}).get("type"), v["pcie_type"])
+            same("acs present", sh.get("acs") is not None, v["acs"])
+            if v["dsn"]:
+                same("serial (PCI DSN)", sh.get("serial"), v["dsn"])
+        check(f"show --json {addr}: agrees with list --json, sysfs and lspci -vvv", not bad, "; ".join(bad))
+    if "devpass-show-short" in blocks:
+        text, rc = blocks["devpass-show-short"]
+        check("show 02:00.1 (no domain): exits 0 and shows 0000:02:00.1",
+              rc == 0 and re.search(r"^Address:\s+0000:02:00\.1$", text, re.M),
+              f"exit {rc}: {text.strip()[:200]}")
+    if "devpass-show-missing" in blocks:
+        text, rc = blocks["devpass-show-missing"]
+        err = blocks.get("devpass-show-missing.stderr", ("", 0))[0].strip()
+        check("show of a missing address: exit 1, message on stderr, nothing on stdout",
+              rc == 1 and err and not text.strip(), f"exit {rc}, stderr {err!r}, stdout {text.strip()[:100]!r}")
 
 
 def main():
@@ -278,10 +365,9 @@ def main():
               f"devpass {dict(sorted(dg.items()))} vs sysfs {dict(sorted(groups_sysfs.items()))}")
         if MODE == "on":
             kids = sorted(a for a, s in sysfs.items() if s.get("parent") == BRIDGE)
-            holding = sorted({g for g, m in dg.items() for k in kids if k in m})
-            check(f"groups --json: devices behind the pci-bridge {BRIDGE} ({', '.join(kids)}) share one group",
-                  len(kids) >= 2 and len(holding) == 1 and all(k in dg[holding[0]] for k in kids),
-                  f"children {kids} are in groups {holding}")
+            share_group(dg, f"devices behind the pci-bridge {BRIDGE}", kids)
+            share_group(dg, "functions of multifunction slot 00:09 (virtio, no ACS)",
+                        ["0000:00:09.0", "0000:00:09.1"])
             vg = dp.get(VFIO_DEV, {}).get("iommu_group")
             gv = next((g for g in groups if g.get("group") == vg), {})
             check(f"groups --json: group {vg} (only {VFIO_DEV} on vfio-pci behind its root port) is viable",
@@ -292,6 +378,9 @@ def main():
                   gr.get("viable") is False, f"viable {gr.get('viable')!r}")
         else:
             check("groups --json: empty with intel_iommu=off", groups == [], f"{len(groups)} groups")
+
+    # ------------------------------------------------------------ show
+    check_show(blocks, dp, sysfs, groups_sysfs)
 
     # ------------------------------------------------------------ c. check
     chk, err = parse_json_block(blocks, "devpass-check-json")

@@ -207,7 +207,9 @@ sysfs_facts() {
         pf=$(basename "$(readlink "$d/physfn" 2>/dev/null)" 2>/dev/null)
         up=$(basename "$(dirname "$(readlink -f "$d")")")
         case $up in [0-9a-f][0-9a-f][0-9a-f][0-9a-f]:*) ;; *) up= ;; esac
-        echo "$a group=${g:--} driver=${drv:--} physfn=${pf:--} parent=${up:--} numa=$(cat "$d/numa_node" 2>/dev/null || echo -) class=$(cat "$d/class") modalias=$(cat "$d/modalias" 2>/dev/null || echo -)"
+        ov=$(cat "$d/driver_override" 2>/dev/null); [ "$ov" = "(null)" ] && ov=
+        rm=$(cat "$d/reset_method" 2>/dev/null | tr ' ' ,)
+        echo "$a group=${g:--} driver=${drv:--} physfn=${pf:--} parent=${up:--} numa=$(cat "$d/numa_node" 2>/dev/null || echo -) class=$(cat "$d/class") modalias=$(cat "$d/modalias" 2>/dev/null || echo -) override=${ov:--} reset=${rm:--} path=$(readlink -f "$d") totalvfs=$(cat "$d/sriov_totalvfs" 2>/dev/null || echo -) numvfs=$(cat "$d/sriov_numvfs" 2>/dev/null || echo -) boot_vga=$(cat "$d/boot_vga" 2>/dev/null || echo -)"
     done
 }
 vfio_nodes() { ls -1 /dev/vfio 2>/dev/null; }
@@ -223,6 +225,7 @@ emit lspci lspci -D -nnk -vmm
 emit lspci-names lspci -D -k -vmm
 emit lspci-short lspci -D
 emit lspci-tree lspci -tv
+emit lspci-vvv lspci -D -vvv
 emit sysfs sysfs_facts
 emit iommu-groups group_members
 emit dev-vfio vfio_nodes
@@ -241,6 +244,12 @@ if [ -x /usr/bin/devpass ] || command -v devpass >/dev/null 2>&1; then
     emit devpass-check devpass check
     emit devpass-check-json devpass check --json
     emit devpass-list devpass list
+    for a in 0000:00:02.0 0000:00:03.0 0000:00:05.0 0000:00:08.0 0000:02:00.0 0000:02:00.1 \
+        0000:04:00.0 0000:05:01.0; do
+        emit "devpass-show-json-$a" devpass show --json "$a"
+    done
+    emit devpass-show-short devpass show 02:00.1
+    emit devpass-show-missing devpass show --json 0000:7f:1f.7
 else
     nok "devpass: binary present in the guest" "build/devpass was not built when the image was made"
 fi

@@ -108,7 +108,7 @@ qemu_args() {
         -device virtio-blk-pci,drive=root,bus=pcie.0,addr=0x2 \
         -netdev user,id=net0,restrict=on \
         -device e1000e,netdev=net0,mac=52:54:00:12:34:56,romfile=,bus=pcie.0,addr=0x3.0,multifunction=on \
-        -device intel-hda,id=hda0,bus=pcie.0,addr=0x3.1 \
+        -device intel-hda,id=hda0,bus=pcie.0,addr=0x3.1,multifunction=on \
         -device hda-duplex,bus=hda0.0,audiodev=snd0 -audiodev none,id=snd0 \
         -device pcie-root-port,id=rp1,bus=pcie.0,addr=0x4,chassis=1,slot=1 \
         -device nvme,serial=devpass-nvme0,bus=rp1 \
@@ -122,7 +122,9 @@ qemu_args() {
         -device e1000e,mac=52:54:00:12:34:57,romfile=,bus=rp4 \
         -device pci-bridge,id=br1,bus=pcie.0,addr=0x8,chassis_nr=5 \
         -device e1000,mac=52:54:00:12:34:58,romfile=,bus=br1,addr=0x1 \
-        -device virtio-rng-pci,bus=br1,addr=0x2
+        -device virtio-rng-pci,bus=br1,addr=0x2 \
+        -device virtio-rng-pci,bus=pcie.0,addr=0x9.0,multifunction=on \
+        -device virtio-balloon-pci,bus=pcie.0,addr=0x9.1
 }
 
 start_boot() {
