@@ -58,7 +58,7 @@ sleep 1
 # ------------------------------------------------------------------ USB behind qemu-xhci
 usbdev=
 i=0
-while [ $i -lt 25 ]; do
+while [ $i -lt 50 ]; do
     for u in /sys/bus/usb/devices/*; do
         [ "$(cat "$u/idVendor" 2>/dev/null):$(cat "$u/idProduct" 2>/dev/null)" = 0627:0001 ] && usbdev=$u
     done
@@ -135,7 +135,7 @@ else
         bound=0
         for v in $vfs; do
             i=0
-            while [ $i -lt 50 ]; do
+            while [ $i -lt 100 ]; do
                 live=
                 for c in /sys/class/nvme/nvme*; do
                     [ "$(basename "$(readlink -f "$c/device")")" = "$v" ] &&

@@ -6,6 +6,9 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo 1 >/proc/sys/kernel/printk
+# the firmware's last console line has no newline: start ours on a fresh line
+echo
+echo "# initramfs: loading $(cat /etc/boot-modules)"
 
 fail() {
     echo "not ok - vm boot: $*"

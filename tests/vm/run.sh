@@ -39,6 +39,14 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 
 mkdir -p "$CACHE/logs"
+# One run at a time per cache: a second run (another shell, make test) waits for the first,
+# since both would rebuild the same images and reuse the same log directories.
+exec 9>"$CACHE/.lock"
+if ! flock -w "${DEVPASS_VM_LOCK_WAIT:-900}" 9; then
+    echo "not ok - vm suite: another tests/vm/run.sh holds $CACHE/.lock"
+    exit 1
+fi
+
 if [ "${DEVPASS_VM_SKIP_PREPARE:-0}" != 1 ]; then
     t0=$(date +%s)
     if ! "$VM_DIR/prepare.sh" >"$CACHE/logs/prepare.log" 2>&1; then
@@ -56,20 +64,23 @@ done
 
 # ------------------------------------------------------------------ cleanup of QEMU processes
 declare -A PIDS=()
+# qemu_pid MODE: QEMU's PID from its pidfile, only if it is the child of our timeout process
+qemu_pid() {
+    local qpid
+    qpid=$(cat "$CACHE/logs/$1/qemu.pid" 2>/dev/null) || return 1
+    [ -n "$qpid" ] && [ "$(ps -o ppid= -p "$qpid" 2>/dev/null | tr -d ' ')" = "${PIDS[$1]}" ] &&
+        echo "$qpid"
+}
 cleanup() {
-    local m pid qpid
+    local m qpid
     for m in "${!PIDS[@]}"; do
-        pid=${PIDS[$m]}
-        kill -TERM "$pid" 2>/dev/null
-        qpid=$(cat "$CACHE/logs/$m/qemu.pid" 2>/dev/null)
-        [ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null
+        qpid=$(qemu_pid "$m") && kill -TERM "$qpid" 2>/dev/null
+        kill -TERM "${PIDS[$m]}" 2>/dev/null
     done
-    sleep 0.5
+    [ ${#PIDS[@]} -gt 0 ] && sleep 1
     for m in "${!PIDS[@]}"; do
-        pid=${PIDS[$m]}
-        kill -KILL "$pid" 2>/dev/null
-        qpid=$(cat "$CACHE/logs/$m/qemu.pid" 2>/dev/null)
-        [ -n "$qpid" ] && kill -KILL "$qpid" 2>/dev/null
+        qpid=$(qemu_pid "$m") && kill -KILL "$qpid" 2>/dev/null
+        kill -KILL "${PIDS[$m]}" 2>/dev/null
     done
 }
 trap cleanup EXIT
@@ -132,7 +143,7 @@ start_boot() {
     rm -rf "$log"; mkdir -p "$log"
     mapfile -t args < <(qemu_args "$mode" "$log")
     date +%s.%N >"$log/start"
-    timeout -k 5 "$TIMEOUT" "$QEMU" "${args[@]}" </dev/null >"$log/qemu.log" 2>&1 &
+    timeout -k 5 "$TIMEOUT" "$QEMU" "${args[@]}" </dev/null >"$log/qemu.log" 2>&1 9>&- &
     PIDS[$mode]=$!
 }
 
@@ -151,7 +162,9 @@ finish_boot() {
     local tail_lines panic
     tail_lines=$(console_text "$log" | grep -v '^[[:space:]]*$' | tail -n 5 | tr '\n' '|')
     panic=$(console_text "$log" | grep -m1 -aoE 'Kernel panic - .*' || true)
-    if grep -aq 'DEVPASS-VM-ABORTED' "$log/console.log" 2>/dev/null; then
+    if grep -aq 'terminating on signal' "$log/qemu.log" 2>/dev/null; then
+        echo "not ok - vm[iommu=$mode] boot: QEMU was killed from outside: $(grep -m1 'terminating on signal' "$log/qemu.log")"
+    elif grep -aq 'DEVPASS-VM-ABORTED' "$log/console.log" 2>/dev/null; then
         echo "not ok - vm[iommu=$mode] boot: the initramfs could not start the guest tests (see the vm boot line above)"
     elif grep -aq 'DEVPASS-VM-DONE' "$log/console.log" 2>/dev/null; then
         echo "ok - vm[iommu=$mode] boot: guest ran its tests and powered off"
