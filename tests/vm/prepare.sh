@@ -29,6 +29,20 @@ for f in /usr/bin/busybox /usr/bin/kmod /usr/bin/lspci /usr/share/misc/pci.ids; 
     [ -e "$f" ] || die "missing $f (install busybox-static, kmod, pciutils, pci.ids)"
 done
 
+# apt_download DIR PKG...: apt-get download into DIR; on failure refresh the package lists
+# once (as root) and retry.
+APT_UPDATED=0
+apt_download() {
+    local dir=$1; shift
+    (cd "$dir" && apt-get download -q "$@" >/dev/null 2>&1) && return 0
+    if [ "$APT_UPDATED" = 0 ] && [ "$(id -u)" = 0 ]; then
+        APT_UPDATED=1
+        apt-get update -qq >/dev/null 2>&1 || true
+        (cd "$dir" && apt-get download -q "$@" >/dev/null 2>&1) && return 0
+    fi
+    return 1
+}
+
 # ---------------------------------------------------------------- kernel package
 resolve_kpkg() {
     apt-cache depends linux-image-amd64 2>/dev/null |
@@ -41,6 +55,7 @@ if [ -z "$KPKG" ]; then
     if [ -z "$KPKG" ] && [ "$(id -u)" = 0 ]; then
         log "apt lists empty; running apt-get update"
         apt-get update -qq >/dev/null 2>&1 || true
+        APT_UPDATED=1
         KPKG=$(resolve_kpkg || true)
     fi
 fi
@@ -62,13 +77,12 @@ if [ -z "$DEB" ]; then
         cp "$seed" "$CACHE/"
     else
         log "downloading $KPKG"
-        if ! (cd "$CACHE" && apt-get download -q "$KPKG" >/dev/null 2>&1); then
-            # stale package lists: refresh, resolve the name again, retry once
-            [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1
+        if ! apt_download "$CACHE" "$KPKG"; then
+            # stale package lists name a kernel the archive no longer has: resolve again
             if [ -z "${DEVPASS_VM_KPKG:-}" ]; then
                 KPKG=$(resolve_kpkg || true); KVER=${KPKG#linux-image-}
             fi
-            [ -n "$KPKG" ] && (cd "$CACHE" && apt-get download -q "$KPKG" >/dev/null 2>&1) ||
+            [ -n "$KPKG" ] && apt_download "$CACHE" "$KPKG" ||
                 die "apt-get download ${KPKG:-linux-image-*-amd64} failed"
         fi
     fi
@@ -208,7 +222,8 @@ NVME_PKGS="nvme-cli libnvme1 libjson-c5 libdbus-1-3"
 NV=$CACHE/nvme-cli
 if [ ! -x "$NV/root/usr/sbin/nvme" ]; then
     rm -rf "$NV"; mkdir -p "$NV/debs"
-    if (cd "$NV/debs" && apt-get download -q $NVME_PKGS >/dev/null 2>&1); then
+    # shellcheck disable=SC2086
+    if apt_download "$NV/debs" $NVME_PKGS; then
         for d in "$NV"/debs/*.deb; do dpkg-deb -x "$d" "$NV/root"; done
     else
         log "note: could not download $NVME_PKGS; SR-IOV VFs will stay offline in the guest"
