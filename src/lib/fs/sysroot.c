@@ -144,6 +144,11 @@ int dp_fs_read_line(const char *path, char *buf, size_t size)
 	return trim_line(buf, dp_fs_read(path, buf, size));
 }
 
+static bool entry_name_is_safe(const char *name)
+{
+	return *name && !strchr(name, '/') && strcmp(name, "..") != 0;
+}
+
 int dp_fs_dir_open(const char *path)
 {
 	int fd = open_in_root(path, O_PATH | O_DIRECTORY);
@@ -156,9 +161,13 @@ void dp_fs_dir_close(int dirfd)
 		close(dirfd);
 }
 
-static bool entry_name_is_safe(const char *name)
+
+int dp_fs_dir_open_at(int dirfd, const char *name)
 {
-	return *name && !strchr(name, '/') && strcmp(name, "..") != 0;
+	if (!entry_name_is_safe(name))
+		return -EACCES;
+	int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 ssize_t dp_fs_dir_read(int dirfd, const char *name, char *buf, size_t size)

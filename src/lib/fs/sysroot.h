@@ -31,6 +31,7 @@ DIR *dp_fs_opendir(const char *path);
  * saves walking the whole path for each. Entry names are single components; entries
  * are opened without following links, so nothing leaves the directory. */
 int dp_fs_dir_open(const char *path);     /* a descriptor, or -errno */
+int dp_fs_dir_open_at(int dirfd, const char *name);   /* a subdirectory of an open one */
 void dp_fs_dir_close(int dirfd);
 ssize_t dp_fs_dir_read(int dirfd, const char *name, char *buf, size_t size);
 int dp_fs_dir_read_line(int dirfd, const char *name, char *buf, size_t size);

@@ -17,7 +17,10 @@
 enum cpu_vendor { CPU_OTHER, CPU_INTEL, CPU_AMD };
 
 struct host_facts {
+	/* whose IOMMU: the firmware's table (DMAR or IVRS) when there is one, else the
+	 * CPU's vendor; an emulated machine can pair an AMD CPU with an Intel IOMMU */
 	enum cpu_vendor vendor;
+	enum cpu_vendor cpu;
 	bool vmx, svm;
 	char cmdline[4096];
 	bool iommu_active;        /* /sys/class/iommu has units and groups exist */
@@ -75,12 +78,14 @@ static void facts_read(struct host_facts *h)
 	memset(h, 0, sizeof(*h));
 	char *cpuinfo = NULL;
 	if (dp_fs_read_all("proc/cpuinfo", &cpuinfo, NULL) == 0) {
-		h->vendor = strstr(cpuinfo, "GenuineIntel") ? CPU_INTEL
-		          : strstr(cpuinfo, "AuthenticAMD") ? CPU_AMD : CPU_OTHER;
+		h->cpu = strstr(cpuinfo, "GenuineIntel") ? CPU_INTEL
+		       : strstr(cpuinfo, "AuthenticAMD") ? CPU_AMD : CPU_OTHER;
 		h->vmx = cpuinfo_flag(cpuinfo, "vmx");
 		h->svm = cpuinfo_flag(cpuinfo, "svm");
 		free(cpuinfo);
 	}
+	h->vendor = dp_fs_exists("sys/firmware/acpi/tables/DMAR")   ? CPU_INTEL
+	          : dp_fs_exists("sys/firmware/acpi/tables/IVRS") ? CPU_AMD : h->cpu;
 	dp_fs_read_line("proc/cmdline", h->cmdline, sizeof(h->cmdline));
 	dp_fs_read_line("proc/sys/kernel/osrelease", h->release, sizeof(h->release));
 	h->iommu_active = dir_has_entries("sys/class/iommu") && dir_has_entries("sys/kernel/iommu_groups");
@@ -134,7 +139,7 @@ static void check_cpu(struct dp_check_report *r, const struct host_facts *h)
 		add(r, "kvm", DP_CHECK_PASS, NULL, "/dev/kvm is present");
 	else
 		add(r, "kvm", DP_CHECK_WARN,
-		    h->vendor == CPU_AMD ? "modprobe kvm_amd" : "modprobe kvm_intel",
+		    h->cpu == CPU_AMD ? "modprobe kvm_amd" : "modprobe kvm_intel",
 		    "/dev/kvm is missing: VMs would run without hardware acceleration");
 }
 

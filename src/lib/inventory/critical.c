@@ -374,6 +374,20 @@ static void groups_propagate(struct dp_pci_list *list)
 	dp_groups_free(&groups);
 }
 
+/* A PCI-to-PCI bridge on a root bus is a PCIe root port only if config space says so;
+ * a conventional bridge there is not. Unreadable config space counts as a root port. */
+static bool is_root_port(const struct dp_pci_device *dev)
+{
+	char path[PATH_MAX];
+	uint8_t cfg[256];
+	struct dp_pci_details d = {0};
+	snprintf(path, sizeof(path), "%s/config", dev->sysfs_path);
+	ssize_t n = dp_fs_read(path, (char *)cfg, sizeof(cfg));
+	if (n < 64 || dp_pci_config_parse(cfg, (size_t)n, &d) < 0)
+		return true;
+	return d.pcie_type == 4;   /* PCI_EXP_TYPE_ROOT_PORT */
+}
+
 static void bridges_mark(struct dp_pci_list *list)
 {
 	for (size_t i = 0; i < list->n; i++) {
@@ -383,7 +397,7 @@ static void bridges_mark(struct dp_pci_list *list)
 			continue;
 		if (sub == 0x00)
 			dp_strv_add(&dev->critical, "is a host bridge");
-		else if (sub == 0x04 && !dev->parent[0])
+		else if (sub == 0x04 && !dev->parent[0] && is_root_port(dev))
 			dp_strv_add(&dev->critical, "is a root port (the path to the devices below it)");
 	}
 }

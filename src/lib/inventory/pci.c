@@ -4,6 +4,8 @@
  * that give the whole `list` record. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,10 +89,34 @@ static void parent_from_path(struct dp_pci_device *dev)
 		snprintf(dev->parent, sizeof(dev->parent), "%s", name);
 }
 
-static int device_read(struct dp_pci_device *dev, int devices_fd, const char *name)
+/* Functions below one bridge are read one after another (SR-IOV VFs: hundreds), so the
+ * bridge's directory is opened once and each function is a one-component lookup. */
+struct parent_cache {
+	char path[PATH_MAX];
+	int fd;
+};
+
+static int device_dir_open(struct parent_cache *pc, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t plen = slash ? (size_t)(slash - path) : 0;
+	if (!slash || plen >= sizeof(pc->path))
+		return dp_fs_dir_open(path);
+	if (pc->fd < 0 || strncmp(pc->path, path, plen) != 0 || pc->path[plen] != '\0') {
+		dp_fs_dir_close(pc->fd);
+		memcpy(pc->path, path, plen);
+		pc->path[plen] = '\0';
+		pc->fd = dp_fs_dir_open(pc->path);
+		if (pc->fd < 0)
+			return pc->fd;
+	}
+	return dp_fs_dir_open_at(pc->fd, slash + 1);
+}
+
+static int device_read(struct dp_pci_device *dev, int devices_fd, struct parent_cache *pc)
 {
 	char path[PATH_MAX], buf[4096];
-	snprintf(dev->address, sizeof(dev->address), "%s", name);
+	const char *name = dev->address;
 	dp_pci_addr_parse(name, &dev->addr);
 	dev->iommu_group = DP_NO_GROUP;
 	dev->numa_node = DP_NO_NUMA;
@@ -102,7 +128,7 @@ static int device_read(struct dp_pci_device *dev, int devices_fd, const char *na
 	dev->sysfs_path = strdup(path);
 	parent_from_path(dev);
 
-	int dirfd = dp_fs_dir_open(path);
+	int dirfd = device_dir_open(pc, path);
 	if (dirfd < 0)
 		return dp_error_set(dirfd, "cannot open /%s: %s", path, strerror(-dirfd));
 	if (dp_fs_dir_read(dirfd, "uevent", buf, sizeof(buf)) > 0 && strstr(buf, "PCI_ID="))
@@ -121,7 +147,47 @@ static int device_read(struct dp_pci_device *dev, int devices_fd, const char *na
 	return 0;
 }
 
-static void dp_pci_device_release(struct dp_pci_device *dev)
+/* ---- parallel scan ------------------------------------------------------------------ */
+
+struct scan_job {
+	struct dp_pci_device *dev;
+	size_t begin, end;
+	int devices_fd;
+	bool *failed;
+};
+
+static void *scan_worker(void *arg)
+{
+	struct scan_job *job = arg;
+	struct parent_cache pc = {.fd = -1};
+	for (size_t i = job->begin; i < job->end; i++)
+		job->failed[i] = device_read(&job->dev[i], job->devices_fd, &pc) < 0;
+	dp_fs_dir_close(pc.fd);
+	return NULL;
+}
+
+/* Reading sysfs is system-call bound: large hosts are read on every core, in address
+ * order so that each worker walks whole bridges. */
+static void scan_parallel(struct dp_pci_device *dev, size_t n, int devices_fd, bool *failed)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t workers = n < 512 || cpus < 2 ? 1 : (size_t)(cpus > 8 ? 8 : cpus);
+	struct scan_job jobs[8];
+	pthread_t threads[8];
+	bool started[8] = {false};
+	for (size_t w = 0; w < workers; w++) {
+		jobs[w] = (struct scan_job){dev, n * w / workers, n * (w + 1) / workers, devices_fd, failed};
+		started[w] = w > 0 && pthread_create(&threads[w], NULL, scan_worker, &jobs[w]) == 0;
+		if (w > 0 && !started[w])
+			scan_worker(&jobs[w]);
+	}
+	scan_worker(&jobs[0]);
+	for (size_t w = 1; w < workers; w++)
+		if (started[w])
+			pthread_join(threads[w], NULL);
+}
+
+static void device_release(struct dp_pci_device *dev)
 {
 	free(dev->modalias);
 	free(dev->sysfs_path);
@@ -176,7 +242,6 @@ int dp_pci_scan(struct dp_pci_list *out)
 		return dp_error_set(-errno, "cannot read %s/%s: %s (is sysfs mounted?)",
 		                    dp_root_is_host() ? "" : dp_root_path(), PCI_DEVICES,
 		                    strerror(errno));
-	int devices_fd = dirfd(d);
 	size_t cap = 64;
 	out->dev = calloc(cap, sizeof(*out->dev));
 	out->n = 0;
@@ -188,14 +253,23 @@ int dp_pci_scan(struct dp_pci_list *out)
 			out->dev = realloc(out->dev, (cap *= 2) * sizeof(*out->dev));
 		struct dp_pci_device *dev = &out->dev[out->n++];
 		memset(dev, 0, sizeof(*dev));
-		if (device_read(dev, devices_fd, de->d_name) < 0) {
-			/* a function removed while we read (hot unplug, VF teardown) is skipped */
-			dp_pci_device_release(dev);
-			out->n--;
-		}
+		snprintf(dev->address, sizeof(dev->address), "%s", de->d_name);
+		dp_pci_addr_parse(de->d_name, &dev->addr);
 	}
-	closedir(d);
 	qsort(out->dev, out->n, sizeof(*out->dev), addr_compare);
+	bool *failed = calloc(out->n + 1, sizeof(bool));
+	scan_parallel(out->dev, out->n, dirfd(d), failed);
+	closedir(d);
+	/* a function removed while we read (hot unplug, VF teardown) is left out */
+	size_t kept = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		if (failed[i])
+			device_release(&out->dev[i]);
+		else
+			out->dev[kept++] = out->dev[i];
+	}
+	out->n = kept;
+	free(failed);
 	vfio_nodes_mark(out);
 	for (size_t i = 0; i < out->n; i++)
 		dp_names_fill(&out->dev[i]);
@@ -205,7 +279,7 @@ int dp_pci_scan(struct dp_pci_list *out)
 void dp_pci_list_free(struct dp_pci_list *list)
 {
 	for (size_t i = 0; i < list->n; i++)
-		dp_pci_device_release(&list->dev[i]);
+		device_release(&list->dev[i]);
 	free(list->dev);
 	list->dev = NULL;
 	list->n = 0;

@@ -17,6 +17,7 @@ struct dp_table {
 	size_t nrows, cap;
 	FILE *stream;                 /* JSON rows go out as soon as they are complete */
 	size_t streamed;
+	size_t hint;                  /* rows are usually filled in column order */
 };
 
 static void row_free(const struct dp_table *t, struct json_object **row)
@@ -70,11 +71,15 @@ size_t dp_table_rows(const struct dp_table *t)
 	return t->streamed + t->nrows;
 }
 
-static size_t column_index(const struct dp_table *t, const char *key)
+static size_t column_index(struct dp_table *t, const char *key)
 {
-	for (size_t c = 0; c < t->ncols; c++)
-		if (strcmp(t->cols[c].key, key) == 0)
+	for (size_t k = 0; k < t->ncols; k++) {
+		size_t c = (t->hint + k) % t->ncols;
+		if (strcmp(t->cols[c].key, key) == 0) {
+			t->hint = c + 1;
 			return c;
+		}
+	}
 	fprintf(stderr, "devpass: internal error: no column '%s'\n", key);
 	abort();
 }
@@ -241,11 +246,18 @@ struct json_object *dp_table_to_json(const struct dp_table *t)
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
 
+/* The same text json-c prints for row_object(), without building the object: keys are
+ * plain identifiers, values are serialised by json-c. */
 static void json_row_write(struct dp_table *t, FILE *f, size_t r)
 {
-	struct json_object *o = row_object(t, r);
-	fprintf(f, "%s\n%s", t->streamed ? "," : "[", json_object_to_json_string_ext(o, JSON_FLAGS));
-	json_object_put(o);
+	fputs(t->streamed ? ",\n{\n" : "[\n{\n", f);
+	for (size_t c = 0; c < t->ncols; c++) {
+		struct json_object *v = t->rows[r][c];
+		fprintf(f, "  \"%s\": %s%s\n", t->cols[c].key,
+		        v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE) : "null",
+		        c + 1 < t->ncols ? "," : "");
+	}
+	fputc('}', f);
 	t->streamed++;
 }
 
