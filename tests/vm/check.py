@@ -46,9 +46,12 @@ def read_blocks(path):
         if m:
             cur, buf = m.group(1), []
             continue
-        m = re.match(r"^@@END (\S+) rc=(-?\d+)@@$", line)
-        if m and cur == m.group(1):
-            blocks[cur] = ("\n".join(buf), int(m.group(2)))
+        # the marker may follow output that did not end with a newline
+        m = re.match(r"^(.*)@@END (\S+) rc=(-?\d+)@@$", line)
+        if m and cur == m.group(2):
+            if m.group(1):
+                buf.append(m.group(1))
+            blocks[cur] = ("\n".join(buf), int(m.group(3)))
             cur = None
             continue
         if cur is not None:
