@@ -244,6 +244,11 @@ if [ -x /usr/bin/devpass ] || command -v devpass >/dev/null 2>&1; then
     emit devpass-check devpass check
     emit devpass-check-json devpass check --json
     emit devpass-list devpass list
+    # human-readable forms, kept for the README's examples
+    emit devpass-tree devpass list --tree
+    emit devpass-groups devpass groups
+    emit devpass-show-nvme devpass show 0000:02:00.0
+    emit devpass-list-class devpass list --class net
     for a in 0000:00:02.0 0000:00:03.0 0000:00:05.0 0000:00:08.0 0000:02:00.0 0000:02:00.1 \
         0000:04:00.0 0000:05:01.0; do
         emit "devpass-show-json-$a" devpass show --json "$a"
