@@ -245,17 +245,19 @@ if [ -x "$NV/root/usr/sbin/nvme" ]; then
     done
 fi
 
-# devpass: kept at its build-tree path (so its rpath keeps working) and linked from
-# /usr/bin; libdevpass is also placed in the default library directory.
+# devpass goes to /usr/bin and libdevpass to the default library directory, where the
+# loader finds it whatever the build tree's rpath says. (The build tree's own path is no
+# place for it: a clone under /tmp would be hidden by the guest's tmpfs on /tmp.)
 if [ -x "$BUILD/devpass" ]; then
     DEVPASS_BIN=$(readlink -f "$BUILD/devpass")
     copy_elf "$RD" "$DEVPASS_BIN"
+    rm -f "$RD$DEVPASS_BIN"
     for lib in "$BUILD"/src/lib/libdevpass.so*; do
         [ -f "$lib" ] || continue
-        copy_path "$RD" "$lib"
         cp -L "$lib" "$RD/usr/lib/x86_64-linux-gnu/$(basename "$lib")"
     done
-    ln -sf "$DEVPASS_BIN" "$RD/usr/bin/devpass"
+    rm -f "$RD/usr/bin/devpass"
+    cp -L "$DEVPASS_BIN" "$RD/usr/bin/devpass"
     # the dynamic loader exits 127 when a library is missing
     rc=0; chroot "$RD" /usr/bin/devpass --help >/dev/null 2>&1 || rc=$?
     [ "$rc" != 127 ] || die "devpass does not start inside the image root (missing library)"
