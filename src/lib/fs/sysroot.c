@@ -170,11 +170,30 @@ int dp_fs_dir_open_at(int dirfd, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Entries may be "name" or "sub/name" below the directory: resolved beneath it with no
+ * symlink followed, so a crafted tree cannot lead the read elsewhere. */
+static int open_beneath(int dirfd, const char *rel)
+{
+	if (!*rel || rel[0] == '/' || !dp_fs_path_is_safe(rel)) {
+		errno = EACCES;
+		return -1;
+	}
+	if (have_openat2) {
+		struct open_how how = {
+			.flags = O_RDONLY | O_CLOEXEC,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		};
+		int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+		if (fd >= 0 || errno != ENOSYS)
+			return fd;
+		have_openat2 = false;
+	}
+	return openat(dirfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+}
+
 ssize_t dp_fs_dir_read(int dirfd, const char *name, char *buf, size_t size)
 {
-	if (!entry_name_is_safe(name))
-		return -EACCES;
-	return fd_read_close(openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), buf, size);
+	return fd_read_close(open_beneath(dirfd, name), buf, size);
 }
 
 int dp_fs_dir_read_line(int dirfd, const char *name, char *buf, size_t size)
@@ -194,7 +213,7 @@ static int last_component(const char *target, char *buf, size_t size)
 
 int dp_fs_dir_readlink(int dirfd, const char *name, char *buf, size_t size)
 {
-	if (!entry_name_is_safe(name))
+	if (!*name || name[0] == '/' || !dp_fs_path_is_safe(name))
 		return -EACCES;
 	ssize_t n = readlinkat(dirfd, name, buf, size - 1);
 	if (n < 0)

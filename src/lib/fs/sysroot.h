@@ -27,9 +27,10 @@ int dp_fs_resolve(const char *path, char *out, size_t size);
 bool dp_fs_exists(const char *path);
 int dp_fs_stat(const char *path, struct stat *st);
 DIR *dp_fs_opendir(const char *path);
-/* A directory opened once for reading many of its entries (one device's attributes):
- * saves walking the whole path for each. Entry names are single components; entries
- * are opened without following links, so nothing leaves the directory. */
+/* A directory opened once for reading many of its entries (the attributes of the
+ * functions below one bridge): saves walking the whole path for each. Entries are
+ * "name" or "sub/name" beneath the directory, opened without following any symlink
+ * (readlink reads the last one), so nothing leads out of the directory. */
 int dp_fs_dir_open(const char *path);     /* a descriptor, or -errno */
 int dp_fs_dir_open_at(int dirfd, const char *name);   /* a subdirectory of an open one */
 void dp_fs_dir_close(int dirfd);

@@ -45,29 +45,6 @@ static void uevent_apply(struct dp_pci_device *dev, char *text)
 	}
 }
 
-static unsigned long attr_hex(int dirfd, const char *name, bool *ok)
-{
-	char buf[64];
-	*ok = dp_fs_dir_read_line(dirfd, name, buf, sizeof(buf)) > 0;
-	return *ok ? hex_value(buf) : 0;
-}
-
-/* A captured tree may lack uevent: read the single-value attributes instead. */
-static void attrs_fallback(struct dp_pci_device *dev, int dirfd)
-{
-	bool ok;
-	char buf[256];
-	dev->vendor = (uint16_t)attr_hex(dirfd, "vendor", &ok);
-	dev->device = (uint16_t)attr_hex(dirfd, "device", &ok);
-	dev->class_code = (uint32_t)attr_hex(dirfd, "class", &ok);
-	dev->subsys_vendor = (uint16_t)attr_hex(dirfd, "subsystem_vendor", &ok);
-	dev->subsys_device = (uint16_t)attr_hex(dirfd, "subsystem_device", &ok);
-	if (dp_fs_dir_readlink_name(dirfd, "driver", dev->driver, sizeof(dev->driver)) < 0)
-		dev->driver[0] = '\0';
-	if (dp_fs_dir_read_line(dirfd, "modalias", buf, sizeof(buf)) > 0)
-		dev->modalias = strdup(buf);
-}
-
 static void parent_from_path(struct dp_pci_device *dev)
 {
 	/* ".../0000:00:1c.0/0000:01:00.0": the component before ours, if it is a function */
@@ -90,60 +67,111 @@ static void parent_from_path(struct dp_pci_device *dev)
 }
 
 /* Functions below one bridge are read one after another (SR-IOV VFs: hundreds), so the
- * bridge's directory is opened once and each function is a one-component lookup. */
+ * bridge's directory is opened once and each attribute is read as "ADDR/attr" beneath it. */
 struct parent_cache {
 	char path[PATH_MAX];
 	int fd;
 };
 
-static int device_dir_open(struct parent_cache *pc, const char *path)
+static int parent_dir_get(struct parent_cache *pc, const char *path, size_t plen)
 {
-	const char *slash = strrchr(path, '/');
-	size_t plen = slash ? (size_t)(slash - path) : 0;
-	if (!slash || plen >= sizeof(pc->path))
-		return dp_fs_dir_open(path);
-	if (pc->fd < 0 || strncmp(pc->path, path, plen) != 0 || pc->path[plen] != '\0') {
-		dp_fs_dir_close(pc->fd);
-		memcpy(pc->path, path, plen);
-		pc->path[plen] = '\0';
-		pc->fd = dp_fs_dir_open(pc->path);
-		if (pc->fd < 0)
-			return pc->fd;
-	}
-	return dp_fs_dir_open_at(pc->fd, slash + 1);
+	if (pc->fd >= 0 && strncmp(pc->path, path, plen) == 0 && pc->path[plen] == '\0')
+		return pc->fd;
+	dp_fs_dir_close(pc->fd);
+	memcpy(pc->path, path, plen);
+	pc->path[plen] = '\0';
+	pc->fd = dp_fs_dir_open(pc->path);
+	return pc->fd;
+}
+
+/* One attribute of the function: "0000:04:00.2/uevent" beneath its bridge */
+struct attr_reader {
+	int dirfd;
+	const char *name;
+};
+
+static ssize_t attr_read(const struct attr_reader *ar, const char *attr, char *buf, size_t size)
+{
+	char rel[DP_ADDR_LEN + 32];
+	snprintf(rel, sizeof(rel), "%s/%s", ar->name, attr);
+	return dp_fs_dir_read(ar->dirfd, rel, buf, size);
+}
+
+static int attr_line(const struct attr_reader *ar, const char *attr, char *buf, size_t size)
+{
+	ssize_t n = attr_read(ar, attr, buf, size);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return (int)n;
+}
+
+static int attr_link_name(const struct attr_reader *ar, const char *attr, char *buf, size_t size)
+{
+	char rel[DP_ADDR_LEN + 32], target[PATH_MAX];
+	snprintf(rel, sizeof(rel), "%s/%s", ar->name, attr);
+	int n = dp_fs_dir_readlink(ar->dirfd, rel, target, sizeof(target));
+	if (n < 0)
+		return n;
+	const char *slash = strrchr(target, '/');
+	snprintf(buf, size, "%s", slash ? slash + 1 : target);
+	return 0;
+}
+
+static unsigned long attr_hex(const struct attr_reader *ar, const char *attr, bool *ok)
+{
+	char buf[64];
+	*ok = attr_line(ar, attr, buf, sizeof(buf)) > 0;
+	return *ok ? hex_value(buf) : 0;
+}
+
+/* A captured tree may lack uevent: read the single-value attributes instead. */
+static void attrs_fallback(struct dp_pci_device *dev, const struct attr_reader *ar)
+{
+	bool ok;
+	char buf[256];
+	dev->vendor = (uint16_t)attr_hex(ar, "vendor", &ok);
+	dev->device = (uint16_t)attr_hex(ar, "device", &ok);
+	dev->class_code = (uint32_t)attr_hex(ar, "class", &ok);
+	dev->subsys_vendor = (uint16_t)attr_hex(ar, "subsystem_vendor", &ok);
+	dev->subsys_device = (uint16_t)attr_hex(ar, "subsystem_device", &ok);
+	if (attr_link_name(ar, "driver", dev->driver, sizeof(dev->driver)) < 0)
+		dev->driver[0] = '\0';
+	if (attr_line(ar, "modalias", buf, sizeof(buf)) > 0)
+		dev->modalias = strdup(buf);
 }
 
 static int device_read(struct dp_pci_device *dev, int devices_fd, struct parent_cache *pc)
 {
 	char path[PATH_MAX], buf[4096];
-	const char *name = dev->address;
-	dp_pci_addr_parse(name, &dev->addr);
 	dev->iommu_group = DP_NO_GROUP;
 	dev->numa_node = DP_NO_NUMA;
 
-	if (dp_fs_dir_readlink(devices_fd, name, buf, sizeof(buf)) > 0)
+	if (dp_fs_dir_readlink(devices_fd, dev->address, buf, sizeof(buf)) > 0)
 		dp_path_join(path, sizeof(path), PCI_DEVICES, buf);
 	else
-		snprintf(path, sizeof(path), PCI_DEVICES "/%s", name);
+		snprintf(path, sizeof(path), PCI_DEVICES "/%s", dev->address);
 	dev->sysfs_path = strdup(path);
 	parent_from_path(dev);
 
-	int dirfd = device_dir_open(pc, path);
-	if (dirfd < 0)
-		return dp_error_set(dirfd, "cannot open /%s: %s", path, strerror(-dirfd));
-	if (dp_fs_dir_read(dirfd, "uevent", buf, sizeof(buf)) > 0 && strstr(buf, "PCI_ID="))
+	const char *slash = strrchr(path, '/');
+	struct attr_reader ar = {parent_dir_get(pc, path, (size_t)(slash - path)), slash + 1};
+	if (ar.dirfd < 0)
+		return dp_error_set(ar.dirfd, "cannot open /%s: %s", path, strerror(-ar.dirfd));
+	ssize_t n = attr_read(&ar, "uevent", buf, sizeof(buf));
+	if (n == -ENOENT && !dp_fs_exists(path))
+		return dp_error_set(-ENOENT, "/%s disappeared", path);
+	if (n > 0 && strstr(buf, "PCI_ID="))
 		uevent_apply(dev, buf);
 	else
-		attrs_fallback(dev, dirfd);
+		attrs_fallback(dev, &ar);
 	dev->has_subsys = dev->subsys_vendor && dev->subsys_vendor != 0xffff;
 
 	bool ok;
-	dev->revision = (uint8_t)attr_hex(dirfd, "revision", &ok);
-	if (dp_fs_dir_read_line(dirfd, "numa_node", buf, 32) > 0 && atoi(buf) >= 0)
+	dev->revision = (uint8_t)attr_hex(&ar, "revision", &ok);
+	if (attr_line(&ar, "numa_node", buf, 32) > 0 && atoi(buf) >= 0)
 		dev->numa_node = atoi(buf);
-	if (dp_fs_dir_readlink_name(dirfd, "iommu_group", buf, 32) == 0)
+	if (attr_link_name(&ar, "iommu_group", buf, 32) == 0)
 		dev->iommu_group = atoi(buf);
-	dp_fs_dir_close(dirfd);
 	return 0;
 }
 
