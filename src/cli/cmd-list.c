@@ -46,7 +46,12 @@ static const struct dp_column tree_columns[] = {
 
 static void set_hex(struct dp_table *t, const char *key, unsigned width, unsigned value)
 {
-	dp_table_set_strf(t, key, "%0*x", (int)width, value);
+	static const char digits[] = "0123456789abcdef";
+	char buf[9];
+	buf[width] = '\0';
+	for (unsigned i = width; i-- > 0; value >>= 4)
+		buf[i] = digits[value & 0xf];
+	dp_table_set_str(t, key, buf);
 }
 
 static void set_opt_str(struct dp_table *t, const char *key, const char *s)

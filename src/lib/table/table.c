@@ -253,9 +253,12 @@ static void json_row_write(struct dp_table *t, FILE *f, size_t r)
 	fputs(t->streamed ? ",\n{\n" : "[\n{\n", f);
 	for (size_t c = 0; c < t->ncols; c++) {
 		struct json_object *v = t->rows[r][c];
-		fprintf(f, "  \"%s\": %s%s\n", t->cols[c].key,
-		        v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE) : "null",
-		        c + 1 < t->ncols ? "," : "");
+		fputs("  \"", f);
+		fputs(t->cols[c].key, f);
+		fputs("\": ", f);
+		fputs(v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_SPACED |
+		                                         JSON_C_TO_STRING_NOSLASHESCAPE) : "null", f);
+		fputs(c + 1 < t->ncols ? ",\n" : "\n", f);
 	}
 	fputc('}', f);
 	t->streamed++;
