@@ -75,6 +75,55 @@ static void json_has_every_column_with_types(void **state)
 	dp_table_free(t);
 }
 
+static void json_strings_round_trip(void **state)
+{
+	static const char *const tricky[] = {"quote \" here", "back\\slash", "line\nbreak\ttab",
+	                                     "ctl \x01\x1f", "UTF-8 caf\xc3\xa9 \xe2\x94\x9c", "/slash/", ""};
+	struct dp_table *t = dp_table_new(cols, 4);
+	for (size_t i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++) {
+		dp_table_add_row(t);
+		dp_table_set_str(t, "name", tricky[i]);
+	}
+	char *out = render(t, true);
+	struct json_object *a = json_tokener_parse(out);
+	assert_non_null(a);
+	for (size_t i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++) {
+		struct json_object *v;
+		assert_true(json_object_object_get_ex(json_object_array_get_idx(a, i), "name", &v));
+		assert_string_equal(json_object_get_string(v), tricky[i]);
+	}
+	json_object_put(a);
+	free(out);
+	dp_table_free(t);
+}
+
+static void streamed_json_equals_buffered(void **state)
+{
+	struct dp_table *a = sample(), *b = dp_table_new(cols, 4);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	dp_table_stream_json(b, f);
+	dp_table_add_row(b);
+	dp_table_set_str(b, "address", "0000:01:00.0");
+	dp_table_set_int(b, "group", 7);
+	dp_table_set_str(b, "name", "A very long device name");
+	dp_table_set_bool(b, "hidden", true);
+	dp_table_add_row(b);
+	dp_table_set_str(b, "address", "0000:02:00.0");
+	dp_table_set_null(b, "group");
+	dp_table_set_str(b, "name", "short");
+	dp_table_print(b, f, true);
+	fclose(f);
+	char *whole = render(a, true);
+	assert_string_equal(buf, whole);
+	assert_int_equal(dp_table_rows(b), 2);
+	free(buf);
+	free(whole);
+	dp_table_free(a);
+	dp_table_free(b);
+}
+
 static void empty_table_is_an_empty_array(void **state)
 {
 	struct dp_table *t = dp_table_new(cols, 4);
@@ -89,6 +138,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(text_aligns_and_hides_json_only_columns),
 		cmocka_unit_test(json_has_every_column_with_types),
+		cmocka_unit_test(json_strings_round_trip),
+		cmocka_unit_test(streamed_json_equals_buffered),
 		cmocka_unit_test(empty_table_is_an_empty_array),
 	};
 	return cmocka_run_group_tests_name("table", tests, NULL, NULL);

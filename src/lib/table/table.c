@@ -1,7 +1,8 @@
-/* One table type for every command: rows of typed cells, rendered either as an aligned
- * text table (or "Header: value" record) or as JSON. Cells hold json-c values, so the
- * JSON form is exact and the text form is derived from it. JSON arrays are written row
- * by row, so a 10,000-row listing never holds a second copy of itself as text. */
+/* One table type for every command: rows of typed cells, rendered as an aligned text
+ * table, a "Header: value" record, or JSON. Scalar cells (strings, integers, booleans,
+ * null) are stored as such and written straight out; nested values (objects, arrays)
+ * are json-c objects. Long JSON arrays are written row by row as they are built, so a
+ * 10,000-row listing never sits in memory whole. */
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,20 +11,42 @@
 
 #include "devpass.h"
 
+enum cell_type { CELL_NULL, CELL_STR, CELL_INT, CELL_BOOL, CELL_JSON };
+
+struct cell {
+	enum cell_type type;
+	union {
+		char *s;
+		long long i;
+		bool b;
+		struct json_object *j;
+	};
+};
+
 struct dp_table {
 	const struct dp_column *cols;
 	size_t ncols;
-	struct json_object ***rows;   /* rows[r][c], NULL for a JSON null */
+	struct cell **rows;           /* rows[r][c] */
 	size_t nrows, cap;
 	FILE *stream;                 /* JSON rows go out as soon as they are complete */
-	size_t streamed;
+	size_t streamed;              /* rows written out so far */
+	size_t added;                 /* rows ever added */
 	size_t hint;                  /* rows are usually filled in column order */
 };
 
-static void row_free(const struct dp_table *t, struct json_object **row)
+static void cell_clear(struct cell *c)
+{
+	if (c->type == CELL_STR)
+		free(c->s);
+	else if (c->type == CELL_JSON)
+		json_object_put(c->j);
+	c->type = CELL_NULL;
+}
+
+static void row_free(const struct dp_table *t, struct cell *row)
 {
 	for (size_t c = 0; c < t->ncols; c++)
-		json_object_put(row[c]);
+		cell_clear(&row[c]);
 	free(row);
 }
 
@@ -63,21 +86,24 @@ void dp_table_add_row(struct dp_table *t)
 		t->cap = t->cap ? t->cap * 2 : 16;
 		t->rows = realloc(t->rows, t->cap * sizeof(*t->rows));
 	}
-	t->rows[t->nrows++] = calloc(t->ncols, sizeof(struct json_object *));
+	t->rows[t->nrows++] = calloc(t->ncols, sizeof(struct cell));
+	t->added++;
 }
 
 size_t dp_table_rows(const struct dp_table *t)
 {
-	return t->streamed + t->nrows;
+	return t->added;
 }
 
-static size_t column_index(struct dp_table *t, const char *key)
+static struct cell *cell_at(struct dp_table *t, const char *key)
 {
 	for (size_t k = 0; k < t->ncols; k++) {
 		size_t c = (t->hint + k) % t->ncols;
 		if (strcmp(t->cols[c].key, key) == 0) {
 			t->hint = c + 1;
-			return c;
+			struct cell *cell = &t->rows[t->nrows - 1][c];
+			cell_clear(cell);
+			return cell;
 		}
 	}
 	fprintf(stderr, "devpass: internal error: no column '%s'\n", key);
@@ -86,14 +112,38 @@ static size_t column_index(struct dp_table *t, const char *key)
 
 void dp_table_set_json(struct dp_table *t, const char *key, struct json_object *value)
 {
-	struct json_object **cell = &t->rows[t->nrows - 1][column_index(t, key)];
-	json_object_put(*cell);
-	*cell = value;
+	struct cell *c = cell_at(t, key);
+	if (!value)
+		return;
+	switch (json_object_get_type(value)) {   /* scalars are kept as scalars */
+	case json_type_string:
+		c->type = CELL_STR;
+		c->s = strdup(json_object_get_string(value));
+		json_object_put(value);
+		return;
+	case json_type_boolean:
+		c->type = CELL_BOOL;
+		c->b = json_object_get_boolean(value);
+		json_object_put(value);
+		return;
+	case json_type_int:
+		c->type = CELL_INT;
+		c->i = json_object_get_int64(value);
+		json_object_put(value);
+		return;
+	default:
+		c->type = CELL_JSON;
+		c->j = value;
+	}
 }
 
 void dp_table_set_str(struct dp_table *t, const char *key, const char *value)
 {
-	dp_table_set_json(t, key, value ? json_object_new_string(value) : NULL);
+	struct cell *c = cell_at(t, key);
+	if (value) {
+		c->type = CELL_STR;
+		c->s = strdup(value);
+	}
 }
 
 void dp_table_set_strf(struct dp_table *t, const char *key, const char *fmt, ...)
@@ -103,23 +153,30 @@ void dp_table_set_strf(struct dp_table *t, const char *key, const char *fmt, ...
 	va_start(ap, fmt);
 	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
-	dp_table_set_str(t, key, n < 0 ? NULL : s);
-	free(s);
+	struct cell *c = cell_at(t, key);
+	if (n >= 0) {
+		c->type = CELL_STR;
+		c->s = s;
+	}
 }
 
 void dp_table_set_int(struct dp_table *t, const char *key, long long value)
 {
-	dp_table_set_json(t, key, json_object_new_int64(value));
+	struct cell *c = cell_at(t, key);
+	c->type = CELL_INT;
+	c->i = value;
 }
 
 void dp_table_set_bool(struct dp_table *t, const char *key, bool value)
 {
-	dp_table_set_json(t, key, json_object_new_boolean(value));
+	struct cell *c = cell_at(t, key);
+	c->type = CELL_BOOL;
+	c->b = value;
 }
 
 void dp_table_set_null(struct dp_table *t, const char *key)
 {
-	dp_table_set_json(t, key, NULL);
+	cell_at(t, key);
 }
 
 void dp_table_set_strv(struct dp_table *t, const char *key, const struct dp_strv *sv)
@@ -130,10 +187,21 @@ void dp_table_set_strv(struct dp_table *t, const char *key, const struct dp_strv
 	dp_table_set_json(t, key, a);
 }
 
-/* ---- text ------------------------------------------------------------------------ */
+/* ---- cells as json-c values and as text --------------------------------------- */
 
-/* Text form of a cell: "-" for null, yes/no, arrays joined with commas. */
-static char *cell_text(struct json_object *v)
+static struct json_object *cell_json(const struct cell *c)
+{
+	switch (c->type) {
+	case CELL_STR: return json_object_new_string(c->s);
+	case CELL_INT: return json_object_new_int64(c->i);
+	case CELL_BOOL: return json_object_new_boolean(c->b);
+	case CELL_JSON: return json_object_get(c->j);
+	default: return NULL;
+	}
+}
+
+/* Text form of a value: "-" for null, yes/no, arrays joined with commas. */
+static char *json_text(struct json_object *v)
 {
 	if (!v)
 		return strdup("-");
@@ -144,9 +212,11 @@ static char *cell_text(struct json_object *v)
 		return strdup(json_object_get_string(v));
 	case json_type_array: {
 		size_t n = json_object_array_length(v), len = 1;
-		char **parts = calloc(n + 1, sizeof(*parts));
+		if (!n)
+			return strdup("-");
+		char **parts = calloc(n, sizeof(*parts));
 		for (size_t i = 0; i < n; i++) {
-			parts[i] = cell_text(json_object_array_get_idx(v, i));
+			parts[i] = json_text(json_object_array_get_idx(v, i));
 			len += strlen(parts[i]) + 2;
 		}
 		char *out = calloc(1, len);
@@ -157,10 +227,24 @@ static char *cell_text(struct json_object *v)
 			free(parts[i]);
 		}
 		free(parts);
-		return n ? out : (free(out), strdup("-"));
+		return out;
 	}
 	default:
 		return strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	}
+}
+
+static char *cell_text(const struct cell *c)
+{
+	char buf[32];
+	switch (c->type) {
+	case CELL_NULL: return strdup("-");
+	case CELL_STR: return strdup(c->s);
+	case CELL_BOOL: return strdup(c->b ? "yes" : "no");
+	case CELL_INT:
+		snprintf(buf, sizeof(buf), "%lld", c->i);
+		return strdup(buf);
+	default: return json_text(c->j);
 	}
 }
 
@@ -187,7 +271,7 @@ static void ellipsize(char *s, int max)
 static int print_text(const struct dp_table *t, FILE *f)
 {
 	size_t *width = calloc(t->ncols, sizeof(*width));
-	char ***text = calloc(t->nrows, sizeof(*text));
+	char ***text = calloc(t->nrows + 1, sizeof(*text));
 	for (size_t c = 0; c < t->ncols; c++)
 		width[c] = utf8_width(t->cols[c].header);
 	for (size_t r = 0; r < t->nrows; r++) {
@@ -195,7 +279,7 @@ static int print_text(const struct dp_table *t, FILE *f)
 		for (size_t c = 0; c < t->ncols; c++) {
 			if (!(t->cols[c].flags & DP_COL_TEXT))
 				continue;
-			text[r][c] = cell_text(t->rows[r][c]);
+			text[r][c] = cell_text(&t->rows[r][c]);
 			if (t->cols[c].flags & DP_COL_ELLIPSIZE)
 				ellipsize(text[r][c], t->cols[c].max_width);
 			size_t w = utf8_width(text[r][c]);
@@ -228,11 +312,13 @@ static int print_text(const struct dp_table *t, FILE *f)
 	return ferror(f) ? -1 : 0;
 }
 
+/* ---- JSON ------------------------------------------------------------------------ */
+
 static struct json_object *row_object(const struct dp_table *t, size_t r)
 {
 	struct json_object *o = json_object_new_object();
 	for (size_t c = 0; c < t->ncols; c++)
-		json_object_object_add(o, t->cols[c].key, json_object_get(t->rows[r][c]));
+		json_object_object_add(o, t->cols[c].key, cell_json(&t->rows[r][c]));
 	return o;
 }
 
@@ -246,21 +332,55 @@ struct json_object *dp_table_to_json(const struct dp_table *t)
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
 
-/* The same text json-c prints for row_object(), without building the object: keys are
- * plain identifiers, values are serialised by json-c. */
+/* A JSON string: quotes, backslashes and control characters escaped (RFC 8259). Runs
+ * of plain characters go out in one write. */
+static void json_string_write(FILE *f, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	fputc_unlocked('"', f);
+	const char *run = s;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p != '"' && *p != '\\' && *p >= 0x20)
+			continue;
+		fwrite_unlocked(run, 1, (size_t)((const char *)p - run), f);
+		char esc[7] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 0xf], 0};
+		if (*p == '"' || *p == '\\') {
+			esc[1] = (char)*p;
+			esc[2] = 0;
+		}
+		fputs_unlocked(*p == '\n' ? "\\n" : *p == '\t' ? "\\t" : esc, f);
+		run = (const char *)p + 1;
+	}
+	fputs_unlocked(run, f);
+	fputc_unlocked('"', f);
+}
+
+static void cell_json_write(FILE *f, const struct cell *c)
+{
+	switch (c->type) {
+	case CELL_NULL: fputs("null", f); break;
+	case CELL_STR: json_string_write(f, c->s); break;
+	case CELL_INT: fprintf(f, "%lld", c->i); break;
+	case CELL_BOOL: fputs(c->b ? "true" : "false", f); break;
+	case CELL_JSON:
+		fputs(json_object_to_json_string_ext(c->j, JSON_C_TO_STRING_SPACED |
+		                                     JSON_C_TO_STRING_NOSLASHESCAPE), f);
+		break;
+	}
+}
+
+/* Keys are plain identifiers chosen by the commands, written as they are. */
 static void json_row_write(struct dp_table *t, FILE *f, size_t r)
 {
-	fputs(t->streamed ? ",\n{\n" : "[\n{\n", f);
+	fputs_unlocked(t->streamed ? ",\n{\n" : "[\n{\n", f);
 	for (size_t c = 0; c < t->ncols; c++) {
-		struct json_object *v = t->rows[r][c];
-		fputs("  \"", f);
-		fputs(t->cols[c].key, f);
-		fputs("\": ", f);
-		fputs(v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_SPACED |
-		                                         JSON_C_TO_STRING_NOSLASHESCAPE) : "null", f);
-		fputs(c + 1 < t->ncols ? ",\n" : "\n", f);
+		fputs_unlocked("  \"", f);
+		fputs_unlocked(t->cols[c].key, f);
+		fputs_unlocked("\": ", f);
+		cell_json_write(f, &t->rows[r][c]);
+		fputs_unlocked(c + 1 < t->ncols ? ",\n" : "\n", f);
 	}
-	fputc('}', f);
+	fputc_unlocked('}', f);
 	t->streamed++;
 }
 
@@ -291,7 +411,7 @@ static void record_value_print(FILE *f, struct json_object *v, int indent)
 						fprintf(f, "%s[%s]", sep, key);
 					continue;
 				}
-				char *s = cell_text(val);
+				char *s = json_text(val);
 				fprintf(f, "%s%s", sep, s);
 				free(s);
 				sep = "  ";
@@ -303,33 +423,33 @@ static void record_value_print(FILE *f, struct json_object *v, int indent)
 	if (v && json_object_get_type(v) == json_type_object) {
 		fputc('\n', f);
 		json_object_object_foreach(v, key, val) {
-			char *s = cell_text(val);
+			char *s = json_text(val);
 			fprintf(f, "%*s%s: %s\n", indent, "", key, s);
 			free(s);
 		}
 		return;
 	}
-	char *s = cell_text(v);
+	char *s = json_text(v);
 	fprintf(f, " %s\n", s);
 	free(s);
 }
 
 int dp_table_print_record(const struct dp_table *t, FILE *f, bool json)
 {
-	if (json) {
-		for (size_t r = 0; r < t->nrows; r++) {
+	for (size_t r = 0; r < t->nrows; r++) {
+		if (json) {
 			struct json_object *o = row_object(t, r);
 			fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_FLAGS));
 			json_object_put(o);
+			continue;
 		}
-		return ferror(f) ? -1 : 0;
-	}
-	for (size_t r = 0; r < t->nrows; r++) {
 		for (size_t c = 0; c < t->ncols; c++) {
 			if (!(t->cols[c].flags & DP_COL_TEXT))
 				continue;
 			fprintf(f, "%s:", t->cols[c].header);
-			record_value_print(f, t->rows[r][c], 8);
+			struct json_object *v = cell_json(&t->rows[r][c]);
+			record_value_print(f, v, 8);
+			json_object_put(v);
 		}
 		if (r + 1 < t->nrows)
 			fputc('\n', f);
