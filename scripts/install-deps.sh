@@ -2,7 +2,7 @@
 # Installs the Debian packages devpass needs to build and test, only those missing.
 set -eu
 
-BUILD_PKGS="gcc make meson ninja-build pkg-config libpci-dev pciutils libjson-c-dev libkmod-dev libcmocka-dev"
+BUILD_PKGS="gcc make meson ninja-build pkg-config libpci-dev pciutils libjson-c-dev libkmod-dev libsqlite3-dev libcmocka-dev"
 TEST_PKGS="python3 qemu-system-x86 busybox-static cpio kmod e2fsprogs pci.ids time strace"
 
 case "${1:-build}" in

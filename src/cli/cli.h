@@ -23,6 +23,10 @@ int cmd_list(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_show(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_groups(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_check(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_bind(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_unbind(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_restore(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_reset(int argc, char **argv, const struct cli_ctx *ctx);
 
 /* output.c */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -32,5 +36,22 @@ int cli_print_usage(const char *verb);
 int cli_inventory_load(struct dp_pci_list *list);
 /* The (short) description list/groups print, without pci.ids' bracketed code names. */
 void cli_json_add_device_summary(struct json_object *o, const struct dp_pci_device *dev);
+
+/* binding-output.c: options and output shared by bind, unbind, restore and reset */
+struct cli_bind_args {
+	struct dp_bind_options opts;
+	bool all;                  /* restore --all */
+	char **addrs;
+	size_t naddrs;
+};
+/* allow: a string of the options this verb takes, from "dfoa" (--driver, --force,
+ * --owner, --all); --dry-run and --timeout are always taken. */
+int cli_bind_args_parse(int argc, char **argv, const char *verb, const char *allow,
+                        struct cli_bind_args *out);
+/* Prints the plan (text table or JSON) and any warnings or error; returns the exit code. */
+int cli_plan_report(const struct dp_bind_plan *plan, const struct cli_ctx *ctx, bool dry_run,
+                    int error);
+/* Exit code for a library error: bad input is usage (2), the rest failure (1). */
+int cli_exit_for(int error);
 
 #endif

@@ -26,6 +26,23 @@ static const struct cli_verb verbs[] = {
 	 "devpass groups [--json]\n"},
 	{"check", cmd_check, "Is this host ready for device passthrough? (exit 1 when not)",
 	 "devpass check [--json]\n"},
+	{"bind", cmd_bind, "Bind devices to vfio-pci (whole IOMMU groups) or to --driver NAME",
+	 "devpass bind ADDRESS... [--driver NAME] [--owner USER[:GROUP]] [--force] [--dry-run]\n"
+	 "             [--timeout SEC] [--json]\n"
+	 "\n"
+	 "  Binds each device, and every other endpoint of its IOMMU group, to vfio-pci; bridges\n"
+	 "  stay as they are. With --driver NAME only the named devices move, to NAME.\n"
+	 "  The plan is computed first; if any step fails, every device touched is put back.\n"
+	 "  --owner        hand /dev/vfio/N to USER[:GROUP] so QEMU need not run as root\n"
+	 "  --force        also take host-critical or in-use devices (dangerous)\n"
+	 "  --dry-run      show the plan, change nothing\n"
+	 "  --timeout SEC  give up on an unbind that blocks longer (default 10)\n"},
+	{"unbind", cmd_unbind, "Leave devices with no driver",
+	 "devpass unbind ADDRESS... [--force] [--dry-run] [--timeout SEC] [--json]\n"},
+	{"restore", cmd_restore, "Give devices back to the driver they had before devpass",
+	 "devpass restore ADDRESS...|--all [--dry-run] [--timeout SEC] [--json]\n"},
+	{"reset", cmd_reset, "Reset a device through the kernel (refused while it is in use)",
+	 "devpass reset ADDRESS [--force] [--dry-run] [--timeout SEC] [--json]\n"},
 };
 
 static void usage(FILE *f)

@@ -7,7 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devpass.h"
@@ -89,6 +94,7 @@ static int open_in_root(const char *path, int flags)
 	if (have_openat2) {
 		struct open_how how = {
 			.flags = (unsigned)flags | O_CLOEXEC,
+			.mode = (flags & O_CREAT) ? 0644 : 0,
 			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 		};
 		int fd = (int)syscall(SYS_openat2, dirfd, relative(path), &how, sizeof(how));
@@ -96,7 +102,7 @@ static int open_in_root(const char *path, int flags)
 			return fd;
 		have_openat2 = false;   /* kernels before 5.6: fall back to lexical checks only */
 	}
-	return openat(dirfd, relative(path), flags | O_CLOEXEC);
+	return openat(dirfd, relative(path), flags | O_CLOEXEC, 0644);
 }
 
 static ssize_t fd_read_close(int fd, char *buf, size_t size)
@@ -383,4 +389,128 @@ int dp_fs_host_path(const char *path, char *out, size_t size)
 	root_get();
 	int n = snprintf(out, size, "%s/%s", dp_root_is_host() ? "" : root_path, relative(path));
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* ---- writes ------------------------------------------------------------------------ */
+
+static dp_fs_write_hook write_hook;
+static void *write_hook_ctx;
+
+void dp_fs_set_write_hook(dp_fs_write_hook hook, void *ctx)
+{
+	write_hook = hook;
+	write_hook_ctx = ctx;
+}
+
+static int write_now(const char *path, const char *data)
+{
+	if (write_hook)
+		return write_hook(path, data, write_hook_ctx);
+	int fd = open_in_root(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(data);
+	ssize_t n = write(fd, data, len);
+	int err = n < 0 ? errno : (size_t)n != len ? EIO : 0;
+	if (close(fd) < 0 && !err)
+		err = errno;
+	return -err;
+}
+
+/* The child reports the write's result through a pipe; the parent waits at most
+ * timeout_ms for it. */
+static int write_with_timeout(const char *path, const char *data, int timeout_ms)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		int r = write_now(path, data);
+		if (write(pipefd[1], &r, sizeof(r)) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+	int r = -ETIMEDOUT, ready;
+	do
+		ready = poll(&pfd, 1, timeout_ms);
+	while (ready < 0 && errno == EINTR);
+	if (ready > 0 && read(pipefd[0], &r, sizeof(r)) != sizeof(r))
+		r = -EIO;
+	close(pipefd[0]);
+	if (r == -ETIMEDOUT) {
+		/* a child stuck in the kernel cannot be killed; it is left to finish alone */
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, WNOHANG);
+	} else
+		waitpid(pid, NULL, 0);
+	return r;
+}
+
+int dp_fs_write(const char *path, const char *data, int timeout_ms)
+{
+	if (!dp_fs_path_is_safe(path))
+		return -EACCES;
+	return timeout_ms > 0 ? write_with_timeout(path, data, timeout_ms) : write_now(path, data);
+}
+
+int dp_fs_mkdir_p(const char *path, mode_t mode)
+{
+	if (!dp_fs_path_is_safe(path))
+		return -EACCES;
+	int dirfd = root_get();
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", relative(path));
+	for (char *p = buf; ; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdirat(dirfd, buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		if (!saved)
+			return 0;
+		*p = saved;
+	}
+}
+
+int dp_fs_lock(const char *path)
+{
+	int fd = open_in_root(path, O_RDWR | O_CREAT);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int err = errno;
+			close(fd);
+			return -err;
+		}
+	}
+	return fd;
+}
+
+void dp_fs_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);   /* closing drops the flock */
+}
+
+int dp_fs_chown(const char *path, uid_t uid, gid_t gid)
+{
+	int fd = open_in_root(path, O_PATH);
+	if (fd < 0)
+		return -errno;
+	int r = fchownat(fd, "", uid, gid, AT_EMPTY_PATH);
+	int err = errno;
+	close(fd);
+	return r < 0 ? -err : 0;
 }

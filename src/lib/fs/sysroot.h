@@ -39,6 +39,21 @@ int dp_fs_dir_read_line(int dirfd, const char *name, char *buf, size_t size);
 int dp_fs_dir_readlink(int dirfd, const char *name, char *buf, size_t size);
 int dp_fs_dir_readlink_name(int dirfd, const char *name, char *buf, size_t size);
 
+/* ---- writes ---------------------------------------------------------------------- */
+/* Writes data to a kernel attribute (or any file) in one write(2). A timeout_ms > 0 runs
+ * the write in a child process: a sysfs unbind can block in the driver's remove() for as
+ * long as a user holds the device, and a stuck child is left behind rather than the
+ * caller. Returns 0, -ETIMEDOUT, or -errno of the write. */
+int dp_fs_write(const char *path, const char *data, int timeout_ms);
+/* Tests install a fake kernel here: every dp_fs_write goes to it instead. */
+typedef int (*dp_fs_write_hook)(const char *path, const char *data, void *ctx);
+void dp_fs_set_write_hook(dp_fs_write_hook hook, void *ctx);
+int dp_fs_mkdir_p(const char *path, mode_t mode);
+/* Opens (creating) a lock file and takes an exclusive flock; returns the descriptor. */
+int dp_fs_lock(const char *path);
+void dp_fs_unlock(int fd);
+int dp_fs_chown(const char *path, uid_t uid, gid_t gid);
+
 /* An absolute path for libraries that must open files themselves (libkmod). */
 int dp_fs_host_path(const char *path, char *out, size_t size);
 /* Lexical checks shared with callers that build paths from user input. */

@@ -178,6 +178,66 @@ bool dp_check_report_ready(const struct dp_check_report *r);
 void dp_check_report_free(struct dp_check_report *r);
 const char *dp_check_status_name(enum dp_check_status s);
 
+/* ---- accounts (the root's etc/passwd and etc/group; numeric ids accepted) ---------- */
+int dp_account_lookup(const char *user, const char *group, unsigned *uid, unsigned *gid);
+
+/* ---- binding ----------------------------------------------------------------------- */
+enum dp_bind_kind { DP_BIND, DP_UNBIND, DP_RESTORE };
+enum dp_step_action { DP_STEP_BIND, DP_STEP_UNBIND, DP_STEP_RESTORE, DP_STEP_SKIP };
+enum dp_step_result { DP_STEP_PLANNED, DP_STEP_DONE, DP_STEP_SKIPPED, DP_STEP_ROLLED_BACK,
+                      DP_STEP_FAILED };
+
+struct dp_bind_step {
+	char address[DP_ADDR_LEN];
+	int group;
+	char from[64];               /* driver now, "" when unbound */
+	char from_override[64];      /* driver_override now, "" when clear */
+	char to[64];                 /* driver wanted, "" for none */
+	char to_override[64];        /* driver_override to leave behind, "" to clear */
+	enum dp_step_action action;
+	enum dp_step_result result;
+	bool requested;              /* named by the user, not pulled in by its group */
+	bool recorded;               /* this run created its ledger record */
+	bool touched;                /* a write was made to it */
+};
+
+struct dp_bind_options {
+	const char *driver;          /* bind: NULL means vfio-pci */
+	bool force;                  /* host-critical and in-use devices too */
+	bool dry_run;
+	int timeout_ms;              /* for writes that can block (unbind, probe) */
+	bool set_owner;              /* hand /dev/vfio/N to owner_uid:owner_gid */
+	unsigned owner_uid, owner_gid;
+};
+
+struct dp_bind_plan {
+	enum dp_bind_kind kind;
+	struct dp_bind_step *steps;
+	size_t n;
+	struct dp_strv warnings;     /* what --force let through */
+};
+
+/* Computes what would change, without a single write. Errors name the device: bad
+ * address (-EINVAL), unknown device (-ENODEV), refused (-EPERM: host-critical or in use
+ * without force), no IOMMU group. */
+int dp_bind_plan_make(enum dp_bind_kind kind, const struct dp_pci_list *list,
+                      char *const *addrs, size_t naddrs, bool all,
+                      const struct dp_bind_options *o, struct dp_bind_plan *out);
+/* Carries the plan out under the group locks; on any failure every device touched is put
+ * back and the error names the device and the step. */
+int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list,
+                       const struct dp_bind_options *o);
+void dp_bind_plan_free(struct dp_bind_plan *plan);
+const char *dp_step_action_name(enum dp_step_action a);
+const char *dp_step_result_name(enum dp_step_result r);
+/* reset: the kernel's methods ("" when it has `reset` but no `reset_method`; -ENOENT
+ * when it has no reset at all), the safety check, and the reset itself. */
+int dp_reset_methods(const struct dp_pci_device *dev, char *methods, size_t size);
+int dp_reset_check(const struct dp_pci_device *dev, bool force, struct dp_strv *warnings);
+int dp_reset_apply(const struct dp_pci_device *dev, int timeout_ms);
+/* The driver a device had before devpass changed it; "" when devpass has no record. */
+void dp_ledger_original_drivers(struct dp_pci_list *list, char (*out)[64]);
+
 /* ---- tables: one type renders text and JSON ----------------------------------- */
 #define DP_COL_TEXT 0x1     /* shown in the text table (JSON always has every column) */
 #define DP_COL_ELLIPSIZE 0x2

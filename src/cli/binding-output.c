@@ -1,0 +1,139 @@
+/* Options and output shared by the verbs that change bindings. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct dp_column step_columns[] = {
+	{"address", "ADDRESS", DP_COL_TEXT, 0},
+	{"group", "GROUP", DP_COL_TEXT, 0},
+	{"from", "FROM", DP_COL_TEXT, 0},
+	{"to", "TO", DP_COL_TEXT, 0},
+	{"action", "ACTION", DP_COL_TEXT, 0},
+	{"result", "RESULT", DP_COL_TEXT, 0},
+	{"requested", "REQUESTED", 0, 0},
+};
+
+static const struct dp_column report_columns[] = {
+	{"ok", "OK", 0, 0},
+	{"dry_run", "DRY RUN", 0, 0},
+	{"error", "ERROR", 0, 0},
+	{"warnings", "WARNINGS", 0, 0},
+	{"steps", "STEPS", 0, 0},
+};
+
+int cli_exit_for(int error)
+{
+	return error == -EINVAL ? EXIT_USAGE : error ? EXIT_FAILED : EXIT_OK;
+}
+
+/* USER[:GROUP], by name from the root's etc/passwd and etc/group, or numeric */
+static int owner_parse(const char *text, struct dp_bind_options *o)
+{
+	char user[64] = "", group[64] = "";
+	if (sscanf(text, "%63[^:]:%63s", user, group) < 1)
+		return dp_error_set(-EINVAL, "'%s' is not USER[:GROUP]", text);
+	int r = dp_account_lookup(user, group[0] ? group : NULL, &o->owner_uid, &o->owner_gid);
+	o->set_owner = r == 0;
+	return r;
+}
+
+int cli_bind_args_parse(int argc, char **argv, const char *verb, const char *allow,
+                        struct cli_bind_args *out)
+{
+	static const struct option opts[] = {
+		{"driver", required_argument, NULL, 'd'}, {"force", no_argument, NULL, 'f'},
+		{"owner", required_argument, NULL, 'o'}, {"all", no_argument, NULL, 'a'},
+		{"dry-run", no_argument, NULL, 'n'}, {"timeout", required_argument, NULL, 't'}, {0}};
+	memset(out, 0, sizeof(*out));
+	out->opts.timeout_ms = 10000;
+	optind = 1;
+	opterr = 0;
+	int c, r = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1 && r == 0) {
+		if (c != 'n' && c != 't' && (c == '?' || c == ':' || !strchr(allow, c))) {
+			if (c == ':')
+				return cli_error(EXIT_USAGE, "option '%s' needs a value (see 'devpass %s --help')",
+				                 argv[optind - 1], verb);
+			return cli_error(EXIT_USAGE, "unknown option '%s' (see 'devpass %s --help')",
+			                 argv[optind - 1], verb);
+		}
+		char *end;
+		switch (c) {
+		case 'd': out->opts.driver = optarg; break;
+		case 'f': out->opts.force = true; break;
+		case 'a': out->all = true; break;
+		case 'n': out->opts.dry_run = true; break;
+		case 'o': r = owner_parse(optarg, &out->opts); break;
+		case 't': {
+			double sec = strtod(optarg, &end);
+			if (*end || end == optarg || sec <= 0 || sec > 3600)
+				return cli_error(EXIT_USAGE, "--timeout takes seconds, 0 < N <= 3600");
+			out->opts.timeout_ms = (int)(sec * 1000);
+			break;
+		}
+		}
+	}
+	if (r < 0)
+		return cli_lib_error(EXIT_USAGE);
+	out->addrs = argv + optind;
+	out->naddrs = (size_t)(argc - optind);
+	for (size_t i = 0; i < out->naddrs; i++) {
+		struct dp_pci_addr a;
+		if (dp_pci_addr_parse(out->addrs[i], &a) < 0)
+			return cli_lib_error(EXIT_USAGE);
+	}
+	if (!out->naddrs && !out->all)
+		return cli_error(EXIT_USAGE, "devpass %s needs at least one address%s (see 'devpass %s --help')",
+		                 verb, strchr(allow, 'a') ? " or --all" : "", verb);
+	if (out->naddrs && out->all)
+		return cli_error(EXIT_USAGE, "give addresses or --all, not both");
+	return 0;
+}
+
+static void steps_fill(struct dp_table *t, const struct dp_bind_plan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct dp_bind_step *s = &plan->steps[i];
+		dp_table_add_row(t);
+		dp_table_set_str(t, "address", s->address);
+		if (s->group >= 0)
+			dp_table_set_int(t, "group", s->group);
+		dp_table_set_str(t, "from", *s->from ? s->from : NULL);
+		dp_table_set_str(t, "to", *s->to ? s->to : NULL);
+		dp_table_set_str(t, "action", dp_step_action_name(s->action));
+		dp_table_set_str(t, "result", dp_step_result_name(s->result));
+		dp_table_set_bool(t, "requested", s->requested);
+	}
+}
+
+int cli_plan_report(const struct dp_bind_plan *plan, const struct cli_ctx *ctx, bool dry_run,
+                    int error)
+{
+	struct dp_table *steps = dp_table_new(step_columns, sizeof(step_columns) / sizeof(step_columns[0]));
+	steps_fill(steps, plan);
+	if (ctx->json) {
+		struct dp_table *rep = dp_table_new(report_columns, sizeof(report_columns) / sizeof(report_columns[0]));
+		dp_table_add_row(rep);
+		dp_table_set_bool(rep, "ok", error == 0);
+		dp_table_set_bool(rep, "dry_run", dry_run);
+		dp_table_set_str(rep, "error", error ? dp_error_message() : NULL);
+		dp_table_set_strv(rep, "warnings", &plan->warnings);
+		dp_table_set_json(rep, "steps", dp_table_to_json(steps));
+		dp_table_print_record(rep, stdout, true);
+		dp_table_free(rep);
+	} else if (plan->n)
+		dp_table_print(steps, stdout, false);
+	for (size_t i = 0; i < plan->warnings.n; i++)
+		fprintf(stderr, "devpass: %s\n", plan->warnings.v[i]);
+	if (!ctx->json && dry_run && !error)
+		printf("(dry run: nothing was changed)\n");
+	dp_table_free(steps);
+	if (error)
+		cli_lib_error(EXIT_FAILED);
+	return cli_exit_for(error);
+}

@@ -1,0 +1,432 @@
+/* The binding engine. A plan lists one step per function; applying it moves each
+ * function with driver_override → unbind → drivers_probe → verify (never new_id), under
+ * the locks of every group involved, after recording the function's original state in
+ * the ledger. A failed step puts every function already moved back where it was. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "binding/binding.h"
+#include "fs/sysroot.h"
+
+#define NO_DRIVER "none"   /* an override no driver matches: keeps a function unbound */
+
+const char *dp_step_action_name(enum dp_step_action a)
+{
+	static const char *const names[] = {"bind", "unbind", "restore", "skip"};
+	return names[a];
+}
+
+const char *dp_step_result_name(enum dp_step_result r)
+{
+	static const char *const names[] = {"planned", "done", "skipped", "rolled-back", "failed"};
+	return names[r];
+}
+
+/* ---- fresh device state ------------------------------------------------------------ */
+
+int dp_device_driver(const char *address, char *driver, size_t size)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver", address);
+	int r = dp_fs_readlink_name(path, driver, size);
+	if (r == -ENOENT) {
+		driver[0] = '\0';
+		return 0;
+	}
+	return r;
+}
+
+int dp_device_override(const char *address, char *override, size_t size)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", address);
+	int r = dp_fs_read_line(path, override, size);
+	if (r < 0 || strcmp(override, "(null)") == 0)
+		override[0] = '\0';
+	return r < 0 ? r : 0;
+}
+
+/* ---- planning ------------------------------------------------------------------------ */
+
+static struct dp_bind_step *step_add(struct dp_bind_plan *p, const struct dp_pci_device *dev,
+                                     bool requested)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->steps[i].address, dev->address) == 0) {
+			p->steps[i].requested |= requested;
+			return NULL;
+		}
+	p->steps = realloc(p->steps, (p->n + 1) * sizeof(*p->steps));
+	struct dp_bind_step *s = &p->steps[p->n++];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->address, sizeof(s->address), "%s", dev->address);
+	s->group = dev->iommu_group;
+	snprintf(s->from, sizeof(s->from), "%s", dev->driver);
+	dp_device_override(dev->address, s->from_override, sizeof(s->from_override));
+	s->requested = requested;
+	return s;
+}
+
+static void step_target(struct dp_bind_step *s, enum dp_bind_kind kind, const char *driver)
+{
+	s->action = kind == DP_BIND ? DP_STEP_BIND : kind == DP_UNBIND ? DP_STEP_UNBIND : DP_STEP_RESTORE;
+	if (kind == DP_BIND) {
+		snprintf(s->to, sizeof(s->to), "%s", driver);
+		snprintf(s->to_override, sizeof(s->to_override), "%s", driver);
+	} else if (kind == DP_UNBIND) {
+		s->to[0] = '\0';
+		snprintf(s->to_override, sizeof(s->to_override), NO_DRIVER);
+	}
+	if (strcmp(s->from, s->to) == 0 && strcmp(s->from_override, s->to_override) == 0)
+		s->action = DP_STEP_SKIP;
+	/* bound as wanted by someone else (libvirt, the initramfs): leave it alone */
+	if (kind == DP_BIND && strcmp(s->from, s->to) == 0)
+		s->action = DP_STEP_SKIP;
+	s->result = s->action == DP_STEP_SKIP ? DP_STEP_SKIPPED : DP_STEP_PLANNED;
+}
+
+/* Refuses what the host needs or somebody uses, unless forced (then it is a warning). */
+static int step_check_safe(struct dp_bind_plan *p, const struct dp_bind_step *s,
+                           const struct dp_pci_device *dev, const struct dp_bind_options *o)
+{
+	if (s->action == DP_STEP_SKIP)
+		return 0;
+	if (dev->critical.n && s->action != DP_STEP_RESTORE) {
+		if (!o->force)
+			return dp_error_set(-EPERM, "refusing %s: it is host-critical: it %s "
+			                    "(--force overrides this, at the risk of the host)",
+			                    dev->address, dev->critical.v[0]);
+		dp_strv_addf(&p->warnings, "WARNING: %s is host-critical (it %s); going on because of --force",
+		             dev->address, dev->critical.v[0]);
+	}
+	struct dp_strv users = {0};
+	if (dp_device_users(dev, &users) > 0) {
+		int r = 0;
+		if (!o->force)
+			r = dp_error_set(-EBUSY, "refusing %s: it is in use: %s (stop those processes first)",
+			                 dev->address, users.v[0]);
+		else
+			dp_strv_addf(&p->warnings, "WARNING: %s is in use (%s); going on because of --force",
+			             dev->address, users.v[0]);
+		dp_strv_free(&users);
+		return r;
+	}
+	return 0;
+}
+
+/* vfio takes groups whole: binding one function to vfio-pci takes every endpoint of its
+ * group (bridges stay with pcieport, which the kernel allows). */
+static int plan_group(struct dp_bind_plan *p, const struct dp_pci_list *list,
+                      const struct dp_pci_device *dev)
+{
+	if (dev->iommu_group < 0)
+		return dp_error_set(-ENODEV, "%s has no IOMMU group: the IOMMU is off or the device is "
+		                    "not behind one (run 'devpass check')", dev->address);
+	for (size_t i = 0; i < list->n; i++) {
+		const struct dp_pci_device *m = &list->dev[i];
+		if (m->iommu_group == dev->iommu_group && m != dev && !dp_pci_device_is_bridge(m))
+			step_add(p, m, false);
+	}
+	return 0;
+}
+
+static int plan_restore_target(struct dp_bind_step *s, struct dp_ledger *ledger)
+{
+	int found = dp_ledger_get(ledger, s->address, s->to, sizeof(s->to), s->to_override,
+	                          sizeof(s->to_override));
+	if (found < 0)
+		return found;
+	step_target(s, DP_RESTORE, NULL);
+	if (!found) {   /* devpass never changed it: nothing of ours to undo */
+		s->action = DP_STEP_SKIP;
+		s->result = DP_STEP_SKIPPED;
+		snprintf(s->to, sizeof(s->to), "%s", s->from);
+	}
+	return 0;
+}
+
+static int plan_requested(struct dp_bind_plan *p, const struct dp_pci_list *list,
+                          char *const *addrs, size_t naddrs, bool all, struct dp_ledger *ledger,
+                          bool whole_groups)
+{
+	struct dp_strv wanted = {0};
+	for (size_t i = 0; i < naddrs; i++)
+		dp_strv_add(&wanted, addrs[i]);
+	int r = all ? dp_ledger_addresses(ledger, &wanted) : 0;
+	for (size_t i = 0; r == 0 && i < wanted.n; i++) {
+		struct dp_pci_device *dev;
+		if ((r = dp_pci_device_lookup(list, wanted.v[i], &dev)) < 0)
+			break;
+		step_add(p, dev, true);
+		if (whole_groups)
+			r = plan_group(p, list, dev);
+	}
+	dp_strv_free(&wanted);
+	return r;
+}
+
+int dp_bind_plan_make(enum dp_bind_kind kind, const struct dp_pci_list *list,
+                      char *const *addrs, size_t naddrs, bool all,
+                      const struct dp_bind_options *o, struct dp_bind_plan *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = kind;
+	const char *driver = o->driver ? o->driver : "vfio-pci";
+	if (kind == DP_BIND && (!*driver || strchr(driver, '/') || strcmp(driver, NO_DRIVER) == 0 ||
+	                        !dp_fs_path_is_safe(driver)))
+		return dp_error_set(-EINVAL, "'%s' is not a driver name", driver);
+	struct dp_ledger *ledger = NULL;
+	int r = kind == DP_RESTORE ? dp_ledger_open(&ledger, false) : 0;
+	bool whole_groups = kind == DP_BIND && strcmp(driver, "vfio-pci") == 0;
+	if (r == 0)
+		r = plan_requested(out, list, addrs, naddrs, all, ledger, whole_groups);
+	for (size_t i = 0; r == 0 && i < out->n; i++) {
+		struct dp_bind_step *s = &out->steps[i];
+		if (kind == DP_RESTORE)
+			r = plan_restore_target(s, ledger);
+		else
+			step_target(s, kind, driver);
+		if (r == 0)
+			r = step_check_safe(out, s, dp_pci_list_find(list, s->address), o);
+	}
+	dp_ledger_close(ledger);
+	return r;
+}
+
+void dp_bind_plan_free(struct dp_bind_plan *plan)
+{
+	free(plan->steps);
+	dp_strv_free(&plan->warnings);
+	memset(plan, 0, sizeof(*plan));
+}
+
+/* ---- moving one function ------------------------------------------------------------ */
+
+static int override_write(const char *address, const char *override)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", address);
+	/* a lone newline clears the override */
+	int r = dp_fs_write(path, *override ? override : "\n", 0);
+	return r < 0 ? dp_error_set(r, "%s: cannot set driver_override to '%s': %s", address,
+	                            override, strerror(-r)) : 0;
+}
+
+static int unbind_write(const char *address, const char *driver, int timeout_ms)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "sys/bus/pci/drivers/%s/unbind", driver);
+	int r = dp_fs_write(path, address, timeout_ms);
+	if (r == -ETIMEDOUT)
+		return dp_error_set(r, "%s: unbinding from %s did not finish in %d s: something still "
+		                    "holds the device (see 'devpass show %s'); it may unbind later",
+		                    address, driver, timeout_ms / 1000, address);
+	return r < 0 ? dp_error_set(r, "%s: cannot unbind from %s: %s", address, driver, strerror(-r)) : 0;
+}
+
+static int probe_write(const char *address, int timeout_ms)
+{
+	int r = dp_fs_write("sys/bus/pci/drivers_probe", address, timeout_ms);
+	return r < 0 ? dp_error_set(r, "%s: drivers_probe failed: %s", address, strerror(-r)) : 0;
+}
+
+/* drivers_probe binds synchronously, but a driver may finish a moment later: look
+ * again for a short while before calling it a failure. */
+static int driver_verify(const char *address, const char *want)
+{
+	char now[64] = "";
+	for (int i = 0; i < 50; i++) {
+		if (dp_device_driver(address, now, sizeof(now)) == 0 && strcmp(now, want) == 0)
+			return 0;
+		if (!*want)
+			break;
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	if (!*want)
+		return dp_error_set(-EIO, "%s: still bound to %s after the unbind", address, now);
+	return dp_error_set(-EIO, "%s: after drivers_probe it is %s%s, not bound to %s%s", address,
+	                    *now ? "bound to " : "", *now ? now : "not bound to any driver", want,
+	                    *now ? "" : " (is the driver loaded? does it support this device?)");
+}
+
+/* driver_override first, so that the probe can only pick the wanted driver. */
+static int function_move(const char *address, const char *want, const char *leave_override,
+                         int timeout_ms)
+{
+	char now[64];
+	int r = dp_device_driver(address, now, sizeof(now));
+	if (r == 0)
+		r = override_write(address, *want ? want : NO_DRIVER);
+	if (r == 0 && *now && strcmp(now, want) != 0)
+		r = unbind_write(address, now, timeout_ms);
+	if (r == 0 && *want && strcmp(now, want) != 0)
+		r = probe_write(address, timeout_ms);
+	if (r == 0)
+		r = driver_verify(address, want);
+	if (r == 0 && strcmp(leave_override, *want ? want : NO_DRIVER) != 0)
+		r = override_write(address, leave_override);
+	return r;
+}
+
+/* ---- applying a plan ----------------------------------------------------------------- */
+
+/* Puts steps [0, upto] back in reverse order; returns how many could not be. */
+static int plan_rollback(struct dp_bind_plan *plan, size_t upto, struct dp_ledger *ledger,
+                         int timeout_ms, struct dp_strv *trouble)
+{
+	int failed = 0;
+	for (size_t i = upto + 1; i-- > 0;) {
+		struct dp_bind_step *s = &plan->steps[i];
+		if (!s->touched)
+			continue;
+		if (function_move(s->address, s->from, s->from_override, timeout_ms) < 0) {
+			dp_strv_add(trouble, dp_error_message());
+			failed++;
+			continue;
+		}
+		if (s->recorded)
+			dp_ledger_forget(ledger, s->address);
+		if (s->result == DP_STEP_DONE)
+			s->result = DP_STEP_ROLLED_BACK;
+	}
+	return failed;
+}
+
+static int step_apply(struct dp_bind_step *s, struct dp_ledger *ledger,
+                      const struct dp_pci_list *list, int timeout_ms)
+{
+	int r = 0;
+	if (s->action != DP_STEP_RESTORE)
+		r = dp_ledger_record(ledger, dp_pci_list_find(list, s->address), s->from_override,
+		                     &s->recorded);
+	if (r < 0)
+		return r;
+	s->touched = true;
+	r = function_move(s->address, s->to, s->to_override, timeout_ms);
+	if (r == 0 && s->action == DP_STEP_RESTORE)
+		r = dp_ledger_forget(ledger, s->address);
+	return r;
+}
+
+/* After the locks: another devpass may have moved some functions meanwhile. */
+static void plan_refresh(struct dp_bind_plan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		struct dp_bind_step *s = &plan->steps[i];
+		if (s->action == DP_STEP_SKIP)
+			continue;
+		dp_device_driver(s->address, s->from, sizeof(s->from));
+		dp_device_override(s->address, s->from_override, sizeof(s->from_override));
+		if (strcmp(s->from, s->to) == 0 && (s->action == DP_STEP_BIND ||
+		                                   strcmp(s->from_override, s->to_override) == 0)) {
+			s->action = DP_STEP_SKIP;
+			s->result = DP_STEP_SKIPPED;
+		}
+	}
+}
+
+static void owner_apply(struct dp_bind_plan *plan, const struct dp_bind_options *o)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct dp_bind_step *s = &plan->steps[i];
+		char node[64];
+		if (s->group < 0 || strcmp(s->to, "vfio-pci") != 0)
+			continue;
+		snprintf(node, sizeof(node), "dev/vfio/%d", s->group);
+		if (dp_fs_chown(node, o->owner_uid, o->owner_gid) < 0)
+			dp_strv_addf(&plan->warnings, "WARNING: cannot hand /%s to %u:%u", node,
+			             o->owner_uid, o->owner_gid);
+	}
+}
+
+static int plan_locks_take(const struct dp_bind_plan *plan, struct dp_group_locks *locks)
+{
+	int *groups = calloc(plan->n + 1, sizeof(int));
+	size_t n = 0;
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->steps[i].group >= 0)
+			groups[n++] = plan->steps[i].group;
+	int r = dp_group_locks_take(groups, n, locks);
+	free(groups);
+	return r;
+}
+
+static int drivers_ensure(const struct dp_bind_plan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct dp_bind_step *s = &plan->steps[i];
+		int r = s->action == DP_STEP_SKIP || !*s->to ? 0 : dp_driver_ensure(s->to);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int plan_run(struct dp_bind_plan *plan, const struct dp_pci_list *list,
+                    struct dp_ledger *ledger, int timeout_ms)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		struct dp_bind_step *s = &plan->steps[i];
+		if (s->action == DP_STEP_SKIP)
+			continue;
+		if (step_apply(s, ledger, list, timeout_ms) == 0) {
+			s->result = DP_STEP_DONE;
+			continue;
+		}
+		s->result = DP_STEP_FAILED;
+		char cause[1024];
+		snprintf(cause, sizeof(cause), "%s", dp_error_message());
+		struct dp_strv trouble = {0};
+		int left = plan_rollback(plan, i, ledger, timeout_ms, &trouble);
+		if (left)
+			dp_error_set(-EIO, "%s; putting the other devices back failed too: %s "
+			             "(run 'devpass restore --all')", cause, trouble.v[0]);
+		else
+			dp_error_set(-EIO, "%s; every device touched was put back as it was", cause);
+		dp_strv_free(&trouble);
+		return -EIO;
+	}
+	return 0;
+}
+
+int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list,
+                       const struct dp_bind_options *o)
+{
+	if (o->dry_run)
+		return 0;
+	int r = drivers_ensure(plan);
+	if (r < 0)
+		return r;
+	struct dp_group_locks locks = {0};
+	if ((r = plan_locks_take(plan, &locks)) < 0)
+		return r;
+	plan_refresh(plan);
+	struct dp_ledger *ledger = NULL;
+	r = dp_ledger_open(&ledger, true);
+	if (r == 0)
+		r = plan_run(plan, list, ledger, o->timeout_ms);
+	if (r == 0 && o->set_owner)
+		owner_apply(plan, o);
+	dp_ledger_close(ledger);
+	dp_group_locks_release(&locks);
+	return r;
+}
+
+void dp_ledger_original_drivers(struct dp_pci_list *list, char (*out)[64])
+{
+	struct dp_ledger *ledger = NULL;
+	char override[64];
+	for (size_t i = 0; i < list->n; i++)
+		out[i][0] = '\0';
+	if (dp_ledger_open(&ledger, false) < 0 || !ledger)
+		return;
+	for (size_t i = 0; i < list->n; i++)
+		if (dp_ledger_get(ledger, list->dev[i].address, out[i], 64, override, sizeof(override)) == 1 &&
+		    !out[i][0])
+			snprintf(out[i], 64, "(none)");
+	dp_ledger_close(ledger);
+}

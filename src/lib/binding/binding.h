@@ -1,0 +1,39 @@
+/* Internal pieces of the binding engine. */
+#ifndef DP_BINDING_H
+#define DP_BINDING_H
+
+#include "devpass.h"
+
+/* ledger.c — what each device had before devpass first changed it */
+struct dp_ledger;
+int dp_ledger_open(struct dp_ledger **out, bool create);
+void dp_ledger_close(struct dp_ledger *l);
+/* Records the original state unless the device is recorded already; *created tells
+ * whether this call made the record. */
+int dp_ledger_record(struct dp_ledger *l, const struct dp_pci_device *dev,
+                     const char *override, bool *created);
+/* 1 and the original driver/override when recorded, 0 when not, <0 on error. */
+int dp_ledger_get(struct dp_ledger *l, const char *address, char *driver, size_t dsize,
+                  char *override, size_t osize);
+int dp_ledger_forget(struct dp_ledger *l, const char *address);
+int dp_ledger_addresses(struct dp_ledger *l, struct dp_strv *out);
+
+/* locks.c — one flock per IOMMU group, always taken in ascending order */
+struct dp_group_locks {
+	int *fds;
+	size_t n;
+};
+int dp_group_locks_take(const int *groups, size_t n, struct dp_group_locks *out);
+void dp_group_locks_release(struct dp_group_locks *locks);
+
+/* inuse.c — processes holding a device's nodes */
+int dp_device_users(const struct dp_pci_device *dev, struct dp_strv *users);
+
+/* modules.c — makes sure a PCI driver is registered, loading its module if needed */
+int dp_driver_ensure(const char *driver);
+
+/* attributes read fresh (after taking the locks) */
+int dp_device_driver(const char *address, char *driver, size_t size);
+int dp_device_override(const char *address, char *override, size_t size);
+
+#endif

@@ -1,0 +1,135 @@
+/* The ledger: the driver and driver_override each device had before devpass first
+ * changed it, in SQLite under ROOT/var/lib/devpass. A row is written (and synced by
+ * SQLite's journal) before the first write to the device, so a crash at any later point
+ * leaves what `devpass restore` needs. */
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "binding/binding.h"
+#include "fs/sysroot.h"
+
+#define LEDGER_DIR "var/lib/devpass"
+#define LEDGER_DB LEDGER_DIR "/devpass.db"
+
+struct dp_ledger {
+	sqlite3 *db;
+};
+
+static int ledger_error(struct dp_ledger *l, const char *what)
+{
+	return dp_error_set(-EIO, "devpass state database /%s: %s: %s", LEDGER_DB, what,
+	                    l->db ? sqlite3_errmsg(l->db) : "cannot open");
+}
+
+int dp_ledger_open(struct dp_ledger **out, bool create)
+{
+	char path[PATH_MAX];
+	*out = NULL;
+	if (!create && !dp_fs_exists(LEDGER_DB))
+		return 0;   /* nothing recorded yet: callers treat NULL as an empty ledger */
+	int r = create ? dp_fs_mkdir_p(LEDGER_DIR, 0755) : 0;
+	if (r < 0)
+		return dp_error_set(r, "cannot create /%s: %s", LEDGER_DIR, strerror(-r));
+	if ((r = dp_fs_host_path(LEDGER_DB, path, sizeof(path))) < 0)
+		return dp_error_set(r, "bad state path");
+	struct dp_ledger *l = calloc(1, sizeof(*l));
+	int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+	if (sqlite3_open_v2(path, &l->db, flags, NULL) != SQLITE_OK) {
+		r = ledger_error(l, "open");
+		dp_ledger_close(l);
+		return r;
+	}
+	sqlite3_busy_timeout(l->db, 30000);
+	if (create && sqlite3_exec(l->db,
+	        "PRAGMA synchronous=FULL;"
+	        "CREATE TABLE IF NOT EXISTS devices ("
+	        " address TEXT PRIMARY KEY, original_driver TEXT NOT NULL,"
+	        " original_override TEXT NOT NULL, vendor TEXT, device TEXT, recorded_at INTEGER)",
+	        NULL, NULL, NULL) != SQLITE_OK) {
+		r = ledger_error(l, "create table");
+		dp_ledger_close(l);
+		return r;
+	}
+	*out = l;
+	return 0;
+}
+
+void dp_ledger_close(struct dp_ledger *l)
+{
+	if (!l)
+		return;
+	sqlite3_close(l->db);
+	free(l);
+}
+
+int dp_ledger_record(struct dp_ledger *l, const struct dp_pci_device *dev,
+                     const char *override, bool *created)
+{
+	sqlite3_stmt *st;
+	char vendor[8], device[8];
+	snprintf(vendor, sizeof(vendor), "%04x", dev->vendor);
+	snprintf(device, sizeof(device), "%04x", dev->device);
+	if (sqlite3_prepare_v2(l->db,
+	        "INSERT OR IGNORE INTO devices VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &st, NULL) != SQLITE_OK)
+		return ledger_error(l, "prepare");
+	sqlite3_bind_text(st, 1, dev->address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, dev->driver, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, override, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, vendor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return ledger_error(l, "record");
+	*created = sqlite3_changes(l->db) > 0;
+	return 0;
+}
+
+int dp_ledger_get(struct dp_ledger *l, const char *address, char *driver, size_t dsize,
+                  char *override, size_t osize)
+{
+	sqlite3_stmt *st;
+	if (!l)
+		return 0;
+	if (sqlite3_prepare_v2(l->db, "SELECT original_driver, original_override FROM devices "
+	                              "WHERE address = ?1", -1, &st, NULL) != SQLITE_OK)
+		return ledger_error(l, "prepare");
+	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+	int found = sqlite3_step(st) == SQLITE_ROW;
+	if (found) {
+		snprintf(driver, dsize, "%s", (const char *)sqlite3_column_text(st, 0));
+		snprintf(override, osize, "%s", (const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_finalize(st);
+	return found;
+}
+
+int dp_ledger_forget(struct dp_ledger *l, const char *address)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(l->db, "DELETE FROM devices WHERE address = ?1", -1, &st, NULL) != SQLITE_OK)
+		return ledger_error(l, "prepare");
+	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : ledger_error(l, "forget");
+}
+
+int dp_ledger_addresses(struct dp_ledger *l, struct dp_strv *out)
+{
+	sqlite3_stmt *st;
+	if (!l)
+		return 0;
+	if (sqlite3_prepare_v2(l->db, "SELECT address FROM devices ORDER BY address", -1, &st, NULL) != SQLITE_OK)
+		return ledger_error(l, "prepare");
+	while (sqlite3_step(st) == SQLITE_ROW)
+		dp_strv_add(out, (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return 0;
+}

@@ -1,0 +1,59 @@
+/* Function reset through the kernel's `reset` attribute, which honours `reset_method`
+ * (flr, pm, bus, device_specific...). Refused while the device is in use or held by a
+ * host driver: resetting a function under a live driver corrupts its state. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "binding/binding.h"
+#include "fs/sysroot.h"
+
+int dp_reset_methods(const struct dp_pci_device *dev, char *methods, size_t size)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/reset_method", dev->sysfs_path);
+	if (dp_fs_read_line(path, methods, size) >= 0)
+		return 0;
+	methods[0] = '\0';
+	snprintf(path, sizeof(path), "%s/reset", dev->sysfs_path);
+	/* kernels before 5.15 have `reset` without `reset_method` */
+	return dp_fs_exists(path) ? 0 : -ENOENT;
+}
+
+int dp_reset_check(const struct dp_pci_device *dev, bool force, struct dp_strv *warnings)
+{
+	char methods[128];
+	if (dp_reset_methods(dev, methods, sizeof(methods)) < 0)
+		return dp_error_set(-ENOTSUP, "%s cannot be reset: the kernel offers no reset method "
+		                    "for it (no reset attribute)", dev->address);
+	char driver[64];
+	dp_device_driver(dev->address, driver, sizeof(driver));
+	struct dp_strv users = {0};
+	dp_device_users(dev, &users);
+	const char *why = users.n ? users.v[0]
+	                : dev->critical.n ? dev->critical.v[0]
+	                : (*driver && strcmp(driver, "vfio-pci") != 0) ? driver : NULL;
+	int r = 0;
+	if (why && !force)
+		r = dp_error_set(-EBUSY, "refusing to reset %s: %s%s (unbind it or bind it to vfio-pci "
+		                 "first; --force overrides)", dev->address,
+		                 users.n ? "it is in use: " : dev->critical.n ? "it " : "it is driven by ",
+		                 why);
+	else if (why)
+		dp_strv_addf(warnings, "WARNING: resetting %s although %s%s", dev->address,
+		             users.n ? "it is in use: " : dev->critical.n ? "it " : "it is driven by ", why);
+	dp_strv_free(&users);
+	return r;
+}
+
+int dp_reset_apply(const struct dp_pci_device *dev, int timeout_ms)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/reset", dev->address);
+	int r = dp_fs_write(path, "1", timeout_ms);
+	if (r < 0)
+		return dp_error_set(r, "%s: reset failed: %s%s", dev->address, strerror(-r),
+		                    r == -ENOTTY ? " (no reset method worked)" : "");
+	return 0;
+}

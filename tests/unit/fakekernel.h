@@ -1,0 +1,36 @@
+/* An in-process fake of the kernel's PCI binding attributes, behind the gateway's write
+ * hook, acting on a generated fixture tree: driver_override, drivers/X/unbind,
+ * drivers_probe and /dev/vfio/N, with faults injected on request. Its state lives in
+ * shared memory so that writes made in the gateway's forked children count too. */
+#ifndef FAKEKERNEL_H
+#define FAKEKERNEL_H
+
+#include <stddef.h>
+
+enum fk_fault {
+	FK_NONE,
+	FK_OVERRIDE_FAILS,   /* the Nth driver_override write fails with EIO */
+	FK_UNBIND_FAILS,     /* the Nth unbind fails with EBUSY */
+	FK_PROBE_WRONG,      /* the Nth probe binds the device's old driver instead */
+	FK_PROBE_NOTHING,    /* the Nth probe binds nothing */
+	FK_UNBIND_HANGS,     /* the Nth unbind blocks for 3 s (and is killed by the timeout) */
+	FK_CRASH,            /* the process dies at the Nth driver_override write */
+};
+
+struct fk_state {
+	enum fk_fault fault;
+	int fault_at;        /* 1-based count of matching operations */
+	int seen;            /* matching operations so far */
+	int writes;          /* every write the kernel received */
+};
+
+/* Generates `scenario` into a new directory, sets it as the devpass root and installs
+ * the fake kernel; returns the shared state. */
+struct fk_state *fk_start(const char *scenario, char *root, size_t size);
+void fk_stop(const char *root);
+/* Inspection helpers: the driver bound now ("" when none), the override ("" when clear) */
+void fk_driver(const char *root, const char *address, char *out, size_t size);
+void fk_override(const char *root, const char *address, char *out, size_t size);
+int fk_vfio_node_exists(const char *root, int group);
+
+#endif

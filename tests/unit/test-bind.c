@@ -1,0 +1,302 @@
+/* The binding engine against the fake kernel: whole groups, idempotence, dry runs,
+ * refusals, and a fault at every step that must leave every device where it started. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "devpass.h"
+#include "fakekernel.h"
+
+#define GPU "0000:01:00.0"
+#define AUDIO "0000:01:00.1"
+#define NVME "0000:02:00.0"
+#define VF_ON_VFIO "0000:04:00.3"
+#define VF1 "0000:04:00.2"
+#define VF2 "0000:04:00.4"
+
+static char root[PATH_MAX];
+static struct fk_state *fk;
+
+static int setup(void **state)
+{
+	fk = fk_start("standard", root, sizeof(root));
+	return fk ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	fk_stop(root);
+	return 0;
+}
+
+static char *drv(const char *address)
+{
+	static char buf[4][64];
+	static int i;
+	char *b = buf[i++ % 4];
+	fk_driver(root, address, b, 64);
+	return b;
+}
+
+static char *ovr(const char *address)
+{
+	static char buf[4][64];
+	static int i;
+	char *b = buf[i++ % 4];
+	fk_override(root, address, b, 64);
+	return b;
+}
+
+/* scan, plan and apply, as the CLI does */
+static int run(enum dp_bind_kind kind, const char *a1, const char *a2, struct dp_bind_options *o,
+               struct dp_bind_plan *plan_out)
+{
+	struct dp_pci_list list = {0};
+	struct dp_bind_plan plan;
+	char *addrs[2] = {(char *)a1, (char *)a2};
+	assert_int_equal(dp_pci_scan(&list), 0);
+	dp_critical_mark(&list);
+	int r = dp_bind_plan_make(kind, &list, addrs, a1 ? (a2 ? 2 : 1) : 0, !a1, o, &plan);
+	if (r == 0)
+		r = dp_bind_plan_apply(&plan, &list, o);
+	if (plan_out)
+		*plan_out = plan;
+	else
+		dp_bind_plan_free(&plan);
+	dp_pci_list_free(&list);
+	return r;
+}
+
+static struct dp_bind_options opts(void)
+{
+	struct dp_bind_options o = {.timeout_ms = 500};
+	return o;
+}
+
+static void assert_gpu_at_start(void)
+{
+	assert_string_equal(drv(GPU), "nvidia");
+	assert_string_equal(drv(AUDIO), "snd_hda_intel");
+	assert_string_equal(ovr(GPU), "");
+	assert_string_equal(ovr(AUDIO), "");
+	assert_false(fk_vfio_node_exists(root, 1));
+}
+
+static void binds_the_whole_group_and_restores_it(void **state)
+{
+	struct dp_bind_options o = opts();
+	assert_gpu_at_start();
+	assert_int_equal(run(DP_BIND, GPU, NULL, &o, NULL), 0);
+	assert_string_equal(drv(GPU), "vfio-pci");
+	assert_string_equal(drv(AUDIO), "vfio-pci");
+	assert_string_equal(drv("0000:00:01.0"), "pcieport");   /* the bridge stays */
+	assert_true(fk_vfio_node_exists(root, 1));
+	assert_int_equal(run(DP_RESTORE, GPU, AUDIO, &o, NULL), 0);
+	assert_gpu_at_start();
+}
+
+static void binding_again_writes_nothing(void **state)
+{
+	struct dp_bind_options o = opts();
+	assert_int_equal(run(DP_BIND, GPU, NULL, &o, NULL), 0);
+	int before = fk->writes;
+	struct dp_bind_plan plan;
+	assert_int_equal(run(DP_BIND, AUDIO, NULL, &o, &plan), 0);
+	assert_int_equal(fk->writes, before);
+	for (size_t i = 0; i < plan.n; i++)
+		assert_int_equal(plan.steps[i].action, DP_STEP_SKIP);
+	dp_bind_plan_free(&plan);
+	assert_int_equal(run(DP_RESTORE, NULL, NULL, &o, NULL), 0);   /* --all */
+	assert_gpu_at_start();
+}
+
+static void dry_run_writes_nothing(void **state)
+{
+	struct dp_bind_options o = opts();
+	o.dry_run = true;
+	struct dp_bind_plan plan;
+	assert_int_equal(run(DP_BIND, AUDIO, NULL, &o, &plan), 0);
+	assert_int_equal(fk->writes, 0);
+	assert_int_equal(plan.n, 2);
+	assert_int_equal(plan.steps[0].result, DP_STEP_PLANNED);
+	dp_bind_plan_free(&plan);
+	assert_gpu_at_start();
+}
+
+static void refuses_host_critical_unless_forced(void **state)
+{
+	struct dp_bind_options o = opts();
+	assert_int_equal(run(DP_BIND, NVME, NULL, &o, NULL), -EPERM);
+	assert_non_null(strstr(dp_error_message(), "mounted at /"));
+	assert_non_null(strstr(dp_error_message(), NVME));
+	assert_int_equal(fk->writes, 0);
+	assert_string_equal(drv(NVME), "nvme");
+	o.force = true;
+	struct dp_bind_plan plan;
+	assert_int_equal(run(DP_BIND, NVME, NULL, &o, &plan), 0);
+	assert_int_equal(plan.warnings.n, 1);
+	dp_bind_plan_free(&plan);
+	assert_string_equal(drv(NVME), "vfio-pci");
+	assert_int_equal(run(DP_RESTORE, NVME, NULL, &o, NULL), 0);
+	assert_string_equal(drv(NVME), "nvme");
+}
+
+static void other_driver_moves_only_the_named_function(void **state)
+{
+	struct dp_bind_options o = opts();
+	o.driver = "vfio-pci";
+	assert_int_equal(run(DP_BIND, GPU, NULL, &o, NULL), 0);
+	o.driver = "snd_hda_intel";
+	assert_int_equal(run(DP_BIND, AUDIO, NULL, &o, NULL), 0);
+	assert_string_equal(drv(AUDIO), "snd_hda_intel");
+	assert_string_equal(drv(GPU), "vfio-pci");
+	/* restore knows the first originals, not the intermediate state */
+	assert_int_equal(run(DP_RESTORE, NULL, NULL, &o, NULL), 0);
+	assert_gpu_at_start();
+}
+
+static void unbind_leaves_no_driver(void **state)
+{
+	struct dp_bind_options o = opts();
+	assert_int_equal(run(DP_UNBIND, VF1, NULL, &o, NULL), 0);
+	assert_string_equal(drv(VF1), "");
+	assert_string_equal(ovr(VF1), "none");
+	assert_int_equal(run(DP_RESTORE, VF1, NULL, &o, NULL), 0);
+	assert_string_equal(drv(VF1), "mlx5_core");
+	assert_string_equal(ovr(VF1), "");
+}
+
+static void unknown_and_bad_devices(void **state)
+{
+	struct dp_bind_options o = opts();
+	assert_int_equal(run(DP_BIND, "0000:7f:00.0", NULL, &o, NULL), -ENODEV);
+	assert_non_null(strstr(dp_error_message(), "0000:7f:00.0"));
+	assert_int_equal(run(DP_BIND, "0000:00:1f.4", NULL, &o, NULL), -ENODEV);   /* no group */
+	assert_non_null(strstr(dp_error_message(), "no IOMMU group"));
+	o.driver = "../../etc";
+	assert_int_equal(run(DP_BIND, GPU, NULL, &o, NULL), -EINVAL);
+	assert_int_equal(fk->writes, 0);
+}
+
+/* restoring a function a process still holds through /dev/vfio/N is refused */
+static void refuses_a_device_in_use(void **state)
+{
+	char dir[PATH_MAX * 2], link[PATH_MAX * 3];
+	snprintf(dir, sizeof(dir), "%s/proc/4242/fd", root);
+	assert_int_equal(system((snprintf(link, sizeof(link), "mkdir -p '%s'", dir), link)), 0);
+	snprintf(link, sizeof(link), "%s/7", dir);
+	assert_int_equal(symlink("/dev/vfio/14", link), 0);
+	snprintf(link, sizeof(link), "%s/proc/4242/comm", root);
+	FILE *f = fopen(link, "w");
+	fputs("qemu-system-x86\n", f);
+	fclose(f);
+	struct dp_bind_options o = opts();
+	assert_int_equal(run(DP_UNBIND, VF_ON_VFIO, NULL, &o, NULL), -EBUSY);
+	assert_non_null(strstr(dp_error_message(), "pid 4242 (qemu-system-x86) holds /dev/vfio/14"));
+	assert_string_equal(drv(VF_ON_VFIO), "vfio-pci");
+}
+
+/* ---- faults: every step of every device, and the state afterwards ------------------ */
+
+struct fault_case {
+	enum fk_fault fault;
+	int at;
+	const char *cause;
+};
+
+static void faults_leave_everything_as_it_was(void **state)
+{
+	static const struct fault_case cases[] = {
+		/* binding a function writes: driver_override, unbind, drivers_probe; the group
+		 * has two functions, so each step fails once on the first and once on the second */
+		{FK_OVERRIDE_FAILS, 1, "driver_override"}, {FK_OVERRIDE_FAILS, 2, "driver_override"},
+		{FK_UNBIND_FAILS, 1, "cannot unbind"}, {FK_UNBIND_FAILS, 2, "cannot unbind"},
+		{FK_PROBE_WRONG, 1, "not bound to vfio-pci"}, {FK_PROBE_WRONG, 2, "not bound to vfio-pci"},
+		{FK_PROBE_NOTHING, 1, "not bound to any driver"}, {FK_PROBE_NOTHING, 2, "not bound to any driver"},
+		{FK_UNBIND_HANGS, 1, "did not finish"}, {FK_UNBIND_HANGS, 2, "did not finish"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dp_bind_options o = opts();
+		fk->fault = cases[i].fault;
+		fk->fault_at = cases[i].at;
+		fk->seen = 0;
+		int r = run(DP_BIND, GPU, NULL, &o, NULL);
+		fk->fault = FK_NONE;
+		if (r == 0 || !strstr(dp_error_message(), cases[i].cause))
+			fail_msg("case %zu: r=%d msg=%s", i, r, dp_error_message());
+		assert_non_null(strstr(dp_error_message(), "put back"));
+		assert_gpu_at_start();
+		/* nothing left in the ledger: a later restore has nothing to do */
+		struct dp_bind_plan plan;
+		assert_int_equal(run(DP_RESTORE, NULL, NULL, &o, &plan), 0);
+		assert_int_equal(plan.n, 0);
+		dp_bind_plan_free(&plan);
+	}
+}
+
+/* devpass dies between the two functions of a group: restore puts both back */
+static void crash_then_restore(void **state)
+{
+	struct dp_bind_options o = opts();
+	fk->fault = FK_CRASH;
+	fk->fault_at = 2;   /* the override of the second function: the first is done */
+	fk->seen = 0;
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(run(DP_BIND, GPU, NULL, &o, NULL) == 0 ? 0 : 1);
+	int status;
+	waitpid(pid, &status, 0);
+	fk->fault = FK_NONE;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 99);
+	assert_string_equal(drv(GPU), "vfio-pci");          /* half done */
+	assert_int_equal(run(DP_RESTORE, NULL, NULL, &o, NULL), 0);
+	assert_gpu_at_start();
+}
+
+/* two processes bind the same group at once: the lock makes one wait, the other skips */
+static void concurrent_binds_agree(void **state)
+{
+	struct dp_bind_options o = opts();
+	pid_t a = fork();
+	if (a == 0)
+		_exit(run(DP_BIND, GPU, NULL, &o, NULL) == 0 ? 0 : 1);
+	pid_t b = fork();
+	if (b == 0)
+		_exit(run(DP_BIND, AUDIO, NULL, &o, NULL) == 0 ? 0 : 1);
+	int sa, sb;
+	waitpid(a, &sa, 0);
+	waitpid(b, &sb, 0);
+	assert_true(WIFEXITED(sa) && WEXITSTATUS(sa) == 0);
+	assert_true(WIFEXITED(sb) && WEXITSTATUS(sb) == 0);
+	assert_string_equal(drv(GPU), "vfio-pci");
+	assert_string_equal(drv(AUDIO), "vfio-pci");
+	assert_int_equal(run(DP_RESTORE, NULL, NULL, &o, NULL), 0);
+	assert_gpu_at_start();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(binds_the_whole_group_and_restores_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(binding_again_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(dry_run_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(refuses_host_critical_unless_forced, setup, teardown),
+		cmocka_unit_test_setup_teardown(other_driver_moves_only_the_named_function, setup, teardown),
+		cmocka_unit_test_setup_teardown(unbind_leaves_no_driver, setup, teardown),
+		cmocka_unit_test_setup_teardown(unknown_and_bad_devices, setup, teardown),
+		cmocka_unit_test_setup_teardown(refuses_a_device_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(faults_leave_everything_as_it_was, setup, teardown),
+		cmocka_unit_test_setup_teardown(crash_then_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrent_binds_agree, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("bind", tests, NULL, NULL);
+}
