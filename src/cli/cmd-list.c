@@ -16,6 +16,7 @@ static const struct dp_column list_columns[] = {
 	{"iommu_group", "IOMMU", DP_COL_TEXT, 0},
 	{"vfio_group", "VFIO", DP_COL_TEXT, 0},
 	{"driver", "DRIVER", DP_COL_TEXT, 0},
+	{"original_driver", "WAS", DP_COL_TEXT, 0},
 	{"numa_node", "NUMA", DP_COL_TEXT, 0},
 	{"host_critical", "CRITICAL", DP_COL_TEXT, 0},
 	{"prog_if", "PROGIF", 0, 0},
@@ -65,7 +66,7 @@ static void set_opt_int(struct dp_table *t, const char *key, int v)
 		dp_table_set_int(t, key, v);
 }
 
-static void row_add(struct dp_table *t, const struct dp_pci_device *d)
+static void row_add(struct dp_table *t, const struct dp_pci_device *d, const char *was)
 {
 	dp_table_add_row(t);
 	dp_table_set_str(t, "address", d->address);
@@ -77,6 +78,7 @@ static void row_add(struct dp_table *t, const struct dp_pci_device *d)
 	if (d->vfio_node)
 		dp_table_set_strf(t, "vfio_group", "/dev/vfio/%d", d->iommu_group);
 	set_opt_str(t, "driver", d->driver);
+	set_opt_str(t, "original_driver", was);
 	set_opt_int(t, "numa_node", d->numa_node);
 	dp_table_set_bool(t, "host_critical", d->critical.n > 0);
 	set_hex(t, "prog_if", 2, d->class_code & 0xff);
@@ -229,9 +231,12 @@ int cmd_list(int argc, char **argv, const struct cli_ctx *ctx)
 		t = dp_table_new(list_columns, sizeof(list_columns) / sizeof(list_columns[0]));
 		if (ctx->json)
 			dp_table_stream_json(t, stdout);
+		char (*was)[64] = calloc(list.n + 1, sizeof(*was));
+		dp_ledger_original_drivers(&list, was);
 		for (size_t i = 0; i < list.n; i++)
 			if (keep[i])
-				row_add(t, &list.dev[i]);
+				row_add(t, &list.dev[i], was[i]);
+		free(was);
 	}
 	dp_table_print(t, stdout, ctx->json);
 	dp_table_free(t);

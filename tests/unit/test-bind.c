@@ -100,6 +100,16 @@ static void binds_the_whole_group_and_restores_it(void **state)
 	assert_string_equal(drv(AUDIO), "vfio-pci");
 	assert_string_equal(drv("0000:00:01.0"), "pcieport");   /* the bridge stays */
 	assert_true(fk_vfio_node_exists(root, 1));
+	/* list and show say what each function had before */
+	struct dp_pci_list list = {0};
+	assert_int_equal(dp_pci_scan(&list), 0);
+	char (*was)[64] = calloc(list.n, sizeof(*was));
+	dp_ledger_original_drivers(&list, was);
+	assert_string_equal(was[dp_pci_list_find(&list, GPU) - list.dev], "nvidia");
+	assert_string_equal(was[dp_pci_list_find(&list, AUDIO) - list.dev], "snd_hda_intel");
+	assert_string_equal(was[dp_pci_list_find(&list, NVME) - list.dev], "");
+	free(was);
+	dp_pci_list_free(&list);
 	assert_int_equal(run(DP_RESTORE, GPU, AUDIO, &o, NULL), 0);
 	assert_gpu_at_start();
 }

@@ -17,10 +17,15 @@ for arg in $(cat /proc/cmdline); do
     case $arg in devpass_vm=*) mode=${arg#devpass_vm=} ;; esac
 done
 
-sh /tests/guest-tests.sh "$mode" </dev/null 2>/tmp/guest-tests.stderr
+case $mode in
+    bind) script=/tests/guest-bind.sh; label="vm[bind]" ;;
+    bench) script=/tests/guest-bench.sh; label="vm[bench]" ;;
+    *) script=/tests/guest-tests.sh; label="vm[iommu=$mode]" ;;
+esac
+sh "$script" "$mode" </dev/null 2>/tmp/guest-tests.stderr
 rc=$?
 if [ $rc -ne 0 ]; then
-    echo "not ok - vm[$mode] guest tests: script exited $rc: $(tail -n 3 /tmp/guest-tests.stderr | tr '\n' ' ')"
+    echo "not ok - $label guest tests: ${script##*/} exited $rc: $(tail -n 3 /tmp/guest-tests.stderr | tr '\n' ' ')"
 fi
 sync
 echo "DEVPASS-VM-DONE"

@@ -3,10 +3,13 @@
 # an Intel vIOMMU and a known PCI topology, runs tests/vm/guest-tests.sh inside the guest,
 # and checks devpass's view of the machine against lspci and sysfs (tests/vm/check.py).
 #
-# Usage: tests/vm/run.sh [on|off ...]
-#   on   boot with intel_iommu=on iommu=pt
-#   off  boot with intel_iommu=off
-#   (default: both, run in parallel, one QEMU each)
+# Usage: tests/vm/run.sh [on|off|bind|bench ...]
+#   on    boot with intel_iommu=on iommu=pt: devpass list/show/groups/check vs lspci, sysfs
+#   off   boot with intel_iommu=off: the same, and check's verdicts without an IOMMU
+#   bind  boot with intel_iommu=on iommu=pt, 2 vCPUs, this machine's / shared read-only
+#         (virtio-9p): devpass bind/unbind/restore, and a nested QEMU with vfio-pci
+#   bench boot for bench/bind-bench.sh (64 SR-IOV VFs); not part of the default run
+#   (default: on off bind, run in parallel, one QEMU each)
 # Environment:
 #   DEVPASS_VM_TIMEOUT   seconds one boot may take (default 300)
 #   DEVPASS_VM_PARALLEL  1 (default) runs the boots at the same time, 0 one after another
@@ -24,10 +27,14 @@ PARALLEL=${DEVPASS_VM_PARALLEL:-1}
 QEMU=${DEVPASS_VM_QEMU:-qemu-system-x86_64}
 export DEVPASS_VM_CACHE=$CACHE
 
-if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off); fi
+if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off bind); fi
 for m in "${MODES[@]}"; do
-    case $m in on|off) ;; *) echo "usage: $0 [on|off ...]" >&2; exit 2 ;; esac
+    case $m in on|off|bind|bench) ;; *) echo "usage: $0 [on|off|bind|bench ...]" >&2; exit 2 ;; esac
 done
+# label MODE: the test name prefix the guest and check.py use for that boot
+label() {
+    case $1 in on|off) echo "vm[iommu=$1]" ;; *) echo "vm[$1]" ;; esac
+}
 
 if ! command -v "$QEMU" >/dev/null 2>&1; then
     echo "not ok - vm suite: $QEMU not installed (Debian package qemu-system-x86)"
@@ -92,23 +99,41 @@ trap 'cleanup; echo "not ok - vm suite: interrupted"; exit 130' INT TERM
 #   00:02.0 virtio-blk-pci: the guest's root filesystem (/dev/vda)
 #   00:03.0 e1000e on user networking (default route in the guest), multifunction
 #   00:03.1 intel-hda (+ hda-duplex codec), same slot
-#   00:04.0 pcie-root-port -> 01:00.0 nvme
-#   00:05.0 pcie-root-port -> 02:00.0 nvme with SR-IOV (2 VFs: 02:00.1, 02:00.2)
+#   00:04.0 pcie-root-port -> 01:00.0 nvme with a 64 MiB namespace (null-co: reads zeroes)
+#   00:05.0 pcie-root-port -> 02:00.0 nvme with SR-IOV (2 VFs: 02:00.1, 02:00.2; bench: 64)
 #   00:06.0 pcie-root-port -> 03:00.0 qemu-xhci (+ usb-kbd)
-#   00:07.0 pcie-root-port -> 04:00.0 e1000e (no network; bound to vfio-pci in the guest)
+#   00:07.0 pcie-root-port -> 04:00.0 e1000e (no network; bound to vfio-pci in the on-guest)
 #   00:08.0 pci-bridge     -> 05:01.0 e1000, 05:02.0 virtio-rng-pci (one IOMMU group)
+#   00:09.0 virtio-rng, 00:09.1 virtio-balloon (multifunction, one group)
+#   00:0a.0 virtio-9p-pci sharing this machine's / read-only (bind boot only)
 #   00:1f.x ICH9 LPC / AHCI / SMBus (built into q35)
 qemu_args() {
     local mode=$1 log=$2
     local append="console=ttyS0 panic=-1 quiet loglevel=3 devpass_vm=$mode"
-    if [ "$mode" = on ]; then
-        append="$append intel_iommu=on iommu=pt"
-    else
-        append="$append intel_iommu=off"
-    fi
+    local mem=1024 smp=1
+    # QEMU's nvme: vq_flexible >= 2 x max_vfs, vi_flexible >= max_vfs,
+    # max_ioqpairs >= vq_flexible + 2
+    local sriov=sriov_max_vfs=2,sriov_vq_flexible=4,sriov_vi_flexible=2
+    local extra=()
+    case $mode in
+        off) append="$append intel_iommu=off" ;;
+        *) append="$append intel_iommu=on iommu=pt" ;;
+    esac
+    case $mode in
+        bind)
+            # the nested QEMU runs from this machine's root, shared read-only
+            mem=1536 smp=2
+            extra=(-fsdev local,id=hostroot,path=/,security_model=none,readonly=on
+                   -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,bus=pcie.0,addr=0xa)
+            ;;
+        bench)
+            smp=2
+            sriov=sriov_max_vfs=64,sriov_vq_flexible=128,sriov_vi_flexible=64,max_ioqpairs=130
+            ;;
+    esac
     append="$append ${DEVPASS_VM_APPEND:-}"
     printf '%s\n' \
-        -accel tcg -machine q35,kernel-irqchip=split -m 1024 -smp 1 \
+        -accel tcg -machine q35,kernel-irqchip=split -m "$mem" -smp "$smp" \
         -nodefaults -nographic -no-reboot -monitor none \
         -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initramfs.gz" -append "$append" \
         -serial "file:$log/console.log" -serial "file:$log/data.log" \
@@ -122,10 +147,11 @@ qemu_args() {
         -device intel-hda,id=hda0,bus=pcie.0,addr=0x3.1,multifunction=on \
         -device hda-duplex,bus=hda0.0,audiodev=snd0 -audiodev none,id=snd0 \
         -device pcie-root-port,id=rp1,bus=pcie.0,addr=0x4,chassis=1,slot=1 \
-        -device nvme,serial=devpass-nvme0,bus=rp1 \
+        -blockdev driver=null-co,node-name=nvmns0,size=67108864,read-zeroes=on \
+        -device nvme,serial=devpass-nvme0,drive=nvmns0,bus=rp1 \
         -device pcie-root-port,id=rp2,bus=pcie.0,addr=0x5,chassis=2,slot=2 \
         -device nvme-subsys,id=nvmesubsys0,nqn=devpass-sriov \
-        -device nvme,serial=devpass-sriov,subsys=nvmesubsys0,bus=rp2,sriov_max_vfs=2,sriov_vq_flexible=4,sriov_vi_flexible=2 \
+        -device "nvme,serial=devpass-sriov,subsys=nvmesubsys0,bus=rp2,$sriov" \
         -device pcie-root-port,id=rp3,bus=pcie.0,addr=0x6,chassis=3,slot=3 \
         -device qemu-xhci,id=xhci0,bus=rp3 \
         -device usb-kbd,bus=xhci0.0 \
@@ -135,7 +161,8 @@ qemu_args() {
         -device e1000,mac=52:54:00:12:34:58,romfile=,bus=br1,addr=0x1 \
         -device virtio-rng-pci,bus=br1,addr=0x2 \
         -device virtio-rng-pci,bus=pcie.0,addr=0x9.0,multifunction=on \
-        -device virtio-balloon-pci,bus=pcie.0,addr=0x9.1
+        -device virtio-balloon-pci,bus=pcie.0,addr=0x9.1 \
+        "${extra[@]}"
 }
 
 start_boot() {
@@ -153,33 +180,34 @@ console_text() {
 }
 
 finish_boot() {
-    local mode=$1 log=$CACHE/logs/$1 rc secs
+    local mode=$1 log=$CACHE/logs/$1 rc secs T
+    T=$(label "$mode")
     wait "${PIDS[$mode]}"; rc=$?
     unset "PIDS[$mode]"
     secs=$(awk -v s="$(cat "$log/start")" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e - s}')
-    echo "# vm[iommu=$mode] QEMU exited $rc after ${secs}s"
+    echo "# $T QEMU exited $rc after ${secs}s"
     console_text "$log" | grep -aE '^(not ok|ok) - |^# ' || true
     local tail_lines panic
     tail_lines=$(console_text "$log" | grep -v '^[[:space:]]*$' | tail -n 5 | tr '\n' '|')
     panic=$(console_text "$log" | grep -m1 -aoE 'Kernel panic - .*' || true)
     if grep -aq 'terminating on signal' "$log/qemu.log" 2>/dev/null; then
-        echo "not ok - vm[iommu=$mode] boot: QEMU was killed from outside: $(grep -m1 'terminating on signal' "$log/qemu.log")"
+        echo "not ok - $T boot: QEMU was killed from outside: $(grep -m1 'terminating on signal' "$log/qemu.log")"
     elif grep -aq 'DEVPASS-VM-ABORTED' "$log/console.log" 2>/dev/null; then
-        echo "not ok - vm[iommu=$mode] boot: the initramfs could not start the guest tests (see the vm boot line above)"
+        echo "not ok - $T boot: the initramfs could not start the guest tests (see the vm boot line above)"
     elif grep -aq 'DEVPASS-VM-DONE' "$log/console.log" 2>/dev/null; then
-        echo "ok - vm[iommu=$mode] boot: guest ran its tests and powered off"
+        echo "ok - $T boot: guest ran its tests and powered off"
     elif [ -n "$panic" ]; then
-        echo "not ok - vm[iommu=$mode] boot: guest kernel panicked: $panic; console: $tail_lines"
+        echo "not ok - $T boot: guest kernel panicked: $panic; console: $tail_lines"
     elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-        echo "not ok - vm[iommu=$mode] boot: guest hung, no completion marker within ${TIMEOUT}s; last console lines: $tail_lines"
+        echo "not ok - $T boot: guest hung, no completion marker within ${TIMEOUT}s; last console lines: $tail_lines"
     else
-        echo "not ok - vm[iommu=$mode] boot: QEMU exited $rc before the guest finished (crash?); qemu: $(grep -v 'has no peer' "$log/qemu.log" | tail -n 2 | tr '\n' '|') console: $tail_lines"
+        echo "not ok - $T boot: QEMU exited $rc before the guest finished (crash?); qemu: $(grep -v 'has no peer' "$log/qemu.log" | tail -n 2 | tr '\n' '|') console: $tail_lines"
     fi
     if [ -s "$log/data.log" ]; then
         python3 "$VM_DIR/check.py" "$mode" "$log/data.log" ||
-            echo "not ok - vm[iommu=$mode] host-side checks: check.py exited $?"
+            echo "not ok - $T host-side checks: check.py exited $?"
     else
-        echo "not ok - vm[iommu=$mode] host-side checks: the guest sent no data"
+        echo "not ok - $T host-side checks: the guest sent no data"
     fi
 }
 

@@ -416,7 +416,7 @@ int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list
 	return r;
 }
 
-void dp_ledger_original_drivers(struct dp_pci_list *list, char (*out)[64])
+void dp_ledger_original_drivers(const struct dp_pci_list *list, char (*out)[64])
 {
 	struct dp_ledger *ledger = NULL;
 	char override[64];

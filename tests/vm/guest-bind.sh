@@ -1,0 +1,431 @@
+#!/bin/sh
+# Runs inside the bind-boot guest (intel_iommu=on iommu=pt, 2 vCPUs, this machine's / shared
+# read-only over virtio-9p as "hostroot"). Sets the guest up like guest-tests.sh (drivers,
+# 2 SR-IOV VFs driven by nvme, a default route), then exercises `devpass bind/unbind/restore`
+# against the real kernel, and passes a device through to a nested QEMU (vfio-pci) started
+# from the shared root. Prints `ok`/`not ok` lines for what is judged here (driver links,
+# driver_override, /dev/vfio, block devices); every devpass run is also sent to the host
+# (@@BEGIN run-NAME@@ blocks with the command line, stdout, stderr and exit status) where
+# check.py judges the JSON outputs.
+#
+# Every sysfs write here happens inside the guest. The root disk controller and the routed
+# NIC are only ever given to `devpass bind` without --force (they must be refused).
+T="vm[bind]"
+. /tests/guest-lib.sh
+
+NVME=0000:01:00.0          # plain nvme with a namespace (a block device)
+BRIDGE=0000:00:08.0        # conventional pci-bridge: one IOMMU group with its two children
+E1000=0000:05:01.0
+RNG=0000:05:02.0
+VF1=0000:02:00.1           # SR-IOV VFs of 0000:02:00.0 (nvme); VF1 has no driver_override,
+VF2=0000:02:00.2           # VF2 keeps driver_override=nvme from the setup
+SRIOV_PF=0000:02:00.0
+PASSDEV=0000:04:00.0       # e1000e without network: handed to the nested QEMU
+ROOTDISK=0000:00:02.0      # virtio-blk holding /
+ROUTED=0000:00:03.0        # e1000e carrying the default route
+DP_TIMEOUT=120
+
+data_open bind
+check_root
+setup_coldplug
+setup_sriov 2 1
+echo >"/sys/bus/pci/devices/$VF1/driver_override"
+setup_net
+
+# ------------------------------------------------------------------ helpers
+# state: "ADDR DRIVER OVERRIDE" for every function
+state() {
+    for d in /sys/bus/pci/devices/*; do
+        a=${d##*/}
+        echo "$a $(drv_of "$a") $(ovr_of "$a")"
+    done
+}
+# changed_since FILE: the lines of the current state that differ from FILE, one line
+changed_since() {
+    state >/tmp/state.now
+    diff "$1" /tmp/state.now | grep '^+0' | sed 's/^+//' | tr '\n' ';'
+}
+# changed_except FILE ADDR...: as changed_since, leaving out the given functions
+changed_except() {
+    f=$1; shift
+    state >/tmp/state.now
+    diff "$f" /tmp/state.now | grep '^+0' | sed 's/^+//' >/tmp/state.diff
+    for a in "$@"; do grep -v "^$a " /tmp/state.diff >/tmp/state.diff2; mv /tmp/state.diff2 /tmp/state.diff; done
+    tr '\n' ';' </tmp/state.diff
+}
+blockdev_of() {
+    for b in /sys/block/nvme*; do
+        [ -e "$b" ] || continue
+        p=$(readlink -f "$b/device/device")
+        [ "${p##*/}" = "$1" ] && { echo "${b##*/}"; return 0; }
+    done
+    return 1
+}
+wait_blockdev() {
+    i=0
+    while [ "$i" -lt "$2" ]; do
+        blockdev_of "$1" && return 0
+        sleep 0.2; i=$((i + 1))
+    done
+    return 1
+}
+netif_of_mac() {
+    for n in /sys/class/net/*; do
+        [ "$(cat "$n/address" 2>/dev/null)" = "$1" ] && { echo "${n##*/}"; return 0; }
+    done
+    return 1
+}
+
+# dp NAME ARGS...: run `devpass ARGS` (under a timeout), keep stdout/stderr in /tmp/dp.out
+# and /tmp/dp.err, the exit status in $rc, and send all of it to the host as run-NAME
+dp() {
+    name=$1; shift
+    t0=$(date +%s%N 2>/dev/null)
+    timeout "$DP_TIMEOUT" devpass "$@" >/tmp/dp.out 2>/tmp/dp.err
+    rc=$?
+    t1=$(date +%s%N 2>/dev/null)
+    send_run "$name" "devpass $*" "$rc" /tmp/dp.out /tmp/dp.err "$t0" "$t1"
+    return $rc
+}
+send_run() {
+    ms=$(( ($7 - $6) / 1000000 ))
+    {
+        echo "@@BEGIN run-$1@@"
+        cat "$4"
+        echo "@@END run-$1 rc=$3@@"
+        echo "@@BEGIN run-$1.stderr@@"
+        cat "$5"
+        echo "@@END run-$1.stderr rc=0@@"
+        echo "@@BEGIN run-$1.cmd@@"
+        echo "$2"
+        echo "ms=$ms"
+        echo "@@END run-$1.cmd rc=0@@"
+    } >"$DATA"
+}
+errline() { tr '\n' ' ' <"${1:-/tmp/dp.err}" | cut -c1-300; }
+
+# expect NAME COND-DESCRIPTION BAD: ok when BAD is empty, else not ok with BAD
+expect() {
+    if [ -z "$3" ]; then ok "$1"; else nok "$1" "$3"; fi
+}
+
+# back_to_baseline WHAT: after a section, put every function back the way the setup left
+# it (driver and driver_override, from /tmp/state.0), with plain sysfs writes, so one
+# failing section does not spoil the next; says so when it had anything to do
+back_to_baseline() {
+    left=$(changed_since /tmp/state.0)
+    [ -z "$left" ] && return 0
+    note "$1 left the state changed ($left); putting it back with sysfs writes"
+    state >/tmp/state.now
+    while read -r a d o; do
+        grep -q "^$a $d $o\$" /tmp/state.now && continue
+        p=/sys/bus/pci/devices/$a
+        [ "$o" = - ] && o=
+        echo "$o" >"$p/driver_override"
+        [ -e "$p/driver" ] && echo "$a" >"$p/driver/unbind"
+        [ "$d" != - ] && echo "$a" >/sys/bus/pci/drivers_probe
+    done </tmp/state.0
+    sleep 1
+    left=$(changed_since /tmp/state.0)
+    [ -n "$left" ] && note "still changed after the sysfs repair: $left"
+}
+
+# sysfs_bind ADDR DRIVER / sysfs_unbind ADDR: bind without devpass (before it exists)
+sysfs_bind() {
+    p=/sys/bus/pci/devices/$1
+    echo "$2" >"$p/driver_override"
+    [ -e "$p/driver" ] && echo "$1" >"$p/driver/unbind"
+    echo "$1" >/sys/bus/pci/drivers_probe
+}
+
+# wait for the namespace of the plain nvme (probed asynchronously)
+NVME_BLK=$(wait_blockdev "$NVME" 50)
+state >/tmp/state.0
+bad=
+[ "$(drv_of $NVME)" = nvme ] && [ -n "$NVME_BLK" ] || bad="$NVME driver $(drv_of $NVME), block device '${NVME_BLK}'"
+[ "$(drv_of $E1000)" = e1000 ] && [ "$(drv_of $RNG)" = virtio-pci ] || bad="$bad $E1000/$RNG on $(drv_of $E1000)/$(drv_of $RNG)"
+[ "$(drv_of $BRIDGE)" = - ] || bad="$bad bridge on $(drv_of $BRIDGE)"
+[ "$(drv_of $VF1)" = nvme ] && [ "$(drv_of $VF2)" = nvme ] || bad="$bad VFs on $(drv_of $VF1)/$(drv_of $VF2)"
+[ "$(ovr_of $VF1)" = - ] && [ "$(ovr_of $VF2)" = nvme ] || bad="$bad VF overrides $(ovr_of $VF1)/$(ovr_of $VF2)"
+[ "$(drv_of $PASSDEV)" = e1000e ] || bad="$bad $PASSDEV on $(drv_of $PASSDEV)"
+expect "setup: $NVME on nvme with block device ${NVME_BLK:-?}, $E1000 on e1000, $RNG on virtio-pci, VFs on nvme ($VF2 with driver_override=nvme), $PASSDEV on e1000e" "" "$bad"
+emit state-0 cat /tmp/state.0
+emit sysfs-groups sh -c 'for g in /sys/kernel/iommu_groups/*; do echo "${g##*/} $(ls $g/devices | tr "\n" " ")"; done'
+
+HAVE_BIND=0
+if ! command -v devpass >/dev/null 2>&1; then
+    nok "devpass: binary present in the guest" "build/devpass was not built when the image was made"
+elif dp help-bind bind --help; then
+    HAVE_BIND=1
+    ok "devpass bind --help: exits 0"
+else
+    nok "devpass bind --help: exits 0" "exit $rc: $(errline)"
+fi
+
+# ================================================================== devpass bind tests
+if [ "$HAVE_BIND" = 1 ]; then
+    # ---------------------------------------------------------- dry run
+    g=$(group_of $NVME)
+    if dp dry-nvme bind --dry-run $NVME && [ -z "$(changed_since /tmp/state.0)" ] && [ ! -e /dev/vfio/$g ]; then
+        ok "bind --dry-run $NVME: exit 0, no driver or driver_override changed, no /dev/vfio/$g"
+    else
+        nok "bind --dry-run $NVME: exit 0 and nothing changed" "exit $rc; changed: $(changed_since /tmp/state.0); /dev/vfio: $(ls /dev/vfio | tr '\n' ' '); $(errline)"
+    fi
+    dp dry-group-json bind --dry-run --json $E1000
+    left=$(changed_since /tmp/state.0)
+    expect "bind --dry-run --json $E1000: exit 0 and nothing changed" "" \
+        "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $left"
+    back_to_baseline "dry run"
+
+    # ---------------------------------------------------------- plain nvme
+    g=$(group_of $NVME)
+    dp bind-nvme bind $NVME
+    brc=$rc
+    bad=
+    [ "$brc" = 0 ] || bad="exit $brc: $(errline)"
+    [ "$(drv_of $NVME)" = vfio-pci ] || bad="$bad driver $(drv_of $NVME)"
+    [ -c /dev/vfio/$g ] || bad="$bad no /dev/vfio/$g ($(ls /dev/vfio | tr '\n' ' '))"
+    blk=$(blockdev_of $NVME)
+    [ -z "$blk" ] && [ ! -e "/sys/block/$NVME_BLK" ] || bad="$bad block device ${blk:-$NVME_BLK} still there"
+    other=$(changed_except /tmp/state.0 $NVME)
+    [ -z "$other" ] || bad="$bad others changed: $other"
+    expect "bind $NVME (nvme): on vfio-pci, /dev/vfio/$g exists, $NVME_BLK gone, nothing else changed" "" "$bad"
+    emit list-after-bind-nvme devpass list --json
+    state >/tmp/state.1
+    dp rebind-nvme bind $NVME
+    expect "bind $NVME again (already on vfio-pci): exit 0, nothing changed" "" \
+        "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $(changed_since /tmp/state.1)"
+    dp rebind-nvme-json bind --json $NVME
+    dp restore-dry-nvme restore --dry-run $NVME
+    expect "restore --dry-run $NVME: exit 0, nothing changed" "" \
+        "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $(changed_since /tmp/state.1)"
+    dp restore-nvme restore --json $NVME
+    rrc=$rc
+    blk=$(wait_blockdev $NVME 50)
+    bad=
+    [ "$rrc" = 0 ] || bad="exit $rrc: $(errline)"
+    [ "$(drv_of $NVME)" = nvme ] || bad="$bad driver $(drv_of $NVME)"
+    [ "$(ovr_of $NVME)" = - ] || bad="$bad driver_override '$(ovr_of $NVME)'"
+    [ -n "$blk" ] || bad="$bad no block device after 10 s"
+    [ ! -e /dev/vfio/$g ] || bad="$bad /dev/vfio/$g still there"
+    expect "restore $NVME: back on nvme with block device ${blk:-?}, driver_override cleared, /dev/vfio/$g gone" "" "$bad"
+    emit list-after-restore-nvme devpass list --json
+    back_to_baseline "nvme bind/restore"
+
+    # ---------------------------------------------------------- shared group (pci-bridge)
+    g=$(group_of $E1000)
+    dp bind-group bind --json $E1000
+    bad=
+    [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
+    [ "$(drv_of $E1000)" = vfio-pci ] && [ "$(drv_of $RNG)" = vfio-pci ] ||
+        bad="$bad $E1000 on $(drv_of $E1000), $RNG on $(drv_of $RNG)"
+    [ -c /dev/vfio/$g ] || bad="$bad no /dev/vfio/$g"
+    other=$(changed_except /tmp/state.0 $E1000 $RNG)
+    [ -z "$other" ] || bad="$bad others changed (the bridge $BRIDGE must not): $other"
+    expect "bind $E1000 (group $g with $RNG behind $BRIDGE): both endpoints on vfio-pci, the bridge untouched" "" "$bad"
+    dp restore-group restore $E1000
+    bad=
+    [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
+    [ "$(drv_of $E1000)/$(drv_of $RNG)" = e1000/virtio-pci ] ||
+        bad="$bad $E1000 on $(drv_of $E1000), $RNG on $(drv_of $RNG)"
+    [ "$(ovr_of $E1000)/$(ovr_of $RNG)" = -/- ] ||
+        bad="$bad driver_override $(ovr_of $E1000)/$(ovr_of $RNG)"
+    expect "restore $E1000: the group is back on e1000 and virtio-pci, driver_override cleared" "" "$bad"
+    back_to_baseline "shared group bind/restore"
+
+    # ---------------------------------------------------------- SR-IOV VFs
+    dp bind-vfs bind $VF1 $VF2
+    bad=
+    [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
+    [ "$(drv_of $VF1)/$(drv_of $VF2)" = vfio-pci/vfio-pci ] || bad="$bad VFs on $(drv_of $VF1)/$(drv_of $VF2)"
+    for v in $VF1 $VF2; do [ -c "/dev/vfio/$(group_of $v)" ] || bad="$bad no /dev/vfio/$(group_of $v)"; done
+    other=$(changed_except /tmp/state.0 $VF1 $VF2)
+    [ -z "$other" ] || bad="$bad others changed (PF $SRIOV_PF must stay on nvme): $other"
+    expect "bind $VF1 $VF2 (SR-IOV VFs): both on vfio-pci, the PF and the rest untouched" "" "$bad"
+    dp restore-vfs restore $VF1 $VF2
+    rrc=$rc
+    l1=$(wait_nvme_live $VF1 50); l2=$(wait_nvme_live $VF2 50)
+    bad=
+    [ "$rrc" = 0 ] || bad="exit $rrc: $(errline)"
+    [ "$(drv_of $VF1)/$(drv_of $VF2)" = nvme/nvme ] || bad="$bad VFs on $(drv_of $VF1)/$(drv_of $VF2)"
+    [ -n "$l1" ] && [ -n "$l2" ] || bad="$bad nvme controllers live: '$l1' '$l2'"
+    [ "$(ovr_of $VF1)" = - ] || bad="$bad $VF1 driver_override '$(ovr_of $VF1)' (had none)"
+    [ "$(ovr_of $VF2)" = nvme ] || bad="$bad $VF2 driver_override '$(ovr_of $VF2)' (had nvme)"
+    expect "restore $VF1 $VF2: both live nvme controllers again, each with the driver_override it had (none / nvme)" "" "$bad"
+    back_to_baseline "VF bind/restore"
+
+    # ---------------------------------------------------------- --driver
+    dp driver-1 bind $E1000
+    r1=$rc
+    dp driver-2 bind --driver e1000 $E1000
+    bad=
+    [ "$r1" = 0 ] && [ "$rc" = 0 ] || bad="exit $r1 / $rc: $(errline)"
+    [ "$(drv_of $E1000)" = e1000 ] || bad="$bad $E1000 on $(drv_of $E1000)"
+    [ "$(drv_of $RNG)" = vfio-pci ] || bad="$bad $RNG on $(drv_of $RNG) (--driver binds only the given function)"
+    expect "bind $E1000, then bind --driver e1000 $E1000: $E1000 back on e1000, $RNG stays on vfio-pci" "" "$bad"
+    dp driver-restore restore $E1000 $RNG
+    bad=
+    [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
+    [ "$(drv_of $E1000)/$(drv_of $RNG)" = e1000/virtio-pci ] ||
+        bad="$bad $E1000 on $(drv_of $E1000), $RNG on $(drv_of $RNG)"
+    [ "$(ovr_of $E1000)/$(ovr_of $RNG)" = -/- ] ||
+        bad="$bad driver_override $(ovr_of $E1000)/$(ovr_of $RNG)"
+    expect "restore $E1000 $RNG after --driver: e1000 and virtio-pci, driver_override cleared" "" "$bad"
+    back_to_baseline "--driver"
+
+    # ---------------------------------------------------------- unbind
+    mac_if=$(netif_of_mac "$VFIO_MAC")
+    dp unbind unbind $PASSDEV
+    bad=
+    [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
+    [ "$(drv_of $PASSDEV)" = - ] || bad="$bad driver $(drv_of $PASSDEV)"
+    netif_of_mac "$VFIO_MAC" >/dev/null && bad="$bad interface $mac_if still there"
+    expect "unbind $PASSDEV (e1000e): no driver, its interface $mac_if gone" "" "$bad"
+    dp unbind-restore restore $PASSDEV
+    bad=
+    [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
+    [ "$(drv_of $PASSDEV)" = e1000e ] || bad="$bad driver $(drv_of $PASSDEV)"
+    netif_of_mac "$VFIO_MAC" >/dev/null || bad="$bad no interface with $VFIO_MAC"
+    expect "restore $PASSDEV after unbind: back on e1000e with its interface" "" "$bad"
+    back_to_baseline "unbind"
+
+    # ---------------------------------------------------------- concurrency
+    # two processes bind the same group at once: A names one function, B the other
+    # (round 1-3) or both name the same one (round 4)
+    for round in 1 2 3 4; do
+        a1=$E1000; a2=$RNG
+        [ "$round" = 4 ] && a2=$E1000
+        t0=$(date +%s%N)
+        (timeout "$DP_TIMEOUT" devpass bind "$a1" >/tmp/c1.out 2>/tmp/c1.err; echo $? >/tmp/c1.rc) &
+        p1=$!
+        (timeout "$DP_TIMEOUT" devpass bind "$a2" >/tmp/c2.out 2>/tmp/c2.err; echo $? >/tmp/c2.rc) &
+        p2=$!
+        wait $p1; wait $p2
+        t1=$(date +%s%N)
+        c1=$(cat /tmp/c1.rc); c2=$(cat /tmp/c2.rc)
+        send_run "concurrent-$round-a" "devpass bind $a1" "$c1" /tmp/c1.out /tmp/c1.err "$t0" "$t1"
+        send_run "concurrent-$round-b" "devpass bind $a2" "$c2" /tmp/c2.out /tmp/c2.err "$t0" "$t1"
+        bad=
+        [ "$c1/$c2" = 0/0 ] || bad="exits $c1/$c2: $(errline /tmp/c1.err) | $(errline /tmp/c2.err)"
+        [ "$(drv_of $E1000)/$(drv_of $RNG)" = vfio-pci/vfio-pci ] ||
+            bad="$bad $E1000 on $(drv_of $E1000), $RNG on $(drv_of $RNG)"
+        other=$(changed_except /tmp/state.0 $E1000 $RNG)
+        [ -z "$other" ] || bad="$bad others changed: $other"
+        expect "concurrent bind $a1 & bind $a2 (round $round): both exit 0, the whole group on vfio-pci, nothing else touched" "" "$bad"
+        dp "concurrent-$round-restore" restore $E1000 $RNG
+        bad=
+        [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
+        [ "$(drv_of $E1000)/$(drv_of $RNG)" = e1000/virtio-pci ] ||
+            bad="$bad $E1000 on $(drv_of $E1000), $RNG on $(drv_of $RNG) (ledger recorded vfio-pci as original?)"
+        left=$(changed_since /tmp/state.0)
+        [ -z "$left" ] || bad="$bad stray state: $left"
+        expect "restore after concurrent bind (round $round): e1000 and virtio-pci again, no stray driver_override" "" "$bad"
+        back_to_baseline "concurrent round $round"
+    done
+fi
+
+# ================================================================== passthrough to a nested QEMU
+# This machine's root (shared read-only) provides qemu-system-x86_64 and python3; the
+# guest's /proc, /sys, /dev are bound into it, /tmp is a tmpfs.
+H=/mnt/host
+nested_setup() {
+    modprobe 9pnet_virtio && modprobe 9p || { echo "modprobe 9p failed"; return 1; }
+    mkdir -p $H
+    mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot $H ||
+        { echo "mount -t 9p hostroot failed"; return 1; }
+    for m in proc sys dev; do mount -o bind /$m $H/$m || { echo "bind /$m failed"; return 1; }; done
+    mount -t tmpfs -o mode=1777 tmpfs $H/tmp || { echo "tmpfs on $H/tmp failed"; return 1; }
+    cp /tests/nested-qmp.py $H/tmp/ || return 1
+    for b in qemu-system-x86_64 python3; do
+        chroot $H /bin/sh -c "command -v $b" >/dev/null 2>&1 || { echo "no $b on the shared root"; return 1; }
+    done
+    return 0
+}
+nested_teardown() {
+    for m in tmp dev sys proc; do umount $H/$m 2>/dev/null; done
+    umount $H 2>/dev/null
+}
+if why=$(nested_setup 2>&1); then
+    ok "nested: this machine's root mounted over virtio-9p, qemu-system-x86_64 and python3 in the chroot"
+    g=$(group_of $PASSDEV)
+    if [ "$HAVE_BIND" = 1 ]; then
+        how="devpass bind"
+        dp nested-bind bind $PASSDEV
+    else
+        how="sysfs writes (devpass bind not available)"
+        sysfs_bind $PASSDEV vfio-pci
+    fi
+    if [ "$(drv_of $PASSDEV)" = vfio-pci ] && [ -c /dev/vfio/$g ]; then
+        ok "nested: $PASSDEV on vfio-pci with /dev/vfio/$g ($how)"
+        t0=$(date +%s%N)
+        chroot $H /bin/sh -c "ulimit -l unlimited; exec python3 /tmp/nested-qmp.py $PASSDEV --timeout 150" \
+            >/tmp/nested.json 2>/tmp/nested.err
+        nrc=$?
+        t1=$(date +%s%N)
+        send_run nested-qemu "nested-qmp.py $PASSDEV ($how)" "$nrc" /tmp/nested.json /tmp/nested.err "$t0" "$t1"
+        if grep -q '"ok": true' /tmp/nested.json && grep -q '"vendor": "8086", "device": "10d3", "class": "0200"' /tmp/nested.json; then
+            ok "nested: QEMU with -device vfio-pci,host=$PASSDEV shows 8086:10d3 class 0200 in query-pci ($(( (t1 - t0) / 1000000 )) ms)"
+        else
+            nok "nested: QEMU with -device vfio-pci,host=$PASSDEV shows 8086:10d3 class 0200 in query-pci" \
+                "exit $nrc: $(cut -c1-400 /tmp/nested.json) $(errline /tmp/nested.err)"
+        fi
+    else
+        nok "nested: $PASSDEV on vfio-pci with /dev/vfio/$g ($how)" "driver $(drv_of $PASSDEV); $(errline)"
+    fi
+    if [ "$HAVE_BIND" = 1 ]; then
+        dp nested-restore restore $PASSDEV
+        bad=
+        [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
+        [ "$(drv_of $PASSDEV)" = e1000e ] || bad="$bad driver $(drv_of $PASSDEV)"
+        [ "$(ovr_of $PASSDEV)" = - ] || bad="$bad driver_override $(ovr_of $PASSDEV)"
+        netif_of_mac "$VFIO_MAC" >/dev/null || bad="$bad no interface with $VFIO_MAC"
+        expect "nested: after QEMU exited, restore $PASSDEV gives it back to e1000e (interface back)" "" "$bad"
+    fi
+    back_to_baseline "nested passthrough"
+else
+    nok "nested: this machine's root mounted over virtio-9p with qemu-system-x86_64 and python3" "$why"
+fi
+nested_teardown
+
+# ================================================================== refusals
+# Last, so a devpass that wrongly unbinds the root disk cannot spoil the other results.
+# Each real attempt is guarded by its dry run: when the dry run would go ahead, the real
+# command is not run at all.
+# refuse_test ADDR REGEX WHAT: bind ADDR without --force must exit 1 with a message
+# matching REGEX (the reason) and change nothing
+refuse_test() {
+    a=$1; short=${1#0000:}
+    dp "refuse-dry-$short" bind --dry-run "$a"
+    if [ "$rc" = 0 ]; then
+        nok "bind --dry-run $a ($3): refused" "the dry run exits 0 (would go ahead), so the real bind was not tried: $(tr '\n' ' ' </tmp/dp.out | cut -c1-200)"
+        return
+    fi
+    dp "refuse-$short" bind "$a"
+    bad=
+    [ "$rc" = 1 ] || bad="exit $rc"
+    grep -qiE "$2" /tmp/dp.err || bad="$bad message does not name the reason (/$2/): $(errline)"
+    left=$(changed_since /tmp/state.0)
+    [ -z "$left" ] || bad="$bad changed: $left"
+    expect "bind $a ($3) without --force: exit 1, the reason named, nothing changed" "" "$bad"
+    note "refusal of $a: $(errline)"
+    dp "refuse-json-$short" bind --json "$a"
+    left=$(changed_since /tmp/state.0)
+    expect "bind --json $a ($3): exit 1, nothing changed" "" \
+        "$([ "$rc" = 1 ] || echo "exit $rc") $left"
+}
+if [ "$HAVE_BIND" = 1 ]; then
+    refuse_test "$ROOTDISK" 'root|vda|mount|file ?system' "virtio-blk holding /"
+    refuse_test "$ROUTED" 'route|network|interface' "e1000e with the default route"
+
+    # ---------------------------------------------------------- nothing left behind
+    dp restore-all restore --all
+    bad=
+    [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
+    left=$(changed_since /tmp/state.0)
+    [ -z "$left" ] || bad="$bad changed: $left"
+    expect "restore --all at the end: exit 0, every function as the setup left it" "" "$bad"
+    emit list-final devpass list --json
+fi
+emit state-final state
+data_close
+exit 0

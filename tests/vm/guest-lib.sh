@@ -1,0 +1,222 @@
+# Shared by the guest scripts (sourced, busybox sh): result lines, the data channel to the
+# host, and the steps that set the guest up the way a host would be (drivers coldplugged,
+# SR-IOV VFs, a default route). The caller sets T (the test name prefix, e.g. "vm[iommu=on]").
+DATA=/dev/ttyS1
+NET_MAC=52:54:00:12:34:56      # e1000e 00:03.0 on user networking: gets the default route
+VFIO_MAC=52:54:00:12:34:57     # e1000e 04:00.0 behind a root port
+
+ok() { echo "ok - $T $*"; }
+nok() { echo "not ok - $T $1: $2"; }
+note() { echo "# $T $*"; }
+
+# emit NAME CMD...: run CMD, send its stdout (and stderr, rc) to the host as a block
+emit() {
+    name=$1; shift
+    "$@" >/tmp/emit.out 2>/tmp/emit.err
+    rc=$?
+    {
+        echo "@@BEGIN $name@@"
+        cat /tmp/emit.out
+        echo "@@END $name rc=$rc@@"
+        echo "@@BEGIN $name.stderr@@"
+        cat /tmp/emit.err
+        echo "@@END $name.stderr rc=0@@"
+    } >"$DATA"
+    return $rc
+}
+
+# data_open MODE: raw serial line, first block says which boot this is
+data_open() {
+    stty -F "$DATA" raw -echo 2>/dev/null
+    echo "@@BEGIN mode@@" >"$DATA"; echo "$1" >"$DATA"; echo "@@END mode rc=0@@" >"$DATA"
+}
+data_close() { echo "@@BEGIN complete@@" >"$DATA"; echo "@@END complete rc=0@@" >"$DATA"; }
+
+# sysfs helpers: driver name / driver_override of a function ("-" when none)
+drv_of() {
+    l=$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null) && echo "${l##*/}" || echo -
+}
+ovr_of() {
+    o=$(cat "/sys/bus/pci/devices/$1/driver_override" 2>/dev/null)
+    case $o in ''|'(null)') echo - ;; *) echo "$o" ;; esac
+}
+group_of() {
+    l=$(readlink "/sys/bus/pci/devices/$1/iommu_group" 2>/dev/null) && echo "${l##*/}" || echo -
+}
+
+# ------------------------------------------------------------------ boot basics
+check_root() {
+    rootsrc=$(awk '$5 == "/" {for (i = 7; i <= NF; i++) if ($i == "-") {print $(i + 2); exit}}' /proc/self/mountinfo)
+    if [ "$rootsrc" = /dev/vda ]; then
+        ok "boot: / is /dev/vda (virtio-blk) in /proc/self/mountinfo"
+    else
+        nok "boot: / is /dev/vda" "mountinfo says '$rootsrc'"
+    fi
+    note "kernel $(uname -r), cmdline: $(cat /proc/cmdline)"
+}
+
+# ------------------------------------------------------------------ drivers (coldplug)
+setup_coldplug() {
+    for f in /sys/bus/pci/devices/*/modalias; do
+        modprobe -q "$(cat "$f")" 2>/dev/null
+    done
+    if modprobe vfio && modprobe vfio_iommu_type1 && modprobe vfio-pci; then
+        ok "modules: vfio, vfio_iommu_type1, vfio-pci loaded"
+    else
+        nok "modules: vfio, vfio_iommu_type1, vfio-pci loaded" "modprobe failed"
+    fi
+    sleep 1
+}
+
+# ------------------------------------------------------------------ USB behind qemu-xhci
+check_usb() {
+    usbdev=
+    i=0
+    while [ $i -lt 50 ]; do
+        for u in /sys/bus/usb/devices/*; do
+            [ "$(cat "$u/idVendor" 2>/dev/null):$(cat "$u/idProduct" 2>/dev/null)" = 0627:0001 ] && usbdev=$u
+        done
+        [ -n "$usbdev" ] && break
+        sleep 0.2; i=$((i + 1))
+    done
+    if [ -n "$usbdev" ]; then
+        ok "usb: usb-kbd enumerated behind $(basename "$(readlink -f "$usbdev/../..")" 2>/dev/null) (qemu-xhci)"
+    else
+        nok "usb: usb-kbd enumerated behind qemu-xhci" "no USB device 0627:0001 in /sys/bus/usb/devices"
+    fi
+}
+
+# ------------------------------------------------------------------ SR-IOV (nvme)
+# find_sriov_pf: sets pf (sysfs dir) / pfa (address) of the nvme PF with SR-IOV, or pf=
+find_sriov_pf() {
+    pf=; pfa=
+    for d in /sys/bus/pci/devices/*; do
+        [ -r "$d/sriov_totalvfs" ] || continue
+        [ "$(cat "$d/sriov_totalvfs")" -gt 0 ] 2>/dev/null || continue
+        [ "$(cat "$d/class")" = 0x010802 ] && pf=$d && pfa=${d##*/} && break
+    done
+}
+
+# setup_sriov WANT ONLINE: enable WANT VFs (at most sriov_totalvfs) on the nvme PF with
+# sriov_drivers_autoprobe=0, so they are created without a driver. With ONLINE=1, bring
+# QEMU's secondary controllers online with nvme-cli (they start offline and cannot be
+# enabled before that) and bind the nvme driver to each VF (driver_override=nvme +
+# drivers_probe). Sets vfs to the VF addresses.
+setup_sriov() {
+    want=$1 online=$2
+    vfs=
+    find_sriov_pf
+    if [ -z "$pf" ]; then
+        nok "sr-iov: nvme PF with sriov_totalvfs > 0" "none found"
+        return
+    fi
+    total=$(cat "$pf/sriov_totalvfs")
+    [ "$total" -lt "$want" ] && want=$total
+    drv=$(basename "$(readlink "$pf/driver" 2>/dev/null)" 2>/dev/null)
+    note "sr-iov PF $pfa driver=${drv:-none} totalvfs=$total"
+    nvmedev=
+    for c in /sys/class/nvme/nvme*; do
+        [ "$(readlink -f "$c/device")" = "$(readlink -f "$pf")" ] && nvmedev=/dev/${c##*/}
+    done
+    echo 0 >"$pf/sriov_drivers_autoprobe"
+    if echo "$want" >"$pf/sriov_numvfs" 2>/tmp/sriov.err; then
+        n=0
+        for l in "$pf"/virtfn*; do
+            [ -e "$l" ] || continue
+            n=$((n + 1)); vfs="$vfs $(basename "$(readlink "$l")")"
+        done
+        # virtfnN links come in glob (not numeric) order: sort the addresses
+        vfs=$(for v in $vfs; do echo "$v"; done | sort)
+        vfs=$(echo $vfs)
+        if [ "$n" = "$want" ]; then
+            if [ "$n" -le 4 ]; then
+                ok "sr-iov: sriov_numvfs=$want on $pfa created $n VFs: $vfs"
+            else
+                ok "sr-iov: sriov_numvfs=$want on $pfa created $n VFs"
+            fi
+        else
+            nok "sr-iov: sriov_numvfs=$want on $pfa" "found $n virtfn links"
+        fi
+        badpf=
+        for v in $vfs; do
+            [ "$(basename "$(readlink -f "/sys/bus/pci/devices/$v/physfn")")" = "$pfa" ] || badpf="$badpf $v"
+        done
+        if [ "$n" -le 4 ]; then
+            for v in $vfs; do
+                case " $badpf " in
+                    *" $v "*) nok "sr-iov: $v has physfn -> $pfa" "physfn is '$(readlink "/sys/bus/pci/devices/$v/physfn")'" ;;
+                    *) ok "sr-iov: $v has physfn -> $pfa" ;;
+                esac
+            done
+        elif [ -n "$badpf" ]; then
+            nok "sr-iov: every VF has physfn -> $pfa" "not:$badpf"
+        else
+            ok "sr-iov: every VF has physfn -> $pfa"
+        fi
+    else
+        nok "sr-iov: write sriov_numvfs=$want on $pfa" "$(cat /tmp/sriov.err)"
+    fi
+    [ "$online" = 1 ] || return 0
+    if [ -n "$vfs" ] && command -v nvme >/dev/null 2>&1 && [ -n "$nvmedev" ]; then
+        nvme list-secondary "$nvmedev" >/tmp/nvme-sec.txt 2>&1
+        scids=$(awk -F: '/SCID/ {gsub(/[ \t]/, "", $NF); print $NF}' /tmp/nvme-sec.txt)
+        nvmeok=1
+        for sc in $scids; do
+            sc=$((sc))
+            { nvme virt-mgmt "$nvmedev" -c "$sc" -r 1 -a 8 -n 1 &&
+              nvme virt-mgmt "$nvmedev" -c "$sc" -r 0 -a 8 -n 2 &&
+              nvme virt-mgmt "$nvmedev" -c "$sc" -r 0 -a 9 -n 0; } >>/tmp/nvme-virt.txt 2>&1 || nvmeok=0
+        done
+        [ -n "$scids" ] || nvmeok=0
+        for v in $vfs; do
+            echo nvme >"/sys/bus/pci/devices/$v/driver_override"
+            echo "$v" >/sys/bus/pci/drivers_probe
+        done
+        for v in $vfs; do
+            live=$(wait_nvme_live "$v" 100)
+            if [ -n "$live" ]; then
+                ok "sr-iov: VF $v online and driven by nvme ($live)"
+            else
+                nok "sr-iov: VF $v online and driven by nvme" "driver=$(drv_of "$v") virt-mgmt ok=$nvmeok: $(tr '\n' ' ' </tmp/nvme-virt.txt | cut -c1-300)"
+            fi
+        done
+        { echo "== list-secondary"; cat /tmp/nvme-sec.txt; echo "== virt-mgmt"; cat /tmp/nvme-virt.txt
+          echo "== after"; nvme list-secondary "$nvmedev"; } >/tmp/nvme-sriov.log 2>&1
+    elif [ -n "$vfs" ]; then
+        note "sr-iov: nvme-cli not in the image; VFs left offline without a driver"
+    fi
+}
+
+# wait_nvme_live ADDR TRIES: print the nvme controller (nvmeN) of ADDR once it is live,
+# polling every 0.2 s at most TRIES times; print nothing when it never is
+wait_nvme_live() {
+    i=0
+    while [ "$i" -lt "$2" ]; do
+        for c in /sys/class/nvme/nvme*; do
+            [ "$(basename "$(readlink -f "$c/device")")" = "$1" ] &&
+                [ "$(cat "$c/state" 2>/dev/null)" = live ] && { echo "${c##*/}"; return 0; }
+        done
+        sleep 0.2; i=$((i + 1))
+    done
+    return 1
+}
+
+# ------------------------------------------------------------------ network (user-mode)
+# setup_net: default route on the e1000e with NET_MAC; sets netif and vfionet (the
+# interface of the e1000e with VFIO_MAC)
+setup_net() {
+    netif=; vfionet=
+    for n in /sys/class/net/*; do
+        case $(cat "$n/address" 2>/dev/null) in
+            "$NET_MAC") netif=${n##*/} ;;
+            "$VFIO_MAC") vfionet=${n##*/} ;;
+        esac
+    done
+    ip link set lo up
+    if [ -n "$netif" ] && ip link set "$netif" up && ip addr add 10.0.2.15/24 dev "$netif" &&
+        ip route add default via 10.0.2.2 dev "$netif"; then
+        ok "net: default route via $netif ($(basename "$(readlink -f "/sys/class/net/$netif/device")"))"
+    else
+        nok "net: default route on the e1000e with MAC $NET_MAC" "interface '${netif:-not found}' or ip failed"
+    fi
+}
