@@ -13,7 +13,7 @@ import re
 import sys
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "on"
-T = f"vm[iommu={MODE}]"
+T = f"vm[iommu={MODE}]" if MODE in ("on", "off") else f"vm[{MODE}]"
 ROUTE_MAC_DEV = "0000:00:03.0"   # e1000e on user networking with the default route
 VFIO_DEV = "0000:04:00.0"        # e1000e the guest binds to vfio-pci
 BRIDGE = "0000:00:08.0"          # pci-bridge; its children share one IOMMU group
@@ -182,6 +182,179 @@ def check_show(blocks, dp, sysfs, groups_sysfs):
               rc == 1 and err and not text.strip(), f"exit {rc}, stderr {err!r}, stdout {text.strip()[:100]!r}")
 
 
+ACTIONS = {"bind", "unbind", "restore", "reset", "skip"}
+RESULTS = {"planned", "done", "skipped", "rolled-back", "failed"}
+
+
+def bind_runs(blocks):
+    """run-NAME blocks of the bind boot: {NAME: (cmd, stdout, stderr, rc, ms)}"""
+    runs = {}
+    for name, (text, rc) in blocks.items():
+        if not name.startswith("run-") or name.endswith((".stderr", ".cmd")):
+            continue
+        cmd = blocks.get(name + ".cmd", ("", 0))[0].split("\n")
+        ms = next((int(x[3:]) for x in cmd if x.startswith("ms=")), None)
+        runs[name[4:]] = (cmd[0], text, blocks.get(name + ".stderr", ("", 0))[0], rc, ms)
+    return runs
+
+
+def plan_shape(doc, cmd, rc):
+    """what is wrong with a `--json` answer of bind/unbind/restore (docs/contracts.md)"""
+    if not isinstance(doc, dict):
+        return ["not a JSON object"]
+    bad = []
+    if not isinstance(doc.get("ok"), bool):
+        bad.append(f"ok={doc.get('ok')!r}")
+    if not isinstance(doc.get("dry_run"), bool):
+        bad.append(f"dry_run={doc.get('dry_run')!r}")
+    if not (doc.get("error") is None or isinstance(doc.get("error"), str)):
+        bad.append(f"error={doc.get('error')!r}")
+    steps = doc.get("steps")
+    if not isinstance(steps, list):
+        return bad + [f"steps={steps!r}"]
+    for st in steps:
+        if not isinstance(st, dict) or not {"address", "group", "from", "to", "action", "result"} <= set(st):
+            bad.append(f"step {st!r} lacks keys")
+            continue
+        if st["action"] not in ACTIONS or st["result"] not in RESULTS:
+            bad.append(f"step {st['address']}: action {st['action']!r} result {st['result']!r}")
+    if doc.get("ok") is not (rc == 0):
+        bad.append(f"ok={doc.get('ok')!r} but exit {rc}")
+    if doc.get("dry_run") is not ("--dry-run" in cmd.split()):
+        bad.append(f"dry_run={doc.get('dry_run')!r} for `{cmd}`")
+    if doc.get("ok") is False and not doc.get("error"):
+        bad.append("ok false without an error")
+    if doc.get("ok") is True and doc.get("error") is not None:
+        bad.append(f"ok true with error {doc.get('error')!r}")
+    results = {st.get("result") for st in steps if isinstance(st, dict)}
+    if doc.get("dry_run") is True and results - {"planned", "skipped"}:
+        bad.append(f"dry run with results {sorted(results)}")
+    if doc.get("ok") is True and doc.get("dry_run") is False and results & {"planned", "failed", "rolled-back"}:
+        bad.append(f"ok run with results {sorted(results)}")
+    return bad
+
+
+def check_bind(blocks):
+    runs = bind_runs(blocks)
+    if not runs:
+        nok("bind data: devpass runs received", "no run-* blocks (devpass missing in the guest?)")
+        return
+    if "help-bind" in runs and runs["help-bind"][3] != 0:
+        nok("bind data: devpass bind available", f"`devpass bind --help` exit {runs['help-bind'][3]}")
+        return
+    groups = {}
+    for line in blocks.get("sysfs-groups", ("", 0))[0].split("\n"):
+        parts = line.split()
+        for a in parts[1:]:
+            groups[a] = int(parts[0])
+    docs, bad_shape = {}, []
+    for name, (cmd, out, err, rc, ms) in sorted(runs.items()):
+        if "--json" not in cmd.split() or not cmd.startswith("devpass "):
+            continue
+        try:
+            docs[name] = json.loads(out)
+        except ValueError as e:
+            bad_shape.append(f"{name} (`{cmd}`, exit {rc}): not JSON: {e}: {out.strip()[:120]!r}")
+            continue
+        bad_shape += [f"{name} (`{cmd}`): {b}" for b in plan_shape(docs[name], cmd, rc)]
+    check(f"bind --json: {{ok, dry_run, error, steps[{{address, group, from, to, action, result}}]}} "
+          f"consistent with the exit status and --dry-run ({len(docs)} runs)",
+          docs and not bad_shape, "; ".join(bad_shape) or "no --json run")
+
+    def steps(name):
+        return {st.get("address"): st for st in (docs.get(name) or {}).get("steps") or []
+                if isinstance(st, dict)}
+
+    def expect_steps(name, what, want):
+        if name not in docs:
+            nok(what, f"no JSON from run {name}: {runs.get(name, ('', '', '', None))[2].strip()[:200]}")
+            return
+        got = steps(name)
+        bad = []
+        if set(got) != set(want):
+            bad.append(f"steps for {sorted(got)}, want {sorted(want)}")
+        for a, w in want.items():
+            st = got.get(a, {})
+            for k, v in w.items():
+                if st.get(k) != v:
+                    bad.append(f"{a}.{k}={st.get(k)!r} (want {v!r})")
+        check(what, not bad, "; ".join(bad))
+
+    g9 = groups.get("0000:05:01.0")
+    expect_steps("dry-group-json", "bind --dry-run --json 0000:05:01.0: steps for both endpoints of the group "
+                 "(e1000 and virtio-pci to vfio-pci, planned), none for the bridge",
+                 {"0000:05:01.0": {"group": g9, "from": "e1000", "to": "vfio-pci", "action": "bind", "result": "planned"},
+                  "0000:05:02.0": {"group": g9, "from": "virtio-pci", "to": "vfio-pci", "action": "bind", "result": "planned"}})
+    expect_steps("bind-group", "bind --json 0000:05:01.0: both endpoints bound (done)",
+                 {"0000:05:01.0": {"group": g9, "from": "e1000", "to": "vfio-pci", "action": "bind", "result": "done"},
+                  "0000:05:02.0": {"group": g9, "from": "virtio-pci", "to": "vfio-pci", "action": "bind", "result": "done"}})
+    expect_steps("rebind-nvme-json", "bind --json of the nvme already on vfio-pci: one skip step (skipped)",
+                 {"0000:01:00.0": {"group": groups.get("0000:01:00.0"), "action": "skip", "result": "skipped"}})
+    expect_steps("restore-nvme", "restore --json 0000:01:00.0: one restore step vfio-pci -> nvme (done)",
+                 {"0000:01:00.0": {"from": "vfio-pci", "to": "nvme", "action": "restore", "result": "done"}})
+    for short, why in (("00:02.0", "filesystem|root|mount"), ("00:03.0", "route")):
+        name = f"refuse-json-{short}"
+        if name not in docs:
+            continue
+        d = docs[name]
+        done = [a for a, st in steps(name).items() if st.get("result") == "done"]
+        check(f"bind --json 0000:{short} (host-critical): ok false, error names the reason, no step done",
+              d.get("ok") is False and re.search(why, d.get("error") or "", re.I) and not done,
+              f"ok {d.get('ok')!r}, error {d.get('error')!r}, done {done}")
+
+    # list --json while the nvme is on vfio-pci: original_driver from the ledger
+    lst, err = parse_json_block(blocks, "list-after-bind-nvme")
+    if isinstance(lst, list):
+        dp = {d.get("address"): d for d in lst if isinstance(d, dict)}
+        missing = [a for a, d in dp.items() if "original_driver" not in d]
+        d = dp.get("0000:01:00.0", {})
+        g = groups.get("0000:01:00.0")
+        check("list --json after bind 0000:01:00.0: original_driver nvme, driver vfio-pci, "
+              f"vfio_group /dev/vfio/{g}; every entry has original_driver",
+              not missing and d.get("original_driver") == "nvme" and d.get("driver") == "vfio-pci"
+              and d.get("vfio_group") == f"/dev/vfio/{g}",
+              f"original_driver {d.get('original_driver', '<absent>')!r}, driver {d.get('driver')!r}, "
+              f"vfio_group {d.get('vfio_group')!r}; entries without original_driver: {missing[:5]}")
+        others = sorted(a for a, x in dp.items() if a != "0000:01:00.0" and x.get("original_driver"))
+        check("list --json after bind 0000:01:00.0: no other function has an original_driver",
+              not others, f"{others}")
+    elif "list-after-bind-nvme" in blocks:
+        nok("list --json after bind 0000:01:00.0", err)
+    lst, err = parse_json_block(blocks, "list-final")
+    if isinstance(lst, list):
+        left = sorted(f"{d.get('address')}={d.get('original_driver')!r}" for d in lst
+                      if isinstance(d, dict) and d.get("original_driver") is not None)
+        check("list --json after restore --all: no function has an original_driver left", not left, f"{left}")
+
+    # the nested QEMU's view of its PCI bus
+    if "nested-qemu" in runs:
+        cmd, out, err, rc, ms = runs["nested-qemu"]
+        try:
+            nd = json.loads(out)
+        except ValueError:
+            nd = None
+        dev = [d for d in (nd or {}).get("devices", [])
+               if (d.get("vendor"), d.get("device"), d.get("class")) == ("8086", "10d3", "0200")]
+        check("nested QEMU: query-pci lists the passed-through e1000e (8086:10d3, class 0200, "
+              "qdev hostdev0) and QEMU exits 0 on quit",
+              nd and nd.get("ok") and nd.get("qemu_rc") == 0 and dev and dev[0].get("qdev_id") == "hostdev0",
+              f"{(out or err).strip()[:400]}")
+
+    # timings of the devpass runs in the guest (TCG, so slow in absolute terms)
+    by_verb = {}
+    for name, (cmd, out, err, rc, ms) in runs.items():
+        parts = cmd.split()
+        if len(parts) > 1 and parts[0] == "devpass" and ms is not None and not name.startswith("concurrent"):
+            verb = parts[1] + (" --dry-run" if "--dry-run" in parts else "")
+            by_verb.setdefault(verb, []).append(ms)
+    summary = ", ".join(f"{v} {sorted(ms)[len(ms) // 2]} ms (n={len(ms)})" for v, ms in sorted(by_verb.items()))
+    results.append(f"# {T} devpass median wall time in the guest (TCG): {summary}")
+
+
+def check_bench(blocks):
+    pass
+
+
 def main():
     if len(sys.argv) != 3:
         print(f"not ok - {T} host-side checks: usage: check.py MODE DATA_LOG")
@@ -193,6 +366,14 @@ def main():
         return 0
     if "complete" not in blocks:
         nok("data: guest sent all its data", "the data stream ends early (guest died mid-way?)")
+    if MODE == "bind":
+        check_bind(blocks)
+        print("\n".join(results))
+        return 0
+    if MODE == "bench":
+        check_bench(blocks)
+        print("\n".join(results))
+        return 0
     if "lspci" not in blocks:
         nok("data: lspci output received", "missing")
         print("\n".join(results))

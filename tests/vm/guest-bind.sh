@@ -35,6 +35,7 @@ setup_net
 # ------------------------------------------------------------------ helpers
 # state: "ADDR DRIVER OVERRIDE" for every function
 state() {
+    local d a
     for d in /sys/bus/pci/devices/*; do
         a=${d##*/}
         echo "$a $(drv_of "$a") $(ovr_of "$a")"
@@ -47,13 +48,15 @@ changed_since() {
 }
 # changed_except FILE ADDR...: as changed_since, leaving out the given functions
 changed_except() {
-    f=$1; shift
+    local f=$1 a
+    shift
     state >/tmp/state.now
     diff "$f" /tmp/state.now | grep '^+0' | sed 's/^+//' >/tmp/state.diff
     for a in "$@"; do grep -v "^$a " /tmp/state.diff >/tmp/state.diff2; mv /tmp/state.diff2 /tmp/state.diff; done
     tr '\n' ';' </tmp/state.diff
 }
 blockdev_of() {
+    local b p
     for b in /sys/block/nvme*; do
         [ -e "$b" ] || continue
         p=$(readlink -f "$b/device/device")
@@ -62,7 +65,7 @@ blockdev_of() {
     return 1
 }
 wait_blockdev() {
-    i=0
+    local i=0
     while [ "$i" -lt "$2" ]; do
         blockdev_of "$1" && return 0
         sleep 0.2; i=$((i + 1))
@@ -70,6 +73,7 @@ wait_blockdev() {
     return 1
 }
 netif_of_mac() {
+    local n
     for n in /sys/class/net/*; do
         [ "$(cat "$n/address" 2>/dev/null)" = "$1" ] && { echo "${n##*/}"; return 0; }
     done
@@ -79,16 +83,17 @@ netif_of_mac() {
 # dp NAME ARGS...: run `devpass ARGS` (under a timeout), keep stdout/stderr in /tmp/dp.out
 # and /tmp/dp.err, the exit status in $rc, and send all of it to the host as run-NAME
 dp() {
-    name=$1; shift
-    t0=$(date +%s%N 2>/dev/null)
+    local name=$1 t0 t1
+    shift
+    t0=$(now_ms)
     timeout "$DP_TIMEOUT" devpass "$@" >/tmp/dp.out 2>/tmp/dp.err
     rc=$?
-    t1=$(date +%s%N 2>/dev/null)
+    t1=$(now_ms)
     send_run "$name" "devpass $*" "$rc" /tmp/dp.out /tmp/dp.err "$t0" "$t1"
     return $rc
 }
 send_run() {
-    ms=$(( ($7 - $6) / 1000000 ))
+    local ms=$(( $7 - $6 ))
     {
         echo "@@BEGIN run-$1@@"
         cat "$4"
@@ -104,15 +109,18 @@ send_run() {
 }
 errline() { tr '\n' ' ' <"${1:-/tmp/dp.err}" | cut -c1-300; }
 
-# expect NAME COND-DESCRIPTION BAD: ok when BAD is empty, else not ok with BAD
+# expect NAME "" BAD: ok when BAD is only blanks, else not ok with BAD
 expect() {
-    if [ -z "$3" ]; then ok "$1"; else nok "$1" "$3"; fi
+    local why
+    why=$(echo $3)
+    if [ -z "$why" ]; then ok "$1"; else nok "$1" "$why"; fi
 }
 
 # back_to_baseline WHAT: after a section, put every function back the way the setup left
 # it (driver and driver_override, from /tmp/state.0), with plain sysfs writes, so one
 # failing section does not spoil the next; says so when it had anything to do
 back_to_baseline() {
+    local left a d o p
     left=$(changed_since /tmp/state.0)
     [ -z "$left" ] && return 0
     note "$1 left the state changed ($left); putting it back with sysfs writes"
@@ -132,6 +140,7 @@ back_to_baseline() {
 
 # sysfs_bind ADDR DRIVER / sysfs_unbind ADDR: bind without devpass (before it exists)
 sysfs_bind() {
+    local p
     p=/sys/bus/pci/devices/$1
     echo "$2" >"$p/driver_override"
     [ -e "$p/driver" ] && echo "$1" >"$p/driver/unbind"
@@ -295,13 +304,13 @@ if [ "$HAVE_BIND" = 1 ]; then
     for round in 1 2 3 4; do
         a1=$E1000; a2=$RNG
         [ "$round" = 4 ] && a2=$E1000
-        t0=$(date +%s%N)
+        t0=$(now_ms)
         (timeout "$DP_TIMEOUT" devpass bind "$a1" >/tmp/c1.out 2>/tmp/c1.err; echo $? >/tmp/c1.rc) &
         p1=$!
         (timeout "$DP_TIMEOUT" devpass bind "$a2" >/tmp/c2.out 2>/tmp/c2.err; echo $? >/tmp/c2.rc) &
         p2=$!
         wait $p1; wait $p2
-        t1=$(date +%s%N)
+        t1=$(now_ms)
         c1=$(cat /tmp/c1.rc); c2=$(cat /tmp/c2.rc)
         send_run "concurrent-$round-a" "devpass bind $a1" "$c1" /tmp/c1.out /tmp/c1.err "$t0" "$t1"
         send_run "concurrent-$round-b" "devpass bind $a2" "$c2" /tmp/c2.out /tmp/c2.err "$t0" "$t1"
@@ -357,14 +366,14 @@ if why=$(nested_setup 2>&1); then
     fi
     if [ "$(drv_of $PASSDEV)" = vfio-pci ] && [ -c /dev/vfio/$g ]; then
         ok "nested: $PASSDEV on vfio-pci with /dev/vfio/$g ($how)"
-        t0=$(date +%s%N)
+        t0=$(now_ms)
         chroot $H /bin/sh -c "ulimit -l unlimited; exec python3 /tmp/nested-qmp.py $PASSDEV --timeout 150" \
             >/tmp/nested.json 2>/tmp/nested.err
         nrc=$?
-        t1=$(date +%s%N)
+        t1=$(now_ms)
         send_run nested-qemu "nested-qmp.py $PASSDEV ($how)" "$nrc" /tmp/nested.json /tmp/nested.err "$t0" "$t1"
         if grep -q '"ok": true' /tmp/nested.json && grep -q '"vendor": "8086", "device": "10d3", "class": "0200"' /tmp/nested.json; then
-            ok "nested: QEMU with -device vfio-pci,host=$PASSDEV shows 8086:10d3 class 0200 in query-pci ($(( (t1 - t0) / 1000000 )) ms)"
+            ok "nested: QEMU with -device vfio-pci,host=$PASSDEV shows 8086:10d3 class 0200 in query-pci ($((t1 - t0)) ms)"
         else
             nok "nested: QEMU with -device vfio-pci,host=$PASSDEV shows 8086:10d3 class 0200 in query-pci" \
                 "exit $nrc: $(cut -c1-400 /tmp/nested.json) $(errline /tmp/nested.err)"
@@ -394,7 +403,7 @@ nested_teardown
 # refuse_test ADDR REGEX WHAT: bind ADDR without --force must exit 1 with a message
 # matching REGEX (the reason) and change nothing
 refuse_test() {
-    a=$1; short=${1#0000:}
+    local a=$1 short=${1#0000:} left bad
     dp "refuse-dry-$short" bind --dry-run "$a"
     if [ "$rc" = 0 ]; then
         nok "bind --dry-run $a ($3): refused" "the dry run exits 0 (would go ahead), so the real bind was not tried: $(tr '\n' ' ' </tmp/dp.out | cut -c1-200)"

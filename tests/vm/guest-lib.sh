@@ -32,15 +32,21 @@ data_open() {
 }
 data_close() { echo "@@BEGIN complete@@" >"$DATA"; echo "@@END complete rc=0@@" >"$DATA"; }
 
+# now_ms: milliseconds since boot (busybox date has no %N; 10 ms resolution)
+now_ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
+
 # sysfs helpers: driver name / driver_override of a function ("-" when none)
 drv_of() {
+    local l
     l=$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null) && echo "${l##*/}" || echo -
 }
 ovr_of() {
+    local o
     o=$(cat "/sys/bus/pci/devices/$1/driver_override" 2>/dev/null)
     case $o in ''|'(null)') echo - ;; *) echo "$o" ;; esac
 }
 group_of() {
+    local l
     l=$(readlink "/sys/bus/pci/devices/$1/iommu_group" 2>/dev/null) && echo "${l##*/}" || echo -
 }
 
@@ -190,7 +196,7 @@ setup_sriov() {
 # wait_nvme_live ADDR TRIES: print the nvme controller (nvmeN) of ADDR once it is live,
 # polling every 0.2 s at most TRIES times; print nothing when it never is
 wait_nvme_live() {
-    i=0
+    local i=0 c
     while [ "$i" -lt "$2" ]; do
         for c in /sys/class/nvme/nvme*; do
             [ "$(basename "$(readlink -f "$c/device")")" = "$1" ] &&

@@ -195,8 +195,11 @@ mv "$CACHE/initramfs.gz.tmp" "$CACHE/initramfs.gz"
 
 # ---------------------------------------------------------------- root filesystem
 # Modules the guest coldplugs for the emulated devices, plus vfio.
+# 9p + 9pnet_virtio: the bind boot mounts this machine's root (shared read-only) to run
+# a nested QEMU from it.
 ROOT_MODULES="virtio_pci virtio_blk virtio-rng ext4 nvme e1000e e1000 snd-hda-intel
-  snd-hda-codec-generic xhci-pci ahci i2c-i801 lpc_ich vfio vfio-pci vfio_iommu_type1"
+  snd-hda-codec-generic xhci-pci ahci i2c-i801 lpc_ich vfio vfio-pci vfio_iommu_type1
+  9p 9pnet_virtio"
 RD=$CACHE/rootfs.d
 log "building root filesystem"
 new_root "$RD"
@@ -265,10 +268,30 @@ else
     log "note: $BUILD/devpass not built; the guest will report devpass checks as not ok"
 fi
 
+# driverctl (for bench/bind-bench.sh): a bash script from Debian's driverctl package,
+# downloaded (apt-get download, not installed here: its udev rules have no business on
+# this machine) and cached; bash comes from this machine.
+DC=$CACHE/driverctl
+if [ ! -f "$DC/root/usr/sbin/driverctl" ]; then
+    rm -rf "$DC"; mkdir -p "$DC/debs"
+    if apt_download "$DC/debs" driverctl; then
+        for d in "$DC"/debs/*.deb; do dpkg-deb -x "$d" "$DC/root"; done
+    else
+        log "note: could not download driverctl; bench/bind-bench.sh will skip it"
+    fi
+fi
+if [ -f "$DC/root/usr/sbin/driverctl" ]; then
+    rm -f "$RD/usr/bin/bash" "$RD/usr/sbin/driverctl"
+    copy_elf "$RD" /usr/bin/bash
+    install -m 0755 "$DC/root/usr/sbin/driverctl" "$RD/usr/sbin/driverctl"
+fi
+
 # guest side scripts
-mkdir -p "$RD/tests"
+mkdir -p "$RD/tests" "$RD/var/lib" "$RD/var/tmp"
 install -m 0755 "$VM_DIR/guest-init.sh" "$RD/sbin/vm-init"
-install -m 0755 "$VM_DIR/guest-tests.sh" "$RD/tests/guest-tests.sh"
+for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh nested-qmp.py; do
+    install -m 0755 "$VM_DIR/$f" "$RD/tests/$f"
+done
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$RD/etc/passwd"
 printf 'root:x:0:\n' >"$RD/etc/group"
 : >"$RD/etc/fstab"
