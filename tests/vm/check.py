@@ -352,7 +352,16 @@ def check_bind(blocks):
 
 
 def check_bench(blocks):
-    pass
+    """sanity of the bench boot's data (bench/bind_bench.py prints the figures)"""
+    if "bench" not in blocks:
+        nok("bench: timings received", "no 'bench' block from the guest")
+        return
+    rows = [l.split() for l in blocks["bench"][0].split("\n") if l.strip() and not l.startswith("#")]
+    methods = sorted({r[0] for r in rows if len(r) == 6})
+    check(f"bench: timings received for {', '.join(methods)}", len(methods) >= 1 and all(len(r) == 6 for r in rows),
+          f"rows {rows[:3]}")
+    bad = [" ".join(r) for r in rows if len(r) == 6 and r[5] != "1"]
+    check("bench: every timed phase ended in the expected state", not bad, f"{bad[:5]}")
 
 
 def main():

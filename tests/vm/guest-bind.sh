@@ -221,6 +221,28 @@ if [ "$HAVE_BIND" = 1 ]; then
     emit list-after-restore-nvme devpass list --json
     back_to_baseline "nvme bind/restore"
 
+    # ---------------------------------------------------------- --owner, reset
+    dp reset-host reset $NVME
+    expect "reset $NVME while nvme drives it, no --force: refused (exit 1), nothing changed" "" \
+        "$([ "$rc" = 1 ] || echo "exit $rc") $(changed_since /tmp/state.0)"
+    note "reset of $NVME under nvme: $(errline)"
+    g=$(group_of $NVME)
+    dp owner bind --owner nobody $NVME
+    own=$(stat -c %U:%G /dev/vfio/$g 2>&1)
+    expect "bind --owner nobody $NVME: exit 0, /dev/vfio/$g owned by nobody" "" \
+        "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $([ "${own%%:*}" = nobody ] || echo "owner $own")"
+    state >/tmp/state.1
+    dp reset-dry reset --dry-run $NVME
+    r1=$rc
+    dp reset reset --json $NVME
+    expect "reset --dry-run, reset $NVME on vfio-pci: exit 0, still on vfio-pci" "" \
+        "$([ "$r1/$rc" = 0/0 ] || echo "exits $r1/$rc: $(errline)") $(changed_since /tmp/state.1)"
+    dp owner-restore restore $NVME
+    blk=$(wait_blockdev $NVME 50)
+    expect "restore $NVME after --owner and reset: nvme with its block device" "" \
+        "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $([ -n "$blk" ] || echo "no block device") $(changed_since /tmp/state.0)"
+    back_to_baseline "owner/reset"
+
     # ---------------------------------------------------------- shared group (pci-bridge)
     g=$(group_of $E1000)
     dp bind-group bind --json $E1000
@@ -281,6 +303,17 @@ if [ "$HAVE_BIND" = 1 ]; then
         bad="$bad driver_override $(ovr_of $E1000)/$(ovr_of $RNG)"
     expect "restore $E1000 $RNG after --driver: e1000 and virtio-pci, driver_override cleared" "" "$bad"
     back_to_baseline "--driver"
+
+    # ---------------------------------------------------------- failures change nothing
+    dp bad-driver bind --driver no_such_driver $E1000
+    expect "bind --driver no_such_driver $E1000: exit 1, nothing changed" "" \
+        "$([ "$rc" = 1 ] || echo "exit $rc") $(changed_since /tmp/state.0)"
+    dp missing bind 0000:7f:1f.7
+    expect "bind of a missing address 0000:7f:1f.7: non-zero exit with a message, nothing changed" "" \
+        "$([ "$rc" != 0 ] || echo "exit 0") $([ -s /tmp/dp.err ] || echo "no message") $(changed_since /tmp/state.0)"
+    dp usage bind
+    expect "bind without an address: exit 2 (usage)" "" "$([ "$rc" = 2 ] || echo "exit $rc")"
+    back_to_baseline "failures"
 
     # ---------------------------------------------------------- unbind
     mac_if=$(netif_of_mac "$VFIO_MAC")
@@ -366,14 +399,37 @@ if why=$(nested_setup 2>&1); then
     fi
     if [ "$(drv_of $PASSDEV)" = vfio-pci ] && [ -c /dev/vfio/$g ]; then
         ok "nested: $PASSDEV on vfio-pci with /dev/vfio/$g ($how)"
-        t0=$(now_ms)
-        chroot $H /bin/sh -c "ulimit -l unlimited; exec python3 /tmp/nested-qmp.py $PASSDEV --timeout 150" \
-            >/tmp/nested.json 2>/tmp/nested.err
+        t0=$(now_ms); t1=
+        mkdir -p $H/tmp/hold
+        chroot $H /bin/sh -c "ulimit -l unlimited; exec python3 /tmp/nested-qmp.py $PASSDEV --timeout 150 --hold /tmp/hold" \
+            >/tmp/nested.json 2>/tmp/nested.err &
+        npid=$!
+        i=0
+        while [ ! -e $H/tmp/hold/ready ] && [ $i -lt 750 ] && kill -0 $npid 2>/dev/null; do
+            sleep 0.2; i=$((i + 1))
+        done
+        if [ -e $H/tmp/hold/ready ]; then
+            t1=$(now_ms)
+            state >/tmp/state.1
+            if [ "$HAVE_BIND" = 1 ]; then
+                # QEMU holds /dev/vfio/N: giving the device back must be refused
+                dp nested-inuse restore $PASSDEV
+                bad=
+                [ "$rc" = 1 ] || bad="exit $rc"
+                grep -qiE 'qemu|in use|pid' /tmp/dp.err || bad="$bad message does not name the holder: $(errline)"
+                left=$(changed_since /tmp/state.1)
+                [ -z "$left" ] || bad="$bad changed: $left"
+                expect "nested: restore $PASSDEV while the nested QEMU holds /dev/vfio/$g: exit 1, names the holder, nothing changed" "" "$bad"
+                note "in use: $(errline)"
+            fi
+        fi
+        touch $H/tmp/hold/go
+        wait $npid
         nrc=$?
-        t1=$(now_ms)
+        [ -n "${t1:-}" ] || t1=$(now_ms)
         send_run nested-qemu "nested-qmp.py $PASSDEV ($how)" "$nrc" /tmp/nested.json /tmp/nested.err "$t0" "$t1"
         if grep -q '"ok": true' /tmp/nested.json && grep -q '"vendor": "8086", "device": "10d3", "class": "0200"' /tmp/nested.json; then
-            ok "nested: QEMU with -device vfio-pci,host=$PASSDEV shows 8086:10d3 class 0200 in query-pci ($((t1 - t0)) ms)"
+            ok "nested: QEMU with -device vfio-pci,host=$PASSDEV shows 8086:10d3 class 0200 in query-pci ($((t1 - t0)) ms to the answer)"
         else
             nok "nested: QEMU with -device vfio-pci,host=$PASSDEV shows 8086:10d3 class 0200 in query-pci" \
                 "exit $nrc: $(cut -c1-400 /tmp/nested.json) $(errline /tmp/nested.err)"

@@ -7,7 +7,10 @@ it over QMP (`query-pci`) what is on its PCI bus, quits it, and prints one JSON 
      "devices": [{"bus", "slot", "function", "vendor", "device", "class", "qdev_id"}],
      "stderr": "QEMU's stderr (tail)"}
 
-Usage: nested-qmp.py ADDR [--timeout SEC] [--qemu BINARY] [--mem MB]
+Usage: nested-qmp.py ADDR [--timeout SEC] [--qemu BINARY] [--mem MB] [--hold DIR]
+
+--hold DIR: after query-pci, create DIR/ready and keep QEMU (holding /dev/vfio/N) running
+until DIR/go exists (at most --timeout), so the caller can try devpass on a device in use.
 """
 import json
 import os
@@ -60,6 +63,7 @@ def main():
     timeout = float(opts.get("--timeout", "180"))
     qemu = opts.get("--qemu", "qemu-system-x86_64")
     mem = opts.get("--mem", "64")
+    hold = opts.get("--hold")
     out = {"ok": False, "error": None, "qemu_rc": None, "seconds": None, "devices": [],
            "stderr": ""}
     t0 = time.time()
@@ -100,6 +104,14 @@ def main():
                     "vendor": "%04x" % d["id"]["vendor"], "device": "%04x" % d["id"]["device"],
                     "class": "%04x" % d["class_info"]["class"], "qdev_id": d.get("qdev_id")})
         out["ok"] = True
+        if hold:
+            open(os.path.join(hold, "ready"), "w").close()
+            while not os.path.exists(os.path.join(hold, "go")):
+                if time.time() > deadline:
+                    raise RuntimeError(f"--hold: no {hold}/go within {timeout:.0f}s")
+                if proc.poll() is not None:
+                    raise RuntimeError(f"QEMU exited {proc.returncode} while held")
+                time.sleep(0.1)
         try:
             cmd("quit")
         except (RuntimeError, OSError, ValueError):

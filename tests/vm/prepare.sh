@@ -292,8 +292,8 @@ install -m 0755 "$VM_DIR/guest-init.sh" "$RD/sbin/vm-init"
 for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh nested-qmp.py; do
     install -m 0755 "$VM_DIR/$f" "$RD/tests/$f"
 done
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$RD/etc/passwd"
-printf 'root:x:0:\n' >"$RD/etc/group"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$RD/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$RD/etc/group"
 : >"$RD/etc/fstab"
 
 rm -f "$CACHE/rootfs.ext4.tmp"

@@ -175,6 +175,7 @@ int dp_bind_plan_make(enum dp_bind_kind kind, const struct dp_pci_list *list,
 {
 	memset(out, 0, sizeof(*out));
 	out->kind = kind;
+	dp_device_users_forget();
 	const char *driver = o->driver ? o->driver : "vfio-pci";
 	if (kind == DP_BIND && (!*driver || strchr(driver, '/') || strcmp(driver, NO_DRIVER) == 0 ||
 	                        !dp_fs_path_is_safe(driver)))
@@ -274,6 +275,14 @@ static int function_move(const char *address, const char *want, const char *leav
 
 /* ---- applying a plan ----------------------------------------------------------------- */
 
+/* Records made for functions the run never reached go again after a failure. */
+static void plan_forget_untouched(struct dp_bind_plan *plan, struct dp_ledger *ledger)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->steps[i].recorded && !plan->steps[i].touched)
+			dp_ledger_forget(ledger, plan->steps[i].address);
+}
+
 /* Puts steps [0, upto] back in reverse order; returns how many could not be. */
 static int plan_rollback(struct dp_bind_plan *plan, size_t upto, struct dp_ledger *ledger,
                          int timeout_ms, struct dp_strv *trouble)
@@ -296,20 +305,37 @@ static int plan_rollback(struct dp_bind_plan *plan, size_t upto, struct dp_ledge
 	return failed;
 }
 
-static int step_apply(struct dp_bind_step *s, struct dp_ledger *ledger,
-                      const struct dp_pci_list *list, int timeout_ms)
+/* Every function's original state is on disk, in one transaction, before the first
+ * write to any of them: a crash at any later point leaves what restore needs. */
+static int plan_record(struct dp_bind_plan *plan, struct dp_ledger *ledger,
+                       const struct dp_pci_list *list)
 {
-	int r = 0;
-	if (s->action != DP_STEP_RESTORE)
-		r = dp_ledger_record(ledger, dp_pci_list_find(list, s->address), s->from_override,
-		                     &s->recorded);
-	if (r < 0)
-		return r;
+	int r = dp_ledger_begin(ledger);
+	for (size_t i = 0; r == 0 && i < plan->n; i++) {
+		struct dp_bind_step *s = &plan->steps[i];
+		struct dp_pci_device now = *dp_pci_list_find(list, s->address);
+		snprintf(now.driver, sizeof(now.driver), "%s", s->from);   /* as refreshed */
+		if (s->action == DP_STEP_BIND || s->action == DP_STEP_UNBIND)
+			r = dp_ledger_record(ledger, &now, s->from_override, &s->recorded);
+	}
+	return r == 0 ? dp_ledger_commit(ledger) : r;
+}
+
+/* Restored functions leave the ledger together at the end: a crash before that only
+ * means a later restore finds them already as they were. */
+static int plan_forget_restored(struct dp_bind_plan *plan, struct dp_ledger *ledger)
+{
+	int r = dp_ledger_begin(ledger);
+	for (size_t i = 0; r == 0 && i < plan->n; i++)
+		if (plan->steps[i].action == DP_STEP_RESTORE && plan->steps[i].result == DP_STEP_DONE)
+			r = dp_ledger_forget(ledger, plan->steps[i].address);
+	return r == 0 ? dp_ledger_commit(ledger) : r;
+}
+
+static int step_apply(struct dp_bind_step *s, int timeout_ms)
+{
 	s->touched = true;
-	r = function_move(s->address, s->to, s->to_override, timeout_ms);
-	if (r == 0 && s->action == DP_STEP_RESTORE)
-		r = dp_ledger_forget(ledger, s->address);
-	return r;
+	return function_move(s->address, s->to, s->to_override, timeout_ms);
 }
 
 /* After the locks: another devpass may have moved some functions meanwhile. */
@@ -369,11 +395,14 @@ static int drivers_ensure(const struct dp_bind_plan *plan)
 static int plan_run(struct dp_bind_plan *plan, const struct dp_pci_list *list,
                     struct dp_ledger *ledger, int timeout_ms)
 {
+	int r = plan_record(plan, ledger, list);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < plan->n; i++) {
 		struct dp_bind_step *s = &plan->steps[i];
 		if (s->action == DP_STEP_SKIP)
 			continue;
-		if (step_apply(s, ledger, list, timeout_ms) == 0) {
+		if (step_apply(s, timeout_ms) == 0) {
 			s->result = DP_STEP_DONE;
 			continue;
 		}
@@ -388,9 +417,10 @@ static int plan_run(struct dp_bind_plan *plan, const struct dp_pci_list *list,
 		else
 			dp_error_set(-EIO, "%s; every device touched was put back as it was", cause);
 		dp_strv_free(&trouble);
+		plan_forget_untouched(plan, ledger);
 		return -EIO;
 	}
-	return 0;
+	return plan_forget_restored(plan, ledger);
 }
 
 int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list,

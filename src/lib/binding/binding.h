@@ -16,6 +16,9 @@ int dp_ledger_record(struct dp_ledger *l, const struct dp_pci_device *dev,
 int dp_ledger_get(struct dp_ledger *l, const char *address, char *driver, size_t dsize,
                   char *override, size_t osize);
 int dp_ledger_forget(struct dp_ledger *l, const char *address);
+/* One transaction (one sync) around many records or forgets. */
+int dp_ledger_begin(struct dp_ledger *l);
+int dp_ledger_commit(struct dp_ledger *l);
 int dp_ledger_addresses(struct dp_ledger *l, struct dp_strv *out);
 
 /* locks.c — one flock per IOMMU group, always taken in ascending order */
@@ -28,6 +31,8 @@ void dp_group_locks_release(struct dp_group_locks *locks);
 
 /* inuse.c — processes holding a device's nodes */
 int dp_device_users(const struct dp_pci_device *dev, struct dp_strv *users);
+/* Drops what was read of /proc, so the next question reads it again. */
+void dp_device_users_forget(void);
 
 /* modules.c — makes sure a PCI driver is registered, loading its module if needed */
 int dp_driver_ensure(const char *driver);

@@ -1,6 +1,7 @@
 /* Who holds a device: processes with its /dev/vfio/N open (a VM using it), and for GPUs
  * the holders of its DRM nodes and of the NVIDIA nodes (nvidia-persistenced, a
- * compositor), which make an unbind hang until they let go. */
+ * compositor), which make an unbind hang until they let go. /proc is read once per
+ * command: every open device node of interest, with its process. */
 #include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,6 +10,59 @@
 
 #include "binding/binding.h"
 #include "fs/sysroot.h"
+
+static struct dp_strv holders;   /* "TARGET\tpid N (comm)" */
+static bool holders_read;
+
+static bool node_of_interest(const char *target)
+{
+	return strncmp(target, "/dev/vfio/", 10) == 0 || strncmp(target, "/dev/dri/", 9) == 0 ||
+	       strncmp(target, "/dev/nvidia", 11) == 0;
+}
+
+static void process_scan(const char *pid)
+{
+	char dir[64], path[128], target[PATH_MAX], comm[64] = "?";
+	snprintf(dir, sizeof(dir), "proc/%s/fd", pid);
+	DIR *d = dp_fs_opendir(dir);
+	struct dirent *de;
+	bool named = false;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (dp_fs_readlink(path, target, sizeof(target)) < 0 || !node_of_interest(target))
+			continue;
+		if (!named) {
+			snprintf(path, sizeof(path), "proc/%s/comm", pid);
+			dp_fs_read_line(path, comm, sizeof(comm));
+			named = true;
+		}
+		dp_strv_addf(&holders, "%s\tpid %s (%s) holds %s", target, pid, comm, target);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void holders_scan(void)
+{
+	if (holders_read)
+		return;
+	holders_read = true;
+	DIR *d = dp_fs_opendir("proc");
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (isdigit((unsigned char)de->d_name[0]))
+			process_scan(de->d_name);
+	if (d)
+		closedir(d);
+}
+
+void dp_device_users_forget(void)
+{
+	dp_strv_free(&holders);
+	holders_read = false;
+}
 
 /* DRM nodes of this GPU: sys/class/drm/{cardN,renderDN} whose device is this function */
 static void drm_nodes(const struct dp_pci_device *dev, struct dp_strv *nodes)
@@ -29,35 +83,6 @@ static void drm_nodes(const struct dp_pci_device *dev, struct dp_strv *nodes)
 		closedir(d);
 }
 
-static bool target_matches(const char *target, const struct dp_strv *nodes, bool nvidia)
-{
-	if (dp_strv_contains(nodes, target))
-		return true;
-	return nvidia && strncmp(target, "/dev/nvidia", 11) == 0;
-}
-
-static void process_scan(const char *pid, const struct dp_strv *nodes, bool nvidia,
-                         struct dp_strv *users)
-{
-	char dir[64], path[128], target[PATH_MAX], comm[64] = "?";
-	snprintf(dir, sizeof(dir), "proc/%s/fd", pid);
-	DIR *d = dp_fs_opendir(dir);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (dp_fs_readlink(path, target, sizeof(target)) < 0 || !target_matches(target, nodes, nvidia))
-			continue;
-		snprintf(path, sizeof(path), "proc/%s/comm", pid);
-		dp_fs_read_line(path, comm, sizeof(comm));
-		dp_strv_addf(users, "pid %s (%s) holds %s", pid, comm, target);
-		break;
-	}
-	if (d)
-		closedir(d);
-}
-
 int dp_device_users(const struct dp_pci_device *dev, struct dp_strv *users)
 {
 	struct dp_strv nodes = {0};
@@ -67,13 +92,14 @@ int dp_device_users(const struct dp_pci_device *dev, struct dp_strv *users)
 	if (gpu)
 		drm_nodes(dev, &nodes);
 	bool nvidia = gpu && dev->vendor == 0x10de && strcmp(dev->driver, "nvidia") == 0;
-	DIR *d = dp_fs_opendir("proc");
-	struct dirent *de;
-	while (d && (de = readdir(d)))
-		if (isdigit((unsigned char)de->d_name[0]))
-			process_scan(de->d_name, &nodes, nvidia, users);
-	if (d)
-		closedir(d);
+	holders_scan();
+	for (size_t i = 0; i < holders.n; i++) {
+		char *tab = strchr(holders.v[i], '\t');
+		char target[PATH_MAX];
+		snprintf(target, sizeof(target), "%.*s", (int)(tab - holders.v[i]), holders.v[i]);
+		if (dp_strv_contains(&nodes, target) || (nvidia && strncmp(target, "/dev/nvidia", 11) == 0))
+			dp_strv_add(users, tab + 1);
+	}
 	dp_strv_free(&nodes);
 	return (int)users->n;
 }

@@ -133,3 +133,15 @@ int dp_ledger_addresses(struct dp_ledger *l, struct dp_strv *out)
 	sqlite3_finalize(st);
 	return 0;
 }
+
+int dp_ledger_begin(struct dp_ledger *l)
+{
+	return sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0
+	       : ledger_error(l, "begin");
+}
+
+int dp_ledger_commit(struct dp_ledger *l)
+{
+	return sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0
+	       : ledger_error(l, "commit");
+}

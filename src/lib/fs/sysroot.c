@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +21,8 @@
 static char root_path[PATH_MAX] = "/";
 static int root_fd = -1;
 static bool have_openat2 = true;
+
+static void writer_forget(void);
 
 int dp_root_set(const char *dir)
 {
@@ -38,6 +41,7 @@ int dp_root_set(const char *dir)
 	if (root_fd >= 0)
 		close(root_fd);
 	root_fd = fd;
+	writer_forget();
 	return 0;
 }
 
@@ -398,6 +402,7 @@ static void *write_hook_ctx;
 
 void dp_fs_set_write_hook(dp_fs_write_hook hook, void *ctx)
 {
+	writer_forget();
 	write_hook = hook;
 	write_hook_ctx = ctx;
 }
@@ -417,42 +422,104 @@ static int write_now(const char *path, const char *data)
 	return -err;
 }
 
-/* The child reports the write's result through a pipe; the parent waits at most
- * timeout_ms for it. */
-static int write_with_timeout(const char *path, const char *data, int timeout_ms)
+/* Writes that can block go through a helper process, started at the first such write
+ * and kept for the rest: the caller waits for its answer at most timeout_ms. A helper
+ * stuck in the kernel cannot be killed; it is abandoned (it finishes or stays alone)
+ * and the next write starts a new one. */
+static pid_t writer_pid = -1;
+static int writer_fd = -1;
+static pid_t writer_owner;   /* a forked copy of us must not share our helper */
+
+
+static void writer_serve(int fd)
 {
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	char req[PATH_MAX + 4096];
+	for (;;) {
+		ssize_t n = recv(fd, req, sizeof(req) - 1, 0);
+		if (n <= 0)
+			_exit(0);
+		req[n] = '\0';
+		int r = write_now(req, req + strlen(req) + 1);
+		if (send(fd, &r, sizeof(r), 0) != sizeof(r))
+			_exit(1);
+	}
+}
+
+static int writer_start(void)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
+		close(sv[0]);
+		close(sv[1]);
 		return -errno;
 	}
 	if (pid == 0) {
-		close(pipefd[0]);
-		int r = write_now(path, data);
-		if (write(pipefd[1], &r, sizeof(r)) < 0)
-			_exit(2);
-		_exit(0);
+		/* keep only the socket and the root: an inherited lock file would keep its
+		 * flock held, and an inherited pipe would keep the caller's reader waiting */
+		int keep_lo = sv[1] < root_fd ? sv[1] : root_fd, keep_hi = sv[1] < root_fd ? root_fd : sv[1];
+		close_range(0, (unsigned)keep_lo - 1, 0);
+		close_range((unsigned)keep_lo + 1, (unsigned)keep_hi - 1, 0);
+		close_range((unsigned)keep_hi + 1, ~0U, 0);
+		writer_serve(sv[1]);
 	}
-	close(pipefd[1]);
-	struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+	close(sv[1]);
+	writer_pid = pid;
+	writer_fd = sv[0];
+	writer_owner = getpid();
+	return 0;
+}
+
+/* The helper holds the root and the write hook of its birth: after either changes, or in
+ * a forked copy of this process, a new one is started. */
+static void writer_forget(void)
+{
+	if (writer_fd < 0)
+		return;
+	close(writer_fd);
+	if (writer_owner == getpid())
+		waitpid(writer_pid, NULL, 0);   /* it exits at EOF */
+	writer_fd = -1;
+	writer_pid = -1;
+}
+
+static void writer_abandon(void)
+{
+	close(writer_fd);
+	kill(writer_pid, SIGKILL);
+	waitpid(writer_pid, NULL, WNOHANG);
+	writer_fd = -1;
+	writer_pid = -1;
+}
+
+static int write_with_timeout(const char *path, const char *data, int timeout_ms)
+{
+	char req[PATH_MAX + 4096];
+	size_t plen = strlen(path), dlen = strlen(data);
+	if (plen + dlen + 2 > sizeof(req))
+		return -E2BIG;
+	if (writer_fd >= 0 && writer_owner != getpid())
+		writer_forget();
+	if (writer_fd < 0 && writer_start() < 0)
+		return -errno;
+	memcpy(req, path, plen + 1);
+	memcpy(req + plen + 1, data, dlen + 1);
+	if (send(writer_fd, req, plen + dlen + 2, MSG_NOSIGNAL) < 0) {
+		writer_abandon();   /* the helper died: the next write starts another */
+		return -EIO;
+	}
+	struct pollfd pfd = {.fd = writer_fd, .events = POLLIN};
 	int r = -ETIMEDOUT, ready;
 	do
 		ready = poll(&pfd, 1, timeout_ms);
 	while (ready < 0 && errno == EINTR);
-	if (ready > 0 && read(pipefd[0], &r, sizeof(r)) != sizeof(r))
+	if (ready > 0 && recv(writer_fd, &r, sizeof(r), 0) != sizeof(r))
 		r = -EIO;
-	close(pipefd[0]);
-	if (r == -ETIMEDOUT) {
-		/* a child stuck in the kernel cannot be killed; it is left to finish alone */
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, WNOHANG);
-	} else
-		waitpid(pid, NULL, 0);
+	if (r == -ETIMEDOUT || r == -EIO)
+		writer_abandon();
 	return r;
 }
 
