@@ -134,6 +134,22 @@ static int plan_group(struct dp_bind_plan *p, const struct dp_pci_list *list,
 	return 0;
 }
 
+/* Restoring one function of a group bind took whole brings the rest of that group back
+ * too: the functions devpass moved with it, known by their ledger records. */
+static void plan_group_recorded(struct dp_bind_plan *p, const struct dp_pci_list *list,
+                                const struct dp_pci_device *dev, struct dp_ledger *ledger)
+{
+	char driver[64], override[64];
+	if (dev->iommu_group < 0)
+		return;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct dp_pci_device *m = &list->dev[i];
+		if (m->iommu_group == dev->iommu_group && m != dev &&
+		    dp_ledger_get(ledger, m->address, driver, sizeof(driver), override, sizeof(override)) == 1)
+			step_add(p, m, false);
+	}
+}
+
 static int plan_restore_target(struct dp_bind_step *s, struct dp_ledger *ledger)
 {
 	int found = dp_ledger_get(ledger, s->address, s->to, sizeof(s->to), s->to_override,
@@ -164,6 +180,8 @@ static int plan_requested(struct dp_bind_plan *p, const struct dp_pci_list *list
 		step_add(p, dev, true);
 		if (whole_groups)
 			r = plan_group(p, list, dev);
+		else if (ledger)
+			plan_group_recorded(p, list, dev, ledger);
 	}
 	dp_strv_free(&wanted);
 	return r;
