@@ -105,13 +105,16 @@ static int step_check_safe(struct dp_bind_plan *p, const struct dp_bind_step *s,
 	}
 	struct dp_strv users = {0};
 	if (dp_device_users(dev, &users) > 0) {
+		char all[768] = "";
+		for (size_t i = 0; i < users.n && strlen(all) + strlen(users.v[i]) + 3 < sizeof(all); i++)
+			snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", i ? "; " : "", users.v[i]);
 		int r = 0;
 		if (!o->force)
 			r = dp_error_set(-EBUSY, "refusing %s: it is in use: %s (stop those processes first)",
-			                 dev->address, users.v[0]);
+			                 dev->address, all);
 		else
 			dp_strv_addf(&p->warnings, "WARNING: %s is in use (%s); going on because of --force",
-			             dev->address, users.v[0]);
+			             dev->address, all);
 		dp_strv_free(&users);
 		return r;
 	}
