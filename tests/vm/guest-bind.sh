@@ -138,6 +138,27 @@ back_to_baseline() {
     [ -n "$left" ] && note "still changed after the sysfs repair: $left"
 }
 
+# procs_fds COMM / procs_stacks COMM: the vfio descriptors / kernel stacks of every
+# process whose name starts with COMM (diagnostics sent to the host)
+procs_fds() {
+    local p
+    for p in /proc/[0-9]*; do
+        case $(cat "$p/comm" 2>/dev/null) in
+            "$1"*) echo "pid ${p#/proc/} $(cat "$p/comm") root $(readlink "$p/root")"
+                   ls -l "$p/fd" | grep vfio ;;
+        esac
+    done
+}
+procs_stacks() {
+    local p
+    for p in /proc/[0-9]*; do
+        case $(cat "$p/comm" 2>/dev/null) in
+            "$1"*) echo "== pid ${p#/proc/} ppid $(awk '/^PPid/ {print $2}' "$p/status") state $(awk '/^State/ {print $2}' "$p/status") wchan $(cat "$p/wchan")"
+                   cat "$p/stack" ;;
+        esac
+    done
+}
+
 # sysfs_bind ADDR DRIVER / sysfs_unbind ADDR: bind without devpass (before it exists)
 sysfs_bind() {
     local p
@@ -366,6 +387,32 @@ if [ "$HAVE_BIND" = 1 ]; then
     done
 fi
 
+# ================================================================== in use (plain holder)
+if [ "$HAVE_BIND" = 1 ]; then
+    g=$(group_of $PASSDEV)
+    dp holder-bind bind $PASSDEV
+    if [ -c /dev/vfio/$g ]; then
+        sleep 300 3</dev/vfio/$g &
+        hpid=$!
+        state >/tmp/state.1
+        dp holder-restore restore --timeout 5 $PASSDEV
+        bad=
+        [ "$rc" = 1 ] || bad="exit $rc"
+        grep -qiE "sleep|$hpid|in use" /tmp/dp.err || bad="$bad message does not name the holder (sleep, pid $hpid): $(errline)"
+        left=$(changed_since /tmp/state.1)
+        [ -z "$left" ] || bad="$bad changed: $left"
+        expect "restore $PASSDEV while a process (sleep, pid $hpid) holds /dev/vfio/$g open: exit 1, the holder named, nothing changed" "" "$bad"
+        note "in use: $(errline)"
+        kill $hpid; wait $hpid 2>/dev/null
+    else
+        nok "bind $PASSDEV for the in-use test" "no /dev/vfio/$g: exit $rc $(errline)"
+    fi
+    dp holder-restore-2 restore $PASSDEV
+    expect "restore $PASSDEV once the holder is gone: e1000e again" "" \
+        "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $([ "$(drv_of $PASSDEV)" = e1000e ] || echo "driver $(drv_of $PASSDEV)")"
+    back_to_baseline "in use (plain holder)"
+fi
+
 # ================================================================== passthrough to a nested QEMU
 # This machine's root (shared read-only) provides qemu-system-x86_64 and python3; the
 # guest's /proc, /sys, /dev are bound into it, /tmp is a tmpfs.
@@ -412,14 +459,34 @@ if why=$(nested_setup 2>&1); then
             t1=$(now_ms)
             state >/tmp/state.1
             if [ "$HAVE_BIND" = 1 ]; then
-                # QEMU holds /dev/vfio/N: giving the device back must be refused
-                dp nested-inuse restore $PASSDEV
+                # QEMU (in the chroot) holds /dev/vfio/N and the device: giving the
+                # device back must be refused at once. If devpass misses the holder, its
+                # unbind blocks in the kernel until QEMU lets go: wait 30 s (3 x its
+                # default --timeout), look where it is stuck, then let QEMU go.
+                emit nested-holder-fds procs_fds qemu
+                t2=$(now_ms)
+                (timeout "$DP_TIMEOUT" devpass restore $PASSDEV >/tmp/dp.out 2>/tmp/dp.err; echo $? >/tmp/dp.rc) &
+                dpid=$!
+                i=0
+                while [ $i -lt 150 ] && kill -0 $dpid 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
+                if kill -0 $dpid 2>/dev/null; then
+                    hung=1
+                    emit nested-hung-stacks procs_stacks devpass
+                    note "devpass restore $PASSDEV still running after 30 s; stacks: $(grep -E '^==|unbind|override|device_lock|mutex|vfio' /tmp/emit.out | head -n 12 | tr '\n' ' ' | cut -c1-600)"
+                    touch $H/tmp/hold/go
+                else
+                    hung=0
+                fi
+                wait $dpid
+                rc=$(cat /tmp/dp.rc)
+                send_run nested-inuse "devpass restore $PASSDEV" "$rc" /tmp/dp.out /tmp/dp.err "$t2" "$(now_ms)"
                 bad=
-                [ "$rc" = 1 ] || bad="exit $rc"
+                [ "$hung" = 0 ] || bad="still running after 30 s (default --timeout is 10 s), finished only after the nested QEMU was told to quit (exit $rc);"
+                [ "$rc" = 1 ] || bad="$bad exit $rc"
                 grep -qiE 'qemu|in use|pid' /tmp/dp.err || bad="$bad message does not name the holder: $(errline)"
                 left=$(changed_since /tmp/state.1)
                 [ -z "$left" ] || bad="$bad changed: $left"
-                expect "nested: restore $PASSDEV while the nested QEMU holds /dev/vfio/$g: exit 1, names the holder, nothing changed" "" "$bad"
+                expect "nested: restore $PASSDEV while the nested QEMU holds it (/dev/vfio/$g): refused at once (exit 1), the holder named, nothing changed" "" "$bad"
                 note "in use: $(errline)"
             fi
         fi
