@@ -205,14 +205,15 @@ static void refuses_a_device_in_use(void **state)
 	snprintf(dir, sizeof(dir), "%s/proc/4242/fd", root);
 	assert_int_equal(system((snprintf(link, sizeof(link), "mkdir -p '%s'", dir), link)), 0);
 	snprintf(link, sizeof(link), "%s/7", dir);
-	assert_int_equal(symlink("/dev/vfio/14", link), 0);
+	/* a VM started in a chroot: its /dev/vfio is seen under the chroot's path */
+	assert_int_equal(symlink("/srv/vmroot/dev/vfio/14", link), 0);
 	snprintf(link, sizeof(link), "%s/proc/4242/comm", root);
 	FILE *f = fopen(link, "w");
 	fputs("qemu-system-x86\n", f);
 	fclose(f);
 	struct dp_bind_options o = opts();
 	assert_int_equal(run(DP_UNBIND, VF_ON_VFIO, NULL, &o, NULL), -EBUSY);
-	assert_non_null(strstr(dp_error_message(), "pid 4242 (qemu-system-x86) holds /dev/vfio/14"));
+	assert_non_null(strstr(dp_error_message(), "pid 4242 (qemu-system-x86) holds /srv/vmroot/dev/vfio/14"));
 	assert_string_equal(drv(VF_ON_VFIO), "vfio-pci");
 }
 

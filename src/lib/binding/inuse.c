@@ -14,10 +14,18 @@
 static struct dp_strv holders;   /* "TARGET\tpid N (comm)" */
 static bool holders_read;
 
-static bool node_of_interest(const char *target)
+/* The device-node part of an fd's path. A process in a chroot or another mount
+ * namespace (a VM started from a container) shows its /dev under a longer path, such as
+ * /srv/root/dev/vfio/16, so the node is found wherever it starts. */
+static const char *node_of_interest(const char *target)
 {
-	return strncmp(target, "/dev/vfio/", 10) == 0 || strncmp(target, "/dev/dri/", 9) == 0 ||
-	       strncmp(target, "/dev/nvidia", 11) == 0;
+	static const char *const prefixes[] = {"/dev/vfio/", "/dev/dri/", "/dev/nvidia"};
+	for (size_t i = 0; i < 3; i++) {
+		const char *at = strstr(target, prefixes[i]);
+		if (at)
+			return at;
+	}
+	return NULL;
 }
 
 static void process_scan(const char *pid)
@@ -31,14 +39,15 @@ static void process_scan(const char *pid)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (dp_fs_readlink(path, target, sizeof(target)) < 0 || !node_of_interest(target))
+		const char *node;
+		if (dp_fs_readlink(path, target, sizeof(target)) < 0 || !(node = node_of_interest(target)))
 			continue;
 		if (!named) {
 			snprintf(path, sizeof(path), "proc/%s/comm", pid);
 			dp_fs_read_line(path, comm, sizeof(comm));
 			named = true;
 		}
-		dp_strv_addf(&holders, "%s\tpid %s (%s) holds %s", target, pid, comm, target);
+		dp_strv_addf(&holders, "%s\tpid %s (%s) holds %s", node, pid, comm, target);
 	}
 	if (d)
 		closedir(d);
