@@ -1,6 +1,7 @@
 #include "fakekernel.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -155,8 +156,10 @@ static void vfio_node_update(int group)
 static int do_override(const char *address, const char *data)
 {
 	char dir[PATH_MAX], path[PATH_MAX * 2];
-	if (fault_now(FK_CRASH))
+	if (fault_now(FK_CRASH)) {
+		kill(state->crash_pid, SIGKILL);
 		_exit(99);
+	}
 	if (fault_now(FK_OVERRIDE_FAILS))
 		return -EIO;
 	if (device_dir(address, dir, sizeof(dir)) < 0)

@@ -14,7 +14,7 @@ enum fk_fault {
 	FK_PROBE_WRONG,      /* the Nth probe binds the device's old driver instead */
 	FK_PROBE_NOTHING,    /* the Nth probe binds nothing */
 	FK_UNBIND_HANGS,     /* the Nth unbind blocks for 3 s (and is killed by the timeout) */
-	FK_CRASH,            /* the process dies at the Nth driver_override write */
+	FK_CRASH,            /* crash_pid is killed at the Nth driver_override write */
 };
 
 struct fk_state {
@@ -22,6 +22,8 @@ struct fk_state {
 	int fault_at;        /* 1-based count of matching operations */
 	int seen;            /* matching operations so far */
 	int writes;          /* every write the kernel received */
+	int crash_pid;       /* the devpass process FK_CRASH kills (writes may come from its
+	                        helper process) */
 };
 
 /* Generates `scenario` into a new directory, sets it as the devpass root and installs

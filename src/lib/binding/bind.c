@@ -228,12 +228,17 @@ void dp_bind_plan_free(struct dp_bind_plan *plan)
 
 /* ---- moving one function ------------------------------------------------------------ */
 
-static int override_write(const char *address, const char *override)
+/* Even this write can block: the kernel takes the device lock, which a stuck unbind
+ * holds. */
+static int override_write(const char *address, const char *override, int timeout_ms)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", address);
 	/* a lone newline clears the override */
-	int r = dp_fs_write(path, *override ? override : "\n", 0);
+	int r = dp_fs_write(path, *override ? override : "\n", timeout_ms);
+	if (r == -ETIMEDOUT)
+		return dp_error_set(r, "%s: setting driver_override did not finish in %d s: the device "
+		                    "is locked by an operation that hangs", address, timeout_ms / 1000);
 	return r < 0 ? dp_error_set(r, "%s: cannot set driver_override to '%s': %s", address,
 	                            override, strerror(-r)) : 0;
 }
@@ -282,7 +287,7 @@ static int function_move(const char *address, const char *want, const char *leav
 	char now[64];
 	int r = dp_device_driver(address, now, sizeof(now));
 	if (r == 0)
-		r = override_write(address, *want ? want : NO_DRIVER);
+		r = override_write(address, *want ? want : NO_DRIVER, timeout_ms);
 	if (r == 0 && *now && strcmp(now, want) != 0)
 		r = unbind_write(address, now, timeout_ms);
 	if (r == 0 && *want && strcmp(now, want) != 0)
@@ -290,7 +295,7 @@ static int function_move(const char *address, const char *want, const char *leav
 	if (r == 0)
 		r = driver_verify(address, want);
 	if (r == 0 && strcmp(leave_override, *want ? want : NO_DRIVER) != 0)
-		r = override_write(address, leave_override);
+		r = override_write(address, leave_override, timeout_ms);
 	return r;
 }
 
@@ -423,21 +428,32 @@ static int plan_run(struct dp_bind_plan *plan, const struct dp_pci_list *list,
 		struct dp_bind_step *s = &plan->steps[i];
 		if (s->action == DP_STEP_SKIP)
 			continue;
-		if (step_apply(s, timeout_ms) == 0) {
+		int step_r = step_apply(s, timeout_ms);
+		if (step_r == 0) {
 			s->result = DP_STEP_DONE;
 			continue;
 		}
 		s->result = DP_STEP_FAILED;
 		char cause[1024];
 		snprintf(cause, sizeof(cause), "%s", dp_error_message());
+		/* a function whose write hangs is locked by the kernel: touching it again would
+		 * hang too, so it stays as it is, recorded for a later restore */
+		bool hung = step_r == -ETIMEDOUT;
+		if (hung)
+			s->touched = false;
 		struct dp_strv trouble = {0};
 		int left = plan_rollback(plan, i, ledger, timeout_ms, &trouble);
 		if (left)
 			dp_error_set(-EIO, "%s; putting the other devices back failed too: %s "
 			             "(run 'devpass restore --all')", cause, trouble.v[0]);
+		else if (hung)
+			dp_error_set(-EIO, "%s; the other devices were put back; %s is left as it is: run "
+			             "'devpass restore %s' once nothing holds it", cause, s->address, s->address);
 		else
 			dp_error_set(-EIO, "%s; every device touched was put back as it was", cause);
 		dp_strv_free(&trouble);
+		if (hung)
+			s->touched = true;   /* keeps its ledger record for the restore */
 		plan_forget_untouched(plan, ledger);
 		return -EIO;
 	}
