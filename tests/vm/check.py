@@ -183,7 +183,7 @@ def check_show(blocks, dp, sysfs, groups_sysfs):
 
 
 ACTIONS = {"bind", "unbind", "restore", "reset", "skip"}
-RESULTS = {"planned", "done", "skipped", "rolled-back", "failed"}
+RESULTS = {"planned", "done", "skipped", "rolled-back", "failed", "refused"}
 
 
 def bind_runs(blocks):

@@ -22,7 +22,8 @@ const char *dp_step_action_name(enum dp_step_action a)
 
 const char *dp_step_result_name(enum dp_step_result r)
 {
-	static const char *const names[] = {"planned", "done", "skipped", "rolled-back", "failed"};
+	static const char *const names[] = {"planned", "done", "skipped", "rolled-back", "failed",
+	                                    "refused"};
 	return names[r];
 }
 
@@ -216,6 +217,10 @@ int dp_bind_plan_make(enum dp_bind_kind kind, const struct dp_pci_list *list,
 			r = step_check_safe(out, s, dp_pci_list_find(list, s->address), o);
 	}
 	dp_ledger_close(ledger);
+	/* a plan that cannot be carried out is not carried out at all */
+	for (size_t i = 0; r < 0 && i < out->n; i++)
+		if (out->steps[i].result == DP_STEP_PLANNED)
+			out->steps[i].result = DP_STEP_REFUSED;
 	return r;
 }
 
