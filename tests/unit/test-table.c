@@ -26,9 +26,8 @@ static char *render(struct dp_table *t, bool json)
 	return buf;
 }
 
-static struct dp_table *sample(void)
+static void sample_fill(struct dp_table *t)
 {
-	struct dp_table *t = dp_table_new(cols, 4);
 	dp_table_add_row(t);
 	dp_table_set_str(t, "address", "0000:01:00.0");
 	dp_table_set_int(t, "group", 7);
@@ -38,6 +37,12 @@ static struct dp_table *sample(void)
 	dp_table_set_str(t, "address", "0000:02:00.0");
 	dp_table_set_null(t, "group");
 	dp_table_set_str(t, "name", "short");
+}
+
+static struct dp_table *sample(void)
+{
+	struct dp_table *t = dp_table_new(cols, 4);
+	sample_fill(t);
 	return t;
 }
 
@@ -104,15 +109,7 @@ static void streamed_json_equals_buffered(void **state)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	dp_table_stream_json(b, f);
-	dp_table_add_row(b);
-	dp_table_set_str(b, "address", "0000:01:00.0");
-	dp_table_set_int(b, "group", 7);
-	dp_table_set_str(b, "name", "A very long device name");
-	dp_table_set_bool(b, "hidden", true);
-	dp_table_add_row(b);
-	dp_table_set_str(b, "address", "0000:02:00.0");
-	dp_table_set_null(b, "group");
-	dp_table_set_str(b, "name", "short");
+	sample_fill(b);
 	dp_table_print(b, f, true);
 	fclose(f);
 	char *whole = render(a, true);
