@@ -249,7 +249,9 @@ def check_bind(blocks):
             groups[a] = int(parts[0])
     docs, bad_shape = {}, []
     for name, (cmd, out, err, rc, ms) in sorted(runs.items()):
-        if "--json" not in cmd.split() or not cmd.startswith("devpass "):
+        words = cmd.split()
+        if "--json" not in words or len(words) < 2 or words[0] != "devpass" \
+                or words[1] not in ("bind", "unbind", "restore", "reset"):
             continue
         try:
             docs[name] = json.loads(out)

@@ -159,6 +159,33 @@ procs_stacks() {
     done
 }
 
+# bounded NAME SECS ARGS...: run `devpass ARGS` in the background and wait at most SECS for
+# it; sets rc, hung (1: still running then; its kernel stacks are sent as
+# nested-hung-stacks-NAME, and it is left running: its pid joins BOUNDED_PIDS) and ms_taken
+BOUNDED_PIDS=
+bounded() {
+    local name=$1 secs=$2 t0 i pid
+    shift 2
+    t0=$(now_ms)
+    (timeout "$DP_TIMEOUT" devpass "$@" >/tmp/b-$name.out 2>/tmp/b-$name.err; echo $? >/tmp/b-$name.rc) &
+    pid=$!
+    i=0
+    while [ $i -lt $((secs * 5)) ] && kill -0 $pid 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
+    if kill -0 $pid 2>/dev/null; then
+        hung=1; rc=-1
+        emit "nested-hung-stacks-${name#nested-stuck-}" procs_stacks devpass
+        BOUNDED_PIDS="$BOUNDED_PIDS $pid"
+        ms_taken=$(( $(now_ms) - t0 ))
+        send_run "$name" "devpass $* (still running)" -1 /tmp/b-$name.out /tmp/b-$name.err "$t0" "$(now_ms)"
+        cp /tmp/b-$name.err /tmp/dp.err
+        return 0
+    fi
+    wait $pid
+    hung=0; rc=$(cat /tmp/b-$name.rc); ms_taken=$(( $(now_ms) - t0 ))
+    send_run "$name" "devpass $*" "$rc" /tmp/b-$name.out /tmp/b-$name.err "$t0" "$(now_ms)"
+    cp /tmp/b-$name.err /tmp/dp.err
+}
+
 # sysfs_bind ADDR DRIVER / sysfs_unbind ADDR: bind without devpass (before it exists)
 sysfs_bind() {
     local p
@@ -196,6 +223,7 @@ fi
 if [ "$HAVE_BIND" = 1 ]; then
     # ---------------------------------------------------------- dry run
     g=$(group_of $NVME)
+    files0=$(ls /var/lib/devpass /run/devpass 2>/dev/null | tr '\n' ' ')
     if dp dry-nvme bind --dry-run $NVME && [ -z "$(changed_since /tmp/state.0)" ] && [ ! -e /dev/vfio/$g ]; then
         ok "bind --dry-run $NVME: exit 0, no driver or driver_override changed, no /dev/vfio/$g"
     else
@@ -205,6 +233,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     left=$(changed_since /tmp/state.0)
     expect "bind --dry-run --json $E1000: exit 0 and nothing changed" "" \
         "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $left"
+    note "devpass state files before the first dry run: '${files0}', after the dry runs: '$(ls /var/lib/devpass /run/devpass 2>/dev/null | tr '\n' ' ')'"
     back_to_baseline "dry run"
 
     # ---------------------------------------------------------- plain nvme
@@ -488,9 +517,31 @@ if why=$(nested_setup 2>&1); then
                 [ -z "$left" ] || bad="$bad changed: $left"
                 expect "nested: restore $PASSDEV while the nested QEMU holds it (/dev/vfio/$g): refused at once (exit 1), the holder named, nothing changed" "" "$bad"
                 note "in use: $(errline)"
+
+                # unbind --force: the kernel's unbind blocks until QEMU lets go; devpass
+                # must give up after --timeout 3 (exit 1), and finish the job with
+                # restore once the device is free. While that unbind hangs, the kernel
+                # holds the device lock: reading its driver_override blocks too (so this
+                # script only reads the driver link until QEMU is gone), and devpass
+                # list/show must still answer.
+                stuck=1
+                bounded nested-stuck-unbind 30 unbind --force --timeout 3 $PASSDEV
+                bad=
+                [ "$hung" = 0 ] || bad="still running after 30 s;"
+                [ "$rc" = 1 ] || bad="$bad exit $rc"
+                [ -s /tmp/dp.err ] || bad="$bad no message"
+                expect "nested: unbind --force --timeout 3 $PASSDEV while QEMU holds it: gives up (exit 1, $ms_taken ms) with a message" "" "$bad"
+                note "stuck unbind: $(errline) [driver link now: $(drv_of $PASSDEV)]"
+                for cmd in "list --json" "show $PASSDEV" "groups"; do
+                    tag=$(echo "${cmd%% 0000*}" | tr -d ' -')
+                    bounded "nested-stuck-$tag" 20 $cmd
+                    expect "nested: devpass $cmd answers while the unbind of $PASSDEV hangs in the kernel" "" \
+                        "$([ "$hung" = 0 ] || echo "still running after 20 s: $(grep -m1 -B0 -A1 '^== pid.*wchan [a-z_]*show' /tmp/emit.out | tr '\n' ' ' | cut -c1-200) (kernel stacks in nested-hung-stacks-$tag)") $([ "$rc" = 0 ] || [ "$hung" = 1 ] || echo "exit $rc: $(errline)")"
+                done
             fi
         fi
         touch $H/tmp/hold/go
+        for p in $BOUNDED_PIDS; do wait $p; done
         wait $npid
         nrc=$?
         [ -n "${t1:-}" ] || t1=$(now_ms)
@@ -505,6 +556,10 @@ if why=$(nested_setup 2>&1); then
         nok "nested: $PASSDEV on vfio-pci with /dev/vfio/$g ($how)" "driver $(drv_of $PASSDEV); $(errline)"
     fi
     if [ "$HAVE_BIND" = 1 ]; then
+        # a pending unbind (from the --force test) completes once QEMU has let go
+        i=0
+        while [ "${stuck:-0}" = 1 ] && [ "$(drv_of $PASSDEV)" = vfio-pci ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
+        note "after the nested QEMU quit: $PASSDEV driver $(drv_of $PASSDEV), override $(ovr_of $PASSDEV)"
         dp nested-restore restore $PASSDEV
         bad=
         [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
