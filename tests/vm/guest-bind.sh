@@ -536,7 +536,7 @@ if why=$(nested_setup 2>&1); then
                     tag=$(echo "${cmd%% 0000*}" | tr -d ' -')
                     bounded "nested-stuck-$tag" 20 $cmd
                     expect "nested: devpass $cmd answers while the unbind of $PASSDEV hangs in the kernel" "" \
-                        "$([ "$hung" = 0 ] || echo "still running after 20 s: $(grep -m1 -B0 -A1 '^== pid.*wchan [a-z_]*show' /tmp/emit.out | tr '\n' ' ' | cut -c1-200) (kernel stacks in nested-hung-stacks-$tag)") $([ "$rc" = 0 ] || [ "$hung" = 1 ] || echo "exit $rc: $(errline)")"
+                        "$([ "$hung" = 0 ] || echo "still running after 20 s; devpass processes in D state, blocked in: $(awk '/^== pid/ && $7 == "D" {print $9}' /tmp/emit.out | sort | uniq -c | tr -s ' \n' ' ') (kernel stacks in nested-hung-stacks-$tag)") $([ "$rc" = 0 ] || [ "$hung" = 1 ] || echo "exit $rc: $(errline)")"
                 done
             fi
         fi
