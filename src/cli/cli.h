@@ -33,7 +33,7 @@ int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3
 int cli_lib_error(int code);   /* prints dp_error_message() */
 int cli_print_usage(const char *verb);
 /* Reads the inventory with host-critical marks; prints the error and returns non-zero. */
-int cli_inventory_load(struct dp_pci_list *list);
+int cli_inventory_load(struct dp_pci_list *list, unsigned flags);
 /* The (short) description list/groups print, without pci.ids' bracketed code names. */
 void cli_json_add_device_summary(struct json_object *o, const struct dp_pci_device *dev);
 

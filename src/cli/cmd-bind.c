@@ -10,7 +10,7 @@ static int binding_run(enum dp_bind_kind kind, int argc, char **argv, const char
 	if (r)
 		return r;
 	struct dp_pci_list list = {0};
-	if ((r = cli_inventory_load(&list)))
+	if ((r = cli_inventory_load(&list, 0)))
 		return r;
 	struct dp_bind_plan plan;
 	int err = dp_bind_plan_make(kind, &list, args.addrs, args.naddrs, args.all, &args.opts, &plan);

@@ -71,7 +71,7 @@ int cmd_groups(int argc, char **argv, const struct cli_ctx *ctx)
 	if (argc > 1)
 		return cli_error(EXIT_USAGE, "unexpected argument '%s' (see 'devpass groups --help')", argv[1]);
 	struct dp_pci_list list = {0};
-	int r = cli_inventory_load(&list);
+	int r = cli_inventory_load(&list, DP_SCAN_NAMES);
 	if (r)
 		return r;
 	struct dp_group_list groups;

@@ -218,7 +218,7 @@ int cmd_list(int argc, char **argv, const struct cli_ctx *ctx)
 	if (r)
 		return r;
 	struct dp_pci_list list = {0};
-	if ((r = cli_inventory_load(&list)))
+	if ((r = cli_inventory_load(&list, DP_SCAN_NAMES)))
 		return r;
 	bool *keep = calloc(list.n + 1, sizeof(bool));
 	for (size_t i = 0; i < list.n; i++)

@@ -22,7 +22,7 @@ int cmd_reset(int argc, char **argv, const struct cli_ctx *ctx)
 	if (args.naddrs != 1)
 		return cli_error(EXIT_USAGE, "devpass reset takes one address");
 	struct dp_pci_list list = {0};
-	if ((r = cli_inventory_load(&list)))
+	if ((r = cli_inventory_load(&list, 0)))
 		return r;
 	struct dp_pci_device *dev = NULL;
 	struct dp_strv warnings = {0};

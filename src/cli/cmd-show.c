@@ -215,7 +215,7 @@ int cmd_show(int argc, char **argv, const struct cli_ctx *ctx)
 	if (dp_pci_addr_parse(argv[1], &addr) < 0)
 		return cli_lib_error(EXIT_USAGE);
 	struct dp_pci_list list = {0};
-	int r = cli_inventory_load(&list);
+	int r = cli_inventory_load(&list, DP_SCAN_NAMES);
 	if (r)
 		return r;
 	struct dp_pci_device *dev;

@@ -20,9 +20,9 @@ int cli_lib_error(int code)
 	return cli_error(code, "%s", dp_error_message());
 }
 
-int cli_inventory_load(struct dp_pci_list *list)
+int cli_inventory_load(struct dp_pci_list *list, unsigned flags)
 {
-	if (dp_pci_scan(list) < 0)
+	if (dp_pci_scan_flags(list, flags) < 0)
 		return cli_lib_error(EXIT_FAILED);
 	dp_critical_mark(list);
 	return 0;

@@ -285,21 +285,28 @@ static int driver_verify(const char *address, const char *want)
 	                    *now ? "" : " (is the driver loaded? does it support this device?)");
 }
 
-/* driver_override first, so that the probe can only pick the wanted driver. */
+/* driver_override first, so that the probe can only pick the wanted driver. Writes that
+ * would change nothing are left out: each one is a round trip to the writer and, for an
+ * unbind or a probe, real work in the kernel. */
 static int function_move(const char *address, const char *want, const char *leave_override,
                          int timeout_ms)
 {
-	char now[64];
+	char now[64], override[64];
 	int r = dp_device_driver(address, now, sizeof(now));
-	if (r == 0)
-		r = override_write(address, *want ? want : NO_DRIVER, timeout_ms);
-	if (r == 0 && *now && strcmp(now, want) != 0)
-		r = unbind_write(address, now, timeout_ms);
-	if (r == 0 && *want && strcmp(now, want) != 0)
-		r = probe_write(address, timeout_ms);
-	if (r == 0)
-		r = driver_verify(address, want);
-	if (r == 0 && strcmp(leave_override, *want ? want : NO_DRIVER) != 0)
+	if (r < 0)
+		return r;
+	dp_device_override(address, override, sizeof(override));
+	/* to no driver, the final override can go first: nothing probes after an unbind */
+	const char *first = *want ? want : leave_override;
+	if (strcmp(override, first) != 0 && (r = override_write(address, first, timeout_ms)) < 0)
+		return r;
+	if (*now && strcmp(now, want) != 0 && (r = unbind_write(address, now, timeout_ms)) < 0)
+		return r;
+	if (*want && strcmp(now, want) != 0 && (r = probe_write(address, timeout_ms)) < 0)
+		return r;
+	if ((r = driver_verify(address, want)) < 0)
+		return r;
+	if (strcmp(leave_override, first) != 0)
 		r = override_write(address, leave_override, timeout_ms);
 	return r;
 }

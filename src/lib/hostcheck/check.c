@@ -321,7 +321,7 @@ static void check_hugepages(struct dp_check_report *r)
 static void check_groups(struct dp_check_report *r)
 {
 	struct dp_pci_list list = {0};
-	if (dp_pci_scan(&list) < 0) {
+	if (dp_pci_scan_flags(&list, 0) < 0) {
 		add(r, "iommu-groups", DP_CHECK_WARN, NULL, "%s", dp_error_message());
 		return;
 	}

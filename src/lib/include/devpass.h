@@ -75,7 +75,9 @@ struct dp_pci_list {
 	size_t n;
 };
 
-int dp_pci_scan(struct dp_pci_list *out);
+int dp_pci_scan(struct dp_pci_list *out);   /* with names: dp_pci_scan_flags(out, DP_SCAN_NAMES) */
+#define DP_SCAN_NAMES 0x1   /* look names up in pci.ids / hwdb (binding needs none) */
+int dp_pci_scan_flags(struct dp_pci_list *out, unsigned flags);
 void dp_pci_list_free(struct dp_pci_list *list);
 struct dp_pci_device *dp_pci_list_find(const struct dp_pci_list *list, const char *address);
 bool dp_pci_device_is_bridge(const struct dp_pci_device *dev);

@@ -278,6 +278,11 @@ static void vfio_nodes_mark(struct dp_pci_list *list)
 
 int dp_pci_scan(struct dp_pci_list *out)
 {
+	return dp_pci_scan_flags(out, DP_SCAN_NAMES);
+}
+
+int dp_pci_scan_flags(struct dp_pci_list *out, unsigned flags)
+{
 	DIR *d = dp_fs_opendir(PCI_DEVICES);
 	if (!d)
 		return dp_error_set(-errno, "cannot read %s/%s: %s (is sysfs mounted?)",
@@ -312,7 +317,7 @@ int dp_pci_scan(struct dp_pci_list *out)
 	out->n = kept;
 	free(failed);
 	vfio_nodes_mark(out);
-	for (size_t i = 0; i < out->n; i++)
+	for (size_t i = 0; (flags & DP_SCAN_NAMES) && i < out->n; i++)
 		dp_names_fill(&out->dev[i]);
 	return 0;
 }
