@@ -24,6 +24,7 @@ static const struct dp_column report_columns[] = {
 	{"error", "ERROR", 0, 0},
 	{"warnings", "WARNINGS", 0, 0},
 	{"steps", "STEPS", 0, 0},
+	{"reset_methods", "RESET METHODS", 0, 0},
 };
 
 int cli_exit_for(int error)
@@ -114,6 +115,12 @@ static void steps_fill(struct dp_table *t, const struct dp_bind_plan *plan)
 int cli_plan_report(const struct dp_bind_plan *plan, const struct cli_ctx *ctx, bool dry_run,
                     int error)
 {
+	return cli_reset_report(plan, ctx, dry_run, error, NULL);
+}
+
+int cli_reset_report(const struct dp_bind_plan *plan, const struct cli_ctx *ctx, bool dry_run,
+                     int error, const char *methods)
+{
 	struct dp_table *steps = dp_table_new(step_columns, sizeof(step_columns) / sizeof(step_columns[0]));
 	steps_fill(steps, plan);
 	if (ctx->json) {
@@ -124,10 +131,14 @@ int cli_plan_report(const struct dp_bind_plan *plan, const struct cli_ctx *ctx, 
 		dp_table_set_str(rep, "error", error ? dp_error_message() : NULL);
 		dp_table_set_strv(rep, "warnings", &plan->warnings);
 		dp_table_set_json(rep, "steps", dp_table_to_json(steps));
+		dp_table_set_str(rep, "reset_methods", methods);
 		dp_table_print_record(rep, stdout, true);
 		dp_table_free(rep);
-	} else if (plan->n)
+	} else if (plan->n) {
 		dp_table_print(steps, stdout, false);
+		if (methods)
+			printf("Reset methods: %s\n", methods);
+	}
 	for (size_t i = 0; i < plan->warnings.n; i++)
 		fprintf(stderr, "devpass: %s\n", plan->warnings.v[i]);
 	if (!ctx->json && dry_run && !error)

@@ -51,6 +51,9 @@ int cli_bind_args_parse(int argc, char **argv, const char *verb, const char *all
 /* Prints the plan (text table or JSON) and any warnings or error; returns the exit code. */
 int cli_plan_report(const struct dp_bind_plan *plan, const struct cli_ctx *ctx, bool dry_run,
                     int error);
+/* The same, for reset: also the kernel's reset methods. */
+int cli_reset_report(const struct dp_bind_plan *plan, const struct cli_ctx *ctx, bool dry_run,
+                     int error, const char *methods);
 /* Exit code for a library error: bad input is usage (2), the rest failure (1). */
 int cli_exit_for(int error);
 

@@ -1,17 +1,25 @@
 /* devpass reset ADDR — reset one function through the kernel. */
 #include <errno.h>
-#include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
-static const struct dp_column reset_columns[] = {
-	{"address", "Address", DP_COL_TEXT, 0},
-	{"methods", "Reset methods", DP_COL_TEXT, 0},
-	{"result", "Result", DP_COL_TEXT, 0},
-	{"ok", "OK", 0, 0},
-	{"error", "Error", 0, 0},
-};
+/* the one step of a reset, reported like the steps of a bind */
+static void reset_step(struct dp_bind_plan *plan, const struct dp_pci_device *dev)
+{
+	plan->steps = calloc(1, sizeof(*plan->steps));
+	plan->n = 1;
+	struct dp_bind_step *s = &plan->steps[0];
+	snprintf(s->address, sizeof(s->address), "%s", dev->address);
+	s->group = dev->iommu_group;
+	snprintf(s->from, sizeof(s->from), "%s", dev->driver);
+	snprintf(s->to, sizeof(s->to), "%s", dev->driver);
+	s->action = DP_STEP_RESET;
+	s->result = DP_STEP_PLANNED;
+	s->requested = true;
+}
 
 int cmd_reset(int argc, char **argv, const struct cli_ctx *ctx)
 {
@@ -25,29 +33,23 @@ int cmd_reset(int argc, char **argv, const struct cli_ctx *ctx)
 	if ((r = cli_inventory_load(&list, 0)))
 		return r;
 	struct dp_pci_device *dev = NULL;
-	struct dp_strv warnings = {0};
+	struct dp_bind_plan plan = {0};
 	char methods[128] = "";
 	int err = dp_pci_device_lookup(&list, args.addrs[0], &dev);
-	if (err == 0)
+	if (err == 0) {
+		reset_step(&plan, dev);
 		err = dp_reset_methods(dev, methods, sizeof(methods)) < 0
 		      ? dp_error_set(-ENOTSUP, "%s cannot be reset: the kernel offers no reset for it", dev->address)
-		      : dp_reset_check(dev, args.opts.force, &warnings);
-	if (err == 0 && !args.opts.dry_run)
+		      : dp_reset_check(dev, args.opts.force, &plan.warnings);
+		plan.steps[0].result = err ? DP_STEP_REFUSED : DP_STEP_PLANNED;
+	}
+	if (err == 0 && !args.opts.dry_run) {
 		err = dp_reset_apply(dev, args.opts.timeout_ms);
-	struct dp_table *t = dp_table_new(reset_columns, sizeof(reset_columns) / sizeof(reset_columns[0]));
-	dp_table_add_row(t);
-	dp_table_set_str(t, "address", dev ? dev->address : args.addrs[0]);
-	dp_table_set_str(t, "methods", *methods ? methods : "(kernel default)");
-	dp_table_set_str(t, "result", err ? "failed" : args.opts.dry_run ? "planned" : "done");
-	dp_table_set_bool(t, "ok", err == 0);
-	dp_table_set_str(t, "error", err ? dp_error_message() : NULL);
-	dp_table_print_record(t, stdout, ctx->json);
-	for (size_t i = 0; i < warnings.n; i++)
-		fprintf(stderr, "devpass: %s\n", warnings.v[i]);
-	if (err)
-		cli_lib_error(1);
-	dp_table_free(t);
-	dp_strv_free(&warnings);
+		plan.steps[0].result = err ? DP_STEP_FAILED : DP_STEP_DONE;
+	}
+	r = cli_reset_report(&plan, ctx, args.opts.dry_run, err,
+	                     dev ? (*methods ? methods : "(kernel default)") : NULL);
+	dp_bind_plan_free(&plan);
 	dp_pci_list_free(&list);
-	return cli_exit_for(err);
+	return r;
 }

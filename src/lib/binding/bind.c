@@ -16,7 +16,7 @@
 
 const char *dp_step_action_name(enum dp_step_action a)
 {
-	static const char *const names[] = {"bind", "unbind", "restore", "skip"};
+	static const char *const names[] = {"bind", "unbind", "restore", "skip", "reset"};
 	return names[a];
 }
 

@@ -185,7 +185,7 @@ int dp_account_lookup(const char *user, const char *group, unsigned *uid, unsign
 
 /* ---- binding ----------------------------------------------------------------------- */
 enum dp_bind_kind { DP_BIND, DP_UNBIND, DP_RESTORE };
-enum dp_step_action { DP_STEP_BIND, DP_STEP_UNBIND, DP_STEP_RESTORE, DP_STEP_SKIP };
+enum dp_step_action { DP_STEP_BIND, DP_STEP_UNBIND, DP_STEP_RESTORE, DP_STEP_SKIP, DP_STEP_RESET };
 enum dp_step_result { DP_STEP_PLANNED, DP_STEP_DONE, DP_STEP_SKIPPED, DP_STEP_ROLLED_BACK,
                       DP_STEP_FAILED, DP_STEP_REFUSED };
 

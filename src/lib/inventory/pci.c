@@ -1,7 +1,11 @@
 /* The PCI inventory: one record per function, read from sysfs through the gateway.
- * Per function it reads the device link, uevent (driver, ids, class, subsystem and
- * modalias in one read), revision, numa_node and the iommu_group link: the fewest reads
- * that give the whole `list` record. */
+ * Per function it reads the device link, modalias (ids, subsystem ids and class in one
+ * read), the driver link, revision, numa_node and the iommu_group link: the fewest reads
+ * that give the whole `list` record.
+ *
+ * Not uevent, although it also names the driver: the kernel takes the device lock to
+ * show it, so reading it blocks behind a driver unbind that hangs, which is just when
+ * someone runs devpass to see why. None of the attributes read here take that lock. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -20,29 +24,19 @@ static unsigned long hex_value(const char *s)
 	return strtoul(s, NULL, 16);
 }
 
-static void uevent_apply(struct dp_pci_device *dev, char *text)
+/* "pci:v00008086d000010D3sv00008086sd00000000bc02sc00i00" */
+static bool modalias_apply(struct dp_pci_device *dev, const char *text)
 {
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-		char *eq = strchr(line, '=');
-		if (!eq)
-			continue;
-		*eq = '\0';
-		const char *v = eq + 1;
-		if (strcmp(line, "DRIVER") == 0)
-			snprintf(dev->driver, sizeof(dev->driver), "%s", v);
-		else if (strcmp(line, "PCI_CLASS") == 0)
-			dev->class_code = (uint32_t)hex_value(v);
-		else if (strcmp(line, "PCI_ID") == 0) {
-			dev->vendor = (uint16_t)hex_value(v);
-			const char *c = strchr(v, ':');
-			dev->device = c ? (uint16_t)hex_value(c + 1) : 0;
-		} else if (strcmp(line, "PCI_SUBSYS_ID") == 0) {
-			dev->subsys_vendor = (uint16_t)hex_value(v);
-			const char *c = strchr(v, ':');
-			dev->subsys_device = c ? (uint16_t)hex_value(c + 1) : 0;
-		} else if (strcmp(line, "MODALIAS") == 0)
-			dev->modalias = strdup(v);
-	}
+	unsigned v, d, sv, sd, bc, sc, pi;
+	if (sscanf(text, "pci:v%8Xd%8Xsv%8Xsd%8Xbc%2Xsc%2Xi%2X", &v, &d, &sv, &sd, &bc, &sc, &pi) != 7)
+		return false;
+	dev->vendor = (uint16_t)v;
+	dev->device = (uint16_t)d;
+	dev->subsys_vendor = (uint16_t)sv;
+	dev->subsys_device = (uint16_t)sd;
+	dev->class_code = bc << 16 | sc << 8 | pi;
+	dev->modalias = strdup(text);
+	return true;
 }
 
 static void parent_from_path(struct dp_pci_device *dev)
@@ -137,20 +131,15 @@ static unsigned long attr_hex(const struct attr_reader *ar, const char *attr, bo
 	return *ok ? hex_value(buf) : 0;
 }
 
-/* A captured tree may lack uevent: read the single-value attributes instead. */
+/* A captured tree may lack modalias: read the single-value attributes instead. */
 static void attrs_fallback(struct dp_pci_device *dev, const struct attr_reader *ar)
 {
 	bool ok;
-	char buf[256];
 	dev->vendor = (uint16_t)attr_hex(ar, "vendor", &ok);
 	dev->device = (uint16_t)attr_hex(ar, "device", &ok);
 	dev->class_code = (uint32_t)attr_hex(ar, "class", &ok);
 	dev->subsys_vendor = (uint16_t)attr_hex(ar, "subsystem_vendor", &ok);
 	dev->subsys_device = (uint16_t)attr_hex(ar, "subsystem_device", &ok);
-	if (attr_link_name(ar, "driver", dev->driver, sizeof(dev->driver)) < 0)
-		dev->driver[0] = '\0';
-	if (attr_line(ar, "modalias", buf, sizeof(buf)) > 0)
-		dev->modalias = strdup(buf);
 }
 
 static int device_read(struct dp_pci_device *dev, int devices_fd, struct parent_cache *pc)
@@ -170,13 +159,13 @@ static int device_read(struct dp_pci_device *dev, int devices_fd, struct parent_
 	struct attr_reader ar = {parent_dir_get(pc, path, (size_t)(slash - path)), slash + 1};
 	if (ar.dirfd < 0)
 		return dp_error_set(ar.dirfd, "cannot open /%s: %s", path, strerror(-ar.dirfd));
-	ssize_t n = attr_read(&ar, "uevent", buf, sizeof(buf));
+	int n = attr_line(&ar, "modalias", buf, sizeof(buf));
 	if (n == -ENOENT && !dp_fs_exists(path))
 		return dp_error_set(-ENOENT, "/%s disappeared", path);
-	if (n > 0 && strstr(buf, "PCI_ID="))
-		uevent_apply(dev, buf);
-	else
+	if (n <= 0 || !modalias_apply(dev, buf))
 		attrs_fallback(dev, &ar);
+	if (attr_link_name(&ar, "driver", dev->driver, sizeof(dev->driver)) < 0)
+		dev->driver[0] = '\0';
 	dev->has_subsys = dev->subsys_vendor && dev->subsys_vendor != 0xffff;
 
 	bool ok;
