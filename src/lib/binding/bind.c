@@ -41,11 +41,18 @@ int dp_device_driver(const char *address, char *driver, size_t size)
 	return r;
 }
 
-int dp_device_override(const char *address, char *override, size_t size)
+/* Reading driver_override waits for the device lock, which a hung unbind holds: read
+ * under the timeout like the writes. */
+int dp_device_override(const char *address, char *override, size_t size, int timeout_ms)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", address);
-	int r = dp_fs_read_line(path, override, size);
+	int r = dp_fs_read_line_timeout(path, override, size, timeout_ms);
+	if (r == -ETIMEDOUT) {
+		override[0] = '\0';
+		return dp_error_set(r, "%s: reading driver_override did not finish in %d s: the device "
+		                    "is locked (an unbind of it may be hanging)", address, timeout_ms / 1000);
+	}
 	if (r < 0 || strcmp(override, "(null)") == 0)
 		override[0] = '\0';
 	return r < 0 ? r : 0;
@@ -67,7 +74,9 @@ static struct dp_bind_step *step_add(struct dp_bind_plan *p, const struct dp_pci
 	snprintf(s->address, sizeof(s->address), "%s", dev->address);
 	s->group = dev->iommu_group;
 	snprintf(s->from, sizeof(s->from), "%s", dev->driver);
-	dp_device_override(dev->address, s->from_override, sizeof(s->from_override));
+	if (dp_device_override(dev->address, s->from_override, sizeof(s->from_override),
+	                       p->timeout_ms) == -ETIMEDOUT)
+		p->locked_error = true;
 	s->requested = requested;
 	return s;
 }
@@ -197,6 +206,7 @@ int dp_bind_plan_make(enum dp_bind_kind kind, const struct dp_pci_list *list,
 {
 	memset(out, 0, sizeof(*out));
 	out->kind = kind;
+	out->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
 	dp_device_users_forget();
 	const char *driver = o->driver ? o->driver : "vfio-pci";
 	if (kind == DP_BIND && (!*driver || strchr(driver, '/') || strcmp(driver, NO_DRIVER) == 0 ||
@@ -217,6 +227,11 @@ int dp_bind_plan_make(enum dp_bind_kind kind, const struct dp_pci_list *list,
 			r = step_check_safe(out, s, dp_pci_list_find(list, s->address), o);
 	}
 	dp_ledger_close(ledger);
+	if (r == 0 && out->locked_error)
+		r = -ETIMEDOUT;
+	if (r == -ETIMEDOUT)
+		dp_error_set(r, "a device in the plan is locked by the kernel (an unbind of it may be "
+		             "hanging: see 'devpass show'); nothing was changed");
 	/* a plan that cannot be carried out is not carried out at all */
 	for (size_t i = 0; r < 0 && i < out->n; i++)
 		if (out->steps[i].result == DP_STEP_PLANNED)
@@ -295,7 +310,8 @@ static int function_move(const char *address, const char *want, const char *leav
 	int r = dp_device_driver(address, now, sizeof(now));
 	if (r < 0)
 		return r;
-	dp_device_override(address, override, sizeof(override));
+	if ((r = dp_device_override(address, override, sizeof(override), timeout_ms)) == -ETIMEDOUT)
+		return r;
 	/* to no driver, the final override can go first: nothing probes after an unbind */
 	const char *first = *want ? want : leave_override;
 	if (strcmp(override, first) != 0 && (r = override_write(address, first, timeout_ms)) < 0)
@@ -377,20 +393,24 @@ static int step_apply(struct dp_bind_step *s, int timeout_ms)
 }
 
 /* After the locks: another devpass may have moved some functions meanwhile. */
-static void plan_refresh(struct dp_bind_plan *plan)
+static int plan_refresh(struct dp_bind_plan *plan)
 {
 	for (size_t i = 0; i < plan->n; i++) {
 		struct dp_bind_step *s = &plan->steps[i];
 		if (s->action == DP_STEP_SKIP)
 			continue;
 		dp_device_driver(s->address, s->from, sizeof(s->from));
-		dp_device_override(s->address, s->from_override, sizeof(s->from_override));
+		int r = dp_device_override(s->address, s->from_override, sizeof(s->from_override),
+		                           plan->timeout_ms);
+		if (r == -ETIMEDOUT)
+			return r;
 		if (strcmp(s->from, s->to) == 0 && (s->action == DP_STEP_BIND ||
 		                                   strcmp(s->from_override, s->to_override) == 0)) {
 			s->action = DP_STEP_SKIP;
 			s->result = DP_STEP_SKIPPED;
 		}
 	}
+	return 0;
 }
 
 static void owner_apply(struct dp_bind_plan *plan, const struct dp_bind_options *o)
@@ -483,9 +503,10 @@ int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list
 	struct dp_group_locks locks = {0};
 	if ((r = plan_locks_take(plan, &locks)) < 0)
 		return r;
-	plan_refresh(plan);
 	struct dp_ledger *ledger = NULL;
-	r = dp_ledger_open(&ledger, true);
+	r = plan_refresh(plan);
+	if (r == 0)
+		r = dp_ledger_open(&ledger, true);
 	if (r == 0)
 		r = plan_run(plan, list, ledger, o->timeout_ms);
 	if (r == 0 && o->set_owner)

@@ -39,6 +39,6 @@ int dp_driver_ensure(const char *driver);
 
 /* attributes read fresh (after taking the locks) */
 int dp_device_driver(const char *address, char *driver, size_t size);
-int dp_device_override(const char *address, char *override, size_t size);
+int dp_device_override(const char *address, char *override, size_t size, int timeout_ms);
 
 #endif

@@ -431,16 +431,29 @@ static int writer_fd = -1;
 static pid_t writer_owner;   /* a forked copy of us must not share our helper */
 
 
+/* Requests are "W<path>\0<data>" (answered with an int) or "R<path>" (answered with the
+ * int result and the bytes read). */
 static void writer_serve(int fd)
 {
 	char req[PATH_MAX + 4096];
+	struct {
+		int r;
+		char data[4096];
+	} answer;
 	for (;;) {
 		ssize_t n = recv(fd, req, sizeof(req) - 1, 0);
 		if (n <= 0)
 			_exit(0);
 		req[n] = '\0';
-		int r = write_now(req, req + strlen(req) + 1);
-		if (send(fd, &r, sizeof(r), 0) != sizeof(r))
+		size_t len = sizeof(answer.r);
+		if (req[0] == 'R') {
+			ssize_t got = fd_read_close(open_in_root(req + 1, O_RDONLY), answer.data,
+			                            sizeof(answer.data));
+			answer.r = (int)got;
+			len += got > 0 ? (size_t)got + 1 : 0;
+		} else
+			answer.r = write_now(req + 1, req + strlen(req) + 1);
+		if (send(fd, &answer, len, 0) != (ssize_t)len)
 			_exit(1);
 	}
 }
@@ -495,20 +508,15 @@ static void writer_abandon(void)
 	writer_pid = -1;
 }
 
-static int write_with_timeout(const char *path, const char *data, int timeout_ms)
+/* One request to the helper; the answer (an int, then any bytes) lands in answer. */
+static int helper_call(const char *req, size_t len, void *answer, size_t size, int timeout_ms)
 {
-	char req[PATH_MAX + 4096];
-	size_t plen = strlen(path), dlen = strlen(data);
-	if (plen + dlen + 2 > sizeof(req))
-		return -E2BIG;
 	if (writer_fd >= 0 && writer_owner != getpid())
 		writer_forget();
 	if (writer_fd < 0 && writer_start() < 0)
 		return -errno;
-	memcpy(req, path, plen + 1);
-	memcpy(req + plen + 1, data, dlen + 1);
-	if (send(writer_fd, req, plen + dlen + 2, MSG_NOSIGNAL) < 0) {
-		writer_abandon();   /* the helper died: the next write starts another */
+	if (send(writer_fd, req, len, MSG_NOSIGNAL) < 0) {
+		writer_abandon();   /* the helper died: the next request starts another */
 		return -EIO;
 	}
 	struct pollfd pfd = {.fd = writer_fd, .events = POLLIN};
@@ -516,11 +524,45 @@ static int write_with_timeout(const char *path, const char *data, int timeout_ms
 	do
 		ready = poll(&pfd, 1, timeout_ms);
 	while (ready < 0 && errno == EINTR);
-	if (ready > 0 && recv(writer_fd, &r, sizeof(r), 0) != sizeof(r))
-		r = -EIO;
+	if (ready > 0) {
+		ssize_t n = recv(writer_fd, answer, size, 0);
+		r = n >= (ssize_t)sizeof(int) ? *(int *)answer : -EIO;
+	}
 	if (r == -ETIMEDOUT || r == -EIO)
 		writer_abandon();
 	return r;
+}
+
+static int write_with_timeout(const char *path, const char *data, int timeout_ms)
+{
+	char req[PATH_MAX + 4096];
+	size_t plen = strlen(path), dlen = strlen(data);
+	int answer;
+	if (plen + dlen + 3 > sizeof(req))
+		return -E2BIG;
+	req[0] = 'W';
+	memcpy(req + 1, path, plen + 1);
+	memcpy(req + plen + 2, data, dlen + 1);
+	return helper_call(req, plen + dlen + 3, &answer, sizeof(answer), timeout_ms);
+}
+
+int dp_fs_read_line_timeout(const char *path, char *buf, size_t size, int timeout_ms)
+{
+	char req[PATH_MAX + 2];
+	struct {
+		int r;
+		char data[4096];
+	} answer;
+	if (!dp_fs_path_is_safe(path) || strlen(path) + 2 > sizeof(req))
+		return -EACCES;
+	req[0] = 'R';
+	strcpy(req + 1, path);
+	int r = helper_call(req, strlen(req), &answer, sizeof(answer), timeout_ms);
+	if (r < 0)
+		return r;
+	answer.data[r < (int)sizeof(answer.data) ? r : (int)sizeof(answer.data) - 1] = '\0';
+	snprintf(buf, size, "%s", answer.data);
+	return trim_line(buf, (ssize_t)strlen(buf));
 }
 
 int dp_fs_write(const char *path, const char *data, int timeout_ms)

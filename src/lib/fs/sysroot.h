@@ -45,6 +45,9 @@ int dp_fs_dir_readlink_name(int dirfd, const char *name, char *buf, size_t size)
  * long as a user holds the device, and a stuck child is left behind rather than the
  * caller. Returns 0, -ETIMEDOUT, or -errno of the write. */
 int dp_fs_write(const char *path, const char *data, int timeout_ms);
+/* A read that can block the same way (driver_override waits for the device lock a hung
+ * unbind holds), through the same helper. */
+int dp_fs_read_line_timeout(const char *path, char *buf, size_t size, int timeout_ms);
 /* Tests install a fake kernel here: every dp_fs_write goes to it instead. */
 typedef int (*dp_fs_write_hook)(const char *path, const char *data, void *ctx);
 void dp_fs_set_write_hook(dp_fs_write_hook hook, void *ctx);

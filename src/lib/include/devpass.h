@@ -217,6 +217,8 @@ struct dp_bind_plan {
 	struct dp_bind_step *steps;
 	size_t n;
 	struct dp_strv warnings;     /* what --force let through */
+	int timeout_ms;              /* for reads and writes that can block */
+	bool locked_error;           /* a function's attributes could not be read in time */
 };
 
 /* Computes what would change, without a single write. Errors name the device: bad

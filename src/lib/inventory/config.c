@@ -220,8 +220,14 @@ int dp_pci_details_read(const struct dp_pci_device *dev, struct dp_pci_details *
 	ssize_t n = dp_fs_read(path, (char *)cfg, sizeof(cfg));
 	dp_pci_config_parse(cfg, n > 0 ? (size_t)n : 0, out);
 
-	if (attr_line(dev, "driver_override", out->driver_override, sizeof(out->driver_override)) <= 0 ||
-	    strcmp(out->driver_override, "(null)") == 0)
+	/* the kernel waits for the device lock to show driver_override, and a hung unbind
+	 * holds it: read it with a bound, and say so rather than hang */
+	snprintf(path, sizeof(path), "%s/driver_override", dev->sysfs_path);
+	int r = dp_fs_read_line_timeout(path, out->driver_override, sizeof(out->driver_override), 2000);
+	if (r == -ETIMEDOUT)
+		snprintf(out->driver_override, sizeof(out->driver_override),
+		         "(unreadable: the device is locked; an unbind may be hanging)");
+	else if (r <= 0 || strcmp(out->driver_override, "(null)") == 0)
 		out->driver_override[0] = '\0';
 	out->reset_method_file =
 		attr_line(dev, "reset_method", out->reset_methods, sizeof(out->reset_methods)) >= 0;
