@@ -264,6 +264,7 @@ struct fk_state *fk_start(const char *scenario, char *root, size_t size)
 	if (!mkdtemp(root))
 		return NULL;
 	char cmd[PATH_MAX * 2];
+	/* scenario may carry the generator's options: "bench --pfs 1 --vfs 12" */
 	snprintf(cmd, sizeof(cmd), "python3 '%s/tests/fixtures/mkfixture.py' --scenario %s '%s/t' >/dev/null",
 	         SOURCE_ROOT, scenario, root);
 	if (system(cmd) != 0)

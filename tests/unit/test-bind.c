@@ -319,6 +319,64 @@ static void concurrent_binds_agree(void **state)
 	assert_gpu_at_start();
 }
 
+/* ---- many independent groups: moved by parallel workers ---------------------------- */
+
+static char broot[PATH_MAX];
+/* the VFs the generator left on mlx5_core (every other one starts on vfio-pci) */
+static const char *const vfs[] = {"0000:03:00.1", "0000:03:00.3", "0000:03:00.5", "0000:03:00.7",
+                                  "0000:03:01.1", "0000:03:01.3"};
+#define NVFS (sizeof(vfs) / sizeof(vfs[0]))
+
+static int setup_many(void **state)
+{
+	fk = fk_start("bench --pfs 1 --vfs 12 --gpus 1", broot, sizeof(broot));
+	memcpy(root, broot, sizeof(root));
+	return fk ? 0 : -1;
+}
+
+static int run_vfs(enum dp_bind_kind kind, struct dp_bind_options *o)
+{
+	struct dp_pci_list list = {0};
+	struct dp_bind_plan plan;
+	assert_int_equal(dp_pci_scan(&list), 0);
+	dp_critical_mark(&list);
+	int r = dp_bind_plan_make(kind, &list, (char *const *)vfs, NVFS, false, o, &plan);
+	if (r == 0)
+		r = dp_bind_plan_apply(&plan, &list, o);
+	dp_bind_plan_free(&plan);
+	dp_pci_list_free(&list);
+	return r;
+}
+
+static void vfs_all_on(const char *driver)
+{
+	for (size_t i = 0; i < NVFS; i++)
+		if (strcmp(drv(vfs[i]), driver) != 0)
+			fail_msg("%s is on '%s', not '%s'", vfs[i], drv(vfs[i]), driver);
+}
+
+static void many_groups_move_in_parallel(void **state)
+{
+	struct dp_bind_options o = opts();
+	vfs_all_on("mlx5_core");
+	assert_int_equal(run_vfs(DP_BIND, &o), 0);
+	vfs_all_on("vfio-pci");
+	assert_int_equal(run_vfs(DP_RESTORE, &o), 0);
+	vfs_all_on("mlx5_core");
+	/* a failure in one worker: every function of every worker is put back */
+	for (int at = 1; at <= (int)NVFS; at += 3) {
+		fk->fault = FK_PROBE_NOTHING;
+		fk->fault_at = at;
+		fk->seen = 0;
+		assert_int_equal(run_vfs(DP_BIND, &o), -EIO);
+		fk->fault = FK_NONE;
+		assert_non_null(strstr(dp_error_message(), "put back"));
+		vfs_all_on("mlx5_core");
+		for (size_t i = 0; i < NVFS; i++)
+			assert_string_equal(ovr(vfs[i]), "");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +392,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(hung_unbind_is_left_for_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_then_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_binds_agree, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_groups_move_in_parallel, setup_many, teardown),
 	};
 	return cmocka_run_group_tests_name("bind", tests, NULL, NULL);
 }

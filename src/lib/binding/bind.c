@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "binding/binding.h"
 #include "fs/sysroot.h"
@@ -303,14 +307,16 @@ static int driver_verify(const char *address, const char *want)
 /* driver_override first, so that the probe can only pick the wanted driver. Writes that
  * would change nothing are left out: each one is a round trip to the writer and, for an
  * unbind or a probe, real work in the kernel. */
-static int function_move(const char *address, const char *want, const char *leave_override,
-                         int timeout_ms)
+static int function_move(const char *address, const char *known_override, const char *want,
+                         const char *leave_override, int timeout_ms)
 {
 	char now[64], override[64];
 	int r = dp_device_driver(address, now, sizeof(now));
 	if (r < 0)
 		return r;
-	if ((r = dp_device_override(address, override, sizeof(override), timeout_ms)) == -ETIMEDOUT)
+	if (known_override)   /* just read under the group lock */
+		snprintf(override, sizeof(override), "%s", known_override);
+	else if ((r = dp_device_override(address, override, sizeof(override), timeout_ms)) == -ETIMEDOUT)
 		return r;
 	/* to no driver, the final override can go first: nothing probes after an unbind */
 	const char *first = *want ? want : leave_override;
@@ -346,7 +352,7 @@ static int plan_rollback(struct dp_bind_plan *plan, size_t upto, struct dp_ledge
 		struct dp_bind_step *s = &plan->steps[i];
 		if (!s->touched)
 			continue;
-		if (function_move(s->address, s->from, s->from_override, timeout_ms) < 0) {
+		if (function_move(s->address, NULL, s->from, s->from_override, timeout_ms) < 0) {
 			dp_strv_add(trouble, dp_error_message());
 			failed++;
 			continue;
@@ -389,7 +395,7 @@ static int plan_forget_restored(struct dp_bind_plan *plan, struct dp_ledger *led
 static int step_apply(struct dp_bind_step *s, int timeout_ms)
 {
 	s->touched = true;
-	return function_move(s->address, s->to, s->to_override, timeout_ms);
+	return function_move(s->address, s->from_override, s->to, s->to_override, timeout_ms);
 }
 
 /* After the locks: another devpass may have moved some functions meanwhile. */
@@ -450,46 +456,206 @@ static int drivers_ensure(const struct dp_bind_plan *plan)
 	return 0;
 }
 
+/* ---- carrying the moves out: serially, or group by group in parallel ------------- */
+
+struct move_failure {
+	size_t at;                   /* the step that failed */
+	int r;
+	char cause[1024];
+};
+
+static bool moves_serial(struct dp_bind_plan *plan, int timeout_ms, struct move_failure *f)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		struct dp_bind_step *s = &plan->steps[i];
+		if (s->action == DP_STEP_SKIP || s->result != DP_STEP_PLANNED)
+			continue;
+		int r = step_apply(s, timeout_ms);
+		if (r == 0) {
+			s->result = DP_STEP_DONE;
+			continue;
+		}
+		*f = (struct move_failure){.at = i, .r = r};
+		snprintf(f->cause, sizeof(f->cause), "%s", dp_error_message());
+		return false;
+	}
+	return true;
+}
+
+/* What a worker tells the parent about each step it finished (or failed). */
+struct move_report {
+	size_t index;
+	int r;
+	char cause[512];
+};
+
+#define PARALLEL_MIN_STEPS 4
+#define PARALLEL_MAX_WORKERS 4
+
+static size_t workers_for(const struct dp_bind_plan *plan)
+{
+	size_t active = 0, groups = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		if (plan->steps[i].action == DP_STEP_SKIP)
+			continue;
+		active++;
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = plan->steps[j].action != DP_STEP_SKIP && plan->steps[j].group == plan->steps[i].group;
+		groups += !seen;
+	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t w = cpus < 2 ? 1 : (size_t)cpus;
+	if (w > PARALLEL_MAX_WORKERS)
+		w = PARALLEL_MAX_WORKERS;
+	if (w > groups)
+		w = groups;
+	return active >= PARALLEL_MIN_STEPS ? w : 1;
+}
+
+/* A worker moves the functions of its groups in plan order, reporting each; it stops at
+ * its first failure, or when another worker has failed (*stop). */
+static void __attribute__((noreturn)) worker_run(struct dp_bind_plan *plan, size_t w, size_t workers,
+                                                 int out, volatile int *stop, int timeout_ms)
+{
+	for (size_t i = 0; i < plan->n && !*stop; i++) {
+		struct dp_bind_step *s = &plan->steps[i];
+		if (s->action == DP_STEP_SKIP || (size_t)s->group % workers != w)
+			continue;
+		struct move_report rep = {.index = i, .r = step_apply(s, timeout_ms)};
+		if (rep.r < 0) {
+			snprintf(rep.cause, sizeof(rep.cause), "%s", dp_error_message());
+			*stop = 1;
+		}
+		if (write(out, &rep, sizeof(rep)) != sizeof(rep))
+			_exit(1);   /* the parent cannot learn of this step: it counts as half done */
+		if (rep.r < 0)
+			_exit(0);
+	}
+	_exit(0);
+}
+
+/* Steps a worker reported finish there; a step it started but never reported (the worker
+ * died) is treated as touched and failed, so it is put back with the rest. */
+static void reports_collect(struct dp_bind_plan *plan, int *fds, size_t workers,
+                            struct move_failure *f, bool *failed)
+{
+	for (size_t w = 0; w < workers; w++) {
+		struct move_report rep;
+		while (read(fds[w], &rep, sizeof(rep)) == sizeof(rep) && rep.index < plan->n) {
+			struct dp_bind_step *s = &plan->steps[rep.index];
+			s->touched = true;
+			s->result = rep.r == 0 ? DP_STEP_DONE : DP_STEP_FAILED;
+			if (rep.r < 0 && !*failed) {
+				*failed = true;
+				*f = (struct move_failure){.at = rep.index, .r = rep.r};
+				snprintf(f->cause, sizeof(f->cause), "%s", rep.cause);
+			}
+		}
+		close(fds[w]);
+	}
+}
+
+/* A worker that died without reporting a failure left its next step half done. */
+static void worker_death_note(struct dp_bind_plan *plan, size_t w, size_t workers,
+                              struct move_failure *f, bool *failed)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		struct dp_bind_step *s = &plan->steps[i];
+		if (s->action == DP_STEP_SKIP || s->result != DP_STEP_PLANNED || (size_t)s->group % workers != w)
+			continue;
+		s->touched = true;
+		s->result = DP_STEP_FAILED;
+		if (!*failed) {
+			*failed = true;
+			*f = (struct move_failure){.at = i, .r = -EIO};
+			snprintf(f->cause, sizeof(f->cause), "%s: the process moving it died", s->address);
+		}
+		return;
+	}
+}
+
+static bool moves_parallel(struct dp_bind_plan *plan, size_t workers, int timeout_ms,
+                           struct move_failure *f)
+{
+	volatile int *stop = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
+	                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (stop == MAP_FAILED)
+		return moves_serial(plan, timeout_ms, f);
+	*stop = 0;
+	int fds[PARALLEL_MAX_WORKERS];
+	pid_t pids[PARALLEL_MAX_WORKERS];
+	size_t started = 0;
+	fflush(NULL);
+	for (size_t w = 0; w < workers; w++) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0)
+			break;
+		pids[w] = fork();
+		if (pids[w] == 0) {
+			close(p[0]);
+			worker_run(plan, w, workers, p[1], stop, timeout_ms);
+		}
+		close(p[1]);
+		if (pids[w] < 0) {
+			close(p[0]);
+			break;
+		}
+		fds[started++] = p[0];
+	}
+	bool failed = false;
+	reports_collect(plan, fds, started, f, &failed);
+	for (size_t w = 0; w < started; w++) {
+		int status = 0;
+		waitpid(pids[w], &status, 0);
+		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			worker_death_note(plan, w, workers, f, &failed);
+	}
+	munmap((void *)stop, sizeof(int));
+	/* workers that could not be started leave their steps planned: do those here */
+	return failed ? false : moves_serial(plan, timeout_ms, f);
+}
+
+static int plan_fail(struct dp_bind_plan *plan, const struct move_failure *f,
+                     struct dp_ledger *ledger, int timeout_ms)
+{
+	struct dp_bind_step *s = &plan->steps[f->at];
+	s->result = DP_STEP_FAILED;
+	/* a function whose write hangs is locked by the kernel: touching it again would hang
+	 * too, so it stays as it is, recorded for a later restore */
+	bool hung = f->r == -ETIMEDOUT;
+	if (hung)
+		s->touched = false;
+	struct dp_strv trouble = {0};
+	int left = plan_rollback(plan, plan->n - 1, ledger, timeout_ms, &trouble);
+	if (left)
+		dp_error_set(-EIO, "%s; putting the other devices back failed too: %s "
+		             "(run 'devpass restore --all')", f->cause, trouble.v[0]);
+	else if (hung)
+		dp_error_set(-EIO, "%s; the other devices were put back; %s is left as it is: run "
+		             "'devpass restore %s' once nothing holds it", f->cause, s->address, s->address);
+	else
+		dp_error_set(-EIO, "%s; every device touched was put back as it was", f->cause);
+	dp_strv_free(&trouble);
+	if (hung)
+		s->touched = true;   /* keeps its ledger record for the restore */
+	plan_forget_untouched(plan, ledger);
+	return -EIO;
+}
+
 static int plan_run(struct dp_bind_plan *plan, const struct dp_pci_list *list,
                     struct dp_ledger *ledger, int timeout_ms)
 {
 	int r = plan_record(plan, ledger, list);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < plan->n; i++) {
-		struct dp_bind_step *s = &plan->steps[i];
-		if (s->action == DP_STEP_SKIP)
-			continue;
-		int step_r = step_apply(s, timeout_ms);
-		if (step_r == 0) {
-			s->result = DP_STEP_DONE;
-			continue;
-		}
-		s->result = DP_STEP_FAILED;
-		char cause[1024];
-		snprintf(cause, sizeof(cause), "%s", dp_error_message());
-		/* a function whose write hangs is locked by the kernel: touching it again would
-		 * hang too, so it stays as it is, recorded for a later restore */
-		bool hung = step_r == -ETIMEDOUT;
-		if (hung)
-			s->touched = false;
-		struct dp_strv trouble = {0};
-		int left = plan_rollback(plan, i, ledger, timeout_ms, &trouble);
-		if (left)
-			dp_error_set(-EIO, "%s; putting the other devices back failed too: %s "
-			             "(run 'devpass restore --all')", cause, trouble.v[0]);
-		else if (hung)
-			dp_error_set(-EIO, "%s; the other devices were put back; %s is left as it is: run "
-			             "'devpass restore %s' once nothing holds it", cause, s->address, s->address);
-		else
-			dp_error_set(-EIO, "%s; every device touched was put back as it was", cause);
-		dp_strv_free(&trouble);
-		if (hung)
-			s->touched = true;   /* keeps its ledger record for the restore */
-		plan_forget_untouched(plan, ledger);
-		return -EIO;
-	}
-	return plan_forget_restored(plan, ledger);
+	struct move_failure f = {0};
+	size_t workers = workers_for(plan);
+	/* independent groups move at once: the kernel's work (vfio-pci's probe and remove)
+	 * is most of the time, and it runs on every core */
+	bool ok = workers > 1 ? moves_parallel(plan, workers, timeout_ms, &f)
+	                      : moves_serial(plan, timeout_ms, &f);
+	return ok ? plan_forget_restored(plan, ledger) : plan_fail(plan, &f, ledger, timeout_ms);
 }
 
 int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list,
