@@ -236,6 +236,22 @@ if [ "$HAVE_BIND" = 1 ]; then
     note "devpass state files before the first dry run: '${files0}', after the dry runs: '$(ls /var/lib/devpass /run/devpass 2>/dev/null | tr '\n' ' ')'"
     back_to_baseline "dry run"
 
+    # ---------------------------------------------------------- vfio-pci loaded on demand
+    # devpass loads vfio-pci (and vfio_iommu_type1) with libkmod when it is missing
+    modprobe -r vfio_pci 2>/dev/null   # its status counts vfio_pci_core, which may stay
+    if [ ! -d /sys/bus/pci/drivers/vfio-pci ]; then
+        if dp kmod-bind bind $NVME && [ -d /sys/bus/pci/drivers/vfio-pci ] && [ "$(drv_of $NVME)" = vfio-pci ]; then
+            ok "bind $NVME with vfio-pci unloaded: devpass loaded the module (libkmod) and bound it"
+        else
+            nok "bind $NVME with vfio-pci unloaded: devpass loads the module and binds" "exit $rc; driver $(drv_of $NVME); $(errline)"
+        fi
+        dp kmod-restore restore $NVME
+        back_to_baseline "vfio-pci on demand"
+    else
+        nok "bind with vfio-pci unloaded" "could not unload vfio_pci for the test: $(lsmod 2>/dev/null | grep vfio | tr '\n' ' ')"
+        modprobe vfio-pci
+    fi
+
     # ---------------------------------------------------------- plain nvme
     g=$(group_of $NVME)
     dp bind-nvme bind $NVME
