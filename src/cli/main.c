@@ -38,11 +38,23 @@ static const struct cli_verb verbs[] = {
 	 "  --dry-run      show the plan, change nothing\n"
 	 "  --timeout SEC  give up on an unbind that blocks longer (default 10)\n"},
 	{"unbind", cmd_unbind, "Leave devices with no driver",
-	 "devpass unbind ADDRESS... [--force] [--dry-run] [--timeout SEC] [--json]\n"},
+	 "devpass unbind ADDRESS... [--force] [--dry-run] [--timeout SEC] [--json]\n"
+	 "\n"
+	 "  Unbinds each named device and sets its driver_override to 'none', so that no\n"
+	 "  driver takes it again; 'devpass restore' undoes it.\n"},
 	{"restore", cmd_restore, "Give devices back to the driver they had before devpass",
-	 "devpass restore ADDRESS...|--all [--dry-run] [--timeout SEC] [--json]\n"},
+	 "devpass restore ADDRESS...|--all [--dry-run] [--timeout SEC] [--json]\n"
+	 "\n"
+	 "  Puts each device back on the driver, and driver_override, it had before devpass\n"
+	 "  first changed it (from /var/lib/devpass/devpass.db). Naming one function of a group\n"
+	 "  devpass bound whole brings the whole group back. --all restores everything devpass\n"
+	 "  changed, also after a crash. Refused while a process holds the device.\n"},
 	{"reset", cmd_reset, "Reset a device through the kernel (refused while it is in use)",
-	 "devpass reset ADDRESS [--force] [--dry-run] [--timeout SEC] [--json]\n"},
+	 "devpass reset ADDRESS [--force] [--dry-run] [--timeout SEC] [--json]\n"
+	 "\n"
+	 "  Writes the kernel's reset attribute, which tries the methods in reset_method\n"
+	 "  (flr, pm, bus, ...). Refused while a host driver other than vfio-pci drives the\n"
+	 "  device, while a process holds it, or when it is host-critical.\n"},
 };
 
 static void usage(FILE *f)
