@@ -119,6 +119,18 @@ expect() {
 # back_to_baseline WHAT: after a section, put every function back the way the setup left
 # it (driver and driver_override, from /tmp/state.0), with plain sysfs writes, so one
 # failing section does not spoil the next; says so when it had anything to do
+# expect_group_back LABEL: after a restore (status in $rc), the pci-bridge group is on
+# e1000 and virtio-pci again with driver_override cleared
+expect_group_back() {
+    bad=
+    [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
+    [ "$(drv_of $E1000)/$(drv_of $RNG)" = e1000/virtio-pci ] ||
+        bad="$bad $E1000 on $(drv_of $E1000), $RNG on $(drv_of $RNG)"
+    [ "$(ovr_of $E1000)/$(ovr_of $RNG)" = -/- ] ||
+        bad="$bad driver_override $(ovr_of $E1000)/$(ovr_of $RNG)"
+    expect "$1" "" "$bad"
+}
+
 back_to_baseline() {
     local left a d o p
     left=$(changed_since /tmp/state.0)
@@ -321,13 +333,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     [ -z "$other" ] || bad="$bad others changed (the bridge $BRIDGE must not): $other"
     expect "bind $E1000 (group $g with $RNG behind $BRIDGE): both endpoints on vfio-pci, the bridge untouched" "" "$bad"
     dp restore-group restore $E1000
-    bad=
-    [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
-    [ "$(drv_of $E1000)/$(drv_of $RNG)" = e1000/virtio-pci ] ||
-        bad="$bad $E1000 on $(drv_of $E1000), $RNG on $(drv_of $RNG)"
-    [ "$(ovr_of $E1000)/$(ovr_of $RNG)" = -/- ] ||
-        bad="$bad driver_override $(ovr_of $E1000)/$(ovr_of $RNG)"
-    expect "restore $E1000: the group is back on e1000 and virtio-pci, driver_override cleared" "" "$bad"
+    expect_group_back "restore $E1000: the group is back on e1000 and virtio-pci, driver_override cleared"
     back_to_baseline "shared group bind/restore"
 
     # ---------------------------------------------------------- SR-IOV VFs
@@ -361,13 +367,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     [ "$(drv_of $RNG)" = vfio-pci ] || bad="$bad $RNG on $(drv_of $RNG) (--driver binds only the given function)"
     expect "bind $E1000, then bind --driver e1000 $E1000: $E1000 back on e1000, $RNG stays on vfio-pci" "" "$bad"
     dp driver-restore restore $E1000 $RNG
-    bad=
-    [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
-    [ "$(drv_of $E1000)/$(drv_of $RNG)" = e1000/virtio-pci ] ||
-        bad="$bad $E1000 on $(drv_of $E1000), $RNG on $(drv_of $RNG)"
-    [ "$(ovr_of $E1000)/$(ovr_of $RNG)" = -/- ] ||
-        bad="$bad driver_override $(ovr_of $E1000)/$(ovr_of $RNG)"
-    expect "restore $E1000 $RNG after --driver: e1000 and virtio-pci, driver_override cleared" "" "$bad"
+    expect_group_back "restore $E1000 $RNG after --driver: e1000 and virtio-pci, driver_override cleared"
     back_to_baseline "--driver"
 
     # ---------------------------------------------------------- failures change nothing
