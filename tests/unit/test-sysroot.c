@@ -101,6 +101,28 @@ static void resolve_gives_root_relative_paths(void **state)
 	assert_int_equal(dp_fs_resolve("sys/missing/x", out, sizeof(out)), -ENOENT);
 }
 
+/* links whose targets add up past PATH_MAX are an error, not an overflow */
+static void resolve_refuses_overlong_paths(void **state)
+{
+	char name[256], target[4096] = "", link[PATH_MAX * 2], out[PATH_MAX];
+	memset(name, 'a', 200);
+	name[200] = '\0';
+	snprintf(link, sizeof(link), "%s/sys/%s", root, name);
+	mkdir(link, 0755);
+	/* a link to itself, 20 times deep: each hop adds 200 characters */
+	for (int i = 0; i < 20; i++)
+		strcat(target, i ? "/loop" : "loop");
+	snprintf(link, sizeof(link), "%s/sys/%s/loop", root, name);
+	assert_int_equal(symlink(".", link), 0);
+	snprintf(link, sizeof(link), "sys/%s/%s", name, target);
+	int r = dp_fs_resolve(link, out, sizeof(out));
+	assert_true(r == 0 || r == -ENAMETOOLONG || r == -ELOOP);
+	char deep[PATH_MAX * 2] = "sys";
+	for (int i = 0; i < 30; i++)
+		strcat(strcat(deep, "/"), name);
+	assert_true(dp_fs_resolve(deep, out, sizeof(out)) < 0);
+}
+
 static void readlink_name_gives_the_last_component(void **state)
 {
 	char name[64];
@@ -132,6 +154,7 @@ int main(void)
 		cmocka_unit_test(refuses_dot_dot),
 		cmocka_unit_test(absolute_links_resolve_inside_the_root),
 		cmocka_unit_test(resolve_gives_root_relative_paths),
+		cmocka_unit_test(resolve_refuses_overlong_paths),
 		cmocka_unit_test(readlink_name_gives_the_last_component),
 		cmocka_unit_test(path_join_is_lexical),
 		cmocka_unit_test(missing_root_is_an_error),

@@ -293,25 +293,29 @@ int dp_fs_readlink_name(const char *path, char *buf, size_t size)
 	return n < 0 ? n : last_component(target, buf, size);
 }
 
-/* Appends component to the root-relative path in out, handling "." and "..".
- * ".." never climbs above the root, as inside a chroot. */
-static void path_push(char *out, const char *comp, size_t len)
+/* Appends component to the root-relative path in out (PATH_MAX bytes), handling "." and
+ * "..". ".." never climbs above the root, as inside a chroot. False when it would not fit:
+ * a captured tree can hold links of any length. */
+static bool path_push(char *out, const char *comp, size_t len)
 {
 	if (len == 1 && comp[0] == '.')
-		return;
+		return true;
 	if (len == 2 && comp[0] == '.' && comp[1] == '.') {
 		char *slash = strrchr(out, '/');
 		if (slash)
 			*slash = '\0';
 		else
 			out[0] = '\0';
-		return;
+		return true;
 	}
 	size_t used = strlen(out);
+	if (used + len + 2 > PATH_MAX)
+		return false;
 	if (used)
 		out[used++] = '/';
 	memcpy(out + used, comp, len);
 	out[used + len] = '\0';
+	return true;
 }
 
 int dp_fs_resolve(const char *path, char *out, size_t size)
@@ -332,7 +336,8 @@ int dp_fs_resolve(const char *path, char *out, size_t size)
 		size_t len = (size_t)(end - p);
 		char candidate[PATH_MAX];
 		snprintf(candidate, sizeof(candidate), "%s", resolved);
-		path_push(candidate, p, len);
+		if (!path_push(candidate, p, len))
+			return -ENAMETOOLONG;
 		char target[PATH_MAX];
 		int n = candidate[0] ? dp_fs_readlink(candidate, target, sizeof(target)) : -EINVAL;
 		if (n >= 0) {
