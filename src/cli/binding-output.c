@@ -72,8 +72,8 @@ int cli_bind_args_parse(int argc, char **argv, const char *verb, const char *all
 		case 'o': r = owner_parse(optarg, &out->opts); break;
 		case 't': {
 			double sec = strtod(optarg, &end);
-			if (*end || end == optarg || sec <= 0 || sec > 3600)
-				return cli_error(EXIT_USAGE, "--timeout takes seconds, 0 < N <= 3600");
+			if (*end || end == optarg || sec < 0.001 || sec > 3600)
+				return cli_error(EXIT_USAGE, "--timeout takes seconds, 0.001 <= N <= 3600");
 			out->opts.timeout_ms = (int)(sec * 1000);
 			break;
 		}

@@ -16,6 +16,7 @@
 
 #include "devpass.h"
 #include "fakekernel.h"
+#include "fs/sysroot.h"
 
 #define GPU "0000:01:00.0"
 #define AUDIO "0000:01:00.1"
@@ -218,6 +219,48 @@ static void refuses_a_device_in_use(void **state)
 	assert_string_equal(drv(VF_ON_VFIO), "vfio-pci");
 }
 
+/* devpass died after moving the functions back but before dropping their records: the
+ * next restore finds them as recorded and drops the records */
+static void restore_forgets_what_is_already_back(void **state)
+{
+	struct dp_bind_options o = opts();
+	assert_int_equal(run(DP_BIND, GPU, NULL, &o, NULL), 0);
+	const char *fn[2][2] = {{GPU, "nvidia"}, {AUDIO, "snd_hda_intel"}};
+	for (int i = 0; i < 2; i++) {   /* back by hand, as the crashed restore had done */
+		char path[128];
+		snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/driver_override", fn[i][0]);
+		assert_int_equal(dp_fs_write(path, "\n", 0), 0);
+		assert_int_equal(dp_fs_write("sys/bus/pci/drivers/vfio-pci/unbind", fn[i][0], 0), 0);
+		assert_int_equal(dp_fs_write("sys/bus/pci/drivers_probe", fn[i][0], 0), 0);
+	}
+	assert_gpu_at_start();
+	struct dp_bind_plan plan;
+	assert_int_equal(run(DP_RESTORE, NULL, NULL, &o, &plan), 0);
+	assert_int_equal(plan.n, 2);
+	assert_int_equal(plan.steps[0].action, DP_STEP_SKIP);
+	dp_bind_plan_free(&plan);
+	assert_int_equal(run(DP_RESTORE, NULL, NULL, &o, &plan), 0);
+	assert_int_equal(plan.n, 0);   /* the records are gone */
+	dp_bind_plan_free(&plan);
+}
+
+/* a recorded VF destroyed since must not block restoring the others */
+static void restore_all_skips_vanished_devices(void **state)
+{
+	struct dp_bind_options o = opts();
+	assert_int_equal(run(DP_BIND, VF1, NULL, &o, NULL), 0);
+	assert_int_equal(run(DP_BIND, GPU, NULL, &o, NULL), 0);
+	char link[PATH_MAX * 2];
+	snprintf(link, sizeof(link), "%s/sys/bus/pci/devices/%s", root, VF1);
+	assert_int_equal(unlink(link), 0);   /* sriov_numvfs lowered: the VF is gone */
+	struct dp_bind_plan plan;
+	assert_int_equal(run(DP_RESTORE, NULL, NULL, &o, &plan), 0);
+	assert_int_equal(plan.warnings.n, 1);
+	assert_non_null(strstr(plan.warnings.v[0], VF1));
+	dp_bind_plan_free(&plan);
+	assert_gpu_at_start();
+}
+
 /* ---- faults: every step of every device, and the state afterwards ------------------ */
 
 struct fault_case {
@@ -388,6 +431,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(unbind_leaves_no_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_and_bad_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(refuses_a_device_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(restore_forgets_what_is_already_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(restore_all_skips_vanished_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(faults_leave_everything_as_it_was, setup, teardown),
 		cmocka_unit_test_setup_teardown(hung_unbind_is_left_for_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_then_restore, setup, teardown),

@@ -57,6 +57,14 @@ int dp_device_override(const char *address, char *override, size_t size, int tim
 		return dp_error_set(r, "%s: reading driver_override did not finish in %d s: the device "
 		                    "is locked (an unbind of it may be hanging)", address, timeout_ms / 1000);
 	}
+	if (r == -ENOENT) {   /* kernels without driver_override: nothing to record */
+		override[0] = '\0';
+		return 0;
+	}
+	if (r < 0) {
+		override[0] = '\0';
+		return dp_error_set(r, "%s: cannot read driver_override: %s", address, strerror(-r));
+	}
 	if (r < 0 || strcmp(override, "(null)") == 0)
 		override[0] = '\0';
 	return r < 0 ? r : 0;
@@ -79,7 +87,7 @@ static struct dp_bind_step *step_add(struct dp_bind_plan *p, const struct dp_pci
 	s->group = dev->iommu_group;
 	snprintf(s->from, sizeof(s->from), "%s", dev->driver);
 	if (dp_device_override(dev->address, s->from_override, sizeof(s->from_override),
-	                       p->timeout_ms) == -ETIMEDOUT)
+	                       p->timeout_ms) < 0)
 		p->locked_error = true;
 	s->requested = requested;
 	return s;
@@ -174,6 +182,7 @@ static int plan_restore_target(struct dp_bind_step *s, struct dp_ledger *ledger)
 	if (found < 0)
 		return found;
 	step_target(s, DP_RESTORE, NULL);
+	s->in_ledger = found;
 	if (!found) {   /* devpass never changed it: nothing of ours to undo */
 		s->action = DP_STEP_SKIP;
 		s->result = DP_STEP_SKIPPED;
@@ -192,7 +201,14 @@ static int plan_requested(struct dp_bind_plan *p, const struct dp_pci_list *list
 	int r = all ? dp_ledger_addresses(ledger, &wanted) : 0;
 	for (size_t i = 0; r == 0 && i < wanted.n; i++) {
 		struct dp_pci_device *dev;
-		if ((r = dp_pci_device_lookup(list, wanted.v[i], &dev)) < 0)
+		if ((r = dp_pci_device_lookup(list, wanted.v[i], &dev)) < 0 && all && r == -ENODEV) {
+			/* a VF destroyed since: its record must not block the others */
+			dp_strv_addf(&p->warnings, "WARNING: %s is recorded but no longer present; skipped",
+			             wanted.v[i]);
+			r = 0;
+			continue;
+		}
+		if (r < 0)
 			break;
 		step_add(p, dev, true);
 		if (whole_groups)
@@ -232,10 +248,7 @@ int dp_bind_plan_make(enum dp_bind_kind kind, const struct dp_pci_list *list,
 	}
 	dp_ledger_close(ledger);
 	if (r == 0 && out->locked_error)
-		r = -ETIMEDOUT;
-	if (r == -ETIMEDOUT)
-		dp_error_set(r, "a device in the plan is locked by the kernel (an unbind of it may be "
-		             "hanging: see 'devpass show'); nothing was changed");
+		r = -EIO;   /* the message says which device, and why */
 	/* a plan that cannot be carried out is not carried out at all */
 	for (size_t i = 0; r < 0 && i < out->n; i++)
 		if (out->steps[i].result == DP_STEP_PLANNED)
@@ -316,7 +329,7 @@ static int function_move(const char *address, const char *known_override, const 
 		return r;
 	if (known_override)   /* just read under the group lock */
 		snprintf(override, sizeof(override), "%s", known_override);
-	else if ((r = dp_device_override(address, override, sizeof(override), timeout_ms)) == -ETIMEDOUT)
+	else if ((r = dp_device_override(address, override, sizeof(override), timeout_ms)) < 0)
 		return r;
 	/* to no driver, the final override can go first: nothing probes after an unbind */
 	const char *first = *want ? want : leave_override;
@@ -350,7 +363,9 @@ static int plan_rollback(struct dp_bind_plan *plan, size_t upto, struct dp_ledge
 	int failed = 0;
 	for (size_t i = upto + 1; i-- > 0;) {
 		struct dp_bind_step *s = &plan->steps[i];
-		if (!s->touched)
+		/* a function whose write hangs is locked by the kernel: touching it again would
+		 * hang too, so it stays as it is, recorded for a later restore */
+		if (!s->touched || s->hung)
 			continue;
 		if (function_move(s->address, NULL, s->from, s->from_override, timeout_ms) < 0) {
 			dp_strv_add(trouble, dp_error_message());
@@ -386,9 +401,12 @@ static int plan_record(struct dp_bind_plan *plan, struct dp_ledger *ledger,
 static int plan_forget_restored(struct dp_bind_plan *plan, struct dp_ledger *ledger)
 {
 	int r = dp_ledger_begin(ledger);
-	for (size_t i = 0; r == 0 && i < plan->n; i++)
-		if (plan->steps[i].action == DP_STEP_RESTORE && plan->steps[i].result == DP_STEP_DONE)
-			r = dp_ledger_forget(ledger, plan->steps[i].address);
+	for (size_t i = 0; r == 0 && i < plan->n; i++) {
+		const struct dp_bind_step *s = &plan->steps[i];
+		/* already as recorded (a crash after the moves, before this) counts as restored */
+		if (s->in_ledger && (s->result == DP_STEP_DONE || s->result == DP_STEP_SKIPPED))
+			r = dp_ledger_forget(ledger, s->address);
+	}
 	return r == 0 ? dp_ledger_commit(ledger) : r;
 }
 
@@ -403,12 +421,21 @@ static int plan_refresh(struct dp_bind_plan *plan)
 {
 	for (size_t i = 0; i < plan->n; i++) {
 		struct dp_bind_step *s = &plan->steps[i];
+		/* a group member someone else had bound as wanted may have moved since */
+		if (s->action == DP_STEP_SKIP && plan->kind == DP_BIND) {
+			char now[64];
+			dp_device_driver(s->address, now, sizeof(now));
+			if (strcmp(now, s->to) != 0) {
+				s->action = DP_STEP_BIND;
+				s->result = DP_STEP_PLANNED;
+			}
+		}
 		if (s->action == DP_STEP_SKIP)
 			continue;
 		dp_device_driver(s->address, s->from, sizeof(s->from));
 		int r = dp_device_override(s->address, s->from_override, sizeof(s->from_override),
 		                           plan->timeout_ms);
-		if (r == -ETIMEDOUT)
+		if (r < 0)
 			return r;
 		if (strcmp(s->from, s->to) == 0 && (s->action == DP_STEP_BIND ||
 		                                   strcmp(s->from_override, s->to_override) == 0)) {
@@ -435,13 +462,11 @@ static void owner_apply(struct dp_bind_plan *plan, const struct dp_bind_options 
 
 static int plan_locks_take(const struct dp_bind_plan *plan, struct dp_group_locks *locks)
 {
-	int *groups = calloc(plan->n + 1, sizeof(int));
-	size_t n = 0;
+	struct dp_strv names = {0};
 	for (size_t i = 0; i < plan->n; i++)
-		if (plan->steps[i].group >= 0)
-			groups[n++] = plan->steps[i].group;
-	int r = dp_group_locks_take(groups, n, locks);
-	free(groups);
+		dp_lock_name_add(&names, plan->steps[i].group, plan->steps[i].address);
+	int r = dp_locks_take(&names, locks);
+	dp_strv_free(&names);
 	return r;
 }
 
@@ -475,6 +500,7 @@ static bool moves_serial(struct dp_bind_plan *plan, int timeout_ms, struct move_
 			s->result = DP_STEP_DONE;
 			continue;
 		}
+		s->hung = r == -ETIMEDOUT;
 		*f = (struct move_failure){.at = i, .r = r};
 		snprintf(f->cause, sizeof(f->cause), "%s", dp_error_message());
 		return false;
@@ -546,6 +572,7 @@ static void reports_collect(struct dp_bind_plan *plan, int *fds, size_t workers,
 			struct dp_bind_step *s = &plan->steps[rep.index];
 			s->touched = true;
 			s->result = rep.r == 0 ? DP_STEP_DONE : DP_STEP_FAILED;
+			s->hung = rep.r == -ETIMEDOUT;
 			if (rep.r < 0 && !*failed) {
 				*failed = true;
 				*f = (struct move_failure){.at = rep.index, .r = rep.r};
@@ -621,11 +648,7 @@ static int plan_fail(struct dp_bind_plan *plan, const struct move_failure *f,
 {
 	struct dp_bind_step *s = &plan->steps[f->at];
 	s->result = DP_STEP_FAILED;
-	/* a function whose write hangs is locked by the kernel: touching it again would hang
-	 * too, so it stays as it is, recorded for a later restore */
-	bool hung = f->r == -ETIMEDOUT;
-	if (hung)
-		s->touched = false;
+	bool hung = s->hung;
 	struct dp_strv trouble = {0};
 	int left = plan_rollback(plan, plan->n - 1, ledger, timeout_ms, &trouble);
 	if (left)
@@ -637,9 +660,7 @@ static int plan_fail(struct dp_bind_plan *plan, const struct move_failure *f,
 	else
 		dp_error_set(-EIO, "%s; every device touched was put back as it was", f->cause);
 	dp_strv_free(&trouble);
-	if (hung)
-		s->touched = true;   /* keeps its ledger record for the restore */
-	plan_forget_untouched(plan, ledger);
+	plan_forget_untouched(plan, ledger);   /* hung ones were touched: their records stay */
 	return -EIO;
 }
 
@@ -674,7 +695,7 @@ int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list
 	if (r == 0)
 		r = dp_ledger_open(&ledger, true);
 	if (r == 0)
-		r = plan_run(plan, list, ledger, o->timeout_ms);
+		r = plan_run(plan, list, ledger, plan->timeout_ms);
 	if (r == 0 && o->set_owner)
 		owner_apply(plan, o);
 	dp_ledger_close(ledger);

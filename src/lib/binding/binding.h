@@ -21,12 +21,14 @@ int dp_ledger_begin(struct dp_ledger *l);
 int dp_ledger_commit(struct dp_ledger *l);
 int dp_ledger_addresses(struct dp_ledger *l, struct dp_strv *out);
 
-/* locks.c — one flock per IOMMU group, always taken in ascending order */
+/* locks.c — one flock per IOMMU group ("group-N") or group-less function ("device-ADDR"),
+ * always taken in sorted order */
 struct dp_group_locks {
 	int *fds;
 	size_t n;
 };
-int dp_group_locks_take(const int *groups, size_t n, struct dp_group_locks *out);
+void dp_lock_name_add(struct dp_strv *names, int group, const char *address);
+int dp_locks_take(struct dp_strv *names, struct dp_group_locks *out);
 void dp_group_locks_release(struct dp_group_locks *locks);
 
 /* inuse.c — processes holding a device's nodes */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "binding/binding.h"
 #include "fs/sysroot.h"
@@ -18,6 +19,7 @@
 
 struct dp_ledger {
 	sqlite3 *db;
+	int dirfd;   /* the state directory, opened inside the root */
 };
 
 static int ledger_error(struct dp_ledger *l, const char *what)
@@ -35,9 +37,13 @@ int dp_ledger_open(struct dp_ledger **out, bool create)
 	int r = create ? dp_fs_mkdir_p(LEDGER_DIR, 0755) : 0;
 	if (r < 0)
 		return dp_error_set(r, "cannot create /%s: %s", LEDGER_DIR, strerror(-r));
-	if ((r = dp_fs_host_path(LEDGER_DB, path, sizeof(path))) < 0)
-		return dp_error_set(r, "bad state path");
 	struct dp_ledger *l = calloc(1, sizeof(*l));
+	char dir[64];
+	if ((r = dp_fs_dir_handle_path(LEDGER_DIR, &l->dirfd, dir, sizeof(dir))) < 0) {
+		free(l);
+		return dp_error_set(r, "cannot open /%s: %s", LEDGER_DIR, strerror(-r));
+	}
+	snprintf(path, sizeof(path), "%s/devpass.db", dir);
 	int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
 	if (sqlite3_open_v2(path, &l->db, flags, NULL) != SQLITE_OK) {
 		r = ledger_error(l, "open");
@@ -64,6 +70,8 @@ void dp_ledger_close(struct dp_ledger *l)
 	if (!l)
 		return;
 	sqlite3_close(l->db);
+	if (l->dirfd >= 0)
+		close(l->dirfd);
 	free(l);
 }
 
@@ -101,13 +109,15 @@ int dp_ledger_get(struct dp_ledger *l, const char *address, char *driver, size_t
 	                              "WHERE address = ?1", -1, &st, NULL) != SQLITE_OK)
 		return ledger_error(l, "prepare");
 	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
-	int found = sqlite3_step(st) == SQLITE_ROW;
-	if (found) {
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
 		snprintf(driver, dsize, "%s", (const char *)sqlite3_column_text(st, 0));
 		snprintf(override, osize, "%s", (const char *)sqlite3_column_text(st, 1));
 	}
 	sqlite3_finalize(st);
-	return found;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return ledger_error(l, "read");   /* busy or damaged: not "never recorded" */
+	return rc == SQLITE_ROW;
 }
 
 int dp_ledger_forget(struct dp_ledger *l, const char *address)
@@ -128,10 +138,11 @@ int dp_ledger_addresses(struct dp_ledger *l, struct dp_strv *out)
 		return 0;
 	if (sqlite3_prepare_v2(l->db, "SELECT address FROM devices ORDER BY address", -1, &st, NULL) != SQLITE_OK)
 		return ledger_error(l, "prepare");
-	while (sqlite3_step(st) == SQLITE_ROW)
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		dp_strv_add(out, (const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
-	return 0;
+	return rc == SQLITE_DONE ? 0 : ledger_error(l, "list");
 }
 
 int dp_ledger_begin(struct dp_ledger *l)

@@ -1,6 +1,6 @@
-/* Group locks: two devpass processes never work on one IOMMU group at once. Locks are
- * taken in ascending group order, so two processes wanting overlapping sets cannot
- * deadlock. */
+/* Locks: two devpass processes never work on one IOMMU group (or, for a function
+ * without one, on one function) at once. Locks are taken in one fixed order, so two
+ * processes wanting overlapping sets cannot deadlock. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,36 +11,40 @@
 
 #define LOCK_DIR "run/devpass"
 
-static int int_compare(const void *a, const void *b)
+void dp_lock_name_add(struct dp_strv *names, int group, const char *address)
 {
-	return *(const int *)a - *(const int *)b;
+	char name[64];
+	if (group >= 0)
+		snprintf(name, sizeof(name), "group-%d", group);
+	else
+		snprintf(name, sizeof(name), "device-%s", address);
+	if (!dp_strv_contains(names, name))
+		dp_strv_add(names, name);
 }
 
-int dp_group_locks_take(const int *groups, size_t n, struct dp_group_locks *out)
+static int name_compare(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int dp_locks_take(struct dp_strv *names, struct dp_group_locks *out)
 {
 	int r = dp_fs_mkdir_p(LOCK_DIR, 0755);
 	if (r < 0)
 		return dp_error_set(r, "cannot create /%s: %s", LOCK_DIR, strerror(-r));
-	int *sorted = malloc((n + 1) * sizeof(int));
-	memcpy(sorted, groups, n * sizeof(int));
-	qsort(sorted, n, sizeof(int), int_compare);
-	out->fds = calloc(n + 1, sizeof(int));
+	qsort(names->v, names->n, sizeof(*names->v), name_compare);
+	out->fds = calloc(names->n + 1, sizeof(int));
 	out->n = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (i && sorted[i] == sorted[i - 1])
-			continue;
-		char path[64];
-		snprintf(path, sizeof(path), LOCK_DIR "/group-%d.lock", sorted[i]);
+	for (size_t i = 0; i < names->n; i++) {
+		char path[128];
+		snprintf(path, sizeof(path), LOCK_DIR "/%s.lock", names->v[i]);
 		int fd = dp_fs_lock(path);
 		if (fd < 0) {
-			free(sorted);
 			dp_group_locks_release(out);
-			return dp_error_set(fd, "cannot lock IOMMU group %d (/%s): %s", groups[i], path,
-			                    strerror(-fd));
+			return dp_error_set(fd, "cannot take the lock /%s: %s", path, strerror(-fd));
 		}
 		out->fds[out->n++] = fd;
 	}
-	free(sorted);
 	return 0;
 }
 

@@ -27,7 +27,7 @@ int dp_reset_check(const struct dp_pci_device *dev, bool force, struct dp_strv *
 	if (dp_reset_methods(dev, methods, sizeof(methods)) < 0)
 		return dp_error_set(-ENOTSUP, "%s cannot be reset: the kernel offers no reset method "
 		                    "for it (no reset attribute)", dev->address);
-	char driver[64];
+	char driver[64] = "";
 	dp_device_driver(dev->address, driver, sizeof(driver));
 	struct dp_strv users = {0};
 	dp_device_users(dev, &users);
@@ -50,8 +50,16 @@ int dp_reset_check(const struct dp_pci_device *dev, bool force, struct dp_strv *
 int dp_reset_apply(const struct dp_pci_device *dev, int timeout_ms)
 {
 	char path[PATH_MAX];
+	struct dp_strv names = {0};
+	struct dp_group_locks locks = {0};
+	dp_lock_name_add(&names, dev->iommu_group, dev->address);
+	int r = dp_locks_take(&names, &locks);   /* no bind may move it meanwhile */
+	dp_strv_free(&names);
+	if (r < 0)
+		return r;
 	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/reset", dev->address);
-	int r = dp_fs_write(path, "1", timeout_ms);
+	r = dp_fs_write(path, "1", timeout_ms);
+	dp_group_locks_release(&locks);
 	if (r < 0)
 		return dp_error_set(r, "%s: reset failed: %s%s", dev->address, strerror(-r),
 		                    r == -ENOTTY ? " (no reset method worked)" : "");

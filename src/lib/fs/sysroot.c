@@ -463,6 +463,21 @@ static void writer_serve(int fd)
 	}
 }
 
+/* Closes every descriptor but two (close_range where the kernel has it, 5.9 and later). */
+static void fds_close_except(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+	bool ok = (lo == 0 || close_range(0, (unsigned)lo - 1, 0) == 0) &&
+	          (hi == lo + 1 || close_range((unsigned)lo + 1, (unsigned)hi - 1, 0) == 0) &&
+	          close_range((unsigned)hi + 1, ~0U, 0) == 0;
+	if (ok)
+		return;
+	long max = sysconf(_SC_OPEN_MAX);
+	for (int fd = 0; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+		if (fd != a && fd != b)
+			close(fd);
+}
+
 static int writer_start(void)
 {
 	int sv[2];
@@ -478,10 +493,7 @@ static int writer_start(void)
 	if (pid == 0) {
 		/* keep only the socket and the root: an inherited lock file would keep its
 		 * flock held, and an inherited pipe would keep the caller's reader waiting */
-		int keep_lo = sv[1] < root_fd ? sv[1] : root_fd, keep_hi = sv[1] < root_fd ? root_fd : sv[1];
-		close_range(0, (unsigned)keep_lo - 1, 0);
-		close_range((unsigned)keep_lo + 1, (unsigned)keep_hi - 1, 0);
-		close_range((unsigned)keep_hi + 1, ~0U, 0);
+		fds_close_except(sv[1], root_fd);
 		writer_serve(sv[1]);
 	}
 	close(sv[1]);
@@ -577,24 +589,56 @@ int dp_fs_write(const char *path, const char *data, int timeout_ms)
 	return timeout_ms > 0 ? write_with_timeout(path, data, timeout_ms) : write_now(path, data);
 }
 
+/* One component at a time, each parent opened inside the root, so that a link in a
+ * captured tree (var -> /var) cannot make the directory appear on the host. */
 int dp_fs_mkdir_p(const char *path, mode_t mode)
 {
 	if (!dp_fs_path_is_safe(path))
 		return -EACCES;
-	int dirfd = root_get();
 	char buf[PATH_MAX];
 	snprintf(buf, sizeof(buf), "%s", relative(path));
-	for (char *p = buf; ; p++) {
+	for (char *p = buf;; p++) {
 		if (*p != '/' && *p)
 			continue;
 		char saved = *p;
 		*p = '\0';
-		if (mkdirat(dirfd, buf, mode) < 0 && errno != EEXIST)
+		int fd = open_in_root(buf, O_PATH | O_DIRECTORY);
+		if (fd >= 0)
+			close(fd);
+		else if (errno != ENOENT)
 			return -errno;
+		else {
+			char *slash = strrchr(buf, '/');
+			const char *name = slash ? slash + 1 : buf;
+			if (slash)
+				*slash = '\0';
+			int parent = open_in_root(slash ? buf : ".", O_PATH | O_DIRECTORY);
+			if (slash)
+				*slash = '/';
+			if (parent < 0)
+				return -errno;
+			int r = mkdirat(parent, name, mode);
+			int err = errno;
+			close(parent);
+			if (r < 0 && err != EEXIST)
+				return -err;
+		}
 		if (!saved)
 			return 0;
 		*p = saved;
 	}
+}
+
+/* A directory inside the root, as a path libraries can open (SQLite): /proc/self/fd/N
+ * names the directory the root-confined open found, wherever links pointed. */
+int dp_fs_dir_handle_path(const char *path, int *fd_out, char *out, size_t size)
+{
+	int fd = open_in_root(path, O_PATH | O_DIRECTORY);
+	if (fd < 0)
+		return -errno;
+	*fd_out = fd;
+	snprintf(out, size, "/proc/self/fd/%d", fd);
+	return 0;
 }
 
 int dp_fs_lock(const char *path)

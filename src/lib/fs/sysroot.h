@@ -57,6 +57,9 @@ int dp_fs_lock(const char *path);
 void dp_fs_unlock(int fd);
 int dp_fs_chown(const char *path, uid_t uid, gid_t gid);
 
+/* A path through /proc/self/fd to a directory opened inside the root; *fd must stay open
+ * while the path is used. */
+int dp_fs_dir_handle_path(const char *path, int *fd, char *out, size_t size);
 /* An absolute path for libraries that must open files themselves (libkmod). */
 int dp_fs_host_path(const char *path, char *out, size_t size);
 /* Lexical checks shared with callers that build paths from user input. */

@@ -200,7 +200,9 @@ struct dp_bind_step {
 	enum dp_step_result result;
 	bool requested;              /* named by the user, not pulled in by its group */
 	bool recorded;               /* this run created its ledger record */
+	bool in_ledger;              /* restore: devpass has a record of it */
 	bool touched;                /* a write was made to it */
+	bool hung;                   /* a write to it did not finish: the kernel holds it */
 };
 
 struct dp_bind_options {
