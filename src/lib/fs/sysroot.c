@@ -154,11 +154,6 @@ int dp_fs_read_line(const char *path, char *buf, size_t size)
 	return trim_line(buf, dp_fs_read(path, buf, size));
 }
 
-static bool entry_name_is_safe(const char *name)
-{
-	return *name && !strchr(name, '/') && strcmp(name, "..") != 0;
-}
-
 int dp_fs_dir_open(const char *path)
 {
 	int fd = open_in_root(path, O_PATH | O_DIRECTORY);
@@ -172,19 +167,17 @@ void dp_fs_dir_close(int dirfd)
 }
 
 
-int dp_fs_dir_open_at(int dirfd, const char *name)
+/* Entries are "name" or "sub/name" below the directory: relative, without "..". */
+static bool beneath_path_ok(const char *rel)
 {
-	if (!entry_name_is_safe(name))
-		return -EACCES;
-	int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	return *rel && rel[0] != '/' && dp_fs_path_is_safe(rel);
 }
 
-/* Entries may be "name" or "sub/name" below the directory: resolved beneath it with no
- * symlink followed, so a crafted tree cannot lead the read elsewhere. */
+/* Opened beneath the directory with no symlink followed, so a crafted tree cannot lead
+ * the read elsewhere. */
 static int open_beneath(int dirfd, const char *rel)
 {
-	if (!*rel || rel[0] == '/' || !dp_fs_path_is_safe(rel)) {
+	if (!beneath_path_ok(rel)) {
 		errno = EACCES;
 		return -1;
 	}
@@ -223,7 +216,7 @@ static int last_component(const char *target, char *buf, size_t size)
 
 int dp_fs_dir_readlink(int dirfd, const char *name, char *buf, size_t size)
 {
-	if (!*name || name[0] == '/' || !dp_fs_path_is_safe(name))
+	if (!beneath_path_ok(name))
 		return -EACCES;
 	ssize_t n = readlinkat(dirfd, name, buf, size - 1);
 	if (n < 0)
@@ -434,7 +427,6 @@ static int write_now(const char *path, const char *data)
 static pid_t writer_pid = -1;
 static int writer_fd = -1;
 static pid_t writer_owner;   /* a forked copy of us must not share our helper */
-
 
 /* Requests are "W<path>\0<data>" (answered with an int) or "R<path>" (answered with the
  * int result and the bytes read). */

@@ -32,7 +32,6 @@ DIR *dp_fs_opendir(const char *path);
  * "name" or "sub/name" beneath the directory, opened without following any symlink
  * (readlink reads the last one), so nothing leads out of the directory. */
 int dp_fs_dir_open(const char *path);     /* a descriptor, or -errno */
-int dp_fs_dir_open_at(int dirfd, const char *name);   /* a subdirectory of an open one */
 void dp_fs_dir_close(int dirfd);
 ssize_t dp_fs_dir_read(int dirfd, const char *name, char *buf, size_t size);
 int dp_fs_dir_read_line(int dirfd, const char *name, char *buf, size_t size);

@@ -17,7 +17,6 @@ struct json_object;
 /* ---- errors ---------------------------------------------------------------- */
 const char *dp_error_message(void);
 int dp_error_set(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void dp_error_clear(void);
 
 /* ---- filesystem root (the one gateway to sysfs, procfs, devfs, /etc, /run) -- */
 int dp_root_set(const char *dir);      /* NULL: $DEVPASS_ROOT, else "/" */

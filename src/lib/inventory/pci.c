@@ -78,7 +78,7 @@ static int parent_dir_get(struct parent_cache *pc, const char *path, size_t plen
 	return pc->fd;
 }
 
-/* One attribute of the function: "0000:04:00.2/uevent" beneath its bridge */
+/* One attribute of the function: "0000:04:00.2/modalias" beneath its bridge */
 struct attr_reader {
 	int dirfd;
 	const char *name;
@@ -97,31 +97,18 @@ static void attr_path(char *rel, size_t size, const struct attr_reader *ar, cons
 	memcpy(rel + nl + 1, attr, al + 1);
 }
 
-static ssize_t attr_read(const struct attr_reader *ar, const char *attr, char *buf, size_t size)
+static int attr_line(const struct attr_reader *ar, const char *attr, char *buf, size_t size)
 {
 	char rel[DP_ADDR_LEN + 32];
 	attr_path(rel, sizeof(rel), ar, attr);
-	return dp_fs_dir_read(ar->dirfd, rel, buf, size);
-}
-
-static int attr_line(const struct attr_reader *ar, const char *attr, char *buf, size_t size)
-{
-	ssize_t n = attr_read(ar, attr, buf, size);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return (int)n;
+	return dp_fs_dir_read_line(ar->dirfd, rel, buf, size);
 }
 
 static int attr_link_name(const struct attr_reader *ar, const char *attr, char *buf, size_t size)
 {
-	char rel[DP_ADDR_LEN + 32], target[PATH_MAX];
+	char rel[DP_ADDR_LEN + 32];
 	attr_path(rel, sizeof(rel), ar, attr);
-	int n = dp_fs_dir_readlink(ar->dirfd, rel, target, sizeof(target));
-	if (n < 0)
-		return n;
-	const char *slash = strrchr(target, '/');
-	snprintf(buf, size, "%s", slash ? slash + 1 : target);
-	return 0;
+	return dp_fs_dir_readlink_name(ar->dirfd, rel, buf, size);
 }
 
 static unsigned long attr_hex(const struct attr_reader *ar, const char *attr, bool *ok)

@@ -19,8 +19,3 @@ int dp_error_set(int err, const char *fmt, ...)
 	va_end(ap);
 	return err < 0 ? err : -err;
 }
-
-void dp_error_clear(void)
-{
-	last_message[0] = '\0';
-}
