@@ -179,10 +179,9 @@ static void record_fill(struct dp_table *t, const struct dp_pci_list *list,
 	dp_table_set_json(t, "names", names_json(d));
 	dp_table_set_json(t, "revision", hex(2, d->revision));
 	dp_table_set_json(t, "driver", str_or_null(d->driver));
-	char (*was)[64] = calloc(list->n + 1, sizeof(*was));
-	dp_ledger_original_drivers(list, was);
-	dp_table_set_json(t, "original_driver", str_or_null(was[d - list->dev]));
-	free(was);
+	char was[64];
+	dp_ledger_original_driver(d->address, was);
+	dp_table_set_json(t, "original_driver", str_or_null(was));
 	dp_table_set_json(t, "driver_override", str_or_null(x->driver_override));
 	dp_table_set_strv(t, "modules", &x->modules);
 	if (d->iommu_group >= 0)

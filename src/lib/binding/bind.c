@@ -702,18 +702,3 @@ int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list
 	dp_group_locks_release(&locks);
 	return r;
 }
-
-void dp_ledger_original_drivers(const struct dp_pci_list *list, char (*out)[64])
-{
-	struct dp_ledger *ledger = NULL;
-	char override[64];
-	for (size_t i = 0; i < list->n; i++)
-		out[i][0] = '\0';
-	if (dp_ledger_open(&ledger, false) < 0 || !ledger)
-		return;
-	for (size_t i = 0; i < list->n; i++)
-		if (dp_ledger_get(ledger, list->dev[i].address, out[i], 64, override, sizeof(override)) == 1 &&
-		    !out[i][0])
-			snprintf(out[i], 64, "(none)");
-	dp_ledger_close(ledger);
-}

@@ -156,3 +156,42 @@ int dp_ledger_commit(struct dp_ledger *l)
 	return sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0
 	       : ledger_error(l, "commit");
 }
+
+/* What list and show print as "was": one query over the records, not one per function. */
+static void original_set(char *out, const char *driver)
+{
+	snprintf(out, 64, "%s", *driver ? driver : "(none)");
+}
+
+void dp_ledger_original_drivers(const struct dp_pci_list *list, char (*out)[64])
+{
+	struct dp_ledger *l = NULL;
+	sqlite3_stmt *st;
+	for (size_t i = 0; i < list->n; i++)
+		out[i][0] = '\0';
+	if (dp_ledger_open(&l, false) < 0 || !l)
+		return;
+	if (sqlite3_prepare_v2(l->db, "SELECT address, original_driver FROM devices", -1, &st,
+	                       NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const struct dp_pci_device *dev =
+				dp_pci_list_find(list, (const char *)sqlite3_column_text(st, 0));
+			if (dev)
+				original_set(out[dev - list->dev], (const char *)sqlite3_column_text(st, 1));
+		}
+		sqlite3_finalize(st);
+	}
+	dp_ledger_close(l);
+}
+
+void dp_ledger_original_driver(const char *address, char out[64])
+{
+	struct dp_ledger *l = NULL;
+	char driver[64], override[64];
+	out[0] = '\0';
+	if (dp_ledger_open(&l, false) < 0 || !l)
+		return;
+	if (dp_ledger_get(l, address, driver, sizeof(driver), override, sizeof(override)) == 1)
+		original_set(out, driver);
+	dp_ledger_close(l);
+}

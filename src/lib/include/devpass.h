@@ -242,6 +242,7 @@ int dp_reset_check(const struct dp_pci_device *dev, bool force, struct dp_strv *
 int dp_reset_apply(const struct dp_pci_device *dev, int timeout_ms);
 /* The driver a device had before devpass changed it; "" when devpass has no record. */
 void dp_ledger_original_drivers(const struct dp_pci_list *list, char (*out)[64]);
+void dp_ledger_original_driver(const char *address, char out[64]);
 
 /* ---- tables: one type renders text and JSON ----------------------------------- */
 #define DP_COL_TEXT 0x1     /* shown in the text table (JSON always has every column) */
