@@ -355,21 +355,19 @@ static void groups_propagate(struct dp_pci_list *list)
 		const struct dp_iommu_group *g = &groups.g[gi];
 		if (!g->host_critical || g->n < 2)
 			continue;
-		struct dp_strv pending = {0};
+		/* only reasons of their own travel: not the ones added here */
+		bool *direct = calloc(g->n, sizeof(bool));
+		for (size_t a = 0; a < g->n; a++)
+			direct[a] = list->dev[g->members[a]].critical.n > 0;
 		for (size_t a = 0; a < g->n; a++) {
 			const struct dp_pci_device *src = &list->dev[g->members[a]];
-			for (size_t b = 0; b < g->n && src->critical.n; b++)
+			for (size_t b = 0; b < g->n && direct[a]; b++)
 				if (a != b)
-					dp_strv_addf(&pending, "%zu\tshares IOMMU group %d with %s, which %s",
-					             g->members[b], g->number, src->address, src->critical.v[0]);
+					dp_strv_addf(&list->dev[g->members[b]].critical,
+					             "shares IOMMU group %d with %s, which %s", g->number,
+					             src->address, src->critical.v[0]);
 		}
-		for (size_t k = 0; k < pending.n; k++) {
-			char *tab = strchr(pending.v[k], '\t');
-			struct dp_pci_device *dst = &list->dev[strtoul(pending.v[k], NULL, 10)];
-			if (!dp_strv_contains(&dst->critical, tab + 1))
-				dp_strv_add(&dst->critical, tab + 1);
-		}
-		dp_strv_free(&pending);
+		free(direct);
 	}
 	dp_groups_free(&groups);
 }
