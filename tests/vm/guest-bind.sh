@@ -119,6 +119,17 @@ expect() {
 # back_to_baseline WHAT: after a section, put every function back the way the setup left
 # it (driver and driver_override, from /tmp/state.0), with plain sysfs writes, so one
 # failing section does not spoil the next; says so when it had anything to do
+# expect_refused LABEL PATTERN STATE: the last devpass run exited 1, its message matches
+# PATTERN, and nothing changed since the snapshot STATE
+expect_refused() {
+    bad=
+    [ "$rc" = 1 ] || bad="exit $rc"
+    grep -qiE "$2" /tmp/dp.err || bad="$bad message does not name the reason (/$2/): $(errline)"
+    left=$(changed_since "$3")
+    [ -z "$left" ] || bad="$bad changed: $left"
+    expect "$1" "" "$bad"
+}
+
 # expect_group_back LABEL: after a restore (status in $rc), the pci-bridge group is on
 # e1000 and virtio-pci again with driver_override cleared
 expect_group_back() {
@@ -441,12 +452,8 @@ if [ "$HAVE_BIND" = 1 ]; then
         hpid=$!
         state >/tmp/state.1
         dp holder-restore restore --timeout 5 $PASSDEV
-        bad=
-        [ "$rc" = 1 ] || bad="exit $rc"
-        grep -qiE "sleep|$hpid|in use" /tmp/dp.err || bad="$bad message does not name the holder (sleep, pid $hpid): $(errline)"
-        left=$(changed_since /tmp/state.1)
-        [ -z "$left" ] || bad="$bad changed: $left"
-        expect "restore $PASSDEV while a process (sleep, pid $hpid) holds /dev/vfio/$g open: exit 1, the holder named, nothing changed" "" "$bad"
+        expect_refused "restore $PASSDEV while a process (sleep, pid $hpid) holds /dev/vfio/$g open: exit 1, the holder named, nothing changed" \
+            "sleep|$hpid|in use" /tmp/state.1
         note "in use: $(errline)"
         kill $hpid; wait $hpid 2>/dev/null
     else
@@ -604,12 +611,7 @@ refuse_test() {
         return
     fi
     dp "refuse-$short" bind "$a"
-    bad=
-    [ "$rc" = 1 ] || bad="exit $rc"
-    grep -qiE "$2" /tmp/dp.err || bad="$bad message does not name the reason (/$2/): $(errline)"
-    left=$(changed_since /tmp/state.0)
-    [ -z "$left" ] || bad="$bad changed: $left"
-    expect "bind $a ($3) without --force: exit 1, the reason named, nothing changed" "" "$bad"
+    expect_refused "bind $a ($3) without --force: exit 1, the reason named, nothing changed" "$2" /tmp/state.0
     note "refusal of $a: $(errline)"
     dp "refuse-json-$short" bind --json "$a"
     left=$(changed_since /tmp/state.0)
