@@ -54,6 +54,19 @@ int cli_plan_report(const struct dp_bind_plan *plan, const struct cli_ctx *ctx, 
 /* The same, for reset: also the kernel's reset methods. */
 int cli_reset_report(const struct dp_bind_plan *plan, const struct cli_ctx *ctx, bool dry_run,
                      int error, const char *methods);
+/* changeset-output.c: setup and persist. Record tables passed as summary end with these
+ * columns, which the report fills (JSON only; the text shows a table or a diff). */
+#define CLI_CHANGESET_COLUMN_LIST \
+	{"ok", "OK", 0, 0}, {"dry_run", "Dry run", 0, 0}, {"error", "Error", 0, 0}, \
+	{"files", "Files", 0, 0}, {"commands", "Commands", 0, 0}, \
+	{"warnings", "Warnings", 0, 0}, {"notes", "Notes", 0, 0}, {"kept", "Kept", 0, 0}
+#define CLI_CHANGESET_NCOLUMNS 8
+extern const struct dp_column cli_changeset_columns[CLI_CHANGESET_NCOLUMNS];
+int cli_changeset_report(const struct dp_changeset *cs, struct dp_table *summary,
+                         const struct cli_ctx *ctx, bool dry_run, int error);
+int cmd_setup(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_persist(int argc, char **argv, const struct cli_ctx *ctx);
+
 /* Exit code for a library error: bad input is usage (2), the rest failure (1). */
 int cli_exit_for(int error);
 

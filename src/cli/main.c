@@ -55,6 +55,40 @@ static const struct cli_verb verbs[] = {
 	 "  Writes the kernel's reset attribute, which tries the methods in reset_method\n"
 	 "  (flr, pm, bus, ...). Refused while a host driver other than vfio-pci drives the\n"
 	 "  device, while a process holds it, or when it is host-critical.\n"},
+	{"setup", cmd_setup, "Configure the kernel arguments passthrough needs, through the boot loader",
+	 "devpass setup iommu [--no-pt] [--dry-run] [--json]\n"
+	 "devpass setup --undo [--dry-run] [--json]\n"
+	 "\n"
+	 "  iommu     add the IOMMU arguments this host needs (intel_iommu=on on Intel hosts whose\n"
+	 "            kernel does not turn VT-d on by itself; iommu=pt) where the boot loader in\n"
+	 "            use reads them: a GRUB drop-in (/etc/default/grub.d/devpass-iommu.cfg, then\n"
+	 "            update-grub), GRUB's BLS entries, systemd-boot entries or\n"
+	 "            /etc/kernel/cmdline. Prints instructions when it cannot tell the boot loader.\n"
+	 "  --no-pt   leave iommu=pt out\n"
+	 "  --undo    put back every file 'setup iommu' changed, byte for byte\n"
+	 "  --dry-run show the diff of every file and the commands, change nothing\n"},
+	{"persist", cmd_persist, "Make bindings and VF counts survive reboots (udev + systemd, or vfio-pci ids)",
+	 "devpass persist ADDRESS... [--driver NAME] [--by address|id|serial] [--force] [--dry-run]\n"
+	 "devpass persist ADDRESS --vfs N [--by address|id|serial] [--dry-run]\n"
+	 "devpass persist --ids ADDRESS... [--force] [--dry-run]\n"
+	 "devpass persist --list\n"
+	 "devpass persist --remove ADDRESS...|--all|--ids [--dry-run]\n"
+	 "devpass persist --apply ADDRESS | --match ADDRESS      (run by udev/systemd at boot)\n"
+	 "\n"
+	 "  Binds the devices (and the rest of their IOMMU groups, as bind does) at every boot,\n"
+	 "  before their host drivers can take them: a rule in /etc/devpass/persist.d, a udev\n"
+	 "  rule (/etc/udev/rules.d/05-devpass.rules) that sets driver_override as the device\n"
+	 "  appears, and devpass-persist@.service, which runs 'devpass persist --apply'.\n"
+	 "  --by KEY   address (default), id (vendor:device + subsystem: every such device),\n"
+	 "             or serial (the PCIe Device Serial Number)\n"
+	 "  --vfs N    on an SR-IOV PF: create N VFs at boot instead of binding it\n"
+	 "  --ids      the classic method: options vfio-pci ids=... in\n"
+	 "             /etc/modprobe.d/devpass-vfio.conf, softdeps for the host drivers, and the\n"
+	 "             initramfs hook (initramfs-tools, dracut or mkinitcpio)\n"
+	 "  --list     persisted rules, the devices they match now and whether they took effect\n"
+	 "  --remove   drop rules (all files devpass wrote for them go, nothing else)\n"
+	 "  --force    also host-critical devices (dangerous: the host may not boot usefully)\n"
+	 "  The boot path calls " "/usr/local/bin/devpass: install devpass first (ninja -C build install).\n"},
 };
 
 static void usage(FILE *f)

@@ -234,7 +234,7 @@ int dp_bind_plan_make(enum dp_bind_kind kind, const struct dp_pci_list *list,
 		return dp_error_set(-EINVAL, "'%s' is not a driver name", driver);
 	struct dp_ledger *ledger = NULL;
 	int r = kind == DP_RESTORE ? dp_ledger_open(&ledger, false) : 0;
-	bool whole_groups = kind == DP_BIND && strcmp(driver, "vfio-pci") == 0;
+	bool whole_groups = kind == DP_BIND && strcmp(driver, "vfio-pci") == 0 && !o->only_named;
 	if (r == 0)
 		r = plan_requested(out, list, addrs, naddrs, all, ledger, whole_groups);
 	for (size_t i = 0; r == 0 && i < out->n; i++) {
@@ -383,7 +383,7 @@ static int plan_rollback(struct dp_bind_plan *plan, size_t upto, struct dp_ledge
 /* Every function's original state is on disk, in one transaction, before the first
  * write to any of them: a crash at any later point leaves what restore needs. */
 static int plan_record(struct dp_bind_plan *plan, struct dp_ledger *ledger,
-                       const struct dp_pci_list *list)
+                       const struct dp_pci_list *list, bool override_is_ours)
 {
 	int r = dp_ledger_begin(ledger);
 	for (size_t i = 0; r == 0 && i < plan->n; i++) {
@@ -391,7 +391,9 @@ static int plan_record(struct dp_bind_plan *plan, struct dp_ledger *ledger,
 		struct dp_pci_device now = *dp_pci_list_find(list, s->address);
 		snprintf(now.driver, sizeof(now.driver), "%s", s->from);   /* as refreshed */
 		if (s->action == DP_STEP_BIND || s->action == DP_STEP_UNBIND)
-			r = dp_ledger_record(ledger, &now, s->from_override, &s->recorded);
+			r = dp_ledger_record(ledger, &now,
+			                     override_is_ours && strcmp(s->from_override, s->to) == 0
+			                     ? "" : s->from_override, &s->recorded);
 	}
 	return r == 0 ? dp_ledger_commit(ledger) : r;
 }
@@ -665,9 +667,9 @@ static int plan_fail(struct dp_bind_plan *plan, const struct move_failure *f,
 }
 
 static int plan_run(struct dp_bind_plan *plan, const struct dp_pci_list *list,
-                    struct dp_ledger *ledger, int timeout_ms)
+                    struct dp_ledger *ledger, int timeout_ms, const struct dp_bind_options *o)
 {
-	int r = plan_record(plan, ledger, list);
+	int r = plan_record(plan, ledger, list, o->override_is_ours);
 	if (r < 0)
 		return r;
 	struct move_failure f = {0};
@@ -695,7 +697,7 @@ int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list
 	if (r == 0)
 		r = dp_ledger_open(&ledger, true);
 	if (r == 0)
-		r = plan_run(plan, list, ledger, plan->timeout_ms);
+		r = plan_run(plan, list, ledger, plan->timeout_ms, o);
 	if (r == 0 && o->set_owner)
 		owner_apply(plan, o);
 	dp_ledger_close(ledger);

@@ -13,9 +13,12 @@
 
 #include "binding/binding.h"
 #include "fs/sysroot.h"
+#include "util/statedb.h"
 
-#define LEDGER_DIR "var/lib/devpass"
-#define LEDGER_DB LEDGER_DIR "/devpass.db"
+#define LEDGER_SCHEMA \
+	"CREATE TABLE IF NOT EXISTS devices (" \
+	" address TEXT PRIMARY KEY, original_driver TEXT NOT NULL," \
+	" original_override TEXT NOT NULL, vendor TEXT, device TEXT, recorded_at INTEGER)"
 
 struct dp_ledger {
 	sqlite3 *db;
@@ -24,43 +27,20 @@ struct dp_ledger {
 
 static int ledger_error(struct dp_ledger *l, const char *what)
 {
-	return dp_error_set(-EIO, "devpass state database /%s: %s: %s", LEDGER_DB, what,
-	                    l->db ? sqlite3_errmsg(l->db) : "cannot open");
+	return dp_statedb_error(l->db, what);
 }
 
 int dp_ledger_open(struct dp_ledger **out, bool create)
 {
-	char path[PATH_MAX];
+	sqlite3 *db;
+	int dirfd;
 	*out = NULL;
-	if (!create && !dp_fs_exists(LEDGER_DB))
-		return 0;   /* nothing recorded yet: callers treat NULL as an empty ledger */
-	int r = create ? dp_fs_mkdir_p(LEDGER_DIR, 0755) : 0;
-	if (r < 0)
-		return dp_error_set(r, "cannot create /%s: %s", LEDGER_DIR, strerror(-r));
+	int r = dp_statedb_open(create, LEDGER_SCHEMA, &db, &dirfd);
+	if (r < 0 || !db)
+		return r;
 	struct dp_ledger *l = calloc(1, sizeof(*l));
-	char dir[64];
-	if ((r = dp_fs_dir_handle_path(LEDGER_DIR, &l->dirfd, dir, sizeof(dir))) < 0) {
-		free(l);
-		return dp_error_set(r, "cannot open /%s: %s", LEDGER_DIR, strerror(-r));
-	}
-	snprintf(path, sizeof(path), "%s/devpass.db", dir);
-	int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
-	if (sqlite3_open_v2(path, &l->db, flags, NULL) != SQLITE_OK) {
-		r = ledger_error(l, "open");
-		dp_ledger_close(l);
-		return r;
-	}
-	sqlite3_busy_timeout(l->db, 30000);
-	if (create && sqlite3_exec(l->db,
-	        "PRAGMA synchronous=FULL;"
-	        "CREATE TABLE IF NOT EXISTS devices ("
-	        " address TEXT PRIMARY KEY, original_driver TEXT NOT NULL,"
-	        " original_override TEXT NOT NULL, vendor TEXT, device TEXT, recorded_at INTEGER)",
-	        NULL, NULL, NULL) != SQLITE_OK) {
-		r = ledger_error(l, "create table");
-		dp_ledger_close(l);
-		return r;
-	}
+	l->db = db;
+	l->dirfd = dirfd;
 	*out = l;
 	return 0;
 }
@@ -69,9 +49,7 @@ void dp_ledger_close(struct dp_ledger *l)
 {
 	if (!l)
 		return;
-	sqlite3_close(l->db);
-	if (l->dirfd >= 0)
-		close(l->dirfd);
+	dp_statedb_close(l->db, l->dirfd);
 	free(l);
 }
 

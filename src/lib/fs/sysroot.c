@@ -664,3 +664,85 @@ int dp_fs_chown(const char *path, uid_t uid, gid_t gid)
 	close(fd);
 	return r < 0 ? -err : 0;
 }
+
+/* ---- configuration files (/etc, /boot): whole-file replacement ------------------------- */
+
+/* The directory holding path, opened inside the root, and the last component. */
+static int parent_open(const char *path, char *name, size_t size)
+{
+	if (!dp_fs_path_is_safe(path))
+		return -EACCES;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", relative(path));
+	char *slash = strrchr(dir, '/');
+	snprintf(name, size, "%s", slash ? slash + 1 : dir);
+	if (slash)
+		*slash = '\0';
+	if (!*name || strcmp(name, ".") == 0)
+		return -EINVAL;
+	int fd = open_in_root(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+	return fd < 0 ? -errno : fd;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, data, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* A reader sees the old file or the new one, never half of either: the data goes to a
+ * temporary file beside the target, is synced, and renamed over it. */
+int dp_fs_write_file(const char *path, const char *data, size_t len, mode_t mode)
+{
+	char name[NAME_MAX + 1], tmp[NAME_MAX + 32];
+	int dirfd = parent_open(path, name, sizeof(name));
+	if (dirfd < 0)
+		return dirfd;
+	snprintf(tmp, sizeof(tmp), ".%.200s.devpass-%d", name, (int)getpid());
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int r = fd < 0 ? -errno : write_all(fd, data, len);
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0 && fd >= 0)
+		unlinkat(dirfd, tmp, 0);
+	if (r == 0)
+		fsync(dirfd);
+	close(dirfd);
+	return r;
+}
+
+int dp_fs_unlink(const char *path)
+{
+	char name[NAME_MAX + 1];
+	int dirfd = parent_open(path, name, sizeof(name));
+	if (dirfd < 0)
+		return dirfd;
+	int r = unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+	close(dirfd);
+	return r;
+}
+
+int dp_fs_rmdir(const char *path)
+{
+	char name[NAME_MAX + 1];
+	int dirfd = parent_open(path, name, sizeof(name));
+	if (dirfd < 0)
+		return dirfd;
+	int r = unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
+	close(dirfd);
+	return r;
+}

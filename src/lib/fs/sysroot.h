@@ -55,6 +55,11 @@ int dp_fs_mkdir_p(const char *path, mode_t mode);
 int dp_fs_lock(const char *path);
 void dp_fs_unlock(int fd);
 int dp_fs_chown(const char *path, uid_t uid, gid_t gid);
+/* Configuration files: replaced whole and atomically (temporary file, fsync, rename), so
+ * a crash leaves the old file or the new one. The parent directory must exist. */
+int dp_fs_write_file(const char *path, const char *data, size_t len, mode_t mode);
+int dp_fs_unlink(const char *path);
+int dp_fs_rmdir(const char *path);          /* -ENOTEMPTY when something else is in it */
 
 /* A path through /proc/self/fd to a directory opened inside the root; *fd must stay open
  * while the path is used. */

@@ -11,6 +11,9 @@
 
 #include "devpass.h"
 #include "fs/sysroot.h"
+#include "util/cmdline.h"
+#include "hostcheck/checks.h"
+
 
 #define EFI_GLOBAL_GUID "8be4df61-93ca-11d2-aa0d-e98032b8c49f"
 
@@ -27,11 +30,8 @@ struct host_facts {
 	char release[128];
 };
 
-static void add(struct dp_check_report *r, const char *name, enum dp_check_status st,
-                const char *fix, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void add(struct dp_check_report *r, const char *name, enum dp_check_status st,
-                const char *fix, const char *fmt, ...)
+void dp_check_add(struct dp_check_report *r, const char *name, enum dp_check_status st,
+                  const char *fix, const char *fmt, ...)
 {
 	r->c = realloc(r->c, (r->n + 1) * sizeof(*r->c));
 	struct dp_check *c = &r->c[r->n++];
@@ -91,54 +91,23 @@ static void facts_read(struct host_facts *h)
 	h->iommu_active = dir_has_entries("sys/class/iommu") && dir_has_entries("sys/kernel/iommu_groups");
 }
 
-/* Value of a kernel parameter (last one wins, as in the kernel); NULL when absent. */
-static bool cmdline_param(const char *cmdline, const char *key, char *value, size_t size)
-{
-	bool found = false;
-	size_t kl = strlen(key);
-	for (const char *p = cmdline; *p;) {
-		while (*p == ' ')
-			p++;
-		const char *end = strchrnul(p, ' ');
-		if ((size_t)(end - p) > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-			snprintf(value, size, "%.*s", (int)(end - p - (long)kl - 1), p + kl + 1);
-			found = true;
-		}
-		p = end;
-	}
-	return found;
-}
-
-/* intel_iommu=on,sm_on and the like are comma lists */
-static bool option_has(const char *value, const char *word)
-{
-	size_t wl = strlen(word);
-	for (const char *p = value; *p;) {
-		const char *end = strchrnul(p, ',');
-		if ((size_t)(end - p) == wl && strncmp(p, word, wl) == 0)
-			return true;
-		p = *end ? end + 1 : end;
-	}
-	return false;
-}
-
 /* ---- checks ------------------------------------------------------------------------- */
 
 static void check_cpu(struct dp_check_report *r, const struct host_facts *h)
 {
 	if (h->vmx || h->svm)
-		add(r, "cpu-virtualization", DP_CHECK_PASS, NULL, "%s supported by the CPU",
+		dp_check_add(r, "cpu-virtualization", DP_CHECK_PASS, NULL, "%s supported by the CPU",
 		    h->vmx ? "Intel VT-x (vmx)" : "AMD-V (svm)");
 	else
 		/* vfio works without KVM (QEMU's TCG can use it), so this slows VMs down but
 		 * does not block passthrough */
-		add(r, "cpu-virtualization", DP_CHECK_WARN,
+		dp_check_add(r, "cpu-virtualization", DP_CHECK_WARN,
 		    "enable Intel VT-x / AMD SVM in the firmware setup (BIOS/UEFI), then reboot",
 		    "the CPU reports neither vmx nor svm: VMs would run emulated");
 	if (dp_fs_exists("dev/kvm"))
-		add(r, "kvm", DP_CHECK_PASS, NULL, "/dev/kvm is present");
+		dp_check_add(r, "kvm", DP_CHECK_PASS, NULL, "/dev/kvm is present");
 	else
-		add(r, "kvm", DP_CHECK_WARN,
+		dp_check_add(r, "kvm", DP_CHECK_WARN,
 		    h->cpu == CPU_AMD ? "modprobe kvm_amd" : "modprobe kvm_intel",
 		    "/dev/kvm is missing: VMs would run without hardware acceleration");
 }
@@ -148,13 +117,13 @@ static void check_firmware(struct dp_check_report *r, const struct host_facts *h
 	bool dmar = dp_fs_exists("sys/firmware/acpi/tables/DMAR");
 	bool ivrs = dp_fs_exists("sys/firmware/acpi/tables/IVRS");
 	if (dmar || ivrs)
-		add(r, "iommu-firmware", DP_CHECK_PASS, NULL, "ACPI %s table describes the IOMMU",
+		dp_check_add(r, "iommu-firmware", DP_CHECK_PASS, NULL, "ACPI %s table describes the IOMMU",
 		    dmar ? "DMAR (Intel VT-d)" : "IVRS (AMD-Vi)");
 	else if (!dp_fs_exists("sys/firmware/acpi/tables"))
-		add(r, "iommu-firmware", DP_CHECK_WARN, NULL,
+		dp_check_add(r, "iommu-firmware", DP_CHECK_WARN, NULL,
 		    "no ACPI tables visible: cannot tell whether firmware describes an IOMMU");
 	else
-		add(r, "iommu-firmware", DP_CHECK_FAIL,
+		dp_check_add(r, "iommu-firmware", DP_CHECK_FAIL,
 		    h->vendor == CPU_AMD ? "enable AMD-Vi / IOMMU in the firmware setup, then reboot"
 		                         : "enable Intel VT-d in the firmware setup, then reboot",
 		    "the firmware publishes no DMAR or IVRS table: the IOMMU is disabled or absent");
@@ -164,54 +133,54 @@ static void check_kernel_iommu(struct dp_check_report *r, const struct host_fact
 {
 	char v[256];
 	if (h->iommu_active) {
-		add(r, "iommu-kernel", DP_CHECK_PASS, NULL,
+		dp_check_add(r, "iommu-kernel", DP_CHECK_PASS, NULL,
 		    "the kernel runs an IOMMU (/sys/class/iommu) and has IOMMU groups");
 		return;
 	}
-	const char *fix = "add intel_iommu=on to the kernel command line (GRUB_CMDLINE_LINUX in "
-	                  "/etc/default/grub, then update-grub) and reboot";
+	const char *fix = "devpass setup iommu (adds intel_iommu=on through the boot loader), "
+	                  "then reboot";
 	if (h->vendor == CPU_AMD)
 		fix = "AMD-Vi is on by default: remove amd_iommu=off / iommu=off from the kernel "
 		      "command line and enable IOMMU in the firmware setup";
-	else if (cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && option_has(v, "on"))
+	else if (dp_cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && dp_option_has(v, "on"))
 		fix = "intel_iommu=on is set but no IOMMU started: enable VT-d in the firmware setup";
-	add(r, "iommu-kernel", DP_CHECK_FAIL, fix,
+	dp_check_add(r, "iommu-kernel", DP_CHECK_FAIL, fix,
 	    "no IOMMU is active: /sys/class/iommu or /sys/kernel/iommu_groups is empty");
 }
 
 static void check_cmdline(struct dp_check_report *r, const struct host_facts *h)
 {
 	char v[256];
-	if (cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && option_has(v, "off"))
-		add(r, "cmdline-iommu", DP_CHECK_FAIL,
+	if (dp_cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && dp_option_has(v, "off"))
+		dp_check_add(r, "cmdline-iommu", DP_CHECK_FAIL,
 		    "replace intel_iommu=off with intel_iommu=on on the kernel command line and reboot",
 		    "the kernel command line turns the Intel IOMMU off (intel_iommu=off)");
-	else if (cmdline_param(h->cmdline, "amd_iommu", v, sizeof(v)) && option_has(v, "off"))
-		add(r, "cmdline-iommu", DP_CHECK_FAIL,
+	else if (dp_cmdline_param(h->cmdline, "amd_iommu", v, sizeof(v)) && dp_option_has(v, "off"))
+		dp_check_add(r, "cmdline-iommu", DP_CHECK_FAIL,
 		    "remove amd_iommu=off from the kernel command line and reboot",
 		    "the kernel command line turns the AMD IOMMU off (amd_iommu=off)");
-	else if (cmdline_param(h->cmdline, "iommu", v, sizeof(v)) && strcmp(v, "off") == 0)
-		add(r, "cmdline-iommu", DP_CHECK_FAIL,
+	else if (dp_cmdline_param(h->cmdline, "iommu", v, sizeof(v)) && strcmp(v, "off") == 0)
+		dp_check_add(r, "cmdline-iommu", DP_CHECK_FAIL,
 		    "remove iommu=off from the kernel command line and reboot",
 		    "the kernel command line disables IOMMUs (iommu=off)");
-	else if (cmdline_param(h->cmdline, "amd_iommu", v, sizeof(v)) && option_has(v, "on"))
-		add(r, "cmdline-iommu", DP_CHECK_WARN,
+	else if (dp_cmdline_param(h->cmdline, "amd_iommu", v, sizeof(v)) && dp_option_has(v, "on"))
+		dp_check_add(r, "cmdline-iommu", DP_CHECK_WARN,
 		    "remove amd_iommu=on: AMD-Vi is enabled by default and 'on' is ignored",
 		    "amd_iommu=on is not a value the kernel knows");
 	else if (h->vendor == CPU_INTEL && !h->iommu_active &&
-	         !(cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && option_has(v, "on")))
-		add(r, "cmdline-iommu", DP_CHECK_FAIL,
-		    "add intel_iommu=on to the kernel command line and reboot",
+	         !(dp_cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && dp_option_has(v, "on")))
+		dp_check_add(r, "cmdline-iommu", DP_CHECK_FAIL,
+		    "devpass setup iommu (adds intel_iommu=on through the boot loader), then reboot",
 		    "intel_iommu=on is missing and this kernel did not enable VT-d by itself");
 	else
-		add(r, "cmdline-iommu", DP_CHECK_PASS, NULL, "the kernel command line leaves the IOMMU on");
+		dp_check_add(r, "cmdline-iommu", DP_CHECK_PASS, NULL, "the kernel command line leaves the IOMMU on");
 
-	if (cmdline_param(h->cmdline, "iommu", v, sizeof(v)) && strcmp(v, "pt") == 0)
-		add(r, "cmdline-passthrough-mode", DP_CHECK_PASS, NULL,
+	if (dp_cmdline_param(h->cmdline, "iommu", v, sizeof(v)) && strcmp(v, "pt") == 0)
+		dp_check_add(r, "cmdline-passthrough-mode", DP_CHECK_PASS, NULL,
 		    "iommu=pt: host devices skip IOMMU translation");
 	else
-		add(r, "cmdline-passthrough-mode", DP_CHECK_WARN,
-		    "add iommu=pt to the kernel command line for full host DMA performance",
+		dp_check_add(r, "cmdline-passthrough-mode", DP_CHECK_WARN,
+		    "devpass setup iommu (adds iommu=pt through the boot loader), then reboot",
 		    "iommu=pt is not set: host-owned devices pay for IOMMU translation");
 }
 
@@ -228,15 +197,15 @@ static void check_interrupt_remapping(struct dp_check_report *r)
 	dp_fs_read_line("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", unsafe,
 	                sizeof(unsafe));
 	if (remapped)
-		add(r, "interrupt-remapping", DP_CHECK_PASS, NULL,
+		dp_check_add(r, "interrupt-remapping", DP_CHECK_PASS, NULL,
 		    "interrupts are remapped (IR- chips in /proc/interrupts)");
 	else if (unsafe[0] == 'Y')
-		add(r, "interrupt-remapping", DP_CHECK_WARN,
+		dp_check_add(r, "interrupt-remapping", DP_CHECK_WARN,
 		    "enable interrupt remapping in the firmware (x2APIC) and drop allow_unsafe_interrupts",
 		    "no interrupt remapping; vfio_iommu_type1.allow_unsafe_interrupts=1 lets a guest "
 		    "inject interrupts into the host");
 	else
-		add(r, "interrupt-remapping", DP_CHECK_FAIL,
+		dp_check_add(r, "interrupt-remapping", DP_CHECK_FAIL,
 		    "enable interrupt remapping (x2APIC / 'Interrupt Remapping' in the firmware setup; "
 		    "remove intremap=off); as an unsafe last resort set "
 		    "vfio_iommu_type1.allow_unsafe_interrupts=1",
@@ -267,15 +236,15 @@ static void check_vfio(struct dp_check_report *r, const struct host_facts *h)
 		         "modprobe %s; to load it at boot: echo %s > /etc/modules-load.d/vfio.conf",
 		         modules[i][0], modules[i][0]);
 		if (module_present(h, modules[i][0], builtin ? strstr(builtin, modules[i][1]) : NULL))
-			add(r, name, DP_CHECK_PASS, NULL, "%s is loaded or built in", modules[i][0]);
+			dp_check_add(r, name, DP_CHECK_PASS, NULL, "%s is loaded or built in", modules[i][0]);
 		else
-			add(r, name, DP_CHECK_FAIL, fix, "%s is not loaded", modules[i][0]);
+			dp_check_add(r, name, DP_CHECK_FAIL, fix, "%s is not loaded", modules[i][0]);
 	}
 	free(builtin);
 	if (dp_fs_exists("dev/vfio/vfio"))
-		add(r, "vfio-device", DP_CHECK_PASS, NULL, "/dev/vfio/vfio is present");
+		dp_check_add(r, "vfio-device", DP_CHECK_PASS, NULL, "/dev/vfio/vfio is present");
 	else
-		add(r, "vfio-device", DP_CHECK_FAIL, "modprobe vfio (udev then creates /dev/vfio/vfio)",
+		dp_check_add(r, "vfio-device", DP_CHECK_FAIL, "modprobe vfio (udev then creates /dev/vfio/vfio)",
 		    "/dev/vfio/vfio is missing");
 }
 
@@ -284,13 +253,13 @@ static void check_secure_boot(struct dp_check_report *r)
 	char buf[8];
 	ssize_t n = dp_fs_read("sys/firmware/efi/efivars/SecureBoot-" EFI_GLOBAL_GUID, buf, sizeof(buf));
 	if (!dp_fs_exists("sys/firmware/efi"))
-		add(r, "secure-boot", DP_CHECK_PASS, NULL, "legacy BIOS boot: Secure Boot does not apply");
+		dp_check_add(r, "secure-boot", DP_CHECK_PASS, NULL, "legacy BIOS boot: Secure Boot does not apply");
 	else if (n >= 5 && buf[4] == 1)
-		add(r, "secure-boot", DP_CHECK_WARN,
+		dp_check_add(r, "secure-boot", DP_CHECK_WARN,
 		    "sign out-of-tree modules (nvidia, vendor-reset) with an enrolled MOK key",
 		    "Secure Boot is on: unsigned out-of-tree modules will not load");
 	else
-		add(r, "secure-boot", DP_CHECK_PASS, NULL, "Secure Boot is off");
+		dp_check_add(r, "secure-boot", DP_CHECK_PASS, NULL, "Secure Boot is off");
 }
 
 static void check_hugepages(struct dp_check_report *r)
@@ -310,52 +279,45 @@ static void check_hugepages(struct dp_check_report *r)
 	if (d)
 		closedir(d);
 	if (free_bytes > 0)
-		add(r, "hugepages", DP_CHECK_PASS, NULL, "%lld MiB of hugepages free", free_bytes >> 20);
+		dp_check_add(r, "hugepages", DP_CHECK_PASS, NULL, "%lld MiB of hugepages free", free_bytes >> 20);
 	else
-		add(r, "hugepages", DP_CHECK_WARN,
+		dp_check_add(r, "hugepages", DP_CHECK_WARN,
 		    "reserve hugepages: sysctl vm.nr_hugepages=N (2 MiB pages) or hugepagesz=1G "
 		    "hugepages=N on the kernel command line",
 		    "no free hugepages: large VMs will back guest memory with 4 KiB pages");
 }
 
-static void check_groups(struct dp_check_report *r)
+static void check_groups(struct dp_check_report *r, const struct dp_pci_list *list)
 {
-	struct dp_pci_list list = {0};
-	if (dp_pci_scan_flags(&list, 0) < 0) {
-		add(r, "iommu-groups", DP_CHECK_WARN, NULL, "%s", dp_error_message());
-		return;
-	}
-	dp_critical_mark(&list);
 	struct dp_group_list groups;
-	dp_groups_build(&list, &groups);
+	dp_groups_build(list, &groups);
 	struct dp_strv mixed = {0};
 	for (size_t i = 0; i < groups.n; i++) {
 		const struct dp_iommu_group *g = &groups.g[i];
 		size_t endpoints = 0;
 		for (size_t k = 0; k < g->n; k++)
-			endpoints += !dp_pci_device_is_bridge(&list.dev[g->members[k]]);
+			endpoints += !dp_pci_device_is_bridge(&list->dev[g->members[k]]);
 		if (g->host_critical && endpoints > 1)
 			dp_strv_addf(&mixed, "%d", g->number);
 	}
 	if (!groups.n)
-		add(r, "iommu-groups", DP_CHECK_FAIL, "enable the IOMMU (see iommu-kernel)",
+		dp_check_add(r, "iommu-groups", DP_CHECK_FAIL, "enable the IOMMU (see iommu-kernel)",
 		    "no IOMMU groups: no device can be passed through");
 	else if (mixed.n) {
 		char joined[1024] = "";
 		for (size_t i = 0; i < mixed.n && strlen(joined) < 1000; i++)
 			snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "%s%s",
 			         i ? ", " : "", mixed.v[i]);
-		add(r, "iommu-groups", DP_CHECK_WARN,
+		dp_check_add(r, "iommu-groups", DP_CHECK_WARN,
 		    "move the devices you want to pass through to a slot with its own group "
 		    "(see 'devpass groups')",
 		    "%zu groups; group %s mixes host-critical devices with others, which cannot be "
 		    "passed through", groups.n, joined);
 	} else
-		add(r, "iommu-groups", DP_CHECK_PASS, NULL, "%zu groups, none mixing host-critical "
+		dp_check_add(r, "iommu-groups", DP_CHECK_PASS, NULL, "%zu groups, none mixing host-critical "
 		    "devices with others", groups.n);
 	dp_strv_free(&mixed);
 	dp_groups_free(&groups);
-	dp_pci_list_free(&list);
 }
 
 int dp_check_run(struct dp_check_report *out)
@@ -371,7 +333,17 @@ int dp_check_run(struct dp_check_report *out)
 	check_vfio(out, &h);
 	check_secure_boot(out);
 	check_hugepages(out);
-	check_groups(out);
+	struct dp_pci_list list = {0};
+	if (dp_pci_scan_flags(&list, 0) < 0) {
+		dp_check_add(out, "iommu-groups", DP_CHECK_WARN, NULL, "%s", dp_error_message());
+		return 0;
+	}
+	dp_critical_mark(&list);
+	check_groups(out, &list);
+	dp_check_boot_config(out);
+	dp_check_persisted(out, &list);
+	dp_check_vfio_ids(out, &list);
+	dp_pci_list_free(&list);
 	return 0;
 }
 

@@ -209,6 +209,10 @@ struct dp_bind_options {
 	bool force;                  /* host-critical and in-use devices too */
 	bool dry_run;
 	int timeout_ms;              /* for writes that can block (unbind, probe) */
+	bool only_named;             /* vfio-pci too: not the rest of the group (the boot
+	                                path binds each function as it appears) */
+	bool override_is_ours;       /* a driver_override equal to the target was set by
+	                                devpass's udev rule: the ledger records "" */
 	bool set_owner;              /* hand /dev/vfio/N to owner_uid:owner_gid */
 	unsigned owner_uid, owner_gid;
 };
@@ -243,6 +247,118 @@ int dp_reset_apply(const struct dp_pci_device *dev, int timeout_ms);
 /* The driver a device had before devpass changed it; "" when devpass has no record. */
 void dp_ledger_original_drivers(const struct dp_pci_list *list, char (*out)[64]);
 void dp_ledger_original_driver(const char *address, char out[64]);
+
+/* ---- host setup that survives reboots ------------------------------------------------ */
+/* A change set: every file a command would create, edit or delete under /etc and /boot,
+ * computed before anything is written so that --dry-run can show it as a diff. Applying
+ * it journals each file (its bytes before devpass first touched it) in the state
+ * database, which is how `setup --undo` and `persist --remove` put back exactly what
+ * devpass changed. */
+enum dp_file_op { DP_FILE_CREATE, DP_FILE_MODIFY, DP_FILE_DELETE };
+struct dp_file_change {
+	char *path;                  /* "/etc/..." */
+	enum dp_file_op op;
+	char *before, *after;        /* before: NULL on create; after: NULL on delete */
+	size_t before_len, after_len;
+	unsigned before_mode, mode;
+	bool restore;                /* puts the journaled original back (undo, remove) */
+};
+struct dp_command {
+	char *line;                  /* "update-grub": run through the root's PATH */
+	int status;                  /* exit status; -1 not run */
+	bool run;
+};
+struct dp_changeset {
+	char feature[32];            /* "setup-iommu", "persist", "persist-ids" */
+	struct dp_file_change *files;
+	size_t n;
+	struct dp_strv mkdirs;       /* directories to create, parents first */
+	struct dp_strv rmdirs;       /* devpass-made directories to remove if empty */
+	struct dp_command *commands;
+	size_t ncommands;
+	struct dp_strv warnings;     /* said loudly, on stderr */
+	struct dp_strv notes;        /* what the user should know next (reboot, ...) */
+	struct dp_strv kept;         /* undo: files changed since devpass wrote them, left alone */
+};
+void dp_changeset_init(struct dp_changeset *cs, const char *feature);
+void dp_changeset_free(struct dp_changeset *cs);
+bool dp_changeset_empty(const struct dp_changeset *cs);
+/* Unified diff of every change, as `diff -u` would print it. */
+void dp_changeset_diff(const struct dp_changeset *cs, FILE *f);
+/* Writes the files (journal first), creates and removes directories, then runs the
+ * commands when the root is "/" (under --root they are reported, not run). A failed write
+ * puts back the files written before it. */
+int dp_changeset_apply(struct dp_changeset *cs);
+const char *dp_file_op_name(enum dp_file_op op);
+
+/* setup iommu: kernel arguments through the boot loader in use */
+struct dp_setup_info {
+	char iommu[8];               /* "intel", "amd", "" unknown */
+	char loader[32];             /* "grub-dropin", "grub-bls", "grub", "systemd-boot",
+	                                "kernel-install", "unknown" */
+	struct dp_strv wanted;       /* arguments this host needs */
+	struct dp_strv configured;   /* of those, already in the boot configuration */
+	struct dp_strv active;       /* of those, on the running kernel's command line */
+	struct dp_strv instructions; /* unknown boot loader: what to do by hand */
+};
+int dp_setup_iommu_plan(bool passthrough_mode, struct dp_setup_info *info,
+                        struct dp_changeset *cs);
+int dp_setup_undo_plan(struct dp_changeset *cs);
+void dp_setup_info_free(struct dp_setup_info *info);
+/* Kernel arguments the boot configuration has that /proc/cmdline lacks (reboot needed). */
+int dp_setup_pending_args(struct dp_strv *pending, struct dp_strv *where);
+
+/* persist: bindings and VF counts applied at every boot by udev + a systemd unit */
+enum dp_persist_key { DP_KEY_ADDRESS, DP_KEY_ID, DP_KEY_SERIAL };
+struct dp_persist_rule {
+	char name[96];               /* file name without .conf: "pci-0000:01:00.0" */
+	enum dp_persist_key key;
+	char address[DP_ADDR_LEN];   /* key address; else where it was seen when persisted */
+	uint16_t vendor, device, subsys_vendor, subsys_device;
+	bool has_subsys;
+	uint64_t serial;
+	char driver[64];             /* "" when the rule only sets a VF count */
+	int sriov_numvfs;            /* -1: none */
+};
+struct dp_persist_rules {
+	struct dp_persist_rule *r;
+	size_t n;
+	struct dp_strv invalid;      /* files that could not be read: skipped, with why */
+};
+struct dp_persist_options {
+	const char *driver;          /* NULL: vfio-pci */
+	enum dp_persist_key key;
+	int vfs;                     /* -1: persist a binding; else a VF count */
+	bool force;
+};
+int dp_persist_rules_read(struct dp_persist_rules *out);
+void dp_persist_rules_free(struct dp_persist_rules *rules);
+bool dp_persist_rule_matches(const struct dp_persist_rule *rule, const struct dp_pci_device *dev,
+                             const struct dp_pci_details *details);
+const char *dp_persist_key_name(enum dp_persist_key key);
+int dp_persist_key_parse(const char *text, enum dp_persist_key *out);
+/* The key as printed: "0000:01:00.0", "10de:2204 subsystem 147d:10de", "serial ..." */
+void dp_persist_rule_describe(const struct dp_persist_rule *rule, char *out, size_t size);
+/* Whether a rule took effect this boot; devices gets the addresses it matches now. */
+enum dp_persist_state { DP_PERSIST_ACTIVE, DP_PERSIST_INACTIVE, DP_PERSIST_ABSENT };
+enum dp_persist_state dp_persist_rule_state(const struct dp_persist_rule *rule,
+                                            const struct dp_pci_list *list, struct dp_strv *devices);
+const char *dp_persist_state_name(enum dp_persist_state s);
+int dp_persist_plan(const struct dp_pci_list *list, char *const *addrs, size_t n,
+                    const struct dp_persist_options *o, struct dp_changeset *cs);
+/* Rules for these devices (and their groups), or all of them. */
+int dp_persist_remove_plan(const struct dp_pci_list *list, char *const *addrs, size_t n,
+                           bool all, struct dp_changeset *cs);
+int dp_persist_ids_plan(const struct dp_pci_list *list, char *const *addrs, size_t n,
+                        bool force, struct dp_changeset *cs);
+int dp_persist_ids_remove_plan(struct dp_changeset *cs);
+/* The boot path: what the unit runs when the device appears. *message says what was
+ * done (or why nothing). */
+int dp_persist_apply(const char *address, char *message, size_t size);
+/* The driver a rule wants for this device ("" none), for udev's IMPORT{program}. */
+int dp_persist_match(const char *address, char *driver, size_t size);
+/* vfio-pci ids configured in modprobe.d or on the command line: "VVVV:DDDD" and where. */
+int dp_vfio_ids_configured(struct dp_strv *ids, struct dp_strv *where);
 
 /* ---- tables: one type renders text and JSON ----------------------------------- */
 #define DP_COL_TEXT 0x1     /* shown in the text table (JSON always has every column) */

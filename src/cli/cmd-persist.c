@@ -1,0 +1,227 @@
+/* devpass persist — bindings and VF counts that survive reboots. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct dp_column rule_columns[] = {
+	{"rule", "RULE", DP_COL_TEXT, 0},
+	{"match", "BY", DP_COL_TEXT, 0},
+	{"key", "KEY", DP_COL_TEXT, 0},
+	{"driver", "DRIVER", DP_COL_TEXT, 0},
+	{"sriov_numvfs", "VFS", DP_COL_TEXT, 0},
+	{"devices", "PRESENT", DP_COL_TEXT, 0},
+	{"state", "STATE", DP_COL_TEXT, 0},
+};
+
+enum persist_mode { MODE_ADD, MODE_IDS, MODE_LIST, MODE_REMOVE, MODE_APPLY, MODE_MATCH };
+
+struct persist_args {
+	enum persist_mode mode;
+	struct dp_persist_options opts;
+	bool dry_run, all, ids;
+	char **addrs;
+	size_t naddrs;
+};
+
+static int mode_set(struct persist_args *a, enum persist_mode m, int seen)
+{
+	if (seen && a->mode != m && !(a->mode == MODE_REMOVE && m == MODE_IDS) &&
+	    !(a->mode == MODE_IDS && m == MODE_REMOVE))
+		return cli_error(EXIT_USAGE, "--ids, --list, --remove, --apply and --match do not combine "
+		                 "(except --remove --ids)");
+	if ((a->mode == MODE_REMOVE && m == MODE_IDS) || (a->mode == MODE_IDS && m == MODE_REMOVE)) {
+		a->mode = MODE_REMOVE;
+		a->ids = true;
+	} else
+		a->mode = m;
+	return 0;
+}
+
+static int vfs_parse(const char *text, int *out)
+{
+	char *end;
+	long n = strtol(text, &end, 10);
+	if (*end || end == text || n < 0 || n > 65535)
+		return cli_error(EXIT_USAGE, "--vfs takes a VF count, 0..65535");
+	*out = (int)n;
+	return 0;
+}
+
+static int args_check(struct persist_args *a)
+{
+	for (size_t i = 0; i < a->naddrs; i++) {
+		struct dp_pci_addr addr;
+		if (dp_pci_addr_parse(a->addrs[i], &addr) < 0)
+			return cli_lib_error(EXIT_USAGE);
+	}
+	bool want_addrs = a->mode == MODE_ADD || a->mode == MODE_IDS || a->mode == MODE_APPLY ||
+	                  a->mode == MODE_MATCH || (a->mode == MODE_REMOVE && !a->all && !a->ids);
+	if (want_addrs && !a->naddrs)
+		return cli_error(EXIT_USAGE, "devpass persist needs an address (see 'devpass persist --help')");
+	if ((a->mode == MODE_LIST || a->all || (a->mode == MODE_REMOVE && a->ids)) && a->naddrs)
+		return cli_error(EXIT_USAGE, "unexpected address '%s' with this option", a->addrs[0]);
+	if ((a->mode == MODE_APPLY || a->mode == MODE_MATCH) && a->naddrs != 1)
+		return cli_error(EXIT_USAGE, "--apply and --match take one address");
+	if (a->all && a->mode != MODE_REMOVE)
+		return cli_error(EXIT_USAGE, "--all goes with --remove");
+	return 0;
+}
+
+static int args_parse(int argc, char **argv, struct persist_args *a)
+{
+	static const struct option opts[] = {
+		{"driver", required_argument, NULL, 'd'}, {"by", required_argument, NULL, 'b'},
+		{"vfs", required_argument, NULL, 'v'}, {"force", no_argument, NULL, 'f'},
+		{"dry-run", no_argument, NULL, 'n'}, {"ids", no_argument, NULL, 'i'},
+		{"list", no_argument, NULL, 'l'}, {"remove", no_argument, NULL, 'r'},
+		{"all", no_argument, NULL, 'a'}, {"apply", no_argument, NULL, 'A'},
+		{"match", no_argument, NULL, 'M'}, {0}};
+	memset(a, 0, sizeof(*a));
+	a->opts.vfs = -1;
+	optind = 1;
+	opterr = 0;
+	int c, r = 0, modes = 0;
+	while (r == 0 && (c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': a->opts.driver = optarg; break;
+		case 'b':
+			if (dp_persist_key_parse(optarg, &a->opts.key) < 0)
+				return cli_lib_error(EXIT_USAGE);
+			break;
+		case 'v': r = vfs_parse(optarg, &a->opts.vfs); break;
+		case 'f': a->opts.force = true; break;
+		case 'n': a->dry_run = true; break;
+		case 'a': a->all = true; break;
+		case 'i': r = mode_set(a, MODE_IDS, modes++); break;
+		case 'l': r = mode_set(a, MODE_LIST, modes++); break;
+		case 'r': r = mode_set(a, MODE_REMOVE, modes++); break;
+		case 'A': r = mode_set(a, MODE_APPLY, modes++); break;
+		case 'M': r = mode_set(a, MODE_MATCH, modes++); break;
+		case ':':
+			return cli_error(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return cli_error(EXIT_USAGE, "unknown option '%s' (see 'devpass persist --help')",
+			                 argv[optind - 1]);
+		}
+	}
+	if (r)
+		return r;
+	if (a->opts.vfs >= 0 && a->opts.driver)
+		return cli_error(EXIT_USAGE, "--vfs persists a VF count, --driver a binding: one at a time");
+	a->addrs = argv + optind;
+	a->naddrs = (size_t)(argc - optind);
+	return args_check(a);
+}
+
+static int list_rules(const struct cli_ctx *ctx)
+{
+	struct dp_persist_rules rules;
+	struct dp_pci_list list = {0};
+	if (dp_persist_rules_read(&rules) < 0)
+		return cli_lib_error(EXIT_FAILED);
+	if (dp_pci_scan_flags(&list, 0) < 0) {
+		dp_persist_rules_free(&rules);
+		return cli_lib_error(EXIT_FAILED);
+	}
+	for (size_t i = 0; i < rules.invalid.n; i++)
+		fprintf(stderr, "devpass: skipped %s\n", rules.invalid.v[i]);
+	struct dp_table *t = dp_table_new(rule_columns, sizeof(rule_columns) / sizeof(*rule_columns));
+	for (size_t i = 0; i < rules.n; i++) {
+		const struct dp_persist_rule *r = &rules.r[i];
+		struct dp_strv devices = {0};
+		char key[128];
+		enum dp_persist_state st = dp_persist_rule_state(r, &list, &devices);
+		dp_persist_rule_describe(r, key, sizeof(key));
+		dp_table_add_row(t);
+		dp_table_set_str(t, "rule", r->name);
+		dp_table_set_str(t, "match", dp_persist_key_name(r->key));
+		dp_table_set_str(t, "key", key);
+		dp_table_set_str(t, "driver", *r->driver ? r->driver : NULL);
+		if (r->sriov_numvfs >= 0)
+			dp_table_set_int(t, "sriov_numvfs", r->sriov_numvfs);
+		else
+			dp_table_set_null(t, "sriov_numvfs");
+		if (ctx->json || devices.n)
+			dp_table_set_strv(t, "devices", &devices);
+		else
+			dp_table_set_str(t, "devices", "-");
+		dp_table_set_str(t, "state", dp_persist_state_name(st));
+		dp_strv_free(&devices);
+	}
+	if (!ctx->json && !rules.n)
+		printf("No persisted rules ('devpass persist ADDRESS' adds one).\n");
+	else
+		dp_table_print(t, stdout, ctx->json);
+	dp_table_free(t);
+	dp_pci_list_free(&list);
+	dp_persist_rules_free(&rules);
+	return EXIT_OK;
+}
+
+/* The boot path: one line for the journal, never a usage error for a missing device. */
+static int apply_one(const struct persist_args *a)
+{
+	char msg[512];
+	if (dp_persist_apply(a->addrs[0], msg, sizeof(msg)) < 0)
+		return cli_lib_error(EXIT_FAILED);
+	printf("devpass: %s\n", msg);
+	return EXIT_OK;
+}
+
+static int match_one(const struct persist_args *a)
+{
+	char driver[64];
+	if (dp_persist_match(a->addrs[0], driver, sizeof(driver)) < 0)
+		return cli_lib_error(EXIT_FAILED);
+	if (*driver)
+		printf("DEVPASS_DRIVER=%s\n", driver);
+	return EXIT_OK;
+}
+
+static int plan_for(const struct persist_args *a, const struct dp_pci_list *list, struct dp_changeset *cs)
+{
+	switch (a->mode) {
+	case MODE_ADD:
+		return dp_persist_plan(list, a->addrs, a->naddrs, &a->opts, cs);
+	case MODE_IDS:
+		return dp_persist_ids_plan(list, a->addrs, a->naddrs, a->opts.force, cs);
+	default:
+		if (a->ids)
+			return dp_persist_ids_remove_plan(cs);
+		return dp_persist_remove_plan(list, a->addrs, a->naddrs, a->all, cs);
+	}
+}
+
+static int change(const struct persist_args *a, const struct cli_ctx *ctx)
+{
+	struct dp_pci_list list = {0};
+	struct dp_changeset cs;
+	dp_changeset_init(&cs, "persist");
+	int r = cli_inventory_load(&list, DP_SCAN_NAMES);
+	if (r)
+		return r;
+	r = plan_for(a, &list, &cs);
+	if (r == 0 && !a->dry_run)
+		r = dp_changeset_apply(&cs);
+	int code = cli_changeset_report(&cs, NULL, ctx, a->dry_run, r);
+	dp_changeset_free(&cs);
+	dp_pci_list_free(&list);
+	return code;
+}
+
+int cmd_persist(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct persist_args a;
+	int r = args_parse(argc, argv, &a);
+	if (r)
+		return r;
+	switch (a.mode) {
+	case MODE_LIST: return list_rules(ctx);
+	case MODE_APPLY: return apply_one(&a);
+	case MODE_MATCH: return match_one(&a);
+	default: return change(&a, ctx);
+	}
+}

@@ -1,0 +1,15 @@
+/* Internal: the checks, split by subject. */
+#ifndef DP_CHECKS_H
+#define DP_CHECKS_H
+
+#include "devpass.h"
+
+void dp_check_add(struct dp_check_report *r, const char *name, enum dp_check_status st,
+                  const char *fix, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* persisted.c: what devpass set up for the next boots, against this boot */
+void dp_check_boot_config(struct dp_check_report *r);
+void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *list);
+void dp_check_vfio_ids(struct dp_check_report *r, const struct dp_pci_list *list);
+
+#endif

@@ -1,0 +1,612 @@
+/* `setup iommu`: the kernel arguments this host needs for passthrough, written through
+ * the boot loader in use. Each boot loader keeps the command line somewhere else:
+ *   GRUB on Debian/Ubuntu   a drop-in in /etc/default/grub.d/ (grub-mkconfig sources them)
+ *   GRUB with BLS (Fedora)  GRUB_CMDLINE_LINUX in /etc/default/grub for grub2-mkconfig, and
+ *                           the options line of BLS entry (/boot/loader/entries) it boots
+ *   other GRUB              the GRUB_CMDLINE_LINUX_DEFAULT line of /etc/default/grub
+ *   systemd-boot            the options line of each loader entry on the ESP, plus
+ *                           /etc/kernel/cmdline (kernel-install, UKIs) when it exists
+ *   kernel-install alone    /etc/kernel/cmdline
+ * Only missing arguments are appended, so a second run changes nothing, and every edit is
+ * journaled, so `setup --undo` puts each file back byte for byte. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/sysroot.h"
+#include "persist/persist.h"
+#include "util/cmdline.h"
+
+#define FEATURE "setup-iommu"
+#define GRUB_DEFAULT "/etc/default/grub"
+#define GRUB_DROPIN_DIR "/etc/default/grub.d"
+#define GRUB_DROPIN GRUB_DROPIN_DIR "/devpass-iommu.cfg"
+#define KERNEL_CMDLINE "/etc/kernel/cmdline"
+
+enum loader_kind { GRUB_DROPIN_KIND, GRUB_BLS, GRUB_PLAIN, SDBOOT, KERNEL_INSTALL, UNKNOWN };
+static const char *const loader_names[] = {"grub-dropin", "grub-bls", "grub", "systemd-boot",
+                                           "kernel-install", "unknown"};
+
+struct loader {
+	enum loader_kind kind;
+	char esp[32];                 /* systemd-boot: "/boot", "/efi" or "/boot/efi" */
+	struct dp_strv entries;       /* BLS entry files */
+};
+
+static bool file_contains(const char *path, const char *needle)
+{
+	char *text = NULL;
+	if (dp_fs_read_all(path, &text, NULL) < 0)
+		return false;
+	bool yes = strstr(text, needle) != NULL;
+	free(text);
+	return yes;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Files ending in suffix in dir, as full paths, sorted. */
+static void dir_files(const char *dir, const char *suffix, struct dp_strv *out)
+{
+	DIR *d = dp_fs_opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	size_t sl = strlen(suffix), first = out->n;
+	while ((de = readdir(d))) {
+		size_t nl = strlen(de->d_name);
+		if (de->d_name[0] != '.' && nl > sl && strcmp(de->d_name + nl - sl, suffix) == 0)
+			dp_strv_addf(out, "%s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	qsort(out->v + first, out->n - first, sizeof(*out->v), name_cmp);
+}
+
+static void loader_detect(struct loader *l)
+{
+	static const char *const esps[] = {"/boot", "/efi", "/boot/efi"};
+	memset(l, 0, sizeof(*l));
+	l->kind = UNKNOWN;
+	if (dp_fs_exists(GRUB_DEFAULT)) {
+		if (file_contains(GRUB_DEFAULT, "GRUB_ENABLE_BLSCFG=true")) {
+			l->kind = GRUB_BLS;
+			dir_files("/boot/loader/entries", ".conf", &l->entries);
+		} else if (dp_fs_exists("/usr/sbin/update-grub") || dp_fs_exists(GRUB_DROPIN_DIR))
+			l->kind = GRUB_DROPIN_KIND;
+		else
+			l->kind = GRUB_PLAIN;
+		return;
+	}
+	for (size_t i = 0; i < sizeof(esps) / sizeof(*esps); i++) {
+		char conf[64], entries[64];
+		snprintf(conf, sizeof(conf), "%s/loader/loader.conf", esps[i]);
+		snprintf(entries, sizeof(entries), "%s/loader/entries", esps[i]);
+		if (dp_fs_exists(conf)) {
+			l->kind = SDBOOT;
+			snprintf(l->esp, sizeof(l->esp), "%s", esps[i]);
+			dir_files(entries, ".conf", &l->entries);
+			return;
+		}
+	}
+	if (dp_fs_exists(KERNEL_CMDLINE))
+		l->kind = KERNEL_INSTALL;
+}
+
+/* ---- what this host needs -------------------------------------------------------------- */
+
+struct host {
+	char iommu[8];
+	bool active;
+	char cmdline[4096];
+	char release[128];
+};
+
+static bool dir_nonempty(const char *path)
+{
+	DIR *d = dp_fs_opendir(path);
+	struct dirent *de;
+	bool any = false;
+	while (d && !any && (de = readdir(d)))
+		any = de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return any;
+}
+
+static void host_read(struct host *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (dp_fs_exists("/sys/firmware/acpi/tables/DMAR"))
+		strcpy(h->iommu, "intel");
+	else if (dp_fs_exists("/sys/firmware/acpi/tables/IVRS"))
+		strcpy(h->iommu, "amd");
+	else {
+		char *cpuinfo = NULL;
+		if (dp_fs_read_all("/proc/cpuinfo", &cpuinfo, NULL) == 0)
+			strcpy(h->iommu, strstr(cpuinfo, "GenuineIntel") ? "intel"
+			               : strstr(cpuinfo, "AuthenticAMD") ? "amd" : "");
+		free(cpuinfo);
+	}
+	h->active = dir_nonempty("/sys/class/iommu") && dir_nonempty("/sys/kernel/iommu_groups");
+	dp_fs_read_line("/proc/cmdline", h->cmdline, sizeof(h->cmdline));
+	dp_fs_read_line("/proc/sys/kernel/osrelease", h->release, sizeof(h->release));
+}
+
+/* Intel VT-d needs intel_iommu=on unless this kernel turns it on by itself (it is running
+ * without the argument); AMD-Vi is on by default and knows no "amd_iommu=on". iommu=pt
+ * keeps host-owned devices off the translation path. */
+static void wanted_args(const struct host *h, bool pt, struct dp_strv *out)
+{
+	if (strcmp(h->iommu, "intel") == 0 &&
+	    !(h->active && !dp_cmdline_has(h->cmdline, "intel_iommu=on")))
+		dp_strv_add(out, "intel_iommu=on");
+	if (pt)
+		dp_strv_add(out, "iommu=pt");
+}
+
+/* ---- GRUB's shell variables ---------------------------------------------------------------- */
+
+static bool var_line(const char *line, const char *var, const char **value)
+{
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (strncmp(line, "export ", 7) == 0)
+		line += 7;
+	size_t vl = strlen(var);
+	if (strncmp(line, var, vl) != 0 || line[vl] != '=')
+		return false;
+	*value = line + vl + 1;
+	return true;
+}
+
+/* The value of one assignment: quotes removed, $VAR / ${VAR} of the two cmdline
+ * variables expanded (what `GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT x"`
+ * drop-ins rely on). */
+static char *value_eval(const char *v, const char *linux_v, const char *default_v)
+{
+	char *out = strdup("");
+	char quote = 0;
+	for (const char *p = v; *p && *p != '\n'; p++) {
+		if (!quote && (*p == '"' || *p == '\'')) {
+			quote = *p;
+			continue;
+		}
+		if (quote && *p == quote) {
+			quote = 0;
+			continue;
+		}
+		if (!quote && (*p == ' ' || *p == '#'))
+			break;
+		if (*p == '$' && quote != '\'') {
+			bool brace = p[1] == '{';
+			const char *name = p + 1 + brace;
+			size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789");
+			char var[64];
+			snprintf(var, sizeof(var), "%.*s", (int)n, name);
+			const char *val = strcmp(var, "GRUB_CMDLINE_LINUX") == 0 ? linux_v
+			                : strcmp(var, "GRUB_CMDLINE_LINUX_DEFAULT") == 0 ? default_v : "";
+			dp_text_append(&out, "%s", val);
+			p = name + n - 1 + (brace && name[n] == '}');
+			continue;
+		}
+		dp_text_append(&out, "%c", *p);
+	}
+	return out;
+}
+
+struct grub_vars {
+	char *linux_v, *default_v;
+};
+
+static void grub_eval_text(const char *text, struct grub_vars *g)
+{
+	for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		const char *v;
+		char *nv;
+		if (var_line(line, "GRUB_CMDLINE_LINUX", &v)) {
+			nv = value_eval(v, g->linux_v, g->default_v);
+			free(g->linux_v);
+			g->linux_v = nv;
+		} else if (var_line(line, "GRUB_CMDLINE_LINUX_DEFAULT", &v)) {
+			nv = value_eval(v, g->linux_v, g->default_v);
+			free(g->default_v);
+			g->default_v = nv;
+		}
+	}
+}
+
+/* GRUB's command line for normal entries as the config files set it (staged edits
+ * included); skip: a drop-in to leave out. */
+static char *grub_cmdline(const struct dp_changeset *cs, const char *skip)
+{
+	struct grub_vars g = {strdup(""), strdup("")};
+	struct dp_strv files = {0};
+	dp_strv_add(&files, GRUB_DEFAULT);
+	dir_files(GRUB_DROPIN_DIR, ".cfg", &files);
+	for (size_t i = 0; i < files.n; i++) {
+		if (skip && strcmp(files.v[i], skip) == 0)
+			continue;
+		const char *staged = cs ? dp_changeset_peek(cs, files.v[i]) : NULL;
+		char *text = NULL;
+		if (staged)
+			grub_eval_text(staged, &g);
+		else if (dp_fs_read_all(files.v[i], &text, NULL) == 0)
+			grub_eval_text(text, &g);
+		free(text);
+	}
+	dp_strv_free(&files);
+	char *out = dp_text_printf("%s %s", g.linux_v, g.default_v);
+	free(g.linux_v);
+	free(g.default_v);
+	return out;
+}
+
+/* ---- edits --------------------------------------------------------------------------------- */
+
+static void missing_args(const char *have, const struct dp_strv *wanted, struct dp_strv *out)
+{
+	for (size_t i = 0; i < wanted->n; i++)
+		if (!dp_cmdline_has(have, wanted->v[i]))
+			dp_strv_add(out, wanted->v[i]);
+}
+
+static char *args_join(const struct dp_strv *args)
+{
+	char *s = strdup("");
+	for (size_t i = 0; i < args->n; i++)
+		dp_text_append(&s, "%s%s", i ? " " : "", args->v[i]);
+	return s;
+}
+
+static int file_text(const struct dp_changeset *cs, const char *path, char **out)
+{
+	const char *staged = dp_changeset_peek(cs, path);
+	if (staged) {
+		*out = strdup(staged);
+		return 0;
+	}
+	int r = dp_fs_read_all(path, out, NULL);
+	return r < 0 ? dp_error_set(r, "cannot read %s: %s", path, strerror(-r)) : 0;
+}
+
+static unsigned file_mode(const char *path)
+{
+	struct stat st;
+	return dp_fs_stat(path, &st) == 0 ? (st.st_mode & 07777) : 0644;
+}
+
+/* Appends args inside the quotes of the last `var=` line (or adds the line). */
+static int edit_grub_var(struct dp_changeset *cs, const char *var, const struct dp_strv *wanted)
+{
+	char *text;
+	int r = file_text(cs, GRUB_DEFAULT, &text);
+	if (r < 0)
+		return r;
+	char *have = grub_cmdline(cs, NULL);
+	struct dp_strv add = {0};
+	missing_args(have, wanted, &add);
+	free(have);
+	if (add.n) {
+		char *args = args_join(&add), *out = NULL;
+		const char *last = NULL, *v;
+		for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+			if (var_line(line, var, &v))
+				last = line;
+		if (!last) {
+			size_t len = strlen(text);
+			out = dp_text_printf("%s%s%s=\"%s\"\n", text, len && text[len - 1] != '\n' ? "\n" : "",
+			                     var, args);
+		} else {
+			var_line(last, var, &v);
+			const char *eol = strchrnul(v, '\n');
+			const char *close = (*v == '"' || *v == '\'') ? memrchr(v + 1, *v, (size_t)(eol - v - 1)) : NULL;
+			if (close)   /* var="a b" -> var="a b args" */
+				out = dp_text_printf("%.*s%s%s%s", (int)(close - text), text,
+				                     close > v + 1 ? " " : "", args, close);
+			else         /* var=a -> var="a args" */
+				out = dp_text_printf("%.*s\"%.*s%s%s\"%s", (int)(v - text), text, (int)(eol - v), v,
+				                     eol > v ? " " : "", args, eol);
+		}
+		r = dp_changeset_put(cs, GRUB_DEFAULT, out, file_mode(GRUB_DEFAULT));
+		free(out);
+		free(args);
+	}
+	dp_strv_free(&add);
+	free(text);
+	return r;
+}
+
+/* Appends the missing args to every `options` line of a BLS entry (or adds one). */
+static int edit_bls_entry(struct dp_changeset *cs, const char *path, const struct dp_strv *wanted)
+{
+	char *text;
+	int r = file_text(cs, path, &text);
+	if (r < 0)
+		return r;
+	char *out = strdup("");
+	bool any_options = false, changed = false;
+	for (const char *line = text; *line;) {
+		const char *eol = strchrnul(line, '\n');
+		char *l = strndup(line, (size_t)(eol - line));
+		const char *k = l + strspn(l, " \t");
+		if (strncmp(k, "options", 7) == 0 && (k[7] == ' ' || k[7] == '\t' || !k[7])) {
+			struct dp_strv add = {0};
+			missing_args(k + 7, wanted, &add);
+			char *args = args_join(&add);
+			dp_text_append(&out, "%s%s%s", l, add.n ? " " : "", args);
+			changed |= add.n > 0;
+			any_options = true;
+			free(args);
+			dp_strv_free(&add);
+		} else
+			dp_text_append(&out, "%s", l);
+		free(l);
+		if (*eol)
+			dp_text_append(&out, "\n");
+		line = *eol ? eol + 1 : eol;
+	}
+	if (!any_options) {
+		char *args = args_join(wanted);
+		size_t len = strlen(out);
+		dp_text_append(&out, "%soptions %s\n", len && out[len - 1] != '\n' ? "\n" : "", args);
+		free(args);
+		changed = true;
+	}
+	if (changed)
+		r = dp_changeset_put(cs, path, out, file_mode(path));
+	free(out);
+	free(text);
+	return r;
+}
+
+/* /etc/kernel/cmdline is one line. */
+static int edit_kernel_cmdline(struct dp_changeset *cs, const struct dp_strv *wanted)
+{
+	char *text;
+	int r = file_text(cs, KERNEL_CMDLINE, &text);
+	if (r < 0)
+		return r;
+	struct dp_strv add = {0};
+	missing_args(text, wanted, &add);
+	if (add.n) {
+		char *args = args_join(&add);
+		size_t len = strcspn(text, "\n");
+		while (len && (text[len - 1] == ' ' || text[len - 1] == '\t'))
+			len--;
+		const char *rest = text + strcspn(text, "\n");
+		char *out = dp_text_printf("%.*s%s%s%s", (int)len, text, len ? " " : "", args,
+		                           *rest ? rest : "\n");
+		r = dp_changeset_put(cs, KERNEL_CMDLINE, out, file_mode(KERNEL_CMDLINE));
+		free(out);
+		free(args);
+	}
+	dp_strv_free(&add);
+	free(text);
+	return r;
+}
+
+static int write_grub_dropin(struct dp_changeset *cs, const struct dp_strv *wanted)
+{
+	char *have = grub_cmdline(NULL, GRUB_DROPIN);
+	struct dp_strv add = {0};
+	missing_args(have, wanted, &add);
+	free(have);
+	int r = 0;
+	if (add.n) {
+		char *args = args_join(&add);
+		char *text = dp_text_printf(
+			"# Kernel arguments for PCI device passthrough, written by 'devpass setup iommu'.\n"
+			"# 'devpass setup --undo' removes this file; run update-grub after editing it.\n"
+			"GRUB_CMDLINE_LINUX_DEFAULT=\"${GRUB_CMDLINE_LINUX_DEFAULT} %s\"\n", args);
+		r = dp_changeset_put(cs, GRUB_DROPIN, text, 0644);
+		free(text);
+		free(args);
+	}
+	dp_strv_free(&add);
+	return r;
+}
+
+static void grub_command(struct dp_changeset *cs)
+{
+	if (dp_fs_exists("/usr/sbin/update-grub"))
+		dp_changeset_command(cs, "update-grub");
+	else if (dp_fs_exists("/usr/sbin/grub2-mkconfig"))
+		dp_changeset_command(cs, "grub2-mkconfig -o /boot/grub2/grub.cfg");
+	else
+		dp_changeset_command(cs, "grub-mkconfig -o /boot/grub/grub.cfg");
+}
+
+static int loader_edit(const struct loader *l, struct dp_changeset *cs, const struct dp_strv *wanted)
+{
+	int r = 0;
+	switch (l->kind) {
+	case GRUB_DROPIN_KIND:
+		r = write_grub_dropin(cs, wanted);
+		grub_command(cs);
+		break;
+	case GRUB_PLAIN:
+		r = edit_grub_var(cs, file_contains(GRUB_DEFAULT, "GRUB_CMDLINE_LINUX_DEFAULT=")
+		                      ? "GRUB_CMDLINE_LINUX_DEFAULT" : "GRUB_CMDLINE_LINUX", wanted);
+		grub_command(cs);
+		break;
+	case GRUB_BLS:
+		/* grub2-mkconfig rebuilds entries from GRUB_CMDLINE_LINUX; GRUB boots the
+		 * entries' options lines as they are, so both are edited and nothing needs
+		 * regenerating */
+		r = edit_grub_var(cs, "GRUB_CMDLINE_LINUX", wanted);
+		/* fall through */
+	case SDBOOT:
+		for (size_t i = 0; r == 0 && i < l->entries.n; i++)
+			r = edit_bls_entry(cs, l->entries.v[i], wanted);
+		if (r == 0 && l->kind == SDBOOT && dp_fs_exists(KERNEL_CMDLINE))
+			r = edit_kernel_cmdline(cs, wanted);
+		break;
+	case KERNEL_INSTALL:
+		r = edit_kernel_cmdline(cs, wanted);
+		break;
+	case UNKNOWN:
+		break;
+	}
+	return r;
+}
+
+/* The command line the boot configuration gives the next boot. */
+static char *loader_cmdline(const struct loader *l)
+{
+	char *text = NULL;
+	switch (l->kind) {
+	case GRUB_DROPIN_KIND:
+	case GRUB_PLAIN:
+		return grub_cmdline(NULL, NULL);
+	case GRUB_BLS:
+	case SDBOOT: {
+		char *all = strdup("");
+		for (size_t i = 0; i < l->entries.n; i++)
+			if (dp_fs_read_all(l->entries.v[i], &text, NULL) == 0) {
+				for (const char *p = text; (p = strstr(p, "options"));) {
+					const char *eol = strchrnul(p, '\n');
+					if (p == text || p[-1] == '\n')
+						dp_text_append(&all, " %.*s", (int)(eol - p - 7), p + 7);
+					p = eol;
+				}
+				free(text);
+				break;   /* the first entry: the newest kernel, the one booted next */
+			}
+		return all;
+	}
+	case KERNEL_INSTALL:
+		if (dp_fs_read_all(KERNEL_CMDLINE, &text, NULL) == 0)
+			return text;
+		return strdup("");
+	case UNKNOWN:
+		break;
+	}
+	return NULL;
+}
+
+static void loader_free(struct loader *l)
+{
+	dp_strv_free(&l->entries);
+}
+
+static const char *const conflicting[] = {"intel_iommu=off", "amd_iommu=off", "iommu=off",
+                                          "amd_iommu=on", "iommu=nopt"};
+
+static void conflicts_warn(const struct loader *l, struct dp_changeset *cs)
+{
+	char *have = loader_cmdline(l);
+	for (size_t i = 0; have && i < sizeof(conflicting) / sizeof(*conflicting); i++)
+		if (dp_cmdline_has(have, conflicting[i]))
+			dp_strv_addf(&cs->warnings, "the boot configuration also has %s: %s", conflicting[i],
+			             strcmp(conflicting[i], "amd_iommu=on") == 0
+			             ? "it is not a value the kernel knows; remove it"
+			             : "devpass's arguments come later and win, but remove it to avoid confusion");
+	free(have);
+}
+
+static void instructions(const struct dp_strv *wanted, struct dp_setup_info *info)
+{
+	char *args = args_join(wanted);
+	dp_strv_addf(&info->instructions, "devpass could not tell which boot loader this host uses "
+	             "(no /etc/default/grub, no systemd-boot loader.conf, no /etc/kernel/cmdline).");
+	dp_strv_addf(&info->instructions, "Add these kernel arguments where your boot loader keeps "
+	             "the command line: %s", args);
+	dp_strv_addf(&info->instructions, "  GRUB: append them to GRUB_CMDLINE_LINUX_DEFAULT in "
+	             "/etc/default/grub, then run update-grub (or grub2-mkconfig -o <grub.cfg>)");
+	dp_strv_addf(&info->instructions, "  systemd-boot / rEFInd / extlinux: append them to the "
+	             "'options' (or 'append') line of each boot entry");
+	dp_strv_addf(&info->instructions, "Then reboot and run 'devpass check'.");
+	free(args);
+}
+
+int dp_setup_iommu_plan(bool passthrough_mode, struct dp_setup_info *info, struct dp_changeset *cs)
+{
+	struct host h;
+	struct loader l;
+	memset(info, 0, sizeof(*info));
+	dp_changeset_init(cs, FEATURE);
+	host_read(&h);
+	snprintf(info->iommu, sizeof(info->iommu), "%s", h.iommu);
+	if (!*h.iommu)
+		return dp_error_set(-ENOTSUP, "cannot tell whether this host has an Intel or an AMD IOMMU "
+		                    "(no ACPI DMAR or IVRS table, unknown CPU vendor)");
+	wanted_args(&h, passthrough_mode, &info->wanted);
+	loader_detect(&l);
+	snprintf(info->loader, sizeof(info->loader), "%s", loader_names[l.kind]);
+	for (size_t i = 0; i < info->wanted.n; i++)
+		if (dp_cmdline_has(h.cmdline, info->wanted.v[i]))
+			dp_strv_add(&info->active, info->wanted.v[i]);
+	int r = 0;
+	if (l.kind == UNKNOWN) {
+		if (info->active.n < info->wanted.n)
+			instructions(&info->wanted, info);
+	} else if ((r = loader_edit(&l, cs, &info->wanted)) == 0) {
+		char *have = loader_cmdline(&l);
+		for (size_t i = 0; i < info->wanted.n; i++)
+			if (have && dp_cmdline_has(have, info->wanted.v[i]))
+				dp_strv_add(&info->configured, info->wanted.v[i]);
+		free(have);
+		conflicts_warn(&l, cs);
+		if (dp_changeset_empty(cs))
+			cs->ncommands = 0, free(cs->commands), cs->commands = NULL;
+		if (info->active.n < info->wanted.n)
+			dp_strv_add(&cs->notes, "reboot for the new kernel arguments to take effect, then run "
+			            "'devpass check'");
+	}
+	loader_free(&l);
+	return r;
+}
+
+int dp_setup_undo_plan(struct dp_changeset *cs)
+{
+	struct loader l;
+	dp_changeset_init(cs, FEATURE);
+	int r = dp_journal_undo_plan(cs);
+	loader_detect(&l);
+	if (r == 0 && cs->n && (l.kind == GRUB_DROPIN_KIND || l.kind == GRUB_PLAIN))
+		grub_command(cs);
+	loader_free(&l);
+	return r;
+}
+
+void dp_setup_info_free(struct dp_setup_info *info)
+{
+	dp_strv_free(&info->wanted);
+	dp_strv_free(&info->configured);
+	dp_strv_free(&info->active);
+	dp_strv_free(&info->instructions);
+}
+
+static bool iommu_related(const char *arg)
+{
+	static const char *const keys[] = {"intel_iommu=", "amd_iommu=", "iommu=", "vfio-pci.ids=",
+	                                   "vfio_pci.ids=", "iommu.passthrough="};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
+		if (strncmp(arg, keys[i], strlen(keys[i])) == 0)
+			return true;
+	return false;
+}
+
+int dp_setup_pending_args(struct dp_strv *pending, struct dp_strv *where)
+{
+	struct loader l;
+	struct host h;
+	loader_detect(&l);
+	host_read(&h);
+	char *have = loader_cmdline(&l);
+	for (char *save = NULL, *arg = have ? strtok_r(have, " \t\n", &save) : NULL; arg;
+	     arg = strtok_r(NULL, " \t\n", &save))
+		if (iommu_related(arg) && !dp_cmdline_has(h.cmdline, arg) && !dp_strv_contains(pending, arg))
+			dp_strv_add(pending, arg);
+	if (l.kind != UNKNOWN)
+		dp_strv_add(where, l.kind == GRUB_DROPIN_KIND || l.kind == GRUB_PLAIN ? GRUB_DEFAULT
+		                  : l.kind == KERNEL_INSTALL ? KERNEL_CMDLINE
+		                  : l.entries.n ? l.entries.v[0] : GRUB_DEFAULT);
+	free(have);
+	loader_free(&l);
+	return 0;
+}

@@ -1,0 +1,331 @@
+/* Change sets: the files a command will create, edit or delete, staged in memory so that
+ * --dry-run shows them as a diff and apply writes them journal-first, all or nothing. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fs/sysroot.h"
+#include "persist/persist.h"
+
+char *dp_text_printf(const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	return s;
+}
+
+void dp_text_append(char **s, const char *fmt, ...)
+{
+	char *more = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&more, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	char *joined = dp_text_printf("%s%s", *s ? *s : "", more);
+	free(*s);
+	free(more);
+	*s = joined;
+}
+
+void dp_changeset_init(struct dp_changeset *cs, const char *feature)
+{
+	memset(cs, 0, sizeof(*cs));
+	snprintf(cs->feature, sizeof(cs->feature), "%s", feature);
+}
+
+void dp_changeset_free(struct dp_changeset *cs)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		free(cs->files[i].path);
+		free(cs->files[i].before);
+		free(cs->files[i].after);
+	}
+	free(cs->files);
+	for (size_t i = 0; i < cs->ncommands; i++)
+		free(cs->commands[i].line);
+	free(cs->commands);
+	dp_strv_free(&cs->mkdirs);
+	dp_strv_free(&cs->rmdirs);
+	dp_strv_free(&cs->warnings);
+	dp_strv_free(&cs->notes);
+	dp_strv_free(&cs->kept);
+	memset(cs, 0, sizeof(*cs));
+}
+
+bool dp_changeset_empty(const struct dp_changeset *cs)
+{
+	return cs->n == 0 && cs->mkdirs.n == 0 && cs->rmdirs.n == 0;
+}
+
+const char *dp_file_op_name(enum dp_file_op op)
+{
+	return op == DP_FILE_CREATE ? "create" : op == DP_FILE_MODIFY ? "modify" : "delete";
+}
+
+static struct dp_file_change *staged(const struct dp_changeset *cs, const char *path)
+{
+	for (size_t i = 0; i < cs->n; i++)
+		if (strcmp(cs->files[i].path, path) == 0)
+			return &cs->files[i];
+	return NULL;
+}
+
+static void change_drop(struct dp_changeset *cs, struct dp_file_change *c)
+{
+	free(c->path);
+	free(c->before);
+	free(c->after);
+	size_t i = (size_t)(c - cs->files);
+	memmove(c, c + 1, (cs->n - i - 1) * sizeof(*c));
+	cs->n--;
+}
+
+const char *dp_changeset_peek(const struct dp_changeset *cs, const char *path)
+{
+	const struct dp_file_change *c = staged(cs, path);
+	if (c)
+		return c->after;
+	return NULL;
+}
+
+void dp_changeset_mkdirs_for(struct dp_changeset *cs, const char *path)
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	/* parents first: walk from the top down, noting each missing component */
+	for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		if (!dp_fs_exists(dir) && !dp_strv_contains(&cs->mkdirs, dir))
+			dp_strv_add(&cs->mkdirs, dir);
+		*p = '/';
+	}
+}
+
+static struct dp_file_change *change_new(struct dp_changeset *cs, const char *path)
+{
+	cs->files = realloc(cs->files, (cs->n + 1) * sizeof(*cs->files));
+	struct dp_file_change *c = &cs->files[cs->n++];
+	memset(c, 0, sizeof(*c));
+	c->path = strdup(path);
+	return c;
+}
+
+/* Reads what is at path now into c->before; the op follows from whether it exists. */
+static int change_read_before(struct dp_file_change *c)
+{
+	struct stat st;
+	int r = dp_fs_read_all(c->path, &c->before, &c->before_len);
+	if (r == -ENOENT) {
+		c->op = DP_FILE_CREATE;
+		return 0;
+	}
+	if (r < 0)
+		return dp_error_set(r, "cannot read %s: %s", c->path, strerror(-r));
+	c->op = DP_FILE_MODIFY;
+	c->before_mode = dp_fs_stat(c->path, &st) == 0 ? (st.st_mode & 07777) : 0644;
+	return 0;
+}
+
+int dp_changeset_put(struct dp_changeset *cs, const char *path, const char *content,
+                     unsigned mode)
+{
+	struct dp_file_change *c = staged(cs, path);
+	if (!c) {
+		c = change_new(cs, path);
+		int r = change_read_before(c);
+		if (r < 0) {
+			change_drop(cs, c);
+			return r;
+		}
+	}
+	free(c->after);
+	c->after = strdup(content);
+	c->after_len = strlen(content);
+	c->mode = mode;
+	if (c->op == DP_FILE_DELETE)
+		c->op = c->before ? DP_FILE_MODIFY : DP_FILE_CREATE;
+	if (c->before && c->before_len == c->after_len && c->before_mode == mode &&
+	    memcmp(c->before, c->after, c->after_len) == 0)
+		change_drop(cs, c);   /* already so: a second run writes nothing */
+	else if (c->op == DP_FILE_CREATE)
+		dp_changeset_mkdirs_for(cs, path);
+	return 0;
+}
+
+int dp_changeset_delete(struct dp_changeset *cs, const char *path)
+{
+	struct dp_file_change *c = staged(cs, path);
+	if (!c) {
+		if (!dp_fs_exists(path))
+			return 0;
+		c = change_new(cs, path);
+		int r = change_read_before(c);
+		if (r < 0) {
+			change_drop(cs, c);
+			return r;
+		}
+	}
+	free(c->after);
+	c->after = NULL;
+	c->after_len = 0;
+	if (!c->before) {
+		change_drop(cs, c);   /* staged as new in this very plan: just do not create it */
+		return 0;
+	}
+	c->op = DP_FILE_DELETE;
+	return 0;
+}
+
+void dp_changeset_command(struct dp_changeset *cs, const char *line)
+{
+	for (size_t i = 0; i < cs->ncommands; i++)
+		if (strcmp(cs->commands[i].line, line) == 0)
+			return;
+	cs->commands = realloc(cs->commands, (cs->ncommands + 1) * sizeof(*cs->commands));
+	cs->commands[cs->ncommands++] = (struct dp_command){strdup(line), -1, false};
+}
+
+void dp_changeset_diff(const struct dp_changeset *cs, FILE *f)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct dp_file_change *c = &cs->files[i];
+		dp_diff_print(f, c->op == DP_FILE_CREATE ? "/dev/null" : c->path, c->before, c->before_len,
+		              c->op == DP_FILE_DELETE ? "/dev/null" : c->path, c->after, c->after_len);
+		if (c->op == DP_FILE_MODIFY && c->before_mode != c->mode)
+			fprintf(f, "mode %04o -> %04o\n", c->before_mode, c->mode);
+	}
+}
+
+/* ---- apply ------------------------------------------------------------------------------ */
+
+static int change_write(const struct dp_file_change *c)
+{
+	if (c->op == DP_FILE_DELETE)
+		return dp_fs_unlink(c->path);
+	return dp_fs_write_file(c->path, c->after, c->after_len, c->mode);
+}
+
+/* Puts a written file back as it was before this run. */
+static void change_revert(const struct dp_file_change *c)
+{
+	if (c->op == DP_FILE_CREATE)
+		dp_fs_unlink(c->path);
+	else
+		dp_fs_write_file(c->path, c->before, c->before_len, c->before_mode);
+}
+
+static int dirs_create(struct dp_changeset *cs)
+{
+	for (size_t i = 0; i < cs->mkdirs.n; i++) {
+		int r = dp_fs_mkdir_p(cs->mkdirs.v[i], 0755);
+		if (r < 0)
+			return dp_error_set(r, "cannot create %s: %s", cs->mkdirs.v[i], strerror(-r));
+	}
+	return 0;
+}
+
+static int deeper_first(const void *a, const void *b)
+{
+	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+	return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+static void dirs_remove(struct dp_changeset *cs, struct dp_strv *dirs)
+{
+	qsort(dirs->v, dirs->n, sizeof(*dirs->v), deeper_first);
+	for (size_t i = 0; i < dirs->n; i++) {
+		int r = dp_fs_rmdir(dirs->v[i]);
+		if (r == -ENOTEMPTY || r == -EEXIST)
+			dp_strv_addf(&cs->notes, "left %s in place: it holds files devpass did not write",
+			             dirs->v[i]);
+	}
+}
+
+static int files_write(struct dp_changeset *cs)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		int r = change_write(&cs->files[i]);
+		if (r == 0)
+			continue;
+		dp_error_set(r, "cannot %s %s: %s; the files written before it were put back",
+		             cs->files[i].op == DP_FILE_DELETE ? "remove" : "write", cs->files[i].path,
+		             strerror(-r));
+		while (i-- > 0)
+			change_revert(&cs->files[i]);
+		return r;
+	}
+	return 0;
+}
+
+/* Runs one command with the root's PATH; its output goes to stderr so that --json output
+ * stays parseable. */
+static int command_run(const char *line)
+{
+	char *copy = strdup(line), *argv[16], *save = NULL;
+	int argc = 0;
+	for (char *tok = strtok_r(copy, " ", &save); tok && argc < 15; tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	int status = -1;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	free(copy);
+	return pid < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int commands_run(struct dp_changeset *cs)
+{
+	int failed = 0;
+	if (!dp_root_is_host())
+		return 0;   /* a captured tree: its boot loader is not this machine's */
+	for (size_t i = 0; i < cs->ncommands; i++) {
+		struct dp_command *c = &cs->commands[i];
+		c->run = true;
+		c->status = command_run(c->line);
+		if (c->status != 0 && !failed++)
+			dp_error_set(-EIO, "'%s' exited %d%s: the files are written; run it yourself once "
+			             "the problem is fixed", c->line, c->status,
+			             c->status == 127 ? " (not installed?)" : "");
+	}
+	return failed ? -EIO : 0;
+}
+
+int dp_changeset_apply(struct dp_changeset *cs)
+{
+	if (dp_changeset_empty(cs))
+		return 0;
+	int r = dp_journal_record(cs);
+	if (r < 0)
+		return r;
+	if ((r = dirs_create(cs)) == 0)
+		r = files_write(cs);
+	if (r < 0) {
+		int err = r;
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", dp_error_message());
+		dirs_remove(cs, &cs->mkdirs);
+		dp_journal_settle(cs);
+		return dp_error_set(err, "%s", msg);
+	}
+	dirs_remove(cs, &cs->rmdirs);
+	if ((r = dp_journal_settle(cs)) < 0)
+		return r;
+	return commands_run(cs);
+}

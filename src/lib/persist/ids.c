@@ -1,0 +1,254 @@
+/* `persist --ids`: the classic method, for users who want it. vfio-pci claims every device
+ * with the listed vendor:device ids as it loads, and softdeps make the host drivers load
+ * it first; the initramfs gets vfio-pci and this file, because a host driver that is in
+ * the initramfs would otherwise take the device before the root filesystem is mounted.
+ * The ids cannot tell two identical devices apart, so devpass refuses ids that a
+ * host-critical device shares and warns about every other device they catch. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/sysroot.h"
+#include "persist/persist.h"
+
+#define FEATURE "persist-ids"
+#define MODPROBE_CONF "/etc/modprobe.d/devpass-vfio.conf"
+#define INITRAMFS_TOOLS_HOOK "/etc/initramfs-tools/hooks/devpass-vfio"
+#define DRACUT_CONF "/etc/dracut.conf.d/devpass-vfio.conf"
+#define MKINITCPIO_CONF "/etc/mkinitcpio.conf.d/devpass-vfio.conf"
+
+/* "options vfio-pci ids=a:b,c:d" lines of one modprobe.d file */
+static void ids_parse(const char *text, struct dp_strv *ids)
+{
+	for (const char *line = text; line && *line;) {
+		const char *eol = strchrnul(line, '\n');
+		char buf[1024];
+		snprintf(buf, sizeof(buf), "%.*s", (int)(eol - line), line);
+		char *save = NULL, *w0 = strtok_r(buf, " \t", &save), *w1 = strtok_r(NULL, " \t", &save);
+		if (w0 && w1 && strcmp(w0, "options") == 0 &&
+		    (strcmp(w1, "vfio-pci") == 0 || strcmp(w1, "vfio_pci") == 0))
+			for (char *opt; (opt = strtok_r(NULL, " \t", &save));)
+				if (strncmp(opt, "ids=", 4) == 0)
+					for (char *s2 = NULL, *id = strtok_r(opt + 4, ",", &s2); id; id = strtok_r(NULL, ",", &s2))
+						if (!dp_strv_contains(ids, id))
+							dp_strv_add(ids, id);
+		line = *eol ? eol + 1 : eol;
+	}
+}
+
+int dp_vfio_ids_configured(struct dp_strv *ids, struct dp_strv *where)
+{
+	DIR *d = dp_fs_opendir("/etc/modprobe.d");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".conf") != 0)
+			continue;
+		char path[512], *text = NULL;
+		snprintf(path, sizeof(path), "/etc/modprobe.d/%s", de->d_name);
+		size_t before = ids->n;
+		if (dp_fs_read_all(path, &text, NULL) == 0)
+			ids_parse(text, ids);
+		for (size_t i = before; i < ids->n; i++)
+			dp_strv_add(where, path);
+		free(text);
+	}
+	if (d)
+		closedir(d);
+	char cmdline[4096] = "";
+	dp_fs_read_line("/proc/cmdline", cmdline, sizeof(cmdline));
+	for (char *save = NULL, *arg = strtok_r(cmdline, " ", &save); arg; arg = strtok_r(NULL, " ", &save))
+		if (strncmp(arg, "vfio-pci.ids=", 13) == 0 || strncmp(arg, "vfio_pci.ids=", 13) == 0)
+			for (char *s2 = NULL, *id = strtok_r(arg + 13, ",", &s2); id; id = strtok_r(NULL, ",", &s2)) {
+				size_t before = ids->n;
+				if (!dp_strv_contains(ids, id))
+					dp_strv_add(ids, id);
+				if (ids->n > before)
+					dp_strv_add(where, "the kernel command line");
+			}
+	return 0;
+}
+
+static bool id_matches(const char *id, const struct dp_pci_device *dev)
+{
+	unsigned v, d;
+	return sscanf(id, "%4x:%4x", &v, &d) == 2 && v == dev->vendor && d == dev->device;
+}
+
+/* The host drivers that could take these devices: the bound one and every module whose
+ * alias matches (nouveau and nvidia, say), as modprobe would find them. */
+static void host_modules(const struct dp_pci_device *dev, struct dp_strv *mods)
+{
+	struct dp_pci_details d;
+	dp_pci_details_read(dev, &d);
+	for (size_t i = 0; i < d.modules.n; i++)
+		if (strcmp(d.modules.v[i], "vfio_pci") != 0 && !dp_strv_contains(mods, d.modules.v[i]))
+			dp_strv_add(mods, d.modules.v[i]);
+	char path[128], module[64];
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/module", dev->driver);
+	if (*dev->driver && strcmp(dev->driver, "vfio-pci") != 0 &&
+	    dp_fs_readlink_name(path, module, sizeof(module)) == 0 && !dp_strv_contains(mods, module))
+		dp_strv_add(mods, module);
+	dp_pci_details_free(&d);
+}
+
+static int strv_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *modprobe_text(struct dp_strv *ids, struct dp_strv *mods)
+{
+	qsort(ids->v, ids->n, sizeof(*ids->v), strv_cmp);
+	qsort(mods->v, mods->n, sizeof(*mods->v), strv_cmp);
+	char *s = strdup("# Written by 'devpass persist --ids'; 'devpass persist --remove --ids' removes it.\n"
+	                 "# vfio-pci takes every device with these vendor:device ids when it loads.\n"
+	                 "options vfio-pci ids=");
+	for (size_t i = 0; i < ids->n; i++)
+		dp_text_append(&s, "%s%s", i ? "," : "", ids->v[i]);
+	dp_text_append(&s, "\n");
+	if (mods->n)
+		dp_text_append(&s, "# load vfio-pci before the drivers that would take them\n");
+	for (size_t i = 0; i < mods->n; i++)
+		dp_text_append(&s, "softdep %s pre: vfio-pci\n", mods->v[i]);
+	return s;
+}
+
+static const char initramfs_tools_hook[] =
+	"#!/bin/sh\n"
+	"# Written by 'devpass persist --ids': puts vfio-pci and its options into the\n"
+	"# initramfs so it claims the devices before a host driver there can.\n"
+	"PREREQ=\"\"\n"
+	"prereqs() { echo \"$PREREQ\"; }\n"
+	"case \"$1\" in prereqs) prereqs; exit 0 ;; esac\n"
+	". /usr/share/initramfs-tools/hook-functions\n"
+	"manual_add_modules vfio vfio_iommu_type1 vfio_pci\n"
+	"copy_file config " MODPROBE_CONF "\n"
+	"force_load vfio_pci\n";
+
+static const char dracut_conf[] =
+	"# Written by 'devpass persist --ids': vfio-pci and its options in the initramfs.\n"
+	"force_drivers+=\" vfio vfio_iommu_type1 vfio_pci \"\n"
+	"install_items+=\" " MODPROBE_CONF " \"\n";
+
+static const char mkinitcpio_conf[] =
+	"# Written by 'devpass persist --ids': vfio-pci and its options in the initramfs\n"
+	"# (the modconf hook copies /etc/modprobe.d).\n"
+	"MODULES+=(vfio_pci vfio vfio_iommu_type1)\n"
+	"FILES+=(" MODPROBE_CONF ")\n";
+
+/* The initramfs generators found under the root, with the files and rebuild commands. */
+static int initramfs_stage(struct dp_changeset *cs, bool remove)
+{
+	int r = 0;
+	bool any = false;
+	if (dp_fs_exists("/etc/initramfs-tools")) {
+		r = remove ? 0 : dp_changeset_put(cs, INITRAMFS_TOOLS_HOOK, initramfs_tools_hook, 0755);
+		dp_changeset_command(cs, "update-initramfs -u -k all");
+		any = true;
+	}
+	if (r == 0 && (dp_fs_exists("/etc/dracut.conf.d") || dp_fs_exists("/etc/dracut.conf"))) {
+		r = remove ? 0 : dp_changeset_put(cs, DRACUT_CONF, dracut_conf, 0644);
+		dp_changeset_command(cs, "dracut --regenerate-all --force");
+		any = true;
+	}
+	if (r == 0 && dp_fs_exists("/etc/mkinitcpio.conf")) {
+		r = remove ? 0 : dp_changeset_put(cs, MKINITCPIO_CONF, mkinitcpio_conf, 0644);
+		dp_changeset_command(cs, "mkinitcpio -P");
+		any = true;
+	}
+	if (!any && !remove)
+		dp_strv_add(&cs->notes, "no initramfs generator found (initramfs-tools, dracut, "
+		            "mkinitcpio): vfio-pci loads from the root filesystem, after any host driver "
+		            "an initramfs might carry");
+	return r;
+}
+
+/* Every other device the ids catch: loudly; a host-critical one is refused. */
+static int ids_overlap_check(const struct dp_pci_list *list, const struct dp_strv *ids,
+                             const struct dp_strv *targets, bool force, struct dp_changeset *cs)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		const struct dp_pci_device *d = &list->dev[i];
+		if (dp_strv_contains(targets, d->address))
+			continue;
+		for (size_t k = 0; k < ids->n; k++) {
+			if (!id_matches(ids->v[k], d))
+				continue;
+			if (d->critical.n && !force)
+				return dp_error_set(-EPERM, "vfio-pci ids=%s would also take %s, which the host "
+				                    "needs (%s): use 'devpass persist ADDRESS' (by address) instead",
+				                    ids->v[k], d->address, d->critical.v[0]);
+			dp_strv_addf(&cs->warnings, "ids=%s also matches %s (%s, now on %s): vfio-pci will take "
+			             "it at boot too%s", ids->v[k], d->address, d->description ? d->description : "?",
+			             *d->driver ? d->driver : "no driver", d->critical.n ? " — the host needs it!" : "");
+		}
+	}
+	return 0;
+}
+
+int dp_persist_ids_plan(const struct dp_pci_list *list, char *const *addrs, size_t n, bool force,
+                        struct dp_changeset *cs)
+{
+	struct dp_strv ids = {0}, mods = {0}, targets = {0};
+	struct dp_group_list groups = {0};
+	char *old = NULL;
+	dp_changeset_init(cs, FEATURE);
+	if (dp_fs_read_all(MODPROBE_CONF, &old, NULL) == 0)
+		ids_parse(old, &ids);   /* a second call adds to the first */
+	free(old);
+	int r = dp_groups_build(list, &groups);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct dp_pci_device *dev;
+		if ((r = dp_pci_device_lookup(list, addrs[i], &dev)) < 0)
+			break;
+		const struct dp_iommu_group *g = dp_groups_find(&groups, dev->iommu_group);
+		if (!g) {
+			r = dp_error_set(-ENODEV, "%s has no IOMMU group: vfio-pci needs the IOMMU on "
+			                 "(devpass setup iommu, then reboot)", dev->address);
+			break;
+		}
+		for (size_t k = 0; k < g->n; k++) {
+			const struct dp_pci_device *m = &list->dev[g->members[k]];
+			if (dp_pci_device_is_bridge(m) || dp_strv_contains(&targets, m->address))
+				continue;
+			if (m->critical.n && !force) {
+				r = dp_error_set(-EPERM, "%s is needed by the host (%s): not giving its ids to "
+				                 "vfio-pci (--force overrides)", m->address, m->critical.v[0]);
+				break;
+			}
+			dp_strv_add(&targets, m->address);
+			char id[16];
+			snprintf(id, sizeof(id), "%04x:%04x", m->vendor, m->device);
+			if (!dp_strv_contains(&ids, id))
+				dp_strv_add(&ids, id);
+			host_modules(m, &mods);
+		}
+	}
+	if (r == 0)
+		r = ids_overlap_check(list, &ids, &targets, force, cs);
+	if (r == 0) {
+		char *text = modprobe_text(&ids, &mods);
+		r = dp_changeset_put(cs, MODPROBE_CONF, text, 0644);
+		free(text);
+	}
+	if (r == 0)
+		r = initramfs_stage(cs, false);
+	if (r == 0 && !dp_changeset_empty(cs))
+		dp_strv_add(&cs->notes, "the ids take effect at the next boot (after the initramfs is rebuilt)");
+	dp_strv_free(&ids);
+	dp_strv_free(&mods);
+	dp_strv_free(&targets);
+	dp_groups_free(&groups);
+	return r;
+}
+
+int dp_persist_ids_remove_plan(struct dp_changeset *cs)
+{
+	dp_changeset_init(cs, FEATURE);
+	int r = dp_journal_undo_plan(cs);
+	if (r == 0 && cs->n)
+		r = initramfs_stage(cs, true);
+	return r;
+}

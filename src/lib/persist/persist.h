@@ -1,0 +1,57 @@
+/* Internal pieces of host setup and persistence. */
+#ifndef DP_PERSIST_H
+#define DP_PERSIST_H
+
+#include "devpass.h"
+
+/* Where the boot path finds devpass: the installed binary, never the build tree. */
+#ifndef DP_BINDIR
+#define DP_BINDIR "/usr/local/bin"
+#endif
+#define DP_PERSIST_BIN DP_BINDIR "/devpass"
+
+/* diff.c */
+void dp_diff_print(FILE *f, const char *name_a, const char *a_text, size_t a_len,
+                   const char *name_b, const char *b_text, size_t b_len);
+
+/* changeset.c: staging (a change equal to what is there already is dropped) */
+int dp_changeset_put(struct dp_changeset *cs, const char *path, const char *content,
+                     unsigned mode);
+int dp_changeset_delete(struct dp_changeset *cs, const char *path);
+/* Creates path's missing parent directories when applied, journaled for undo. */
+void dp_changeset_mkdirs_for(struct dp_changeset *cs, const char *path);
+void dp_changeset_command(struct dp_changeset *cs, const char *line);
+/* The content a put staged for path, else what is on disk (NULL when absent); for plans
+ * that edit one file twice. */
+const char *dp_changeset_peek(const struct dp_changeset *cs, const char *path);
+
+/* journal.c: the files devpass wrote, per feature */
+struct dp_journal_file {
+	char *path;
+	bool existed;
+	char *before;
+	size_t before_len;
+	unsigned before_mode;
+	char *written;
+	size_t written_len;
+};
+struct dp_journal_list {
+	struct dp_journal_file *f;
+	size_t n;
+	struct dp_strv dirs;         /* directories the feature created */
+};
+int dp_journal_list(const char *feature, struct dp_journal_list *out);
+void dp_journal_list_free(struct dp_journal_list *l);
+/* The journal side of dp_changeset_apply, in one synced transaction before any write. */
+int dp_journal_record(const struct dp_changeset *cs);
+/* After the writes: rows for files back at their original state, and removed dirs, go. */
+int dp_journal_settle(const struct dp_changeset *cs);
+/* Plans putting back every file of a feature (undo / remove all). */
+int dp_journal_undo_plan(struct dp_changeset *cs);
+
+/* text helpers */
+char *dp_text_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Appends to a malloc'ed string. */
+void dp_text_append(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

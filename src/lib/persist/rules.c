@@ -1,0 +1,635 @@
+/* Persisted bindings: one rule file per device (or id, or serial) in /etc/devpass/persist.d,
+ * and what makes them happen at boot, generated from all of them:
+ *   /etc/udev/rules.d/05-devpass.rules  sets driver_override the moment the device is
+ *       added, before 80-drivers.rules loads the host driver's module, and loads the
+ *       wanted driver's module, which then binds the device by itself;
+ *   devpass-persist@.service  (pulled in by the rule, like driverctl's unit) runs
+ *       `devpass persist --apply` early, which also takes a device from a host driver
+ *       that was already loaded (built in, or from the initramfs) and sets VF counts.
+ * Rules are keyed by address, by ids or by the PCIe serial number; never by IOMMU group
+ * number, which can change from one boot to the next. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/sysroot.h"
+#include "persist/persist.h"
+
+#define FEATURE "persist"
+#define RULES_DIR "/etc/devpass/persist.d"
+#define UDEV_RULES "/etc/udev/rules.d/05-devpass.rules"
+#define UNIT "/etc/systemd/system/devpass-persist@.service"
+
+static const char *const key_names[] = {"address", "id", "serial"};
+
+const char *dp_persist_key_name(enum dp_persist_key key)
+{
+	return key_names[key];
+}
+
+int dp_persist_key_parse(const char *text, enum dp_persist_key *out)
+{
+	for (size_t i = 0; i < sizeof(key_names) / sizeof(*key_names); i++)
+		if (strcmp(text, key_names[i]) == 0) {
+			*out = (enum dp_persist_key)i;
+			return 0;
+		}
+	return dp_error_set(-EINVAL, "--by takes address, id or serial, not '%s'", text);
+}
+
+/* lspci's form of a Device Serial Number: 00-1b-21-ff-fe-0a-0b-0c */
+static void serial_format(uint64_t dsn, char *out, size_t size)
+{
+	snprintf(out, size, "%02x-%02x-%02x-%02x-%02x-%02x-%02x-%02x",
+	         (unsigned)(dsn >> 56) & 0xff, (unsigned)(dsn >> 48) & 0xff, (unsigned)(dsn >> 40) & 0xff,
+	         (unsigned)(dsn >> 32) & 0xff, (unsigned)(dsn >> 24) & 0xff, (unsigned)(dsn >> 16) & 0xff,
+	         (unsigned)(dsn >> 8) & 0xff, (unsigned)dsn & 0xff);
+}
+
+static int serial_parse(const char *text, uint64_t *out)
+{
+	uint64_t v = 0;
+	int digits = 0;
+	for (const char *p = text; *p; p++) {
+		if (*p == '-' || *p == ':')
+			continue;
+		const char *hex = "0123456789abcdef", *h = strchr(hex, *p | 0x20);
+		if (!h || !*h || ++digits > 16)
+			return -EINVAL;
+		v = v << 4 | (uint64_t)(h - hex);
+	}
+	*out = v;
+	return digits == 16 ? 0 : -EINVAL;
+}
+
+void dp_persist_rule_describe(const struct dp_persist_rule *rule, char *out, size_t size)
+{
+	char serial[32];
+	switch (rule->key) {
+	case DP_KEY_ADDRESS:
+		snprintf(out, size, "%s", rule->address);
+		break;
+	case DP_KEY_ID:
+		if (rule->has_subsys)
+			snprintf(out, size, "%04x:%04x subsystem %04x:%04x", rule->vendor, rule->device,
+			         rule->subsys_vendor, rule->subsys_device);
+		else
+			snprintf(out, size, "%04x:%04x", rule->vendor, rule->device);
+		break;
+	case DP_KEY_SERIAL:
+		serial_format(rule->serial, serial, sizeof(serial));
+		snprintf(out, size, "%04x:%04x serial %s", rule->vendor, rule->device, serial);
+		break;
+	}
+}
+
+bool dp_persist_rule_matches(const struct dp_persist_rule *rule, const struct dp_pci_device *dev,
+                             const struct dp_pci_details *details)
+{
+	switch (rule->key) {
+	case DP_KEY_ADDRESS:
+		return strcmp(rule->address, dev->address) == 0;
+	case DP_KEY_ID:
+		return rule->vendor == dev->vendor && rule->device == dev->device &&
+		       (!rule->has_subsys || (dev->has_subsys && rule->subsys_vendor == dev->subsys_vendor &&
+		                              rule->subsys_device == dev->subsys_device));
+	case DP_KEY_SERIAL:
+		return rule->vendor == dev->vendor && rule->device == dev->device && details &&
+		       details->has_dsn && details->dsn == rule->serial;
+	}
+	return false;
+}
+
+/* ---- rule files ------------------------------------------------------------------------ */
+
+static void rule_name(struct dp_persist_rule *r)
+{
+	char serial[32];
+	switch (r->key) {
+	case DP_KEY_ADDRESS:
+		snprintf(r->name, sizeof(r->name), "pci-%s", r->address);
+		break;
+	case DP_KEY_ID:
+		if (r->has_subsys)
+			snprintf(r->name, sizeof(r->name), "pci-%04x:%04x:%04x:%04x", r->vendor, r->device,
+			         r->subsys_vendor, r->subsys_device);
+		else
+			snprintf(r->name, sizeof(r->name), "pci-%04x:%04x", r->vendor, r->device);
+		break;
+	case DP_KEY_SERIAL:
+		snprintf(serial, sizeof(serial), "%016" PRIx64, r->serial);
+		snprintf(r->name, sizeof(r->name), "pci-serial-%s", serial);
+		break;
+	}
+	if (r->sriov_numvfs >= 0)
+		strncat(r->name, "-vfs", sizeof(r->name) - strlen(r->name) - 1);
+}
+
+static char *rule_text(const struct dp_persist_rule *r)
+{
+	char serial[32];
+	char *s = dp_text_printf("# Persisted by devpass; remove with 'devpass persist --remove %s'.\n"
+	                         "match=%s\n", r->address, key_names[r->key]);
+	dp_text_append(&s, "address=%s\n", r->address);
+	dp_text_append(&s, "id=%04x:%04x\n", r->vendor, r->device);
+	if (r->has_subsys)
+		dp_text_append(&s, "subsystem=%04x:%04x\n", r->subsys_vendor, r->subsys_device);
+	if (r->key == DP_KEY_SERIAL) {
+		serial_format(r->serial, serial, sizeof(serial));
+		dp_text_append(&s, "serial=%s\n", serial);
+	}
+	if (*r->driver)
+		dp_text_append(&s, "driver=%s\n", r->driver);
+	if (r->sriov_numvfs >= 0)
+		dp_text_append(&s, "sriov_numvfs=%d\n", r->sriov_numvfs);
+	return s;
+}
+
+static int rule_field(struct dp_persist_rule *r, const char *key, const char *value)
+{
+	unsigned a, b;
+	char *end;
+	if (strcmp(key, "match") == 0)
+		return dp_persist_key_parse(value, &r->key);
+	if (strcmp(key, "address") == 0) {
+		struct dp_pci_addr addr;
+		if (dp_pci_addr_parse(value, &addr) < 0)
+			return -EINVAL;
+		dp_pci_addr_format(&addr, r->address);
+		return 0;
+	}
+	if (strcmp(key, "id") == 0 || strcmp(key, "subsystem") == 0) {
+		if (sscanf(value, "%4x:%4x", &a, &b) != 2)
+			return -EINVAL;
+		if (key[0] == 'i')
+			r->vendor = (uint16_t)a, r->device = (uint16_t)b;
+		else
+			r->subsys_vendor = (uint16_t)a, r->subsys_device = (uint16_t)b, r->has_subsys = true;
+		return 0;
+	}
+	if (strcmp(key, "serial") == 0)
+		return serial_parse(value, &r->serial);
+	if (strcmp(key, "driver") == 0) {
+		if (!*value || strchr(value, '/') || strlen(value) >= sizeof(r->driver))
+			return -EINVAL;
+		snprintf(r->driver, sizeof(r->driver), "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "sriov_numvfs") == 0) {
+		long n = strtol(value, &end, 10);
+		if (*end || n < 0 || n > 65535)
+			return -EINVAL;
+		r->sriov_numvfs = (int)n;
+		return 0;
+	}
+	return 0;   /* unknown keys: from a newer devpass, ignored */
+}
+
+static int rule_parse(const char *path, const char *text, struct dp_persist_rule *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->sriov_numvfs = -1;
+	for (const char *line = text; *line;) {
+		const char *eol = strchrnul(line, '\n');
+		char buf[256];
+		snprintf(buf, sizeof(buf), "%.*s", (int)(eol - line), line);
+		char *eq = strchr(buf, '=');
+		if (buf[0] != '#' && eq) {
+			*eq = '\0';
+			if (rule_field(r, buf, eq + 1) < 0)
+				return dp_error_set(-EINVAL, "%s: bad value for %s: '%s'", path, buf, eq + 1);
+		}
+		line = *eol ? eol + 1 : eol;
+	}
+	if (!*r->address || (!*r->driver && r->sriov_numvfs < 0))
+		return dp_error_set(-EINVAL, "%s: needs address= and driver= or sriov_numvfs=", path);
+	rule_name(r);
+	return 0;
+}
+
+static int rule_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct dp_persist_rule *)a)->name, ((const struct dp_persist_rule *)b)->name);
+}
+
+int dp_persist_rules_read(struct dp_persist_rules *out)
+{
+	memset(out, 0, sizeof(*out));
+	DIR *d = dp_fs_opendir(RULES_DIR);
+	if (!d)
+		return errno == ENOENT ? 0 : dp_error_set(-errno, "cannot read %s: %s", RULES_DIR, strerror(errno));
+	struct dirent *de;
+	struct dp_strv names = {0};
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (de->d_name[0] != '.' && n > 5 && strcmp(de->d_name + n - 5, ".conf") == 0)
+			dp_strv_add(&names, de->d_name);
+	}
+	closedir(d);
+	int r = 0;
+	for (size_t i = 0; i < names.n; i++) {
+		char path[512], *text = NULL;
+		snprintf(path, sizeof(path), "%s/%s", RULES_DIR, names.v[i]);
+		struct dp_persist_rule rule;
+		if ((r = dp_fs_read_all(path, &text, NULL)) < 0) {
+			dp_error_set(r, "cannot read %s: %s", path, strerror(-r));
+			break;
+		}
+		r = rule_parse(path, text, &rule);
+		free(text);
+		if (r < 0) {
+			/* one bad file must not stop the others from applying at boot */
+			dp_strv_add(&out->invalid, dp_error_message());
+			r = 0;
+			continue;
+		}
+		out->r = realloc(out->r, (out->n + 1) * sizeof(*out->r));
+		out->r[out->n++] = rule;
+	}
+	dp_strv_free(&names);
+	if (out->n)
+		qsort(out->r, out->n, sizeof(*out->r), rule_cmp);
+	return r;
+}
+
+void dp_persist_rules_free(struct dp_persist_rules *rules)
+{
+	free(rules->r);
+	dp_strv_free(&rules->invalid);
+	memset(rules, 0, sizeof(*rules));
+}
+
+/* ---- udev rules and the unit --------------------------------------------------------------- */
+
+static void udev_rule_append(char **s, const struct dp_persist_rule *r)
+{
+	char what[128];
+	dp_persist_rule_describe(r, what, sizeof(what));
+	const char *pull = "TAG+=\"systemd\", ENV{SYSTEMD_WANTS}+=\"devpass-persist@$kernel.service\"";
+	char match[256];
+	if (r->key == DP_KEY_ADDRESS)
+		snprintf(match, sizeof(match), "KERNEL==\"%s\"", r->address);
+	else if (r->key == DP_KEY_ID && r->has_subsys)
+		snprintf(match, sizeof(match), "ATTR{vendor}==\"0x%04x\", ATTR{device}==\"0x%04x\", "
+		         "ATTR{subsystem_vendor}==\"0x%04x\", ATTR{subsystem_device}==\"0x%04x\"",
+		         r->vendor, r->device, r->subsys_vendor, r->subsys_device);
+	else
+		snprintf(match, sizeof(match), "ATTR{vendor}==\"0x%04x\", ATTR{device}==\"0x%04x\"",
+		         r->vendor, r->device);
+	if (r->sriov_numvfs >= 0) {
+		/* VFs can only be created once the PF's driver is bound */
+		dp_text_append(s, "\n# %s: %d VFs\n", what, r->sriov_numvfs);
+		dp_text_append(s, "ACTION==\"add|bind\", SUBSYSTEM==\"pci\", %s, DRIVER==\"?*\", %s\n", match, pull);
+	} else if (r->key == DP_KEY_SERIAL) {
+		/* udev cannot read the serial number: devpass tells it (IMPORT), the generic
+		 * rule at the end of the file acts on the answer */
+		dp_text_append(s, "\n# %s -> %s\n", what, r->driver);
+		dp_text_append(s, "ACTION==\"add\", SUBSYSTEM==\"pci\", %s, IMPORT{program}=\"%s persist --match $kernel\"\n",
+		               match, DP_PERSIST_BIN);
+	} else {
+		dp_text_append(s, "\n# %s -> %s\n", what, r->driver);
+		dp_text_append(s, "ACTION==\"add\", SUBSYSTEM==\"pci\", %s, ATTR{driver_override}=\"%s\", "
+		               "RUN{builtin}+=\"kmod load %s\", %s\n", match, r->driver, r->driver, pull);
+	}
+}
+
+static char *udev_rules_text(const struct dp_persist_rules *rules)
+{
+	char *s = strdup("# Written by devpass persist: passthrough bindings applied as each device\n"
+	                 "# appears, before 80-drivers.rules loads its host driver. Generated from\n"
+	                 "# /etc/devpass/persist.d; change it with 'devpass persist', not by hand.\n");
+	bool serial = false;
+	for (size_t i = 0; i < rules->n; i++) {
+		udev_rule_append(&s, &rules->r[i]);
+		serial |= rules->r[i].key == DP_KEY_SERIAL && rules->r[i].sriov_numvfs < 0;
+	}
+	if (serial)
+		dp_text_append(&s, "\n# devices whose serial number matched a rule above\n"
+		               "ACTION==\"add\", SUBSYSTEM==\"pci\", ENV{DEVPASS_DRIVER}==\"?*\", "
+		               "ATTR{driver_override}=\"$env{DEVPASS_DRIVER}\", "
+		               "RUN{builtin}+=\"kmod load $env{DEVPASS_DRIVER}\", TAG+=\"systemd\", "
+		               "ENV{SYSTEMD_WANTS}+=\"devpass-persist@$kernel.service\"\n");
+	return s;
+}
+
+static char *unit_text(void)
+{
+	return dp_text_printf(
+		"# Written by devpass persist; removed with the last persisted rule.\n"
+		"[Unit]\n"
+		"Description=devpass: persisted passthrough setup of PCI device %%I\n"
+		"Documentation=man:devpass(1)\n"
+		"DefaultDependencies=no\n"
+		"After=systemd-udevd.service systemd-modules-load.service systemd-remount-fs.service\n"
+		"RequiresMountsFor=/var/lib/devpass\n"
+		"Before=basic.target shutdown.target\n"
+		"Conflicts=shutdown.target\n"
+		"\n"
+		"[Service]\n"
+		"Type=oneshot\n"
+		"RemainAfterExit=yes\n"
+		"ExecStart=%s persist --apply %%I\n", DP_PERSIST_BIN);
+}
+
+/* Stages rule files and the boot glue for exactly this set of rules. */
+static int stage_rules(struct dp_changeset *cs, struct dp_persist_rules *rules,
+                       const struct dp_persist_rules *removed)
+{
+	char path[512];
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < removed->n; i++) {
+		snprintf(path, sizeof(path), "%s/%s.conf", RULES_DIR, removed->r[i].name);
+		r = dp_changeset_delete(cs, path);
+	}
+	qsort(rules->r, rules->n, sizeof(*rules->r), rule_cmp);
+	for (size_t i = 0; r == 0 && i < rules->n; i++) {
+		char *text = rule_text(&rules->r[i]);
+		snprintf(path, sizeof(path), "%s/%s.conf", RULES_DIR, rules->r[i].name);
+		r = dp_changeset_put(cs, path, text, 0644);
+		free(text);
+	}
+	if (r < 0)
+		return r;
+	if (!rules->n) {
+		/* nothing left to apply: the glue goes, and the directories devpass made */
+		struct dp_journal_list l;
+		if ((r = dp_changeset_delete(cs, UDEV_RULES)) == 0 && (r = dp_changeset_delete(cs, UNIT)) == 0 &&
+		    (r = dp_journal_list(FEATURE, &l)) == 0) {
+			for (size_t i = 0; i < l.dirs.n; i++)
+				dp_strv_add(&cs->rmdirs, l.dirs.v[i]);
+			dp_journal_list_free(&l);
+		}
+	} else {
+		char *udev = udev_rules_text(rules), *unit = unit_text();
+		if ((r = dp_changeset_put(cs, UDEV_RULES, udev, 0644)) == 0)
+			r = dp_changeset_put(cs, UNIT, unit, 0644);
+		free(udev);
+		free(unit);
+	}
+	if (!dp_changeset_empty(cs)) {
+		dp_changeset_command(cs, "udevadm control --reload");
+		dp_changeset_command(cs, "systemctl daemon-reload");
+	}
+	return r;
+}
+
+/* ---- persist ---------------------------------------------------------------------------------- */
+
+static void rule_add(struct dp_persist_rules *rules, const struct dp_persist_rule *rule)
+{
+	for (size_t i = 0; i < rules->n; i++)
+		if (strcmp(rules->r[i].name, rule->name) == 0) {
+			rules->r[i] = *rule;   /* the same key again: the newer wish wins */
+			return;
+		}
+	rules->r = realloc(rules->r, (rules->n + 1) * sizeof(*rules->r));
+	rules->r[rules->n++] = *rule;
+}
+
+static int rule_for(const struct dp_pci_device *dev, const struct dp_persist_options *o,
+                    struct dp_persist_rule *rule)
+{
+	memset(rule, 0, sizeof(*rule));
+	rule->key = o->key;
+	snprintf(rule->address, sizeof(rule->address), "%s", dev->address);
+	rule->vendor = dev->vendor;
+	rule->device = dev->device;
+	rule->has_subsys = dev->has_subsys;
+	rule->subsys_vendor = dev->subsys_vendor;
+	rule->subsys_device = dev->subsys_device;
+	rule->sriov_numvfs = o->vfs;
+	if (o->vfs < 0)
+		snprintf(rule->driver, sizeof(rule->driver), "%s", o->driver ? o->driver : "vfio-pci");
+	if (o->key == DP_KEY_SERIAL || o->vfs >= 0) {
+		struct dp_pci_details d;
+		dp_pci_details_read(dev, &d);
+		int r = 0;
+		if (o->key == DP_KEY_SERIAL && !d.has_dsn)
+			r = dp_error_set(-ENOTSUP, "%s has no Device Serial Number capability: persist it "
+			                 "--by address or --by id", dev->address);
+		else if (o->vfs >= 0 && d.sriov_total < 0)
+			r = dp_error_set(-ENOTSUP, "%s is not an SR-IOV physical function: --vfs needs one",
+			                 dev->address);
+		else if (o->vfs > d.sriov_total)
+			r = dp_error_set(-ERANGE, "%s supports at most %d VFs (sriov_totalvfs), not %d",
+			                 dev->address, d.sriov_total, o->vfs);
+		rule->serial = d.dsn;
+		dp_pci_details_free(&d);
+		if (r < 0)
+			return r;
+	}
+	rule_name(rule);
+	return 0;
+}
+
+/* The devices a persisted binding covers: as bind, the whole IOMMU group for vfio-pci. */
+static int targets_collect(const struct dp_pci_list *list, const struct dp_group_list *groups,
+                           const struct dp_pci_device *dev, const struct dp_persist_options *o,
+                           struct dp_strv *out)
+{
+	bool vfio = o->vfs < 0 && (!o->driver || strcmp(o->driver, "vfio-pci") == 0);
+	if (!vfio) {
+		if (!dp_strv_contains(out, dev->address))
+			dp_strv_add(out, dev->address);
+		return 0;
+	}
+	if (dev->iommu_group == DP_NO_GROUP)
+		return dp_error_set(-ENODEV, "%s has no IOMMU group: vfio-pci needs the IOMMU on "
+		                    "(devpass setup iommu, then reboot)", dev->address);
+	const struct dp_iommu_group *g = dp_groups_find(groups, dev->iommu_group);
+	for (size_t i = 0; g && i < g->n; i++) {
+		const struct dp_pci_device *m = &list->dev[g->members[i]];
+		if (!dp_pci_device_is_bridge(m) && !dp_strv_contains(out, m->address))
+			dp_strv_add(out, m->address);
+	}
+	return 0;
+}
+
+/* Other devices a key would catch at boot: said loudly; host-critical ones refused. */
+static int key_overlap_check(const struct dp_pci_list *list, const struct dp_persist_rule *rule,
+                             const struct dp_strv *targets, bool force, struct dp_changeset *cs)
+{
+	if (rule->key != DP_KEY_ID)
+		return 0;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct dp_pci_device *d = &list->dev[i];
+		if (dp_strv_contains(targets, d->address) || !dp_persist_rule_matches(rule, d, NULL))
+			continue;
+		if (d->critical.n && !force)
+			return dp_error_set(-EPERM, "the id of %s also matches %s, which the host needs (%s): "
+			                    "persist --by address or --by serial instead", rule->address,
+			                    d->address, d->critical.v[0]);
+		dp_strv_addf(&cs->warnings, "--by id: %s has the same ids as %s and will be bound to %s "
+		             "at boot too%s", d->address, rule->address,
+		             *rule->driver ? rule->driver : "its VF count", d->critical.n ? " (host-critical!)" : "");
+	}
+	return 0;
+}
+
+/* The name goes into a udev rule and a sysfs path: a plain module/driver name only. */
+static int driver_name_check(const char *driver)
+{
+	if (!driver)
+		return 0;
+	size_t ok = strspn(driver, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+	if (!*driver || driver[ok] || strlen(driver) >= 64 || strcmp(driver, "none") == 0)
+		return dp_error_set(-EINVAL, "'%s' is not a driver name", driver);
+	return 0;
+}
+
+static int binary_check(void)
+{
+	if (dp_fs_exists(DP_PERSIST_BIN))
+		return 0;
+	return dp_error_set(-ENOENT, "the boot rules run %s, which is not installed%s: install "
+	                    "devpass first (ninja -C build install)", DP_PERSIST_BIN,
+	                    dp_root_is_host() ? "" : " under the root");
+}
+
+int dp_persist_plan(const struct dp_pci_list *list, char *const *addrs, size_t n,
+                    const struct dp_persist_options *o, struct dp_changeset *cs)
+{
+	struct dp_persist_rules rules = {0}, none = {0};
+	struct dp_group_list groups = {0};
+	struct dp_strv targets = {0};
+	dp_changeset_init(cs, FEATURE);
+	int r = driver_name_check(o->driver);
+	if (r == 0)
+		r = binary_check();
+	if (r == 0)
+		r = dp_persist_rules_read(&rules);
+	if (r == 0)
+		r = dp_groups_build(list, &groups);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct dp_pci_device *dev;
+		if ((r = dp_pci_device_lookup(list, addrs[i], &dev)) == 0)
+			r = targets_collect(list, &groups, dev, o, &targets);
+	}
+	for (size_t i = 0; r == 0 && i < targets.n; i++) {
+		const struct dp_pci_device *dev = dp_pci_list_find(list, targets.v[i]);
+		struct dp_persist_rule rule;
+		if (dev->critical.n && !o->force && o->vfs < 0)
+			r = dp_error_set(-EPERM, "%s is needed by the host (%s): not persisting a binding "
+			                 "that would take it at every boot (--force overrides)", dev->address,
+			                 dev->critical.v[0]);
+		else if ((r = rule_for(dev, o, &rule)) == 0 &&
+		         (r = key_overlap_check(list, &rule, &targets, o->force, cs)) == 0)
+			rule_add(&rules, &rule);
+	}
+	if (r == 0)
+		r = stage_rules(cs, &rules, &none);
+	if (r == 0 && !dp_changeset_empty(cs))
+		dp_strv_add(&cs->notes, "the rules apply from the next boot; 'devpass bind' applies a "
+		            "binding now");
+	dp_strv_free(&targets);
+	dp_groups_free(&groups);
+	dp_persist_rules_free(&rules);
+	return r;
+}
+
+/* ---- remove -------------------------------------------------------------------------------- */
+
+static bool rule_selected(const struct dp_persist_rule *rule, const struct dp_pci_list *list,
+                          const struct dp_strv *targets)
+{
+	for (size_t i = 0; i < targets->n; i++) {
+		const struct dp_pci_device *dev = dp_pci_list_find(list, targets->v[i]);
+		if (strcmp(rule->address, targets->v[i]) == 0 ||
+		    (dev && rule->key == DP_KEY_ID && dp_persist_rule_matches(rule, dev, NULL)))
+			return true;
+		if (dev && rule->key == DP_KEY_SERIAL) {
+			struct dp_pci_details d;
+			dp_pci_details_read(dev, &d);
+			bool m = dp_persist_rule_matches(rule, dev, &d);
+			dp_pci_details_free(&d);
+			if (m)
+				return true;
+		}
+	}
+	return false;
+}
+
+int dp_persist_remove_plan(const struct dp_pci_list *list, char *const *addrs, size_t n,
+                           bool all, struct dp_changeset *cs)
+{
+	struct dp_persist_rules rules = {0}, keep = {0}, drop = {0};
+	struct dp_group_list groups = {0};
+	struct dp_strv targets = {0};
+	struct dp_persist_options whole = {.vfs = -1};
+	dp_changeset_init(cs, FEATURE);
+	int r = dp_persist_rules_read(&rules);
+	if (r == 0)
+		r = dp_groups_build(list, &groups);
+	/* an address devpass has a rule for may be absent now: take it as written */
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct dp_pci_addr a;
+		char text[DP_ADDR_LEN];
+		struct dp_pci_device *dev;
+		if ((r = dp_pci_addr_parse(addrs[i], &a)) < 0)
+			break;
+		dp_pci_addr_format(&a, text);
+		dp_strv_add(&targets, text);
+		if (dp_pci_device_lookup(list, text, &dev) == 0 && dev->iommu_group != DP_NO_GROUP)
+			targets_collect(list, &groups, dev, &whole, &targets);
+	}
+	for (size_t i = 0; r == 0 && i < rules.n; i++) {
+		struct dp_persist_rules *to = all || rule_selected(&rules.r[i], list, &targets) ? &drop : &keep;
+		to->r = realloc(to->r, (to->n + 1) * sizeof(*to->r));
+		to->r[to->n++] = rules.r[i];
+	}
+	if (r == 0 && !all && !drop.n)
+		r = dp_error_set(-ENOENT, "no persisted rule for %s ('devpass persist --list' shows them)",
+		                 n ? addrs[0] : "these devices");
+	if (r == 0)
+		r = stage_rules(cs, &keep, &drop);
+	if (r == 0 && drop.n)
+		dp_strv_add(&cs->notes, "the devices keep their current driver until the next boot; "
+		            "'devpass restore' gives them back now");
+	dp_strv_free(&targets);
+	dp_groups_free(&groups);
+	dp_persist_rules_free(&rules);
+	dp_persist_rules_free(&keep);
+	dp_persist_rules_free(&drop);
+	return r;
+}
+
+/* ---- state ----------------------------------------------------------------------------------- */
+
+static bool vfs_set(const struct dp_pci_device *dev, int want)
+{
+	char path[128], now[16] = "";
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/sriov_numvfs", dev->address);
+	return dp_fs_read_line(path, now, sizeof(now)) == 0 && atoi(now) == want;
+}
+
+enum dp_persist_state dp_persist_rule_state(const struct dp_persist_rule *rule,
+                                            const struct dp_pci_list *list, struct dp_strv *devices)
+{
+	bool all = true;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct dp_pci_device *dev = &list->dev[i];
+		bool m;
+		if (rule->key == DP_KEY_SERIAL) {
+			if (dev->vendor != rule->vendor || dev->device != rule->device)
+				continue;
+			struct dp_pci_details d;
+			dp_pci_details_read(dev, &d);
+			m = dp_persist_rule_matches(rule, dev, &d);
+			dp_pci_details_free(&d);
+		} else
+			m = dp_persist_rule_matches(rule, dev, NULL);
+		if (!m)
+			continue;
+		dp_strv_add(devices, dev->address);
+		all &= rule->sriov_numvfs >= 0 ? vfs_set(dev, rule->sriov_numvfs)
+		                               : strcmp(dev->driver, rule->driver) == 0;
+	}
+	return !devices->n ? DP_PERSIST_ABSENT : all ? DP_PERSIST_ACTIVE : DP_PERSIST_INACTIVE;
+}
+
+const char *dp_persist_state_name(enum dp_persist_state s)
+{
+	return s == DP_PERSIST_ACTIVE ? "active" : s == DP_PERSIST_INACTIVE ? "not active" : "absent";
+}
