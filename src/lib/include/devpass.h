@@ -267,6 +267,8 @@ struct dp_command {
 	char *line;                  /* "update-grub": run through the root's PATH */
 	int status;                  /* exit status; -1 not run */
 	bool run;
+	bool optional;               /* a failure is a warning (a reload of a daemon that is
+	                                not running: the next boot reads the files anyway) */
 };
 struct dp_changeset {
 	char feature[32];            /* "setup-iommu", "persist", "persist-ids" */

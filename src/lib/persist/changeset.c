@@ -185,13 +185,23 @@ int dp_changeset_delete(struct dp_changeset *cs, const char *path)
 	return 0;
 }
 
-void dp_changeset_command(struct dp_changeset *cs, const char *line)
+static void command_add(struct dp_changeset *cs, const char *line, bool optional)
 {
 	for (size_t i = 0; i < cs->ncommands; i++)
 		if (strcmp(cs->commands[i].line, line) == 0)
 			return;
 	cs->commands = realloc(cs->commands, (cs->ncommands + 1) * sizeof(*cs->commands));
-	cs->commands[cs->ncommands++] = (struct dp_command){strdup(line), -1, false};
+	cs->commands[cs->ncommands++] = (struct dp_command){strdup(line), -1, false, optional};
+}
+
+void dp_changeset_command(struct dp_changeset *cs, const char *line)
+{
+	command_add(cs, line, false);
+}
+
+void dp_changeset_command_optional(struct dp_changeset *cs, const char *line)
+{
+	command_add(cs, line, true);
 }
 
 void dp_changeset_diff(const struct dp_changeset *cs, FILE *f)
@@ -299,7 +309,10 @@ static int commands_run(struct dp_changeset *cs)
 		struct dp_command *c = &cs->commands[i];
 		c->run = true;
 		c->status = command_run(c->line);
-		if (c->status != 0 && !failed++)
+		if (c->status != 0 && c->optional)
+			dp_strv_addf(&cs->warnings, "'%s' exited %d; the files take effect at the next boot "
+			             "anyway", c->line, c->status);
+		else if (c->status != 0 && !failed++)
 			dp_error_set(-EIO, "'%s' exited %d%s: the files are written; run it yourself once "
 			             "the problem is fixed", c->line, c->status,
 			             c->status == 127 ? " (not installed?)" : "");

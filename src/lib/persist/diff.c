@@ -61,12 +61,12 @@ static char *edit_script(const struct lines *a, const struct lines *b, size_t *n
 		if (i < n && j < m && line_eq(a, i, b, j)) {
 			ops[(*nops)++] = ' ';
 			i++, j++;
-		} else if (j < m && (i == n || lcs[i * (m + 1) + j + 1] >= lcs[(i + 1) * (m + 1) + j])) {
+		} else if (i < n && (j == m || lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1])) {
+			ops[(*nops)++] = '-';   /* removals before additions, as diff -u prints them */
+			i++;
+		} else {
 			ops[(*nops)++] = '+';
 			j++;
-		} else {
-			ops[(*nops)++] = '-';
-			i++;
 		}
 	}
 	free(lcs);

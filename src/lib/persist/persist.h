@@ -21,6 +21,7 @@ int dp_changeset_delete(struct dp_changeset *cs, const char *path);
 /* Creates path's missing parent directories when applied, journaled for undo. */
 void dp_changeset_mkdirs_for(struct dp_changeset *cs, const char *path);
 void dp_changeset_command(struct dp_changeset *cs, const char *line);
+void dp_changeset_command_optional(struct dp_changeset *cs, const char *line);
 /* The content a put staged for path, else what is on disk (NULL when absent); for plans
  * that edit one file twice. */
 const char *dp_changeset_peek(const struct dp_changeset *cs, const char *path);

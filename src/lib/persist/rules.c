@@ -369,8 +369,8 @@ static int stage_rules(struct dp_changeset *cs, struct dp_persist_rules *rules,
 		free(unit);
 	}
 	if (!dp_changeset_empty(cs)) {
-		dp_changeset_command(cs, "udevadm control --reload");
-		dp_changeset_command(cs, "systemctl daemon-reload");
+		dp_changeset_command_optional(cs, "udevadm control --reload");
+		dp_changeset_command_optional(cs, "systemctl daemon-reload");
 	}
 	return r;
 }
