@@ -13,7 +13,10 @@ import re
 import sys
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "on"
-T = f"vm[iommu={MODE}]" if MODE in ("on", "off") else f"vm[{MODE}]"
+T = (f"vm[iommu={MODE}]" if MODE in ("on", "off") else
+     "vm[persist]" if MODE in ("persist1", "persist2") else f"vm[{MODE}]")
+# the persist boots share one label: their checks name the boot
+BOOT = f"boot {MODE[-1]}: " if MODE in ("persist1", "persist2") else ""
 ROUTE_MAC_DEV = "0000:00:03.0"   # e1000e on user networking with the default route
 VFIO_DEV = "0000:04:00.0"        # e1000e the guest binds to vfio-pci
 BRIDGE = "0000:00:08.0"          # pci-bridge; its children share one IOMMU group
@@ -366,6 +369,97 @@ def check_bench(blocks):
     check("bench: every timed phase ended in the expected state", not bad, f"{bad[:5]}")
 
 
+PERSIST_NVME, PERSIST_PF, PERSIST_VF, PERSIST_GONE = \
+    "0000:01:00.0", "0000:02:00.0", "0000:02:00.2", "0000:04:00.0"
+
+
+def check_persist(blocks):
+    """the persist boots: `devpass persist --list --json` and `check --json` (guest-persist.sh
+    judges the files and the bindings; this judges devpass's own account of them)"""
+    boot = MODE[-1]
+    runs = bind_runs(blocks)
+    if not runs:
+        nok(f"{BOOT}data: devpass runs received", "no run-* blocks (devpass persist missing?)")
+        return
+    for name, (cmd, _out, err, rc, ms) in sorted(runs.items()):
+        if name.startswith("unit-"):
+            results.append(f"# {T} {BOOT}{cmd}: exit {rc}, {ms} ms")
+
+    # persist --list --json: one row per rule, the devices it matches now and its state
+    want = {  # key -> (driver, sriov_numvfs, devices, state)
+        "1": {PERSIST_NVME: ("vfio-pci", None, [PERSIST_NVME], "not active"),
+              PERSIST_PF: (None, 2, [PERSIST_PF], "active"),   # the guest made 2 VFs itself
+              PERSIST_VF: ("vfio-pci", None, [PERSIST_VF], "not active"),
+              PERSIST_GONE: ("vfio-pci", None, [PERSIST_GONE], "not active")},
+        "2": {PERSIST_NVME: ("vfio-pci", None, [PERSIST_NVME], "active"),
+              PERSIST_PF: (None, 2, [PERSIST_PF], "active"),
+              PERSIST_VF: ("vfio-pci", None, [PERSIST_VF], "active"),
+              PERSIST_GONE: ("vfio-pci", None, [], "absent")},
+    }[boot]
+    name = f"list-json-boot{boot}"
+    if name in runs:
+        cmd, out, err, rc, _ms = runs[name]
+        try:
+            rows = json.loads(out)
+        except ValueError as e:
+            rows = None
+            nok(f"{BOOT}persist --list --json: a JSON array", f"exit {rc}, {e}; stderr: {err.strip()[:200]}")
+        if isinstance(rows, list):
+            shape = [r for r in rows if not isinstance(r, dict) or
+                     not {"rule", "match", "key", "driver", "sriov_numvfs", "devices", "state"} <= set(r)]
+            check(f"{BOOT}persist --list --json: exit 0, rows {{rule, match, key, driver, sriov_numvfs, devices, state}}",
+                  rc == 0 and not shape, f"exit {rc}; bad rows {shape[:2]}")
+            got = {r.get("key"): r for r in rows if isinstance(r, dict)}
+            check(f"{BOOT}persist --list --json: one rule per persisted device ({', '.join(sorted(want))}), all by address",
+                  sorted(got) == sorted(want) and len(rows) == len(want) and
+                  all(r.get("match") == "address" for r in got.values()),
+                  f"keys {sorted(got)}, matches {[r.get('match') for r in got.values()]}")
+            for key, (drv, vfs, devs, state) in sorted(want.items()):
+                r = got.get(key)
+                if r is None:
+                    continue
+                what = f"VF count {vfs}" if vfs is not None else drv
+                have = (r.get("driver"), r.get("sriov_numvfs"), r.get("devices"), r.get("state"))
+                check(f"{BOOT}persist --list --json: {key} ({what}) matches {', '.join(devs) or 'no device'}, state {state}",
+                      have == (drv, vfs, devs, state),
+                      f"driver {have[0]!r}, sriov_numvfs {have[1]!r}, devices {have[2]!r}, state {have[3]!r}")
+    else:
+        nok(f"{BOOT}persist --list --json", "not run")
+
+    # check --json: persisted-bindings, one WARN per rule not in effect, never a FAIL
+    name = f"check-json-boot{boot}"
+    if name in runs:
+        cmd, out, err, rc, _ms = runs[name]
+        try:
+            chk = json.loads(out)
+        except ValueError as e:
+            nok(f"{BOOT}check --json: a JSON object", f"exit {rc}, {e}; stderr: {err.strip()[:200]}")
+            return
+        pb = [c for c in chk.get("checks", []) if c.get("name") == "persisted-bindings"]
+        warned = {k for k in want for c in pb if c.get("status") == "WARN" and k in (c.get("detail") or "")}
+        bad = [f"{c.get('status')}: {c.get('detail')}" for c in pb if c.get("status") not in ("PASS", "WARN")]
+        expect_warn = ({PERSIST_NVME, PERSIST_VF, PERSIST_GONE} if boot == "1" else {PERSIST_GONE})
+        check(f"{BOOT}check --json: persisted-bindings WARNs for exactly {', '.join(sorted(expect_warn))}, no FAIL",
+              pb and warned == expect_warn and not bad,
+              f"WARN for {sorted(warned)}; {bad}; entries: {[(c.get('status'), c.get('detail')) for c in pb]}")
+        if boot == "2":
+            passed = {k for k in want for c in pb if c.get("status") == "PASS" and k in (c.get("detail") or "")}
+            inforce = {PERSIST_NVME, PERSIST_PF, PERSIST_VF}
+            check(f"{BOOT}check --json: persisted-bindings PASS for each rule in effect ({', '.join(sorted(inforce))})",
+                  passed == inforce, f"PASS for {sorted(passed)}; entries: {[(c.get('status'), c.get('detail')) for c in pb]}")
+            gone = [c for c in pb if PERSIST_GONE in (c.get("detail") or "")]
+            check(f"{BOOT}check --json: the WARN for {PERSIST_GONE} says the device is absent, and the fix names "
+                  f"persist --remove",
+                  gone and re.search(r"absent|no such device|not present|missing", gone[0].get("detail") or "")
+                  and "persist --remove" in (gone[0].get("fix") or ""),
+                  [(c.get("detail"), c.get("fix")) for c in gone])
+        fails = [f"{c.get('name')}: {c.get('detail')}" for c in chk.get("checks", []) if c.get("status") == "FAIL"]
+        check(f"{BOOT}check --json: ready, exit 0 (the persisted rules are not fatal)",
+              chk.get("ready") is True and rc == 0, f"ready {chk.get('ready')}, exit {rc}, FAIL: {fails}")
+    else:
+        nok(f"{BOOT}check --json", "not run")
+
+
 def main():
     if len(sys.argv) != 3:
         print(f"not ok - {T} host-side checks: usage: check.py MODE DATA_LOG")
@@ -376,9 +470,13 @@ def main():
         print(f"not ok - {T} host-side checks: cannot read {sys.argv[2]}: {e}")
         return 0
     if "complete" not in blocks:
-        nok("data: guest sent all its data", "the data stream ends early (guest died mid-way?)")
+        nok(f"{BOOT}data: guest sent all its data", "the data stream ends early (guest died mid-way?)")
     if MODE == "bind":
         check_bind(blocks)
+        print("\n".join(results))
+        return 0
+    if MODE in ("persist1", "persist2"):
+        check_persist(blocks)
         print("\n".join(results))
         return 0
     if MODE == "bench":

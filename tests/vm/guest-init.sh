@@ -20,6 +20,7 @@ done
 case $mode in
     bind) script=/tests/guest-bind.sh; label="vm[bind]" ;;
     bench) script=/tests/guest-bench.sh; label="vm[bench]" ;;
+    persist1|persist2) script=/tests/guest-persist.sh; label="vm[persist] boot ${mode#persist}:" ;;
     *) script=/tests/guest-tests.sh; label="vm[iommu=$mode]" ;;
 esac
 sh "$script" "$mode" </dev/null 2>/tmp/guest-tests.stderr

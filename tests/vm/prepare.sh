@@ -268,6 +268,60 @@ else
     log "note: $BUILD/devpass not built; the guest will report devpass checks as not ok"
 fi
 
+# The persist boots (guest-persist.sh): the generated udev rules and systemd unit call
+# /usr/local/bin/devpass, and `devpass persist` refuses to write them without it.
+if [ -x "$RD/usr/bin/devpass" ]; then
+    mkdir -p "$RD/usr/local/bin"
+    ln -sfn /usr/bin/devpass "$RD/usr/local/bin/devpass"
+fi
+
+# systemd-udevd + udevadm for the persist boots: boot 2 runs the real boot path the way
+# Debian's initramfs-tools does without systemd (udevd --daemon, trigger, settle), with
+# Debian's 80-drivers.rules (modalias -> `kmod load`) and the rules devpass wrote in
+# /etc/udev/rules.d. From this machine's udev package when installed, else downloaded
+# (apt-get download udev, never installed here) and cached.
+UD=$CACHE/udev
+UDEVADM=/usr/bin/udevadm UDEV_RULES=/usr/lib/udev/rules.d
+if [ ! -x "$UDEVADM" ] || [ ! -f "$UDEV_RULES/80-drivers.rules" ]; then
+    if [ ! -x "$UD/root/usr/bin/udevadm" ] && [ ! -x "$UD/root/bin/udevadm" ]; then
+        rm -rf "$UD"; mkdir -p "$UD/debs"
+        if apt_download "$UD/debs" udev; then
+            for d in "$UD"/debs/*.deb; do dpkg-deb -x "$d" "$UD/root"; done
+        else
+            log "note: could not download udev; the persist boots will report it"
+        fi
+    fi
+    UDEVADM=$UD/root/usr/bin/udevadm; [ -x "$UDEVADM" ] || UDEVADM=$UD/root/bin/udevadm
+    UDEV_RULES=$UD/root/usr/lib/udev/rules.d; [ -d "$UDEV_RULES" ] || UDEV_RULES=$UD/root/lib/udev/rules.d
+fi
+if [ -x "$UDEVADM" ] && [ -f "$UDEV_RULES/80-drivers.rules" ]; then
+    UDEVADM=$(readlink -f "$UDEVADM")
+    rm -f "$RD/usr/bin/udevadm"
+    copy_elf "$RD" "$UDEVADM"
+    if [ "$UDEVADM" != /usr/bin/udevadm ]; then
+        rm -f "$RD$UDEVADM"
+        cp -L "$UDEVADM" "$RD/usr/bin/udevadm"
+    fi
+    mkdir -p "$RD/usr/lib/systemd" "$RD/usr/lib/udev/rules.d" "$RD/etc/udev/rules.d"
+    # udevadm is a multi-call binary: started as systemd-udevd it is the daemon
+    ln -sfn ../../bin/udevadm "$RD/usr/lib/systemd/systemd-udevd"
+    cp "$UDEV_RULES/80-drivers.rules" "$RD/usr/lib/udev/rules.d/"
+    # (no hwdb: 80-drivers.rules needs none; udevd runs without hwdb.bin)
+fi
+# where a Debian host has them before devpass writes anything there
+mkdir -p "$RD/etc/systemd/system" "$RD/etc/udev/rules.d"
+# The guest's init is not systemd; guest-persist.sh stands in for it (it runs the unit's
+# ExecStart= for the devices udev pulls it in for). This systemctl only records its calls
+# (devpass persist runs `systemctl daemon-reload` after writing the unit).
+rm -f "$RD/usr/bin/systemctl"
+cat >"$RD/usr/bin/systemctl" <<'EOF'
+#!/bin/sh
+# stand-in for systemd's systemctl in the VM guest: records the call, does nothing
+echo "systemctl $*" >>/run/systemctl.log
+exit 0
+EOF
+chmod 0755 "$RD/usr/bin/systemctl"
+
 # driverctl (for bench/bind-bench.sh): a bash script from Debian's driverctl package,
 # downloaded (apt-get download, not installed here: its udev rules have no business on
 # this machine) and cached; bash comes from this machine.
@@ -289,7 +343,7 @@ fi
 # guest side scripts
 mkdir -p "$RD/tests" "$RD/var/lib" "$RD/var/tmp"
 install -m 0755 "$VM_DIR/guest-init.sh" "$RD/sbin/vm-init"
-for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh nested-qmp.py; do
+for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh guest-persist.sh nested-qmp.py; do
     install -m 0755 "$VM_DIR/$f" "$RD/tests/$f"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$RD/etc/passwd"

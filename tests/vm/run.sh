@@ -3,13 +3,17 @@
 # an Intel vIOMMU and a known PCI topology, runs tests/vm/guest-tests.sh inside the guest,
 # and checks devpass's view of the machine against lspci and sysfs (tests/vm/check.py).
 #
-# Usage: tests/vm/run.sh [on|off|bind|bench ...]
+# Usage: tests/vm/run.sh [on|off|bind|persist|bench ...]
 #   on    boot with intel_iommu=on iommu=pt: devpass list/show/groups/check vs lspci, sysfs
 #   off   boot with intel_iommu=off: the same, and check's verdicts without an IOMMU
 #   bind  boot with intel_iommu=on iommu=pt, 2 vCPUs, this machine's / shared read-only
 #         (virtio-9p): devpass bind/unbind/restore, and a nested QEMU with vfio-pci
+#   persist  two boots of one machine sharing a writable copy of the root image: boot 1
+#         runs `devpass persist`, boot 2 (without the e1000e 04:00.0) comes up through
+#         udevd + the unit devpass wrote and checks the persisted bindings won
 #   bench boot for bench/bind-bench.sh (64 SR-IOV VFs); not part of the default run
-#   (default: on off bind, run in parallel, one QEMU each)
+#   (default: on off bind persist, run in parallel, one QEMU each; persist's two boots
+#   one after the other)
 # Environment:
 #   DEVPASS_VM_TIMEOUT   seconds one boot may take (default 300)
 #   DEVPASS_VM_PARALLEL  1 (default) runs the boots at the same time, 0 one after another
@@ -27,13 +31,17 @@ PARALLEL=${DEVPASS_VM_PARALLEL:-1}
 QEMU=${DEVPASS_VM_QEMU:-qemu-system-x86_64}
 export DEVPASS_VM_CACHE=$CACHE
 
-if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off bind); fi
+if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off bind persist); fi
 for m in "${MODES[@]}"; do
-    case $m in on|off|bind|bench) ;; *) echo "usage: $0 [on|off|bind|bench ...]" >&2; exit 2 ;; esac
+    case $m in on|off|bind|persist|bench) ;; *) echo "usage: $0 [on|off|bind|persist|bench ...]" >&2; exit 2 ;; esac
 done
-# label MODE: the test name prefix the guest and check.py use for that boot
+# label BOOT: the test name prefix the guest and check.py use for that boot
 label() {
-    case $1 in on|off) echo "vm[iommu=$1]" ;; *) echo "vm[$1]" ;; esac
+    case $1 in on|off) echo "vm[iommu=$1]" ;; persist[12]) echo "vm[persist]" ;; *) echo "vm[$1]" ;; esac
+}
+# bootname BOOT: what the boot is called in its result lines ("boot", "boot 1", "boot 2")
+bootname() {
+    case $1 in persist[12]) echo "boot ${1#persist}" ;; *) echo boot ;; esac
 }
 
 if ! command -v "$QEMU" >/dev/null 2>&1; then
@@ -102,7 +110,8 @@ trap 'cleanup; echo "not ok - vm suite: interrupted"; exit 130' INT TERM
 #   00:04.0 pcie-root-port -> 01:00.0 nvme with a 64 MiB namespace (null-co: reads zeroes)
 #   00:05.0 pcie-root-port -> 02:00.0 nvme with SR-IOV (2 VFs: 02:00.1, 02:00.2; bench: 64)
 #   00:06.0 pcie-root-port -> 03:00.0 qemu-xhci (+ usb-kbd)
-#   00:07.0 pcie-root-port -> 04:00.0 e1000e (no network; bound to vfio-pci in the on-guest)
+#   00:07.0 pcie-root-port -> 04:00.0 e1000e (no network; bound to vfio-pci in the on-guest;
+#           absent in the second persist boot, the root port stays)
 #   00:08.0 pci-bridge     -> 05:01.0 e1000, 05:02.0 virtio-rng-pci (one IOMMU group)
 #   00:09.0 virtio-rng, 00:09.1 virtio-balloon (multifunction, one group)
 #   00:0a.0 virtio-9p-pci sharing this machine's / read-only (bind boot only)
@@ -114,7 +123,8 @@ qemu_args() {
     # QEMU's nvme: vq_flexible >= 2 x max_vfs, vi_flexible >= max_vfs,
     # max_ioqpairs >= vq_flexible + 2
     local sriov=sriov_max_vfs=2,sriov_vq_flexible=4,sriov_vi_flexible=2
-    local extra=()
+    local extra=() drive="file=$CACHE/rootfs.ext4,format=raw,snapshot=on"
+    local passdev=(-device e1000e,mac=52:54:00:12:34:57,romfile=,bus=rp4)
     case $mode in
         off) append="$append intel_iommu=off" ;;
         *) append="$append intel_iommu=on iommu=pt" ;;
@@ -125,6 +135,11 @@ qemu_args() {
             mem=1536 smp=2
             extra=(-fsdev local,id=hostroot,path=/,security_model=none,readonly=on
                    -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,bus=pcie.0,addr=0xa)
+            ;;
+        persist1|persist2)
+            # both boots write to one copy of the image (run_persist makes it)
+            drive="file=$CACHE/persist-rootfs.ext4,format=raw"
+            [ "$mode" = persist2 ] && passdev=()
             ;;
         bench)
             smp=2
@@ -140,7 +155,7 @@ qemu_args() {
         -pidfile "$log/qemu.pid" \
         -device intel-iommu,intremap=on,caching-mode=on \
         -device VGA,bus=pcie.0,addr=0x1 \
-        -drive "if=none,id=root,file=$CACHE/rootfs.ext4,format=raw,snapshot=on" \
+        -drive "if=none,id=root,$drive" \
         -device virtio-blk-pci,drive=root,bus=pcie.0,addr=0x2 \
         -netdev user,id=net0,restrict=on \
         -device e1000e,netdev=net0,mac=52:54:00:12:34:56,romfile=,bus=pcie.0,addr=0x3.0,multifunction=on \
@@ -156,7 +171,7 @@ qemu_args() {
         -device qemu-xhci,id=xhci0,bus=rp3 \
         -device usb-kbd,bus=xhci0.0 \
         -device pcie-root-port,id=rp4,bus=pcie.0,addr=0x7,chassis=4,slot=4 \
-        -device e1000e,mac=52:54:00:12:34:57,romfile=,bus=rp4 \
+        "${passdev[@]}" \
         -device pci-bridge,id=br1,bus=pcie.0,addr=0x8,chassis_nr=5 \
         -device e1000,mac=52:54:00:12:34:58,romfile=,bus=br1,addr=0x1 \
         -device virtio-rng-pci,bus=br1,addr=0x2 \
@@ -180,47 +195,87 @@ console_text() {
 }
 
 finish_boot() {
-    local mode=$1 log=$CACHE/logs/$1 rc secs T
-    T=$(label "$mode")
+    local mode=$1 log=$CACHE/logs/$1 rc secs T B
+    T=$(label "$mode") B=$(bootname "$mode")
     wait "${PIDS[$mode]}"; rc=$?
     unset "PIDS[$mode]"
     secs=$(awk -v s="$(cat "$log/start")" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e - s}')
-    echo "# $T QEMU exited $rc after ${secs}s"
+    echo "# $T $B: QEMU exited $rc after ${secs}s"
     console_text "$log" | grep -aE '^(not ok|ok) - |^# ' || true
     local tail_lines panic
     tail_lines=$(console_text "$log" | grep -v '^[[:space:]]*$' | tail -n 5 | tr '\n' '|')
     panic=$(console_text "$log" | grep -m1 -aoE 'Kernel panic - .*' || true)
     if grep -aq 'terminating on signal' "$log/qemu.log" 2>/dev/null; then
-        echo "not ok - $T boot: QEMU was killed from outside: $(grep -m1 'terminating on signal' "$log/qemu.log")"
+        echo "not ok - $T $B: QEMU was killed from outside: $(grep -m1 'terminating on signal' "$log/qemu.log")"
     elif grep -aq 'DEVPASS-VM-ABORTED' "$log/console.log" 2>/dev/null; then
-        echo "not ok - $T boot: the initramfs could not start the guest tests (see the vm boot line above)"
+        echo "not ok - $T $B: the initramfs could not start the guest tests (see the vm boot line above)"
     elif grep -aq 'DEVPASS-VM-DONE' "$log/console.log" 2>/dev/null; then
-        echo "ok - $T boot: guest ran its tests and powered off"
+        echo "ok - $T $B: guest ran its tests and powered off"
     elif [ -n "$panic" ]; then
-        echo "not ok - $T boot: guest kernel panicked: $panic; console: $tail_lines"
+        echo "not ok - $T $B: guest kernel panicked: $panic; console: $tail_lines"
     elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-        echo "not ok - $T boot: guest hung, no completion marker within ${TIMEOUT}s; last console lines: $tail_lines"
+        echo "not ok - $T $B: guest hung, no completion marker within ${TIMEOUT}s; last console lines: $tail_lines"
     else
-        echo "not ok - $T boot: QEMU exited $rc before the guest finished (crash?); qemu: $(grep -v 'has no peer' "$log/qemu.log" | tail -n 2 | tr '\n' '|') console: $tail_lines"
+        echo "not ok - $T $B: QEMU exited $rc before the guest finished (crash?); qemu: $(grep -v 'has no peer' "$log/qemu.log" | tail -n 2 | tr '\n' '|') console: $tail_lines"
     fi
     if [ -s "$log/data.log" ]; then
         python3 "$VM_DIR/check.py" "$mode" "$log/data.log" ||
-            echo "not ok - $T host-side checks: check.py exited $?"
+            echo "not ok - $T $B host-side checks: check.py exited $?"
     else
-        echo "not ok - $T host-side checks: the guest sent no data"
+        echo "not ok - $T $B host-side checks: the guest sent no data"
+    fi
+}
+
+# run_persist: the two persist boots, one after the other, on a fresh writable copy of the
+# root image (boot 2 sees what boot 1 wrote)
+run_persist() {
+    local img=$CACHE/persist-rootfs.ext4
+    rm -f "$img"
+    if ! cp --sparse=always "$CACHE/rootfs.ext4" "$img"; then
+        echo "not ok - vm[persist] image: cannot copy rootfs.ext4 to $img"
+        return
+    fi
+    start_boot persist1 && finish_boot persist1
+    if grep -aq 'DEVPASS-VM-DONE' "$CACHE/logs/persist1/console.log" 2>/dev/null; then
+        start_boot persist2 && finish_boot persist2
+    else
+        echo "not ok - vm[persist] boot 2: not started, boot 1 did not finish"
     fi
 }
 
 if [ "$PARALLEL" = 1 ]; then
     for m in "${MODES[@]}"; do
-        start_boot "$m"
+        if [ "$m" = persist ]; then
+            # its two boots in a subshell, next to the other boots; its own QEMUs are
+            # cleaned up by its own traps (the main cleanup sends it TERM)
+            (
+                PIDS=()
+                trap cleanup EXIT
+                trap 'cleanup; exit 130' INT TERM
+                run_persist
+            ) >"$CACHE/logs/persist.out" 2>&1 9>&- &
+            PIDS[persist]=$!
+        else
+            start_boot "$m"
+        fi
     done
     for m in "${MODES[@]}"; do
-        [ -n "${PIDS[$m]:-}" ] && finish_boot "$m"
+        [ -n "${PIDS[$m]:-}" ] || continue
+        if [ "$m" = persist ]; then
+            wait "${PIDS[persist]}"
+            unset "PIDS[persist]"
+            cat "$CACHE/logs/persist.out"
+        else
+            finish_boot "$m"
+        fi
     done
 else
     for m in "${MODES[@]}"; do
-        start_boot "$m" && finish_boot "$m"
+        if [ "$m" = persist ]; then
+            run_persist
+        else
+            start_boot "$m" && finish_boot "$m"
+        fi
     done
 fi
 exit 0
