@@ -10,7 +10,7 @@ static const struct dp_column setup_columns[] = {
 	{"iommu", "IOMMU", DP_COL_TEXT, 0},
 	{"loader", "Boot loader", DP_COL_TEXT, 0},
 	{"wanted", "Arguments needed", DP_COL_TEXT, 0},
-	{"configured", "Configured", DP_COL_TEXT, 0},
+	{"configured", "Already configured", DP_COL_TEXT, 0},
 	{"active", "Active now", DP_COL_TEXT, 0},
 	{"instructions", "Instructions", 0, 0},
 	CLI_CHANGESET_COLUMN_LIST,
