@@ -2,7 +2,7 @@
 # host's readiness and devices; `make test` runs every test tier.
 BUILD := build
 
-.PHONY: all deps test-deps build run test bench clean
+.PHONY: all deps test-deps build run test bench install clean
 
 all: build run
 
@@ -26,6 +26,11 @@ run:
 
 test: test-deps build
 	@./tests/run-all.sh
+
+# the boot-time rules of `devpass persist` call the installed binary
+install: build
+	ninja -C $(BUILD) install
+	ldconfig
 
 bench: test-deps build
 	./bench/list-bench.sh
