@@ -267,7 +267,9 @@ else
         if start_udevd; then
             udevadm monitor --udev --property --subsystem-match=pci >/tmp/uevents.txt 2>&1 &
             monpid=$!
-            sleep 0.5
+            # it prints its header once it listens
+            i=0
+            while ! grep -q '^UDEV - ' /tmp/uevents.txt 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
             udevadm trigger --type=subsystems --action=add >/tmp/trigger.out 2>&1
             udevadm trigger --type=devices --action=add >>/tmp/trigger.out 2>&1
             udevadm settle --timeout=120 >>/tmp/trigger.out 2>&1
