@@ -91,7 +91,8 @@ static void text_report(const struct dp_changeset *cs, struct dp_table *summary,
 		dp_table_print(commands, stdout, false);
 	}
 	if (!cs->n && !cs->ncommands && !cs->kept.n)
-		printf("Nothing to change: the configuration is already as wanted.\n");
+		printf("%s\n", cs->manual ? "Nothing was written."
+		                           : "Nothing to change: the configuration is already as wanted.");
 	lines_print(stdout, "Note: ", &cs->notes);
 	if (dry_run)
 		printf("(dry run: nothing was changed)\n");
@@ -105,7 +106,8 @@ int cli_changeset_report(const struct dp_changeset *cs, struct dp_table *summary
 		fprintf(stderr, "devpass: WARNING: %s\n", cs->warnings.v[i]);
 	for (size_t i = 0; i < cs->kept.n; i++)
 		fprintf(stderr, "devpass: left %s alone: it was changed after devpass wrote it; "
-		        "compare it with what you expect and remove it by hand if it should go\n",
+		        "take devpass's change out of it by hand (see 'devpass ... --dry-run' for what "
+		        "devpass wrote)\n",
 		        cs->kept.v[i]);
 	struct dp_table *owned = NULL;
 	if (ctx->json) {

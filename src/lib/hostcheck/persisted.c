@@ -63,10 +63,11 @@ void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *lis
 			dp_check_add(r, "persisted-bindings", DP_CHECK_WARN, fix, "rule %s (%s -> %s): no such "
 			             "device this boot", rule->name, key, want);
 		} else if (st == DP_PERSIST_INACTIVE) {
-			snprintf(fix, sizeof(fix), "see 'journalctl -u devpass-persist@%s'; apply it now with "
-			         "devpass persist --apply %s", devices.v[0], devices.v[0]);
-			dp_check_add(r, "persisted-bindings", DP_CHECK_WARN, fix, "rule %s (%s -> %s) did not "
-			             "take effect this boot on %s", rule->name, key, want, addrs);
+			snprintf(fix, sizeof(fix), "rules apply at boot: if this boot ran it, see 'journalctl -u "
+			         "devpass-persist@%s'; to apply it now: devpass persist --apply %s",
+			         devices.v[0], devices.v[0]);
+			dp_check_add(r, "persisted-bindings", DP_CHECK_WARN, fix, "rule %s (%s -> %s) is not in "
+			             "effect on %s", rule->name, key, want, addrs);
 		} else
 			ok++;
 		free(addrs);

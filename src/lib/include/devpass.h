@@ -280,7 +280,8 @@ struct dp_changeset {
 	size_t ncommands;
 	struct dp_strv warnings;     /* said loudly, on stderr */
 	struct dp_strv notes;        /* what the user should know next (reboot, ...) */
-	struct dp_strv kept;         /* undo: files changed since devpass wrote them, left alone */
+	struct dp_strv kept;         /* files changed since devpass wrote them, left alone */
+	bool manual;                 /* nothing could be written: the user has steps to do */
 };
 void dp_changeset_init(struct dp_changeset *cs, const char *feature);
 void dp_changeset_free(struct dp_changeset *cs);

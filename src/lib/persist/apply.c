@@ -95,9 +95,12 @@ static int apply_vfs(const struct dp_pci_device *dev, const struct dp_persist_ru
 	}
 	char want[16];
 	snprintf(want, sizeof(want), "%d", rule->sriov_numvfs);
-	/* the kernel takes a new count only from zero */
-	if (atoi(now) != 0 && (r = dp_fs_write(path, "0", APPLY_TIMEOUT_MS)) < 0)
-		return dp_error_set(r, "%s: cannot reset sriov_numvfs: %s", dev->address, strerror(-r));
+	/* the kernel takes a new count only from zero, and going through zero destroys VFs
+	 * that may be in use: at boot the count is zero, anything else is someone's choice */
+	if (atoi(now) != 0)
+		return dp_error_set(-EBUSY, "%s has %d VFs, the rule %s wants %d: left alone (changing "
+		                    "the count destroys the VFs; write 0, then %d, to sriov_numvfs yourself)",
+		                    dev->address, atoi(now), rule->name, rule->sriov_numvfs, rule->sriov_numvfs);
 	if ((r = dp_fs_write(path, want, APPLY_TIMEOUT_MS)) < 0)
 		return dp_error_set(r, "%s: cannot set sriov_numvfs to %d: %s (does %s support it?)",
 		                    dev->address, rule->sriov_numvfs, strerror(-r), dev->driver);

@@ -11,6 +11,7 @@
  * journaled, so `setup --undo` puts each file back byte for byte. */
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,6 +228,10 @@ static char *grub_cmdline(const struct dp_changeset *cs, const char *skip)
 	struct dp_strv files = {0};
 	dp_strv_add(&files, GRUB_DEFAULT);
 	dir_files(GRUB_DROPIN_DIR, ".cfg", &files);
+	if (cs && dp_changeset_peek(cs, GRUB_DROPIN) && !dp_strv_contains(&files, GRUB_DROPIN)) {
+		dp_strv_add(&files, GRUB_DROPIN);   /* staged, not written yet: where grub sources it */
+		qsort(files.v + 1, files.n - 1, sizeof(*files.v), name_cmp);
+	}
 	for (size_t i = 0; i < files.n; i++) {
 		if (skip && strcmp(files.v[i], skip) == 0)
 			continue;
@@ -410,6 +415,24 @@ static int write_grub_dropin(struct dp_changeset *cs, const struct dp_strv *want
 	return r;
 }
 
+/* A drop-in sourced after devpass's that sets the variable outright would throw the
+ * arguments away: better no change than one that silently does nothing. */
+static int dropin_effect_check(const struct dp_changeset *cs, const struct dp_strv *wanted)
+{
+	char *have = grub_cmdline(cs, NULL);
+	struct dp_strv lost = {0};
+	missing_args(have, wanted, &lost);
+	free(have);
+	int r = 0;
+	if (lost.n)
+		r = dp_error_set(-ENOTSUP, "a drop-in in %s sourced after %s sets GRUB_CMDLINE_LINUX_DEFAULT "
+		                 "without keeping what came before, so %s would never reach the kernel: make it "
+		                 "append (VAR=\"$VAR ...\") or add the arguments there yourself",
+		                 GRUB_DROPIN_DIR, GRUB_DROPIN, lost.v[0]);
+	dp_strv_free(&lost);
+	return r;
+}
+
 static void grub_command(struct dp_changeset *cs)
 {
 	if (dp_fs_exists("/usr/sbin/update-grub"))
@@ -427,6 +450,8 @@ static int loader_edit(const struct loader *l, struct dp_changeset *cs, const st
 	case GRUB_DROPIN_KIND:
 		r = write_grub_dropin(cs, wanted);
 		grub_command(cs);
+		if (r == 0)
+			r = dropin_effect_check(cs, wanted);
 		break;
 	case GRUB_PLAIN:
 		r = edit_grub_var(cs, file_contains(GRUB_DEFAULT, "GRUB_CMDLINE_LINUX_DEFAULT=")
@@ -454,6 +479,58 @@ static int loader_edit(const struct loader *l, struct dp_changeset *cs, const st
 	return r;
 }
 
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* A "key value" setting of a small config file (loader.conf, grubenv uses key=value). */
+static bool setting_read(const char *path, const char *key, char sep, char *out, size_t size)
+{
+	char *text = NULL;
+	bool found = false;
+	size_t kl = strlen(key);
+	if (dp_fs_read_all(path, &text, NULL) < 0)
+		return false;
+	for (const char *line = text; line && *line && !found;) {
+		if (strncmp(line, key, kl) == 0 && line[kl] == sep) {
+			const char *v = line + kl + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			snprintf(out, size, "%.*s", (int)strcspn(v, " \t\n"), v);
+			found = *out != '\0';
+		}
+		line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL;
+	}
+	free(text);
+	return found;
+}
+
+/* The entry booted next: systemd-boot's `default` pattern, GRUB's saved_entry, else the
+ * newest version that is not a rescue or fallback entry. */
+static const char *default_entry(const struct loader *l)
+{
+	char want[256], conf[64];
+	snprintf(conf, sizeof(conf), "%s/loader/loader.conf", l->esp);
+	bool have = l->kind == SDBOOT ? setting_read(conf, "default", ' ', want, sizeof(want))
+	          : setting_read("/boot/grub2/grubenv", "saved_entry", '=', want, sizeof(want)) ||
+	            setting_read("/boot/efi/EFI/fedora/grubenv", "saved_entry", '=', want, sizeof(want));
+	if (have && l->kind == GRUB_BLS)
+		strncat(want, ".conf", sizeof(want) - strlen(want) - 1);
+	const char *best = NULL;
+	for (size_t i = 0; i < l->entries.n; i++) {
+		const char *name = base_name(l->entries.v[i]);
+		if (have && fnmatch(want, name, 0) == 0)
+			return l->entries.v[i];
+		if (strstr(name, "rescue") || strstr(name, "fallback"))
+			continue;
+		if (!best || strverscmp(name, base_name(best)) > 0)
+			best = l->entries.v[i];
+	}
+	return best ? best : l->entries.n ? l->entries.v[0] : NULL;
+}
+
 /* The command line the boot configuration gives the next boot. */
 static char *loader_cmdline(const struct loader *l)
 {
@@ -465,17 +542,16 @@ static char *loader_cmdline(const struct loader *l)
 	case GRUB_BLS:
 	case SDBOOT: {
 		char *all = strdup("");
-		for (size_t i = 0; i < l->entries.n; i++)
-			if (dp_fs_read_all(l->entries.v[i], &text, NULL) == 0) {
-				for (const char *p = text; (p = strstr(p, "options"));) {
-					const char *eol = strchrnul(p, '\n');
-					if (p == text || p[-1] == '\n')
-						dp_text_append(&all, " %.*s", (int)(eol - p - 7), p + 7);
-					p = eol;
-				}
-				free(text);
-				break;   /* the first entry: the newest kernel, the one booted next */
+		const char *entry = default_entry(l);
+		if (entry && dp_fs_read_all(entry, &text, NULL) == 0) {
+			for (const char *p = text; (p = strstr(p, "options"));) {
+				const char *eol = strchrnul(p, '\n');
+				if (p == text || p[-1] == '\n')
+					dp_text_append(&all, " %.*s", (int)(eol - p - 7), p + 7);
+				p = eol;
 			}
+			free(text);
+		}
 		return all;
 	}
 	case KERNEL_INSTALL:
@@ -544,6 +620,7 @@ int dp_setup_iommu_plan(bool passthrough_mode, struct dp_setup_info *info, struc
 	if (l.kind == UNKNOWN) {
 		if (info->active.n < info->wanted.n)
 			instructions(&info->wanted, info);
+		cs->manual = info->instructions.n > 0;
 	} else if ((r = loader_edit(&l, cs, &info->wanted)) == 0) {
 		char *have = loader_cmdline(&l);
 		for (size_t i = 0; i < info->wanted.n; i++)
@@ -605,7 +682,7 @@ int dp_setup_pending_args(struct dp_strv *pending, struct dp_strv *where)
 	if (l.kind != UNKNOWN)
 		dp_strv_add(where, l.kind == GRUB_DROPIN_KIND || l.kind == GRUB_PLAIN ? GRUB_DEFAULT
 		                  : l.kind == KERNEL_INSTALL ? KERNEL_CMDLINE
-		                  : l.entries.n ? l.entries.v[0] : GRUB_DEFAULT);
+		                  : default_entry(&l) ? default_entry(&l) : GRUB_DEFAULT);
 	free(have);
 	loader_free(&l);
 	return 0;

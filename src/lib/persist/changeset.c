@@ -97,6 +97,27 @@ const char *dp_changeset_peek(const struct dp_changeset *cs, const char *path)
 	return NULL;
 }
 
+bool dp_changeset_edited_since(struct dp_changeset *cs, const char *path)
+{
+	struct dp_journal_list l;
+	bool edited = false;
+	if (dp_journal_list(cs->feature, &l) < 0)
+		return false;
+	for (size_t i = 0; i < l.n && !edited; i++) {
+		if (strcmp(l.f[i].path, path) != 0)
+			continue;
+		char *now = NULL;
+		size_t len = 0;
+		if (dp_fs_read_all(path, &now, &len) == 0)
+			edited = len != l.f[i].written_len || memcmp(now, l.f[i].written, len) != 0;
+		free(now);
+	}
+	dp_journal_list_free(&l);
+	if (edited && !dp_strv_contains(&cs->kept, path))
+		dp_strv_add(&cs->kept, path);
+	return edited;
+}
+
 void dp_changeset_mkdirs_for(struct dp_changeset *cs, const char *path)
 {
 	char dir[4096];

@@ -18,6 +18,17 @@
 #define DRACUT_CONF "/etc/dracut.conf.d/devpass-vfio.conf"
 #define MKINITCPIO_CONF "/etc/mkinitcpio.conf.d/devpass-vfio.conf"
 
+/* "softdep MODULE pre: vfio-pci" lines devpass wrote before: a second call keeps them */
+static void softdeps_parse(const char *text, struct dp_strv *mods)
+{
+	for (const char *line = text; line && *line;) {
+		char mod[64];
+		if (sscanf(line, "softdep %63s pre: vfio-pci", mod) == 1 && !dp_strv_contains(mods, mod))
+			dp_strv_add(mods, mod);
+		line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL;
+	}
+}
+
 /* "options vfio-pci ids=a:b,c:d" lines of one modprobe.d file */
 static void ids_parse(const char *text, struct dp_strv *ids)
 {
@@ -196,7 +207,7 @@ int dp_persist_ids_plan(const struct dp_pci_list *list, char *const *addrs, size
 	char *old = NULL;
 	dp_changeset_init(cs, FEATURE);
 	if (dp_fs_read_all(MODPROBE_CONF, &old, NULL) == 0)
-		ids_parse(old, &ids);   /* a second call adds to the first */
+		ids_parse(old, &ids), softdeps_parse(old, &mods);   /* a second call adds to the first */
 	free(old);
 	int r = dp_groups_build(list, &groups);
 	for (size_t i = 0; r == 0 && i < n; i++) {

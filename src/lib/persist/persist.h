@@ -21,6 +21,8 @@ int dp_changeset_delete(struct dp_changeset *cs, const char *path);
 /* Creates path's missing parent directories when applied, journaled for undo. */
 void dp_changeset_mkdirs_for(struct dp_changeset *cs, const char *path);
 void dp_changeset_command(struct dp_changeset *cs, const char *line);
+/* A file devpass wrote that was edited since (it goes to cs->kept): a plan leaves it be. */
+bool dp_changeset_edited_since(struct dp_changeset *cs, const char *path);
 void dp_changeset_command_optional(struct dp_changeset *cs, const char *line);
 /* The content a put staged for path, else what is on disk (NULL when absent); for plans
  * that edit one file twice. */

@@ -333,6 +333,17 @@ static char *unit_text(void)
 		"ExecStart=%s persist --apply %%I\n", DP_PERSIST_BIN);
 }
 
+/* Generated files are devpass's, but an admin may have edited one since: kept, not lost. */
+static int put_owned(struct dp_changeset *cs, const char *path, const char *text)
+{
+	return dp_changeset_edited_since(cs, path) ? 0 : dp_changeset_put(cs, path, text, 0644);
+}
+
+static int delete_owned(struct dp_changeset *cs, const char *path)
+{
+	return dp_changeset_edited_since(cs, path) ? 0 : dp_changeset_delete(cs, path);
+}
+
 /* Stages rule files and the boot glue for exactly this set of rules. */
 static int stage_rules(struct dp_changeset *cs, struct dp_persist_rules *rules,
                        const struct dp_persist_rules *removed)
@@ -341,13 +352,13 @@ static int stage_rules(struct dp_changeset *cs, struct dp_persist_rules *rules,
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < removed->n; i++) {
 		snprintf(path, sizeof(path), "%s/%s.conf", RULES_DIR, removed->r[i].name);
-		r = dp_changeset_delete(cs, path);
+		r = delete_owned(cs, path);
 	}
 	qsort(rules->r, rules->n, sizeof(*rules->r), rule_cmp);
 	for (size_t i = 0; r == 0 && i < rules->n; i++) {
 		char *text = rule_text(&rules->r[i]);
 		snprintf(path, sizeof(path), "%s/%s.conf", RULES_DIR, rules->r[i].name);
-		r = dp_changeset_put(cs, path, text, 0644);
+		r = put_owned(cs, path, text);
 		free(text);
 	}
 	if (r < 0)
@@ -355,7 +366,7 @@ static int stage_rules(struct dp_changeset *cs, struct dp_persist_rules *rules,
 	if (!rules->n) {
 		/* nothing left to apply: the glue goes, and the directories devpass made */
 		struct dp_journal_list l;
-		if ((r = dp_changeset_delete(cs, UDEV_RULES)) == 0 && (r = dp_changeset_delete(cs, UNIT)) == 0 &&
+		if ((r = delete_owned(cs, UDEV_RULES)) == 0 && (r = delete_owned(cs, UNIT)) == 0 &&
 		    (r = dp_journal_list(FEATURE, &l)) == 0) {
 			for (size_t i = 0; i < l.dirs.n; i++)
 				dp_strv_add(&cs->rmdirs, l.dirs.v[i]);
@@ -363,14 +374,18 @@ static int stage_rules(struct dp_changeset *cs, struct dp_persist_rules *rules,
 		}
 	} else {
 		char *udev = udev_rules_text(rules), *unit = unit_text();
-		if ((r = dp_changeset_put(cs, UDEV_RULES, udev, 0644)) == 0)
-			r = dp_changeset_put(cs, UNIT, unit, 0644);
+		if ((r = put_owned(cs, UDEV_RULES, udev)) == 0)
+			r = put_owned(cs, UNIT, unit);
 		free(udev);
 		free(unit);
 	}
 	if (!dp_changeset_empty(cs)) {
 		dp_changeset_command_optional(cs, "udevadm control --reload");
 		dp_changeset_command_optional(cs, "systemctl daemon-reload");
+		/* initramfs-tools copies /etc/udev/rules.d into the initramfs: rebuilt, the rule
+		 * wins against host drivers loaded there, and a removed rule does not linger */
+		if (dp_fs_exists("/etc/initramfs-tools"))
+			dp_changeset_command(cs, "update-initramfs -u -k all");
 	}
 	return r;
 }
@@ -601,7 +616,7 @@ static bool vfs_set(const struct dp_pci_device *dev, int want)
 {
 	char path[128], now[16] = "";
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/sriov_numvfs", dev->address);
-	return dp_fs_read_line(path, now, sizeof(now)) == 0 && atoi(now) == want;
+	return dp_fs_read_line(path, now, sizeof(now)) >= 0 && atoi(now) == want;
 }
 
 enum dp_persist_state dp_persist_rule_state(const struct dp_persist_rule *rule,
