@@ -320,7 +320,6 @@ static char *unit_text(void)
 		"# Written by devpass persist; removed with the last persisted rule.\n"
 		"[Unit]\n"
 		"Description=devpass: persisted passthrough setup of PCI device %%I\n"
-		"Documentation=man:devpass(1)\n"
 		"DefaultDependencies=no\n"
 		"After=systemd-udevd.service systemd-modules-load.service systemd-remount-fs.service\n"
 		"RequiresMountsFor=/var/lib/devpass\n"
