@@ -725,24 +725,23 @@ int dp_fs_write_file(const char *path, const char *data, size_t len, mode_t mode
 	return r;
 }
 
-int dp_fs_unlink(const char *path)
+static int remove_at(const char *path, int flags)
 {
 	char name[NAME_MAX + 1];
 	int dirfd = parent_open(path, name, sizeof(name));
 	if (dirfd < 0)
 		return dirfd;
-	int r = unlinkat(dirfd, name, 0) < 0 ? -errno : 0;
+	int r = unlinkat(dirfd, name, flags) < 0 ? -errno : 0;
 	close(dirfd);
 	return r;
 }
 
+int dp_fs_unlink(const char *path)
+{
+	return remove_at(path, 0);
+}
+
 int dp_fs_rmdir(const char *path)
 {
-	char name[NAME_MAX + 1];
-	int dirfd = parent_open(path, name, sizeof(name));
-	if (dirfd < 0)
-		return dirfd;
-	int r = unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
-	close(dirfd);
-	return r;
+	return remove_at(path, AT_REMOVEDIR);
 }

@@ -156,8 +156,8 @@ static int change_read_before(struct dp_file_change *c)
 	return 0;
 }
 
-int dp_changeset_put(struct dp_changeset *cs, const char *path, const char *content,
-                     unsigned mode)
+/* The staged change for path, or a new one holding what is there now. */
+static int change_for(struct dp_changeset *cs, const char *path, struct dp_file_change **out)
 {
 	struct dp_file_change *c = staged(cs, path);
 	if (!c) {
@@ -168,6 +168,17 @@ int dp_changeset_put(struct dp_changeset *cs, const char *path, const char *cont
 			return r;
 		}
 	}
+	*out = c;
+	return 0;
+}
+
+int dp_changeset_put(struct dp_changeset *cs, const char *path, const char *content,
+                     unsigned mode)
+{
+	struct dp_file_change *c;
+	int r = change_for(cs, path, &c);
+	if (r < 0)
+		return r;
 	free(c->after);
 	c->after = strdup(content);
 	c->after_len = strlen(content);
@@ -184,17 +195,12 @@ int dp_changeset_put(struct dp_changeset *cs, const char *path, const char *cont
 
 int dp_changeset_delete(struct dp_changeset *cs, const char *path)
 {
-	struct dp_file_change *c = staged(cs, path);
-	if (!c) {
-		if (!dp_fs_exists(path))
-			return 0;
-		c = change_new(cs, path);
-		int r = change_read_before(c);
-		if (r < 0) {
-			change_drop(cs, c);
-			return r;
-		}
-	}
+	struct dp_file_change *c;
+	if (!staged(cs, path) && !dp_fs_exists(path))
+		return 0;
+	int r = change_for(cs, path, &c);
+	if (r < 0)
+		return r;
 	free(c->after);
 	c->after = NULL;
 	c->after_len = 0;
