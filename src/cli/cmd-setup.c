@@ -55,13 +55,8 @@ static void strv_cell(struct dp_table *t, const char *key, const struct dp_strv 
 		dp_table_set_strv(t, key, sv);
 		return;
 	}
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	for (size_t i = 0; i < sv->n; i++)
-		fprintf(f, "%s%s", i ? " " : "", sv->v[i]);
-	fclose(f);
-	dp_table_set_str(t, key, sv->n ? text : "-");   /* kernel arguments read as a command line */
+	char *text = dp_strv_join(sv, " ");   /* kernel arguments read as a command line */
+	dp_table_set_str(t, key, sv->n ? text : "-");
 	free(text);
 }
 

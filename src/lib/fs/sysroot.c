@@ -745,3 +745,25 @@ int dp_fs_rmdir(const char *path)
 {
 	return remove_at(path, AT_REMOVEDIR);
 }
+
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int dp_fs_list(const char *dir, const char *suffix, struct dp_strv *paths)
+{
+	DIR *d = dp_fs_opendir(dir);
+	if (!d)
+		return -errno;
+	size_t sl = strlen(suffix), first = paths->n;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t nl = strlen(de->d_name);
+		if (de->d_name[0] != '.' && nl > sl && strcmp(de->d_name + nl - sl, suffix) == 0)
+			dp_strv_addf(paths, "%s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	qsort(paths->v + first, paths->n - first, sizeof(*paths->v), path_cmp);
+	return 0;
+}

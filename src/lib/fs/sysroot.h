@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "devpass.h"
+
 /* Reads at most size-1 bytes and NUL-terminates; returns the byte count or -errno. */
 ssize_t dp_fs_read(const char *path, char *buf, size_t size);
 /* Like dp_fs_read, with trailing white space removed. */
@@ -25,6 +27,10 @@ int dp_fs_readlink_name(const char *path, char *buf, size_t size);
 /* Resolves every symlink in path inside the root; the result is root-relative. */
 int dp_fs_resolve(const char *path, char *out, size_t size);
 bool dp_fs_exists(const char *path);
+/* Appends "dir/name" for each entry of dir whose name ends in suffix (no dot files),
+ * sorted by name, as config directories (modprobe.d, grub.d, loader entries) are read.
+ * -errno when dir cannot be opened (-ENOENT: no such directory). */
+int dp_fs_list(const char *dir, const char *suffix, struct dp_strv *paths);
 int dp_fs_stat(const char *path, struct stat *st);
 DIR *dp_fs_opendir(const char *path);
 /* A directory opened once for reading many of its entries (the attributes of the

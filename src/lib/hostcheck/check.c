@@ -13,22 +13,11 @@
 #include "fs/sysroot.h"
 #include "util/cmdline.h"
 #include "hostcheck/checks.h"
+#include "hostcheck/facts.h"
 
 
 #define EFI_GLOBAL_GUID "8be4df61-93ca-11d2-aa0d-e98032b8c49f"
 
-enum cpu_vendor { CPU_OTHER, CPU_INTEL, CPU_AMD };
-
-struct host_facts {
-	/* whose IOMMU: the firmware's table (DMAR or IVRS) when there is one, else the
-	 * CPU's vendor; an emulated machine can pair an AMD CPU with an Intel IOMMU */
-	enum cpu_vendor vendor;
-	enum cpu_vendor cpu;
-	bool vmx, svm;
-	char cmdline[4096];
-	bool iommu_active;        /* /sys/class/iommu has units and groups exist */
-	char release[128];
-};
 
 void dp_check_add(struct dp_check_report *r, const char *name, enum dp_check_status st,
                   const char *fix, const char *fmt, ...)
@@ -47,53 +36,9 @@ void dp_check_add(struct dp_check_report *r, const char *name, enum dp_check_sta
 
 /* ---- facts ------------------------------------------------------------------------ */
 
-static bool cpuinfo_flag(const char *cpuinfo, const char *flag)
-{
-	const char *line = strstr(cpuinfo, "\nflags");
-	if (!line)
-		return false;
-	const char *end = strchrnul(line + 1, '\n');
-	size_t fl = strlen(flag);
-	for (const char *p = strchr(line, ':'); p && p < end; p = strchr(p + 1, ' '))
-		if (strncmp(p + 1, flag, fl) == 0 && (isspace((unsigned char)p[1 + fl]) || !p[1 + fl]))
-			return true;
-	return false;
-}
-
-static bool dir_has_entries(const char *path)
-{
-	DIR *d = dp_fs_opendir(path);
-	if (!d)
-		return false;
-	struct dirent *de;
-	bool any = false;
-	while (!any && (de = readdir(d)))
-		any = de->d_name[0] != '.';
-	closedir(d);
-	return any;
-}
-
-static void facts_read(struct host_facts *h)
-{
-	memset(h, 0, sizeof(*h));
-	char *cpuinfo = NULL;
-	if (dp_fs_read_all("proc/cpuinfo", &cpuinfo, NULL) == 0) {
-		h->cpu = strstr(cpuinfo, "GenuineIntel") ? CPU_INTEL
-		       : strstr(cpuinfo, "AuthenticAMD") ? CPU_AMD : CPU_OTHER;
-		h->vmx = cpuinfo_flag(cpuinfo, "vmx");
-		h->svm = cpuinfo_flag(cpuinfo, "svm");
-		free(cpuinfo);
-	}
-	h->vendor = dp_fs_exists("sys/firmware/acpi/tables/DMAR")   ? CPU_INTEL
-	          : dp_fs_exists("sys/firmware/acpi/tables/IVRS") ? CPU_AMD : h->cpu;
-	dp_fs_read_line("proc/cmdline", h->cmdline, sizeof(h->cmdline));
-	dp_fs_read_line("proc/sys/kernel/osrelease", h->release, sizeof(h->release));
-	h->iommu_active = dir_has_entries("sys/class/iommu") && dir_has_entries("sys/kernel/iommu_groups");
-}
-
 /* ---- checks ------------------------------------------------------------------------- */
 
-static void check_cpu(struct dp_check_report *r, const struct host_facts *h)
+static void check_cpu(struct dp_check_report *r, const struct dp_host_facts *h)
 {
 	if (h->vmx || h->svm)
 		dp_check_add(r, "cpu-virtualization", DP_CHECK_PASS, NULL, "%s supported by the CPU",
@@ -108,11 +53,11 @@ static void check_cpu(struct dp_check_report *r, const struct host_facts *h)
 		dp_check_add(r, "kvm", DP_CHECK_PASS, NULL, "/dev/kvm is present");
 	else
 		dp_check_add(r, "kvm", DP_CHECK_WARN,
-		    h->cpu == CPU_AMD ? "modprobe kvm_amd" : "modprobe kvm_intel",
+		    h->cpu == DP_CPU_AMD ? "modprobe kvm_amd" : "modprobe kvm_intel",
 		    "/dev/kvm is missing: VMs would run without hardware acceleration");
 }
 
-static void check_firmware(struct dp_check_report *r, const struct host_facts *h)
+static void check_firmware(struct dp_check_report *r, const struct dp_host_facts *h)
 {
 	bool dmar = dp_fs_exists("sys/firmware/acpi/tables/DMAR");
 	bool ivrs = dp_fs_exists("sys/firmware/acpi/tables/IVRS");
@@ -124,12 +69,12 @@ static void check_firmware(struct dp_check_report *r, const struct host_facts *h
 		    "no ACPI tables visible: cannot tell whether firmware describes an IOMMU");
 	else
 		dp_check_add(r, "iommu-firmware", DP_CHECK_FAIL,
-		    h->vendor == CPU_AMD ? "enable AMD-Vi / IOMMU in the firmware setup, then reboot"
+		    h->vendor == DP_CPU_AMD ? "enable AMD-Vi / IOMMU in the firmware setup, then reboot"
 		                         : "enable Intel VT-d in the firmware setup, then reboot",
 		    "the firmware publishes no DMAR or IVRS table: the IOMMU is disabled or absent");
 }
 
-static void check_kernel_iommu(struct dp_check_report *r, const struct host_facts *h)
+static void check_kernel_iommu(struct dp_check_report *r, const struct dp_host_facts *h)
 {
 	char v[256];
 	if (h->iommu_active) {
@@ -139,7 +84,7 @@ static void check_kernel_iommu(struct dp_check_report *r, const struct host_fact
 	}
 	const char *fix = "devpass setup iommu (adds intel_iommu=on through the boot loader), "
 	                  "then reboot";
-	if (h->vendor == CPU_AMD)
+	if (h->vendor == DP_CPU_AMD)
 		fix = "AMD-Vi is on by default: remove amd_iommu=off / iommu=off from the kernel "
 		      "command line and enable IOMMU in the firmware setup";
 	else if (dp_cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && dp_option_has(v, "on"))
@@ -148,7 +93,7 @@ static void check_kernel_iommu(struct dp_check_report *r, const struct host_fact
 	    "no IOMMU is active: /sys/class/iommu or /sys/kernel/iommu_groups is empty");
 }
 
-static void check_cmdline(struct dp_check_report *r, const struct host_facts *h)
+static void check_cmdline(struct dp_check_report *r, const struct dp_host_facts *h)
 {
 	char v[256];
 	if (dp_cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && dp_option_has(v, "off"))
@@ -167,7 +112,7 @@ static void check_cmdline(struct dp_check_report *r, const struct host_facts *h)
 		dp_check_add(r, "cmdline-iommu", DP_CHECK_WARN,
 		    "remove amd_iommu=on: AMD-Vi is enabled by default and 'on' is ignored",
 		    "amd_iommu=on is not a value the kernel knows");
-	else if (h->vendor == CPU_INTEL && !h->iommu_active &&
+	else if (h->vendor == DP_CPU_INTEL && !h->iommu_active &&
 	         !(dp_cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && dp_option_has(v, "on")))
 		dp_check_add(r, "cmdline-iommu", DP_CHECK_FAIL,
 		    "devpass setup iommu (adds intel_iommu=on through the boot loader), then reboot",
@@ -213,7 +158,7 @@ static void check_interrupt_remapping(struct dp_check_report *r)
 }
 
 /* Loaded modules and built-in ones (which may not appear under /sys/module). */
-static bool module_present(const struct host_facts *h, const char *name, const char *builtin)
+static bool module_present(const struct dp_host_facts *h, const char *name, const char *builtin)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "sys/module/%s", name);
@@ -222,7 +167,7 @@ static bool module_present(const struct host_facts *h, const char *name, const c
 	return builtin && strstr(builtin, name);
 }
 
-static void check_vfio(struct dp_check_report *r, const struct host_facts *h)
+static void check_vfio(struct dp_check_report *r, const struct dp_host_facts *h)
 {
 	static const char *const modules[][2] = {
 		{"vfio", "/vfio.ko"}, {"vfio_pci", "/vfio-pci.ko"}, {"vfio_iommu_type1", "/vfio_iommu_type1.ko"}};
@@ -322,9 +267,9 @@ static void check_groups(struct dp_check_report *r, const struct dp_pci_list *li
 
 int dp_check_run(struct dp_check_report *out)
 {
-	struct host_facts h;
+	struct dp_host_facts h;
 	memset(out, 0, sizeof(*out));
-	facts_read(&h);
+	dp_host_facts_read(&h);
 	check_cpu(out, &h);
 	check_firmware(out, &h);
 	check_kernel_iommu(out, &h);

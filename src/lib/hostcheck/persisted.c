@@ -8,26 +8,12 @@
 
 #include "hostcheck/checks.h"
 
-static char *joined(const struct dp_strv *sv, const char *sep)
-{
-	size_t len = 1;
-	for (size_t i = 0; i < sv->n; i++)
-		len += strlen(sv->v[i]) + strlen(sep);
-	char *s = calloc(1, len);
-	for (size_t i = 0; i < sv->n; i++) {
-		if (i)
-			strcat(s, sep);
-		strcat(s, sv->v[i]);
-	}
-	return s;
-}
-
 void dp_check_boot_config(struct dp_check_report *r)
 {
 	struct dp_strv pending = {0}, where = {0};
 	dp_setup_pending_args(&pending, &where);
 	if (pending.n) {
-		char *args = joined(&pending, " ");
+		char *args = dp_strv_join(&pending, " ");
 		dp_check_add(r, "boot-cmdline", DP_CHECK_WARN, "reboot to start the kernel with them",
 		             "configured in %s but not on the running kernel's command line: %s (reboot "
 		             "needed)", where.n ? where.v[0] : "the boot configuration", args);
@@ -55,7 +41,7 @@ void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *lis
 		char key[128], fix[256];
 		enum dp_persist_state st = dp_persist_rule_state(rule, list, &devices);
 		dp_persist_rule_describe(rule, key, sizeof(key));
-		char *addrs = joined(&devices, ", ");
+		char *addrs = dp_strv_join(&devices, ", ");
 		const char *want = *rule->driver ? rule->driver : "its VF count";
 		if (st == DP_PERSIST_ABSENT) {
 			snprintf(fix, sizeof(fix), "if the device is gone for good: devpass persist --remove %s",
@@ -102,7 +88,7 @@ void dp_check_vfio_ids(struct dp_check_report *r, const struct dp_pci_list *list
 		}
 	}
 	if (ids.n && !bad) {
-		char *all = joined(&ids, ",");
+		char *all = dp_strv_join(&ids, ",");
 		dp_check_add(r, "vfio-ids", DP_CHECK_PASS, NULL, "vfio-pci ids=%s match no device the "
 		             "host needs", all);
 		free(all);

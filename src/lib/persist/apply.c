@@ -79,29 +79,29 @@ static int apply_binding(const struct dp_pci_list *list, const struct dp_pci_dev
 static int apply_vfs(const struct dp_pci_device *dev, const struct dp_persist_rule *rule,
                      char *msg, size_t size)
 {
-	char path[128], now[16] = "";
 	if (!*dev->driver) {
 		snprintf(msg, size, "%s has no driver yet: its %d VFs are created when one binds",
 		         dev->address, rule->sriov_numvfs);
 		return 0;
 	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/sriov_numvfs", dev->address);
-	int r = dp_fs_read_line(path, now, sizeof(now));
-	if (r < 0)
-		return dp_error_set(r, "%s: cannot read sriov_numvfs: %s", dev->address, strerror(-r));
-	if (atoi(now) == rule->sriov_numvfs) {
+	int now = dp_sriov_numvfs(dev->address);
+	if (now < 0)
+		return dp_error_set(now, "%s: cannot read sriov_numvfs: %s", dev->address, strerror(-now));
+	if (now == rule->sriov_numvfs) {
 		snprintf(msg, size, "%s has %d VFs already", dev->address, rule->sriov_numvfs);
 		return 0;
 	}
-	char want[16];
+	char path[128], want[16];
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/sriov_numvfs", dev->address);
 	snprintf(want, sizeof(want), "%d", rule->sriov_numvfs);
 	/* the kernel takes a new count only from zero, and going through zero destroys VFs
 	 * that may be in use: at boot the count is zero, anything else is someone's choice */
-	if (atoi(now) != 0)
+	if (now != 0)
 		return dp_error_set(-EBUSY, "%s has %d VFs, the rule %s wants %d: left alone (changing "
 		                    "the count destroys the VFs; write 0, then %d, to sriov_numvfs yourself)",
-		                    dev->address, atoi(now), rule->name, rule->sriov_numvfs, rule->sriov_numvfs);
-	if ((r = dp_fs_write(path, want, APPLY_TIMEOUT_MS)) < 0)
+		                    dev->address, now, rule->name, rule->sriov_numvfs, rule->sriov_numvfs);
+	int r = dp_fs_write(path, want, APPLY_TIMEOUT_MS);
+	if (r < 0)
 		return dp_error_set(r, "%s: cannot set sriov_numvfs to %d: %s (does %s support it?)",
 		                    dev->address, rule->sriov_numvfs, strerror(-r), dev->driver);
 	snprintf(msg, size, "%s: created %d VFs (rule %s)", dev->address, rule->sriov_numvfs, rule->name);

@@ -9,7 +9,6 @@
  *   kernel-install alone    /etc/kernel/cmdline
  * Only missing arguments are appended, so a second run changes nothing, and every edit is
  * journaled, so `setup --undo` puts each file back byte for byte. */
-#include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 
 #include "fs/sysroot.h"
 #include "persist/persist.h"
+#include "hostcheck/facts.h"
 #include "util/cmdline.h"
 
 #define FEATURE "setup-iommu"
@@ -35,6 +35,11 @@ struct loader {
 	struct dp_strv entries;       /* BLS entry files */
 };
 
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static bool file_contains(const char *path, const char *needle)
 {
 	char *text = NULL;
@@ -45,28 +50,6 @@ static bool file_contains(const char *path, const char *needle)
 	return yes;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Files ending in suffix in dir, as full paths, sorted. */
-static void dir_files(const char *dir, const char *suffix, struct dp_strv *out)
-{
-	DIR *d = dp_fs_opendir(dir);
-	if (!d)
-		return;
-	struct dirent *de;
-	size_t sl = strlen(suffix), first = out->n;
-	while ((de = readdir(d))) {
-		size_t nl = strlen(de->d_name);
-		if (de->d_name[0] != '.' && nl > sl && strcmp(de->d_name + nl - sl, suffix) == 0)
-			dp_strv_addf(out, "%s/%s", dir, de->d_name);
-	}
-	closedir(d);
-	qsort(out->v + first, out->n - first, sizeof(*out->v), name_cmp);
-}
-
 static void loader_detect(struct loader *l)
 {
 	static const char *const esps[] = {"/boot", "/efi", "/boot/efi"};
@@ -75,7 +58,7 @@ static void loader_detect(struct loader *l)
 	if (dp_fs_exists(GRUB_DEFAULT)) {
 		if (file_contains(GRUB_DEFAULT, "GRUB_ENABLE_BLSCFG=true")) {
 			l->kind = GRUB_BLS;
-			dir_files("/boot/loader/entries", ".conf", &l->entries);
+			dp_fs_list("/boot/loader/entries", ".conf", &l->entries);
 		} else if (dp_fs_exists("/usr/sbin/update-grub") || dp_fs_exists(GRUB_DROPIN_DIR))
 			l->kind = GRUB_DROPIN_KIND;
 		else
@@ -89,7 +72,7 @@ static void loader_detect(struct loader *l)
 		if (dp_fs_exists(conf)) {
 			l->kind = SDBOOT;
 			snprintf(l->esp, sizeof(l->esp), "%s", esps[i]);
-			dir_files(entries, ".conf", &l->entries);
+			dp_fs_list(entries, ".conf", &l->entries);
 			return;
 		}
 	}
@@ -99,51 +82,18 @@ static void loader_detect(struct loader *l)
 
 /* ---- what this host needs -------------------------------------------------------------- */
 
-struct host {
-	char iommu[8];
-	bool active;
-	char cmdline[4096];
-	char release[128];
-};
-
-static bool dir_nonempty(const char *path)
+static const char *iommu_name(const struct dp_host_facts *h)
 {
-	DIR *d = dp_fs_opendir(path);
-	struct dirent *de;
-	bool any = false;
-	while (d && !any && (de = readdir(d)))
-		any = de->d_name[0] != '.';
-	if (d)
-		closedir(d);
-	return any;
-}
-
-static void host_read(struct host *h)
-{
-	memset(h, 0, sizeof(*h));
-	if (dp_fs_exists("/sys/firmware/acpi/tables/DMAR"))
-		strcpy(h->iommu, "intel");
-	else if (dp_fs_exists("/sys/firmware/acpi/tables/IVRS"))
-		strcpy(h->iommu, "amd");
-	else {
-		char *cpuinfo = NULL;
-		if (dp_fs_read_all("/proc/cpuinfo", &cpuinfo, NULL) == 0)
-			strcpy(h->iommu, strstr(cpuinfo, "GenuineIntel") ? "intel"
-			               : strstr(cpuinfo, "AuthenticAMD") ? "amd" : "");
-		free(cpuinfo);
-	}
-	h->active = dir_nonempty("/sys/class/iommu") && dir_nonempty("/sys/kernel/iommu_groups");
-	dp_fs_read_line("/proc/cmdline", h->cmdline, sizeof(h->cmdline));
-	dp_fs_read_line("/proc/sys/kernel/osrelease", h->release, sizeof(h->release));
+	return h->vendor == DP_CPU_INTEL ? "intel" : h->vendor == DP_CPU_AMD ? "amd" : "";
 }
 
 /* Intel VT-d needs intel_iommu=on unless this kernel turns it on by itself (it is running
  * without the argument); AMD-Vi is on by default and knows no "amd_iommu=on". iommu=pt
  * keeps host-owned devices off the translation path. */
-static void wanted_args(const struct host *h, bool pt, struct dp_strv *out)
+static void wanted_args(const struct dp_host_facts *h, bool pt, struct dp_strv *out)
 {
-	if (strcmp(h->iommu, "intel") == 0 &&
-	    !(h->active && !dp_cmdline_has(h->cmdline, "intel_iommu=on")))
+	if (h->vendor == DP_CPU_INTEL &&
+	    !(h->iommu_active && !dp_cmdline_has(h->cmdline, "intel_iommu=on")))
 		dp_strv_add(out, "intel_iommu=on");
 	if (pt)
 		dp_strv_add(out, "iommu=pt");
@@ -205,7 +155,7 @@ struct grub_vars {
 
 static void grub_eval_text(const char *text, struct grub_vars *g)
 {
-	for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+	for (const char *line = text; line && *line; line = dp_text_next_line(line)) {
 		const char *v;
 		char *nv;
 		if (var_line(line, "GRUB_CMDLINE_LINUX", &v)) {
@@ -227,10 +177,10 @@ static char *grub_cmdline(const struct dp_changeset *cs, const char *skip)
 	struct grub_vars g = {strdup(""), strdup("")};
 	struct dp_strv files = {0};
 	dp_strv_add(&files, GRUB_DEFAULT);
-	dir_files(GRUB_DROPIN_DIR, ".cfg", &files);
+	dp_fs_list(GRUB_DROPIN_DIR, ".cfg", &files);
 	if (cs && dp_changeset_peek(cs, GRUB_DROPIN) && !dp_strv_contains(&files, GRUB_DROPIN)) {
 		dp_strv_add(&files, GRUB_DROPIN);   /* staged, not written yet: where grub sources it */
-		qsort(files.v + 1, files.n - 1, sizeof(*files.v), name_cmp);
+		qsort(files.v + 1, files.n - 1, sizeof(*files.v), path_cmp);
 	}
 	for (size_t i = 0; i < files.n; i++) {
 		if (skip && strcmp(files.v[i], skip) == 0)
@@ -257,14 +207,6 @@ static void missing_args(const char *have, const struct dp_strv *wanted, struct 
 	for (size_t i = 0; i < wanted->n; i++)
 		if (!dp_cmdline_has(have, wanted->v[i]))
 			dp_strv_add(out, wanted->v[i]);
-}
-
-static char *args_join(const struct dp_strv *args)
-{
-	char *s = strdup("");
-	for (size_t i = 0; i < args->n; i++)
-		dp_text_append(&s, "%s%s", i ? " " : "", args->v[i]);
-	return s;
 }
 
 static int file_text(const struct dp_changeset *cs, const char *path, char **out)
@@ -296,9 +238,9 @@ static int edit_grub_var(struct dp_changeset *cs, const char *var, const struct 
 	missing_args(have, wanted, &add);
 	free(have);
 	if (add.n) {
-		char *args = args_join(&add), *out = NULL;
+		char *args = dp_strv_join(&add, " "), *out = NULL;
 		const char *last = NULL, *v;
-		for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		for (const char *line = text; line && *line; line = dp_text_next_line(line))
 			if (var_line(line, var, &v))
 				last = line;
 		if (!last) {
@@ -341,7 +283,7 @@ static int edit_bls_entry(struct dp_changeset *cs, const char *path, const struc
 		if (strncmp(k, "options", 7) == 0 && (k[7] == ' ' || k[7] == '\t' || !k[7])) {
 			struct dp_strv add = {0};
 			missing_args(k + 7, wanted, &add);
-			char *args = args_join(&add);
+			char *args = dp_strv_join(&add, " ");
 			dp_text_append(&out, "%s%s%s", l, add.n ? " " : "", args);
 			changed |= add.n > 0;
 			any_options = true;
@@ -355,7 +297,7 @@ static int edit_bls_entry(struct dp_changeset *cs, const char *path, const struc
 		line = *eol ? eol + 1 : eol;
 	}
 	if (!any_options) {
-		char *args = args_join(wanted);
+		char *args = dp_strv_join(wanted, " ");
 		size_t len = strlen(out);
 		dp_text_append(&out, "%soptions %s\n", len && out[len - 1] != '\n' ? "\n" : "", args);
 		free(args);
@@ -378,7 +320,7 @@ static int edit_kernel_cmdline(struct dp_changeset *cs, const struct dp_strv *wa
 	struct dp_strv add = {0};
 	missing_args(text, wanted, &add);
 	if (add.n) {
-		char *args = args_join(&add);
+		char *args = dp_strv_join(&add, " ");
 		size_t len = strcspn(text, "\n");
 		while (len && (text[len - 1] == ' ' || text[len - 1] == '\t'))
 			len--;
@@ -402,7 +344,7 @@ static int write_grub_dropin(struct dp_changeset *cs, const struct dp_strv *want
 	free(have);
 	int r = 0;
 	if (add.n) {
-		char *args = args_join(&add);
+		char *args = dp_strv_join(&add, " ");
 		char *text = dp_text_printf(
 			"# Kernel arguments for PCI device passthrough, written by 'devpass setup iommu'.\n"
 			"# 'devpass setup --undo' removes this file; run update-grub after editing it.\n"
@@ -501,7 +443,7 @@ static bool setting_read(const char *path, const char *key, char sep, char *out,
 			snprintf(out, size, "%.*s", (int)strcspn(v, " \t\n"), v);
 			found = *out != '\0';
 		}
-		line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL;
+		line = dp_text_next_line(line);
 	}
 	free(text);
 	return found;
@@ -586,7 +528,7 @@ static void conflicts_warn(const struct loader *l, struct dp_changeset *cs)
 
 static void instructions(const struct dp_strv *wanted, struct dp_setup_info *info)
 {
-	char *args = args_join(wanted);
+	char *args = dp_strv_join(wanted, " ");
 	dp_strv_addf(&info->instructions, "devpass could not tell which boot loader this host uses "
 	             "(no /etc/default/grub, no systemd-boot loader.conf, no /etc/kernel/cmdline).");
 	dp_strv_addf(&info->instructions, "Add these kernel arguments where your boot loader keeps "
@@ -601,13 +543,13 @@ static void instructions(const struct dp_strv *wanted, struct dp_setup_info *inf
 
 int dp_setup_iommu_plan(bool passthrough_mode, struct dp_setup_info *info, struct dp_changeset *cs)
 {
-	struct host h;
+	struct dp_host_facts h;
 	struct loader l;
 	memset(info, 0, sizeof(*info));
 	dp_changeset_init(cs, FEATURE);
-	host_read(&h);
-	snprintf(info->iommu, sizeof(info->iommu), "%s", h.iommu);
-	if (!*h.iommu)
+	dp_host_facts_read(&h);
+	snprintf(info->iommu, sizeof(info->iommu), "%s", iommu_name(&h));
+	if (!*info->iommu)
 		return dp_error_set(-ENOTSUP, "cannot tell whether this host has an Intel or an AMD IOMMU "
 		                    "(no ACPI DMAR or IVRS table, unknown CPU vendor)");
 	wanted_args(&h, passthrough_mode, &info->wanted);
@@ -671,9 +613,9 @@ static bool iommu_related(const char *arg)
 int dp_setup_pending_args(struct dp_strv *pending, struct dp_strv *where)
 {
 	struct loader l;
-	struct host h;
+	struct dp_host_facts h;
 	loader_detect(&l);
-	host_read(&h);
+	dp_host_facts_read(&h);
 	char *have = loader_cmdline(&l);
 	for (char *save = NULL, *arg = have ? strtok_r(have, " \t\n", &save) : NULL; arg;
 	     arg = strtok_r(NULL, " \t\n", &save))

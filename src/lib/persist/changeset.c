@@ -36,6 +36,12 @@ void dp_text_append(char **s, const char *fmt, ...)
 	*s = joined;
 }
 
+const char *dp_text_next_line(const char *line)
+{
+	const char *nl = strchr(line, '\n');
+	return nl && nl[1] ? nl + 1 : NULL;
+}
+
 void dp_changeset_init(struct dp_changeset *cs, const char *feature)
 {
 	memset(cs, 0, sizeof(*cs));

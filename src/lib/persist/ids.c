@@ -4,7 +4,6 @@
  * the initramfs would otherwise take the device before the root filesystem is mounted.
  * The ids cannot tell two identical devices apart, so devpass refuses ids that a
  * host-critical device shares and warns about every other device they catch. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,7 @@ static void softdeps_parse(const char *text, struct dp_strv *mods)
 		char mod[64];
 		if (sscanf(line, "softdep %63s pre: vfio-pci", mod) == 1 && !dp_strv_contains(mods, mod))
 			dp_strv_add(mods, mod);
-		line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL;
+		line = dp_text_next_line(line);
 	}
 }
 
@@ -50,14 +49,11 @@ static void ids_parse(const char *text, struct dp_strv *ids)
 
 int dp_vfio_ids_configured(struct dp_strv *ids, struct dp_strv *where)
 {
-	DIR *d = dp_fs_opendir("/etc/modprobe.d");
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".conf") != 0)
-			continue;
-		char path[512], *text = NULL;
-		snprintf(path, sizeof(path), "/etc/modprobe.d/%s", de->d_name);
+	struct dp_strv files = {0};
+	dp_fs_list("/etc/modprobe.d", ".conf", &files);
+	for (size_t f = 0; f < files.n; f++) {
+		const char *path = files.v[f];
+		char *text = NULL;
 		size_t before = ids->n;
 		if (dp_fs_read_all(path, &text, NULL) == 0)
 			ids_parse(text, ids);
@@ -65,8 +61,7 @@ int dp_vfio_ids_configured(struct dp_strv *ids, struct dp_strv *where)
 			dp_strv_add(where, path);
 		free(text);
 	}
-	if (d)
-		closedir(d);
+	dp_strv_free(&files);
 	char cmdline[4096] = "";
 	dp_fs_read_line("/proc/cmdline", cmdline, sizeof(cmdline));
 	for (char *save = NULL, *arg = strtok_r(cmdline, " ", &save); arg; arg = strtok_r(NULL, " ", &save))

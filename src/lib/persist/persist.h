@@ -10,6 +10,9 @@
 #endif
 #define DP_PERSIST_BIN DP_BINDIR "/devpass"
 
+/* rules.c: the VF count a PF has now, or -errno */
+int dp_sriov_numvfs(const char *address);
+
 /* diff.c */
 void dp_diff_print(FILE *f, const char *name_a, const char *a_text, size_t a_len,
                    const char *name_b, const char *b_text, size_t b_len);
@@ -54,6 +57,8 @@ int dp_journal_undo_plan(struct dp_changeset *cs);
 
 /* text helpers */
 char *dp_text_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The line after this one, NULL after the last. */
+const char *dp_text_next_line(const char *line);
 /* Appends to a malloc'ed string. */
 void dp_text_append(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

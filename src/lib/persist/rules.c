@@ -8,7 +8,6 @@
  *       that was already loaded (built in, or from the initramfs) and sets VF counts.
  * Rules are keyed by address, by ids or by the PCIe serial number; never by IOMMU group
  * number, which can change from one boot to the next. */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -217,21 +216,13 @@ static int rule_cmp(const void *a, const void *b)
 int dp_persist_rules_read(struct dp_persist_rules *out)
 {
 	memset(out, 0, sizeof(*out));
-	DIR *d = dp_fs_opendir(RULES_DIR);
-	if (!d)
-		return errno == ENOENT ? 0 : dp_error_set(-errno, "cannot read %s: %s", RULES_DIR, strerror(errno));
-	struct dirent *de;
 	struct dp_strv names = {0};
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		if (de->d_name[0] != '.' && n > 5 && strcmp(de->d_name + n - 5, ".conf") == 0)
-			dp_strv_add(&names, de->d_name);
-	}
-	closedir(d);
-	int r = 0;
+	int r = dp_fs_list(RULES_DIR, ".conf", &names);
+	if (r < 0)
+		return r == -ENOENT ? 0 : dp_error_set(r, "cannot read %s: %s", RULES_DIR, strerror(-r));
 	for (size_t i = 0; i < names.n; i++) {
-		char path[512], *text = NULL;
-		snprintf(path, sizeof(path), "%s/%s", RULES_DIR, names.v[i]);
+		const char *path = names.v[i];
+		char *text = NULL;
 		struct dp_persist_rule rule;
 		if ((r = dp_fs_read_all(path, &text, NULL)) < 0) {
 			dp_error_set(r, "cannot read %s: %s", path, strerror(-r));
@@ -611,11 +602,12 @@ int dp_persist_remove_plan(const struct dp_pci_list *list, char *const *addrs, s
 
 /* ---- state ----------------------------------------------------------------------------------- */
 
-static bool vfs_set(const struct dp_pci_device *dev, int want)
+int dp_sriov_numvfs(const char *address)
 {
 	char path[128], now[16] = "";
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/sriov_numvfs", dev->address);
-	return dp_fs_read_line(path, now, sizeof(now)) >= 0 && atoi(now) == want;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/sriov_numvfs", address);
+	int r = dp_fs_read_line(path, now, sizeof(now));
+	return r < 0 ? r : atoi(now);
 }
 
 enum dp_persist_state dp_persist_rule_state(const struct dp_persist_rule *rule,
@@ -637,7 +629,7 @@ enum dp_persist_state dp_persist_rule_state(const struct dp_persist_rule *rule,
 		if (!m)
 			continue;
 		dp_strv_add(devices, dev->address);
-		all &= rule->sriov_numvfs >= 0 ? vfs_set(dev, rule->sriov_numvfs)
+		all &= rule->sriov_numvfs >= 0 ? dp_sriov_numvfs(dev->address) == rule->sriov_numvfs
 		                               : strcmp(dev->driver, rule->driver) == 0;
 	}
 	return !devices->n ? DP_PERSIST_ABSENT : all ? DP_PERSIST_ACTIVE : DP_PERSIST_INACTIVE;

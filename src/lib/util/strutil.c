@@ -33,6 +33,18 @@ bool dp_strv_contains(const struct dp_strv *sv, const char *s)
 	return false;
 }
 
+char *dp_strv_join(const struct dp_strv *sv, const char *sep)
+{
+	size_t len = 1, sl = strlen(sep);
+	for (size_t i = 0; i < sv->n; i++)
+		len += strlen(sv->v[i]) + sl;
+	char *out = malloc(len), *p = out;
+	*p = '\0';
+	for (size_t i = 0; i < sv->n; i++)
+		p = stpcpy(i ? stpcpy(p, sep) : p, sv->v[i]);
+	return out;
+}
+
 void dp_strv_free(struct dp_strv *sv)
 {
 	for (size_t i = 0; i < sv->n; i++)
