@@ -255,6 +255,7 @@ void dp_ledger_original_driver(const char *address, char out[64]);
  * it journals each file (its bytes before devpass first touched it) in the state
  * database, which is how `setup --undo` and `persist --remove` put back exactly what
  * devpass changed. */
+struct dp_journal_list;
 enum dp_file_op { DP_FILE_CREATE, DP_FILE_MODIFY, DP_FILE_DELETE };
 struct dp_file_change {
 	char *path;                  /* "/etc/..." */
@@ -283,6 +284,7 @@ struct dp_changeset {
 	struct dp_strv notes;        /* what the user should know next (reboot, ...) */
 	struct dp_strv kept;         /* files changed since devpass wrote them, left alone */
 	bool manual;                 /* nothing could be written: the user has steps to do */
+	struct dp_journal_list *journal;   /* the feature's journal, read once when needed */
 };
 void dp_changeset_init(struct dp_changeset *cs, const char *feature);
 void dp_changeset_free(struct dp_changeset *cs);

@@ -391,14 +391,12 @@ static int loader_edit(const struct loader *l, struct dp_changeset *cs, const st
 	switch (l->kind) {
 	case GRUB_DROPIN_KIND:
 		r = write_grub_dropin(cs, wanted);
-		grub_command(cs);
 		if (r == 0)
 			r = dropin_effect_check(cs, wanted);
 		break;
 	case GRUB_PLAIN:
 		r = edit_grub_var(cs, file_contains(GRUB_DEFAULT, "GRUB_CMDLINE_LINUX_DEFAULT=")
 		                      ? "GRUB_CMDLINE_LINUX_DEFAULT" : "GRUB_CMDLINE_LINUX", wanted);
-		grub_command(cs);
 		break;
 	case GRUB_BLS:
 		/* grub2-mkconfig rebuilds entries from GRUB_CMDLINE_LINUX; GRUB boots the
@@ -418,6 +416,9 @@ static int loader_edit(const struct loader *l, struct dp_changeset *cs, const st
 	case UNKNOWN:
 		break;
 	}
+	/* grub.cfg is generated: regenerated only when its inputs changed */
+	if (r == 0 && !dp_changeset_empty(cs) && (l->kind == GRUB_DROPIN_KIND || l->kind == GRUB_PLAIN))
+		grub_command(cs);
 	return r;
 }
 
@@ -570,8 +571,6 @@ int dp_setup_iommu_plan(bool passthrough_mode, struct dp_setup_info *info, struc
 				dp_strv_add(&info->configured, info->wanted.v[i]);
 		free(have);
 		conflicts_warn(&l, cs);
-		if (dp_changeset_empty(cs))
-			cs->ncommands = 0, free(cs->commands), cs->commands = NULL;
 		if (info->active.n < info->wanted.n)
 			dp_strv_add(&cs->notes, "reboot for the new kernel arguments to take effect, then run "
 			            "'devpass check'");

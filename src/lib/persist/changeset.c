@@ -64,6 +64,9 @@ void dp_changeset_free(struct dp_changeset *cs)
 	dp_strv_free(&cs->warnings);
 	dp_strv_free(&cs->notes);
 	dp_strv_free(&cs->kept);
+	if (cs->journal)
+		dp_journal_list_free(cs->journal);
+	free(cs->journal);
 	memset(cs, 0, sizeof(*cs));
 }
 
@@ -105,20 +108,21 @@ const char *dp_changeset_peek(const struct dp_changeset *cs, const char *path)
 
 bool dp_changeset_edited_since(struct dp_changeset *cs, const char *path)
 {
-	struct dp_journal_list l;
+	if (!cs->journal) {
+		cs->journal = calloc(1, sizeof(*cs->journal));
+		dp_journal_list(cs->feature, cs->journal);
+	}
+	const struct dp_journal_list *l = cs->journal;
 	bool edited = false;
-	if (dp_journal_list(cs->feature, &l) < 0)
-		return false;
-	for (size_t i = 0; i < l.n && !edited; i++) {
-		if (strcmp(l.f[i].path, path) != 0)
+	for (size_t i = 0; i < l->n && !edited; i++) {
+		if (strcmp(l->f[i].path, path) != 0)
 			continue;
 		char *now = NULL;
 		size_t len = 0;
 		if (dp_fs_read_all(path, &now, &len) == 0)
-			edited = len != l.f[i].written_len || memcmp(now, l.f[i].written, len) != 0;
+			edited = len != l->f[i].written_len || memcmp(now, l->f[i].written, len) != 0;
 		free(now);
 	}
-	dp_journal_list_free(&l);
 	if (edited && !dp_strv_contains(&cs->kept, path))
 		dp_strv_add(&cs->kept, path);
 	return edited;
