@@ -80,42 +80,6 @@ netif_of_mac() {
     return 1
 }
 
-# dp NAME ARGS...: run `devpass ARGS` (under a timeout), keep stdout/stderr in /tmp/dp.out
-# and /tmp/dp.err, the exit status in $rc, and send all of it to the host as run-NAME
-dp() {
-    local name=$1 t0 t1
-    shift
-    t0=$(now_ms)
-    timeout "$DP_TIMEOUT" devpass "$@" >/tmp/dp.out 2>/tmp/dp.err
-    rc=$?
-    t1=$(now_ms)
-    send_run "$name" "devpass $*" "$rc" /tmp/dp.out /tmp/dp.err "$t0" "$t1"
-    return $rc
-}
-send_run() {
-    local ms=$(( $7 - $6 ))
-    {
-        echo "@@BEGIN run-$1@@"
-        cat "$4"
-        echo "@@END run-$1 rc=$3@@"
-        echo "@@BEGIN run-$1.stderr@@"
-        cat "$5"
-        echo "@@END run-$1.stderr rc=0@@"
-        echo "@@BEGIN run-$1.cmd@@"
-        echo "$2"
-        echo "ms=$ms"
-        echo "@@END run-$1.cmd rc=0@@"
-    } >"$DATA"
-}
-errline() { tr '\n' ' ' <"${1:-/tmp/dp.err}" | cut -c1-300; }
-
-# expect NAME "" BAD: ok when BAD is only blanks, else not ok with BAD
-expect() {
-    local why
-    why=$(echo $3)
-    if [ -z "$why" ]; then ok "$1"; else nok "$1" "$why"; fi
-}
-
 # back_to_baseline WHAT: after a section, put every function back the way the setup left
 # it (driver and driver_override, from /tmp/state.0), with plain sysfs writes, so one
 # failing section does not spoil the next; says so when it had anything to do
