@@ -123,7 +123,7 @@ static bool fault_now(enum fk_fault kind)
 {
 	if (state->fault != kind)
 		return false;
-	return ++state->seen == state->fault_at;
+	return __atomic_add_fetch(&state->seen, 1, __ATOMIC_SEQ_CST) == state->fault_at;
 }
 
 static void vfio_node_update(int group)
@@ -223,14 +223,42 @@ static int do_probe(const char *address)
 	return 0;
 }
 
+/* The kernel resets through the methods in reset_method and answers ENOTTY when none
+ * worked; a function without reset methods has no reset attribute at all. */
+static int do_reset(const char *address, const char *data)
+{
+	char dir[PATH_MAX], path[PATH_MAX * 2];
+	if (device_dir(address, dir, sizeof(dir)) < 0)
+		return -ENODEV;
+	/* kernels before 5.15 have `reset` without `reset_method`; lean trees the reverse */
+	snprintf(path, sizeof(path), "%s/reset_method", dir);
+	bool can = access(path, F_OK) == 0;
+	snprintf(path, sizeof(path), "%s/reset", dir);
+	if (!can && access(path, F_OK) != 0)
+		return -ENOENT;
+	if (strcmp(data, "1") != 0 && strcmp(data, "1\n") != 0)
+		return -EINVAL;
+	if (fault_now(FK_RESET_FAILS))
+		return -ENOTTY;
+	__atomic_add_fetch(&state->resets, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
 static int fk_write(const char *path, const char *data, void *ctx)
 {
 	(void)ctx;
-	char address[DP_ADDR_LEN + 1], driver[64];
-	state->writes++;
-	if (sscanf(path, "sys/bus/pci/devices/%15[^/]/driver_override", address) == 1)
-		return do_override(address, data);
-	if (sscanf(path, "sys/bus/pci/drivers/%63[^/]/unbind", driver) == 1)
+	char address[DP_ADDR_LEN + 1], driver[64], attr[32];
+	__atomic_add_fetch(&state->writes, 1, __ATOMIC_SEQ_CST);
+	/* sscanf counts conversions only: the attribute is compared by name after it */
+	if (sscanf(path, "sys/bus/pci/devices/%15[^/]/%31s", address, attr) == 2) {
+		if (strcmp(attr, "driver_override") == 0)
+			return do_override(address, data);
+		if (strcmp(attr, "reset") == 0)
+			return do_reset(address, data);
+		return -EACCES;
+	}
+	if (sscanf(path, "sys/bus/pci/drivers/%63[^/]/%31s", driver, attr) == 2 &&
+	    strcmp(attr, "unbind") == 0)
 		return do_unbind(driver, data);
 	if (strcmp(path, "sys/bus/pci/drivers_probe") == 0)
 		return do_probe(data);

@@ -1,6 +1,6 @@
 /* An in-process fake of the kernel's PCI binding attributes, behind the gateway's write
  * hook, acting on a generated fixture tree: driver_override, drivers/X/unbind,
- * drivers_probe and /dev/vfio/N, with faults injected on request. Its state lives in
+ * drivers_probe, devices/X/reset and /dev/vfio/N, with faults injected on request. Its state lives in
  * shared memory so that writes made in the gateway's forked children count too. */
 #ifndef FAKEKERNEL_H
 #define FAKEKERNEL_H
@@ -15,6 +15,7 @@ enum fk_fault {
 	FK_PROBE_NOTHING,    /* the Nth probe binds nothing */
 	FK_UNBIND_HANGS,     /* the Nth unbind blocks for 3 s (and is killed by the timeout) */
 	FK_CRASH,            /* crash_pid is killed at the Nth driver_override write */
+	FK_RESET_FAILS,      /* the Nth reset fails with ENOTTY (no reset method worked) */
 };
 
 struct fk_state {
@@ -22,12 +23,14 @@ struct fk_state {
 	int fault_at;        /* 1-based count of matching operations */
 	int seen;            /* matching operations so far */
 	int writes;          /* every write the kernel received */
+	int resets;          /* resets that succeeded */
 	int crash_pid;       /* the devpass process FK_CRASH kills (writes may come from its
 	                        helper process) */
 };
 
 /* Generates `scenario` into a new directory, sets it as the devpass root and installs
- * the fake kernel; returns the shared state. */
+ * the fake kernel; returns the shared state. The counters are updated atomically:
+ * forked processes (several devpass processes in the stress test) share them. */
 struct fk_state *fk_start(const char *scenario, char *root, size_t size);
 void fk_stop(const char *root);
 /* Inspection helpers: the driver bound now ("" when none), the override ("" when clear) */
