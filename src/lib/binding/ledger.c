@@ -15,11 +15,6 @@
 #include "fs/sysroot.h"
 #include "util/statedb.h"
 
-#define LEDGER_SCHEMA \
-	"CREATE TABLE IF NOT EXISTS devices (" \
-	" address TEXT PRIMARY KEY, original_driver TEXT NOT NULL," \
-	" original_override TEXT NOT NULL, vendor TEXT, device TEXT, recorded_at INTEGER)"
-
 struct dp_ledger {
 	sqlite3 *db;
 	int dirfd;   /* the state directory, opened inside the root */
@@ -35,7 +30,7 @@ int dp_ledger_open(struct dp_ledger **out, bool create)
 	sqlite3 *db;
 	int dirfd;
 	*out = NULL;
-	int r = dp_statedb_open(create, LEDGER_SCHEMA, &db, &dirfd);
+	int r = dp_statedb_open(create ? DP_STATEDB_CREATE : 0, &db, &dirfd);
 	if (r < 0 || !db)
 		return r;
 	struct dp_ledger *l = calloc(1, sizeof(*l));

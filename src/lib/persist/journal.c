@@ -12,13 +12,6 @@
 #include "persist/persist.h"
 #include "util/statedb.h"
 
-#define JOURNAL_SCHEMA \
-	"CREATE TABLE IF NOT EXISTS files (" \
-	" path TEXT PRIMARY KEY, feature TEXT NOT NULL, existed INTEGER NOT NULL," \
-	" before BLOB, before_mode INTEGER, written BLOB, written_mode INTEGER," \
-	" written_at INTEGER);" \
-	"CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY, feature TEXT NOT NULL)"
-
 struct journal {
 	sqlite3 *db;
 	int dirfd;
@@ -26,7 +19,8 @@ struct journal {
 
 static int journal_open(struct journal *j, bool create)
 {
-	return dp_statedb_open(create, JOURNAL_SCHEMA, &j->db, &j->dirfd);
+	/* files outside /sys outlive a power loss: so must the record of what they were */
+	return dp_statedb_open(create ? DP_STATEDB_CREATE | DP_STATEDB_DURABLE : 0, &j->db, &j->dirfd);
 }
 
 static void journal_close(struct journal *j)

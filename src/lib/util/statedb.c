@@ -1,5 +1,8 @@
-/* devpass's state database: one SQLite file under ROOT/var/lib/devpass shared by the
- * binding ledger and the journal of files devpass wrote. Each user creates its own tables. */
+/* devpass's state database: one SQLite file under ROOT/var/lib/devpass holding the binding
+ * ledger, the journal of files devpass wrote, and the pools with their rules, members and
+ * claims. The schema lives here alone, as numbered migrations: PRAGMA user_version says
+ * which have run, so an older database is brought forward when it is first opened for
+ * writing, and a newer one (from a later devpass) is refused rather than misread. */
 #include <errno.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -11,15 +14,128 @@
 #include "fs/sysroot.h"
 #include "util/statedb.h"
 
+/* Migration N takes a database at version N-1 to version N. Version 1 is what the ledger
+ * and the journal created before versions existed: IF NOT EXISTS adopts such a database. */
+static const char *const migrations[] = {
+	/* 1: binding ledger, file journal */
+	"CREATE TABLE IF NOT EXISTS devices ("
+	" address TEXT PRIMARY KEY, original_driver TEXT NOT NULL,"
+	" original_override TEXT NOT NULL, vendor TEXT, device TEXT, recorded_at INTEGER);"
+	"CREATE TABLE IF NOT EXISTS files ("
+	" path TEXT PRIMARY KEY, feature TEXT NOT NULL, existed INTEGER NOT NULL,"
+	" before BLOB, before_mode INTEGER, written BLOB, written_mode INTEGER,"
+	" written_at INTEGER);"
+	"CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY, feature TEXT NOT NULL);",
+	/* 2: resource pools */
+	"CREATE TABLE pools ("
+	" id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	" type TEXT NOT NULL CHECK (type IN ('pci', 'sriov-vf', 'usb', 'mdev')),"
+	" description TEXT NOT NULL DEFAULT '',"
+	" on_release TEXT NOT NULL DEFAULT 'restore'"
+	"  CHECK (on_release IN ('restore', 'keep-vfio', 'quarantine')),"
+	" created_at INTEGER NOT NULL);"
+	"CREATE TABLE rules ("
+	" id INTEGER PRIMARY KEY,"
+	" pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE CASCADE,"
+	" position INTEGER NOT NULL, text TEXT NOT NULL, UNIQUE (pool_id, text));"
+	/* the identity a device had when it joined: checked again at every claim */
+	"CREATE TABLE members ("
+	" pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE CASCADE,"
+	" address TEXT NOT NULL, vendor INTEGER NOT NULL, device INTEGER NOT NULL,"
+	" subsys_vendor INTEGER, subsys_device INTEGER, class INTEGER NOT NULL,"
+	" serial TEXT NOT NULL DEFAULT '', dsn TEXT NOT NULL DEFAULT '',"
+	" numa INTEGER, physfn TEXT NOT NULL DEFAULT '', sriov_total INTEGER,"
+	" joined_at INTEGER NOT NULL, PRIMARY KEY (pool_id, address));"
+	/* one row per claimed function: the primary key is what makes a double claim impossible */
+	"CREATE TABLE claims ("
+	" address TEXT PRIMARY KEY,"
+	" pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE RESTRICT,"
+	" member TEXT NOT NULL, owner TEXT NOT NULL, pid INTEGER NOT NULL,"
+	" pid_start INTEGER NOT NULL, claimed_at INTEGER NOT NULL);"
+	"CREATE INDEX claims_owner ON claims (owner);"
+	"CREATE TABLE quarantine ("
+	" address TEXT PRIMARY KEY,"
+	" pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE RESTRICT,"
+	" owner TEXT NOT NULL, since INTEGER NOT NULL);",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
 int dp_statedb_error(sqlite3 *db, const char *what)
 {
 	return dp_error_set(-EIO, "devpass state database /%s: %s: %s", DP_STATEDB_PATH, what,
 	                    db ? sqlite3_errmsg(db) : "cannot open");
 }
 
-int dp_statedb_open(bool create, const char *schema, sqlite3 **db_out, int *dirfd_out)
+int dp_statedb_exec(sqlite3 *db, const char *sql, const char *what)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : dp_statedb_error(db, what);
+}
+
+static int schema_version(sqlite3 *db, int *version)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return dp_statedb_error(db, "read the schema version");
+	int rc = sqlite3_step(st);
+	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : dp_statedb_error(db, "read the schema version");
+}
+
+static int schema_newer_error(int version)
+{
+	return dp_error_set(-EPROTO, "devpass state database /%s has schema version %d; this "
+	                    "devpass knows versions up to %d: use the newer devpass that wrote it",
+	                    DP_STATEDB_PATH, version, SCHEMA_VERSION);
+}
+
+/* Runs the migrations the database lacks, in one transaction: a crash leaves the old
+ * version whole. Several processes may race here; BEGIN IMMEDIATE makes one do it. */
+static int schema_migrate(sqlite3 *db)
+{
+	int version, r = schema_version(db, &version);
+	if (r < 0 || version == SCHEMA_VERSION)
+		return r;
+	if (version > SCHEMA_VERSION)
+		return schema_newer_error(version);
+	if ((r = dp_statedb_exec(db, "BEGIN IMMEDIATE", "begin the schema update")) < 0)
+		return r;
+	r = schema_version(db, &version);   /* another process may have done it meanwhile */
+	for (int v = version; r == 0 && v < SCHEMA_VERSION; v++) {
+		char sql[64];
+		r = dp_statedb_exec(db, migrations[v], "update the schema");
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (r == 0)
+			r = dp_statedb_exec(db, sql, "update the schema version");
+	}
+	if (r < 0) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return r;
+	}
+	return dp_statedb_exec(db, "COMMIT", "commit the schema update");
+}
+
+/* WAL lets readers go on while a claim writes; NORMAL syncs at checkpoints only, which
+ * is enough for the ledger and the claims (a power loss resets the bindings they
+ * describe too). The journal of /etc files asks for FULL: those files survive it. */
+static int connection_setup(sqlite3 *db, unsigned flags)
+{
+	int r = dp_statedb_exec(db, "PRAGMA foreign_keys = ON", "turn foreign keys on");
+	if (r == 0 && (flags & DP_STATEDB_CREATE))
+		r = dp_statedb_exec(db, "PRAGMA journal_mode = WAL", "turn write-ahead logging on");
+	if (r == 0 && (flags & DP_STATEDB_CREATE))
+		r = dp_statedb_exec(db, flags & DP_STATEDB_DURABLE ? "PRAGMA synchronous = FULL"
+		                                                   : "PRAGMA synchronous = NORMAL",
+		                    "set synchronous");
+	if (r == 0 && (flags & DP_STATEDB_CREATE))
+		r = schema_migrate(db);
+	return r;
+}
+
+int dp_statedb_open(unsigned flags, sqlite3 **db_out, int *dirfd_out)
 {
 	char dir[64], path[PATH_MAX];
+	bool create = flags & DP_STATEDB_CREATE;
 	*db_out = NULL;
 	*dirfd_out = -1;
 	if (!create && !dp_fs_exists(DP_STATEDB_PATH))
@@ -30,21 +146,22 @@ int dp_statedb_open(bool create, const char *schema, sqlite3 **db_out, int *dirf
 	if ((r = dp_fs_dir_handle_path(DP_STATEDB_DIR, dirfd_out, dir, sizeof(dir))) < 0)
 		return dp_error_set(r, "cannot open /%s: %s", DP_STATEDB_DIR, strerror(-r));
 	snprintf(path, sizeof(path), "%s/devpass.db", dir);
-	int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+	/* a reader of a WAL database writes its shared-memory index: read-write when it may */
+	int mode = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
 	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db, mode, NULL) != SQLITE_OK && !create) {
+		sqlite3_close(db);
+		db = NULL;
+		mode = SQLITE_OPEN_READONLY;
+		sqlite3_open_v2(path, &db, mode, NULL);
+	}
+	if (!db || sqlite3_errcode(db) != SQLITE_OK) {
 		r = dp_statedb_error(db, "open");
 		goto fail;
 	}
 	sqlite3_busy_timeout(db, 30000);
-	if (create && sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK) {
-		r = dp_statedb_error(db, "pragma");
+	if ((r = connection_setup(db, flags)) < 0)
 		goto fail;
-	}
-	if (create && schema && sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-		r = dp_statedb_error(db, "create tables");
-		goto fail;
-	}
 	*db_out = db;
 	return 0;
 fail:
@@ -59,4 +176,9 @@ void dp_statedb_close(sqlite3 *db, int dirfd)
 	sqlite3_close(db);
 	if (dirfd >= 0)
 		close(dirfd);
+}
+
+int dp_statedb_version(void)
+{
+	return SCHEMA_VERSION;
 }

@@ -10,12 +10,17 @@
 #define DP_STATEDB_DIR "var/lib/devpass"
 #define DP_STATEDB_PATH DP_STATEDB_DIR "/devpass.db"
 
-/* Opens the database (read-only unless create) and, with create, runs schema (CREATE
- * TABLE IF NOT EXISTS ...). Without create and without a database, *db is NULL and the
- * call succeeds. *dirfd keeps the directory open for SQLite's /proc/self/fd path. */
-int dp_statedb_open(bool create, const char *schema, sqlite3 **db, int *dirfd);
+#define DP_STATEDB_CREATE 0x1    /* create the file, bring the schema up to date */
+#define DP_STATEDB_DURABLE 0x2   /* sync every commit (files outside /sys depend on it) */
+/* Opens the database (for reading unless DP_STATEDB_CREATE). Without create and without
+ * a database, *db is NULL and the call succeeds. Foreign keys are on, the busy timeout
+ * 30 s. *dirfd keeps the directory open for SQLite's /proc/self/fd path. */
+int dp_statedb_open(unsigned flags, sqlite3 **db, int *dirfd);
 void dp_statedb_close(sqlite3 *db, int dirfd);
 /* Records "devpass state database ...: what: sqlite's message"; returns -EIO. */
 int dp_statedb_error(sqlite3 *db, const char *what);
+/* Runs sql; on failure records "...: what: sqlite's message" and returns -EIO. */
+int dp_statedb_exec(sqlite3 *db, const char *sql, const char *what);
+int dp_statedb_version(void);   /* the schema version this devpass writes */
 
 #endif
