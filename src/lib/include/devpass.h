@@ -366,6 +366,175 @@ int dp_persist_match(const char *address, char *driver, size_t size);
 /* vfio-pci ids configured in modprobe.d or on the command line: "VVVV:DDDD" and where. */
 int dp_vfio_ids_configured(struct dp_strv *ids, struct dp_strv *where);
 
+/* ---- resource pools: devices chosen by rules, claimed by owners ------------------------ */
+/* A rule is space-separated key=value terms that must all match (AND); a pool matches a
+ * device when any of its rules does (OR). Values are globs, several separated by commas
+ * (any of them). IOMMU group numbers are deliberately not a key: they change across boots. */
+enum dp_rule_key {
+	DP_RK_VENDOR, DP_RK_DEVICE, DP_RK_ID, DP_RK_SUBSYSTEM, DP_RK_CLASS, DP_RK_NAME,
+	DP_RK_ADDRESS, DP_RK_SERIAL, DP_RK_DRIVER, DP_RK_NUMA, DP_RK_PHYSFN, DP_RK_COUNT
+};
+struct dp_rule_term {
+	enum dp_rule_key key;
+	struct dp_strv values;       /* normalised: lower-case hex, full addresses */
+	size_t pos;                  /* byte offset of the term in the text */
+};
+struct dp_rule {
+	struct dp_rule_term *terms;
+	size_t n;
+	char *text;                  /* canonical form: "key=v1,v2 key=v" */
+};
+/* Parses a rule. On error returns -EINVAL, sets *error_pos (byte offset of the offending
+ * term) and a message naming the term, with the rule and a caret under it. */
+int dp_rule_parse(const char *text, struct dp_rule *out, size_t *error_pos);
+void dp_rule_free(struct dp_rule *rule);
+const char *dp_rule_key_name(enum dp_rule_key key);
+bool dp_rule_uses(const struct dp_rule *rule, enum dp_rule_key key);
+/* What a rule is matched against: the device plus facts read separately. */
+struct dp_rule_subject {
+	const struct dp_pci_device *dev;
+	const char *driver;          /* the driver devpass found it on, else the bound one */
+	const char *serial;          /* NVMe serial, "" unknown */
+	const char *dsn;             /* PCIe Device Serial Number "xx-xx-..", "" none */
+	const char *physfn;          /* the PF's address for a VF, else "" */
+};
+bool dp_rule_match(const struct dp_rule *rule, const struct dp_rule_subject *s);
+
+/* identity facts a pool fingerprints and rules match on (sysfs reads, no libkmod) */
+struct dp_pci_identity {
+	char serial[64];             /* NVMe serial while nvme drives it, else "" */
+	char dsn[24];                /* Device Serial Number, else "" */
+	char physfn[DP_ADDR_LEN];    /* "" unless a VF */
+	int sriov_total;             /* -1 unless an SR-IOV PF */
+};
+int dp_pci_identity_read(const struct dp_pci_device *dev, struct dp_pci_identity *out);
+void dp_dsn_format(uint64_t dsn, char *out, size_t size);
+
+enum dp_pool_type { DP_POOL_PCI, DP_POOL_SRIOV_VF, DP_POOL_USB, DP_POOL_MDEV };
+enum dp_release_policy { DP_RELEASE_RESTORE, DP_RELEASE_KEEP_VFIO, DP_RELEASE_QUARANTINE };
+const char *dp_pool_type_name(enum dp_pool_type t);
+int dp_pool_type_parse(const char *text, enum dp_pool_type *out);
+const char *dp_release_policy_name(enum dp_release_policy p);
+int dp_release_policy_parse(const char *text, enum dp_release_policy *out);
+
+#define DP_POOL_NAME_MAX 64
+struct dp_pool {
+	char name[DP_POOL_NAME_MAX + 1];
+	enum dp_pool_type type;
+	char *description;
+	enum dp_release_policy on_release;
+	struct dp_strv rules;        /* canonical rule texts, in the order added */
+	long long created_at;
+};
+struct dp_pool_list {
+	struct dp_pool *p;
+	size_t n;
+};
+int dp_pool_create(const char *name, enum dp_pool_type type, const char *description,
+                   enum dp_release_policy on_release);
+/* Refused (-EBUSY) while devices of the pool are claimed or quarantined. */
+int dp_pool_delete(const char *name);
+int dp_pool_set(const char *name, const char *description, const enum dp_release_policy *on_release);
+/* Adds a rule (appended; an identical rule is refused) and records the fingerprints of
+ * devices that join. Returns the number of devices the rule matches now. */
+int dp_pool_rule_add(const char *name, const char *rule, const struct dp_pci_list *list);
+/* which: the rule's text (any spacing) or its 1-based number as `pool show` lists it */
+int dp_pool_rule_remove(const char *name, const char *which, const struct dp_pci_list *list);
+int dp_pools_read(struct dp_pool_list *out);
+void dp_pool_list_free(struct dp_pool_list *pools);
+/* The pools' definitions as JSON ({"version":1,"pools":[...]}); import takes the same,
+ * all or nothing. replace: a pool of the same name is redefined (its claims kept). */
+int dp_pools_export(struct json_object **out);
+int dp_pools_import(struct json_object *in, bool replace, const struct dp_pci_list *list);
+/* The rule that selects this device ("--by"): id (+ subsystem), address or serial. */
+int dp_pool_rule_for_device(const struct dp_pci_device *dev, const char *by, char **rule);
+
+enum dp_member_state {
+	DP_MEMBER_FREE, DP_MEMBER_CLAIMED, DP_MEMBER_QUARANTINED, DP_MEMBER_CHANGED,
+	DP_MEMBER_MISSING, DP_MEMBER_CONFLICT, DP_MEMBER_UNAVAILABLE
+};
+const char *dp_member_state_name(enum dp_member_state s);
+struct dp_pool_member {
+	char pool[DP_POOL_NAME_MAX + 1];
+	char address[DP_ADDR_LEN];
+	enum dp_member_state state;
+	const struct dp_pci_device *dev;   /* NULL when missing */
+	char *reason;                /* why not free: what changed, the other pools, ... */
+	char owner[128];             /* claimed: by whom */
+	int pid;                     /* claimed: the owner's process, 0 none */
+	bool stale;                  /* claimed by a process that is gone */
+	long long since;             /* claimed or quarantined at (epoch s), else joined */
+	uint16_t vendor, device;     /* fingerprint (also for missing devices) */
+	uint16_t subsys_vendor, subsys_device;
+	uint32_t class_code;
+	int numa;
+	int group;
+	char physfn[DP_ADDR_LEN];
+	int sriov_total;
+};
+struct dp_pool_members {
+	struct dp_pool_member *m;
+	size_t n;
+	struct dp_strv conflicts;    /* "ADDR: pools a, b" */
+};
+/* Members of one pool (or of all, pool NULL) with their state, ordered by pool, address. */
+int dp_pool_members_read(const struct dp_pci_list *list, const char *pool,
+                         struct dp_pool_members *out);
+void dp_pool_members_free(struct dp_pool_members *m);
+
+struct dp_claim_request {
+	const char *pool;
+	const char *owner;           /* the VM or tenant; free text up to 127 characters */
+	unsigned count;              /* devices (each with its whole IOMMU group) */
+	int numa;                    /* preferred NUMA node, DP_NO_NUMA for any */
+	const char *address;         /* this member only, NULL any */
+	pid_t pid;                   /* the process the claim lives with; 0: until released */
+	int timeout_ms;              /* for the binding writes */
+};
+struct dp_claim {
+	char address[DP_ADDR_LEN];   /* the pool member */
+	char pool[DP_POOL_NAME_MAX + 1];
+	char owner[128];
+	int pid;
+	long long claimed_at;
+	int group, numa;
+	struct dp_strv functions;    /* every function claimed with it (its IOMMU group) */
+	char action[48];             /* release: "restored", "kept on vfio-pci", "quarantined" */
+	bool reset;                  /* release: the device was reset */
+	bool took_over;              /* claim: from a stale claim */
+};
+struct dp_claim_list {
+	struct dp_claim *c;
+	size_t n;
+	struct dp_strv warnings;
+};
+/* Picks free members, records the claim in one transaction (no device can be claimed
+ * twice) and binds them to vfio-pci; a failed bind takes the claim back. */
+int dp_pool_claim(const struct dp_pci_list *list, const struct dp_claim_request *req,
+                  struct dp_claim_list *out);
+/* Releases an owner's claims (all, or those of these members): reset, then the pool's
+ * policy. out lists what was released and how. */
+int dp_pool_release(const struct dp_pci_list *list, const char *owner, char *const *addrs,
+                    size_t naddrs, int timeout_ms, struct dp_claim_list *out);
+/* Releases every claim whose process is gone. */
+int dp_pool_gc(const struct dp_pci_list *list, int timeout_ms, struct dp_claim_list *out);
+/* Makes a quarantined device claimable again. */
+int dp_pool_clear(const char *address);
+void dp_claim_list_free(struct dp_claim_list *l);
+
+/* exports for cloud platforms, generated from the pools' members */
+enum dp_export_target { DP_EXPORT_NOVA, DP_EXPORT_KUBEVIRT, DP_EXPORT_PROXMOX };
+struct dp_export_options {
+	const char *node;            /* proxmox node name; NULL: this host's name */
+	const char *numa_policy;     /* nova: legacy (default), preferred, required, socket */
+	const char *resource_prefix; /* kubevirt: "devpass.io" */
+	const char *pool;            /* only this pool, NULL all */
+};
+/* text: the configuration snippet; json: the same as data. */
+int dp_export(enum dp_export_target target, const struct dp_pci_list *list,
+              const struct dp_export_options *o, char **text, struct json_object **json,
+              struct dp_strv *warnings);
+
 /* ---- tables: one type renders text and JSON ----------------------------------- */
 #define DP_COL_TEXT 0x1     /* shown in the text table (JSON always has every column) */
 #define DP_COL_ELLIPSIZE 0x2

@@ -243,6 +243,40 @@ int dp_pci_details_read(const struct dp_pci_device *dev, struct dp_pci_details *
 	return 0;
 }
 
+/* lspci's form of a Device Serial Number: 00-1b-21-ff-fe-0a-0b-0c */
+void dp_dsn_format(uint64_t dsn, char *out, size_t size)
+{
+	snprintf(out, size, "%02x-%02x-%02x-%02x-%02x-%02x-%02x-%02x",
+	         (unsigned)(dsn >> 56) & 0xff, (unsigned)(dsn >> 48) & 0xff, (unsigned)(dsn >> 40) & 0xff,
+	         (unsigned)(dsn >> 32) & 0xff, (unsigned)(dsn >> 24) & 0xff, (unsigned)(dsn >> 16) & 0xff,
+	         (unsigned)(dsn >> 8) & 0xff, (unsigned)dsn & 0xff);
+}
+
+/* What identifies a device beyond its ids, without what `show` adds (libkmod, reset
+ * methods): pools read it for every candidate at every claim. */
+int dp_pci_identity_read(const struct dp_pci_device *dev, struct dp_pci_identity *out)
+{
+	char path[PATH_MAX];
+	uint8_t cfg[4097];
+	struct dp_pci_details d = {0};
+	memset(out, 0, sizeof(*out));
+	snprintf(path, sizeof(path), "%s/config", dev->sysfs_path);
+	ssize_t n = dp_fs_read(path, (char *)cfg, sizeof(cfg));
+	dp_pci_config_parse(cfg, n > 0 ? (size_t)n : 0, &d);
+	if (d.has_dsn)
+		dp_dsn_format(d.dsn, out->dsn, sizeof(out->dsn));
+	out->sriov_total = attr_int(dev, "sriov_totalvfs", -1);
+	snprintf(path, sizeof(path), "%s/physfn", dev->sysfs_path);
+	if (dp_fs_readlink_name(path, out->physfn, sizeof(out->physfn)) < 0)
+		out->physfn[0] = '\0';
+	if (strcmp(dev->driver, "nvme") == 0) {
+		nvme_serial_read(dev, &d);
+		snprintf(out->serial, sizeof(out->serial), "%s", d.nvme_serial);
+	}
+	dp_pci_details_free(&d);
+	return 0;
+}
+
 void dp_pci_details_free(struct dp_pci_details *d)
 {
 	dp_strv_free(&d->vfs);

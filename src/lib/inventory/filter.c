@@ -33,7 +33,7 @@ const char *dp_filter_class_names(void)
 {
 	return "storage nvme sata net network ethernet display gpu vga multimedia audio memory "
 	       "bridge communication system input docking processor serial usb wireless crypto "
-	       "accelerator, or a hex class like 0300";
+	       "accelerator, or a hex class like 03, 0300 or 010802";
 }
 
 static bool hex_exact(const char *s, size_t digits, unsigned *out)
@@ -61,6 +61,11 @@ int dp_filter_set_class(struct dp_pci_filter *f, const char *name)
 	if (hex_exact(name, 4, &v)) {
 		f->class_value = v << 8;
 		f->class_mask = 0xffff00;
+		return 0;
+	}
+	if (hex_exact(name, 6, &v)) {   /* with the programming interface: 010802 */
+		f->class_value = v;
+		f->class_mask = 0xffffff;
 		return 0;
 	}
 	return dp_error_set(-EINVAL, "unknown class '%s': use one of %s", name,

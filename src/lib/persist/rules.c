@@ -38,15 +38,6 @@ int dp_persist_key_parse(const char *text, enum dp_persist_key *out)
 	return dp_error_set(-EINVAL, "--by takes address, id or serial, not '%s'", text);
 }
 
-/* lspci's form of a Device Serial Number: 00-1b-21-ff-fe-0a-0b-0c */
-static void serial_format(uint64_t dsn, char *out, size_t size)
-{
-	snprintf(out, size, "%02x-%02x-%02x-%02x-%02x-%02x-%02x-%02x",
-	         (unsigned)(dsn >> 56) & 0xff, (unsigned)(dsn >> 48) & 0xff, (unsigned)(dsn >> 40) & 0xff,
-	         (unsigned)(dsn >> 32) & 0xff, (unsigned)(dsn >> 24) & 0xff, (unsigned)(dsn >> 16) & 0xff,
-	         (unsigned)(dsn >> 8) & 0xff, (unsigned)dsn & 0xff);
-}
-
 static int serial_parse(const char *text, uint64_t *out)
 {
 	uint64_t v = 0;
@@ -78,7 +69,7 @@ void dp_persist_rule_describe(const struct dp_persist_rule *rule, char *out, siz
 			snprintf(out, size, "%04x:%04x", rule->vendor, rule->device);
 		break;
 	case DP_KEY_SERIAL:
-		serial_format(rule->serial, serial, sizeof(serial));
+		dp_dsn_format(rule->serial, serial, sizeof(serial));
 		snprintf(out, size, "%04x:%04x serial %s", rule->vendor, rule->device, serial);
 		break;
 	}
@@ -136,7 +127,7 @@ static char *rule_text(const struct dp_persist_rule *r)
 	if (r->has_subsys)
 		dp_text_append(&s, "subsystem=%04x:%04x\n", r->subsys_vendor, r->subsys_device);
 	if (r->key == DP_KEY_SERIAL) {
-		serial_format(r->serial, serial, sizeof(serial));
+		dp_dsn_format(r->serial, serial, sizeof(serial));
 		dp_text_append(&s, "serial=%s\n", serial);
 	}
 	if (*r->driver)

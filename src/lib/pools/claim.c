@@ -1,0 +1,590 @@
+/* Claims: a free pool member (with the rest of its IOMMU group) goes to an owner.
+ *
+ * The choice and the record are one BEGIN IMMEDIATE transaction, and the claims table has
+ * one row per function keyed by address, so two processes can never record the same
+ * device. The binding happens after the commit, under the binding engine's group locks;
+ * if it fails the claim is taken back. A process killed between the two leaves a claim
+ * whose pid is dead: stale, and taken back by the next claim or by `pool gc`, which is
+ * the same recovery as for a VM that died without releasing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "binding/binding.h"
+#include "pools/pools.h"
+
+void dp_claim_list_free(struct dp_claim_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		dp_strv_free(&l->c[i].functions);
+	free(l->c);
+	dp_strv_free(&l->warnings);
+	memset(l, 0, sizeof(*l));
+}
+
+static struct dp_claim *claim_add(struct dp_claim_list *l)
+{
+	l->c = realloc(l->c, (l->n + 1) * sizeof(*l->c));
+	struct dp_claim *c = &l->c[l->n++];
+	memset(c, 0, sizeof(*c));
+	c->group = DP_NO_GROUP;
+	c->numa = DP_NO_NUMA;
+	return c;
+}
+
+static int owner_check(const char *owner)
+{
+	size_t n = owner ? strlen(owner) : 0;
+	if (n == 0 || n > 127)
+		return dp_error_set(-EINVAL, "--for needs an owner name of 1-127 characters (the VM "
+		                    "or tenant the devices are for)");
+	for (const char *c = owner; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return dp_error_set(-EINVAL, "the owner name must be printable text");
+	return 0;
+}
+
+static int address_normalise(const char *text, char out[DP_ADDR_LEN])
+{
+	struct dp_pci_addr a;
+	if (dp_pci_addr_parse(text, &a) < 0)
+		return dp_error_set(-EINVAL, "'%s' is not a PCI address (DDDD:BB:SS.F or BB:SS.F)", text);
+	dp_pci_addr_format(&a, out);
+	return 0;
+}
+
+/* The functions a member takes with it: every endpoint of its IOMMU group. */
+static void group_functions(const struct pool_view *v, const struct dp_pci_device *dev,
+                            struct dp_strv *out)
+{
+	dp_strv_add(out, dev->address);
+	for (size_t i = 0; i < v->list->n; i++) {
+		const struct dp_pci_device *m = &v->list->dev[i];
+		if (m != dev && m->iommu_group == dev->iommu_group && !dp_pci_device_is_bridge(m))
+			dp_strv_add(out, m->address);
+	}
+}
+
+/* ---- choosing ---------------------------------------------------------------------------- */
+
+struct candidate {
+	const struct dp_pool_member *m;
+	const struct view_claim *stale;   /* taken over from a dead process */
+	bool numa_match;
+};
+
+static int candidate_order(const void *a, const void *b)
+{
+	const struct candidate *x = a, *y = b;
+	if (x->numa_match != y->numa_match)
+		return x->numa_match ? -1 : 1;
+	if (!x->stale != !y->stale)   /* free devices before ones a dead owner left */
+		return x->stale ? 1 : -1;
+	return strcmp(x->m->address, y->m->address);
+}
+
+/* Why a named member cannot be had, in the user's terms. */
+static int address_refusal(const struct dp_pool_members *m, const char *pool, const char *address)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->m[i].address, address) == 0)
+			return dp_error_set(-EBUSY, "%s in pool '%s' is %s%s%s%s%s", address, pool,
+			                    dp_member_state_name(m->m[i].state),
+			                    m->m[i].owner[0] ? " by " : "", m->m[i].owner,
+			                    m->m[i].reason ? ": " : "", m->m[i].reason ? m->m[i].reason : "");
+	return dp_error_set(-ENOENT, "%s is not a member of pool '%s' (devpass pool show %s)",
+	                    address, pool, pool);
+}
+
+static int shortage_error(const struct dp_pool_members *m, const char *pool, size_t got,
+                          unsigned want)
+{
+	size_t count[DP_MEMBER_UNAVAILABLE + 1] = {0};
+	struct dp_strv parts = {0};
+	for (size_t i = 0; i < m->n; i++)
+		count[m->m[i].state]++;
+	for (int s = DP_MEMBER_CLAIMED; s <= DP_MEMBER_UNAVAILABLE; s++)
+		if (count[s])
+			dp_strv_addf(&parts, "%zu %s", count[s], dp_member_state_name((enum dp_member_state)s));
+	char *why = dp_strv_join(&parts, ", ");
+	int r = dp_error_set(-EBUSY, "pool '%s' has %zu free device(s), %u asked%s%s%s: nothing was "
+	                     "claimed (devpass pool show %s)", pool, got, want, *why ? " (" : "",
+	                     why, *why ? ")" : "", pool);
+	free(why);
+	dp_strv_free(&parts);
+	return r;
+}
+
+static int claim_rows_insert(struct pool_db *p, const struct pool_view *v, const struct pool_def *def,
+                             const struct dp_claim_request *req, long long pid_start,
+                             struct dp_claim *c)
+{
+	const struct dp_pci_device *dev = dp_pci_list_find(v->list, c->address);
+	group_functions(v, dev, &c->functions);
+	for (size_t i = 0; i < c->functions.n; i++) {
+		int r = pool_db_run(p, "record the claim", "INSERT INTO claims (address, pool_id, member, "
+		                    "owner, pid, pid_start, claimed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		                    "sissiii", c->functions.v[i], def->id, c->address, req->owner,
+		                    (long long)req->pid, pid_start, c->claimed_at);
+		if (r < 0)
+			return dp_error_set(-EBUSY, "%s is claimed already (%s)", c->functions.v[i],
+			                    dp_error_message());
+	}
+	return 0;
+}
+
+/* A stale claim in a quarantine pool is not handed on: its device may hold the dead
+ * tenant's data. It goes to quarantine instead. */
+static int stale_quarantine(struct pool_db *p, const struct pool_def *def, const struct view_claim *c,
+                            struct dp_claim_list *out)
+{
+	int r = pool_db_run(p, "quarantine", "DELETE FROM claims WHERE member = ?1", "s", c->member);
+	if (r == 0)
+		r = pool_db_run(p, "quarantine", "INSERT OR REPLACE INTO quarantine (address, pool_id, "
+		                "owner, since) VALUES (?1, ?2, ?3, ?4)", "sisi", c->member, def->id,
+		                c->owner, (long long)time(NULL));
+	if (r == 0)
+		dp_strv_addf(&out->warnings, "WARNING: %s was claimed by %s, whose process %d is gone; "
+		             "pool '%s' quarantines released devices: 'devpass pool clear %s' once it "
+		             "is wiped", c->member, c->owner, c->pid, def->pool.name, c->member);
+	return r;
+}
+
+static size_t candidates_collect(struct pool_db *p, struct pool_view *v, const struct pool_def *def,
+                                 const struct dp_pool_members *m, const struct dp_claim_request *req,
+                                 struct candidate *cand, struct dp_claim_list *out, int *err)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->n && *err == 0; i++) {
+		const struct dp_pool_member *x = &m->m[i];
+		const struct view_claim *stale = NULL;
+		if (x->state == DP_MEMBER_CLAIMED && x->stale) {
+			stale = view_claim_find(v, x->address);
+			if (def->pool.on_release == DP_RELEASE_QUARANTINE) {
+				*err = stale_quarantine(p, def, stale, out);
+				continue;
+			}
+		} else if (x->state != DP_MEMBER_FREE) {
+			continue;
+		}
+		if (req->address && strcmp(req->address, x->address) != 0)
+			continue;
+		cand[n].m = x;
+		cand[n].stale = stale;
+		cand[n].numa_match = req->numa >= 0 && x->numa == req->numa;
+		n++;
+	}
+	qsort(cand, n, sizeof(*cand), candidate_order);
+	return n;
+}
+
+/* One member per IOMMU group: the group goes whole, whoever else in it is a member. */
+static bool group_taken(const struct dp_claim_list *out, int group)
+{
+	for (size_t i = 0; i < out->n; i++)
+		if (out->c[i].group == group)
+			return true;
+	return false;
+}
+
+static int claim_choose(struct pool_db *p, struct pool_view *v, const struct pool_def *def,
+                        const struct dp_claim_request *req, struct dp_claim_list *out)
+{
+	struct dp_pool_members m = {0};
+	int r = view_members(v, p, (size_t)(def - v->defs.d), true, &m);
+	struct candidate *cand = calloc(m.n ? m.n : 1, sizeof(*cand));
+	size_t n = r == 0 ? candidates_collect(p, v, def, &m, req, cand, out, &r) : 0;
+	long long now = (long long)time(NULL), pid_start = req->pid > 0 ? pid_start_time(req->pid) : 0;
+	for (size_t i = 0; r == 0 && i < n && out->n < req->count; i++) {
+		if (group_taken(out, cand[i].m->group))
+			continue;
+		if (cand[i].stale) {
+			dp_strv_addf(&out->warnings, "WARNING: took over %s from %s, whose process %d is gone",
+			             cand[i].m->address, cand[i].stale->owner, cand[i].stale->pid);
+			r = pool_db_run(p, "take over", "DELETE FROM claims WHERE member = ?1", "s",
+			                cand[i].m->address);
+		}
+		struct dp_claim *c = claim_add(out);
+		snprintf(c->address, sizeof(c->address), "%s", cand[i].m->address);
+		snprintf(c->pool, sizeof(c->pool), "%s", def->pool.name);
+		snprintf(c->owner, sizeof(c->owner), "%s", req->owner);
+		c->pid = req->pid;
+		c->claimed_at = now;
+		c->group = cand[i].m->group;
+		c->numa = cand[i].m->numa;
+		c->took_over = cand[i].stale != NULL;
+		if (r == 0)
+			r = claim_rows_insert(p, v, def, req, pid_start, c);
+	}
+	if (r == 0 && out->n < req->count)
+		r = req->address ? address_refusal(&m, def->pool.name, req->address)
+		                 : shortage_error(&m, def->pool.name, n, req->count);
+	free(cand);
+	dp_pool_members_free(&m);
+	return r;
+}
+
+/* ---- binding ------------------------------------------------------------------------------ */
+
+static int members_bind(const struct dp_pci_list *list, const struct dp_claim_list *out, int timeout_ms)
+{
+	char **addrs = calloc(out->n, sizeof(*addrs));
+	for (size_t i = 0; i < out->n; i++)
+		addrs[i] = (char *)out->c[i].address;
+	struct dp_bind_options o = {.timeout_ms = timeout_ms};
+	struct dp_bind_plan plan;
+	int r = dp_bind_plan_make(DP_BIND, list, addrs, out->n, false, &o, &plan);
+	if (r == 0)
+		r = dp_bind_plan_apply(&plan, list, &o);
+	dp_bind_plan_free(&plan);
+	free(addrs);
+	return r;
+}
+
+static int claims_take_back(const struct dp_claim_list *out)
+{
+	struct pool_db p;
+	int r = pool_db_open(&p, true);
+	if (r == 0)
+		r = pool_db_begin(&p);
+	for (size_t i = 0; r == 0 && i < out->n; i++)
+		r = pool_db_run(&p, "take the claim back", "DELETE FROM claims WHERE member = ?1 AND "
+		                "owner = ?2", "ss", out->c[i].address, out->c[i].owner);
+	if (r == 0)
+		r = pool_db_commit(&p);
+	pool_db_close(&p);
+	return r;
+}
+
+/* What a dead owner may have left on the device is not the next owner's business. */
+static void function_reset(const struct dp_pci_list *list, const char *address, int timeout_ms,
+                           struct dp_strv *warnings, bool *done)
+{
+	const struct dp_pci_device *d = dp_pci_list_find(list, address);
+	char methods[128];
+	if (!d || dp_reset_methods(d, methods, sizeof(methods)) < 0)
+		return;   /* no reset at all: nothing to try */
+	struct dp_pci_device now = *d;
+	dp_device_driver(address, now.driver, sizeof(now.driver));
+	if (strcmp(now.driver, "vfio-pci") != 0)
+		return;
+	if (dp_reset_apply(&now, timeout_ms) < 0)
+		dp_strv_addf(warnings, "WARNING: %s could not be reset: %s", address, dp_error_message());
+	else if (done)
+		*done = true;
+}
+
+static int request_check(const struct dp_claim_request *req)
+{
+	int r = owner_check(req->owner);
+	if (r == 0 && (req->count < 1 || req->count > 4096))
+		r = dp_error_set(-EINVAL, "--count takes a number from 1 to 4096");
+	if (r == 0 && req->pid > 0 && !pid_alive(req->pid, 0))
+		r = dp_error_set(-ESRCH, "process %d does not exist: --pid names the process the claim "
+		                 "lives with (0: until released)", (int)req->pid);
+	if (r == 0 && req->address && req->count != 1)
+		r = dp_error_set(-EINVAL, "--address claims one device: leave --count out");
+	return r;
+}
+
+static int pool_claimable(const struct pool_def *def, const char *name)
+{
+	if (!def)
+		return pool_missing_error(name);
+	if (def->pool.type == DP_POOL_USB || def->pool.type == DP_POOL_MDEV)
+		return dp_error_set(-EOPNOTSUPP, "pool '%s' is a %s pool: devpass claims PCI functions "
+		                    "and SR-IOV VFs; %s pools are for 'devpass export kubevirt' so far",
+		                    name, dp_pool_type_name(def->pool.type), dp_pool_type_name(def->pool.type));
+	return 0;
+}
+
+static int claim_record(const struct dp_pci_list *list, const struct dp_claim_request *req,
+                        struct dp_claim_list *out)
+{
+	struct pool_db p;
+	struct pool_view v;
+	int r = pool_db_open(&p, true);
+	if (r < 0)
+		return r;
+	if ((r = pool_db_begin(&p)) < 0) {
+		pool_db_close(&p);
+		return r;
+	}
+	r = pool_view_build(&p, list, &v);
+	struct pool_def *def = r == 0 ? pool_defs_find(&v.defs, req->pool) : NULL;
+	if (r == 0)
+		r = pool_claimable(def, req->pool);
+	if (r == 0)
+		r = claim_choose(&p, &v, def, req, out);
+	if (r == 0)
+		r = pool_db_commit(&p);
+	else
+		pool_db_rollback(&p);
+	pool_view_free(&v);
+	pool_db_close(&p);
+	return r;
+}
+
+int dp_pool_claim(const struct dp_pci_list *list, const struct dp_claim_request *in,
+                  struct dp_claim_list *out)
+{
+	struct dp_claim_request req = *in;
+	char address[DP_ADDR_LEN];
+	memset(out, 0, sizeof(*out));
+	int r = request_check(&req);
+	if (r == 0 && req.address && (r = address_normalise(req.address, address)) == 0)
+		req.address = address;
+	if (r == 0)
+		r = claim_record(list, &req, out);
+	if (r < 0) {
+		dp_strv_free(&out->warnings);   /* nothing happened: no warnings about it */
+		dp_claim_list_free(out);
+		return r;
+	}
+	if ((r = members_bind(list, out, req.timeout_ms)) < 0) {
+		char why[1024];
+		snprintf(why, sizeof(why), "%s", dp_error_message());
+		int t = claims_take_back(out);
+		dp_claim_list_free(out);
+		return dp_error_set(r, "%s; the claim was taken back%s", why,
+		                    t < 0 ? " in part: run 'devpass pool gc'" : "");
+	}
+	for (size_t i = 0; i < out->n; i++)
+		for (size_t f = 0; out->c[i].took_over && f < out->c[i].functions.n; f++)
+			function_reset(list, out->c[i].functions.v[f], req.timeout_ms, &out->warnings, NULL);
+	return 0;
+}
+
+/* ---- release ------------------------------------------------------------------------------- */
+
+struct release_item {
+	const struct view_claim *claim;   /* the member's row */
+	const struct pool_def *def;
+	struct dp_strv functions;
+};
+
+static void items_free(struct release_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dp_strv_free(&items[i].functions);
+	free(items);
+}
+
+static struct release_item *item_for(struct release_item **items, size_t *n,
+                                     const struct pool_view *v, const struct view_claim *c)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*items)[i].claim->member, c->member) == 0)
+			return &(*items)[i];
+	*items = realloc(*items, (*n + 1) * sizeof(**items));
+	struct release_item *it = &(*items)[(*n)++];
+	memset(it, 0, sizeof(*it));
+	it->claim = view_claim_find(v, c->member);
+	if (!it->claim)
+		it->claim = c;
+	for (size_t d = 0; d < v->defs.n; d++)
+		if (v->defs.d[d].id == c->pool_id)
+			it->def = &v->defs.d[d];
+	return it;
+}
+
+static int functions_restore(const struct dp_pci_list *list, const struct dp_strv *functions,
+                             int timeout_ms)
+{
+	struct dp_strv present = {0};
+	for (size_t i = 0; i < functions->n; i++)
+		if (dp_pci_list_find(list, functions->v[i]))
+			dp_strv_add(&present, functions->v[i]);
+	struct dp_bind_options o = {.timeout_ms = timeout_ms};
+	struct dp_bind_plan plan;
+	int r = 0;
+	if (present.n) {
+		r = dp_bind_plan_make(DP_RESTORE, list, present.v, present.n, false, &o, &plan);
+		if (r == 0)
+			r = dp_bind_plan_apply(&plan, list, &o);
+		dp_bind_plan_free(&plan);
+	}
+	dp_strv_free(&present);
+	return r;
+}
+
+static int item_forget(struct pool_db *p, const struct release_item *it, bool quarantine)
+{
+	int r = pool_db_begin(p);
+	if (r == 0)
+		r = pool_db_run(p, "release", "DELETE FROM claims WHERE member = ?1 AND owner = ?2", "ss",
+		                it->claim->member, it->claim->owner);
+	if (r == 0 && quarantine)
+		r = pool_db_run(p, "quarantine", "INSERT OR REPLACE INTO quarantine (address, pool_id, "
+		                "owner, since) VALUES (?1, ?2, ?3, ?4)", "sisi", it->claim->member,
+		                it->claim->pool_id, it->claim->owner, (long long)time(NULL));
+	if (r == 0)
+		return pool_db_commit(p);
+	pool_db_rollback(p);
+	return r;
+}
+
+static int item_release(struct pool_db *p, const struct dp_pci_list *list, struct release_item *it,
+                        int timeout_ms, struct dp_claim_list *out)
+{
+	struct dp_claim *c = claim_add(out);
+	enum dp_release_policy policy = it->def ? it->def->pool.on_release : DP_RELEASE_RESTORE;
+	const struct dp_pci_device *dev = dp_pci_list_find(list, it->claim->member);
+	snprintf(c->address, sizeof(c->address), "%s", it->claim->member);
+	snprintf(c->pool, sizeof(c->pool), "%s", it->def ? it->def->pool.name : "?");
+	snprintf(c->owner, sizeof(c->owner), "%s", it->claim->owner);
+	c->pid = it->claim->pid;
+	c->claimed_at = it->claim->claimed_at;
+	c->group = dev ? dev->iommu_group : DP_NO_GROUP;
+	c->numa = dev ? dev->numa_node : DP_NO_NUMA;
+	for (size_t f = 0; f < it->functions.n; f++) {
+		dp_strv_add(&c->functions, it->functions.v[f]);
+		function_reset(list, it->functions.v[f], timeout_ms, &out->warnings,
+		               strcmp(it->functions.v[f], c->address) == 0 ? &c->reset : NULL);
+	}
+	int r = policy == DP_RELEASE_RESTORE ? functions_restore(list, &it->functions, timeout_ms) : 0;
+	if (r < 0) {
+		out->n--;
+		dp_strv_free(&c->functions);
+		return dp_error_set(r, "%s stays claimed by %s: %s", it->claim->member, it->claim->owner,
+		                    dp_error_message());
+	}
+	snprintf(c->action, sizeof(c->action), "%s", !dev ? "forgotten (not present)"
+	         : policy == DP_RELEASE_RESTORE ? "restored"
+	         : policy == DP_RELEASE_KEEP_VFIO ? "kept on vfio-pci" : "quarantined");
+	return item_forget(p, it, policy == DP_RELEASE_QUARANTINE);
+}
+
+static int items_release(struct pool_db *p, const struct dp_pci_list *list, struct release_item *items,
+                         size_t n, int timeout_ms, struct dp_claim_list *out)
+{
+	int first = 0;
+	char why[1024] = "";
+	for (size_t i = 0; i < n; i++) {
+		int r = item_release(p, list, &items[i], timeout_ms, out);
+		if (r < 0 && !first) {   /* the others still go: one stuck device holds no one else */
+			first = r;
+			snprintf(why, sizeof(why), "%s", dp_error_message());
+		}
+	}
+	return first ? dp_error_set(first, "%s", why) : 0;
+}
+
+/* Whether the user asked for this claim row's member: by the member's address or by any
+ * function claimed with it. */
+static bool claim_wanted(const struct pool_view *v, const struct view_claim *c, const char *owner,
+                         char addrs[][DP_ADDR_LEN], size_t n, bool *used)
+{
+	bool wanted = n == 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct view_claim *a = view_claim_find(v, addrs[k]);
+		if (a && strcmp(a->owner, owner) == 0 && strcmp(a->member, c->member) == 0)
+			wanted = used[k] = true;
+	}
+	return wanted;
+}
+
+static int owner_items(const struct pool_view *v, const char *owner, char addrs[][DP_ADDR_LEN],
+                       size_t naddrs, struct release_item **items, size_t *n)
+{
+	bool *used = calloc(naddrs + 1, sizeof(*used));
+	for (size_t i = 0; i < v->nclaims; i++) {
+		const struct view_claim *c = &v->claims[i];
+		if (strcmp(c->owner, owner) == 0 && claim_wanted(v, c, owner, addrs, naddrs, used))
+			dp_strv_add(&item_for(items, n, v, c)->functions, c->address);
+	}
+	int r = 0;
+	for (size_t k = 0; k < naddrs && r == 0; k++)
+		if (!used[k])
+			r = dp_error_set(-ENOENT, "%s is not claimed by '%s' (devpass pool show POOL lists "
+			                 "the owners)", addrs[k], owner);
+	if (r == 0 && *n == 0)
+		r = dp_error_set(-ENOENT, "'%s' holds no claimed devices", owner);
+	free(used);
+	return r;
+}
+
+int dp_pool_release(const struct dp_pci_list *list, const char *owner, char *const *addrs,
+                    size_t naddrs, int timeout_ms, struct dp_claim_list *out)
+{
+	struct pool_db p;
+	struct pool_view v;
+	struct release_item *items = NULL;
+	size_t n = 0;
+	memset(out, 0, sizeof(*out));
+	int r = owner_check(owner);
+	char (*wanted)[DP_ADDR_LEN] = calloc(naddrs + 1, DP_ADDR_LEN);
+	for (size_t i = 0; r == 0 && i < naddrs; i++)
+		r = address_normalise(addrs[i], wanted[i]);
+	if (r < 0) {
+		free(wanted);
+		return r;
+	}
+	if ((r = pool_db_open(&p, true)) < 0) {
+		free(wanted);
+		return r;
+	}
+	r = pool_view_build(&p, list, &v);
+	if (r == 0)
+		r = owner_items(&v, owner, wanted, naddrs, &items, &n);
+	if (r == 0)
+		r = items_release(&p, list, items, n, timeout_ms, out);
+	items_free(items, n);
+	pool_view_free(&v);
+	pool_db_close(&p);
+	free(wanted);
+	return r;
+}
+
+/* Members gone for good (never to come back) are forgotten with nothing to release. */
+static void missing_forget(struct pool_db *p, const struct pool_view *v, struct dp_claim_list *out)
+{
+	for (size_t i = 0; i < v->nprints; i++) {
+		const struct view_fingerprint *f = &v->prints[i];
+		if (dp_pci_list_find(v->list, f->address) || view_claim_find(v, f->address))
+			continue;
+		if (pool_db_run(p, "forget", "DELETE FROM members WHERE pool_id = ?1 AND address = ?2",
+		                "is", f->pool_id, f->address) == 0)
+			dp_strv_addf(&out->warnings, "forgot %s: not present, and it held nothing", f->address);
+	}
+}
+
+int dp_pool_gc(const struct dp_pci_list *list, int timeout_ms, struct dp_claim_list *out)
+{
+	struct pool_db p;
+	struct pool_view v;
+	struct release_item *items = NULL;
+	size_t n = 0;
+	memset(out, 0, sizeof(*out));
+	int r = pool_db_open(&p, true);
+	if (r < 0)
+		return r;
+	r = pool_view_build(&p, list, &v);
+	for (size_t i = 0; r == 0 && i < v.nclaims; i++)
+		if (v.claims[i].stale)
+			dp_strv_add(&item_for(&items, &n, &v, &v.claims[i])->functions, v.claims[i].address);
+	if (r == 0)
+		r = items_release(&p, list, items, n, timeout_ms, out);
+	if (r == 0)
+		missing_forget(&p, &v, out);
+	items_free(items, n);
+	pool_view_free(&v);
+	pool_db_close(&p);
+	return r;
+}
+
+int dp_pool_clear(const char *address)
+{
+	struct pool_db p;
+	char addr[DP_ADDR_LEN];
+	int r = address_normalise(address, addr);
+	if (r < 0 || (r = pool_db_open(&p, true)) < 0)
+		return r;
+	r = pool_db_run(&p, "clear", "DELETE FROM quarantine WHERE address = ?1", "s", addr);
+	if (r == 0 && sqlite3_changes(p.db) == 0)
+		r = dp_error_set(-ENOENT, "%s is not quarantined", addr);
+	pool_db_close(&p);
+	return r;
+}

@@ -1,0 +1,426 @@
+/* Exports of the pools for the platforms that allocate devices themselves: OpenStack Nova
+ * (device_spec + alias), KubeVirt (permittedHostDevices) and Proxmox VE (resource
+ * mappings). They are generated from the members devpass sees now, one exact address per
+ * device: a platform then offers exactly what the pool holds, never a device a glob
+ * happens to catch later. Members that are changed, missing, in conflict or unavailable
+ * are left out, each with a warning. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/sysroot.h"
+#include "pools/pools.h"
+
+struct export_ctx {
+	const struct dp_export_options *o;
+	struct dp_pool_list pools;
+	struct dp_pool_members members;
+	struct dp_strv *warnings;
+	FILE *text;
+	struct json_object *json;
+};
+
+static bool member_exportable(const struct dp_pool_member *m)
+{
+	return m->state == DP_MEMBER_FREE || m->state == DP_MEMBER_CLAIMED ||
+	       m->state == DP_MEMBER_QUARANTINED;
+}
+
+static void skipped_warn(struct export_ctx *x)
+{
+	for (size_t i = 0; i < x->members.n; i++) {
+		const struct dp_pool_member *m = &x->members.m[i];
+		if (!member_exportable(m))
+			dp_strv_addf(x->warnings, "WARNING: %s of pool '%s' is left out: %s%s%s", m->address,
+			             m->pool, dp_member_state_name(m->state), m->reason ? ": " : "",
+			             m->reason ? m->reason : "");
+	}
+}
+
+static bool pool_wanted(const struct export_ctx *x, const struct dp_pool *pool)
+{
+	return !x->o->pool || strcmp(x->o->pool, pool->name) == 0;
+}
+
+static size_t pool_member_count(const struct export_ctx *x, const char *pool)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < x->members.n; i++)
+		n += strcmp(x->members.m[i].pool, pool) == 0 && member_exportable(&x->members.m[i]);
+	return n;
+}
+
+static const char *json_plain(struct json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/* ---- OpenStack Nova --------------------------------------------------------------------- */
+
+static const char *nova_device_type(const struct dp_pool *pool, const struct dp_pool_member *m)
+{
+	if (pool->type == DP_POOL_SRIOV_VF)
+		return "type-VF";
+	return m->sriov_total > 0 ? "type-PF" : "type-PCI";
+}
+
+static void nova_pool(struct export_ctx *x, const struct dp_pool *pool, struct json_object *specs,
+                      struct json_object *aliases, struct dp_strv *requests)
+{
+	struct dp_strv seen = {0};
+	const char *type = NULL;
+	for (size_t i = 0; i < x->members.n; i++) {
+		const struct dp_pool_member *m = &x->members.m[i];
+		if (strcmp(m->pool, pool->name) != 0 || !member_exportable(m))
+			continue;
+		char vendor[8], product[8];
+		snprintf(vendor, sizeof(vendor), "%04x", m->vendor);
+		snprintf(product, sizeof(product), "%04x", m->device);
+		if (type && strcmp(type, nova_device_type(pool, m)) != 0) {
+			dp_strv_addf(x->warnings, "WARNING: pool '%s' mixes %s and %s devices; one Nova alias "
+			             "takes one device_type: %s is left out", pool->name, type,
+			             nova_device_type(pool, m), m->address);
+			continue;
+		}
+		type = nova_device_type(pool, m);
+		struct json_object *spec = json_object_new_object();
+		json_object_object_add(spec, "vendor_id", json_object_new_string(vendor));
+		json_object_object_add(spec, "product_id", json_object_new_string(product));
+		json_object_object_add(spec, "address", json_object_new_string(m->address));
+		json_object_array_add(specs, spec);
+		char key[16];
+		snprintf(key, sizeof(key), "%s:%s", vendor, product);
+		if (dp_strv_contains(&seen, key))
+			continue;
+		dp_strv_add(&seen, key);
+		/* aliases of one name are OR-ed by Nova: one per vendor:product of the pool */
+		struct json_object *alias = json_object_new_object();
+		json_object_object_add(alias, "name", json_object_new_string(pool->name));
+		json_object_object_add(alias, "vendor_id", json_object_new_string(vendor));
+		json_object_object_add(alias, "product_id", json_object_new_string(product));
+		json_object_object_add(alias, "device_type", json_object_new_string(type));
+		json_object_object_add(alias, "numa_policy",
+		                       json_object_new_string(x->o->numa_policy ? x->o->numa_policy : "legacy"));
+		json_object_array_add(aliases, alias);
+	}
+	if (seen.n)
+		dp_strv_addf(requests, "%s:1", pool->name);
+	dp_strv_free(&seen);
+}
+
+static void nova_text(struct export_ctx *x, struct json_object *specs, struct json_object *aliases,
+                      const char *request)
+{
+	fprintf(x->text, "# devpass export nova: %zu device_spec, %zu alias entries.\n"
+	        "# nova.conf of this compute node; the alias lines go on nova-api too.\n[pci]\n",
+	        json_object_array_length(specs), json_object_array_length(aliases));
+	for (size_t i = 0; i < json_object_array_length(specs); i++)
+		fprintf(x->text, "device_spec = %s\n", json_plain(json_object_array_get_idx(specs, i)));
+	for (size_t i = 0; i < json_object_array_length(aliases); i++)
+		fprintf(x->text, "alias = %s\n", json_plain(json_object_array_get_idx(aliases, i)));
+	if (*request)
+		fprintf(x->text, "\n# A flavor asking for one device of each pool (edit the counts):\n"
+		        "#   openstack flavor set FLAVOR --property \"pci_passthrough:alias\"=\"%s\"\n",
+		        request);
+}
+
+static int nova_export(struct export_ctx *x)
+{
+	static const char *const policies[] = {"legacy", "preferred", "required", "socket"};
+	bool known = !x->o->numa_policy;
+	for (size_t i = 0; i < 4 && !known; i++)
+		known = strcmp(x->o->numa_policy, policies[i]) == 0;
+	if (!known)
+		return dp_error_set(-EINVAL, "--numa-policy takes legacy, preferred, required or socket, "
+		                    "not '%s'", x->o->numa_policy);
+	struct json_object *specs = json_object_new_array(), *aliases = json_object_new_array();
+	struct dp_strv requests = {0};
+	for (size_t p = 0; p < x->pools.n; p++) {
+		const struct dp_pool *pool = &x->pools.p[p];
+		if (!pool_wanted(x, pool))
+			continue;
+		if (pool->type == DP_POOL_USB || pool->type == DP_POOL_MDEV)
+			dp_strv_addf(x->warnings, "WARNING: pool '%s' (%s) is left out: Nova's [pci] section "
+			             "takes PCI devices (vGPU types go in [devices])", pool->name,
+			             dp_pool_type_name(pool->type));
+		else
+			nova_pool(x, pool, specs, aliases, &requests);
+	}
+	char *request = dp_strv_join(&requests, ",");
+	nova_text(x, specs, aliases, request);
+	struct json_object *extra = json_object_new_object();
+	json_object_object_add(extra, "pci_passthrough:alias", json_object_new_string(request));
+	x->json = json_object_new_object();
+	json_object_object_add(x->json, "device_spec", specs);
+	json_object_object_add(x->json, "alias", aliases);
+	json_object_object_add(x->json, "flavor_extra_specs", extra);
+	free(request);
+	dp_strv_free(&requests);
+	return 0;
+}
+
+/* ---- KubeVirt -------------------------------------------------------------------------- */
+
+/* The single exact value a rule gives a key, or NULL (absent, a glob, or a list). */
+static const char *rule_exact(const struct dp_rule *rule, enum dp_rule_key key)
+{
+	for (size_t i = 0; i < rule->n; i++)
+		if (rule->terms[i].key == key && rule->terms[i].values.n == 1 &&
+		    !strpbrk(rule->terms[i].values.v[0], "*?["))
+			return rule->terms[i].values.v[0];
+	return NULL;
+}
+
+static struct json_object *kv_entry(const char *key, const char *value, const char *resource)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, key, json_object_new_string(value));
+	json_object_object_add(o, "resourceName", json_object_new_string(resource));
+	return o;
+}
+
+static void kv_pci_pool(struct export_ctx *x, const struct dp_pool *pool, const char *resource,
+                        struct json_object *out, struct dp_strv *taken)
+{
+	for (size_t i = 0; i < x->members.n; i++) {
+		const struct dp_pool_member *m = &x->members.m[i];
+		char selector[16], owner[DP_POOL_NAME_MAX + 24];
+		if (strcmp(m->pool, pool->name) != 0 || !member_exportable(m))
+			continue;
+		snprintf(selector, sizeof(selector), "%04X:%04X", m->vendor, m->device);
+		snprintf(owner, sizeof(owner), "%s=%s", selector, pool->name);
+		if (dp_strv_contains(taken, owner))
+			continue;
+		bool elsewhere = false;   /* KubeVirt maps one vendor:device to one resource */
+		for (size_t t = 0; t < taken->n; t++)
+			elsewhere |= strncmp(taken->v[t], selector, 9) == 0;
+		if (elsewhere) {
+			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out for %s: KubeVirt gives one "
+			             "resource per vendor:device and another pool has it", pool->name, selector);
+			continue;
+		}
+		dp_strv_add(taken, owner);
+		json_object_array_add(out, kv_entry("pciVendorSelector", selector, resource));
+	}
+}
+
+/* USB and mdev pools have no members devpass claims: their rules say what KubeVirt selects. */
+static void kv_rule_pool(struct export_ctx *x, const struct dp_pool *pool, const char *resource,
+                         struct json_object *usb, struct json_object *mdev)
+{
+	for (size_t r = 0; r < pool->rules.n; r++) {
+		struct dp_rule rule;
+		if (dp_rule_parse(pool->rules.v[r], &rule, NULL) < 0)
+			continue;
+		const char *id = rule_exact(&rule, DP_RK_ID), *name = rule_exact(&rule, DP_RK_NAME);
+		const char *vendor = rule_exact(&rule, DP_RK_VENDOR), *device = rule_exact(&rule, DP_RK_DEVICE);
+		char v[8] = "", d[8] = "";
+		if (id)
+			sscanf(id, "%4[0-9a-f]:%4[0-9a-f]", v, d);
+		else if (vendor && device)
+			snprintf(v, sizeof(v), "%s", vendor), snprintf(d, sizeof(d), "%s", device);
+		if (pool->type == DP_POOL_USB && *v && *d) {
+			struct json_object *e = json_object_new_object(), *sel = json_object_new_array(),
+			                   *s = json_object_new_object();
+			json_object_object_add(s, "vendor", json_object_new_string(v));
+			json_object_object_add(s, "product", json_object_new_string(d));
+			json_object_array_add(sel, s);
+			json_object_object_add(e, "resourceName", json_object_new_string(resource));
+			json_object_object_add(e, "selectors", sel);
+			json_object_array_add(usb, e);
+		} else if (pool->type == DP_POOL_MDEV && name) {
+			json_object_array_add(mdev, kv_entry("mdevNameSelector", name, resource));
+		} else {
+			dp_strv_addf(x->warnings, "WARNING: rule %zu of pool '%s' (%s) has no exact %s: KubeVirt "
+			             "cannot select by it", r + 1, pool->name, rule.text,
+			             pool->type == DP_POOL_USB ? "id=VVVV:PPPP" : "name=\"TYPE NAME\"");
+		}
+		dp_rule_free(&rule);
+	}
+}
+
+static void yaml_list(FILE *f, const char *key, struct json_object *arr)
+{
+	fprintf(f, "  %s:%s\n", key, json_object_array_length(arr) ? "" : " []");
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		const char *lead = "  - ";
+		json_object_object_foreach(json_object_array_get_idx(arr, i), k, val) {
+			if (json_object_is_type(val, json_type_array)) {   /* usb selectors */
+				fprintf(f, "%s%s:\n", lead, k);
+				for (size_t s = 0; s < json_object_array_length(val); s++) {
+					const char *sl = "    - ";
+					json_object_object_foreach(json_object_array_get_idx(val, s), sk, sv) {
+						fprintf(f, "%s%s: %s\n", sl, sk, json_plain(sv));
+						sl = "      ";
+					}
+				}
+			} else {
+				fprintf(f, "%s%s: %s\n", lead, k, json_plain(val));
+			}
+			lead = "    ";
+		}
+	}
+}
+
+static int kubevirt_export(struct export_ctx *x)
+{
+	const char *prefix = x->o->resource_prefix ? x->o->resource_prefix : "devpass.io";
+	if (!*prefix || strpbrk(prefix, "/ \t\""))
+		return dp_error_set(-EINVAL, "--resource-prefix takes a DNS-style prefix like devpass.io");
+	struct json_object *pci = json_object_new_array(), *mdev = json_object_new_array(),
+	                   *usb = json_object_new_array();
+	struct dp_strv taken = {0};
+	for (size_t p = 0; p < x->pools.n; p++) {
+		const struct dp_pool *pool = &x->pools.p[p];
+		char resource[256];
+		if (!pool_wanted(x, pool))
+			continue;
+		snprintf(resource, sizeof(resource), "%s/%s", prefix, pool->name);
+		if (pool->type == DP_POOL_PCI || pool->type == DP_POOL_SRIOV_VF)
+			kv_pci_pool(x, pool, resource, pci, &taken);
+		else
+			kv_rule_pool(x, pool, resource, usb, mdev);
+	}
+	dp_strv_free(&taken);
+	struct json_object *phd = json_object_new_object();
+	json_object_object_add(phd, "pciHostDevices", pci);
+	json_object_object_add(phd, "mediatedDevices", mdev);
+	json_object_object_add(phd, "usb", usb);
+	fprintf(x->text, "# devpass export kubevirt: spec.configuration of the KubeVirt CR\n"
+	        "# (kubectl edit kubevirt -n kubevirt kubevirt). KubeVirt offers PCI devices only\n"
+	        "# while they are bound to vfio-pci: 'devpass persist' keeps them there.\n"
+	        "permittedHostDevices:\n");
+	yaml_list(x->text, "pciHostDevices", pci);
+	yaml_list(x->text, "mediatedDevices", mdev);
+	yaml_list(x->text, "usb", usb);
+	x->json = json_object_new_object();
+	json_object_object_add(x->json, "permittedHostDevices", phd);
+	return 0;
+}
+
+/* ---- Proxmox VE ---------------------------------------------------------------------------- */
+
+static int node_name(const struct export_ctx *x, char *out, size_t size)
+{
+	if (x->o->node) {
+		snprintf(out, size, "%s", x->o->node);
+		return 0;
+	}
+	if (dp_fs_read_line("etc/hostname", out, size) > 0 ||
+	    dp_fs_read_line("proc/sys/kernel/hostname", out, size) > 0) {
+		out[strcspn(out, ".")] = '\0';   /* Proxmox node names are short host names */
+		return 0;
+	}
+	return dp_error_set(-ENOENT, "cannot tell this host's name (no /etc/hostname): give --node NAME");
+}
+
+static struct json_object *pve_map(const struct dp_pool_member *m, const char *node)
+{
+	struct json_object *o = json_object_new_object();
+	char id[16], sub[16];
+	snprintf(id, sizeof(id), "%04x:%04x", m->vendor, m->device);
+	snprintf(sub, sizeof(sub), "%04x:%04x", m->subsys_vendor, m->subsys_device);
+	json_object_object_add(o, "node", json_object_new_string(node));
+	json_object_object_add(o, "path", json_object_new_string(m->address));
+	json_object_object_add(o, "id", json_object_new_string(id));
+	if (m->group >= 0)
+		json_object_object_add(o, "iommugroup", json_object_new_int(m->group));
+	if (m->subsys_vendor || m->subsys_device)
+		json_object_object_add(o, "subsystem-id", json_object_new_string(sub));
+	return o;
+}
+
+static void pve_text(FILE *f, struct json_object *mapping)
+{
+	struct json_object *v;
+	json_object_object_get_ex(mapping, "id", &v);
+	fprintf(f, "%s\n", json_object_get_string(v));
+	if (json_object_object_get_ex(mapping, "description", &v))
+		fprintf(f, "\tdescription %s\n", json_object_get_string(v));
+	if (json_object_object_get_ex(mapping, "mdev", &v) && json_object_get_boolean(v))
+		fprintf(f, "\tmdev 1\n");
+	json_object_object_get_ex(mapping, "map", &v);
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		const char *sep = "\tmap ";
+		json_object_object_foreach(json_object_array_get_idx(v, i), k, val) {
+			fprintf(f, "%s%s=%s", sep, k, json_object_get_string(val));
+			sep = ",";
+		}
+		fputc('\n', f);
+	}
+	fputc('\n', f);
+}
+
+static int proxmox_export(struct export_ctx *x)
+{
+	char node[256];
+	int r = node_name(x, node, sizeof(node));
+	if (r < 0)
+		return r;
+	x->json = json_object_new_array();
+	fprintf(x->text, "# devpass export proxmox: /etc/pve/mapping/pci.cfg (node %s).\n"
+	        "# Proxmox picks the first free map entry of a mapping when a VM starts.\n\n", node);
+	for (size_t p = 0; p < x->pools.n; p++) {
+		const struct dp_pool *pool = &x->pools.p[p];
+		if (!pool_wanted(x, pool) || pool->type == DP_POOL_USB) {
+			if (pool_wanted(x, pool))
+				dp_strv_addf(x->warnings, "WARNING: pool '%s' (usb) is left out: Proxmox USB "
+				             "mappings live in usb.cfg, one device per node", pool->name);
+			continue;
+		}
+		struct json_object *mapping = json_object_new_object(), *maps = json_object_new_array();
+		json_object_object_add(mapping, "id", json_object_new_string(pool->name));
+		if (*pool->description)
+			json_object_object_add(mapping, "description", json_object_new_string(pool->description));
+		if (pool->type == DP_POOL_MDEV)
+			json_object_object_add(mapping, "mdev", json_object_new_boolean(1));
+		for (size_t i = 0; i < x->members.n; i++)
+			if (strcmp(x->members.m[i].pool, pool->name) == 0 && member_exportable(&x->members.m[i]))
+				json_object_array_add(maps, pve_map(&x->members.m[i], node));
+		json_object_object_add(mapping, "map", maps);
+		pve_text(x->text, mapping);
+		json_object_array_add(x->json, mapping);
+	}
+	return 0;
+}
+
+/* ---- entry ------------------------------------------------------------------------------------ */
+
+int dp_export(enum dp_export_target target, const struct dp_pci_list *list,
+              const struct dp_export_options *o, char **text, struct json_object **json,
+              struct dp_strv *warnings)
+{
+	struct export_ctx x = {.o = o, .warnings = warnings};
+	size_t len;
+	*text = NULL;
+	*json = NULL;
+	int r = dp_pools_read(&x.pools);
+	if (r == 0)
+		r = dp_pool_members_read(list, o->pool, &x.members);
+	if (r == 0 && x.pools.n == 0)
+		r = dp_error_set(-ENOENT, "no pools are defined: devpass pool create NAME, then "
+		                 "devpass pool rule add NAME RULE");
+	if (r < 0) {
+		dp_pool_list_free(&x.pools);
+		return r;
+	}
+	skipped_warn(&x);
+	x.text = open_memstream(text, &len);
+	r = target == DP_EXPORT_NOVA ? nova_export(&x)
+	    : target == DP_EXPORT_KUBEVIRT ? kubevirt_export(&x) : proxmox_export(&x);
+	fclose(x.text);
+	for (size_t p = 0; r == 0 && p < x.pools.n; p++)
+		if (pool_wanted(&x, &x.pools.p[p]) && x.pools.p[p].type <= DP_POOL_SRIOV_VF &&
+		    pool_member_count(&x, x.pools.p[p].name) == 0)
+			dp_strv_addf(warnings, "WARNING: pool '%s' has no device to export", x.pools.p[p].name);
+	*json = x.json;
+	if (r < 0) {
+		free(*text);
+		*text = NULL;
+	}
+	dp_pool_members_free(&x.members);
+	dp_pool_list_free(&x.pools);
+	return r;
+}

@@ -1,0 +1,100 @@
+/* Internal pieces of the pools: the definitions in the state database, and the view that
+ * joins them with the inventory (who matches what, in which state). */
+#ifndef DP_POOLS_H
+#define DP_POOLS_H
+
+#include <sqlite3.h>
+
+#include "devpass.h"
+
+/* store.c — the database and the pools' definitions */
+struct pool_db {
+	sqlite3 *db;                 /* NULL: no database yet (nothing defined) */
+	int dirfd;
+};
+/* write: create the database if needed. Reading works without one (db stays NULL). */
+int pool_db_open(struct pool_db *p, bool write);
+void pool_db_close(struct pool_db *p);
+int pool_db_begin(struct pool_db *p);   /* BEGIN IMMEDIATE: one writer at a time */
+int pool_db_commit(struct pool_db *p);
+void pool_db_rollback(struct pool_db *p);
+/* prepare + bind text/int parameters from a format: "s" text, "i" int64; NULL on error */
+sqlite3_stmt *pool_db_query(struct pool_db *p, const char *sql, const char *types, ...);
+int pool_db_run(struct pool_db *p, const char *what, const char *sql, const char *types, ...);
+
+struct pool_def {
+	long long id;
+	struct dp_pool pool;
+	struct dp_rule *rules;       /* parsed pool.rules */
+	size_t nrules;
+};
+struct pool_defs {
+	struct pool_def *d;
+	size_t n;
+};
+int pool_defs_load(struct pool_db *p, struct pool_defs *out);
+void pool_defs_free(struct pool_defs *defs);
+struct pool_def *pool_defs_find(const struct pool_defs *defs, const char *name);
+/* -ENOENT with "no pool named NAME" */
+int pool_missing_error(const char *name);
+void pool_copy(struct dp_pool *dst, const struct dp_pool *src);
+void pool_free(struct dp_pool *pool);
+
+/* view.c — membership and state, computed from the inventory and the database */
+struct view_claim {
+	char address[DP_ADDR_LEN];
+	long long pool_id;
+	char member[DP_ADDR_LEN];
+	char owner[128];
+	int pid;
+	long long pid_start, claimed_at;
+	bool stale;
+};
+struct view_fingerprint {
+	char address[DP_ADDR_LEN];
+	long long pool_id;
+	uint16_t vendor, device, subsys_vendor, subsys_device;
+	bool has_subsys;
+	uint32_t class_code;
+	char serial[64], dsn[24], physfn[DP_ADDR_LEN];
+	int numa, sriov_total;
+	long long joined_at;
+};
+struct view_device {
+	int pool;                    /* index into defs of the first matching pool, -1 none */
+	struct dp_strv pools;        /* every matching pool's name (conflict when > 1) */
+	char driver[64];             /* what rules see: the driver before devpass, else now */
+	struct dp_pci_identity id;
+	bool id_read;
+};
+struct pool_view {
+	const struct dp_pci_list *list;
+	struct pool_defs defs;
+	struct view_device *dev;     /* one per list entry */
+	struct view_claim *claims;
+	size_t nclaims;
+	struct view_fingerprint *prints;
+	size_t nprints;
+	struct dp_strv quarantined;  /* "ADDR" */
+	struct dp_strv quarantine_since;
+	struct dp_group_list groups;
+};
+int pool_view_build(struct pool_db *p, const struct dp_pci_list *list, struct pool_view *v);
+void pool_view_free(struct pool_view *v);
+/* The device's identity, read on first use. */
+const struct dp_pci_identity *view_identity(struct pool_view *v, size_t i);
+const struct view_claim *view_claim_find(const struct pool_view *v, const char *address);
+const struct view_fingerprint *view_print_find(const struct pool_view *v, long long pool_id,
+                                               const char *address);
+/* Members of one pool (def index), with states; the fingerprints of new members are
+ * recorded when record is set (inside the caller's transaction). */
+int view_members(struct pool_view *v, struct pool_db *p, size_t def, bool record,
+                 struct dp_pool_members *out);
+/* Fingerprints of devices that no longer match (and hold nothing) are dropped. */
+int view_prints_prune(struct pool_view *v, struct pool_db *p, size_t def);
+/* What differs between the recorded and the present identity; NULL when nothing. */
+char *view_print_diff(struct pool_view *v, const struct view_fingerprint *f, size_t i);
+bool pid_alive(int pid, long long start);
+long long pid_start_time(int pid);
+
+#endif

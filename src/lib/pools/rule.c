@@ -1,0 +1,417 @@
+/* Pool rules: "key=value key=v1,v2 ..." — every term must match (AND), a comma list
+ * matches when any value does (OR), and values are shell globs. Parsing normalises what
+ * can be normalised (hex to lower case and 4 digits, short addresses to domain 0000), so
+ * that one rule has one canonical text and `rule rm` finds it however it was typed.
+ * Errors say which term is wrong, where (byte offset, and a caret under the rule), and
+ * what would be right. */
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devpass.h"
+#include "pools/pools.h"
+
+static const char *const key_names[DP_RK_COUNT] = {
+	[DP_RK_VENDOR] = "vendor", [DP_RK_DEVICE] = "device", [DP_RK_ID] = "id",
+	[DP_RK_SUBSYSTEM] = "subsystem", [DP_RK_CLASS] = "class", [DP_RK_NAME] = "name",
+	[DP_RK_ADDRESS] = "address", [DP_RK_SERIAL] = "serial", [DP_RK_DRIVER] = "driver",
+	[DP_RK_NUMA] = "numa", [DP_RK_PHYSFN] = "physfn",
+};
+
+#define KEY_LIST "vendor, device, id, subsystem, class, name, address, serial, driver, numa, physfn"
+#define GLOB_CHARS "*?[]!"
+#define HEX_CHARS "0123456789abcdefABCDEF"
+
+const char *dp_rule_key_name(enum dp_rule_key key)
+{
+	return key < DP_RK_COUNT ? key_names[key] : "?";
+}
+
+static int key_lookup(const char *name, size_t len)
+{
+	for (int k = 0; k < DP_RK_COUNT; k++)
+		if (strlen(key_names[k]) == len && strncmp(key_names[k], name, len) == 0)
+			return k;
+	return -1;
+}
+
+/* ---- errors: the message names the term and shows where it is --------------------- */
+
+struct parse {
+	const char *text;
+	size_t *error_pos;
+};
+
+static int term_error(const struct parse *p, size_t pos, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int term_error(const struct parse *p, size_t pos, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	*p->error_pos = pos;
+	return dp_error_set(-EINVAL, "bad rule at column %zu: %s\n  %s\n  %*s^", pos + 1, why,
+	                    p->text, (int)pos, "");
+}
+
+/* ---- value checks and normalisation, per key --------------------------------------- */
+
+static bool has_glob(const char *v)
+{
+	return strpbrk(v, GLOB_CHARS) != NULL;
+}
+
+static void lower(char *v)
+{
+	for (; *v; v++)
+		*v = (char)tolower((unsigned char)*v);
+}
+
+/* A 16-bit id: 1-4 hex digits (padded to 4), or a glob over hex digits. */
+static bool id_half_normalise(char *v, size_t size)
+{
+	size_t n = strlen(v);
+	if (n == 0 || strspn(v, HEX_CHARS GLOB_CHARS "-") != n)
+		return false;
+	lower(v);
+	if (has_glob(v))
+		return true;
+	if (n > 4)
+		return false;
+	char padded[8];
+	snprintf(padded, sizeof(padded), "%04lx", strtoul(v, NULL, 16));
+	snprintf(v, size, "%s", padded);
+	return true;
+}
+
+static bool id_pair_normalise(char *v, size_t size)
+{
+	char *colon = strchr(v, ':');
+	if (!colon)
+		return strcmp(v, "*") == 0;   /* any id, with or without a subsystem */
+	char left[64], right[64];
+	snprintf(left, sizeof(left), "%.*s", (int)(colon - v), v);
+	snprintf(right, sizeof(right), "%s", colon + 1);
+	if (!id_half_normalise(left, sizeof(left)) || !id_half_normalise(right, sizeof(right)))
+		return false;
+	snprintf(v, size, "%s:%s", left, right);
+	return true;
+}
+
+/* Addresses as lspci -D prints them; a form without the domain means domain 0000. */
+static bool address_normalise(char *v, size_t size)
+{
+	size_t n = strlen(v);
+	if (strspn(v, HEX_CHARS GLOB_CHARS ":.-") != n)
+		return false;
+	lower(v);
+	size_t colons = 0;
+	for (const char *c = v; *c; c++)
+		colons += *c == ':';
+	if (colons > 2 || (colons == 0 && strcmp(v, "*") != 0))
+		return false;
+	if (colons == 1) {
+		char full[96];
+		snprintf(full, sizeof(full), "0000:%s", v);
+		snprintf(v, size, "%s", full);
+	}
+	return true;
+}
+
+static bool class_valid(char *v)
+{
+	struct dp_pci_filter f;
+	dp_filter_init(&f);
+	if (dp_filter_set_class(&f, v) < 0)
+		return false;
+	lower(v);
+	return true;
+}
+
+static bool numa_valid(const char *v)
+{
+	size_t n = strlen(v);
+	return strcmp(v, "none") == 0 || (n > 0 && n <= 4 && strspn(v, "0123456789") == n);
+}
+
+static bool driver_valid(const char *v)
+{
+	return strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-." GLOB_CHARS)
+	       == strlen(v);
+}
+
+static const char *value_hint(enum dp_rule_key key)
+{
+	switch (key) {
+	case DP_RK_VENDOR:
+	case DP_RK_DEVICE: return "up to 4 hex digits (10de), or a glob such as 15b3 or 10*";
+	case DP_RK_ID:
+	case DP_RK_SUBSYSTEM: return "VVVV:DDDD in hex (10de:2204), globs allowed (10de:*)";
+	case DP_RK_CLASS: return dp_filter_class_names();
+	case DP_RK_ADDRESS:
+	case DP_RK_PHYSFN: return "a PCI address DDDD:BB:SS.F or BB:SS.F, globs allowed (0000:8?:00.*)";
+	case DP_RK_NUMA: return "a NUMA node number, or none";
+	case DP_RK_DRIVER: return "a driver name (glob allowed), or none for unbound devices";
+	default: return "a glob";
+	}
+}
+
+static bool value_normalise(enum dp_rule_key key, char *v, size_t size)
+{
+	switch (key) {
+	case DP_RK_VENDOR:
+	case DP_RK_DEVICE: return id_half_normalise(v, size);
+	case DP_RK_ID:
+	case DP_RK_SUBSYSTEM: return id_pair_normalise(v, size);
+	case DP_RK_CLASS: return class_valid(v);
+	case DP_RK_ADDRESS:
+	case DP_RK_PHYSFN: return address_normalise(v, size);
+	case DP_RK_NUMA: return numa_valid(v);
+	case DP_RK_DRIVER: return driver_valid(v);
+	default: return true;   /* name, serial: any glob */
+	}
+}
+
+/* ---- the parser -------------------------------------------------------------------- */
+
+/* One term's extent: up to white space, except inside quotes (name="*RTX 3090*"). */
+static int term_scan(const struct parse *p, size_t start, size_t *end)
+{
+	char quote = 0;
+	size_t i = start;
+	for (; p->text[i] && (quote || !isspace((unsigned char)p->text[i])); i++) {
+		char c = p->text[i];
+		if (quote && c == quote)
+			quote = 0;
+		else if (!quote && (c == '"' || c == '\''))
+			quote = c;
+		else if ((unsigned char)c < 0x20 || c == 0x7f)
+			return term_error(p, i, "control character in the rule");
+	}
+	if (quote)
+		return term_error(p, start, "unbalanced %c quote", quote);
+	*end = i;
+	return 0;
+}
+
+/* The value with its quotes taken out. */
+static char *unquote(const char *v, size_t len)
+{
+	char *out = malloc(len + 1), *o = out;
+	char quote = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (quote && v[i] == quote)
+			quote = 0;
+		else if (!quote && (v[i] == '"' || v[i] == '\''))
+			quote = v[i];
+		else
+			*o++ = v[i];
+	}
+	*o = '\0';
+	return out;
+}
+
+static int values_parse(const struct parse *p, struct dp_rule_term *t, size_t vpos,
+                        const char *value)
+{
+	const char *key = key_names[t->key];
+	if (!*value)
+		return term_error(p, vpos, "%s= has no value: expected %s", key, value_hint(t->key));
+	const char *start = value;
+	for (;;) {
+		const char *comma = strchr(start, ',');
+		size_t n = comma ? (size_t)(comma - start) : strlen(start);
+		if (n == 0)
+			return term_error(p, vpos, "%s= has an empty value in its list '%s'", key, value);
+		char v[256];
+		if (n >= sizeof(v))
+			return term_error(p, vpos, "%s= value too long (at most %zu characters)", key,
+			                  sizeof(v) - 1);
+		snprintf(v, sizeof(v), "%.*s", (int)n, start);
+		if (!value_normalise(t->key, v, sizeof(v)))
+			return term_error(p, vpos, "%s=%s is not valid: expected %s", key, v,
+			                  value_hint(t->key));
+		if (!dp_strv_contains(&t->values, v))
+			dp_strv_add(&t->values, v);
+		if (!comma)
+			return 0;
+		start = comma + 1;
+	}
+}
+
+static int term_parse(const struct parse *p, struct dp_rule *rule, size_t start, size_t end)
+{
+	const char *term = p->text + start;
+	const char *eq = memchr(term, '=', end - start);
+	if (!eq)
+		return term_error(p, start, "'%.*s' is not key=value (keys: %s)", (int)(end - start),
+		                  term, KEY_LIST);
+	size_t klen = (size_t)(eq - term);
+	int key = key_lookup(term, klen);
+	if (key < 0 && klen >= 5 && (strncmp(term, "group", klen) == 0 ||
+	                             strncmp(term, "iommu_group", klen) == 0 ||
+	                             strncmp(term, "iommugroup", klen) == 0))
+		return term_error(p, start, "IOMMU group numbers change across boots and are not a "
+		                  "rule key: select by address, physfn, id or serial");
+	if (key < 0)
+		return term_error(p, start, "unknown key '%.*s' (keys: %s)", (int)klen, term, KEY_LIST);
+	for (size_t i = 0; i < rule->n; i++)
+		if (rule->terms[i].key == (enum dp_rule_key)key)
+			return term_error(p, start, "%s= is given twice: list the values in one term "
+			                  "(%s=A,B)", key_names[key], key_names[key]);
+	rule->terms = realloc(rule->terms, (rule->n + 1) * sizeof(*rule->terms));
+	struct dp_rule_term *t = &rule->terms[rule->n++];
+	memset(t, 0, sizeof(*t));
+	t->key = (enum dp_rule_key)key;
+	t->pos = start;
+	char *value = unquote(eq + 1, (size_t)(p->text + end - (eq + 1)));
+	int r = values_parse(p, t, (size_t)(eq + 1 - p->text), value);
+	free(value);
+	return r;
+}
+
+static char *canonical_text(const struct dp_rule *rule)
+{
+	struct dp_strv parts = {0};
+	for (size_t i = 0; i < rule->n; i++) {
+		char *values = dp_strv_join(&rule->terms[i].values, ",");
+		bool quote = strpbrk(values, " \t'") != NULL;
+		dp_strv_addf(&parts, quote ? "%s=\"%s\"" : "%s=%s", key_names[rule->terms[i].key], values);
+		free(values);
+	}
+	char *text = dp_strv_join(&parts, " ");
+	dp_strv_free(&parts);
+	return text;
+}
+
+int dp_rule_parse(const char *text, struct dp_rule *out, size_t *error_pos)
+{
+	size_t ignored;
+	struct parse p = {text, error_pos ? error_pos : &ignored};
+	memset(out, 0, sizeof(*out));
+	*p.error_pos = 0;
+	if (strlen(text) > 4096)
+		return term_error(&p, 4096, "rule too long (at most 4096 characters)");
+	int r = 0;
+	size_t i = 0;
+	while (r == 0) {
+		while (isspace((unsigned char)text[i]))
+			i++;
+		if (!text[i])
+			break;
+		size_t end = i;
+		if ((r = term_scan(&p, i, &end)) == 0)
+			r = term_parse(&p, out, i, end);
+		i = end;
+	}
+	if (r == 0 && out->n == 0)
+		r = term_error(&p, 0, "the rule is empty: give key=value terms (keys: %s)", KEY_LIST);
+	if (r < 0) {
+		dp_rule_free(out);
+		return r;
+	}
+	out->text = canonical_text(out);
+	return 0;
+}
+
+void dp_rule_free(struct dp_rule *rule)
+{
+	for (size_t i = 0; i < rule->n; i++)
+		dp_strv_free(&rule->terms[i].values);
+	free(rule->terms);
+	free(rule->text);
+	memset(rule, 0, sizeof(*rule));
+}
+
+bool dp_rule_uses(const struct dp_rule *rule, enum dp_rule_key key)
+{
+	for (size_t i = 0; i < rule->n; i++)
+		if (rule->terms[i].key == key)
+			return true;
+	return false;
+}
+
+/* ---- matching ---------------------------------------------------------------------- */
+
+static bool glob_any(const struct dp_strv *values, const char *subject, int flags)
+{
+	for (size_t i = 0; i < values->n; i++)
+		if (fnmatch(values->v[i], subject, flags) == 0)
+			return true;
+	return false;
+}
+
+static bool class_any(const struct dp_strv *values, uint32_t class_code)
+{
+	for (size_t i = 0; i < values->n; i++) {
+		struct dp_pci_filter f;
+		dp_filter_init(&f);
+		if (dp_filter_set_class(&f, values->v[i]) == 0 &&
+		    (class_code & f.class_mask) == f.class_value)
+			return true;
+	}
+	return false;
+}
+
+static bool numa_any(const struct dp_strv *values, int node)
+{
+	for (size_t i = 0; i < values->n; i++)
+		if (strcmp(values->v[i], "none") == 0 ? node < 0 : node == atoi(values->v[i]))
+			return true;
+	return false;
+}
+
+static bool term_match(const struct dp_rule_term *t, const struct dp_rule_subject *s)
+{
+	const struct dp_pci_device *d = s->dev;
+	char buf[32];
+	switch (t->key) {
+	case DP_RK_VENDOR:
+		snprintf(buf, sizeof(buf), "%04x", d->vendor);
+		return glob_any(&t->values, buf, 0);
+	case DP_RK_DEVICE:
+		snprintf(buf, sizeof(buf), "%04x", d->device);
+		return glob_any(&t->values, buf, 0);
+	case DP_RK_ID:
+		snprintf(buf, sizeof(buf), "%04x:%04x", d->vendor, d->device);
+		return glob_any(&t->values, buf, 0);
+	case DP_RK_SUBSYSTEM:
+		if (!d->has_subsys)
+			return dp_strv_contains(&t->values, "*");
+		snprintf(buf, sizeof(buf), "%04x:%04x", d->subsys_vendor, d->subsys_device);
+		return glob_any(&t->values, buf, 0);
+	case DP_RK_CLASS:
+		return class_any(&t->values, d->class_code);
+	case DP_RK_NAME:
+		return glob_any(&t->values, d->description ? d->description : "", FNM_CASEFOLD);
+	case DP_RK_ADDRESS:
+		return glob_any(&t->values, d->address, 0);
+	case DP_RK_SERIAL:
+		return (*s->serial && glob_any(&t->values, s->serial, FNM_CASEFOLD)) ||
+		       (*s->dsn && glob_any(&t->values, s->dsn, FNM_CASEFOLD));
+	case DP_RK_DRIVER:
+		return *s->driver ? glob_any(&t->values, s->driver, 0)
+		                  : dp_strv_contains(&t->values, "none");
+	case DP_RK_NUMA:
+		return numa_any(&t->values, d->numa_node);
+	case DP_RK_PHYSFN:
+		return *s->physfn && glob_any(&t->values, s->physfn, 0);
+	default:
+		return false;
+	}
+}
+
+bool dp_rule_match(const struct dp_rule *rule, const struct dp_rule_subject *s)
+{
+	for (size_t i = 0; i < rule->n; i++)
+		if (!term_match(&rule->terms[i], s))
+			return false;
+	return rule->n > 0;
+}

@@ -1,0 +1,576 @@
+/* The pools as they stand: which devices each pool's rules match now, joined with what the
+ * database remembers (fingerprints, claims, quarantine). A device matched by two pools is
+ * a conflict and claimable from neither; a member whose identity differs from its
+ * fingerprint is "changed" and claimable from none. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs/sysroot.h"
+#include "pools/pools.h"
+#include "util/statedb.h"
+
+/* ---- processes ---------------------------------------------------------------------- */
+
+/* The start time (clock ticks after boot) tells a process from a later one that was given
+ * the same pid. 0 when /proc does not say (a --root tree). */
+long long pid_start_time(int pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "proc/%d/stat", pid);
+	if (dp_fs_read_line(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	char *p = strrchr(buf, ')');   /* the command name may hold spaces and parentheses */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoll(p + 1, NULL, 10) : 0;
+}
+
+bool pid_alive(int pid, long long start)
+{
+	if (pid <= 0)
+		return true;   /* a claim without a process lasts until released */
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return false;
+	long long now = pid_start_time(pid);
+	return !(start && now && now != start);
+}
+
+/* ---- loading ------------------------------------------------------------------------- */
+
+static const char *text_col(sqlite3_stmt *st, int col)
+{
+	const char *s = (const char *)sqlite3_column_text(st, col);
+	return s ? s : "";
+}
+
+static int originals_load(struct pool_db *p, struct pool_view *v)
+{
+	for (size_t i = 0; i < v->list->n; i++)
+		snprintf(v->dev[i].driver, sizeof(v->dev[i].driver), "%s", v->list->dev[i].driver);
+	sqlite3_stmt *st = pool_db_query(p, "SELECT address, original_driver FROM devices", NULL);
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const struct dp_pci_device *d = dp_pci_list_find(v->list, text_col(st, 0));
+		if (d)   /* rules keep matching a device devpass moved to vfio-pci */
+			snprintf(v->dev[d - v->list->dev].driver, 64, "%s", text_col(st, 1));
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int claims_load(struct pool_db *p, struct pool_view *v)
+{
+	sqlite3_stmt *st = pool_db_query(p, "SELECT address, pool_id, member, owner, pid, pid_start, "
+	                                    "claimed_at FROM claims ORDER BY address", NULL);
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		v->claims = realloc(v->claims, (v->nclaims + 1) * sizeof(*v->claims));
+		struct view_claim *c = &v->claims[v->nclaims++];
+		memset(c, 0, sizeof(*c));
+		snprintf(c->address, sizeof(c->address), "%s", text_col(st, 0));
+		c->pool_id = sqlite3_column_int64(st, 1);
+		snprintf(c->member, sizeof(c->member), "%s", text_col(st, 2));
+		snprintf(c->owner, sizeof(c->owner), "%s", text_col(st, 3));
+		c->pid = sqlite3_column_int(st, 4);
+		c->pid_start = sqlite3_column_int64(st, 5);
+		c->claimed_at = sqlite3_column_int64(st, 6);
+	}
+	sqlite3_finalize(st);
+	/* one liveness test per process, not per function */
+	for (size_t i = 0; i < v->nclaims; i++) {
+		struct view_claim *c = &v->claims[i];
+		c->stale = i > 0 && c->pid == v->claims[i - 1].pid && c->pid_start == v->claims[i - 1].pid_start
+		           ? v->claims[i - 1].stale : !pid_alive(c->pid, c->pid_start);
+	}
+	return 0;
+}
+
+static int prints_load(struct pool_db *p, struct pool_view *v)
+{
+	sqlite3_stmt *st = pool_db_query(p, "SELECT address, pool_id, vendor, device, subsys_vendor, "
+	                                    "subsys_device, class, serial, dsn, numa, physfn, "
+	                                    "sriov_total, joined_at FROM members ORDER BY address", NULL);
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		v->prints = realloc(v->prints, (v->nprints + 1) * sizeof(*v->prints));
+		struct view_fingerprint *f = &v->prints[v->nprints++];
+		memset(f, 0, sizeof(*f));
+		snprintf(f->address, sizeof(f->address), "%s", text_col(st, 0));
+		f->pool_id = sqlite3_column_int64(st, 1);
+		f->vendor = (uint16_t)sqlite3_column_int(st, 2);
+		f->device = (uint16_t)sqlite3_column_int(st, 3);
+		f->has_subsys = sqlite3_column_type(st, 4) != SQLITE_NULL;
+		f->subsys_vendor = (uint16_t)sqlite3_column_int(st, 4);
+		f->subsys_device = (uint16_t)sqlite3_column_int(st, 5);
+		f->class_code = (uint32_t)sqlite3_column_int(st, 6);
+		snprintf(f->serial, sizeof(f->serial), "%s", text_col(st, 7));
+		snprintf(f->dsn, sizeof(f->dsn), "%s", text_col(st, 8));
+		f->numa = sqlite3_column_type(st, 9) == SQLITE_NULL ? DP_NO_NUMA : sqlite3_column_int(st, 9);
+		snprintf(f->physfn, sizeof(f->physfn), "%s", text_col(st, 10));
+		f->sriov_total = sqlite3_column_type(st, 11) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 11);
+		f->joined_at = sqlite3_column_int64(st, 12);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int quarantine_load(struct pool_db *p, struct pool_view *v)
+{
+	sqlite3_stmt *st = pool_db_query(p, "SELECT address, since FROM quarantine", NULL);
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		dp_strv_add(&v->quarantined, text_col(st, 0));
+		dp_strv_addf(&v->quarantine_since, "%lld", (long long)sqlite3_column_int64(st, 1));
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+const struct dp_pci_identity *view_identity(struct pool_view *v, size_t i)
+{
+	if (!v->dev[i].id_read) {
+		dp_pci_identity_read(&v->list->dev[i], &v->dev[i].id);
+		v->dev[i].id_read = true;
+	}
+	return &v->dev[i].id;
+}
+
+/* VF or not decides which pool types can take a device: one readlink, not the identity. */
+static bool device_is_vf(struct pool_view *v, size_t i)
+{
+	if (v->dev[i].id_read)
+		return v->dev[i].id.physfn[0] != '\0';
+	char path[512], pf[DP_ADDR_LEN];
+	snprintf(path, sizeof(path), "%s/physfn", v->list->dev[i].sysfs_path);
+	return dp_fs_readlink_name(path, pf, sizeof(pf)) == 0;
+}
+
+static bool type_takes(enum dp_pool_type type, bool is_vf)
+{
+	return (type == DP_POOL_PCI && !is_vf) || (type == DP_POOL_SRIOV_VF && is_vf);
+}
+
+static bool def_matches(struct pool_view *v, const struct pool_def *d, size_t i, bool is_vf)
+{
+	if (!type_takes(d->pool.type, is_vf))
+		return false;
+	for (size_t r = 0; r < d->nrules; r++) {
+		const struct dp_rule *rule = &d->rules[r];
+		struct dp_rule_subject s = {&v->list->dev[i], v->dev[i].driver, "", "", ""};
+		if (dp_rule_uses(rule, DP_RK_SERIAL) || dp_rule_uses(rule, DP_RK_PHYSFN)) {
+			const struct dp_pci_identity *id = view_identity(v, i);
+			s.serial = id->serial;
+			s.dsn = id->dsn;
+			s.physfn = id->physfn;
+		}
+		if (dp_rule_match(rule, &s))
+			return true;
+	}
+	return false;
+}
+
+static void matches_compute(struct pool_view *v)
+{
+	for (size_t i = 0; i < v->list->n; i++) {
+		v->dev[i].pool = -1;
+		if (dp_pci_device_is_bridge(&v->list->dev[i]) || v->defs.n == 0)
+			continue;
+		bool is_vf = device_is_vf(v, i);
+		for (size_t d = 0; d < v->defs.n; d++) {
+			if (!def_matches(v, &v->defs.d[d], i, is_vf))
+				continue;
+			dp_strv_add(&v->dev[i].pools, v->defs.d[d].pool.name);
+			if (v->dev[i].pool < 0)
+				v->dev[i].pool = (int)d;
+		}
+	}
+}
+
+int pool_view_build(struct pool_db *p, const struct dp_pci_list *list, struct pool_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->list = list;
+	v->dev = calloc(list->n ? list->n : 1, sizeof(*v->dev));
+	int r = pool_defs_load(p, &v->defs);
+	if (r == 0 && p->db)
+		r = originals_load(p, v);
+	if (r == 0 && p->db)
+		r = claims_load(p, v);
+	if (r == 0 && p->db)
+		r = prints_load(p, v);
+	if (r == 0 && p->db)
+		r = quarantine_load(p, v);
+	if (r == 0)
+		r = dp_groups_build(list, &v->groups);
+	if (r == 0)
+		matches_compute(v);
+	return r;
+}
+
+void pool_view_free(struct pool_view *v)
+{
+	for (size_t i = 0; v->dev && i < v->list->n; i++)
+		dp_strv_free(&v->dev[i].pools);
+	free(v->dev);
+	free(v->claims);
+	free(v->prints);
+	dp_strv_free(&v->quarantined);
+	dp_strv_free(&v->quarantine_since);
+	dp_groups_free(&v->groups);
+	pool_defs_free(&v->defs);
+	memset(v, 0, sizeof(*v));
+}
+
+const struct view_claim *view_claim_find(const struct pool_view *v, const char *address)
+{
+	for (size_t i = 0; i < v->nclaims; i++)
+		if (strcmp(v->claims[i].address, address) == 0)
+			return &v->claims[i];
+	return NULL;
+}
+
+const struct view_fingerprint *view_print_find(const struct pool_view *v, long long pool_id,
+                                               const char *address)
+{
+	for (size_t i = 0; i < v->nprints; i++)
+		if (v->prints[i].pool_id == pool_id && strcmp(v->prints[i].address, address) == 0)
+			return &v->prints[i];
+	return NULL;
+}
+
+static long long quarantine_since(const struct pool_view *v, const char *address)
+{
+	for (size_t i = 0; i < v->quarantined.n; i++)
+		if (strcmp(v->quarantined.v[i], address) == 0)
+			return atoll(v->quarantine_since.v[i]);
+	return -1;
+}
+
+/* ---- fingerprints -------------------------------------------------------------------- */
+
+static void diff_add(struct dp_strv *d, const char *what, const char *was, const char *now)
+{
+	if (strcmp(was, now) != 0)
+		dp_strv_addf(d, "%s %s is now %s", what, was, now);
+}
+
+/* Serial numbers are compared only when both are known: an NVMe's serial is only there
+ * while the nvme driver has it, and a device on vfio-pci is still the same device. */
+char *view_print_diff(struct pool_view *v, const struct view_fingerprint *f, size_t i)
+{
+	const struct dp_pci_device *d = &v->list->dev[i];
+	struct dp_strv diff = {0};
+	char was[32], now[32];
+	snprintf(was, sizeof(was), "%04x:%04x", f->vendor, f->device);
+	snprintf(now, sizeof(now), "%04x:%04x", d->vendor, d->device);
+	diff_add(&diff, "id", was, now);
+	snprintf(was, sizeof(was), f->has_subsys ? "%04x:%04x" : "none", f->subsys_vendor, f->subsys_device);
+	snprintf(now, sizeof(now), d->has_subsys ? "%04x:%04x" : "none", d->subsys_vendor, d->subsys_device);
+	diff_add(&diff, "subsystem", was, now);
+	snprintf(was, sizeof(was), "%06x", f->class_code);
+	snprintf(now, sizeof(now), "%06x", d->class_code);
+	diff_add(&diff, "class", was, now);
+	if (*f->serial || *f->dsn) {
+		const struct dp_pci_identity *id = view_identity(v, i);
+		if (*f->serial && *id->serial)
+			diff_add(&diff, "serial", f->serial, id->serial);
+		if (*f->dsn && *id->dsn)
+			diff_add(&diff, "serial number (DSN)", f->dsn, id->dsn);
+	}
+	char *text = NULL;
+	if (diff.n) {
+		char *joined = dp_strv_join(&diff, "; ");
+		if (asprintf(&text, "hardware changed: %s", joined) < 0)
+			text = NULL;
+		free(joined);
+	}
+	dp_strv_free(&diff);
+	return text;
+}
+
+static int print_record(struct pool_view *v, struct pool_db *p, long long pool_id, size_t i)
+{
+	const struct dp_pci_device *d = &v->list->dev[i];
+	const struct dp_pci_identity *id = view_identity(v, i);
+	sqlite3_stmt *st = pool_db_query(p, "INSERT OR IGNORE INTO members (pool_id, address, vendor, "
+	                                    "device, subsys_vendor, subsys_device, class, serial, dsn, "
+	                                    "numa, physfn, sriov_total, joined_at) VALUES "
+	                                    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	                                 "isiiiiissisii", pool_id, d->address, (long long)d->vendor,
+	                                 (long long)d->device, (long long)d->subsys_vendor,
+	                                 (long long)d->subsys_device, (long long)d->class_code,
+	                                 id->serial, id->dsn, (long long)d->numa_node, id->physfn,
+	                                 (long long)id->sriov_total, (long long)time(NULL));
+	if (!st)
+		return -EIO;
+	if (!d->has_subsys)
+		sqlite3_bind_null(st, 5), sqlite3_bind_null(st, 6);
+	if (d->numa_node < 0)
+		sqlite3_bind_null(st, 10);
+	if (id->sriov_total < 0)
+		sqlite3_bind_null(st, 12);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : dp_statedb_error(p->db, "record the fingerprint");
+}
+
+/* ---- states ----------------------------------------------------------------------------- */
+
+static const char *const state_names[] = {"free", "claimed", "quarantined", "changed",
+                                          "missing", "conflict", "unavailable"};
+
+const char *dp_member_state_name(enum dp_member_state s)
+{
+	return s <= DP_MEMBER_UNAVAILABLE ? state_names[s] : "?";
+}
+
+static const struct view_claim *group_claim(const struct pool_view *v, size_t i)
+{
+	const struct dp_iommu_group *g = dp_groups_find(&v->groups, v->list->dev[i].iommu_group);
+	for (size_t k = 0; g && k < g->n; k++) {
+		const struct view_claim *c = view_claim_find(v, v->list->dev[g->members[k]].address);
+		if (c)
+			return c;
+	}
+	return NULL;
+}
+
+/* A PF and its VFs cannot go to two tenants: the PF's driver controls the VFs. */
+static const struct view_claim *sriov_relative_claim(struct pool_view *v, size_t i)
+{
+	const struct dp_pci_identity *id = view_identity(v, i);
+	if (*id->physfn)
+		return view_claim_find(v, id->physfn);
+	if (id->sriov_total <= 0)
+		return NULL;
+	for (size_t k = 0; k < v->nclaims; k++) {
+		const struct dp_pci_device *d = dp_pci_list_find(v->list, v->claims[k].address);
+		if (d && strcmp(view_identity(v, (size_t)(d - v->list->dev))->physfn,
+		                v->list->dev[i].address) == 0)
+			return &v->claims[k];
+	}
+	return NULL;
+}
+
+static char *unavailable_reason(struct pool_view *v, size_t i)
+{
+	const struct dp_pci_device *d = &v->list->dev[i];
+	const struct dp_iommu_group *g = dp_groups_find(&v->groups, d->iommu_group);
+	const struct view_claim *c;
+	char *why = NULL;
+	int n = 0;
+	if (!g)
+		n = asprintf(&why, "no IOMMU group (is the IOMMU on? devpass check)");
+	else if (g->host_critical)
+		n = asprintf(&why, "IOMMU group %d holds a host-critical device", g->number);
+	else if ((c = group_claim(v, i)))
+		n = asprintf(&why, "IOMMU group %d is claimed with %s by %s", g->number, c->member, c->owner);
+	else if ((c = sriov_relative_claim(v, i)))
+		n = asprintf(&why, "%s %s is claimed by %s", strcmp(c->address, view_identity(v, i)->physfn)
+		             == 0 ? "its PF" : "its VF", c->address, c->owner);
+	return n < 0 ? NULL : why;
+}
+
+static void member_fill_print(struct dp_pool_member *m, const struct view_fingerprint *f)
+{
+	m->vendor = f->vendor;
+	m->device = f->device;
+	m->subsys_vendor = f->subsys_vendor;
+	m->subsys_device = f->subsys_device;
+	m->class_code = f->class_code;
+	m->numa = f->numa;
+	m->since = f->joined_at;
+	m->sriov_total = f->sriov_total;
+	snprintf(m->physfn, sizeof(m->physfn), "%s", f->physfn);
+}
+
+static void member_fill_device(struct pool_view *v, struct dp_pool_member *m, size_t i)
+{
+	const struct dp_pci_device *d = &v->list->dev[i];
+	const struct dp_pci_identity *id = view_identity(v, i);
+	m->dev = d;
+	m->vendor = d->vendor;
+	m->device = d->device;
+	m->subsys_vendor = d->subsys_vendor;
+	m->subsys_device = d->subsys_device;
+	m->class_code = d->class_code;
+	m->numa = d->numa_node;
+	m->group = d->iommu_group;
+	m->sriov_total = id->sriov_total;
+	snprintf(m->physfn, sizeof(m->physfn), "%s", id->physfn);
+}
+
+static void member_state(struct pool_view *v, const struct pool_def *def, struct dp_pool_member *m,
+                         size_t i, char *diff)
+{
+	const struct view_claim *c = view_claim_find(v, m->address);
+	long long q = quarantine_since(v, m->address);
+	char *why = NULL;
+	if (c && c->member[0] && strcmp(c->member, m->address) == 0 && c->pool_id == def->id) {
+		m->state = DP_MEMBER_CLAIMED;
+		snprintf(m->owner, sizeof(m->owner), "%s", c->owner);
+		m->pid = c->pid;
+		m->stale = c->stale;
+		m->since = c->claimed_at;
+		if (c->stale && asprintf(&why, "process %d is gone: the next claim or 'devpass pool gc' "
+		                         "takes it back", c->pid) < 0)
+			why = NULL;
+	} else if (diff) {
+		m->state = DP_MEMBER_CHANGED;
+		why = strdup(diff);
+	} else if (q >= 0) {
+		m->state = DP_MEMBER_QUARANTINED;
+		m->since = q;
+		why = strdup("released; 'devpass pool clear' makes it claimable again");
+	} else if (v->dev[i].pools.n > 1) {
+		char *all = dp_strv_join(&v->dev[i].pools, ", ");
+		m->state = DP_MEMBER_CONFLICT;
+		if (asprintf(&why, "matched by pools %s: make their rules exclusive", all) < 0)
+			why = NULL;
+		free(all);
+	} else if ((why = unavailable_reason(v, i))) {
+		m->state = DP_MEMBER_UNAVAILABLE;
+	} else {
+		m->state = DP_MEMBER_FREE;
+	}
+	m->reason = why;
+}
+
+static struct dp_pool_member *member_add(struct dp_pool_members *out, const struct pool_def *def,
+                                         const char *address)
+{
+	out->m = realloc(out->m, (out->n + 1) * sizeof(*out->m));
+	struct dp_pool_member *m = &out->m[out->n++];
+	memset(m, 0, sizeof(*m));
+	snprintf(m->pool, sizeof(m->pool), "%s", def->pool.name);
+	snprintf(m->address, sizeof(m->address), "%s", address);
+	m->group = DP_NO_GROUP;
+	m->numa = DP_NO_NUMA;
+	m->sriov_total = -1;
+	return m;
+}
+
+static bool def_index_matches(const struct pool_view *v, size_t i, const struct pool_def *def)
+{
+	return dp_strv_contains(&v->dev[i].pools, def->pool.name);
+}
+
+static void missing_add(struct pool_view *v, const struct pool_def *def, struct dp_pool_members *out)
+{
+	for (size_t k = 0; k < v->nprints; k++) {
+		const struct view_fingerprint *f = &v->prints[k];
+		if (f->pool_id != def->id || dp_pci_list_find(v->list, f->address))
+			continue;
+		struct dp_pool_member *m = member_add(out, def, f->address);
+		member_fill_print(m, f);
+		m->state = DP_MEMBER_MISSING;
+		const struct view_claim *c = view_claim_find(v, f->address);
+		if (c)
+			snprintf(m->owner, sizeof(m->owner), "%s", c->owner);
+		m->reason = strdup("not present: unplugged, or its VFs are not created");
+	}
+}
+
+int view_members(struct pool_view *v, struct pool_db *p, size_t def_index, bool record,
+                 struct dp_pool_members *out)
+{
+	const struct pool_def *def = &v->defs.d[def_index];
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < v->list->n; i++) {
+		const struct view_fingerprint *f = view_print_find(v, def->id, v->list->dev[i].address);
+		bool matched = def_index_matches(v, i, def);
+		if (!matched && !f)
+			continue;
+		char *diff = f ? view_print_diff(v, f, i) : NULL;
+		const struct view_claim *c = view_claim_find(v, v->list->dev[i].address);
+		bool holds = (c && c->pool_id == def->id && strcmp(c->member, c->address) == 0) ||
+		             quarantine_since(v, v->list->dev[i].address) >= 0;
+		if (!matched && !diff && !holds) {
+			free(diff);
+			continue;   /* left the pool: its fingerprint goes at the next rule change */
+		}
+		struct dp_pool_member *m = member_add(out, def, v->list->dev[i].address);
+		member_fill_device(v, m, i);
+		if (f)
+			m->since = f->joined_at;
+		member_state(v, def, m, i, diff);
+		free(diff);
+		if (record && matched && !f)
+			r = print_record(v, p, def->id, i);
+	}
+	missing_add(v, def, out);
+	return r;
+}
+
+int view_prints_prune(struct pool_view *v, struct pool_db *p, size_t def_index)
+{
+	const struct pool_def *def = &v->defs.d[def_index];
+	for (size_t k = 0; k < v->nprints; k++) {
+		const struct view_fingerprint *f = &v->prints[k];
+		const struct dp_pci_device *d = dp_pci_list_find(v->list, f->address);
+		if (f->pool_id != def->id || !d)
+			continue;
+		size_t i = (size_t)(d - v->list->dev);
+		char *diff = view_print_diff(v, f, i);
+		bool keep = diff || def_index_matches(v, i, def) || view_claim_find(v, f->address) ||
+		            quarantine_since(v, f->address) >= 0;
+		free(diff);
+		if (!keep && pool_db_run(p, "forget a member", "DELETE FROM members WHERE pool_id = ?1 "
+		                         "AND address = ?2", "is", def->id, f->address) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+/* ---- public -------------------------------------------------------------------------- */
+
+void dp_pool_members_free(struct dp_pool_members *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->m[i].reason);
+	free(m->m);
+	dp_strv_free(&m->conflicts);
+	memset(m, 0, sizeof(*m));
+}
+
+static void conflicts_collect(const struct pool_view *v, struct dp_strv *out)
+{
+	for (size_t i = 0; i < v->list->n; i++)
+		if (v->dev[i].pools.n > 1) {
+			char *all = dp_strv_join(&v->dev[i].pools, ", ");
+			dp_strv_addf(out, "%s: pools %s", v->list->dev[i].address, all);
+			free(all);
+		}
+}
+
+int dp_pool_members_read(const struct dp_pci_list *list, const char *pool,
+                         struct dp_pool_members *out)
+{
+	struct pool_db p;
+	struct pool_view v;
+	memset(out, 0, sizeof(*out));
+	int r = pool_db_open(&p, false);
+	if (r < 0)
+		return r;
+	r = pool_view_build(&p, list, &v);
+	if (r == 0 && pool && !pool_defs_find(&v.defs, pool))
+		r = pool_missing_error(pool);
+	for (size_t d = 0; r == 0 && d < v.defs.n; d++)
+		if (!pool || strcmp(v.defs.d[d].pool.name, pool) == 0)
+			r = view_members(&v, &p, d, false, out);
+	if (r == 0)
+		conflicts_collect(&v, &out->conflicts);
+	pool_view_free(&v);
+	pool_db_close(&p);
+	if (r < 0)
+		dp_pool_members_free(out);
+	return r;
+}
