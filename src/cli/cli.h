@@ -27,6 +27,10 @@ int cmd_bind(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_unbind(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_restore(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_reset(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_pool(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_claim(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_release(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_export(int argc, char **argv, const struct cli_ctx *ctx);
 
 /* output.c */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -66,6 +70,10 @@ int cli_changeset_report(const struct dp_changeset *cs, struct dp_table *summary
                          const struct cli_ctx *ctx, bool dry_run, int error);
 int cmd_setup(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_persist(int argc, char **argv, const struct cli_ctx *ctx);
+
+/* claim-output.c: claim, release and pool gc (release: what was done to each) */
+int cli_claims_report(const struct dp_claim_list *claims, const struct cli_ctx *ctx, bool release,
+                      int error);
 
 /* Exit code for a library error: bad input is usage (2), the rest failure (1). */
 int cli_exit_for(int error);

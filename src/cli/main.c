@@ -89,6 +89,64 @@ static const struct cli_verb verbs[] = {
 	 "  --remove   drop rules (all files devpass wrote for them go, nothing else)\n"
 	 "  --force    also host-critical devices (dangerous: the host may not boot usefully)\n"
 	 "  The boot path calls " "/usr/local/bin/devpass: install devpass first (ninja -C build install).\n"},
+	{"pool", cmd_pool, "Resource pools: devices chosen by rules, claimed by owners",
+	 "devpass pool create NAME [--type pci|sriov-vf|usb|mdev] [--description TEXT]\n"
+	 "                         [--on-release restore|keep-vfio|quarantine]\n"
+	 "devpass pool set NAME [--description TEXT] [--on-release POLICY]\n"
+	 "devpass pool delete NAME\n"
+	 "devpass pool list | show NAME                                     [--json]\n"
+	 "devpass pool rule add NAME RULE | rule rm NAME RULE|N\n"
+	 "devpass pool from-device ADDRESS [--by id|address|serial] [--pool NAME]\n"
+	 "devpass pool export | import FILE|- [--replace]\n"
+	 "devpass pool clear ADDRESS | gc\n"
+	 "\n"
+	 "  A RULE is key=value terms that must all match; values are globs and comma lists\n"
+	 "  (any of them); a pool holds every device any of its rules matches. Keys:\n"
+	 "    vendor device     hex ids (10de, 15b3)      id, subsystem  VVVV:DDDD (10de:2204)\n"
+	 "    class             gpu, nvme, net, ... or hex (03, 0302, 010802)\n"
+	 "    name              glob on the description (name=\"*RTX 3090*\")\n"
+	 "    address, physfn   PCI address of the device / of a VF's PF (0000:8?:00.*)\n"
+	 "    serial            NVMe serial or PCIe Device Serial Number\n"
+	 "    driver            the driver it had before devpass (none: unbound)\n"
+	 "    numa              NUMA node\n"
+	 "  IOMMU group numbers are not a key: they change across boots.\n"
+	 "  pci pools take whole functions, sriov-vf pools VFs; a device two pools match is a\n"
+	 "  conflict and claimable from neither. A member's ids, class and serial are recorded\n"
+	 "  when it joins; a member whose identity changed is 'changed', never claimed.\n"
+	 "  --on-release   restore: back to the driver it had (default); keep-vfio: stays on\n"
+	 "                 vfio-pci; quarantine: not claimable until 'devpass pool clear ADDR'\n"
+	 "  from-device    make (or extend) a pool with the rule that selects this device:\n"
+	 "                 --by id (ids + subsystem, the default), address or serial\n"
+	 "  export/import  the definitions as JSON (round-trips exactly)\n"
+	 "  gc             release claims whose process is gone; forget members gone for good\n"},
+	{"claim", cmd_claim, "Take free devices of a pool for an owner, bound to vfio-pci",
+	 "devpass claim POOL --for OWNER [--count N] [--numa N] [--address ADDRESS] [--pid PID]\n"
+	 "                   [--timeout SEC] [--json]\n"
+	 "\n"
+	 "  Picks free members (each with the rest of its IOMMU group), records the claim in one\n"
+	 "  transaction, so no device is ever claimed twice, and binds them to vfio-pci.\n"
+	 "  --numa N     prefer devices on NUMA node N\n"
+	 "  --address    this member and no other\n"
+	 "  --pid PID    the process the claim lives with (default: the caller of devpass; 0:\n"
+	 "               until released). Once it is gone the claim is stale: the next claim\n"
+	 "               takes the device over, 'devpass pool gc' releases it.\n"},
+	{"release", cmd_release, "Give an owner's claimed devices back to their pools",
+	 "devpass release --for OWNER [ADDRESS...] [--timeout SEC] [--json]\n"
+	 "\n"
+	 "  Resets each device, then follows its pool's --on-release policy: restore (the driver\n"
+	 "  it had before), keep-vfio, or quarantine. Without addresses, everything OWNER holds.\n"},
+	{"export", cmd_export, "The pools as OpenStack Nova, KubeVirt or Proxmox VE configuration",
+	 "devpass export nova|kubevirt|proxmox [--pool NAME] [--json]\n"
+	 "               [--numa-policy legacy|preferred|required|socket]   (nova)\n"
+	 "               [--resource-prefix PREFIX]                         (kubevirt, devpass.io)\n"
+	 "               [--node NAME]                                      (proxmox, this host)\n"
+	 "\n"
+	 "  nova      [pci] device_spec (one exact address per member) and alias entries, and the\n"
+	 "            flavor extra spec pci_passthrough:alias\n"
+	 "  kubevirt  permittedHostDevices: pciHostDevices (one resource per vendor:device),\n"
+	 "            mediatedDevices and usb selectors from mdev and usb pools' rules\n"
+	 "  proxmox   /etc/pve/mapping/pci.cfg: one mapping per pool, one map line per member\n"
+	 "  Changed, missing, conflicting and unavailable members are left out, with a warning.\n"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,619 @@
+/* devpass pool — resource pools: devices chosen by rules, claimed by owners.
+ * Sub-verbs dispatch through their own table, as the top-level verbs do. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct pool_opts {
+	const char *type, *description, *on_release, *by, *pool;
+	bool replace;
+	char **args;                 /* the positional arguments */
+	size_t nargs;
+};
+
+/* allow: the options this sub-verb takes, from "tdrbpR" */
+static int pool_opts_parse(int argc, char **argv, const char *verb, const char *allow,
+                           struct pool_opts *o)
+{
+	static const struct option opts[] = {
+		{"type", required_argument, NULL, 't'}, {"description", required_argument, NULL, 'd'},
+		{"on-release", required_argument, NULL, 'r'}, {"by", required_argument, NULL, 'b'},
+		{"pool", required_argument, NULL, 'p'}, {"replace", no_argument, NULL, 'R'}, {0}};
+	memset(o, 0, sizeof(*o));
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (c == ':')
+			return cli_error(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
+		if (c == '?' || !strchr(allow, c))
+			return cli_error(EXIT_USAGE, "'devpass pool %s' takes no option '%s' (see 'devpass "
+			                 "pool --help')", verb, argv[optind - 1]);
+		switch (c) {
+		case 't': o->type = optarg; break;
+		case 'd': o->description = optarg; break;
+		case 'r': o->on_release = optarg; break;
+		case 'b': o->by = optarg; break;
+		case 'p': o->pool = optarg; break;
+		case 'R': o->replace = true; break;
+		}
+	}
+	o->args = argv + optind;
+	o->nargs = (size_t)(argc - optind);
+	return 0;
+}
+
+static int nargs_check(const struct pool_opts *o, const char *verb, size_t min, size_t max,
+                       const char *what)
+{
+	if (o->nargs < min || o->nargs > max)
+		return cli_error(EXIT_USAGE, "usage: devpass pool %s %s", verb, what);
+	return 0;
+}
+
+static int lib_fail(int r)
+{
+	return cli_lib_error(cli_exit_for(r));
+}
+
+/* What a changing sub-verb prints: one line of text, or a JSON object. */
+static int done_report(const struct cli_ctx *ctx, struct json_object *o, const char *text)
+{
+	if (ctx->json)
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+		                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+	else
+		printf("%s\n", text);
+	json_object_put(o);
+	return EXIT_OK;
+}
+
+static struct json_object *done_json(const char *pool, const char *what)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "pool", json_object_new_string(pool));
+	json_object_object_add(o, what, json_object_new_boolean(1));
+	return o;
+}
+
+/* ---- create, set, delete ------------------------------------------------------------ */
+
+static int policy_parse(const char *text, enum dp_release_policy *out)
+{
+	*out = DP_RELEASE_RESTORE;
+	return text && dp_release_policy_parse(text, out) < 0 ? cli_lib_error(EXIT_USAGE) : 0;
+}
+
+static int pool_create(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct pool_opts o;
+	enum dp_pool_type type = DP_POOL_PCI;
+	enum dp_release_policy policy;
+	char text[256];
+	int r = pool_opts_parse(argc, argv, "create", "tdr", &o);
+	if (!r)
+		r = nargs_check(&o, "create", 1, 1, "NAME [--type pci|sriov-vf|usb|mdev] "
+		                "[--description TEXT] [--on-release restore|keep-vfio|quarantine]");
+	if (!r && o.type && dp_pool_type_parse(o.type, &type) < 0)
+		r = cli_lib_error(EXIT_USAGE);
+	if (!r)
+		r = policy_parse(o.on_release, &policy);
+	if (r)
+		return r;
+	if ((r = dp_pool_create(o.args[0], type, o.description, policy)) < 0)
+		return lib_fail(r);
+	snprintf(text, sizeof(text), "Created pool '%s' (%s, on release: %s). Next: devpass pool rule "
+	         "add %s RULE", o.args[0], dp_pool_type_name(type), dp_release_policy_name(policy),
+	         o.args[0]);
+	return done_report(ctx, done_json(o.args[0], "created"), text);
+}
+
+static int pool_set(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct pool_opts o;
+	enum dp_release_policy policy;
+	char text[256];
+	int r = pool_opts_parse(argc, argv, "set", "dr", &o);
+	if (!r)
+		r = nargs_check(&o, "set", 1, 1, "NAME [--description TEXT] [--on-release POLICY]");
+	if (!r && !o.description && !o.on_release)
+		r = cli_error(EXIT_USAGE, "devpass pool set needs --description or --on-release");
+	if (!r)
+		r = policy_parse(o.on_release, &policy);
+	if (r)
+		return r;
+	if ((r = dp_pool_set(o.args[0], o.description, o.on_release ? &policy : NULL)) < 0)
+		return lib_fail(r);
+	snprintf(text, sizeof(text), "Updated pool '%s'.", o.args[0]);
+	return done_report(ctx, done_json(o.args[0], "updated"), text);
+}
+
+static int pool_delete(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct pool_opts o;
+	char text[256];
+	int r = pool_opts_parse(argc, argv, "delete", "", &o);
+	if (!r)
+		r = nargs_check(&o, "delete", 1, 1, "NAME");
+	if (r)
+		return r;
+	if ((r = dp_pool_delete(o.args[0])) < 0)
+		return lib_fail(r);
+	snprintf(text, sizeof(text), "Deleted pool '%s'.", o.args[0]);
+	return done_report(ctx, done_json(o.args[0], "deleted"), text);
+}
+
+/* ---- rules --------------------------------------------------------------------------- */
+
+/* A rule may come as one argument or as its terms, one per argument. */
+static char *rule_text(char **args, size_t n)
+{
+	struct dp_strv sv = {0};
+	for (size_t i = 0; i < n; i++)
+		dp_strv_add(&sv, args[i]);
+	char *text = dp_strv_join(&sv, " ");
+	dp_strv_free(&sv);
+	return text;
+}
+
+static int rule_report(const struct cli_ctx *ctx, const char *pool, const char *rule, int members,
+                       bool added)
+{
+	char text[512];
+	struct json_object *o = done_json(pool, added ? "rule_added" : "rule_removed");
+	json_object_object_add(o, "rule", json_object_new_string(rule));
+	json_object_object_add(o, "members", json_object_new_int(members));
+	snprintf(text, sizeof(text), "%s rule %s %s '%s'; it has %d member(s) now (devpass pool show %s).",
+	         added ? "Added" : "Removed", rule, added ? "to" : "from", pool, members, pool);
+	return done_report(ctx, o, text);
+}
+
+static int pool_rule(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct pool_opts o;
+	struct dp_pci_list list = {0};
+	int r = pool_opts_parse(argc, argv, "rule", "", &o);
+	if (!r)
+		r = nargs_check(&o, "rule", 3, 64, "add NAME RULE | rm NAME RULE|N");
+	bool add = !r && strcmp(o.args[0], "add") == 0;
+	if (!r && !add && strcmp(o.args[0], "rm") != 0 && strcmp(o.args[0], "remove") != 0)
+		r = cli_error(EXIT_USAGE, "devpass pool rule takes add or rm, not '%s'", o.args[0]);
+	if (r || (r = cli_inventory_load(&list, DP_SCAN_NAMES)))
+		return r;
+	char *text = rule_text(o.args + 2, o.nargs - 2);
+	r = add ? dp_pool_rule_add(o.args[1], text, &list) : dp_pool_rule_remove(o.args[1], text, &list);
+	if (r >= 0) {
+		struct dp_rule rule;   /* the canonical form, as pool show lists it */
+		bool parsed = dp_rule_parse(text, &rule, NULL) == 0;
+		r = rule_report(ctx, o.args[1], parsed ? rule.text : text, r, add);
+		if (parsed)
+			dp_rule_free(&rule);
+	} else {
+		r = lib_fail(r);
+	}
+	free(text);
+	dp_pci_list_free(&list);
+	return r;
+}
+
+/* ---- list and show ----------------------------------------------------------------------- */
+
+static const struct dp_column pool_columns[] = {
+	{"name", "NAME", DP_COL_TEXT, 0},
+	{"type", "TYPE", DP_COL_TEXT, 0},
+	{"on_release", "ON-RELEASE", DP_COL_TEXT, 0},
+	{"rules", "RULES", 0, 0},
+	{"nrules", "RULES", DP_COL_TEXT, 0},
+	{"members", "MEMBERS", DP_COL_TEXT, 0},
+	{"free", "FREE", DP_COL_TEXT, 0},
+	{"claimed", "CLAIMED", DP_COL_TEXT, 0},
+	{"quarantined", "QUARANTINED", 0, 0},
+	{"changed", "CHANGED", 0, 0},
+	{"missing", "MISSING", 0, 0},
+	{"conflict", "CONFLICT", 0, 0},
+	{"unavailable", "UNAVAILABLE", 0, 0},
+	{"other", "OTHER", DP_COL_TEXT, 0},
+	{"description", "DESCRIPTION", DP_COL_TEXT | DP_COL_ELLIPSIZE, 40},
+};
+
+static void pool_row(struct dp_table *t, const struct dp_pool *p, const struct dp_pool_members *m)
+{
+	size_t count[DP_MEMBER_UNAVAILABLE + 1] = {0}, total = 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->m[i].pool, p->name) == 0) {
+			count[m->m[i].state]++;
+			total++;
+		}
+	dp_table_add_row(t);
+	dp_table_set_str(t, "name", p->name);
+	dp_table_set_str(t, "type", dp_pool_type_name(p->type));
+	dp_table_set_str(t, "on_release", dp_release_policy_name(p->on_release));
+	dp_table_set_strv(t, "rules", &p->rules);
+	dp_table_set_int(t, "nrules", (long long)p->rules.n);
+	dp_table_set_int(t, "members", (long long)total);
+	for (int s = DP_MEMBER_FREE; s <= DP_MEMBER_UNAVAILABLE; s++)
+		dp_table_set_int(t, dp_member_state_name((enum dp_member_state)s), (long long)count[s]);
+	dp_table_set_int(t, "other", (long long)(total - count[DP_MEMBER_FREE] - count[DP_MEMBER_CLAIMED]));
+	dp_table_set_str(t, "description", p->description);
+}
+
+static void conflicts_print(const struct dp_strv *conflicts)
+{
+	if (!conflicts->n)
+		return;
+	printf("\nConflicts: these devices match several pools and are claimable from none of them\n"
+	       "until the rules are made exclusive:\n");
+	for (size_t i = 0; i < conflicts->n; i++)
+		printf("  %s\n", conflicts->v[i]);
+}
+
+static int pool_list(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct pool_opts o;
+	struct dp_pci_list list = {0};
+	struct dp_pool_list pools;
+	struct dp_pool_members members;
+	int r = pool_opts_parse(argc, argv, "list", "", &o);
+	if (!r)
+		r = nargs_check(&o, "list", 0, 0, "");
+	if (r || (r = cli_inventory_load(&list, DP_SCAN_NAMES)))
+		return r;
+	if ((r = dp_pools_read(&pools)) < 0 || (r = dp_pool_members_read(&list, NULL, &members)) < 0) {
+		dp_pci_list_free(&list);
+		return lib_fail(r);
+	}
+	struct dp_table *t = dp_table_new(pool_columns, sizeof(pool_columns) / sizeof(pool_columns[0]));
+	for (size_t i = 0; i < pools.n; i++)
+		pool_row(t, &pools.p[i], &members);
+	if (ctx->json) {
+		struct json_object *out = json_object_new_object();
+		struct json_object *conflicts = json_object_new_array();
+		for (size_t i = 0; i < members.conflicts.n; i++)
+			json_object_array_add(conflicts, json_object_new_string(members.conflicts.v[i]));
+		json_object_object_add(out, "pools", dp_table_to_json(t));
+		json_object_object_add(out, "conflicts", conflicts);
+		printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY |
+		                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(out);
+	} else if (pools.n == 0) {
+		printf("No pools. Create one: devpass pool create NAME, or devpass pool from-device ADDRESS\n");
+	} else {
+		dp_table_print(t, stdout, false);
+		conflicts_print(&members.conflicts);
+	}
+	dp_table_free(t);
+	dp_pool_members_free(&members);
+	dp_pool_list_free(&pools);
+	dp_pci_list_free(&list);
+	return EXIT_OK;
+}
+
+static const struct dp_column member_columns[] = {
+	{"address", "ADDRESS", DP_COL_TEXT, 0},
+	{"state", "STATE", DP_COL_TEXT, 0},
+	{"owner", "OWNER", DP_COL_TEXT, 0},
+	{"pid", "PID", DP_COL_TEXT, 0},
+	{"stale", "STALE", 0, 0},
+	{"since", "SINCE", 0, 0},
+	{"group", "IOMMU", DP_COL_TEXT, 0},
+	{"numa", "NUMA", DP_COL_TEXT, 0},
+	{"driver", "DRIVER", DP_COL_TEXT, 0},
+	{"id", "ID", 0, 0},
+	{"subsystem", "SUBSYSTEM", 0, 0},
+	{"class", "CLASS", 0, 0},
+	{"physfn", "PF", 0, 0},
+	{"description", "DESCRIPTION", DP_COL_TEXT | DP_COL_ELLIPSIZE, 40},
+	{"reason", "WHY", DP_COL_TEXT, 0},
+};
+
+static void member_row(struct dp_table *t, const struct dp_pool_member *m)
+{
+	dp_table_add_row(t);
+	dp_table_set_str(t, "address", m->address);
+	dp_table_set_str(t, "state", dp_member_state_name(m->state));
+	dp_table_set_str(t, "owner", m->owner[0] ? m->owner : NULL);
+	if (m->pid > 0)
+		dp_table_set_int(t, "pid", m->pid);
+	else
+		dp_table_set_null(t, "pid");
+	dp_table_set_bool(t, "stale", m->stale);
+	dp_table_set_int(t, "since", m->since);
+	if (m->group >= 0)
+		dp_table_set_int(t, "group", m->group);
+	else
+		dp_table_set_null(t, "group");
+	if (m->numa >= 0)
+		dp_table_set_int(t, "numa", m->numa);
+	else
+		dp_table_set_null(t, "numa");
+	dp_table_set_str(t, "driver", m->dev && m->dev->driver[0] ? m->dev->driver : NULL);
+	dp_table_set_strf(t, "id", "%04x:%04x", m->vendor, m->device);
+	dp_table_set_strf(t, "subsystem", "%04x:%04x", m->subsys_vendor, m->subsys_device);
+	dp_table_set_strf(t, "class", "%06x", m->class_code);
+	dp_table_set_str(t, "physfn", m->physfn[0] ? m->physfn : NULL);
+	dp_table_set_str(t, "description", m->dev ? m->dev->description : NULL);
+	dp_table_set_str(t, "reason", m->reason);
+}
+
+static const struct dp_column show_columns[] = {
+	{"name", "Pool", DP_COL_TEXT, 0},
+	{"type", "Type", DP_COL_TEXT, 0},
+	{"description", "Description", DP_COL_TEXT, 0},
+	{"on_release", "On release", DP_COL_TEXT, 0},
+	{"rules", "Rules", DP_COL_TEXT, 0},
+	{"members", "Members", 0, 0},
+};
+
+static int show_print(const struct dp_pool *p, const struct dp_pool_members *m, const struct cli_ctx *ctx)
+{
+	struct dp_table *rec = dp_table_new(show_columns, sizeof(show_columns) / sizeof(show_columns[0]));
+	struct dp_table *t = dp_table_new(member_columns, sizeof(member_columns) / sizeof(member_columns[0]));
+	struct dp_strv rules = {0};
+	for (size_t i = 0; i < p->rules.n; i++)
+		if (ctx->json)
+			dp_strv_add(&rules, p->rules.v[i]);
+		else   /* numbered: `pool rule rm NAME N` takes the number */
+			dp_strv_addf(&rules, "%zu: %s", i + 1, p->rules.v[i]);
+	for (size_t i = 0; i < m->n; i++)
+		member_row(t, &m->m[i]);
+	dp_table_add_row(rec);
+	dp_table_set_str(rec, "name", p->name);
+	dp_table_set_str(rec, "type", dp_pool_type_name(p->type));
+	dp_table_set_str(rec, "description", p->description);
+	dp_table_set_str(rec, "on_release", dp_release_policy_name(p->on_release));
+	dp_table_set_strv(rec, "rules", &rules);
+	dp_table_set_json(rec, "members", dp_table_to_json(t));
+	dp_table_print_record(rec, stdout, ctx->json);
+	if (!ctx->json) {
+		printf("\n");
+		if (m->n)
+			dp_table_print(t, stdout, false);
+		else
+			printf("No members: no device matches the rules (devpass list shows the devices).\n");
+	}
+	dp_strv_free(&rules);
+	dp_table_free(t);
+	dp_table_free(rec);
+	return EXIT_OK;
+}
+
+static int pool_show(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct pool_opts o;
+	struct dp_pci_list list = {0};
+	struct dp_pool_list pools;
+	struct dp_pool_members members;
+	int r = pool_opts_parse(argc, argv, "show", "", &o);
+	if (!r)
+		r = nargs_check(&o, "show", 1, 1, "NAME");
+	if (r || (r = cli_inventory_load(&list, DP_SCAN_NAMES)))
+		return r;
+	if ((r = dp_pools_read(&pools)) < 0 || (r = dp_pool_members_read(&list, o.args[0], &members)) < 0) {
+		dp_pci_list_free(&list);
+		return lib_fail(r);
+	}
+	for (size_t i = 0; i < pools.n; i++)
+		if (strcmp(pools.p[i].name, o.args[0]) == 0)
+			r = show_print(&pools.p[i], &members, ctx);
+	dp_pool_members_free(&members);
+	dp_pool_list_free(&pools);
+	dp_pci_list_free(&list);
+	return r;
+}
+
+/* ---- from-device ---------------------------------------------------------------------------- */
+
+static bool pool_exists(const char *name)
+{
+	struct dp_pool_list pools;
+	bool found = false;
+	if (dp_pools_read(&pools) < 0)
+		return false;
+	for (size_t i = 0; i < pools.n; i++)
+		found |= strcmp(pools.p[i].name, name) == 0;
+	dp_pool_list_free(&pools);
+	return found;
+}
+
+/* A new pool takes the device's kind: VFs go to an sriov-vf pool. */
+static int from_device_pool(const struct dp_pci_device *dev, const struct pool_opts *o,
+                            const char *name, bool *created)
+{
+	struct dp_pci_identity id;
+	enum dp_pool_type type;
+	enum dp_release_policy policy;
+	*created = false;
+	if (pool_exists(name))
+		return 0;
+	dp_pci_identity_read(dev, &id);
+	type = id.physfn[0] ? DP_POOL_SRIOV_VF : DP_POOL_PCI;
+	if (o->type && dp_pool_type_parse(o->type, &type) < 0)
+		return cli_lib_error(EXIT_USAGE);
+	int r = policy_parse(o->on_release, &policy);
+	if (r)
+		return r;
+	if ((r = dp_pool_create(name, type, o->description ? o->description : dev->description,
+	                        policy)) < 0)
+		return lib_fail(r);
+	*created = true;
+	return 0;
+}
+
+static int pool_from_device(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct pool_opts o;
+	struct dp_pci_list list = {0};
+	struct dp_pci_device *dev;
+	char name[DP_POOL_NAME_MAX + 1], *rule = NULL, text[768];
+	bool created = false;
+	int r = pool_opts_parse(argc, argv, "from-device", "bptdr", &o);
+	if (!r)
+		r = nargs_check(&o, "from-device", 1, 1, "ADDRESS [--by id|address|serial] [--pool NAME]");
+	if (r || (r = cli_inventory_load(&list, DP_SCAN_NAMES)))
+		return r;
+	if ((r = dp_pci_device_lookup(&list, o.args[0], &dev)) < 0 ||
+	    (r = dp_pool_rule_for_device(dev, o.by, &rule)) < 0) {
+		dp_pci_list_free(&list);
+		return lib_fail(r);
+	}
+	snprintf(name, sizeof(name), "%s", o.pool ? o.pool : "");
+	if (!o.pool)   /* identical devices share a pool named after their ids */
+		snprintf(name, sizeof(name), "%04x-%04x", dev->vendor, dev->device);
+	r = from_device_pool(dev, &o, name, &created);
+	int members = r ? 0 : dp_pool_rule_add(name, rule, &list);
+	if (!r && members == -EEXIST)
+		members = 0;   /* the pool has the rule already: nothing to add, not a failure */
+	else if (!r && members < 0)
+		r = lib_fail(members);
+	if (!r) {
+		struct json_object *j = done_json(name, "ok");
+		json_object_object_add(j, "created", json_object_new_boolean(created));
+		json_object_object_add(j, "rule", json_object_new_string(rule));
+		snprintf(text, sizeof(text), "%s pool '%s' with rule %s (devpass pool show %s).",
+		         created ? "Created" : "Extended", name, rule, name);
+		r = done_report(ctx, j, text);
+	}
+	free(rule);
+	dp_pci_list_free(&list);
+	return r;
+}
+
+/* ---- export / import of the definitions -------------------------------------------------------- */
+
+static int pool_export(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct pool_opts o;
+	struct json_object *out;
+	int r = pool_opts_parse(argc, argv, "export", "", &o);
+	if (!r)
+		r = nargs_check(&o, "export", 0, 0, "");
+	if (r)
+		return r;
+	if ((r = dp_pools_export(&out)) < 0)
+		return lib_fail(r);
+	printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY |
+	                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(out);
+	return EXIT_OK;
+}
+
+/* The file named on the command line is the user's, not the host's: read as given. */
+static struct json_object *import_read(const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	if (!f) {
+		cli_error(EXIT_FAILED, "cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *obj = NULL;
+	char buf[4096];
+	size_t n;
+	enum json_tokener_error err = json_tokener_continue;
+	while (err == json_tokener_continue && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		obj = json_tokener_parse_ex(tok, buf, (int)n);
+		err = json_tokener_get_error(tok);
+	}
+	if (f != stdin)
+		fclose(f);
+	if (err != json_tokener_success) {
+		cli_error(EXIT_USAGE, "%s is not JSON: %s", path, json_tokener_error_desc(err));
+		obj = NULL;
+	}
+	json_tokener_free(tok);
+	return obj;
+}
+
+static int pool_import(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct pool_opts o;
+	struct dp_pci_list list = {0};
+	int r = pool_opts_parse(argc, argv, "import", "R", &o);
+	if (!r)
+		r = nargs_check(&o, "import", 1, 1, "FILE|- [--replace]");
+	if (r)
+		return r;
+	struct json_object *in = import_read(o.args[0]);
+	if (!in)
+		return EXIT_USAGE;
+	if ((r = cli_inventory_load(&list, DP_SCAN_NAMES)) == 0) {
+		r = dp_pools_import(in, o.replace, &list);
+		r = r < 0 ? lib_fail(r) : done_report(ctx, done_json("*", "imported"), "Imported the pools "
+		                                      "(devpass pool list).");
+	}
+	json_object_put(in);
+	dp_pci_list_free(&list);
+	return r;
+}
+
+/* ---- quarantine and stale claims ---------------------------------------------------------------- */
+
+static int pool_clear(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct pool_opts o;
+	char text[256];
+	int r = pool_opts_parse(argc, argv, "clear", "", &o);
+	if (!r)
+		r = nargs_check(&o, "clear", 1, 1, "ADDRESS");
+	if (r)
+		return r;
+	if ((r = dp_pool_clear(o.args[0])) < 0)
+		return lib_fail(r);
+	snprintf(text, sizeof(text), "%s is claimable again (it stays on vfio-pci; devpass restore %s "
+	         "gives it back to its driver).", o.args[0], o.args[0]);
+	struct json_object *j = json_object_new_object();
+	json_object_object_add(j, "address", json_object_new_string(o.args[0]));
+	json_object_object_add(j, "cleared", json_object_new_boolean(1));
+	return done_report(ctx, j, text);
+}
+
+static int pool_gc(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	struct pool_opts o;
+	struct dp_pci_list list = {0};
+	struct dp_claim_list released;
+	int r = pool_opts_parse(argc, argv, "gc", "", &o);
+	if (!r)
+		r = nargs_check(&o, "gc", 0, 0, "");
+	if (r || (r = cli_inventory_load(&list, 0)))
+		return r;
+	r = dp_pool_gc(&list, 10000, &released);
+	r = cli_claims_report(&released, ctx, true, r);
+	if (r == EXIT_OK && released.n == 0 && !ctx->json)
+		printf("No stale claims.\n");
+	dp_claim_list_free(&released);
+	dp_pci_list_free(&list);
+	return r;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------------- */
+
+static const struct cli_verb pool_verbs[] = {
+	{"create", pool_create, NULL, NULL},
+	{"set", pool_set, NULL, NULL},
+	{"delete", pool_delete, NULL, NULL},
+	{"list", pool_list, NULL, NULL},
+	{"show", pool_show, NULL, NULL},
+	{"rule", pool_rule, NULL, NULL},
+	{"from-device", pool_from_device, NULL, NULL},
+	{"export", pool_export, NULL, NULL},
+	{"import", pool_import, NULL, NULL},
+	{"clear", pool_clear, NULL, NULL},
+	{"gc", pool_gc, NULL, NULL},
+};
+
+int cmd_pool(int argc, char **argv, const struct cli_ctx *ctx)
+{
+	if (argc < 2)
+		return cli_error(EXIT_USAGE, "devpass pool needs a sub-command: create, set, delete, list, "
+		                 "show, rule, from-device, export, import, clear or gc (devpass pool --help)");
+	for (size_t i = 0; i < sizeof(pool_verbs) / sizeof(pool_verbs[0]); i++)
+		if (strcmp(pool_verbs[i].name, argv[1]) == 0)
+			return pool_verbs[i].run(argc - 1, argv + 1, ctx);
+	return cli_error(EXIT_USAGE, "unknown pool sub-command '%s' (devpass pool --help)", argv[1]);
+}
