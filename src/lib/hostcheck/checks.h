@@ -11,5 +11,7 @@ void dp_check_add(struct dp_check_report *r, const char *name, enum dp_check_sta
 void dp_check_boot_config(struct dp_check_report *r);
 void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *list);
 void dp_check_vfio_ids(struct dp_check_report *r, const struct dp_pci_list *list);
+/* pools.c: conflicts, changed hardware, stale claims */
+void dp_check_pools(struct dp_check_report *r, struct dp_pci_list *list);
 
 #endif

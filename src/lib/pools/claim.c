@@ -189,38 +189,66 @@ static bool group_taken(const struct dp_claim_list *out, int group)
 	return false;
 }
 
+static struct dp_claim *pick_add(struct dp_claim_list *out, const struct pool_def *def,
+                                 const struct dp_claim_request *req, const struct candidate *cand)
+{
+	struct dp_claim *c = claim_add(out);
+	snprintf(c->address, sizeof(c->address), "%s", cand->m->address);
+	snprintf(c->pool, sizeof(c->pool), "%s", def->pool.name);
+	snprintf(c->owner, sizeof(c->owner), "%s", req->owner);
+	c->pid = req->pid;
+	c->claimed_at = (long long)time(NULL);
+	c->group = cand->m->group;
+	c->numa = cand->m->numa;
+	c->took_over = cand->stale != NULL;
+	return c;
+}
+
+/* Writes the picks: stale claims taken over first, then one row per function. */
+static int picks_record(struct pool_db *p, struct pool_view *v, const struct pool_def *def,
+                        const struct dp_claim_request *req, struct dp_claim_list *out,
+                        const struct candidate **picked)
+{
+	long long pid_start = req->pid > 0 ? pid_start_time(req->pid) : 0;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < out->n; i++) {
+		if (picked[i]->stale) {
+			dp_strv_addf(&out->warnings, "WARNING: took over %s from %s, whose process %d is gone",
+			             out->c[i].address, picked[i]->stale->owner, picked[i]->stale->pid);
+			r = pool_db_run(p, "take over", "DELETE FROM claims WHERE member = ?1", "s",
+			                out->c[i].address);
+		}
+		if (r == 0)
+			r = claim_rows_insert(p, v, def, req, pid_start, &out->c[i]);
+	}
+	return r;
+}
+
+/* Chooses without writing, then records: a shortage leaves the claims table as it was.
+ * *housekeeping tells whether stale claims were quarantined on the way (worth keeping
+ * even when the claim itself fails). */
 static int claim_choose(struct pool_db *p, struct pool_view *v, const struct pool_def *def,
-                        const struct dp_claim_request *req, struct dp_claim_list *out)
+                        const struct dp_claim_request *req, struct dp_claim_list *out,
+                        bool *housekeeping)
 {
 	struct dp_pool_members m = {0};
 	int r = view_members(v, p, (size_t)(def - v->defs.d), true, &m);
 	struct candidate *cand = calloc(m.n ? m.n : 1, sizeof(*cand));
+	const struct candidate **picked = calloc(req->count, sizeof(*picked));
+	size_t nwarn = out->warnings.n;
 	size_t n = r == 0 ? candidates_collect(p, v, def, &m, req, cand, out, &r) : 0;
-	long long now = (long long)time(NULL), pid_start = req->pid > 0 ? pid_start_time(req->pid) : 0;
-	for (size_t i = 0; r == 0 && i < n && out->n < req->count; i++) {
-		if (group_taken(out, cand[i].m->group))
-			continue;
-		if (cand[i].stale) {
-			dp_strv_addf(&out->warnings, "WARNING: took over %s from %s, whose process %d is gone",
-			             cand[i].m->address, cand[i].stale->owner, cand[i].stale->pid);
-			r = pool_db_run(p, "take over", "DELETE FROM claims WHERE member = ?1", "s",
-			                cand[i].m->address);
+	*housekeeping = r == 0 && out->warnings.n > nwarn;
+	for (size_t i = 0; r == 0 && i < n && out->n < req->count; i++)
+		if (!group_taken(out, cand[i].m->group)) {
+			picked[out->n] = &cand[i];
+			pick_add(out, def, req, &cand[i]);
 		}
-		struct dp_claim *c = claim_add(out);
-		snprintf(c->address, sizeof(c->address), "%s", cand[i].m->address);
-		snprintf(c->pool, sizeof(c->pool), "%s", def->pool.name);
-		snprintf(c->owner, sizeof(c->owner), "%s", req->owner);
-		c->pid = req->pid;
-		c->claimed_at = now;
-		c->group = cand[i].m->group;
-		c->numa = cand[i].m->numa;
-		c->took_over = cand[i].stale != NULL;
-		if (r == 0)
-			r = claim_rows_insert(p, v, def, req, pid_start, c);
-	}
 	if (r == 0 && out->n < req->count)
 		r = req->address ? address_refusal(&m, def->pool.name, req->address)
 		                 : shortage_error(&m, def->pool.name, n, req->count);
+	else if (r == 0 && (r = picks_record(p, v, def, req, out, picked)) < 0)
+		*housekeeping = false;   /* half-written picks must not be committed */
+	free(picked);
 	free(cand);
 	dp_pool_members_free(&m);
 	return r;
@@ -316,12 +344,19 @@ static int claim_record(const struct dp_pci_list *list, const struct dp_claim_re
 	struct pool_def *def = r == 0 ? pool_defs_find(&v.defs, req->pool) : NULL;
 	if (r == 0)
 		r = pool_claimable(def, req->pool);
+	bool housekeeping = false;
 	if (r == 0)
-		r = claim_choose(&p, &v, def, req, out);
-	if (r == 0)
+		r = claim_choose(&p, &v, def, req, out, &housekeeping);
+	if (r == 0) {
 		r = pool_db_commit(&p);
-	else
+	} else if (housekeeping) {   /* the claim failed; the quarantining stands */
+		char why[1024];
+		snprintf(why, sizeof(why), "%s", dp_error_message());
+		pool_db_commit(&p);
+		dp_error_set(r, "%s", why);
+	} else {
 		pool_db_rollback(&p);
+	}
 	pool_view_free(&v);
 	pool_db_close(&p);
 	return r;
@@ -338,9 +373,11 @@ int dp_pool_claim(const struct dp_pci_list *list, const struct dp_claim_request 
 		req.address = address;
 	if (r == 0)
 		r = claim_record(list, &req, out);
-	if (r < 0) {
-		dp_strv_free(&out->warnings);   /* nothing happened: no warnings about it */
+	if (r < 0) {   /* no claim; warnings about stale claims quarantined on the way stay */
+		struct dp_strv warnings = out->warnings;
+		memset(&out->warnings, 0, sizeof(out->warnings));
 		dp_claim_list_free(out);
+		out->warnings = warnings;
 		return r;
 	}
 	if ((r = members_bind(list, out, req.timeout_ms)) < 0) {

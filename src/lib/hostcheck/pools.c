@@ -1,0 +1,69 @@
+/* The pools check: devices two pools claim (claimable from neither), members whose
+ * hardware changed, and claims whose process is gone. Shown only when pools exist. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostcheck/checks.h"
+
+/* name= rules match descriptions, which the check's scan does not look up by default */
+static void names_fill_if_used(const struct dp_pool_list *pools, struct dp_pci_list *list)
+{
+	for (size_t p = 0; p < pools->n; p++)
+		for (size_t r = 0; r < pools->p[p].rules.n; r++)
+			if (strstr(pools->p[p].rules.v[r], "name=")) {
+				for (size_t i = 0; i < list->n; i++)
+					if (!list->dev[i].description)
+						dp_names_fill(&list->dev[i]);
+				return;
+			}
+}
+
+static void members_summarise(struct dp_check_report *r, const struct dp_pool_members *m)
+{
+	size_t changed = 0, stale = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct dp_pool_member *x = &m->m[i];
+		if (x->state == DP_MEMBER_CHANGED) {
+			changed++;
+			dp_check_add(r, "pools", DP_CHECK_WARN, "check the device; if the new one is "
+			             "meant to be there, 'devpass pool rule rm' and 'rule add' record it anew",
+			             "%s in pool '%s': %s", x->address, x->pool, x->reason);
+		} else if (x->state == DP_MEMBER_CLAIMED && x->stale) {
+			stale++;
+			dp_check_add(r, "pools", DP_CHECK_WARN, "devpass pool gc",
+			             "%s in pool '%s' is claimed by %s, whose process %d is gone",
+			             x->address, x->pool, x->owner, x->pid);
+		}
+	}
+	if (!m->conflicts.n && !changed && !stale)
+		dp_check_add(r, "pools", DP_CHECK_PASS, NULL, "%zu member(s); no conflicts, no changed "
+		             "hardware, no stale claims", m->n);
+}
+
+void dp_check_pools(struct dp_check_report *r, struct dp_pci_list *list)
+{
+	struct dp_pool_list pools;
+	struct dp_pool_members m;
+	if (dp_pools_read(&pools) < 0) {
+		dp_check_add(r, "pools", DP_CHECK_WARN, NULL, "%s", dp_error_message());
+		return;
+	}
+	if (pools.n == 0) {
+		dp_pool_list_free(&pools);
+		return;
+	}
+	names_fill_if_used(&pools, list);
+	if (dp_pool_members_read(list, NULL, &m) < 0) {
+		dp_check_add(r, "pools", DP_CHECK_WARN, NULL, "%s", dp_error_message());
+		dp_pool_list_free(&pools);
+		return;
+	}
+	for (size_t i = 0; i < m.conflicts.n; i++)
+		dp_check_add(r, "pools", DP_CHECK_WARN, "make the pools' rules exclusive (devpass pool "
+		             "show POOL, devpass pool rule rm)", "a device several pools match is claimable "
+		             "from none of them: %s", m.conflicts.v[i]);
+	members_summarise(r, &m);
+	dp_pool_members_free(&m);
+	dp_pool_list_free(&pools);
+}
