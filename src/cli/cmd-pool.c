@@ -462,8 +462,15 @@ static int pool_from_device(int argc, char **argv, const struct cli_ctx *ctx)
 		return lib_fail(r);
 	}
 	snprintf(name, sizeof(name), "%s", o.pool ? o.pool : "");
-	if (!o.pool)   /* identical devices share a pool named after their ids */
-		snprintf(name, sizeof(name), "%04x-%04x", dev->vendor, dev->device);
+	if (!o.pool) {   /* identical devices share a pool named after their ids */
+		struct dp_pci_identity id;
+		dp_pci_identity_read(dev, &id);
+		snprintf(name, sizeof(name), "%s-%04x-%04x", id.physfn[0] ? "vf" : "pci", dev->vendor,
+		         dev->device);
+	}
+	if (dev->critical.n)
+		fprintf(stderr, "devpass: WARNING: %s is host-critical (%s): it stays unavailable in the "
+		        "pool\n", dev->address, dev->critical.v[0]);
 	r = from_device_pool(dev, &o, name, &created);
 	int members = r ? 0 : dp_pool_rule_add(name, rule, &list);
 	if (!r && members == -EEXIST)

@@ -353,6 +353,14 @@ static void pve_text(FILE *f, struct json_object *mapping)
 	fputc('\n', f);
 }
 
+/* Proxmox's pve-configid */
+static bool pve_id_valid(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 1 && ((name[0] | 0x20) >= 'a' && (name[0] | 0x20) <= 'z') &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
+}
+
 static int proxmox_export(struct export_ctx *x)
 {
 	char node[256];
@@ -368,6 +376,12 @@ static int proxmox_export(struct export_ctx *x)
 			if (pool_wanted(x, pool))
 				dp_strv_addf(x->warnings, "WARNING: pool '%s' (usb) is left out: Proxmox USB "
 				             "mappings live in usb.cfg, one device per node", pool->name);
+			continue;
+		}
+		if (!pve_id_valid(pool->name)) {
+			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out: a Proxmox mapping id starts "
+			             "with a letter and holds letters, digits, '-' and '_' (devpass pool "
+			             "export, rename, import)", pool->name);
 			continue;
 		}
 		struct json_object *mapping = json_object_new_object(), *maps = json_object_new_array();
