@@ -43,8 +43,9 @@ static void claim_row(struct dp_table *t, const struct dp_claim *c, bool release
 	else
 		dp_table_set_null(t, "numa");
 	dp_table_set_strv(t, "functions", &c->functions);
-	dp_table_set_bool(t, "took_over", c->took_over);
-	if (release) {
+	if (!release)
+		dp_table_set_bool(t, "took_over", c->took_over);
+	else {
 		dp_table_set_str(t, "action", c->action);
 		dp_table_set_bool(t, "reset", c->reset);
 	}

@@ -173,6 +173,22 @@ static int rule_report(const struct cli_ctx *ctx, const char *pool, const char *
 	return done_report(ctx, o, text);
 }
 
+/* The text of rule N of a pool, when which is a number; NULL otherwise. */
+static char *rule_by_number(const char *pool, const char *which)
+{
+	struct dp_pool_list pools;
+	char *text = NULL;
+	size_t n = strlen(which);
+	if (n == 0 || n > 5 || strspn(which, "0123456789") != n || dp_pools_read(&pools) < 0)
+		return NULL;
+	unsigned long k = strtoul(which, NULL, 10);
+	for (size_t i = 0; i < pools.n; i++)
+		if (strcmp(pools.p[i].name, pool) == 0 && k >= 1 && k <= pools.p[i].rules.n)
+			text = strdup(pools.p[i].rules.v[k - 1]);
+	dp_pool_list_free(&pools);
+	return text;
+}
+
 static int pool_rule(int argc, char **argv, const struct cli_ctx *ctx)
 {
 	struct pool_opts o;
@@ -186,7 +202,12 @@ static int pool_rule(int argc, char **argv, const struct cli_ctx *ctx)
 	if (r || (r = cli_inventory_load(&list, DP_SCAN_NAMES)))
 		return r;
 	char *text = rule_text(o.args + 2, o.nargs - 2);
+	char *numbered = add ? NULL : rule_by_number(o.args[1], text);
 	r = add ? dp_pool_rule_add(o.args[1], text, &list) : dp_pool_rule_remove(o.args[1], text, &list);
+	if (numbered) {   /* say which rule went, not its number */
+		free(text);
+		text = numbered;
+	}
 	if (r >= 0) {
 		struct dp_rule rule;   /* the canonical form, as pool show lists it */
 		bool parsed = dp_rule_parse(text, &rule, NULL) == 0;
@@ -239,7 +260,7 @@ static void pool_row(struct dp_table *t, const struct dp_pool *p, const struct d
 	for (int s = DP_MEMBER_FREE; s <= DP_MEMBER_UNAVAILABLE; s++)
 		dp_table_set_int(t, dp_member_state_name((enum dp_member_state)s), (long long)count[s]);
 	dp_table_set_int(t, "other", (long long)(total - count[DP_MEMBER_FREE] - count[DP_MEMBER_CLAIMED]));
-	dp_table_set_str(t, "description", p->description);
+	dp_table_set_str(t, "description", *p->description ? p->description : NULL);
 }
 
 static void conflicts_print(const struct dp_strv *conflicts)
@@ -364,7 +385,7 @@ static int show_print(const struct dp_pool *p, const struct dp_pool_members *m, 
 	dp_table_add_row(rec);
 	dp_table_set_str(rec, "name", p->name);
 	dp_table_set_str(rec, "type", dp_pool_type_name(p->type));
-	dp_table_set_str(rec, "description", p->description);
+	dp_table_set_str(rec, "description", *p->description ? p->description : NULL);
 	dp_table_set_str(rec, "on_release", dp_release_policy_name(p->on_release));
 	dp_table_set_strv(rec, "rules", &rules);
 	dp_table_set_json(rec, "members", dp_table_to_json(t));
@@ -473,16 +494,20 @@ static int pool_from_device(int argc, char **argv, const struct cli_ctx *ctx)
 		        "pool\n", dev->address, dev->critical.v[0]);
 	r = from_device_pool(dev, &o, name, &created);
 	int members = r ? 0 : dp_pool_rule_add(name, rule, &list);
-	if (!r && members == -EEXIST)
-		members = 0;   /* the pool has the rule already: nothing to add, not a failure */
-	else if (!r && members < 0)
+	bool had = !r && members == -EEXIST;   /* nothing to add: not a failure */
+	if (!r && members < 0 && !had)
 		r = lib_fail(members);
 	if (!r) {
 		struct json_object *j = done_json(name, "ok");
 		json_object_object_add(j, "created", json_object_new_boolean(created));
 		json_object_object_add(j, "rule", json_object_new_string(rule));
-		snprintf(text, sizeof(text), "%s pool '%s' with rule %s (devpass pool show %s).",
-		         created ? "Created" : "Extended", name, rule, name);
+		json_object_object_add(j, "rule_added", json_object_new_boolean(!had));
+		if (had)
+			snprintf(text, sizeof(text), "Pool '%s' has the rule %s already (devpass pool show %s).",
+			         name, rule, name);
+		else
+			snprintf(text, sizeof(text), "%s pool '%s' with rule %s (devpass pool show %s).",
+			         created ? "Created" : "Extended", name, rule, name);
 		r = done_report(ctx, j, text);
 	}
 	free(rule);
@@ -510,10 +535,11 @@ static int pool_export(int argc, char **argv, const struct cli_ctx *ctx)
 }
 
 /* The file named on the command line is the user's, not the host's: read as given. */
-static struct json_object *import_read(const char *path)
+static struct json_object *import_read(const char *path, bool *unreadable)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
 	if (!f) {
+		*unreadable = true;
 		cli_error(EXIT_FAILED, "cannot read %s: %s", path, strerror(errno));
 		return NULL;
 	}
@@ -545,9 +571,10 @@ static int pool_import(int argc, char **argv, const struct cli_ctx *ctx)
 		r = nargs_check(&o, "import", 1, 1, "FILE|- [--replace]");
 	if (r)
 		return r;
-	struct json_object *in = import_read(o.args[0]);
+	bool unreadable = false;
+	struct json_object *in = import_read(o.args[0], &unreadable);
 	if (!in)
-		return EXIT_USAGE;
+		return unreadable ? EXIT_FAILED : EXIT_USAGE;
 	if ((r = cli_inventory_load(&list, DP_SCAN_NAMES)) == 0) {
 		r = dp_pools_import(in, o.replace, &list);
 		r = r < 0 ? lib_fail(r) : done_report(ctx, done_json("*", "imported"), "Imported the pools "

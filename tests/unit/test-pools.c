@@ -39,7 +39,8 @@ static void test_canonical(void **s)
 	assert_canonical("physfn=04:00.0", "physfn=0000:04:00.0");
 	assert_canonical("name=\"*RTX 3090*\"", "name=\"*RTX 3090*\"");
 	assert_canonical("name='*GA102*'", "name=*GA102*");
-	assert_canonical("class=010802 numa=0,1 driver=none", "class=010802 numa=0,1 driver=none");
+	assert_canonical("class=010802 numa=0,1 driver=none", "class=010802 driver=none numa=0,1");
+	assert_canonical("numa=1 vendor=10de", "vendor=10de numa=1");   /* key order */
 	assert_canonical("subsystem=147d:10de serial=S467*", "subsystem=147d:10de serial=S467*");
 	assert_canonical("device=22*,1aef", "device=22*,1aef");
 	assert_canonical("vendor=10de,10de", "vendor=10de");   /* a repeated value once */

@@ -4,6 +4,7 @@
  * device: a platform then offers exactly what the pool holds, never a device a glob
  * happens to catch later. Members that are changed, missing, in conflict or unavailable
  * are left out, each with a warning. */
+#include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 struct export_ctx {
 	const struct dp_export_options *o;
+	const struct dp_pci_list *list;
 	struct dp_pool_list pools;
 	struct dp_pool_members members;
 	struct dp_strv *warnings;
@@ -143,8 +145,8 @@ static int nova_export(struct export_ctx *x)
 			continue;
 		if (pool->type == DP_POOL_USB || pool->type == DP_POOL_MDEV)
 			dp_strv_addf(x->warnings, "WARNING: pool '%s' (%s) is left out: Nova's [pci] section "
-			             "takes PCI devices (vGPU types go in [devices])", pool->name,
-			             dp_pool_type_name(pool->type));
+			             "takes PCI devices%s", pool->name, dp_pool_type_name(pool->type),
+			             pool->type == DP_POOL_MDEV ? " (vGPU types go in [devices])" : "");
 		else
 			nova_pool(x, pool, specs, aliases, &requests);
 	}
@@ -181,6 +183,33 @@ static struct json_object *kv_entry(const char *key, const char *value, const ch
 	return o;
 }
 
+/* Kubernetes' extended resource name part: alphanumeric at both ends, -_. inside. */
+static bool k8s_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 0 && n <= 63 && isalnum((unsigned char)name[0]) && isalnum((unsigned char)name[n - 1]) &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
+}
+
+/* KubeVirt selects by ids: every vfio-pci device with them is offered, pool or not. */
+static void kv_selector_spill_warn(struct export_ctx *x, const struct dp_pool *pool,
+                                   const struct dp_pool_member *m, const char *selector)
+{
+	size_t others = 0;
+	for (size_t i = 0; i < x->list->n; i++) {
+		const struct dp_pci_device *d = &x->list->dev[i];
+		bool member = false;
+		for (size_t k = 0; k < x->members.n && !member; k++)
+			member = strcmp(x->members.m[k].pool, pool->name) == 0 &&
+			         strcmp(x->members.m[k].address, d->address) == 0;
+		others += d->vendor == m->vendor && d->device == m->device && !member;
+	}
+	if (others)
+		dp_strv_addf(x->warnings, "WARNING: KubeVirt's selector %s for pool '%s' also offers %zu "
+		             "device(s) outside the pool once they are on vfio-pci", selector, pool->name,
+		             others);
+}
+
 static void kv_pci_pool(struct export_ctx *x, const struct dp_pool *pool, const char *resource,
                         struct json_object *out, struct dp_strv *taken)
 {
@@ -202,6 +231,7 @@ static void kv_pci_pool(struct export_ctx *x, const struct dp_pool *pool, const 
 			continue;
 		}
 		dp_strv_add(taken, owner);
+		kv_selector_spill_warn(x, pool, m, selector);
 		json_object_array_add(out, kv_entry("pciVendorSelector", selector, resource));
 	}
 }
@@ -277,6 +307,11 @@ static int kubevirt_export(struct export_ctx *x)
 		char resource[256];
 		if (!pool_wanted(x, pool))
 			continue;
+		if (!k8s_name_valid(pool->name)) {
+			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out: a Kubernetes resource name "
+			             "starts and ends with a letter or digit (rename the pool)", pool->name);
+			continue;
+		}
 		snprintf(resource, sizeof(resource), "%s/%s", prefix, pool->name);
 		if (pool->type == DP_POOL_PCI || pool->type == DP_POOL_SRIOV_VF)
 			kv_pci_pool(x, pool, resource, pci, &taken);
@@ -302,16 +337,30 @@ static int kubevirt_export(struct export_ctx *x)
 
 /* ---- Proxmox VE ---------------------------------------------------------------------------- */
 
+/* a host name label, as Proxmox's pve-node format */
+static bool pve_node_valid(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 0 && n < 64 && name[0] != '-' && name[n - 1] != '-' &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == n;
+}
+
 static int node_name(const struct export_ctx *x, char *out, size_t size)
 {
 	if (x->o->node) {
+		if (!pve_node_valid(x->o->node))
+			return dp_error_set(-EINVAL, "'%s' is not a Proxmox node name (letters, digits and "
+			                    "'-', not at either end)", x->o->node);
 		snprintf(out, size, "%s", x->o->node);
 		return 0;
 	}
 	if (dp_fs_read_line("etc/hostname", out, size) > 0 ||
 	    dp_fs_read_line("proc/sys/kernel/hostname", out, size) > 0) {
 		out[strcspn(out, ".")] = '\0';   /* Proxmox node names are short host names */
-		return 0;
+		if (pve_node_valid(out))
+			return 0;
+		return dp_error_set(-EINVAL, "this host's name '%s' is not a Proxmox node name: give "
+		                    "--node NAME", out);
 	}
 	return dp_error_set(-ENOENT, "cannot tell this host's name (no /etc/hostname): give --node NAME");
 }
@@ -327,8 +376,8 @@ static struct json_object *pve_map(const struct dp_pool_member *m, const char *n
 	json_object_object_add(o, "id", json_object_new_string(id));
 	if (m->group >= 0)
 		json_object_object_add(o, "iommugroup", json_object_new_int(m->group));
-	if (m->subsys_vendor || m->subsys_device)
-		json_object_object_add(o, "subsystem-id", json_object_new_string(sub));
+	/* always: Proxmox compares it with sysfs, 0000:0000 included */
+	json_object_object_add(o, "subsystem-id", json_object_new_string(sub));
 	return o;
 }
 
@@ -394,6 +443,13 @@ static int proxmox_export(struct export_ctx *x)
 			if (strcmp(x->members.m[i].pool, pool->name) == 0 && member_exportable(&x->members.m[i]))
 				json_object_array_add(maps, pve_map(&x->members.m[i], node));
 		json_object_object_add(mapping, "map", maps);
+		if (json_object_array_length(maps) == 0) {   /* Proxmox drops a mapping without map */
+			if (pool->type == DP_POOL_MDEV)
+				dp_strv_addf(x->warnings, "WARNING: pool '%s' (mdev) is left out: devpass has no "
+				             "mdev parents to map yet", pool->name);
+			json_object_put(mapping);
+			continue;
+		}
 		pve_text(x->text, mapping);
 		json_object_array_add(x->json, mapping);
 	}
@@ -406,7 +462,7 @@ int dp_export(enum dp_export_target target, const struct dp_pci_list *list,
               const struct dp_export_options *o, char **text, struct json_object **json,
               struct dp_strv *warnings)
 {
-	struct export_ctx x = {.o = o, .warnings = warnings};
+	struct export_ctx x = {.o = o, .list = list, .warnings = warnings};
 	size_t len;
 	*text = NULL;
 	*json = NULL;

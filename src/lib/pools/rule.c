@@ -277,15 +277,19 @@ static int term_parse(const struct parse *p, struct dp_rule *rule, size_t start,
 	return r;
 }
 
+/* Terms in key order: the same terms typed in another order are the same rule. */
 static char *canonical_text(const struct dp_rule *rule)
 {
 	struct dp_strv parts = {0};
-	for (size_t i = 0; i < rule->n; i++) {
-		char *values = dp_strv_join(&rule->terms[i].values, ",");
-		bool quote = strpbrk(values, " \t'") != NULL;
-		dp_strv_addf(&parts, quote ? "%s=\"%s\"" : "%s=%s", key_names[rule->terms[i].key], values);
-		free(values);
-	}
+	for (int k = 0; k < DP_RK_COUNT; k++)
+		for (size_t i = 0; i < rule->n; i++) {
+			if (rule->terms[i].key != (enum dp_rule_key)k)
+				continue;
+			char *values = dp_strv_join(&rule->terms[i].values, ",");
+			bool quote = strpbrk(values, " \t'") != NULL;
+			dp_strv_addf(&parts, quote ? "%s=\"%s\"" : "%s=%s", key_names[k], values);
+			free(values);
+		}
 	char *text = dp_strv_join(&parts, " ");
 	dp_strv_free(&parts);
 	return text;

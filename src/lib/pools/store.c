@@ -575,9 +575,11 @@ static int import_pool_parse(struct json_object *o, size_t index, struct dp_pool
 		if (!json_object_is_type(t, json_type_string))
 			return dp_error_set(-EINVAL, "pool '%s' of the import: rule %zu is not a string",
 			                    name, i + 1);
-		if ((r = dp_rule_parse(json_object_get_string(t), &rule, NULL)) < 0)
-			return dp_error_set(r, "pool '%s' of the import, rule %zu: %s", name, i + 1,
-			                    dp_error_message());
+		if ((r = dp_rule_parse(json_object_get_string(t), &rule, NULL)) < 0) {
+			char why[1024];   /* the message is rewritten in the buffer it is read from */
+			snprintf(why, sizeof(why), "%s", dp_error_message());
+			return dp_error_set(r, "pool '%s' of the import, rule %zu: %s", name, i + 1, why);
+		}
 		if (!dp_strv_contains(rules, rule.text))
 			dp_strv_add(rules, rule.text);
 		dp_rule_free(&rule);

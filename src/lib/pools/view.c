@@ -158,6 +158,22 @@ static bool type_takes(enum dp_pool_type type, bool is_vf)
 	return (type == DP_POOL_PCI && !is_vf) || (type == DP_POOL_SRIOV_VF && is_vf);
 }
 
+/* An NVMe's serial is readable only while nvme drives it. On vfio-pci (where devpass put
+ * it) the serial recorded when it joined stands in, as long as its ids are the same. */
+static const char *serial_known(struct pool_view *v, size_t i, const char *live)
+{
+	const struct dp_pci_device *d = &v->list->dev[i];
+	if (*live)
+		return live;
+	for (size_t k = 0; k < v->nprints; k++) {
+		const struct view_fingerprint *f = &v->prints[k];
+		if (*f->serial && strcmp(f->address, d->address) == 0 && f->vendor == d->vendor &&
+		    f->device == d->device)
+			return f->serial;
+	}
+	return live;
+}
+
 static bool def_matches(struct pool_view *v, const struct pool_def *d, size_t i, bool is_vf)
 {
 	if (!type_takes(d->pool.type, is_vf))
@@ -167,7 +183,7 @@ static bool def_matches(struct pool_view *v, const struct pool_def *d, size_t i,
 		struct dp_rule_subject s = {&v->list->dev[i], v->dev[i].driver, "", "", ""};
 		if (dp_rule_uses(rule, DP_RK_SERIAL) || dp_rule_uses(rule, DP_RK_PHYSFN)) {
 			const struct dp_pci_identity *id = view_identity(v, i);
-			s.serial = id->serial;
+			s.serial = serial_known(v, i, id->serial);
 			s.dsn = id->dsn;
 			s.physfn = id->physfn;
 		}
@@ -181,7 +197,8 @@ static void matches_compute(struct pool_view *v)
 {
 	for (size_t i = 0; i < v->list->n; i++) {
 		v->dev[i].pool = -1;
-		if (dp_pci_device_is_bridge(&v->list->dev[i]) || v->defs.n == 0)
+		/* bridges of every kind (host, ISA/LPC, PCI) stay with the host */
+		if (dp_pci_device_base_class(&v->list->dev[i]) == 0x06 || v->defs.n == 0)
 			continue;
 		bool is_vf = device_is_vf(v, i);
 		for (size_t d = 0; d < v->defs.n; d++) {
@@ -519,10 +536,10 @@ int view_prints_prune(struct pool_view *v, struct pool_db *p, size_t def_index)
 		if (f->pool_id != def->id || !d)
 			continue;
 		size_t i = (size_t)(d - v->list->dev);
-		char *diff = view_print_diff(v, f, i);
-		bool keep = diff || def_index_matches(v, i, def) || view_claim_find(v, f->address) ||
+		/* a changed device the rules no longer match goes too: the next rule that
+		 * matches it records it anew (rule rm + rule add accepts new hardware) */
+		bool keep = def_index_matches(v, i, def) || view_claim_find(v, f->address) ||
 		            quarantine_since(v, f->address) >= 0;
-		free(diff);
 		if (!keep && pool_db_run(p, "forget a member", "DELETE FROM members WHERE pool_id = ?1 "
 		                         "AND address = ?2", "is", def->id, f->address) < 0)
 			return -EIO;
