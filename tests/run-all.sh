@@ -34,6 +34,8 @@ unit_tests() {
 run_suite unit unit_tests
 run_suite fixture python3 tests/fixture/test_cli.py
 run_suite setup python3 tests/fixture/test_setup.py
+run_suite stress tests/stress/run.sh
+run_suite fuzz tests/fuzz/run.sh 20
 run_suite pools python3 tests/fixture/test_pools.py
 run_suite peer tests/peer/run.sh
 if [ "${DEVPASS_SKIP_VM:-0}" = 1 ]; then

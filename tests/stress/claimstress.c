@@ -43,10 +43,18 @@
 #define WRITE_TIMEOUT_MS 10000
 #define RUN_DEADLINE_S 300   /* a run still going after this is taken for a deadlock */
 
+/* Where a worker is in its cycle, for telling where the kills landed. */
+enum phase { PH_IDLE, PH_CLAIMING, PH_HOLDING, PH_RELEASING, PH_COUNT };
+static const char *const phase_names[PH_COUNT] = {"between cycles", "in claim", "holding",
+                                                  "in release"};
+
 /* What the workers share with the parent (MAP_SHARED: survives fork). */
 struct shared {
+	int phase[MAX_PROCS];        /* per worker index */
 	int slot[MAX_VFS];           /* pid of the process holding the VF, 0 free */
-	long claims, releases, functions, errors, doubles, unbound, takeovers;
+	long claims, releases, functions, errors, doubles, unbound, takeovers, lost;
+	long gc_runs, gc_released;
+	long claim_us, release_us;   /* time spent in the claim and in the release calls */
 	int stop;                    /* set by the parent: finish the cycle and exit */
 	int notes;
 	char note[MAX_NOTES][384];   /* the first problems, for the report */
@@ -63,6 +71,9 @@ static char vf_override[MAX_VFS][64];
 static int nvf;
 static int failures;
 static bool rescan_each_cycle;
+static int worker_index;         /* in a worker: its index, for sh->phase */
+static unsigned claim_count = 1; /* devices per claim */
+static long hold_ms;             /* how long a worker holds its claim */
 
 static void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tap(bool ok, const char *fmt, ...)
@@ -101,6 +112,11 @@ static void notes_print(void)
 static void counters_reset(void)
 {
 	memset(sh, 0, sizeof(*sh));
+}
+
+static void phase_set(enum phase ph)
+{
+	__atomic_store_n(&sh->phase[worker_index], ph, __ATOMIC_SEQ_CST);
 }
 
 static double now_s(void)
@@ -159,10 +175,8 @@ static void slots_take(const struct dp_strv *functions, pid_t me)
 				break;
 			if (process_gone(holder)) {
 				if (__atomic_compare_exchange_n(&sh->slot[i], &holder, (int)me, false,
-				                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-					__atomic_add_fetch(&sh->takeovers, 1, __ATOMIC_SEQ_CST);
+				                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 					break;
-				}
 				continue;
 			}
 			__atomic_add_fetch(&sh->doubles, 1, __ATOMIC_SEQ_CST);
@@ -226,14 +240,32 @@ static void driver_refresh(struct dp_pci_list *list, const char *address)
 
 /* ---- one claim cycle through devpass ------------------------------------------------ */
 
+/* While held, a claimed function must stay on vfio-pci: nobody else may move it. */
+static void holding_check(const struct dp_strv *functions, const char *owner)
+{
+	for (size_t f = 0; f < functions->n; f++) {
+		char driver[64];
+		fk_driver(root, functions->v[f], driver, sizeof(driver));
+		if (strcmp(driver, "vfio-pci") == 0)
+			continue;
+		__atomic_add_fetch(&sh->lost, 1, __ATOMIC_SEQ_CST);
+		note("%s left vfio-pci (now on %s) while %s (alive) held it", functions->v[f],
+		     *driver ? driver : "no driver", owner);
+	}
+}
+
 static bool devpass_cycle(struct dp_pci_list *list, const char *owner, pid_t me)
 {
 	struct dp_claim_request req = {
-		.pool = POOL, .owner = owner, .count = 1, .numa = DP_NO_NUMA,
+		.pool = POOL, .owner = owner, .count = claim_count, .numa = DP_NO_NUMA,
 		.pid = me, .timeout_ms = WRITE_TIMEOUT_MS,
 	};
 	struct dp_claim_list got = {0}, rel = {0};
+	phase_set(PH_CLAIMING);
+	double t0 = now_s();
 	int r = dp_pool_claim(list, &req, &got);
+	__atomic_add_fetch(&sh->claim_us, (long)((now_s() - t0) * 1e6), __ATOMIC_SEQ_CST);
+	phase_set(r < 0 ? PH_IDLE : PH_HOLDING);
 	if (r < 0) {
 		__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
 		note("claim by %s failed: %s", owner, dp_error_message());
@@ -242,17 +274,28 @@ static bool devpass_cycle(struct dp_pci_list *list, const char *owner, pid_t me)
 	}
 	__atomic_add_fetch(&sh->claims, 1, __ATOMIC_SEQ_CST);
 	struct dp_strv functions = {0};
-	for (size_t c = 0; c < got.n; c++)
+	for (size_t c = 0; c < got.n; c++) {
+		if (got.c[c].took_over)
+			__atomic_add_fetch(&sh->takeovers, 1, __ATOMIC_SEQ_CST);
 		for (size_t f = 0; f < got.c[c].functions.n; f++)
 			dp_strv_add(&functions, got.c[c].functions.v[f]);
-	if (got.n != 1 || functions.n == 0) {
+	}
+	if (got.n != claim_count || functions.n < claim_count) {
 		__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
-		note("claim by %s returned %zu claims with %zu functions, expected 1", owner, got.n,
-		     functions.n);
+		note("claim by %s returned %zu claims with %zu functions, expected %u", owner, got.n,
+		     functions.n, claim_count);
 	}
 	slots_take(&functions, me);
+	if (hold_ms) {
+		sleep_ms(hold_ms);
+		holding_check(&functions, owner);
+	}
 	slots_give(&functions, me);
+	phase_set(PH_RELEASING);
+	t0 = now_s();
 	r = dp_pool_release(list, owner, NULL, 0, WRITE_TIMEOUT_MS, &rel);
+	__atomic_add_fetch(&sh->release_us, (long)((now_s() - t0) * 1e6), __ATOMIC_SEQ_CST);
+	phase_set(PH_IDLE);
 	if (r < 0) {
 		__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
 		note("release by %s failed: %s", owner, dp_error_message());
@@ -403,6 +446,7 @@ static int baseline_move(struct dp_pci_list *list, enum dp_bind_kind kind, const
 static bool baseline_cycle(struct dp_pci_list *list, const char *owner, pid_t me)
 {
 	char address[DP_ADDR_LEN];
+	double t0 = now_s();
 	int r = baseline_reserve(owner, me, address);
 	if (r < 0) {
 		__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
@@ -416,6 +460,7 @@ static bool baseline_cycle(struct dp_pci_list *list, const char *owner, pid_t me
 		baseline_unreserve(address, owner);
 		return false;
 	}
+	__atomic_add_fetch(&sh->claim_us, (long)((now_s() - t0) * 1e6), __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&sh->claims, 1, __ATOMIC_SEQ_CST);
 	struct dp_strv functions = {0};
 	dp_strv_add(&functions, address);
@@ -423,6 +468,7 @@ static bool baseline_cycle(struct dp_pci_list *list, const char *owner, pid_t me
 	slots_give(&functions, me);
 	dp_strv_free(&functions);
 	/* as devpass's release: reset, then back to the original driver */
+	t0 = now_s();
 	struct dp_pci_device *dev = dp_pci_list_find(list, address);
 	r = dev ? dp_reset_apply(dev, WRITE_TIMEOUT_MS) : -ENODEV;
 	if (r == 0)
@@ -430,6 +476,7 @@ static bool baseline_cycle(struct dp_pci_list *list, const char *owner, pid_t me
 	if (r < 0)
 		note("baseline release by %s failed: %s", owner, dp_error_message());
 	int u = baseline_unreserve(address, owner);
+	__atomic_add_fetch(&sh->release_us, (long)((now_s() - t0) * 1e6), __ATOMIC_SEQ_CST);
 	if (u < 0)
 		note("baseline unreservation by %s failed: %s", owner, strerror(-u));
 	if (r < 0 || u < 0) {
@@ -443,9 +490,11 @@ static bool baseline_cycle(struct dp_pci_list *list, const char *owner, pid_t me
 /* ---- workers -------------------------------------------------------------------------- */
 
 /* cycles < 0: until the parent says stop */
-static void __attribute__((noreturn)) worker(enum method m, const char *owner, long cycles)
+static void __attribute__((noreturn)) worker(enum method m, int index, const char *owner,
+                                             long cycles)
 {
 	struct dp_pci_list list = {0};
+	worker_index = index;
 	pid_t me = getpid();
 	if (scan(&list) < 0) {
 		__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
@@ -468,12 +517,13 @@ static void __attribute__((noreturn)) worker(enum method m, const char *owner, l
 	_exit(0);
 }
 
-static pid_t worker_start(enum method m, const char *owner, long cycles)
+static pid_t worker_start(enum method m, int index, const char *owner, long cycles)
 {
 	fflush(NULL);
+	sh->phase[index] = PH_IDLE;
 	pid_t pid = fork();
 	if (pid == 0)
-		worker(m, owner, cycles);
+		worker(m, index, owner, cycles);
 	if (pid < 0)
 		tap(false, "fork: %s", strerror(errno));
 	return pid;
@@ -539,15 +589,19 @@ static bool workers_wait(pid_t *pids, int n, double deadline)
 }
 
 /* Helpers of killed workers (the gateway's write process) are orphans: as the child
- * subreaper they come to us; they exit once their worker's socket is closed. */
-static void orphans_reap(double wait_s)
+ * subreaper we get them; each exits as soon as its worker's socket closes, having
+ * finished the write it was doing. Our own helper (the parent writes too, in gc) never
+ * exits, so the wait ends once no child has come for a while. */
+static void orphans_reap(void)
 {
-	double until = now_s() + wait_s;
-	while (now_s() < until) {
+	double quiet_until = now_s() + 0.3, give_up = now_s() + 5;
+	while (now_s() < quiet_until && now_s() < give_up) {
 		pid_t pid = waitpid(-1, NULL, WNOHANG);
 		if (pid < 0 && errno == ECHILD)
 			return;
-		if (pid <= 0)
+		if (pid > 0)
+			quiet_until = now_s() + 0.3;
+		else
 			sleep_ms(5);
 	}
 }
@@ -585,7 +639,7 @@ static int db_rows(sqlite3 *db, const char *sql, char *out, size_t size)
 		for (int c = 0; out && c < sqlite3_column_count(st); c++) {
 			const char *v = (const char *)sqlite3_column_text(st, c);
 			size_t len = strlen(out);
-			if (len + 64 < size)
+			if (len + 1 < size)   /* truncated when long: it is for the report */
 				snprintf(out + len, size - len, "%s%s", c ? "|" : (len ? "; " : ""), v ? v : "NULL");
 		}
 	}
@@ -712,6 +766,7 @@ static int setup(void)
 struct run_result {
 	double seconds;
 	long claims, cycles, doubles, errors, unbound;
+	double claim_ms, release_ms;   /* mean time of one call */
 	bool finished;
 };
 
@@ -724,7 +779,7 @@ static struct run_result run(enum method m, int nprocs, long cycles_each, const 
 	for (int i = 0; i < nprocs; i++) {
 		char owner[32];
 		snprintf(owner, sizeof(owner), "%s%d", prefix, i);
-		pids[i] = worker_start(m, owner, cycles_each);
+		pids[i] = worker_start(m, i, owner, cycles_each);
 	}
 	struct run_result res = {.finished = workers_wait(pids, nprocs, t0 + RUN_DEADLINE_S)};
 	res.seconds = now_s() - t0;
@@ -733,6 +788,8 @@ static struct run_result run(enum method m, int nprocs, long cycles_each, const 
 	res.doubles = sh->doubles;
 	res.errors = sh->errors;
 	res.unbound = sh->unbound;
+	res.claim_ms = res.claims ? sh->claim_us / 1e3 / res.claims : 0;
+	res.release_ms = res.cycles ? sh->release_us / 1e3 / res.cycles : 0;
 	return res;
 }
 
@@ -760,8 +817,10 @@ static void mode_procs(int nprocs, long cycles)
 	check_clean(label);
 	check_pool_free(label);
 	printf("# stress figures: %ld claims in %.2f s by %d processes: %.0f claims/s, %.0f cycles/s "
-	       "(claim + verify + release), %d resets, %ld CPUs\n", res.claims, res.seconds, nprocs,
-	       res.claims / res.seconds, res.cycles / res.seconds, fk->resets, sysconf(_SC_NPROCESSORS_ONLN));
+	       "(claim + verify + release); a claim takes %.2f ms, a release %.2f ms; %d resets, "
+	       "%ld CPUs\n", res.claims, res.seconds, nprocs, res.claims / res.seconds,
+	       res.cycles / res.seconds, res.claim_ms, res.release_ms, fk->resets,
+	       sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 static long stale_claims(void)
@@ -774,86 +833,32 @@ static long stale_claims(void)
 	return n;
 }
 
-static void mode_kill(int nprocs, int kills, long spread_ms, unsigned seed)
+/* Claims every VF at once (pid 0: until released), checks they are on vfio-pci, and
+ * gives them back. Returns how many were taken over from dead processes. */
+static long claim_everything(const char *label)
 {
-	const char *label = "kill";
-	pid_t pids[MAX_PROCS];
-	int gen[MAX_PROCS] = {0};
-	char owner[32];
-	srand(seed);
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	counters_reset();
-	for (int i = 0; i < nprocs; i++) {
-		snprintf(owner, sizeof(owner), "k%d.%d", i, gen[i]);
-		pids[i] = worker_start(DEVPASS, owner, -1);
-	}
-	sleep_ms(100);   /* let every worker get going */
-	double t0 = now_s();
-	for (int k = 0; k < kills; k++) {
-		sleep_ms(rand() % (2 * spread_ms / kills + 1));
-		int i = rand() % nprocs;
-		kill(pids[i], SIGKILL);
-		int status;
-		waitpid(pids[i], &status, 0);
-		worker_status_check(pids[i], status, true);
-		slots_free_of(pids[i]);
-		snprintf(owner, sizeof(owner), "k%d.%d", i, ++gen[i]);
-		pids[i] = worker_start(DEVPASS, owner, -1);
-	}
-	double killing = now_s() - t0;
-	sh->stop = 1;
-	bool finished = workers_wait(pids, nprocs, now_s() + 60);
-	orphans_reap(5);
-	long claims = sh->claims, errors = sh->errors;
-	tap(finished, "%s: %d SIGKILLs over %.1f s among %d workers; the live ones finished", label,
-	    kills, killing, nprocs);
-	tap(sh->doubles == 0, "%s: %ld claims, %ld double allocations (%ld taken over from dead "
-	    "workers)", label, claims, sh->doubles, sh->takeovers);
-	/* a claim racing a kill can fail (its device half moved by the dead worker's
-	 * helper); this is reported, the end state below is what must hold */
-	printf("# kill: %ld claim/release errors among live workers\n", errors);
-	notes_print();
-	check_db_integrity(label);
-
-	long stale = stale_claims();
-	struct dp_pci_list list = {0};
-	struct dp_claim_list gone = {0};
-	int r = scan(&list);
-	if (r == 0)
-		r = dp_pool_gc(&list, WRITE_TIMEOUT_MS, &gone);
-	size_t functions = 0;
-	for (size_t i = 0; i < gone.n; i++)
-		functions += gone.c[i].functions.n;
-	tap(r >= 0 && (long)functions == stale, "%s: pool gc released %zu claims (%zu functions) of the "
-	    "%ld claimed functions dead workers left%s%s", label, gone.n, functions, stale,
-	    r < 0 ? ": " : "", r < 0 ? dp_error_message() : "");
-	for (size_t i = 0; i < gone.warnings.n; i++)
-		printf("#   gc: %s\n", gone.warnings.v[i]);
-	dp_claim_list_free(&gone);
-	check_db_integrity("kill, after gc");
-	check_clean("kill, after gc");
-	check_pool_free("kill, after gc");
-
-	/* everything is claimable again, all at once */
 	struct dp_claim_request req = {
 		.pool = POOL, .owner = "everything", .count = (unsigned)nvf, .numa = DP_NO_NUMA,
 		.pid = 0, .timeout_ms = WRITE_TIMEOUT_MS,
 	};
 	struct dp_claim_list all = {0}, rel = {0};
-	dp_pci_list_free(&list);
-	r = scan(&list);
+	struct dp_pci_list list = {0};
+	int r = scan(&list);
 	if (r == 0)
 		r = dp_pool_claim(&list, &req, &all);
 	int on_vfio = 0;
-	for (size_t i = 0; r >= 0 && i < all.n; i++)
+	long took_over = 0;
+	for (size_t i = 0; r >= 0 && i < all.n; i++) {
+		took_over += all.c[i].took_over;
 		for (size_t f = 0; f < all.c[i].functions.n; f++) {
 			char driver[64];
 			fk_driver(root, all.c[i].functions.v[f], driver, sizeof(driver));
 			on_vfio += strcmp(driver, "vfio-pci") == 0;
 		}
-	tap(r >= 0 && all.n == (size_t)nvf && on_vfio == nvf, "%s: one claim of all %d VFs: %zu claimed, "
-	    "%d on vfio-pci%s%s", label, nvf, all.n, on_vfio, r < 0 ? ": " : "",
-	    r < 0 ? dp_error_message() : "");
+	}
+	tap(r >= 0 && all.n == (size_t)nvf && on_vfio == nvf, "%s: one claim of all %d VFs: %zu claimed "
+	    "(%ld taken over), %d on vfio-pci%s%s", label, nvf, all.n, took_over, on_vfio,
+	    r < 0 ? ": " : "", r < 0 ? dp_error_message() : "");
 	dp_pci_list_free(&list);
 	r = scan(&list);
 	if (r == 0)
@@ -863,8 +868,180 @@ static void mode_kill(int nprocs, int kills, long spread_ms, unsigned seed)
 	dp_claim_list_free(&all);
 	dp_claim_list_free(&rel);
 	dp_pci_list_free(&list);
-	check_db_integrity("kill, end");
-	check_clean("kill, end");
+	return took_over;
+}
+
+/* nprocs workers cycle while `kills` of them, picked at random, are SIGKILLed over about
+ * spread_ms and replaced (each replacement under a new owner name, so that its releases
+ * leave the dead one's claims alone); then the survivors are stopped. Returns the claims
+ * the dead left behind (rows in the claims table). */
+static long kill_round(const char *label, int nprocs, int kills, long spread_ms)
+{
+	pid_t pids[MAX_PROCS];
+	int gen[MAX_PROCS] = {0}, where[PH_COUNT] = {0};
+	char owner[48];
+	static int round;
+	round++;
+	counters_reset();
+	for (int i = 0; i < nprocs; i++) {
+		snprintf(owner, sizeof(owner), "r%d.k%d.%d", round, i, gen[i]);
+		pids[i] = worker_start(DEVPASS, i, owner, -1);
+	}
+	sleep_ms(100);   /* let every worker get going */
+	double t0 = now_s();
+	for (int k = 0; k < kills; k++) {
+		sleep_ms(rand() % (2 * spread_ms / kills + 1));
+		int i = rand() % nprocs, status;
+		kill(pids[i], SIGKILL);
+		waitpid(pids[i], &status, 0);
+		where[__atomic_load_n(&sh->phase[i], __ATOMIC_SEQ_CST)]++;
+		worker_status_check(pids[i], status, true);
+		slots_free_of(pids[i]);
+		snprintf(owner, sizeof(owner), "r%d.k%d.%d", round, i, ++gen[i]);
+		pids[i] = worker_start(DEVPASS, i, owner, -1);
+	}
+	double killing = now_s() - t0;
+	sh->stop = 1;
+	bool finished = workers_wait(pids, nprocs, now_s() + 60);
+	orphans_reap();
+	tap(finished, "%s: %d SIGKILLs over %.1f s among %d workers (%d %s, %d %s, %d %s, %d %s); the "
+	    "live ones finished", label, kills, killing, nprocs, where[PH_CLAIMING],
+	    phase_names[PH_CLAIMING], where[PH_HOLDING], phase_names[PH_HOLDING],
+	    where[PH_RELEASING], phase_names[PH_RELEASING], where[PH_IDLE], phase_names[PH_IDLE]);
+	tap(sh->doubles == 0, "%s: %ld claims (%ld members taken over), %ld double allocations", label,
+	    sh->claims, sh->takeovers, sh->doubles);
+	/* a claim racing a kill can fail (its device half moved by the dead worker's write
+	 * helper, which finishes its write): reported; the end state is what must hold */
+	printf("# %s: %ld claim/release errors among live workers\n", label, sh->errors);
+	notes_print();
+	check_db_integrity(label);
+	return stale_claims();
+}
+
+/* A process that runs `pool gc` over and over, as a timer would on a busy host. */
+static pid_t gc_loop_start(long every_ms)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	struct dp_pci_list list = {0};
+	if (scan(&list) < 0)
+		_exit(1);
+	while (!__atomic_load_n(&sh->stop, __ATOMIC_SEQ_CST)) {
+		struct dp_claim_list gone = {0};
+		if (dp_pool_gc(&list, WRITE_TIMEOUT_MS, &gone) < 0) {
+			__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
+			note("gc failed: %s", dp_error_message());
+		}
+		__atomic_add_fetch(&sh->gc_runs, 1, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&sh->gc_released, (long)gone.n, __ATOMIC_SEQ_CST);
+		dp_claim_list_free(&gone);
+		sleep_ms(every_ms);
+	}
+	_exit(0);
+}
+
+/* The pool is kept full (each worker claims its share of it and holds it a while), so a
+ * dead worker's devices are taken over by the next claim at once, while `pool gc` runs
+ * all along: the live owner of a device must keep it on vfio-pci whatever gc does. */
+static void gc_race_round(int nprocs, int kills, long spread_ms, long gc_every_ms)
+{
+	const char *label = "gc race";
+	pid_t pids[MAX_PROCS];
+	int gen[MAX_PROCS] = {0};
+	char owner[48];
+	claim_count = (unsigned)(nvf / nprocs);
+	hold_ms = 20;
+	counters_reset();
+	for (int i = 0; i < nprocs; i++) {
+		snprintf(owner, sizeof(owner), "g.k%d.%d", i, gen[i]);
+		pids[i] = worker_start(DEVPASS, i, owner, -1);
+	}
+	pid_t gc = gc_every_ms > 0 ? gc_loop_start(gc_every_ms) : 0;
+	sleep_ms(100);
+	double t0 = now_s();
+	for (int k = 0; k < kills; k++) {
+		sleep_ms(rand() % (2 * spread_ms / kills + 1));
+		int i = rand() % nprocs, status;
+		kill(pids[i], SIGKILL);
+		waitpid(pids[i], &status, 0);
+		worker_status_check(pids[i], status, true);
+		slots_free_of(pids[i]);
+		snprintf(owner, sizeof(owner), "g.k%d.%d", i, ++gen[i]);
+		pids[i] = worker_start(DEVPASS, i, owner, -1);
+	}
+	double killing = now_s() - t0;
+	sh->stop = 1;
+	pid_t all[MAX_PROCS + 1];
+	memcpy(all, pids, sizeof(pids[0]) * nprocs);
+	all[nprocs] = gc;
+	bool finished = workers_wait(all, gc ? nprocs + 1 : nprocs, now_s() + 60);
+	orphans_reap();
+	claim_count = 1;
+	hold_ms = 0;
+	tap(finished, "%s: %d workers claiming %d VFs each, %d SIGKILLs over %.1f s, gc run %ld times "
+	    "meanwhile (released %ld); all finished", label, nprocs, nvf / nprocs, kills, killing,
+	    sh->gc_runs, sh->gc_released);
+	tap(sh->doubles == 0, "%s: %ld claims (%ld members taken over from dead workers), %ld double "
+	    "allocations", label, sh->claims, sh->takeovers, sh->doubles);
+	tap(sh->lost == 0 && sh->unbound == 0, "%s: claimed functions not on vfio-pci right after the "
+	    "claim: %ld; moved off it while their live owner held them: %ld", label, sh->unbound,
+	    sh->lost);
+	printf("# %s: %ld claim/release/gc errors\n", label, sh->errors);
+	notes_print();
+	check_db_integrity(label);
+	struct dp_pci_list list = {0};
+	struct dp_claim_list gone = {0};
+	int r = scan(&list);
+	if (r == 0)
+		r = dp_pool_gc(&list, WRITE_TIMEOUT_MS, &gone);
+	tap(r >= 0, "%s: a last gc released %zu claims%s%s", label, gone.n, r < 0 ? ": " : "",
+	    r < 0 ? dp_error_message() : "");
+	dp_claim_list_free(&gone);
+	dp_pci_list_free(&list);
+	check_clean("gc race, end");
+}
+
+static void mode_kill(int nprocs, int kills, long spread_ms, unsigned seed)
+{
+	srand(seed);
+	/* the gateway's write helpers of killed workers come to us, to be reaped */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+	/* 1: pool gc releases whatever the dead held */
+	long stale = kill_round("kill", nprocs, kills, spread_ms);
+	struct dp_pci_list list = {0};
+	struct dp_claim_list gone = {0};
+	int r = scan(&list);
+	if (r == 0)
+		r = dp_pool_gc(&list, WRITE_TIMEOUT_MS, &gone);
+	size_t functions = 0;
+	for (size_t i = 0; i < gone.n; i++)
+		functions += gone.c[i].functions.n;
+	tap(r >= 0 && (long)functions == stale && stale > 0, "kill: pool gc released %zu claims (%zu "
+	    "functions) of the %ld claimed functions the dead workers left%s%s", gone.n, functions,
+	    stale, r < 0 ? ": " : "", r < 0 ? dp_error_message() : "");
+	for (size_t i = 0; i < gone.warnings.n; i++)
+		printf("#   gc: %s\n", gone.warnings.v[i]);
+	dp_claim_list_free(&gone);
+	dp_pci_list_free(&list);
+	check_db_integrity("kill, after gc");
+	check_clean("kill, after gc");
+	check_pool_free("kill, after gc");
+	claim_everything("kill, after gc");
+	check_clean("kill, after gc, claimed and released");
+
+	/* 2: no gc; the next claim takes over what the dead held */
+	stale = kill_round("takeover", nprocs, kills / 2 ? kills / 2 : 1, spread_ms / 2);
+	long took = claim_everything("takeover");
+	tap(took == stale && stale > 0, "takeover: the claim of everything took over all %ld members "
+	    "the dead workers held (%ld)", stale, took);
+	check_db_integrity("takeover, end");
+	check_clean("takeover, end");
+
+	/* 3: gc all along, while the dead's devices are taken over */
+	gc_race_round(nprocs, kills / 2 ? kills / 2 : 1, spread_ms / 2, 10);
 }
 
 static void mode_bench(long total)
@@ -890,9 +1067,11 @@ static void mode_bench(long total)
 	       sysconf(_SC_NPROCESSORS_ONLN));
 	for (int m = 0; m < 2; m++)
 		for (int p = 0; p < 2; p++)
-			printf("bench: %-48s %d proc%s %6ld claims in %6.2f s = %7.0f claims/s\n", names[m],
-			       procs[p], procs[p] > 1 ? "s" : " ", res[m][p].claims, res[m][p].seconds,
-			       res[m][p].claims / res[m][p].seconds);
+			printf("bench: %-48s %d proc%s %6ld claims in %6.2f s = %6.0f claims/s  "
+			       "(claim %5.2f ms, release %5.2f ms)\n", names[m], procs[p],
+			       procs[p] > 1 ? "s" : " ", res[m][p].claims, res[m][p].seconds,
+			       res[m][p].claims / res[m][p].seconds, res[m][p].claim_ms,
+			       res[m][p].release_ms);
 	for (int p = 0; p < 2; p++) {
 		double d = res[DEVPASS][p].claims / res[DEVPASS][p].seconds;
 		double b = res[BASELINE][p].claims / res[BASELINE][p].seconds;
@@ -908,6 +1087,7 @@ static void usage(int code)
 	fprintf(code ? stderr : stdout,
 	        "usage: claimstress [--procs N] [--cycles N]\n"
 	        "       claimstress --kill [--procs N] [--kills N] [--kill-ms MS] [--seed N]\n"
+	        "       claimstress --gc-race [--procs N] [--kills N] [--kill-ms MS] [--gc-ms MS] [--seed N]\n"
 	        "       claimstress --bench [--bench-cycles N]\n"
 	        "common: --rescan (scan the devices every cycle), --keep (keep the fixture)\n");
 	exit(code);
@@ -915,7 +1095,8 @@ static void usage(int code)
 
 int main(int argc, char **argv)
 {
-	enum { PROCS, KILL, BENCH } mode = PROCS;
+	enum { PROCS, KILL, GC_RACE, BENCH } mode = PROCS;
+	long gc_ms = 10;
 	int nprocs = 8, kills = 20;
 	long cycles = 1000, bench_cycles = 2000, kill_ms = 3000;
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
@@ -923,6 +1104,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"procs", required_argument, NULL, 'p'}, {"cycles", required_argument, NULL, 'c'},
 		{"kill", no_argument, NULL, 'k'}, {"kills", required_argument, NULL, 'K'},
+		{"gc-race", no_argument, NULL, 'g'}, {"gc-ms", required_argument, NULL, 'G'},
 		{"kill-ms", required_argument, NULL, 'M'}, {"seed", required_argument, NULL, 's'},
 		{"bench", no_argument, NULL, 'b'}, {"bench-cycles", required_argument, NULL, 'B'},
 		{"rescan", no_argument, NULL, 'r'}, {"keep", no_argument, NULL, 'e'},
@@ -935,6 +1117,8 @@ int main(int argc, char **argv)
 		case 'c': cycles = atol(optarg); break;
 		case 'k': mode = KILL; break;
 		case 'K': kills = atoi(optarg); break;
+		case 'g': mode = GC_RACE; break;
+		case 'G': gc_ms = atol(optarg); break;
 		case 'M': kill_ms = atol(optarg); break;
 		case 's': seed = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'b': mode = BENCH; break;
@@ -945,7 +1129,7 @@ int main(int argc, char **argv)
 		default: usage(2);
 		}
 	}
-	if (optind < argc || nprocs < 1 || nprocs > MAX_PROCS || cycles < 1 || kills < 1 ||
+	if (optind < argc || nprocs < 1 || nprocs > MAX_PROCS || cycles < 1 || kills < 1 || gc_ms < 0 ||
 	    kill_ms < 1 || bench_cycles < 8)
 		usage(2);
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -964,6 +1148,11 @@ int main(int argc, char **argv)
 	else if (mode == KILL) {
 		printf("# kill: seed %u\n", seed);
 		mode_kill(nprocs, kills, kill_ms, seed);
+	} else if (mode == GC_RACE) {
+		printf("# gc race: seed %u\n", seed);
+		srand(seed);
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+		gc_race_round(nprocs, kills, kill_ms, gc_ms);
 	} else
 		mode_bench(bench_cycles);
 	if (keep)

@@ -288,7 +288,10 @@ static void defaults_record(void)
 
 struct fk_state *fk_start(const char *scenario, char *root, size_t size)
 {
-	snprintf(root, size, "/tmp/devpass-fk-XXXXXX");
+	/* DEVPASS_FK_TMPDIR: where trees go (/dev/shm keeps the filesystem's cost out of
+	 * benchmarks, as sysfs lives in memory); /tmp by default */
+	const char *tmp = getenv("DEVPASS_FK_TMPDIR");
+	snprintf(root, size, "%s/devpass-fk-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(root))
 		return NULL;
 	char cmd[PATH_MAX * 2];

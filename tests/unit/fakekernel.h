@@ -28,9 +28,9 @@ struct fk_state {
 	                        helper process) */
 };
 
-/* Generates `scenario` into a new directory, sets it as the devpass root and installs
- * the fake kernel; returns the shared state. The counters are updated atomically:
- * forked processes (several devpass processes in the stress test) share them. */
+/* Generates `scenario` into a new directory (under $DEVPASS_FK_TMPDIR, else /tmp), sets
+ * it as the devpass root and installs the fake kernel; returns the shared state. The
+ * counters are updated atomically: forked processes (the stress test's) share them. */
 struct fk_state *fk_start(const char *scenario, char *root, size_t size);
 void fk_stop(const char *root);
 /* Inspection helpers: the driver bound now ("" when none), the override ("" when clear) */
