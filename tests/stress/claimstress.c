@@ -312,9 +312,9 @@ static bool devpass_cycle(struct dp_pci_list *list, const char *owner, pid_t me)
 }
 
 /* ---- the baseline: a Proxmox-style reservation file (re-implemented) ---------------
- * qemu-server keeps PCI reservations in one flat file, one "ADDR VMID pid:PID" line per
- * reserved device, read and rewritten whole (temporary file + rename) under a lock file
- * (flock). A mapping with several devices is tried in order, first free one wins; a
+ * qemu-server keeps PCI reservations in one flat file
+ * (/run/qemu-server/pci-id-reservations), one "ADDR VMID pid:PID" line per reserved
+ * device, read and rewritten whole (temporary file + rename) under a lock file (flock). A mapping with several devices is tried in order, first free one wins; a
  * reservation whose process is gone is taken over. The binding is done here with the
  * same library calls devpass makes (plan + apply, reset, restore), so the two differ in
  * the bookkeeping only. */
@@ -328,15 +328,22 @@ struct reservation {
 
 static void baseline_paths(char *file, char *lock, size_t size)
 {
-	snprintf(file, size, "%s/run/pve-reserved-pciids", root);
-	snprintf(lock, size, "%s/run/pve-reserved-pciids.lock", root);
+	snprintf(file, size, "%s/run/qemu-server/pci-id-reservations", root);
+	snprintf(lock, size, "%s/run/qemu-server/pci-id-reservations.lock", root);
 }
 
 static int baseline_setup(void)
 {
-	char dir[PATH_MAX + 8];
+	char dir[PATH_MAX + 32];
 	snprintf(dir, sizeof(dir), "%s/run", root);
+	mkdir(dir, 0755);
+	snprintf(dir, sizeof(dir), "%s/run/qemu-server", root);
 	return mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -errno;
+}
+
+static int reservation_order(const void *a, const void *b)
+{
+	return strcmp(((const struct reservation *)a)->address, ((const struct reservation *)b)->address);
 }
 
 static int reservations_read(const char *file, struct reservation *r)
@@ -352,13 +359,14 @@ static int reservations_read(const char *file, struct reservation *r)
 	return n;
 }
 
-static int reservations_write(const char *file, const struct reservation *r, int n)
+static int reservations_write(const char *file, struct reservation *r, int n)
 {
 	char tmp[PATH_MAX + 32];
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", file, (int)getpid());
 	FILE *f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
+	qsort(r, (size_t)n, sizeof(*r), reservation_order);   /* written sorted, as qemu-server does */
 	for (int i = 0; i < n; i++)
 		fprintf(f, "%s %s pid:%d\n", r[i].address, r[i].owner, r[i].pid);
 	if (fclose(f) != 0 || rename(tmp, file) < 0)
@@ -1049,7 +1057,7 @@ static void mode_bench(long total)
 	static const int procs[] = {1, 8};
 	struct run_result res[2][2];
 	if (baseline_setup() < 0)
-		tap(false, "cannot create %s/run: %s", root, strerror(errno));
+		tap(false, "cannot create %s/run/qemu-server: %s", root, strerror(errno));
 	const char *names[2] = {"devpass (SQLite claims)",
 	                        "Proxmox-style reservation file (re-implemented)"};
 	for (int m = 0; m < 2; m++)
