@@ -22,6 +22,20 @@ static char root_path[PATH_MAX] = "/";
 static int root_fd = -1;
 static bool have_openat2 = true;
 
+/* Resolving ".." under RESOLVE_IN_ROOT fails with EAGAIN when a rename happens anywhere
+ * on the system meanwhile (the kernel cannot prove the walk stayed inside): try again,
+ * as the kernel asks. sysfs device links hold "..". */
+static int openat2_retry(int dirfd, const char *path, struct open_how *how)
+{
+	int fd = -1;
+	for (int attempt = 0; attempt < 64; attempt++) {
+		fd = (int)syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
+		if (fd >= 0 || errno != EAGAIN)
+			break;
+	}
+	return fd;
+}
+
 static void writer_forget(void);
 
 int dp_root_set(const char *dir)
@@ -101,7 +115,7 @@ static int open_in_root(const char *path, int flags)
 			.mode = (flags & O_CREAT) ? 0644 : 0,
 			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 		};
-		int fd = (int)syscall(SYS_openat2, dirfd, relative(path), &how, sizeof(how));
+		int fd = openat2_retry(dirfd, relative(path), &how);
 		if (fd >= 0 || errno != ENOSYS)
 			return fd;
 		have_openat2 = false;   /* kernels before 5.6: fall back to lexical checks only */
@@ -186,7 +200,7 @@ static int open_beneath(int dirfd, const char *rel)
 			.flags = O_RDONLY | O_CLOEXEC,
 			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 		};
-		int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+		int fd = openat2_retry(dirfd, rel, &how);
 		if (fd >= 0 || errno != ENOSYS)
 			return fd;
 		have_openat2 = false;

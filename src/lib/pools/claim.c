@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "binding/binding.h"
 #include "pools/pools.h"
@@ -447,12 +448,39 @@ static int functions_restore(const struct dp_pci_list *list, const struct dp_str
 	return r;
 }
 
+/* For the time of a release the claim rows carry this process's pid, if they are still
+ * the claim the view saw: a claim that took the member over meanwhile (its process was
+ * gone) is left alone, and nobody takes over a device this release is still resetting
+ * or restoring. Returns 1 when taken, 0 when the claim is not there any more. */
+static int item_take(struct pool_db *p, const struct release_item *it, long long me, long long start)
+{
+	int r = pool_db_begin(p);
+	if (r == 0)
+		r = pool_db_run(p, "release", "UPDATE claims SET pid = ?1, pid_start = ?2 WHERE member = ?3 "
+		                "AND owner = ?4 AND claimed_at = ?5 AND pid = ?6", "iissii", me, start,
+		                it->claim->member, it->claim->owner, it->claim->claimed_at,
+		                (long long)it->claim->pid);
+	int taken = r == 0 && sqlite3_changes(p->db) > 0;
+	if (r == 0 && (r = pool_db_commit(p)) == 0)
+		return taken;
+	pool_db_rollback(p);
+	return r;
+}
+
+/* A release that failed leaves the claim with its owner's process again. */
+static void item_give_back(struct pool_db *p, const struct release_item *it, long long me)
+{
+	pool_db_run(p, "release", "UPDATE claims SET pid = ?1, pid_start = ?2 WHERE member = ?3 AND "
+	            "owner = ?4 AND pid = ?5", "iissi", (long long)it->claim->pid,
+	            it->claim->pid_start, it->claim->member, it->claim->owner, me);
+}
+
 static int item_forget(struct pool_db *p, const struct release_item *it, bool quarantine)
 {
 	int r = pool_db_begin(p);
 	if (r == 0)
-		r = pool_db_run(p, "release", "DELETE FROM claims WHERE member = ?1 AND owner = ?2", "ss",
-		                it->claim->member, it->claim->owner);
+		r = pool_db_run(p, "release", "DELETE FROM claims WHERE member = ?1 AND owner = ?2 AND "
+		                "pid = ?3", "ssi", it->claim->member, it->claim->owner, (long long)getpid());
 	if (r == 0 && quarantine)
 		r = pool_db_run(p, "quarantine", "INSERT OR REPLACE INTO quarantine (address, pool_id, "
 		                "owner, since) VALUES (?1, ?2, ?3, ?4)", "sisi", it->claim->member,
@@ -466,6 +494,14 @@ static int item_forget(struct pool_db *p, const struct release_item *it, bool qu
 static int item_release(struct pool_db *p, const struct dp_pci_list *list, struct release_item *it,
                         int timeout_ms, struct dp_claim_list *out)
 {
+	long long me = getpid();
+	int taken = item_take(p, it, me, pid_start_time((int)me));
+	if (taken <= 0) {
+		if (taken == 0)
+			dp_strv_addf(&out->warnings, "WARNING: %s was taken over by another claim while "
+			             "being released: left to its new owner", it->claim->member);
+		return taken;
+	}
 	struct dp_claim *c = claim_add(out);
 	enum dp_release_policy policy = it->def ? it->def->pool.on_release : DP_RELEASE_RESTORE;
 	const struct dp_pci_device *dev = dp_pci_list_find(list, it->claim->member);
@@ -485,6 +521,7 @@ static int item_release(struct pool_db *p, const struct dp_pci_list *list, struc
 	if (r < 0) {
 		out->n--;
 		dp_strv_free(&c->functions);
+		item_give_back(p, it, me);
 		return dp_error_set(r, "%s stays claimed by %s: %s", it->claim->member, it->claim->owner,
 		                    dp_error_message());
 	}

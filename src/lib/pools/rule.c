@@ -78,7 +78,8 @@ static void lower(char *v)
 static bool id_half_normalise(char *v, size_t size)
 {
 	size_t n = strlen(v);
-	if (n == 0 || strspn(v, HEX_CHARS GLOB_CHARS "-") != n)
+	/* '-' only as a range inside a [...] glob */
+	if (n == 0 || strspn(v, HEX_CHARS GLOB_CHARS "-") != n || (!has_glob(v) && strchr(v, '-')))
 		return false;
 	lower(v);
 	if (has_glob(v))
@@ -109,7 +110,7 @@ static bool id_pair_normalise(char *v, size_t size)
 static bool address_normalise(char *v, size_t size)
 {
 	size_t n = strlen(v);
-	if (strspn(v, HEX_CHARS GLOB_CHARS ":.-") != n)
+	if (strspn(v, HEX_CHARS GLOB_CHARS ":.-") != n || (!has_glob(v) && strchr(v, '-')))
 		return false;
 	lower(v);
 	size_t colons = 0;
@@ -117,10 +118,11 @@ static bool address_normalise(char *v, size_t size)
 		colons += *c == ':';
 	if (colons > 2 || (colons == 0 && strcmp(v, "*") != 0))
 		return false;
-	if (colons == 1) {
-		char full[96];
-		snprintf(full, sizeof(full), "0000:%s", v);
-		snprintf(v, size, "%s", full);
+	if (colons == 1) {   /* with the domain the value must still fit */
+		if (n + 5 >= size)
+			return false;
+		memmove(v + 5, v, n + 1);
+		memcpy(v, "0000:", 5);
 	}
 	return true;
 }
@@ -272,7 +274,10 @@ static int term_parse(const struct parse *p, struct dp_rule *rule, size_t start,
 	t->key = (enum dp_rule_key)key;
 	t->pos = start;
 	char *value = unquote(eq + 1, (size_t)(p->text + end - (eq + 1)));
-	int r = values_parse(p, t, (size_t)(eq + 1 - p->text), value);
+	int r = strchr(value, '"') && strchr(value, '\'')
+	        ? term_error(p, (size_t)(eq + 1 - p->text), "%s= holds both kinds of quote; a rule "
+	                     "can keep only one of them", key_names[key])
+	        : values_parse(p, t, (size_t)(eq + 1 - p->text), value);
 	free(value);
 	return r;
 }
@@ -286,8 +291,12 @@ static char *canonical_text(const struct dp_rule *rule)
 			if (rule->terms[i].key != (enum dp_rule_key)k)
 				continue;
 			char *values = dp_strv_join(&rule->terms[i].values, ",");
-			bool quote = strpbrk(values, " \t'") != NULL;
-			dp_strv_addf(&parts, quote ? "%s=\"%s\"" : "%s=%s", key_names[k], values);
+			if (strchr(values, '"'))
+				dp_strv_addf(&parts, "%s='%s'", key_names[k], values);
+			else if (strpbrk(values, " \t'"))
+				dp_strv_addf(&parts, "%s=\"%s\"", key_names[k], values);
+			else
+				dp_strv_addf(&parts, "%s=%s", key_names[k], values);
 			free(values);
 		}
 	char *text = dp_strv_join(&parts, " ");

@@ -1,5 +1,6 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "devpass.h"
 
@@ -13,9 +14,12 @@ const char *dp_error_message(void)
 
 int dp_error_set(int err, const char *fmt, ...)
 {
+	/* formatted aside first: callers may pass the current message as an argument */
+	char message[sizeof(last_message)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(last_message, sizeof(last_message), fmt, ap);
+	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
+	memcpy(last_message, message, sizeof(message));
 	return err < 0 ? err : -err;
 }
