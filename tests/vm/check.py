@@ -6,7 +6,8 @@ compares devpass's view of the guest with lspci and sysfs. Prints one `ok - ...`
 `not ok - ...: why` line per check (docs/contracts.md) and exits 0 whenever it could
 read the data at all.
 
-Usage: check.py MODE DATA_LOG      (MODE: on | off, the guest's intel_iommu=)
+Usage: check.py MODE DATA_LOG      (MODE: on | off, the guest's intel_iommu=; bind, persist1,
+                                   persist2, pools, bench: the other boots)
 """
 import json
 import re
@@ -455,6 +456,289 @@ def check_persist(blocks):
     else:
         nok(f"{BOOT}check --json", "not run")
 
+POOL, POOL_PF, POOL_VFS = "nvmevf", "0000:02:00.0", ("0000:02:00.1", "0000:02:00.2")
+
+
+def entries(doc):
+    """every JSON object with an "address" inside doc, outermost first"""
+    out = []
+    if isinstance(doc, dict):
+        if isinstance(doc.get("address"), str):
+            out.append(doc)
+        for v in doc.values():
+            out += entries(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            out += entries(v)
+    return out
+
+
+def pool_members(doc):
+    """`pool show --json`: the members (a list, or an object with "members")"""
+    if isinstance(doc, dict):
+        doc = doc.get("members")
+    return [m for m in doc or [] if isinstance(m, dict)] if isinstance(doc, list) else None
+
+
+def check_pools(blocks):
+    """the pools boot: devpass's JSON account of the pool of the two VFs, its claims and
+    exports, held against what the guest saw in sysfs (guest-pools.sh judges the drivers)"""
+    runs = bind_runs(blocks)
+    if not runs:
+        nok("pools data: devpass runs received", "no run-* blocks (devpass missing in the guest?)")
+        return
+    if any(runs.get(h, ("", "", "", 0))[3] != 0 for h in ("help-pool", "help-claim")):
+        nok("pools data: devpass pool and claim available", "`devpass pool --help` or `claim --help` failed")
+        return
+    facts, host = {}, None
+    for line in blocks.get("vf-facts", ("", 0))[0].split("\n"):
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "hostname":
+            host = parts[1]
+        elif parts:
+            f = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+            facts[parts[0]] = {k: v[2:] if v.startswith("0x") else v for k, v in f.items()}
+    # owner -> (address, pid) of the claims as the guest saw them in sysfs
+    claimed = {}
+    for name in ("claims", "stale-claim"):
+        for line in blocks.get(name, ("", 0))[0].split("\n"):
+            parts = line.split()
+            if len(parts) >= 2:
+                claimed[parts[0]] = (parts[1], int(parts[2]) if len(parts) > 2 else 0)
+
+    def doc(name):
+        if name not in runs:
+            return None, "not run"
+        cmd, out, err, rc, _ms = runs[name]
+        try:
+            return json.loads(out), None
+        except ValueError as e:
+            return None, f"`{cmd}` exit {rc}, not JSON ({e}): {out.strip()[:160]!r} {err.strip()[:160]!r}"
+
+    def show(name, what, want, drivers=None):
+        """want: {address: (state, owner, stale)}; the driver shown is vfio-pci for claimed
+        members and the setup's driver for free ones, unless drivers says otherwise"""
+        d, err = doc(name)
+        ms = pool_members(d)
+        if ms is None:
+            nok(f"pool show {POOL} --json ({what})", err or f"no members list: {str(d)[:200]}")
+            return
+        got = {m.get("address"): m for m in ms}
+        bad = []
+        if sorted(got, key=str) != sorted(want):
+            bad.append(f"members {sorted(got, key=str)}, want {sorted(want)}")
+        for a, (state, owner, stale) in sorted(want.items()):
+            m, f = got.get(a), facts.get(a, {})
+            if m is None:
+                continue
+            have = {"state": m.get("state"), "owner": m.get("owner"), "stale": m.get("stale"),
+                    "group": str(m.get("group")), "physfn": m.get("physfn"),
+                    "id": m.get("id"), "subsystem": m.get("subsystem")}
+            need = {"state": state, "owner": owner, "stale": stale, "group": f.get("group"),
+                    "physfn": POOL_PF, "id": f"{f.get('vendor')}:{f.get('device')}",
+                    "subsystem": f"{f.get('subsystem_vendor')}:{f.get('subsystem_device')}"}
+            bad += [f"{a} {k}={have[k]!r} (want {v!r})" for k, v in need.items() if have[k] != v]
+            drv = (drivers or {}).get(a) or {"claimed": "vfio-pci", "free": f.get("driver")}.get(state)
+            if drv and m.get("driver") != drv:
+                bad.append(f"{a} driver={m.get('driver')!r} (want {drv!r})")
+        desc = ", ".join(f"{a} {s}" + (f" by {o}" if o else "") + (" (stale)" if st else "")
+                         for a, (s, o, st) in sorted(want.items()))
+        check(f"pool show {POOL} --json ({what}): {desc}; ids, subsystem, physfn, group as in sysfs",
+              not bad, "; ".join(bad))
+
+    def claim_answer(name, owner, addrs, pid, took_over):
+        """a claim's --json answer: one entry per device, as the guest found them bound"""
+        d, err = doc(name)
+        rc = runs.get(name, ("", "", "", None))[3]
+        es = {e.get("address"): e for e in d} if isinstance(d, list) else {}
+        bad = [err] if err else [] if rc == 0 else [f"exit {rc}"]
+        if sorted(es, key=str) != sorted(addrs):
+            bad.append(f"names {sorted(es, key=str)}, the guest saw {sorted(addrs)} go to vfio-pci")
+        for a in addrs:
+            e, g = es.get(a, {}), facts.get(a, {}).get("group")
+            have = (e.get("pool"), e.get("owner"), e.get("pid"), str(e.get("group")), e.get("vfio"),
+                    e.get("functions"), e.get("took_over"))
+            need = (POOL, owner, pid or None, g, f"/dev/vfio/{g}", [a], took_over)
+            if e and have != need:
+                bad.append(f"{a}: (pool, owner, pid, group, vfio, functions, took_over) {have} (want {need})")
+        check(f"claim {POOL} --for {owner} --json: {', '.join(addrs) or '?'} with owner, pid, group, "
+              f"/dev/vfio node, functions as in sysfs" + (", took_over" if took_over else ""),
+              not bad, "; ".join(map(str, bad)))
+
+    def release_answer(name, owner, addrs, action, what):
+        d, err = doc(name)
+        rc = runs.get(name, ("", "", "", None))[3]
+        es = {e.get("address"): e for e in d} if isinstance(d, list) else {}
+        bad = [err] if err else [] if rc == 0 else [f"exit {rc}"]
+        if sorted(es, key=str) != sorted(addrs):
+            bad.append(f"names {sorted(es, key=str)}, want {sorted(addrs)}")
+        bad += [f"{a}: action {e.get('action')!r}, reset {e.get('reset')!r}, owner {e.get('owner')!r}"
+                for a, e in es.items() if not (re.search(action, e.get("action") or "")
+                                               and isinstance(e.get("reset"), bool) and e.get("owner") == owner)]
+        check(f"release --for {owner} --json: exit 0, {', '.join(addrs) or '?'} {what}", not bad,
+              "; ".join(map(str, bad)))
+
+    vf1, vf2 = POOL_VFS
+    free = {a: ("free", None, False) for a in POOL_VFS}
+    show("show-physfn", "rule physfn=" + POOL_PF, free)
+    show("show-free", "rules physfn= and id=: the PF and the plain nvme share the id but are no VFs", free)
+
+    d, err = doc("list-free")
+    pools = d.get("pools") if isinstance(d, dict) else None
+    mine = [p for p in pools or [] if isinstance(p, dict) and p.get("name") == POOL]
+    want = {"type": "sriov-vf", "on_release": "restore", "members": 2, "free": 2, "claimed": 0,
+            "quarantined": 0, "conflict": 0}
+    check(f"pool list --json: {POOL} (sriov-vf, restore) with 2 members, 2 free, nothing else; no conflicts",
+          mine and all(mine[0].get(k) == v for k, v in want.items()) and d.get("conflicts") == [],
+          err or f"{mine[:1] or pools}; conflicts {d.get('conflicts')!r}")
+
+    # two claims, a third that fails, two releases
+    for owner in ("vm1", "vm2"):
+        a = [claimed[owner][0]] if owner in claimed else []
+        claim_answer(f"claim-{owner}", owner, a, 0, False)
+    a1, a2 = claimed.get("vm1", ("?", 0))[0], claimed.get("vm2", ("?", 0))[0]
+    check("claims for vm1 and vm2 got two different VFs", {a1, a2} == set(POOL_VFS), f"vm1 {a1}, vm2 {a2}")
+    if {a1, a2} == set(POOL_VFS):
+        both = {a1: ("claimed", "vm1", False), a2: ("claimed", "vm2", False)}
+        show("show-claimed", "after two claims", both)
+        show("show-after-fail", "after the refused third claim: unchanged", both)
+    if "claim-vm3" in runs:
+        cmd, out, err, rc, _ms = runs["claim-vm3"]
+        d, _e = doc("claim-vm3")
+        check(f"claim {POOL} --for vm3 --json with no free member: exit 1, nothing claimed, the reason on stderr",
+              rc == 1 and not [e for e in entries(d) if e.get("address") in POOL_VFS]
+              and re.search(r"no free|0 free", err), f"exit {rc}: {out.strip()[:200]} {err.strip()[:200]}")
+    release_answer("release-vm1", "vm1", [a1], "restor", "restored")
+    release_answer("release-vm2", "vm2", [a2], "restor", "restored")
+    show("show-released", "after both releases", free)
+
+    # stale claims: one taken over by the next claim, the other released by pool gc
+    if "vmx" in claimed and "vm-new" in claimed:
+        at, (ast, pid) = claimed["vm-new"][0], claimed["vmx"]
+        show("show-stale", f"after the claims' process {pid} died",
+             {a: ("claimed", "vmx", True) for a in POOL_VFS})
+        d, _e = doc("show-stale")
+        pids = sorted({m.get("pid") for m in pool_members(d) or []}, key=str)
+        check(f"pool show --json: the stale claims name their pid {pid}", pids == [pid], f"pids {pids}")
+        claim_answer("claim-takeover", "vm-new", [at], 0, True)
+        show("show-takeover", "after the take-over",
+             {at: ("claimed", "vm-new", False), ast: ("claimed", "vmx", True)})
+    else:
+        nok("stale claims: the guest sent which VF was taken over", f"{claimed}")
+    show("show-gc", "after pool gc", free)
+    release_answer("release-q", "vmq", list(POOL_VFS), "quarantin", "quarantined")
+    show("show-quarantined", "after a release under --on-release quarantine",
+         {a: ("quarantined", None, False) for a in POOL_VFS})
+    show("show-cleared", f"after pool clear {vf1}: free, still on vfio-pci",
+         {vf1: ("free", None, False), vf2: ("quarantined", None, False)}, {vf1: "vfio-pci"})
+    show("show-final", "after the quarantined VFs were cleared, claimed and released", free)
+    d, err = doc("list-final")
+    pools = d.get("pools") if isinstance(d, dict) else None
+    check(f"pool list --json after pool delete {POOL}: the pool is gone",
+          isinstance(pools, list) and not [p for p in pools if isinstance(p, dict) and p.get("name") == POOL],
+          err or f"{str(d)[:200]}")
+
+    check_exports(runs, doc, facts, host)
+
+    by_verb = {}
+    for name, (cmd, out, err, rc, ms) in runs.items():
+        parts = cmd.split()
+        if len(parts) > 1 and parts[0] == "devpass" and ms is not None and not name.startswith("help"):
+            verb = " ".join(parts[1:3]) if parts[1] in ("pool", "export") else parts[1]
+            by_verb.setdefault(verb, []).append(ms)
+    summary = ", ".join(f"{v} {sorted(ms)[len(ms) // 2]} ms (n={len(ms)})" for v, ms in sorted(by_verb.items()))
+    results.append(f"# {T} devpass median wall time in the guest (TCG): {summary}")
+
+
+def check_exports(runs, doc, facts, host):
+    """export proxmox --pool / export nova vs the VFs' ids and IOMMU groups in sysfs"""
+    vf_facts = {a: facts[a] for a in POOL_VFS if a in facts}
+    if len(vf_facts) != 2:
+        nok("exports: the guest sent the VFs' sysfs facts", f"vf-facts: {sorted(facts)}")
+        return
+    # Proxmox VE resource mapping (/etc/pve/mapping/pci.cfg): the pool as a mapping, one
+    # `map` line per VF: id=VVVV:DDDD,iommugroup=N,node=NODE,path=ADDR[,subsystem-id=...]
+    if "export-proxmox" in runs:
+        cmd, out, err, rc, _ms = runs["export-proxmox"]
+        maps = {}
+        for line in out.split("\n"):
+            m = re.match(r"^\s+map\s+(\S+)\s*$", line)
+            if m:
+                kv = dict(x.split("=", 1) for x in m.group(1).split(",") if "=" in x)
+                maps[kv.get("path")] = kv
+        bad = [] if rc == 0 else [f"exit {rc}: {err.strip()[:200]}"]
+        if not re.search(rf"^{POOL}\s*$", out, re.M):
+            bad.append(f"no mapping named {POOL}")
+        if sorted(maps) != sorted(vf_facts):
+            bad.append(f"map lines for {sorted(maps, key=str)}")
+        for a, f in sorted(vf_facts.items()):
+            kv = maps.get(a, {})
+            want = {"id": f"{f['vendor']}:{f['device']}", "iommugroup": f["group"]}
+            if host and "node" in kv:
+                want["node"] = host
+            if "subsystem-id" in kv:
+                want["subsystem-id"] = f"{f['subsystem_vendor']}:{f['subsystem_device']}"
+            bad += [f"{a} {k}={kv.get(k)!r} (sysfs {v!r})" for k, v in want.items() if kv and kv.get(k) != v]
+        check(f"export proxmox --pool {POOL}: a mapping {POOL} with one map line per VF, "
+              f"id, iommugroup (and node, subsystem-id) as in the guest's sysfs",
+              not bad, "; ".join(bad) + f"; output: {out.strip()[:300]!r}")
+    d, err = doc("export-proxmox-json")
+    if "export-proxmox-json" in runs:
+        es = {e["address"]: e for e in entries(d)} if d is not None else {}
+        if not es:  # proxmox's own key for the address is path
+            es = {e.get("path"): e for e in _dicts(d) if e.get("path")}
+        bad = [err] if err else []
+        for a, f in vf_facts.items():
+            e = es.get(a)
+            g = None if e is None else e.get("iommugroup", e.get("iommu_group"))
+            if e is None or str(g) != f["group"]:
+                bad.append(f"{a}: {e!r} (sysfs group {f['group']})")
+        check(f"export proxmox --pool {POOL} --json: both VFs with their IOMMU group", not bad, "; ".join(map(str, bad)))
+    # nova: [pci] device_spec entries (JSON) that match the VFs, and an alias for the pool
+    if "export-nova" in runs:
+        cmd, out, err, rc, _ms = runs["export-nova"]
+        specs, aliases = [], []
+        for line in out.split("\n"):
+            m = re.match(r"^\s*(device_spec|passthrough_whitelist|alias)\s*=\s*(.+)$", line)
+            if not m:
+                continue
+            try:
+                v = json.loads(m.group(2))
+            except ValueError:
+                continue
+            for x in v if isinstance(v, list) else [v]:
+                (aliases if m.group(1) == "alias" else specs).append(x)
+        bad = [] if rc == 0 else [f"exit {rc}: {err.strip()[:200]}"]
+        for a, f in sorted(vf_facts.items()):
+            hit = [s for s in specs if s.get("vendor_id") == f["vendor"] and s.get("product_id") == f["device"]
+                   and s.get("address") in (a, None)]
+            if not hit:
+                bad.append(f"no device_spec with vendor_id {f['vendor']} product_id {f['device']} for {a}")
+        al = [x for x in aliases if x.get("name") == POOL]
+        if not al:
+            bad.append(f"no alias named {POOL}")
+        elif al[0].get("device_type") != "type-VF" or al[0].get("vendor_id") != vf_facts[POOL_VFS[0]]["vendor"] \
+                or al[0].get("product_id") != vf_facts[POOL_VFS[0]]["device"]:
+            bad.append(f"alias {al[0]}")
+        check(f"export nova: device_spec entries for both VFs (vendor_id, product_id as in sysfs) and an alias "
+              f"{POOL} with device_type type-VF", not bad, "; ".join(bad) + f"; output: {out.strip()[:300]!r}")
+    if "export-nova-json" in runs:
+        d, err = doc("export-nova-json")
+        text = json.dumps(d) if d is not None else ""
+        check("export nova --json: exit 0, JSON naming both VFs' vendor and product ids",
+              d is not None and runs["export-nova-json"][3] == 0 and
+              all(f["vendor"] in text and f["device"] in text for f in vf_facts.values()),
+              err or text[:300])
+
+
+def _dicts(doc):
+    """every JSON object inside doc"""
+    if isinstance(doc, dict):
+        return [doc] + [x for v in doc.values() for x in _dicts(v)]
+    if isinstance(doc, list):
+        return [x for v in doc for x in _dicts(v)]
+    return []
+
 
 def main():
     if len(sys.argv) != 3:
@@ -473,6 +757,10 @@ def main():
         return 0
     if MODE in ("persist1", "persist2"):
         check_persist(blocks)
+        print("\n".join(results))
+        return 0
+    if MODE == "pools":
+        check_pools(blocks)
         print("\n".join(results))
         return 0
     if MODE == "bench":

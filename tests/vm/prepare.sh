@@ -343,7 +343,7 @@ fi
 # guest side scripts
 mkdir -p "$RD/tests" "$RD/var/lib" "$RD/var/tmp"
 install -m 0755 "$VM_DIR/guest-init.sh" "$RD/sbin/vm-init"
-for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh guest-persist.sh nested-qmp.py; do
+for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh guest-persist.sh guest-pools.sh nested-qmp.py; do
     install -m 0755 "$VM_DIR/$f" "$RD/tests/$f"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$RD/etc/passwd"
