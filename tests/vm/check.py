@@ -572,10 +572,12 @@ def check_pools(blocks):
         bad = [err] if err else [] if rc == 0 else [f"exit {rc}"]
         if sorted(es, key=str) != sorted(addrs):
             bad.append(f"names {sorted(es, key=str)}, want {sorted(addrs)}")
-        bad += [f"{a}: action {e.get('action')!r}, reset {e.get('reset')!r}, owner {e.get('owner')!r}"
-                for a, e in es.items() if not (re.search(action, e.get("action") or "")
-                                               and isinstance(e.get("reset"), bool) and e.get("owner") == owner)]
-        check(f"release --for {owner} --json: exit 0, {', '.join(addrs) or '?'} {what}", not bad,
+        # the kernel offers these VFs a reset (reset_method, e.g. flr): release must use it
+        bad += [f"{a}: action {e.get('action')!r}, reset {e.get('reset')!r} (sysfs reset_method "
+                f"{facts.get(a, {}).get('reset')!r}), owner {e.get('owner')!r}"
+                for a, e in es.items() if not (re.search(action, e.get("action") or "") and e.get("owner") == owner
+                                               and e.get("reset") is bool(facts.get(a, {}).get("reset")))]
+        check(f"release --for {owner} --json: exit 0, {', '.join(addrs) or '?'} reset and {what}", not bad,
               "; ".join(map(str, bad)))
 
     vf1, vf2 = POOL_VFS

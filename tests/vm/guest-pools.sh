@@ -120,7 +120,8 @@ vf_facts() {
             "subsystem_vendor=$(cat $d/subsystem_vendor) subsystem_device=$(cat $d/subsystem_device)" \
             "class=$(cat $d/class) group=$(group_of $a) numa=$(cat $d/numa_node)" \
             "physfn=$(basename "$(readlink $d/physfn 2>/dev/null)" 2>/dev/null)" \
-            "driver=$(drv_of $a) override=$(ovr_of $a)"
+            "driver=$(drv_of $a) override=$(ovr_of $a)" \
+            "reset=$(tr ' ' , <$d/reset_method 2>/dev/null)"
     done
     echo "hostname $(hostname)"
 }
