@@ -418,6 +418,12 @@ static int step_apply(struct dp_bind_step *s, int timeout_ms)
 	return function_move(s->address, s->from_override, s->to, s->to_override, timeout_ms);
 }
 
+static int driver_unreadable(const char *address)
+{
+	return dp_error_set(-EIO, "cannot read %s's driver: %s; nothing was changed", address,
+	                    dp_error_message());
+}
+
 /* After the locks: another devpass may have moved some functions meanwhile. */
 static int plan_refresh(struct dp_bind_plan *plan)
 {
@@ -426,7 +432,8 @@ static int plan_refresh(struct dp_bind_plan *plan)
 		/* a group member someone else had bound as wanted may have moved since */
 		if (s->action == DP_STEP_SKIP && plan->kind == DP_BIND) {
 			char now[64];
-			dp_device_driver(s->address, now, sizeof(now));
+			if (dp_device_driver(s->address, now, sizeof(now)) < 0)
+				return driver_unreadable(s->address);
 			if (strcmp(now, s->to) != 0) {
 				s->action = DP_STEP_BIND;
 				s->result = DP_STEP_PLANNED;
@@ -434,7 +441,9 @@ static int plan_refresh(struct dp_bind_plan *plan)
 		}
 		if (s->action == DP_STEP_SKIP)
 			continue;
-		dp_device_driver(s->address, s->from, sizeof(s->from));
+		/* a stale "from" would make a restore skip a device that needs it */
+		if (dp_device_driver(s->address, s->from, sizeof(s->from)) < 0)
+			return driver_unreadable(s->address);
 		int r = dp_device_override(s->address, s->from_override, sizeof(s->from_override),
 		                           plan->timeout_ms);
 		if (r < 0)

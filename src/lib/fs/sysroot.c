@@ -1,6 +1,7 @@
 #include "fs/sysroot.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -28,10 +29,12 @@ static bool have_openat2 = true;
 static int openat2_retry(int dirfd, const char *path, struct open_how *how)
 {
 	int fd = -1;
-	for (int attempt = 0; attempt < 64; attempt++) {
+	for (int attempt = 0; attempt < 4096; attempt++) {
 		fd = (int)syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
 		if (fd >= 0 || errno != EAGAIN)
 			break;
+		if (attempt >= 16)
+			sched_yield();   /* a burst of renames elsewhere: let it pass */
 	}
 	return fd;
 }
