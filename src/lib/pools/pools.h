@@ -64,8 +64,10 @@ struct view_device {
 	int pool;                    /* index into defs of the first matching pool, -1 none */
 	struct dp_strv pools;        /* every matching pool's name (conflict when > 1) */
 	char driver[64];             /* what rules see: the driver before devpass, else now */
-	struct dp_pci_identity id;
-	bool id_read;
+	struct dp_pci_identity id;   /* read in parts, as far as needed: */
+	bool physfn_read;            /*   id.physfn (one readlink) */
+	bool sriov_read;             /*   id.sriov_total (VFs have none) */
+	bool id_read;                /*   everything (config space, NVMe serial) */
 };
 struct pool_view {
 	const struct dp_pci_list *list;
@@ -81,8 +83,10 @@ struct pool_view {
 };
 int pool_view_build(struct pool_db *p, const struct dp_pci_list *list, struct pool_view *v);
 void pool_view_free(struct pool_view *v);
-/* The device's identity, read on first use. */
+/* The device's identity, read on first use; the cheap parts on their own. */
 const struct dp_pci_identity *view_identity(struct pool_view *v, size_t i);
+const char *view_physfn(struct pool_view *v, size_t i);
+int view_sriov_total(struct pool_view *v, size_t i);
 const struct view_claim *view_claim_find(const struct pool_view *v, const char *address);
 const struct view_fingerprint *view_print_find(const struct pool_view *v, long long pool_id,
                                                const char *address);

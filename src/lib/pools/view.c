@@ -134,23 +134,48 @@ static int quarantine_load(struct pool_db *p, struct pool_view *v)
 	return 0;
 }
 
+/* A claim looks at every member of a pool: each reads only what it is asked for. */
 const struct dp_pci_identity *view_identity(struct pool_view *v, size_t i)
 {
-	if (!v->dev[i].id_read) {
-		dp_pci_identity_read(&v->list->dev[i], &v->dev[i].id);
-		v->dev[i].id_read = true;
+	struct view_device *d = &v->dev[i];
+	if (!d->id_read) {
+		dp_pci_identity_read(&v->list->dev[i], &d->id);
+		d->id_read = d->physfn_read = d->sriov_read = true;
 	}
-	return &v->dev[i].id;
+	return &d->id;
 }
 
-/* VF or not decides which pool types can take a device: one readlink, not the identity. */
+const char *view_physfn(struct pool_view *v, size_t i)
+{
+	struct view_device *d = &v->dev[i];
+	if (!d->physfn_read) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/physfn", v->list->dev[i].sysfs_path);
+		if (dp_fs_readlink_name(path, d->id.physfn, sizeof(d->id.physfn)) < 0)
+			d->id.physfn[0] = '\0';
+		d->physfn_read = true;
+	}
+	return d->id.physfn;
+}
+
+int view_sriov_total(struct pool_view *v, size_t i)
+{
+	struct view_device *d = &v->dev[i];
+	if (!d->sriov_read) {
+		char path[512], buf[32];
+		snprintf(path, sizeof(path), "%s/sriov_totalvfs", v->list->dev[i].sysfs_path);
+		/* a VF has no VFs of its own: no file to read */
+		d->id.sriov_total = *view_physfn(v, i) || dp_fs_read_line(path, buf, sizeof(buf)) <= 0
+		                    ? -1 : atoi(buf);
+		d->sriov_read = true;
+	}
+	return d->id.sriov_total;
+}
+
+/* VF or not decides which pool types can take a device. */
 static bool device_is_vf(struct pool_view *v, size_t i)
 {
-	if (v->dev[i].id_read)
-		return v->dev[i].id.physfn[0] != '\0';
-	char path[512], pf[DP_ADDR_LEN];
-	snprintf(path, sizeof(path), "%s/physfn", v->list->dev[i].sysfs_path);
-	return dp_fs_readlink_name(path, pf, sizeof(pf)) == 0;
+	return *view_physfn(v, i) != '\0';
 }
 
 static bool type_takes(enum dp_pool_type type, bool is_vf)
@@ -181,11 +206,11 @@ static bool def_matches(struct pool_view *v, const struct pool_def *d, size_t i,
 	for (size_t r = 0; r < d->nrules; r++) {
 		const struct dp_rule *rule = &d->rules[r];
 		struct dp_rule_subject s = {&v->list->dev[i], v->dev[i].driver, "", "", ""};
-		if (dp_rule_uses(rule, DP_RK_SERIAL) || dp_rule_uses(rule, DP_RK_PHYSFN)) {
+		s.physfn = view_physfn(v, i);
+		if (dp_rule_uses(rule, DP_RK_SERIAL)) {
 			const struct dp_pci_identity *id = view_identity(v, i);
 			s.serial = serial_known(v, i, id->serial);
 			s.dsn = id->dsn;
-			s.physfn = id->physfn;
 		}
 		if (dp_rule_match(rule, &s))
 			return true;
@@ -363,15 +388,13 @@ static const struct view_claim *group_claim(const struct pool_view *v, size_t i)
 /* A PF and its VFs cannot go to two tenants: the PF's driver controls the VFs. */
 static const struct view_claim *sriov_relative_claim(struct pool_view *v, size_t i)
 {
-	const struct dp_pci_identity *id = view_identity(v, i);
-	if (*id->physfn)
-		return view_claim_find(v, id->physfn);
-	if (id->sriov_total <= 0)
+	if (*view_physfn(v, i))
+		return view_claim_find(v, view_physfn(v, i));
+	if (view_sriov_total(v, i) <= 0)
 		return NULL;
 	for (size_t k = 0; k < v->nclaims; k++) {
 		const struct dp_pci_device *d = dp_pci_list_find(v->list, v->claims[k].address);
-		if (d && strcmp(view_identity(v, (size_t)(d - v->list->dev))->physfn,
-		                v->list->dev[i].address) == 0)
+		if (d && strcmp(view_physfn(v, (size_t)(d - v->list->dev)), v->list->dev[i].address) == 0)
 			return &v->claims[k];
 	}
 	return NULL;
@@ -391,7 +414,7 @@ static char *unavailable_reason(struct pool_view *v, size_t i)
 	else if ((c = group_claim(v, i)))
 		n = asprintf(&why, "IOMMU group %d is claimed with %s by %s", g->number, c->member, c->owner);
 	else if ((c = sriov_relative_claim(v, i)))
-		n = asprintf(&why, "%s %s is claimed by %s", strcmp(c->address, view_identity(v, i)->physfn)
+		n = asprintf(&why, "%s %s is claimed by %s", strcmp(c->address, view_physfn(v, i))
 		             == 0 ? "its PF" : "its VF", c->address, c->owner);
 	return n < 0 ? NULL : why;
 }
@@ -412,7 +435,6 @@ static void member_fill_print(struct dp_pool_member *m, const struct view_finger
 static void member_fill_device(struct pool_view *v, struct dp_pool_member *m, size_t i)
 {
 	const struct dp_pci_device *d = &v->list->dev[i];
-	const struct dp_pci_identity *id = view_identity(v, i);
 	m->dev = d;
 	m->vendor = d->vendor;
 	m->device = d->device;
@@ -421,8 +443,8 @@ static void member_fill_device(struct pool_view *v, struct dp_pool_member *m, si
 	m->class_code = d->class_code;
 	m->numa = d->numa_node;
 	m->group = d->iommu_group;
-	m->sriov_total = id->sriov_total;
-	snprintf(m->physfn, sizeof(m->physfn), "%s", id->physfn);
+	m->sriov_total = view_sriov_total(v, i);
+	snprintf(m->physfn, sizeof(m->physfn), "%s", view_physfn(v, i));
 }
 
 static void member_state(struct pool_view *v, const struct pool_def *def, struct dp_pool_member *m,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs/sysroot.h"
@@ -132,7 +133,74 @@ static int connection_setup(sqlite3 *db, unsigned flags)
 	return r;
 }
 
+/* One connection per process and root, kept open: opening one means reading the schema
+ * again, a third of a claim's time. A forked child opens its own (SQLite connections do
+ * not survive fork), and a state directory replaced under the same path (tests remove
+ * their trees) is noticed by its inode. Durable connections (the file journal) are
+ * never shared: their synchronous setting is their own. */
+static struct {
+	sqlite3 *db;
+	int dirfd;
+	pid_t pid;
+	char root[PATH_MAX];
+	dev_t dev;
+	ino_t ino;
+} cache = {.dirfd = -1};
+
+static void cache_drop(void)
+{
+	if (cache.db && cache.pid == getpid()) {
+		sqlite3_close(cache.db);
+		close(cache.dirfd);
+	}
+	cache.db = NULL;
+	cache.dirfd = -1;
+}
+
+static bool cache_fits(const struct stat *st)
+{
+	return cache.db && cache.pid == getpid() && strcmp(cache.root, dp_root_path()) == 0 &&
+	       cache.dev == st->st_dev && cache.ino == st->st_ino;
+}
+
+static void cache_keep(sqlite3 *db, int dirfd)
+{
+	struct stat st;
+	static bool registered;
+	if (dp_fs_stat(DP_STATEDB_PATH, &st) < 0)
+		return;
+	cache_drop();
+	cache.db = db;
+	cache.dirfd = dirfd;
+	cache.pid = getpid();
+	snprintf(cache.root, sizeof(cache.root), "%s", dp_root_path());
+	cache.dev = st.st_dev;
+	cache.ino = st.st_ino;
+	if (!registered)
+		atexit(cache_drop);
+	registered = true;
+}
+
+static int statedb_open_new(unsigned flags, sqlite3 **db_out, int *dirfd_out);
+
 int dp_statedb_open(unsigned flags, sqlite3 **db_out, int *dirfd_out)
+{
+	struct stat st;
+	bool shared = !(flags & DP_STATEDB_DURABLE);
+	if (shared && dp_fs_stat(DP_STATEDB_PATH, &st) == 0 && cache_fits(&st)) {
+		*db_out = cache.db;
+		*dirfd_out = -1;   /* the cache keeps its own */
+		return 0;
+	}
+	int r = statedb_open_new(flags, db_out, dirfd_out);
+	if (r == 0 && *db_out && shared && (flags & DP_STATEDB_CREATE)) {
+		cache_keep(*db_out, *dirfd_out);
+		*dirfd_out = -1;
+	}
+	return r;
+}
+
+static int statedb_open_new(unsigned flags, sqlite3 **db_out, int *dirfd_out)
 {
 	char dir[64], path[PATH_MAX];
 	bool create = flags & DP_STATEDB_CREATE;
@@ -173,6 +241,12 @@ fail:
 
 void dp_statedb_close(sqlite3 *db, int dirfd)
 {
+	if (db && db == cache.db) {
+		/* kept for the next user: without a transaction or statement left behind */
+		if (!sqlite3_get_autocommit(db))
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return;
+	}
 	sqlite3_close(db);
 	if (dirfd >= 0)
 		close(dirfd);
