@@ -341,7 +341,7 @@ static int claim_record(const struct dp_pci_list *list, const struct dp_claim_re
 		pool_db_close(&p);
 		return r;
 	}
-	r = pool_view_build(&p, list, &v);
+	r = pool_view_build(&p, list, &v, true);
 	struct pool_def *def = r == 0 ? pool_defs_find(&v.defs, req->pool) : NULL;
 	if (r == 0)
 		r = pool_claimable(def, req->pool);
@@ -600,7 +600,7 @@ int dp_pool_release(const struct dp_pci_list *list, const char *owner, char *con
 		free(wanted);
 		return r;
 	}
-	r = pool_view_build(&p, list, &v);
+	r = pool_view_build(&p, list, &v, false);
 	if (r == 0)
 		r = owner_items(&v, owner, wanted, naddrs, &items, &n);
 	if (r == 0)
@@ -635,7 +635,7 @@ int dp_pool_gc(const struct dp_pci_list *list, int timeout_ms, struct dp_claim_l
 	int r = pool_db_open(&p, true);
 	if (r < 0)
 		return r;
-	r = pool_view_build(&p, list, &v);
+	r = pool_view_build(&p, list, &v, false);
 	for (size_t i = 0; r == 0 && i < v.nclaims; i++)
 		if (v.claims[i].stale)
 			dp_strv_add(&item_for(&items, &n, &v, &v.claims[i])->functions, v.claims[i].address);

@@ -81,7 +81,9 @@ struct pool_view {
 	struct dp_strv quarantine_since;
 	struct dp_group_list groups;
 };
-int pool_view_build(struct pool_db *p, const struct dp_pci_list *list, struct pool_view *v);
+/* match: which pools' rules each device matches (release and gc need only the claims) */
+int pool_view_build(struct pool_db *p, const struct dp_pci_list *list, struct pool_view *v,
+                    bool match);
 void pool_view_free(struct pool_view *v);
 /* The device's identity, read on first use; the cheap parts on their own. */
 const struct dp_pci_identity *view_identity(struct pool_view *v, size_t i);

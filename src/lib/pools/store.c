@@ -385,7 +385,7 @@ static int members_resync(struct pool_db *p, const struct dp_pci_list *list, con
 {
 	struct pool_view v;
 	struct dp_pool_members m = {0};
-	int r = pool_view_build(p, list, &v);
+	int r = pool_view_build(p, list, &v, true);
 	struct pool_def *d = r == 0 ? pool_defs_find(&v.defs, name) : NULL;
 	size_t def = d ? (size_t)(d - v.defs.d) : 0;
 	if (r == 0 && d)

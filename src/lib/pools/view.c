@@ -199,22 +199,27 @@ static const char *serial_known(struct pool_view *v, size_t i, const char *live)
 	return live;
 }
 
-static bool def_matches(struct pool_view *v, const struct pool_def *d, size_t i, bool is_vf)
+static bool rule_matches(struct pool_view *v, const struct dp_rule *rule, size_t i)
 {
-	if (!type_takes(d->pool.type, is_vf))
-		return false;
-	for (size_t r = 0; r < d->nrules; r++) {
-		const struct dp_rule *rule = &d->rules[r];
-		struct dp_rule_subject s = {&v->list->dev[i], v->dev[i].driver, "", "", ""};
+	struct dp_rule_subject s = {&v->list->dev[i], v->dev[i].driver, "", "", ""};
+	if (dp_rule_uses(rule, DP_RK_PHYSFN))
 		s.physfn = view_physfn(v, i);
-		if (dp_rule_uses(rule, DP_RK_SERIAL)) {
-			const struct dp_pci_identity *id = view_identity(v, i);
-			s.serial = serial_known(v, i, id->serial);
-			s.dsn = id->dsn;
-		}
-		if (dp_rule_match(rule, &s))
-			return true;
+	if (dp_rule_uses(rule, DP_RK_SERIAL)) {
+		const struct dp_pci_identity *id = view_identity(v, i);
+		s.serial = serial_known(v, i, id->serial);
+		s.dsn = id->dsn;
 	}
+	return dp_rule_match(rule, &s);
+}
+
+/* The rules first (memory only), the PF link only for devices they match. */
+static bool def_matches(struct pool_view *v, const struct pool_def *d, size_t i)
+{
+	if (d->pool.type != DP_POOL_PCI && d->pool.type != DP_POOL_SRIOV_VF)
+		return false;
+	for (size_t r = 0; r < d->nrules; r++)
+		if (rule_matches(v, &d->rules[r], i))
+			return type_takes(d->pool.type, device_is_vf(v, i));
 	return false;
 }
 
@@ -225,9 +230,8 @@ static void matches_compute(struct pool_view *v)
 		/* bridges of every kind (host, ISA/LPC, PCI) stay with the host */
 		if (dp_pci_device_base_class(&v->list->dev[i]) == 0x06 || v->defs.n == 0)
 			continue;
-		bool is_vf = device_is_vf(v, i);
 		for (size_t d = 0; d < v->defs.n; d++) {
-			if (!def_matches(v, &v->defs.d[d], i, is_vf))
+			if (!def_matches(v, &v->defs.d[d], i))
 				continue;
 			dp_strv_add(&v->dev[i].pools, v->defs.d[d].pool.name);
 			if (v->dev[i].pool < 0)
@@ -236,11 +240,14 @@ static void matches_compute(struct pool_view *v)
 	}
 }
 
-int pool_view_build(struct pool_db *p, const struct dp_pci_list *list, struct pool_view *v)
+int pool_view_build(struct pool_db *p, const struct dp_pci_list *list, struct pool_view *v,
+                    bool match)
 {
 	memset(v, 0, sizeof(*v));
 	v->list = list;
 	v->dev = calloc(list->n ? list->n : 1, sizeof(*v->dev));
+	for (size_t i = 0; i < list->n; i++)
+		v->dev[i].pool = -1;
 	int r = pool_defs_load(p, &v->defs);
 	if (r == 0 && p->db)
 		r = originals_load(p, v);
@@ -252,7 +259,7 @@ int pool_view_build(struct pool_db *p, const struct dp_pci_list *list, struct po
 		r = quarantine_load(p, v);
 	if (r == 0)
 		r = dp_groups_build(list, &v->groups);
-	if (r == 0)
+	if (r == 0 && match)
 		matches_compute(v);
 	return r;
 }
@@ -599,7 +606,7 @@ int dp_pool_members_read(const struct dp_pci_list *list, const char *pool,
 	int r = pool_db_open(&p, false);
 	if (r < 0)
 		return r;
-	r = pool_view_build(&p, list, &v);
+	r = pool_view_build(&p, list, &v, true);
 	if (r == 0 && pool && !pool_defs_find(&v.defs, pool))
 		r = pool_missing_error(pool);
 	for (size_t d = 0; r == 0 && d < v.defs.n; d++)

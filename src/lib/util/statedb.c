@@ -116,6 +116,23 @@ static int schema_migrate(sqlite3 *db)
 	return dp_statedb_exec(db, "COMMIT", "commit the schema update");
 }
 
+/* Waiting for another writer: SQLite's own busy timeout sleeps in steps of up to 100 ms,
+ * far longer than a claim holds the lock (a fraction of a millisecond), so 8 claiming
+ * processes would mostly sleep. Short sleeps, growing slowly; 30 s in all. */
+static int busy_wait(void *ctx, int count)
+{
+	(void)ctx;
+	static const long step_us[] = {20, 50, 100, 200, 500, 1000};
+	long us = step_us[count < 60 ? count / 10 : 5];
+	long waited = count < 60 ? 0 : 60 * 300;
+	if (count >= 60)
+		waited += (long)(count - 60) * 1000;
+	if (waited > 30L * 1000 * 1000)
+		return 0;   /* give up: the caller reports "database is locked" */
+	usleep((useconds_t)us);
+	return 1;
+}
+
 /* WAL lets readers go on while a claim writes; NORMAL syncs at checkpoints only, which
  * is enough for the ledger and the claims (a power loss resets the bindings they
  * describe too). The journal of /etc files asks for FULL: those files survive it. */
@@ -227,7 +244,7 @@ static int statedb_open_new(unsigned flags, sqlite3 **db_out, int *dirfd_out)
 		r = dp_statedb_error(db, "open");
 		goto fail;
 	}
-	sqlite3_busy_timeout(db, 30000);
+	sqlite3_busy_handler(db, busy_wait, NULL);
 	if ((r = connection_setup(db, flags)) < 0)
 		goto fail;
 	*db_out = db;
