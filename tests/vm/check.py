@@ -731,6 +731,16 @@ def check_exports(runs, doc, facts, host):
               d is not None and runs["export-nova-json"][3] == 0 and
               all(f["vendor"] in text and f["device"] in text for f in vf_facts.values()),
               err or text[:300])
+    # kubevirt: one pciVendorSelector VVVV:DDDD (upper case, as sysfs) for the pool's resource
+    if "export-kubevirt" in runs:
+        cmd, out, err, rc, _ms = runs["export-kubevirt"]
+        f = vf_facts[POOL_VFS[0]]
+        want = f'pciVendorSelector: "{f["vendor"].upper()}:{f["device"].upper()}"'
+        lines = out.split("\n")
+        ok = rc == 0 and want in out and f'resourceName: "devpass.io/{POOL}"' in out and \
+            "permittedHostDevices:" in lines
+        check(f"export kubevirt: {want} with resourceName devpass.io/{POOL}", ok,
+              f"exit {rc}: {err.strip()[:200]}; output: {out.strip()[:300]!r}")
 
 
 def _dicts(doc):

@@ -172,8 +172,10 @@ if [ "$HAVE_POOLS" = 1 ]; then
     dp export-nova export nova
     r3=$rc
     dp export-nova-json export nova --json
-    expect "export proxmox --pool $POOL, export nova (text and --json): exit 0" "" \
-        "$([ "$r1/$r2/$r3/$rc" = 0/0/0/0 ] || echo "exits $r1/$r2/$r3/$rc: $(errline)")"
+    r4=$rc
+    dp export-kubevirt export kubevirt
+    expect "export proxmox --pool $POOL, export nova (text and --json), export kubevirt: exit 0" "" \
+        "$([ "$r1/$r2/$r3/$r4/$rc" = 0/0/0/0/0 ] || echo "exits $r1/$r2/$r3/$r4/$rc: $(errline)")"
 
     # ---------------------------------------------------------- two claims, a third fails
     state >/tmp/state.1
