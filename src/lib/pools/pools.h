@@ -79,6 +79,7 @@ struct pool_view {
 	size_t nprints;
 	struct dp_strv quarantined;  /* "ADDR" */
 	struct dp_strv quarantine_since;
+	struct dp_strv quarantine_owner;
 	struct dp_group_list groups;
 };
 /* match: which pools' rules each device matches (release and gc need only the claims) */

@@ -123,12 +123,13 @@ static int prints_load(struct pool_db *p, struct pool_view *v)
 
 static int quarantine_load(struct pool_db *p, struct pool_view *v)
 {
-	sqlite3_stmt *st = pool_db_query(p, "SELECT address, since FROM quarantine", NULL);
+	sqlite3_stmt *st = pool_db_query(p, "SELECT address, since, owner FROM quarantine", NULL);
 	if (!st)
 		return -EIO;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		dp_strv_add(&v->quarantined, text_col(st, 0));
 		dp_strv_addf(&v->quarantine_since, "%lld", (long long)sqlite3_column_int64(st, 1));
+		dp_strv_add(&v->quarantine_owner, text_col(st, 2));
 	}
 	sqlite3_finalize(st);
 	return 0;
@@ -273,6 +274,7 @@ void pool_view_free(struct pool_view *v)
 	free(v->prints);
 	dp_strv_free(&v->quarantined);
 	dp_strv_free(&v->quarantine_since);
+	dp_strv_free(&v->quarantine_owner);
 	dp_groups_free(&v->groups);
 	pool_defs_free(&v->defs);
 	memset(v, 0, sizeof(*v));
@@ -475,6 +477,9 @@ static void member_state(struct pool_view *v, const struct pool_def *def, struct
 	} else if (q >= 0) {
 		m->state = DP_MEMBER_QUARANTINED;
 		m->since = q;
+		for (size_t k = 0; k < v->quarantined.n; k++)   /* the last tenant, for the wipe */
+			if (strcmp(v->quarantined.v[k], m->address) == 0)
+				snprintf(m->owner, sizeof(m->owner), "%s", v->quarantine_owner.v[k]);
 		why = strdup("released; 'devpass pool clear' makes it claimable again");
 	} else if (v->dev[i].pools.n > 1) {
 		char *all = dp_strv_join(&v->dev[i].pools, ", ");
