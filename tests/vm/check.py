@@ -629,10 +629,11 @@ def check_pools(blocks):
         nok("stale claims: the guest sent which VF was taken over", f"{claimed}")
     show("show-gc", "after pool gc", free)
     release_answer("release-q", "vmq", list(POOL_VFS), "quarantin", "quarantined")
+    # a quarantined member names its last tenant (whose data a wipe is for)
     show("show-quarantined", "after a release under --on-release quarantine",
-         {a: ("quarantined", None, False) for a in POOL_VFS})
+         {a: ("quarantined", "vmq", False) for a in POOL_VFS})
     show("show-cleared", f"after pool clear {vf1}: free, still on vfio-pci",
-         {vf1: ("free", None, False), vf2: ("quarantined", None, False)}, {vf1: "vfio-pci"})
+         {vf1: ("free", None, False), vf2: ("quarantined", "vmq", False)}, {vf1: "vfio-pci"})
     show("show-final", "after the quarantined VFs were cleared, claimed and released", free)
     d, err = doc("list-final")
     pools = d.get("pools") if isinstance(d, dict) else None
