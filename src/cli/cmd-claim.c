@@ -18,12 +18,13 @@ static int number_parse(const char *text, const char *option, long min, long max
 	return 0;
 }
 
-static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req)
+static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req, bool *list_only)
 {
 	static const struct option opts[] = {
 		{"for", required_argument, NULL, 'f'}, {"count", required_argument, NULL, 'c'},
 		{"numa", required_argument, NULL, 'n'}, {"address", required_argument, NULL, 'a'},
-		{"pid", required_argument, NULL, 'p'}, {"timeout", required_argument, NULL, 't'}, {0}};
+		{"pid", required_argument, NULL, 'p'}, {"timeout", required_argument, NULL, 't'},
+		{"list", no_argument, NULL, 'l'}, {0}};
 	long v = 0;
 	int c, r = 0;
 	optind = 1;
@@ -39,6 +40,7 @@ static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req)
 		case 'a': req->address = optarg; break;
 		case 'p': r = number_parse(optarg, "--pid", 0, 0x7fffffff, &v), req->pid = (pid_t)v; break;
 		case 't': r = number_parse(optarg, "--timeout", 1, 3600, &v), req->timeout_ms = (int)v * 1000; break;
+		case 'l': *list_only = true; break;
 		case ':': return cli_error(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
 		default:
 			return cli_error(EXIT_USAGE, "unknown option '%s' (see 'devpass claim --help')",
@@ -47,6 +49,11 @@ static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req)
 	}
 	if (r)
 		return r;
+	if (*list_only) {
+		if (argc != optind)
+			return cli_error(EXIT_USAGE, "usage: devpass claim --list [--for OWNER]");
+		return 0;
+	}
 	if (argc - optind != 1 || !req->owner)
 		return cli_error(EXIT_USAGE, "usage: devpass claim POOL --for OWNER [--count N] [--numa N] "
 		                 "[--address ADDRESS] [--pid PID]");
@@ -59,11 +66,14 @@ int cmd_claim(int argc, char **argv, const struct cli_ctx *ctx)
 	struct dp_claim_request req;
 	struct dp_pci_list list = {0};
 	struct dp_claim_list claims;
-	int r = claim_args_parse(argc, argv, &req);
-	if (r || (r = cli_inventory_load(&list, DP_SCAN_NAMES)))
+	bool list_only = false;
+	int r = claim_args_parse(argc, argv, &req, &list_only);
+	if (r || (r = cli_inventory_load(&list, list_only ? 0 : DP_SCAN_NAMES)))
 		return r;
-	r = dp_pool_claim(&list, &req, &claims);
+	r = list_only ? dp_claims_read(&list, req.owner, &claims) : dp_pool_claim(&list, &req, &claims);
 	r = cli_claims_report(&claims, ctx, false, r);
+	if (list_only && r == EXIT_OK && claims.n == 0 && !ctx->json)
+		printf("No claims%s%s.\n", req.owner ? " of " : "", req.owner ? req.owner : "");
 	dp_claim_list_free(&claims);
 	dp_pci_list_free(&list);
 	return r;

@@ -122,6 +122,7 @@ static const struct cli_verb verbs[] = {
 	{"claim", cmd_claim, "Take free devices of a pool for an owner, bound to vfio-pci",
 	 "devpass claim POOL --for OWNER [--count N] [--numa N] [--address ADDRESS] [--pid PID]\n"
 	 "                   [--timeout SEC] [--json]\n"
+	 "devpass claim --list [--for OWNER] [--json]\n"
 	 "\n"
 	 "  Picks free members (each with the rest of its IOMMU group), records the claim in one\n"
 	 "  transaction, so no device is ever claimed twice, and binds them to vfio-pci.\n"
@@ -129,7 +130,8 @@ static const struct cli_verb verbs[] = {
 	 "  --address    this member and no other\n"
 	 "  --pid PID    the process the claim lives with (default: the caller of devpass; 0:\n"
 	 "               until released). Once it is gone the claim is stale: the next claim\n"
-	 "               takes the device over, 'devpass pool gc' releases it.\n"},
+	 "               takes the device over, 'devpass pool gc' releases it.\n"
+	 "  --list       the claims there are (of OWNER), with their functions\n"},
 	{"release", cmd_release, "Give an owner's claimed devices back to their pools",
 	 "devpass release --for OWNER [ADDRESS...] [--timeout SEC] [--json]\n"
 	 "\n"

@@ -239,6 +239,16 @@ static void test_claim_release(void **state)
 	assert_true(fk_vfio_node_exists(f->root, 1));
 	dp_claim_list_free(&c);
 
+	/* the claims as they stand, by owner */
+	assert_int_equal(dp_claims_read(&f->list, "vm1", &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.c[0].address, "0000:01:00.0");
+	assert_int_equal(c.c[0].functions.n, 2);
+	dp_claim_list_free(&c);
+	assert_int_equal(dp_claims_read(&f->list, "nobody", &c), 0);
+	assert_int_equal(c.n, 0);
+	dp_claim_list_free(&c);
+
 	/* no second owner for it */
 	req.owner = "vm2";
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);

@@ -518,6 +518,9 @@ int dp_pool_release(const struct dp_pci_list *list, const char *owner, char *con
                     size_t naddrs, int timeout_ms, struct dp_claim_list *out);
 /* Releases every claim whose process is gone. */
 int dp_pool_gc(const struct dp_pci_list *list, int timeout_ms, struct dp_claim_list *out);
+/* The claims as they stand (one per member, with its functions), of one owner or all;
+ * took_over is unused, reset says nothing. */
+int dp_claims_read(const struct dp_pci_list *list, const char *owner, struct dp_claim_list *out);
 /* Makes a quarantined device claimable again. */
 int dp_pool_clear(const char *address);
 void dp_claim_list_free(struct dp_claim_list *l);

@@ -649,6 +649,42 @@ int dp_pool_gc(const struct dp_pci_list *list, int timeout_ms, struct dp_claim_l
 	return r;
 }
 
+int dp_claims_read(const struct dp_pci_list *list, const char *owner, struct dp_claim_list *out)
+{
+	struct pool_db p;
+	struct pool_view v;
+	struct release_item *items = NULL;
+	size_t n = 0;
+	memset(out, 0, sizeof(*out));
+	int r = pool_db_open(&p, false);
+	if (r < 0 || !p.db)
+		return r;
+	r = pool_view_build(&p, list, &v, false);
+	for (size_t i = 0; r == 0 && i < v.nclaims; i++)
+		if (!owner || strcmp(v.claims[i].owner, owner) == 0)
+			dp_strv_add(&item_for(&items, &n, &v, &v.claims[i])->functions, v.claims[i].address);
+	for (size_t i = 0; i < n; i++) {
+		const struct dp_pci_device *dev = dp_pci_list_find(list, items[i].claim->member);
+		struct dp_claim *c = claim_add(out);
+		snprintf(c->address, sizeof(c->address), "%s", items[i].claim->member);
+		snprintf(c->pool, sizeof(c->pool), "%s", items[i].def ? items[i].def->pool.name : "?");
+		snprintf(c->owner, sizeof(c->owner), "%s", items[i].claim->owner);
+		c->pid = items[i].claim->pid;
+		c->claimed_at = items[i].claim->claimed_at;
+		c->group = dev ? dev->iommu_group : DP_NO_GROUP;
+		c->numa = dev ? dev->numa_node : DP_NO_NUMA;
+		for (size_t f = 0; f < items[i].functions.n; f++)
+			dp_strv_add(&c->functions, items[i].functions.v[f]);
+		if (items[i].claim->stale)
+			dp_strv_addf(&out->warnings, "WARNING: %s: the process %d of %s is gone (devpass "
+			             "pool gc)", c->address, c->pid, c->owner);
+	}
+	items_free(items, n);
+	pool_view_free(&v);
+	pool_db_close(&p);
+	return r;
+}
+
 int dp_pool_clear(const char *address)
 {
 	struct pool_db p;
