@@ -36,8 +36,10 @@ static void members_summarise(struct dp_check_report *r, const struct dp_pool_me
 			             x->address, x->pool, x->owner, x->pid);
 		} else if (x->state == DP_MEMBER_CLAIMED && x->dev && strcmp(x->dev->driver, "vfio-pci")) {
 			/* a claim without a process outlives a reboot; the binding does not */
+			char fix[64];
 			stale++;
-			dp_check_add(r, "pools", DP_CHECK_WARN, "devpass release --for OWNER, then claim again",
+			snprintf(fix, sizeof(fix), "devpass bind %s (the claim stands)", x->address);
+			dp_check_add(r, "pools", DP_CHECK_WARN, fix,
 			             "%s in pool '%s' is claimed by %s but bound to %s, not vfio-pci (a "
 			             "reboot since the claim?)", x->address, x->pool, x->owner,
 			             *x->dev->driver ? x->dev->driver : "no driver");
