@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -29,8 +28,10 @@ static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req,
 	int c, r = 0;
 	optind = 1;
 	opterr = 0;
-	/* by default the claim lives as long as the process that asked for it (a VM launcher) */
-	*req = (struct dp_claim_request){.count = 1, .numa = DP_NO_NUMA, .pid = getppid(),
+	/* without --pid a claim lasts until released: the process that ran devpass is often
+	 * sudo, a hook or a script, gone a moment later, which would make the claim stale at
+	 * once and hand a running VM's device to the next claimer */
+	*req = (struct dp_claim_request){.count = 1, .numa = DP_NO_NUMA, .pid = 0,
 	                                 .timeout_ms = 10000};
 	while (r == 0 && (c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {

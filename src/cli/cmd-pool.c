@@ -284,7 +284,10 @@ static int pool_list(int argc, char **argv, const struct cli_ctx *ctx)
 		r = nargs_check(&o, "list", 0, 0, "");
 	if (r || (r = cli_inventory_load(&list, DP_SCAN_NAMES)))
 		return r;
-	if ((r = dp_pools_read(&pools)) < 0 || (r = dp_pool_members_read(&list, NULL, &members)) < 0) {
+	if ((r = dp_pools_read(&pools)) < 0)
+		return dp_pci_list_free(&list), lib_fail(r);
+	if ((r = dp_pool_members_read(&list, NULL, &members)) < 0) {
+		dp_pool_list_free(&pools);
 		dp_pci_list_free(&list);
 		return lib_fail(r);
 	}
@@ -414,7 +417,10 @@ static int pool_show(int argc, char **argv, const struct cli_ctx *ctx)
 		r = nargs_check(&o, "show", 1, 1, "NAME");
 	if (r || (r = cli_inventory_load(&list, DP_SCAN_NAMES)))
 		return r;
-	if ((r = dp_pools_read(&pools)) < 0 || (r = dp_pool_members_read(&list, o.args[0], &members)) < 0) {
+	if ((r = dp_pools_read(&pools)) < 0)
+		return dp_pci_list_free(&list), lib_fail(r);
+	if ((r = dp_pool_members_read(&list, o.args[0], &members)) < 0) {
+		dp_pool_list_free(&pools);
 		dp_pci_list_free(&list);
 		return lib_fail(r);
 	}
@@ -543,22 +549,34 @@ static struct json_object *import_read(const char *path, bool *unreadable)
 		cli_error(EXIT_FAILED, "cannot read %s: %s", path, strerror(errno));
 		return NULL;
 	}
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *obj = NULL;
+	char *text = NULL;
+	size_t len = 0, n;
 	char buf[4096];
-	size_t n;
-	enum json_tokener_error err = json_tokener_continue;
-	while (err == json_tokener_continue && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
-		obj = json_tokener_parse_ex(tok, buf, (int)n);
-		err = json_tokener_get_error(tok);
-	}
+	FILE *mem = open_memstream(&text, &len);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, mem);
+	fclose(mem);
 	if (f != stdin)
 		fclose(f);
-	if (err != json_tokener_success) {
+	/* the whole file is one JSON document: nothing missing, nothing after it */
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+	enum json_tokener_error err = json_tokener_get_error(tok);
+	size_t used = json_tokener_get_parse_end(tok);
+	while (used < len && strchr(" \t\r\n", text[used]))
+		used++;
+	if (err == json_tokener_continue || len == 0)
+		cli_error(EXIT_USAGE, "%s is not a devpass pool export: it ends before the JSON does", path);
+	else if (err != json_tokener_success)
 		cli_error(EXIT_USAGE, "%s is not JSON: %s", path, json_tokener_error_desc(err));
+	else if (used < len)
+		cli_error(EXIT_USAGE, "%s has more after its JSON document (at byte %zu)", path, used + 1);
+	if (err != json_tokener_success || used < len) {
+		json_object_put(obj);
 		obj = NULL;
 	}
 	json_tokener_free(tok);
+	free(text);
 	return obj;
 }
 

@@ -128,9 +128,10 @@ static const struct cli_verb verbs[] = {
 	 "  transaction, so no device is ever claimed twice, and binds them to vfio-pci.\n"
 	 "  --numa N     prefer devices on NUMA node N\n"
 	 "  --address    this member and no other\n"
-	 "  --pid PID    the process the claim lives with (default: the caller of devpass; 0:\n"
-	 "               until released). Once it is gone the claim is stale: the next claim\n"
-	 "               takes the device over, 'devpass pool gc' releases it.\n"
+	 "  --pid PID    the process the claim lives with, e.g. the VM's QEMU (default: none,\n"
+	 "               the claim lasts until released). Once it is gone the claim is stale:\n"
+	 "               the next claim takes the device over and 'devpass pool gc' releases\n"
+	 "               it, unless a process still holds its /dev/vfio node.\n"
 	 "  --list       the claims there are (of OWNER), with their functions\n"},
 	{"release", cmd_release, "Give an owner's claimed devices back to their pools",
 	 "devpass release --for OWNER [ADDRESS...] [--timeout SEC] [--json]\n"

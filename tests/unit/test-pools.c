@@ -333,6 +333,18 @@ static void test_conflict_and_vf_pool(void **state)
 	assert_int_equal(dp_pool_delete("vfs"), 0);
 }
 
+/* A process of the fixture's /proc holding a node (NULL comm: gone again). */
+static void holder_fake(struct fx *f, int pid, const char *comm, const char *node)
+{
+	char cmd[1024];
+	if (comm)
+		snprintf(cmd, sizeof(cmd), "mkdir -p '%s/proc/%d/fd' && echo %s > '%s/proc/%d/comm' && "
+		         "ln -sf %s '%s/proc/%d/fd/7'", f->root, pid, comm, f->root, pid, node, f->root, pid);
+	else
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s/proc/%d'", f->root, pid);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_stale_and_quarantine(void **state)
 {
 	struct fx *f = *state;
@@ -391,6 +403,37 @@ static void test_stale_and_quarantine(void **state)
 	assert_int_equal(c.warnings.n, 1);
 	assert_non_null(strstr(c.warnings.v[0], "took over 0000:07:00.0 from vm5"));
 	dp_claim_list_free(&c);
+	/* a stale claim whose device a process still holds (QEMU outliving the launcher the
+	 * claim was tied to) is neither taken over nor released */
+	assert_int_equal(dp_pool_release(&f->list, "vm6", NULL, 0, 5000, &c), 0);
+	dp_claim_list_free(&c);
+	child = fork();
+	if (child == 0)
+		_exit(0);
+	req = request("nic", "vm7");
+	req.pid = child;
+	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
+	dp_claim_list_free(&c);
+	waitpid(child, NULL, 0);
+	holder_fake(f, 4242, "qemu-system-x86", "/dev/vfio/20");
+	req = request("nic", "vm8");
+	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);
+	assert_int_equal(c.warnings.n, 1);
+	if (!strstr(c.warnings.v[0], "4242") || !strstr(c.warnings.v[0], "holds /dev/vfio/20: left alone"))
+		fail_msg("warning: %s", c.warnings.v[0]);
+	dp_claim_list_free(&c);
+	assert_int_equal(dp_pool_gc(&f->list, 5000, &c), 0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(c.warnings.n, 1);
+	dp_claim_list_free(&c);
+	holder_fake(f, 4242, NULL, NULL);
+	assert_int_equal(dp_pool_gc(&f->list, 5000, &c), 0);
+	assert_int_equal(c.n, 1);   /* once nobody holds it, gc gives it back */
+	dp_claim_list_free(&c);
+	req = request("nic", "vm6");
+	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
+	dp_claim_list_free(&c);
+
 	/* gc releases what a dead process held */
 	assert_int_equal(dp_pool_gc(&f->list, 5000, &c), 0);
 	assert_int_equal(c.n, 0);   /* vm6 has no process: nothing stale */

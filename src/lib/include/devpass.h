@@ -45,6 +45,7 @@ void dp_strv_addf(struct dp_strv *sv, const char *fmt, ...) __attribute__((forma
 bool dp_strv_contains(const struct dp_strv *sv, const char *s);
 void dp_strv_free(struct dp_strv *sv);
 char *dp_strv_join(const struct dp_strv *sv, const char *sep);   /* malloc'ed; "" when empty */
+bool dp_utf8_text_valid(const char *s);   /* UTF-8, no control characters */
 /* Joins a relative symlink target onto the directory holding the link, lexically. */
 void dp_path_join(char *out, size_t size, const char *dir, const char *target);
 

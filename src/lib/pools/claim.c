@@ -41,9 +41,8 @@ static int owner_check(const char *owner)
 	if (n == 0 || n > 127)
 		return dp_error_set(-EINVAL, "--for needs an owner name of 1-127 characters (the VM "
 		                    "or tenant the devices are for)");
-	for (const char *c = owner; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return dp_error_set(-EINVAL, "the owner name must be printable text");
+	if (!dp_utf8_text_valid(owner))
+		return dp_error_set(-EINVAL, "the owner name must be printable UTF-8 text");
 	return 0;
 }
 
@@ -87,10 +86,17 @@ static int candidate_order(const void *a, const void *b)
 }
 
 /* Why a named member cannot be had, in the user's terms. */
-static int address_refusal(const struct dp_pool_members *m, const char *pool, const char *address)
+static int address_refusal(const struct dp_pool_members *m, const struct pool_def *def,
+                           const char *address)
 {
+	const char *pool = def->pool.name;
 	for (size_t i = 0; i < m->n; i++)
-		if (strcmp(m->m[i].address, address) == 0)
+		if (strcmp(m->m[i].address, address) == 0 && m->m[i].stale &&
+		    def->pool.on_release == DP_RELEASE_QUARANTINE)   /* quarantined on the way here */
+			return dp_error_set(-EBUSY, "%s in pool '%s' is quarantined: %s's process %d is "
+			                    "gone ('devpass pool clear %s' once it is wiped)", address, pool,
+			                    m->m[i].owner, m->m[i].pid, address);
+		else if (strcmp(m->m[i].address, address) == 0)
 			return dp_error_set(-EBUSY, "%s in pool '%s' is %s%s%s%s%s", address, pool,
 			                    dp_member_state_name(m->m[i].state),
 			                    m->m[i].owner[0] ? " by " : "", m->m[i].owner,
@@ -110,8 +116,9 @@ static int shortage_error(const struct dp_pool_members *m, const char *pool, siz
 		if (count[s])
 			dp_strv_addf(&parts, "%zu %s", count[s], dp_member_state_name((enum dp_member_state)s));
 	char *why = dp_strv_join(&parts, ", ");
-	int r = dp_error_set(-EBUSY, "pool '%s' has %zu free device(s), %u asked%s%s%s: nothing was "
-	                     "claimed (devpass pool show %s)", pool, got, want, *why ? " (" : "",
+	/* got counts IOMMU groups: members sharing one are claimed together, as one */
+	int r = dp_error_set(-EBUSY, "pool '%s' has %zu free device(s), %u asked%s%s%s: nothing "
+	                     "was claimed (devpass pool show %s)", pool, got, want, *why ? " (" : "",
 	                     why, *why ? ")" : "", pool);
 	free(why);
 	dp_strv_free(&parts);
@@ -153,6 +160,26 @@ static int stale_quarantine(struct pool_db *p, const struct pool_def *def, const
 	return r;
 }
 
+/* A process that is gone may have handed the device to another (a QEMU started by a
+ * script that then exited): while anyone holds a function's nodes, the claim is not
+ * stale enough to take away. */
+static bool claim_in_use(const struct pool_view *v, const char *member, char *who, size_t size)
+{
+	for (size_t i = 0; i < v->nclaims; i++) {
+		const struct dp_pci_device *d = dp_pci_list_find(v->list, v->claims[i].address);
+		struct dp_strv users = {0};
+		if (strcmp(v->claims[i].member, member) != 0 || !d)
+			continue;
+		bool held = dp_device_users(d, &users) > 0;
+		if (held)
+			snprintf(who, size, "%s", users.v[0]);
+		dp_strv_free(&users);
+		if (held)
+			return true;
+	}
+	return false;
+}
+
 static size_t candidates_collect(struct pool_db *p, struct pool_view *v, const struct pool_def *def,
                                  const struct dp_pool_members *m, const struct dp_claim_request *req,
                                  struct candidate *cand, struct dp_claim_list *out, int *err)
@@ -162,7 +189,13 @@ static size_t candidates_collect(struct pool_db *p, struct pool_view *v, const s
 		const struct dp_pool_member *x = &m->m[i];
 		const struct view_claim *stale = NULL;
 		if (x->state == DP_MEMBER_CLAIMED && x->stale) {
+			char who[256];
 			stale = view_claim_find(v, x->address);
+			if (claim_in_use(v, x->address, who, sizeof(who))) {
+				dp_strv_addf(&out->warnings, "WARNING: %s is claimed by %s, whose process %d is "
+				             "gone, but %s: left alone", x->address, x->owner, x->pid, who);
+				continue;
+			}
 			if (def->pool.on_release == DP_RELEASE_QUARANTINE) {
 				*err = stale_quarantine(p, def, stale, out);
 				continue;
@@ -233,6 +266,7 @@ static int claim_choose(struct pool_db *p, struct pool_view *v, const struct poo
                         bool *housekeeping)
 {
 	struct dp_pool_members m = {0};
+	dp_device_users_forget();   /* who holds what is read again, only if a claim is stale */
 	int r = view_members(v, p, (size_t)(def - v->defs.d), true, &m);
 	struct candidate *cand = calloc(m.n ? m.n : 1, sizeof(*cand));
 	const struct candidate **picked = calloc(req->count, sizeof(*picked));
@@ -245,8 +279,8 @@ static int claim_choose(struct pool_db *p, struct pool_view *v, const struct poo
 			pick_add(out, def, req, &cand[i]);
 		}
 	if (r == 0 && out->n < req->count)
-		r = req->address ? address_refusal(&m, def->pool.name, req->address)
-		                 : shortage_error(&m, def->pool.name, n, req->count);
+		r = req->address ? address_refusal(&m, def, req->address)
+		                 : shortage_error(&m, def->pool.name, out->n, req->count);
 	else if (r == 0 && (r = picks_record(p, v, def, req, out, picked)) < 0)
 		*housekeeping = false;   /* half-written picks must not be committed */
 	free(picked);
@@ -617,8 +651,9 @@ static void missing_forget(struct pool_db *p, const struct pool_view *v, struct 
 {
 	for (size_t i = 0; i < v->nprints; i++) {
 		const struct view_fingerprint *f = &v->prints[i];
-		if (dp_pci_list_find(v->list, f->address) || view_claim_find(v, f->address))
-			continue;
+		if (dp_pci_list_find(v->list, f->address) || view_claim_find(v, f->address) ||
+		    dp_strv_contains(&v->quarantined, f->address))
+			continue;   /* a quarantined device keeps its fingerprint for when it is back */
 		if (pool_db_run(p, "forget", "DELETE FROM members WHERE pool_id = ?1 AND address = ?2",
 		                "is", f->pool_id, f->address) == 0)
 			dp_strv_addf(&out->warnings, "forgot %s: not present, and it held nothing", f->address);
@@ -636,9 +671,18 @@ int dp_pool_gc(const struct dp_pci_list *list, int timeout_ms, struct dp_claim_l
 	if (r < 0)
 		return r;
 	r = pool_view_build(&p, list, &v, false);
-	for (size_t i = 0; r == 0 && i < v.nclaims; i++)
-		if (v.claims[i].stale)
-			dp_strv_add(&item_for(&items, &n, &v, &v.claims[i])->functions, v.claims[i].address);
+	dp_device_users_forget();
+	for (size_t i = 0; r == 0 && i < v.nclaims; i++) {
+		char who[256];
+		const struct view_claim *c = &v.claims[i];
+		if (!c->stale)
+			continue;
+		if (!claim_in_use(&v, c->member, who, sizeof(who)))
+			dp_strv_add(&item_for(&items, &n, &v, c)->functions, c->address);
+		else if (strcmp(c->address, c->member) == 0)   /* said once per claim */
+			dp_strv_addf(&out->warnings, "WARNING: %s is claimed by %s, whose process %d is gone, "
+			             "but %s: left alone", c->member, c->owner, c->pid, who);
+	}
 	if (r == 0)
 		r = items_release(&p, list, items, n, timeout_ms, out);
 	if (r == 0)

@@ -41,6 +41,27 @@ static void skipped_warn(struct export_ctx *x)
 	}
 }
 
+/* The platforms hand out each exported device on its own; vfio gives a VM whole IOMMU
+ * groups, so two exported devices of one group cannot go to two VMs. */
+static void shared_groups_warn(struct export_ctx *x)
+{
+	for (size_t i = 0; i < x->members.n; i++) {
+		const struct dp_pool_member *a = &x->members.m[i];
+		if (!member_exportable(a) || a->group < 0)
+			continue;
+		for (size_t k = i + 1; k < x->members.n; k++) {
+			const struct dp_pool_member *b = &x->members.m[k];
+			if (member_exportable(b) && b->group == a->group) {
+				dp_strv_addf(x->warnings, "WARNING: %s (pool '%s') and %s (pool '%s') share IOMMU "
+				             "group %d: the platform may give them to two VMs, and the second "
+				             "cannot start; keep one of them out of the pools", a->address,
+				             a->pool, b->address, b->pool, a->group);
+				break;
+			}
+		}
+	}
+}
+
 static bool pool_wanted(const struct export_ctx *x, const struct dp_pool *pool)
 {
 	return !x->o->pool || strcmp(x->o->pool, pool->name) == 0;
@@ -309,7 +330,8 @@ static int kubevirt_export(struct export_ctx *x)
 			continue;
 		if (!k8s_name_valid(pool->name)) {
 			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out: a Kubernetes resource name "
-			             "starts and ends with a letter or digit (rename the pool)", pool->name);
+			             "has at most 63 characters and starts and ends with a letter or digit "
+			             "(rename the pool)", pool->name);
 			continue;
 		}
 		snprintf(resource, sizeof(resource), "%s/%s", prefix, pool->name);
@@ -428,9 +450,9 @@ static int proxmox_export(struct export_ctx *x)
 			continue;
 		}
 		if (!pve_id_valid(pool->name)) {
-			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out: a Proxmox mapping id starts "
-			             "with a letter and holds letters, digits, '-' and '_' (devpass pool "
-			             "export, rename, import)", pool->name);
+			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out: a Proxmox mapping id has at "
+			             "least 2 characters, starts with a letter and holds letters, digits, '-' "
+			             "and '_' (devpass pool export, rename, import)", pool->name);
 			continue;
 		}
 		struct json_object *mapping = json_object_new_object(), *maps = json_object_new_array();
@@ -477,6 +499,7 @@ int dp_export(enum dp_export_target target, const struct dp_pci_list *list,
 		return r;
 	}
 	skipped_warn(&x);
+	shared_groups_warn(&x);
 	x.text = open_memstream(text, &len);
 	r = target == DP_EXPORT_NOVA ? nova_export(&x)
 	    : target == DP_EXPORT_KUBEVIRT ? kubevirt_export(&x) : proxmox_export(&x);

@@ -54,19 +54,26 @@ int pool_db_open(struct pool_db *p, bool write)
 	int r = dp_statedb_open(write ? DP_STATEDB_CREATE : 0, &p->db, &p->dirfd);
 	if (r < 0 || write || !p->db)
 		return r;
-	/* a reader of a database written by an older devpass: no pools in it yet */
-	sqlite3_stmt *st;
-	int version = 0;
-	if (sqlite3_prepare_v2(p->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			version = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
-	}
-	if (version < 2) {
+	/* a reader of a database written by an older devpass: no pools in it yet; one it
+	 * cannot read (permissions) or from a newer devpass: an error, not "no pools" */
+	sqlite3_stmt *st = NULL;
+	int version = -1;
+	if (sqlite3_prepare_v2(p->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version < 0)
+		r = dp_error_set(-EACCES, "cannot read the devpass state database /%s: %s (run as root?)",
+		                 DP_STATEDB_PATH, sqlite3_errmsg(p->db));
+	else if (version > dp_statedb_version())
+		r = dp_error_set(-EPROTO, "the devpass state database /%s has schema version %d; this "
+		                 "devpass knows versions up to %d: use the newer devpass that wrote it",
+		                 DP_STATEDB_PATH, version, dp_statedb_version());
+	if (r < 0 || version < 2) {
 		pool_db_close(p);
 		p->db = NULL;
 	}
-	return 0;
+	return r;
 }
 
 void pool_db_close(struct pool_db *p)
@@ -242,9 +249,8 @@ static int name_check(const char *name)
 
 static int description_check(const char *text)
 {
-	for (const char *c = text; c && *c; c++)
-		if ((unsigned char)*c < 0x20)
-			return dp_error_set(-EINVAL, "the description must be one line of text");
+	if (text && !dp_utf8_text_valid(text))
+		return dp_error_set(-EINVAL, "the description must be one line of UTF-8 text");
 	if (text && strlen(text) > 4096)
 		return dp_error_set(-EINVAL, "the description is longer than 4096 characters");
 	return 0;
@@ -625,9 +631,10 @@ static int import_txn(struct pool_db *p, struct pool_defs *defs, void *arg)
 	    !json_object_is_type(arr, json_type_array))
 		return dp_error_set(-EINVAL, "the import is not a devpass pool export: expected "
 		                    "{\"version\": 1, \"pools\": [...]}");
-	if (json_object_object_get_ex(a->in, "version", &version) && json_object_get_int(version) != 1)
-		return dp_error_set(-EINVAL, "the import has version %d; this devpass reads version 1",
-		                    json_object_get_int(version));
+	if (json_object_object_get_ex(a->in, "version", &version) &&
+	    (!json_object_is_type(version, json_type_int) || json_object_get_int(version) != 1))
+		return dp_error_set(-EINVAL, "the import has version %s; this devpass reads version 1",
+		                    json_object_to_json_string(version));
 	struct dp_strv seen = {0};
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < json_object_array_length(arr); i++) {

@@ -174,10 +174,12 @@ static void cache_drop(void)
 	cache.dirfd = -1;
 }
 
+/* A cached connection inside a transaction belongs to that transaction's user: a second
+ * user (and its close) would end it. It gets a connection of its own instead. */
 static bool cache_fits(const struct stat *st)
 {
 	return cache.db && cache.pid == getpid() && strcmp(cache.root, dp_root_path()) == 0 &&
-	       cache.dev == st->st_dev && cache.ino == st->st_ino;
+	       cache.dev == st->st_dev && cache.ino == st->st_ino && sqlite3_get_autocommit(cache.db);
 }
 
 static void cache_keep(sqlite3 *db, int dirfd)
@@ -210,7 +212,8 @@ int dp_statedb_open(unsigned flags, sqlite3 **db_out, int *dirfd_out)
 		return 0;
 	}
 	int r = statedb_open_new(flags, db_out, dirfd_out);
-	if (r == 0 && *db_out && shared && (flags & DP_STATEDB_CREATE)) {
+	bool busy_cache = cache.db && cache.pid == getpid() && !sqlite3_get_autocommit(cache.db);
+	if (r == 0 && *db_out && shared && (flags & DP_STATEDB_CREATE) && !busy_cache) {
 		cache_keep(*db_out, *dirfd_out);
 		*dirfd_out = -1;
 	}

@@ -86,3 +86,21 @@ void dp_path_join(char *out, size_t size, const char *dir, const char *target)
 	}
 	snprintf(out, size, "%s", buf);
 }
+
+/* Printable UTF-8 without control characters: what may go into JSON, YAML and the
+ * platforms' configuration files devpass writes. */
+bool dp_utf8_text_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned c = *p, n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
+		                     : (c & 0xf8) == 0xf0 ? 3 : 9;
+		if (n == 9 || (n == 1 && c < 0xc2) || c < 0x20 || c == 0x7f)
+			return false;
+		for (unsigned k = 1; k <= n; k++)
+			if ((p[k] & 0xc0) != 0x80)
+				return false;
+		p += n + 1;
+	}
+	return true;
+}
