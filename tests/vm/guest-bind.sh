@@ -33,28 +33,6 @@ echo >"/sys/bus/pci/devices/$VF1/driver_override"
 setup_net
 
 # ------------------------------------------------------------------ helpers
-# state: "ADDR DRIVER OVERRIDE" for every function
-state() {
-    local d a
-    for d in /sys/bus/pci/devices/*; do
-        a=${d##*/}
-        echo "$a $(drv_of "$a") $(ovr_of "$a")"
-    done
-}
-# changed_since FILE: the lines of the current state that differ from FILE, one line
-changed_since() {
-    state >/tmp/state.now
-    diff "$1" /tmp/state.now | grep '^+0' | sed 's/^+//' | tr '\n' ';'
-}
-# changed_except FILE ADDR...: as changed_since, leaving out the given functions
-changed_except() {
-    local f=$1 a
-    shift
-    state >/tmp/state.now
-    diff "$f" /tmp/state.now | grep '^+0' | sed 's/^+//' >/tmp/state.diff
-    for a in "$@"; do grep -v "^$a " /tmp/state.diff >/tmp/state.diff2; mv /tmp/state.diff2 /tmp/state.diff; done
-    tr '\n' ';' </tmp/state.diff
-}
 blockdev_of() {
     local b p
     for b in /sys/block/nvme*; do
@@ -80,9 +58,6 @@ netif_of_mac() {
     return 1
 }
 
-# back_to_baseline WHAT: after a section, put every function back the way the setup left
-# it (driver and driver_override, from /tmp/state.0), with plain sysfs writes, so one
-# failing section does not spoil the next; says so when it had anything to do
 # expect_refused LABEL PATTERN STATE: the last devpass run exited 1, its message matches
 # PATTERN, and nothing changed since the snapshot STATE
 expect_refused() {
@@ -106,24 +81,6 @@ expect_group_back() {
     expect "$1" "" "$bad"
 }
 
-back_to_baseline() {
-    local left a d o p
-    left=$(changed_since /tmp/state.0)
-    [ -z "$left" ] && return 0
-    note "$1 left the state changed ($left); putting it back with sysfs writes"
-    state >/tmp/state.now
-    while read -r a d o; do
-        grep -q "^$a $d $o\$" /tmp/state.now && continue
-        p=/sys/bus/pci/devices/$a
-        [ "$o" = - ] && o=
-        echo "$o" >"$p/driver_override"
-        [ -e "$p/driver" ] && echo "$a" >"$p/driver/unbind"
-        [ "$d" != - ] && echo "$a" >/sys/bus/pci/drivers_probe
-    done </tmp/state.0
-    sleep 1
-    left=$(changed_since /tmp/state.0)
-    [ -n "$left" ] && note "still changed after the sysfs repair: $left"
-}
 
 # procs_fds COMM / procs_stacks COMM: the vfio descriptors / kernel stacks of every
 # process whose name starts with COMM (diagnostics sent to the host)
@@ -221,7 +178,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     expect "bind --dry-run --json $E1000: exit 0 and nothing changed" "" \
         "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $left"
     note "devpass state files before the first dry run: '${files0}', after the dry runs: '$(ls /var/lib/devpass /run/devpass 2>/dev/null | tr '\n' ' ')'"
-    back_to_baseline "dry run"
+    state_restore "dry run"
 
     # ---------------------------------------------------------- vfio-pci loaded on demand
     # devpass loads vfio-pci (and vfio_iommu_type1) with libkmod when it is missing
@@ -233,7 +190,7 @@ if [ "$HAVE_BIND" = 1 ]; then
             nok "bind $NVME with vfio-pci unloaded: devpass loads the module and binds" "exit $rc; driver $(drv_of $NVME); $(errline)"
         fi
         dp kmod-restore restore $NVME
-        back_to_baseline "vfio-pci on demand"
+        state_restore "vfio-pci on demand"
     else
         nok "bind with vfio-pci unloaded" "could not unload vfio_pci for the test: $(lsmod 2>/dev/null | grep vfio | tr '\n' ' ')"
         modprobe vfio-pci
@@ -249,7 +206,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     [ -c /dev/vfio/$g ] || bad="$bad no /dev/vfio/$g ($(ls /dev/vfio | tr '\n' ' '))"
     blk=$(blockdev_of $NVME)
     [ -z "$blk" ] && [ ! -e "/sys/block/$NVME_BLK" ] || bad="$bad block device ${blk:-$NVME_BLK} still there"
-    other=$(changed_except /tmp/state.0 $NVME)
+    other=$(changed_since /tmp/state.0 $NVME)
     [ -z "$other" ] || bad="$bad others changed: $other"
     expect "bind $NVME (nvme): on vfio-pci, /dev/vfio/$g exists, $NVME_BLK gone, nothing else changed" "" "$bad"
     emit list-after-bind-nvme devpass list --json
@@ -272,7 +229,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     [ ! -e /dev/vfio/$g ] || bad="$bad /dev/vfio/$g still there"
     expect "restore $NVME: back on nvme with block device ${blk:-?}, driver_override cleared, /dev/vfio/$g gone" "" "$bad"
     emit list-after-restore-nvme devpass list --json
-    back_to_baseline "nvme bind/restore"
+    state_restore "nvme bind/restore"
 
     # ---------------------------------------------------------- --owner, reset
     dp reset-host reset $NVME
@@ -294,7 +251,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     blk=$(wait_blockdev $NVME 50)
     expect "restore $NVME after --owner and reset: nvme with its block device" "" \
         "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $([ -n "$blk" ] || echo "no block device") $(changed_since /tmp/state.0)"
-    back_to_baseline "owner/reset"
+    state_restore "owner/reset"
 
     # ---------------------------------------------------------- shared group (pci-bridge)
     g=$(group_of $E1000)
@@ -304,12 +261,12 @@ if [ "$HAVE_BIND" = 1 ]; then
     [ "$(drv_of $E1000)" = vfio-pci ] && [ "$(drv_of $RNG)" = vfio-pci ] ||
         bad="$bad $E1000 on $(drv_of $E1000), $RNG on $(drv_of $RNG)"
     [ -c /dev/vfio/$g ] || bad="$bad no /dev/vfio/$g"
-    other=$(changed_except /tmp/state.0 $E1000 $RNG)
+    other=$(changed_since /tmp/state.0 $E1000 $RNG)
     [ -z "$other" ] || bad="$bad others changed (the bridge $BRIDGE must not): $other"
     expect "bind $E1000 (group $g with $RNG behind $BRIDGE): both endpoints on vfio-pci, the bridge untouched" "" "$bad"
     dp restore-group restore $E1000
     expect_group_back "restore $E1000: the group is back on e1000 and virtio-pci, driver_override cleared"
-    back_to_baseline "shared group bind/restore"
+    state_restore "shared group bind/restore"
 
     # ---------------------------------------------------------- SR-IOV VFs
     dp bind-vfs bind $VF1 $VF2
@@ -317,7 +274,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     [ "$rc" = 0 ] || bad="exit $rc: $(errline)"
     [ "$(drv_of $VF1)/$(drv_of $VF2)" = vfio-pci/vfio-pci ] || bad="$bad VFs on $(drv_of $VF1)/$(drv_of $VF2)"
     for v in $VF1 $VF2; do [ -c "/dev/vfio/$(group_of $v)" ] || bad="$bad no /dev/vfio/$(group_of $v)"; done
-    other=$(changed_except /tmp/state.0 $VF1 $VF2)
+    other=$(changed_since /tmp/state.0 $VF1 $VF2)
     [ -z "$other" ] || bad="$bad others changed (PF $SRIOV_PF must stay on nvme): $other"
     expect "bind $VF1 $VF2 (SR-IOV VFs): both on vfio-pci, the PF and the rest untouched" "" "$bad"
     dp restore-vfs restore $VF1 $VF2
@@ -330,7 +287,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     [ "$(ovr_of $VF1)" = - ] || bad="$bad $VF1 driver_override '$(ovr_of $VF1)' (had none)"
     [ "$(ovr_of $VF2)" = nvme ] || bad="$bad $VF2 driver_override '$(ovr_of $VF2)' (had nvme)"
     expect "restore $VF1 $VF2: both live nvme controllers again, each with the driver_override it had (none / nvme)" "" "$bad"
-    back_to_baseline "VF bind/restore"
+    state_restore "VF bind/restore"
 
     # ---------------------------------------------------------- --driver
     dp driver-1 bind $E1000
@@ -343,7 +300,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     expect "bind $E1000, then bind --driver e1000 $E1000: $E1000 back on e1000, $RNG stays on vfio-pci" "" "$bad"
     dp driver-restore restore $E1000 $RNG
     expect_group_back "restore $E1000 $RNG after --driver: e1000 and virtio-pci, driver_override cleared"
-    back_to_baseline "--driver"
+    state_restore "--driver"
 
     # ---------------------------------------------------------- failures change nothing
     dp bad-driver bind --driver no_such_driver $E1000
@@ -354,7 +311,7 @@ if [ "$HAVE_BIND" = 1 ]; then
         "$([ "$rc" != 0 ] || echo "exit 0") $([ -s /tmp/dp.err ] || echo "no message") $(changed_since /tmp/state.0)"
     dp usage bind
     expect "bind without an address: exit 2 (usage)" "" "$([ "$rc" = 2 ] || echo "exit $rc")"
-    back_to_baseline "failures"
+    state_restore "failures"
 
     # ---------------------------------------------------------- unbind
     mac_if=$(netif_of_mac "$VFIO_MAC")
@@ -370,7 +327,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     [ "$(drv_of $PASSDEV)" = e1000e ] || bad="$bad driver $(drv_of $PASSDEV)"
     netif_of_mac "$VFIO_MAC" >/dev/null || bad="$bad no interface with $VFIO_MAC"
     expect "restore $PASSDEV after unbind: back on e1000e with its interface" "" "$bad"
-    back_to_baseline "unbind"
+    state_restore "unbind"
 
     # ---------------------------------------------------------- concurrency
     # two processes bind the same group at once: A names one function, B the other
@@ -392,7 +349,7 @@ if [ "$HAVE_BIND" = 1 ]; then
         [ "$c1/$c2" = 0/0 ] || bad="exits $c1/$c2: $(errline /tmp/c1.err) | $(errline /tmp/c2.err)"
         [ "$(drv_of $E1000)/$(drv_of $RNG)" = vfio-pci/vfio-pci ] ||
             bad="$bad $E1000 on $(drv_of $E1000), $RNG on $(drv_of $RNG)"
-        other=$(changed_except /tmp/state.0 $E1000 $RNG)
+        other=$(changed_since /tmp/state.0 $E1000 $RNG)
         [ -z "$other" ] || bad="$bad others changed: $other"
         expect "concurrent bind $a1 & bind $a2 (round $round): both exit 0, the whole group on vfio-pci, nothing else touched" "" "$bad"
         dp "concurrent-$round-restore" restore $E1000 $RNG
@@ -403,7 +360,7 @@ if [ "$HAVE_BIND" = 1 ]; then
         left=$(changed_since /tmp/state.0)
         [ -z "$left" ] || bad="$bad stray state: $left"
         expect "restore after concurrent bind (round $round): e1000 and virtio-pci again, no stray driver_override" "" "$bad"
-        back_to_baseline "concurrent round $round"
+        state_restore "concurrent round $round"
     done
 fi
 
@@ -426,7 +383,7 @@ if [ "$HAVE_BIND" = 1 ]; then
     dp holder-restore-2 restore $PASSDEV
     expect "restore $PASSDEV once the holder is gone: e1000e again" "" \
         "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $([ "$(drv_of $PASSDEV)" = e1000e ] || echo "driver $(drv_of $PASSDEV)")"
-    back_to_baseline "in use (plain holder)"
+    state_restore "in use (plain holder)"
 fi
 
 # ================================================================== passthrough to a nested QEMU
@@ -555,7 +512,7 @@ if why=$(nested_setup 2>&1); then
         netif_of_mac "$VFIO_MAC" >/dev/null || bad="$bad no interface with $VFIO_MAC"
         expect "nested: after QEMU exited, restore $PASSDEV gives it back to e1000e (interface back)" "" "$bad"
     fi
-    back_to_baseline "nested passthrough"
+    state_restore "nested passthrough"
 else
     nok "nested: this machine's root mounted over virtio-9p with qemu-system-x86_64 and python3" "$why"
 fi

@@ -263,3 +263,47 @@ expect() {
     why=$(echo $3)
     if [ -z "$why" ]; then ok "$1"; else nok "$1" "$why"; fi
 }
+
+# ------------------------------------------------------------------ the binding state
+# state: "ADDR DRIVER OVERRIDE" for every function
+state() {
+    local d a
+    for d in /sys/bus/pci/devices/*; do
+        a=${d##*/}
+        echo "$a $(drv_of "$a") $(ovr_of "$a")"
+    done
+}
+# changed_since FILE [ADDR...]: the current state lines that differ from FILE, on one line,
+# leaving out the given functions
+changed_since() {
+    local f=$1 a
+    shift
+    state >/tmp/state.now
+    diff "$f" /tmp/state.now | grep '^+0' | sed 's/^+//' >/tmp/state.diff
+    for a in "$@"; do
+        grep -v "^$a " /tmp/state.diff >/tmp/state.diff2
+        mv /tmp/state.diff2 /tmp/state.diff
+    done
+    tr '\n' ';' </tmp/state.diff
+}
+# state_restore WHAT: after a section, put every function back the way the setup left it
+# (/tmp/state.0) with plain sysfs writes, so one failing section does not spoil the next;
+# says so when it had to
+state_restore() {
+    local left a d o p
+    left=$(changed_since /tmp/state.0)
+    [ -z "$left" ] && return 0
+    note "$1 left the state changed ($left); putting it back with sysfs writes"
+    state >/tmp/state.now
+    while read -r a d o; do
+        grep -q "^$a $d $o\$" /tmp/state.now && continue
+        p=/sys/bus/pci/devices/$a
+        [ "$o" = - ] && o=
+        echo "$o" >"$p/driver_override"
+        [ -e "$p/driver" ] && echo "$a" >"$p/driver/unbind"
+        [ "$d" != - ] && echo "$a" >/sys/bus/pci/drivers_probe
+    done </tmp/state.0
+    sleep 1
+    left=$(changed_since /tmp/state.0)
+    [ -n "$left" ] && note "still changed after the sysfs repair: $left"
+}

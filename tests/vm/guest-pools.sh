@@ -23,27 +23,6 @@ setup_sriov 2 1
 echo >"/sys/bus/pci/devices/$VF1/driver_override"
 
 # ------------------------------------------------------------------ helpers
-# state: "ADDR DRIVER OVERRIDE" for every function
-state() {
-    local d a
-    for d in /sys/bus/pci/devices/*; do
-        a=${d##*/}
-        echo "$a $(drv_of "$a") $(ovr_of "$a")"
-    done
-}
-# changed_since FILE [ADDR...]: the current state lines that differ from FILE, on one line,
-# leaving out the given functions
-changed_since() {
-    local f=$1 a
-    shift
-    state >/tmp/state.now
-    diff "$f" /tmp/state.now | grep '^+0' | sed 's/^+//' >/tmp/state.diff
-    for a in "$@"; do
-        grep -v "^$a " /tmp/state.diff >/tmp/state.diff2
-        mv /tmp/state.diff2 /tmp/state.diff
-    done
-    tr '\n' ';' </tmp/state.diff
-}
 # on_vfio: the VFs now on vfio-pci, space-separated
 on_vfio() {
     local v out=
@@ -83,24 +62,6 @@ new_vfio() {
         case " $1 " in *" $v "*) ;; *) out="$out $v" ;; esac
     done
     echo $out
-}
-# sysfs_restore: put every function back the way the setup left it, with plain sysfs
-# writes, so one failing section does not spoil the next; says so when it had to
-sysfs_restore() {
-    local left a d o p
-    left=$(changed_since /tmp/state.0)
-    [ -z "$left" ] && return 0
-    note "$1 left the state changed ($left); putting it back with sysfs writes"
-    state >/tmp/state.now
-    while read -r a d o; do
-        grep -q "^$a $d $o\$" /tmp/state.now && continue
-        p=/sys/bus/pci/devices/$a
-        [ "$o" = - ] && o=
-        echo "$o" >"$p/driver_override"
-        [ -e "$p/driver" ] && echo "$a" >"$p/driver/unbind"
-        [ "$d" != - ] && echo "$a" >/sys/bus/pci/drivers_probe
-    done </tmp/state.0
-    sleep 1
 }
 
 # ------------------------------------------------------------------ the setup's state
@@ -216,7 +177,7 @@ if [ "$HAVE_POOLS" = 1 ]; then
     dp show-released pool show $POOL --json
     dp release-none release --for vm1
     note "release --for vm1 again (nothing claimed): exit $rc: $(errline)"
-    sysfs_restore "claims and releases"
+    state_restore "claims and releases"
 
     # ---------------------------------------------------------- stale claims
     # both VFs claimed for a process that then dies: the next claim takes one over (it
@@ -249,7 +210,7 @@ if [ "$HAVE_POOLS" = 1 ]; then
         "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $(back_ok "$CS" "$GS") $(changed_since /tmp/state.0)"
     note "pool gc: $(outline) $(errline)"
     dp show-gc pool show $POOL --json
-    sysfs_restore "stale claims"
+    state_restore "stale claims"
 
     # ---------------------------------------------------------- quarantine
     dp set-quarantine pool set $POOL --on-release quarantine
@@ -287,7 +248,7 @@ if [ "$HAVE_POOLS" = 1 ]; then
     expect "pool clear $VF2, claim --address $VF2, release: exit 0 each, $VF2 back on $(was $VF2) (driver, override) as before the quarantine" "" \
         "$([ "$r1/$rc" = 0/0 ] || echo "exits $r1/$rc: $(errline)") $(back_ok $VF2 "$(group_of $VF2)") $(changed_since /tmp/state.0)"
     dp show-final pool show $POOL --json
-    sysfs_restore "quarantine"
+    state_restore "quarantine"
 
     # ---------------------------------------------------------- delete
     dp delete pool delete $POOL
