@@ -63,8 +63,11 @@ static const char *const migrations[] = {
 
 int dp_statedb_error(sqlite3 *db, const char *what)
 {
-	return dp_error_set(-EIO, "devpass state database /%s: %s: %s", DP_STATEDB_PATH, what,
-	                    db ? sqlite3_errmsg(db) : "cannot open");
+	int code = db ? sqlite3_errcode(db) & 0xff : SQLITE_CANTOPEN;
+	bool access = code == SQLITE_READONLY || code == SQLITE_CANTOPEN || code == SQLITE_PERM;
+	return dp_error_set(access ? -EACCES : -EIO, "devpass state database /%s: %s: %s%s",
+	                    DP_STATEDB_PATH, what, db ? sqlite3_errmsg(db) : "cannot open",
+	                    access ? " (is it yours to write? devpass changes run as root)" : "");
 }
 
 int dp_statedb_exec(sqlite3 *db, const char *sql, const char *what)
