@@ -16,6 +16,7 @@ static const struct dp_column claim_columns[] = {
 	{"vfio", "VFIO", DP_COL_TEXT, 0},
 	{"functions", "FUNCTIONS", DP_COL_TEXT, 0},
 	{"took_over", "TOOK OVER", 0, 0},
+	{"held", "HELD", 0, 0},
 	{"action", "RELEASED", DP_COL_TEXT, 0},
 	{"reset", "RESET", DP_COL_TEXT, 0},
 };
@@ -43,8 +44,10 @@ static void claim_row(struct dp_table *t, const struct dp_claim *c, bool release
 	else
 		dp_table_set_null(t, "numa");
 	dp_table_set_strv(t, "functions", &c->functions);
-	if (!release)
+	if (!release) {
 		dp_table_set_bool(t, "took_over", c->took_over);
+		dp_table_set_bool(t, "held", c->held);
+	}
 	else {
 		dp_table_set_str(t, "action", c->action);
 		dp_table_set_bool(t, "reset", c->reset);
@@ -61,7 +64,8 @@ int cli_claims_report(const struct dp_claim_list *claims, const struct cli_ctx *
 	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
 		const char *k = claim_columns[i].key;
 		bool release_only = !strcmp(k, "action") || !strcmp(k, "reset");
-		if (release ? strcmp(k, "vfio") != 0 && strcmp(k, "took_over") != 0 : !release_only)
+		bool claim_only = !strcmp(k, "vfio") || !strcmp(k, "took_over") || !strcmp(k, "held");
+		if (release ? !claim_only : !release_only)
 			cols[n++] = claim_columns[i];
 	}
 	for (size_t i = 0; i < claims->warnings.n; i++)

@@ -239,6 +239,24 @@ static void test_claim_release(void **state)
 	assert_true(fk_vfio_node_exists(f->root, 1));
 	dp_claim_list_free(&c);
 
+	/* claiming again (a VM started again, after a crash or a reboot) gives the owner what
+	 * it holds, bound to vfio-pci again, not a second device */
+	struct dp_bind_options ro = {.timeout_ms = 5000};
+	struct dp_bind_plan plan;
+	char *gpu[] = {"0000:01:00.0"};
+	assert_int_equal(dp_bind_plan_make(DP_RESTORE, &f->list, gpu, 1, false, &ro, &plan), 0);
+	assert_int_equal(dp_bind_plan_apply(&plan, &f->list, &ro), 0);
+	dp_bind_plan_free(&plan);
+	assert_driver(f, "0000:01:00.0", "nvidia");   /* as after a reboot */
+	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_true(c.c[0].held);
+	assert_string_equal(c.c[0].address, "0000:01:00.0");
+	assert_int_equal(c.c[0].functions.n, 2);
+	assert_driver(f, "0000:01:00.0", "vfio-pci");
+	assert_driver(f, "0000:01:00.1", "vfio-pci");
+	dp_claim_list_free(&c);
+
 	/* the claims as they stand, by owner */
 	assert_int_equal(dp_claims_read(&f->list, "vm1", &c), 0);
 	assert_int_equal(c.n, 1);

@@ -503,14 +503,18 @@ struct dp_claim {
 	char action[48];             /* release: "restored", "kept on vfio-pci", "quarantined" */
 	bool reset;                  /* release: the device was reset */
 	bool took_over;              /* claim: from a stale claim */
+	bool held;                   /* claim: the owner held it already (claim again after a
+	                                restart or a reboot: bound again, pid updated) */
 };
 struct dp_claim_list {
 	struct dp_claim *c;
 	size_t n;
 	struct dp_strv warnings;
 };
-/* Picks free members, records the claim in one transaction (no device can be claimed
- * twice) and binds them to vfio-pci; a failed bind takes the claim back. */
+/* Makes the owner hold count members of the pool: those it holds already count (bound to
+ * vfio-pci again if a reboot took them off it, tied to the new pid), free ones make up the
+ * rest. The choice is recorded in one transaction (no device can be claimed twice), then
+ * bound; a failed bind takes the new claims back. */
 int dp_pool_claim(const struct dp_pci_list *list, const struct dp_claim_request *req,
                   struct dp_claim_list *out);
 /* Releases an owner's claims (all, or those of these members): reset, then the pool's

@@ -180,6 +180,15 @@ static bool claim_in_use(const struct pool_view *v, const char *member, char *wh
 	return false;
 }
 
+/* One member per IOMMU group: the group goes whole, whoever else in it is a member. */
+static bool group_taken(const struct dp_claim_list *out, int group)
+{
+	for (size_t i = 0; i < out->n; i++)
+		if (out->c[i].group == group)
+			return true;
+	return false;
+}
+
 static size_t candidates_collect(struct pool_db *p, struct pool_view *v, const struct pool_def *def,
                                  const struct dp_pool_members *m, const struct dp_claim_request *req,
                                  struct candidate *cand, struct dp_claim_list *out, int *err)
@@ -188,6 +197,8 @@ static size_t candidates_collect(struct pool_db *p, struct pool_view *v, const s
 	for (size_t i = 0; i < m->n && *err == 0; i++) {
 		const struct dp_pool_member *x = &m->m[i];
 		const struct view_claim *stale = NULL;
+		if (x->group >= 0 && group_taken(out, x->group))
+			continue;   /* held by this owner already */
 		if (x->state == DP_MEMBER_CLAIMED && x->stale) {
 			char who[256];
 			stale = view_claim_find(v, x->address);
@@ -214,15 +225,6 @@ static size_t candidates_collect(struct pool_db *p, struct pool_view *v, const s
 	return n;
 }
 
-/* One member per IOMMU group: the group goes whole, whoever else in it is a member. */
-static bool group_taken(const struct dp_claim_list *out, int group)
-{
-	for (size_t i = 0; i < out->n; i++)
-		if (out->c[i].group == group)
-			return true;
-	return false;
-}
-
 static struct dp_claim *pick_add(struct dp_claim_list *out, const struct pool_def *def,
                                  const struct dp_claim_request *req, const struct candidate *cand)
 {
@@ -246,6 +248,8 @@ static int picks_record(struct pool_db *p, struct pool_view *v, const struct poo
 	long long pid_start = req->pid > 0 ? pid_start_time(req->pid) : 0;
 	int r = 0;
 	for (size_t i = 0; r == 0 && i < out->n; i++) {
+		if (!picked[i])
+			continue;   /* held already: its rows stand */
 		if (picked[i]->stale) {
 			dp_strv_addf(&out->warnings, "WARNING: took over %s from %s, whose process %d is gone",
 			             out->c[i].address, picked[i]->stale->owner, picked[i]->stale->pid);
@@ -254,6 +258,36 @@ static int picks_record(struct pool_db *p, struct pool_view *v, const struct poo
 		}
 		if (r == 0)
 			r = claim_rows_insert(p, v, def, req, pid_start, &out->c[i]);
+	}
+	return r;
+}
+
+/* What the owner holds of this pool already counts towards the claim: claiming again at
+ * every power-on (after a crash, after a reboot) gives a VM its devices back, not more. */
+static int held_add(struct pool_db *p, const struct pool_view *v, const struct pool_def *def,
+                    const struct dp_pool_members *m,
+                    const struct dp_claim_request *req, struct dp_claim_list *out,
+                    const struct candidate **picked)
+{
+	long long pid_start = req->pid > 0 ? pid_start_time(req->pid) : 0;
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < m->n && out->n < req->count; i++) {
+		const struct dp_pool_member *x = &m->m[i];
+		if (x->state != DP_MEMBER_CLAIMED || strcmp(x->owner, req->owner) != 0 ||
+		    (req->address && strcmp(req->address, x->address) != 0))
+			continue;
+		struct candidate held = {.m = x};
+		picked[out->n] = NULL;
+		struct dp_claim *c = pick_add(out, def, req, &held);
+		c->held = true;
+		for (size_t k = 0; k < v->nclaims; k++)
+			if (strcmp(v->claims[k].member, x->address) == 0)
+				dp_strv_add(&c->functions, v->claims[k].address);
+		dp_strv_addf(&out->warnings, "note: %s holds %s of pool '%s' already", req->owner,
+		             x->address, def->pool.name);
+		r = pool_db_run(p, "claim again", "UPDATE claims SET pid = ?1, pid_start = ?2 WHERE "
+		                "member = ?3 AND owner = ?4", "iiss", (long long)req->pid, pid_start,
+		                x->address, req->owner);
 	}
 	return r;
 }
@@ -271,8 +305,12 @@ static int claim_choose(struct pool_db *p, struct pool_view *v, const struct poo
 	struct candidate *cand = calloc(m.n ? m.n : 1, sizeof(*cand));
 	const struct candidate **picked = calloc(req->count, sizeof(*picked));
 	size_t nwarn = out->warnings.n;
+	if (r == 0)
+		r = held_add(p, v, def, &m, req, out, picked);
+	size_t nheld = out->n, nnotes = out->warnings.n;
 	size_t n = r == 0 ? candidates_collect(p, v, def, &m, req, cand, out, &r) : 0;
-	*housekeeping = r == 0 && out->warnings.n > nwarn;
+	*housekeeping = r == 0 && out->warnings.n > nnotes;
+	(void)nwarn;
 	for (size_t i = 0; r == 0 && i < n && out->n < req->count; i++)
 		if (!group_taken(out, cand[i].m->group)) {
 			picked[out->n] = &cand[i];
@@ -280,7 +318,7 @@ static int claim_choose(struct pool_db *p, struct pool_view *v, const struct poo
 		}
 	if (r == 0 && out->n < req->count)
 		r = req->address ? address_refusal(&m, def, req->address)
-		                 : shortage_error(&m, def->pool.name, out->n, req->count);
+		                 : shortage_error(&m, def->pool.name, out->n - nheld, req->count - nheld);
 	else if (r == 0 && (r = picks_record(p, v, def, req, out, picked)) < 0)
 		*housekeeping = false;   /* half-written picks must not be committed */
 	free(picked);
@@ -313,8 +351,9 @@ static int claims_take_back(const struct dp_claim_list *out)
 	if (r == 0)
 		r = pool_db_begin(&p);
 	for (size_t i = 0; r == 0 && i < out->n; i++)
-		r = pool_db_run(&p, "take the claim back", "DELETE FROM claims WHERE member = ?1 AND "
-		                "owner = ?2", "ss", out->c[i].address, out->c[i].owner);
+		if (!out->c[i].held)   /* what the owner held before stays held */
+			r = pool_db_run(&p, "take the claim back", "DELETE FROM claims WHERE member = ?1 AND "
+			                "owner = ?2", "ss", out->c[i].address, out->c[i].owner);
 	if (r == 0)
 		r = pool_db_commit(&p);
 	pool_db_close(&p);
