@@ -304,13 +304,11 @@ static int claim_choose(struct pool_db *p, struct pool_view *v, const struct poo
 	int r = view_members(v, p, (size_t)(def - v->defs.d), true, &m);
 	struct candidate *cand = calloc(m.n ? m.n : 1, sizeof(*cand));
 	const struct candidate **picked = calloc(req->count, sizeof(*picked));
-	size_t nwarn = out->warnings.n;
 	if (r == 0)
 		r = held_add(p, v, def, &m, req, out, picked);
 	size_t nheld = out->n, nnotes = out->warnings.n;
 	size_t n = r == 0 ? candidates_collect(p, v, def, &m, req, cand, out, &r) : 0;
 	*housekeeping = r == 0 && out->warnings.n > nnotes;
-	(void)nwarn;
 	for (size_t i = 0; r == 0 && i < n && out->n < req->count; i++)
 		if (!group_taken(out, cand[i].m->group)) {
 			picked[out->n] = &cand[i];
@@ -691,7 +689,7 @@ static void missing_forget(struct pool_db *p, const struct pool_view *v, struct 
 	for (size_t i = 0; i < v->nprints; i++) {
 		const struct view_fingerprint *f = &v->prints[i];
 		if (dp_pci_list_find(v->list, f->address) || view_claim_find(v, f->address) ||
-		    dp_strv_contains(&v->quarantined, f->address))
+		    view_quarantine_find(v, f->address))
 			continue;   /* a quarantined device keeps its fingerprint for when it is back */
 		if (pool_db_run(p, "forget", "DELETE FROM members WHERE pool_id = ?1 AND address = ?2",
 		                "is", f->pool_id, f->address) == 0)
@@ -711,16 +709,20 @@ int dp_pool_gc(const struct dp_pci_list *list, int timeout_ms, struct dp_claim_l
 		return r;
 	r = pool_view_build(&p, list, &v, false);
 	dp_device_users_forget();
+	/* decided once per claim (its member's row), then every function of it goes along */
 	for (size_t i = 0; r == 0 && i < v.nclaims; i++) {
 		char who[256];
 		const struct view_claim *c = &v.claims[i];
-		if (!c->stale)
+		if (!c->stale || strcmp(c->address, c->member) != 0)
 			continue;
-		if (!claim_in_use(&v, c->member, who, sizeof(who)))
-			dp_strv_add(&item_for(&items, &n, &v, c)->functions, c->address);
-		else if (strcmp(c->address, c->member) == 0)   /* said once per claim */
+		if (claim_in_use(&v, c->member, who, sizeof(who))) {
 			dp_strv_addf(&out->warnings, "WARNING: %s is claimed by %s, whose process %d is gone, "
 			             "but %s: left alone", c->member, c->owner, c->pid, who);
+			continue;
+		}
+		for (size_t k = 0; k < v.nclaims; k++)
+			if (strcmp(v.claims[k].member, c->member) == 0)
+				dp_strv_add(&item_for(&items, &n, &v, c)->functions, v.claims[k].address);
 	}
 	if (r == 0)
 		r = items_release(&p, list, items, n, timeout_ms, out);

@@ -60,8 +60,12 @@ struct view_fingerprint {
 	int numa, sriov_total;
 	long long joined_at;
 };
+struct view_quarantine {
+	char address[DP_ADDR_LEN];
+	char owner[128];             /* the last tenant, whose data a wipe is for */
+	long long since;
+};
 struct view_device {
-	int pool;                    /* index into defs of the first matching pool, -1 none */
 	struct dp_strv pools;        /* every matching pool's name (conflict when > 1) */
 	char driver[64];             /* what rules see: the driver before devpass, else now */
 	struct dp_pci_identity id;   /* read in parts, as far as needed: */
@@ -77,9 +81,8 @@ struct pool_view {
 	size_t nclaims;
 	struct view_fingerprint *prints;
 	size_t nprints;
-	struct dp_strv quarantined;  /* "ADDR" */
-	struct dp_strv quarantine_since;
-	struct dp_strv quarantine_owner;
+	struct view_quarantine *quarantine;
+	size_t nquarantine;
 	struct dp_group_list groups;
 };
 /* match: which pools' rules each device matches (release and gc need only the claims) */
@@ -91,6 +94,7 @@ const struct dp_pci_identity *view_identity(struct pool_view *v, size_t i);
 const char *view_physfn(struct pool_view *v, size_t i);
 int view_sriov_total(struct pool_view *v, size_t i);
 const struct view_claim *view_claim_find(const struct pool_view *v, const char *address);
+const struct view_quarantine *view_quarantine_find(const struct pool_view *v, const char *address);
 const struct view_fingerprint *view_print_find(const struct pool_view *v, long long pool_id,
                                                const char *address);
 /* Members of one pool (def index), with states; the fingerprints of new members are

@@ -127,9 +127,11 @@ static int quarantine_load(struct pool_db *p, struct pool_view *v)
 	if (!st)
 		return -EIO;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		dp_strv_add(&v->quarantined, text_col(st, 0));
-		dp_strv_addf(&v->quarantine_since, "%lld", (long long)sqlite3_column_int64(st, 1));
-		dp_strv_add(&v->quarantine_owner, text_col(st, 2));
+		v->quarantine = realloc(v->quarantine, (v->nquarantine + 1) * sizeof(*v->quarantine));
+		struct view_quarantine *q = &v->quarantine[v->nquarantine++];
+		snprintf(q->address, sizeof(q->address), "%s", text_col(st, 0));
+		q->since = sqlite3_column_int64(st, 1);
+		snprintf(q->owner, sizeof(q->owner), "%s", text_col(st, 2));
 	}
 	sqlite3_finalize(st);
 	return 0;
@@ -150,10 +152,7 @@ const char *view_physfn(struct pool_view *v, size_t i)
 {
 	struct view_device *d = &v->dev[i];
 	if (!d->physfn_read) {
-		char path[512];
-		snprintf(path, sizeof(path), "%s/physfn", v->list->dev[i].sysfs_path);
-		if (dp_fs_readlink_name(path, d->id.physfn, sizeof(d->id.physfn)) < 0)
-			d->id.physfn[0] = '\0';
+		dp_pci_physfn_read(&v->list->dev[i], d->id.physfn);
 		d->physfn_read = true;
 	}
 	return d->id.physfn;
@@ -163,11 +162,8 @@ int view_sriov_total(struct pool_view *v, size_t i)
 {
 	struct view_device *d = &v->dev[i];
 	if (!d->sriov_read) {
-		char path[512], buf[32];
-		snprintf(path, sizeof(path), "%s/sriov_totalvfs", v->list->dev[i].sysfs_path);
 		/* a VF has no VFs of its own: no file to read */
-		d->id.sriov_total = *view_physfn(v, i) || dp_fs_read_line(path, buf, sizeof(buf)) <= 0
-		                    ? -1 : atoi(buf);
+		d->id.sriov_total = *view_physfn(v, i) ? -1 : dp_pci_sriov_total(&v->list->dev[i]);
 		d->sriov_read = true;
 	}
 	return d->id.sriov_total;
@@ -227,17 +223,12 @@ static bool def_matches(struct pool_view *v, const struct pool_def *d, size_t i)
 static void matches_compute(struct pool_view *v)
 {
 	for (size_t i = 0; i < v->list->n; i++) {
-		v->dev[i].pool = -1;
 		/* bridges of every kind (host, ISA/LPC, PCI) stay with the host */
 		if (dp_pci_device_base_class(&v->list->dev[i]) == 0x06 || v->defs.n == 0)
 			continue;
-		for (size_t d = 0; d < v->defs.n; d++) {
-			if (!def_matches(v, &v->defs.d[d], i))
-				continue;
-			dp_strv_add(&v->dev[i].pools, v->defs.d[d].pool.name);
-			if (v->dev[i].pool < 0)
-				v->dev[i].pool = (int)d;
-		}
+		for (size_t d = 0; d < v->defs.n; d++)
+			if (def_matches(v, &v->defs.d[d], i))
+				dp_strv_add(&v->dev[i].pools, v->defs.d[d].pool.name);
 	}
 }
 
@@ -247,8 +238,6 @@ int pool_view_build(struct pool_db *p, const struct dp_pci_list *list, struct po
 	memset(v, 0, sizeof(*v));
 	v->list = list;
 	v->dev = calloc(list->n ? list->n : 1, sizeof(*v->dev));
-	for (size_t i = 0; i < list->n; i++)
-		v->dev[i].pool = -1;
 	int r = pool_defs_load(p, &v->defs);
 	if (r == 0 && p->db)
 		r = originals_load(p, v);
@@ -272,9 +261,7 @@ void pool_view_free(struct pool_view *v)
 	free(v->dev);
 	free(v->claims);
 	free(v->prints);
-	dp_strv_free(&v->quarantined);
-	dp_strv_free(&v->quarantine_since);
-	dp_strv_free(&v->quarantine_owner);
+	free(v->quarantine);
 	dp_groups_free(&v->groups);
 	pool_defs_free(&v->defs);
 	memset(v, 0, sizeof(*v));
@@ -297,12 +284,12 @@ const struct view_fingerprint *view_print_find(const struct pool_view *v, long l
 	return NULL;
 }
 
-static long long quarantine_since(const struct pool_view *v, const char *address)
+const struct view_quarantine *view_quarantine_find(const struct pool_view *v, const char *address)
 {
-	for (size_t i = 0; i < v->quarantined.n; i++)
-		if (strcmp(v->quarantined.v[i], address) == 0)
-			return atoll(v->quarantine_since.v[i]);
-	return -1;
+	for (size_t i = 0; i < v->nquarantine; i++)
+		if (strcmp(v->quarantine[i].address, address) == 0)
+			return &v->quarantine[i];
+	return NULL;
 }
 
 /* ---- fingerprints -------------------------------------------------------------------- */
@@ -460,7 +447,7 @@ static void member_state(struct pool_view *v, const struct pool_def *def, struct
                          size_t i, char *diff)
 {
 	const struct view_claim *c = view_claim_find(v, m->address);
-	long long q = quarantine_since(v, m->address);
+	const struct view_quarantine *q = view_quarantine_find(v, m->address);
 	char *why = NULL;
 	if (c && c->member[0] && strcmp(c->member, m->address) == 0 && c->pool_id == def->id) {
 		m->state = DP_MEMBER_CLAIMED;
@@ -474,12 +461,10 @@ static void member_state(struct pool_view *v, const struct pool_def *def, struct
 	} else if (diff) {
 		m->state = DP_MEMBER_CHANGED;
 		why = strdup(diff);
-	} else if (q >= 0) {
+	} else if (q) {
 		m->state = DP_MEMBER_QUARANTINED;
-		m->since = q;
-		for (size_t k = 0; k < v->quarantined.n; k++)   /* the last tenant, for the wipe */
-			if (strcmp(v->quarantined.v[k], m->address) == 0)
-				snprintf(m->owner, sizeof(m->owner), "%s", v->quarantine_owner.v[k]);
+		m->since = q->since;
+		snprintf(m->owner, sizeof(m->owner), "%s", q->owner);   /* for the wipe */
 		why = strdup("released; 'devpass pool clear' makes it claimable again");
 	} else if (v->dev[i].pools.n > 1) {
 		char *all = dp_strv_join(&v->dev[i].pools, ", ");
@@ -543,7 +528,7 @@ int view_members(struct pool_view *v, struct pool_db *p, size_t def_index, bool 
 		char *diff = f ? view_print_diff(v, f, i) : NULL;
 		const struct view_claim *c = view_claim_find(v, v->list->dev[i].address);
 		bool holds = (c && c->pool_id == def->id && strcmp(c->member, c->address) == 0) ||
-		             quarantine_since(v, v->list->dev[i].address) >= 0;
+		             view_quarantine_find(v, v->list->dev[i].address);
 		if (!matched && !diff && !holds) {
 			free(diff);
 			continue;   /* left the pool: its fingerprint goes at the next rule change */
@@ -573,7 +558,7 @@ int view_prints_prune(struct pool_view *v, struct pool_db *p, size_t def_index)
 		/* a changed device the rules no longer match goes too: the next rule that
 		 * matches it records it anew (rule rm + rule add accepts new hardware) */
 		bool keep = def_index_matches(v, i, def) || view_claim_find(v, f->address) ||
-		            quarantine_since(v, f->address) >= 0;
+		            view_quarantine_find(v, f->address);
 		if (!keep && pool_db_run(p, "forget a member", "DELETE FROM members WHERE pool_id = ?1 "
 		                         "AND address = ?2", "is", def->id, f->address) < 0)
 			return -EIO;
