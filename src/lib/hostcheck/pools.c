@@ -6,17 +6,28 @@
 
 #include "hostcheck/checks.h"
 
+static bool name_rules_exist(const struct dp_pool_list *pools)
+{
+	for (size_t p = 0; p < pools->n; p++)
+		for (size_t r = 0; r < pools->p[p].rules.n; r++) {
+			struct dp_rule rule;
+			bool uses = dp_rule_parse(pools->p[p].rules.v[r], &rule, NULL) == 0 &&
+			            dp_rule_uses(&rule, DP_RK_NAME);
+			dp_rule_free(&rule);
+			if (uses)
+				return true;
+		}
+	return false;
+}
+
 /* name= rules match descriptions, which the check's scan does not look up by default */
 static void names_fill_if_used(const struct dp_pool_list *pools, struct dp_pci_list *list)
 {
-	for (size_t p = 0; p < pools->n; p++)
-		for (size_t r = 0; r < pools->p[p].rules.n; r++)
-			if (strstr(pools->p[p].rules.v[r], "name=")) {
-				for (size_t i = 0; i < list->n; i++)
-					if (!list->dev[i].description)
-						dp_names_fill(&list->dev[i]);
-				return;
-			}
+	if (!name_rules_exist(pools))
+		return;
+	for (size_t i = 0; i < list->n; i++)
+		if (!list->dev[i].description)
+			dp_names_fill(&list->dev[i]);
 }
 
 static void members_summarise(struct dp_check_report *r, const struct dp_pool_members *m)

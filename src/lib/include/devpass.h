@@ -409,6 +409,9 @@ struct dp_pci_identity {
 	int sriov_total;             /* -1 unless an SR-IOV PF */
 };
 int dp_pci_identity_read(const struct dp_pci_device *dev, struct dp_pci_identity *out);
+/* the parts of it on their own: the PF of a VF ("" when not one), a PF's VF count (-1) */
+void dp_pci_physfn_read(const struct dp_pci_device *dev, char out[DP_ADDR_LEN]);
+int dp_pci_sriov_total(const struct dp_pci_device *dev);
 void dp_dsn_format(uint64_t dsn, char *out, size_t size);
 
 enum dp_pool_type { DP_POOL_PCI, DP_POOL_SRIOV_VF, DP_POOL_USB, DP_POOL_MDEV };

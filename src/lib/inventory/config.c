@@ -135,14 +135,25 @@ static int attr_int(const struct dp_pci_device *dev, const char *name, int fallb
 	return attr_line(dev, name, buf, sizeof(buf)) > 0 ? atoi(buf) : fallback;
 }
 
+void dp_pci_physfn_read(const struct dp_pci_device *dev, char out[DP_ADDR_LEN])
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/physfn", dev->sysfs_path);
+	if (dp_fs_readlink_name(path, out, DP_ADDR_LEN) < 0)
+		out[0] = '\0';
+}
+
+int dp_pci_sriov_total(const struct dp_pci_device *dev)
+{
+	return attr_int(dev, "sriov_totalvfs", -1);
+}
+
 static void sriov_read(const struct dp_pci_device *dev, struct dp_pci_details *d)
 {
 	char path[PATH_MAX];
-	d->sriov_total = attr_int(dev, "sriov_totalvfs", -1);
+	d->sriov_total = dp_pci_sriov_total(dev);
 	d->sriov_num = d->sriov_total >= 0 ? attr_int(dev, "sriov_numvfs", 0) : -1;
-	snprintf(path, sizeof(path), "%s/physfn", dev->sysfs_path);
-	if (dp_fs_readlink_name(path, d->physfn, sizeof(d->physfn)) < 0)
-		d->physfn[0] = '\0';
+	dp_pci_physfn_read(dev, d->physfn);
 	if (d->sriov_total < 0)
 		return;
 	DIR *dir = dp_fs_opendir(dev->sysfs_path);
@@ -265,10 +276,8 @@ int dp_pci_identity_read(const struct dp_pci_device *dev, struct dp_pci_identity
 	dp_pci_config_parse(cfg, n > 0 ? (size_t)n : 0, &d);
 	if (d.has_dsn)
 		dp_dsn_format(d.dsn, out->dsn, sizeof(out->dsn));
-	out->sriov_total = attr_int(dev, "sriov_totalvfs", -1);
-	snprintf(path, sizeof(path), "%s/physfn", dev->sysfs_path);
-	if (dp_fs_readlink_name(path, out->physfn, sizeof(out->physfn)) < 0)
-		out->physfn[0] = '\0';
+	out->sriov_total = dp_pci_sriov_total(dev);
+	dp_pci_physfn_read(dev, out->physfn);
 	if (strcmp(dev->driver, "nvme") == 0) {
 		nvme_serial_read(dev, &d);
 		snprintf(out->serial, sizeof(out->serial), "%s", d.nvme_serial);
