@@ -63,20 +63,16 @@ int cli_bind_args_parse(int argc, char **argv, const char *verb, const char *all
 			return cli_error(EXIT_USAGE, "unknown option '%s' (see 'devpass %s --help')",
 			                 argv[optind - 1], verb);
 		}
-		char *end;
 		switch (c) {
 		case 'd': out->opts.driver = optarg; break;
 		case 'f': out->opts.force = true; break;
 		case 'a': out->all = true; break;
 		case 'n': out->opts.dry_run = true; break;
 		case 'o': r = owner_parse(optarg, &out->opts); break;
-		case 't': {
-			double sec = strtod(optarg, &end);
-			if (*end || end == optarg || sec < 0.001 || sec > 3600)
-				return cli_error(EXIT_USAGE, "--timeout takes seconds, 0.001 <= N <= 3600");
-			out->opts.timeout_ms = (int)(sec * 1000);
+		case 't':
+			if (cli_timeout_parse(optarg, &out->opts.timeout_ms))
+				return EXIT_USAGE;
 			break;
-		}
 		}
 	}
 	if (r < 0)

@@ -36,6 +36,8 @@ int cmd_export(int argc, char **argv, const struct cli_ctx *ctx);
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_lib_error(int code);   /* prints dp_error_message() */
 int cli_print_usage(const char *verb);
+/* --timeout SEC (fractions allowed, up to an hour) into milliseconds; prints the error */
+int cli_timeout_parse(const char *text, int *timeout_ms);
 /* Reads the inventory with host-critical marks; prints the error and returns non-zero. */
 int cli_inventory_load(struct dp_pci_list *list, unsigned flags);
 /* The (short) description list/groups print, without pci.ids' bracketed code names. */

@@ -40,7 +40,7 @@ static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req,
 		case 'n': r = number_parse(optarg, "--numa", 0, 4095, &v), req->numa = (int)v; break;
 		case 'a': req->address = optarg; break;
 		case 'p': r = number_parse(optarg, "--pid", 0, 0x7fffffff, &v), req->pid = (pid_t)v; break;
-		case 't': r = number_parse(optarg, "--timeout", 1, 3600, &v), req->timeout_ms = (int)v * 1000; break;
+		case 't': r = cli_timeout_parse(optarg, &req->timeout_ms); break;
 		case 'l': *list_only = true; break;
 		case ':': return cli_error(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
 		default:

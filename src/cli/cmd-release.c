@@ -15,14 +15,11 @@ int cmd_release(int argc, char **argv, const struct cli_ctx *ctx)
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		char *end;
 		if (c == 'f') {
 			owner = optarg;
 		} else if (c == 't') {
-			long s = strtol(optarg, &end, 10);
-			if (*end || s < 1 || s > 3600)
-				return cli_error(EXIT_USAGE, "--timeout takes seconds, 1 to 3600");
-			timeout_ms = (int)s * 1000;
+			if (cli_timeout_parse(optarg, &timeout_ms))
+				return EXIT_USAGE;
 		} else if (c == ':') {
 			return cli_error(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
 		} else {

@@ -1,6 +1,7 @@
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli.h"
 
@@ -35,4 +36,15 @@ void cli_json_add_device_summary(struct json_object *o, const struct dp_pci_devi
 	json_object_object_add(o, "driver", dev->driver[0] ? json_object_new_string(dev->driver) : NULL);
 	json_object_object_add(o, "is_bridge", json_object_new_boolean(dp_pci_device_is_bridge(dev)));
 	json_object_object_add(o, "host_critical", json_object_new_boolean(dev->critical.n > 0));
+}
+
+/* --timeout SEC, as every verb that writes to sysfs takes it */
+int cli_timeout_parse(const char *text, int *timeout_ms)
+{
+	char *end;
+	double sec = strtod(text, &end);
+	if (*end || end == text || sec < 0.001 || sec > 3600)
+		return cli_error(EXIT_USAGE, "--timeout takes seconds, 0.001 <= N <= 3600");
+	*timeout_ms = (int)(sec * 1000);
+	return 0;
 }
