@@ -268,12 +268,15 @@ static bool devpass_cycle(struct dp_pci_list *list, const char *owner, pid_t me)
 	phase_set(r < 0 ? PH_IDLE : PH_HOLDING);
 	if (r < 0) {
 		__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
+		fk_trace("claim by %s failed: %s", owner, dp_error_message());
 		note("claim by %s failed: %s", owner, dp_error_message());
 		dp_claim_list_free(&got);
 		return false;
 	}
 	__atomic_add_fetch(&sh->claims, 1, __ATOMIC_SEQ_CST);
 	struct dp_strv functions = {0};
+	for (size_t c = 0; c < got.n; c++)
+		fk_trace("claimed %s for %s%s", got.c[c].address, owner, got.c[c].took_over ? " (took over)" : "");
 	for (size_t c = 0; c < got.n; c++) {
 		if (got.c[c].took_over)
 			__atomic_add_fetch(&sh->takeovers, 1, __ATOMIC_SEQ_CST);
@@ -293,7 +296,11 @@ static bool devpass_cycle(struct dp_pci_list *list, const char *owner, pid_t me)
 	slots_give(&functions, me);
 	phase_set(PH_RELEASING);
 	t0 = now_s();
+	fk_trace("releasing for %s", owner);
 	r = dp_pool_release(list, owner, NULL, 0, WRITE_TIMEOUT_MS, &rel);
+	fk_trace("released for %s: r=%d n=%zu", owner, r, rel.n);
+	for (size_t w = 0; w < rel.warnings.n; w++)
+		fk_trace("release warning: %s", rel.warnings.v[w]);
 	__atomic_add_fetch(&sh->release_us, (long)((now_s() - t0) * 1e6), __ATOMIC_SEQ_CST);
 	phase_set(PH_IDLE);
 	if (r < 0) {
@@ -504,6 +511,7 @@ static void __attribute__((noreturn)) worker(enum method m, int index, const cha
 	struct dp_pci_list list = {0};
 	worker_index = index;
 	pid_t me = getpid();
+	fk_trace("worker %s started", owner);
 	if (scan(&list) < 0) {
 		__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
 		note("%s: scan failed: %s", owner, dp_error_message());
@@ -938,7 +946,14 @@ static pid_t gc_loop_start(long every_ms)
 		_exit(1);
 	while (!__atomic_load_n(&sh->stop, __ATOMIC_SEQ_CST)) {
 		struct dp_claim_list gone = {0};
-		if (dp_pool_gc(&list, WRITE_TIMEOUT_MS, &gone) < 0) {
+		int gr = dp_pool_gc(&list, WRITE_TIMEOUT_MS, &gone);
+		for (size_t g = 0; g < gone.n; g++)
+			fk_trace("gc released %s of %s (pid %d)", gone.c[g].address, gone.c[g].owner, gone.c[g].pid);
+		for (size_t w = 0; w < gone.warnings.n; w++)
+			fk_trace("gc warning: %s", gone.warnings.v[w]);
+		if (gr < 0)
+			fk_trace("gc failed: %s", dp_error_message());
+		if (gr < 0) {
 			__atomic_add_fetch(&sh->errors, 1, __ATOMIC_SEQ_CST);
 			note("gc failed: %s", dp_error_message());
 		}
@@ -973,6 +988,7 @@ static void gc_race_round(int nprocs, int kills, long spread_ms, long gc_every_m
 		sleep_ms(rand() % (2 * spread_ms / kills + 1));
 		int i = rand() % nprocs, status;
 		kill(pids[i], SIGKILL);
+		fk_trace("KILLED %d (%s)", (int)pids[i], phase_names[__atomic_load_n(&sh->phase[i], __ATOMIC_SEQ_CST)]);
 		waitpid(pids[i], &status, 0);
 		worker_status_check(pids[i], status, true);
 		slots_free_of(pids[i]);

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <time.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "fs/sysroot.h"
 
 static char fk_root[PATH_MAX];
+static char fk_top[PATH_MAX];   /* the tree's parent: the pause FIFOs live there */
 static struct fk_state *state;
 
 /* the function's real directory in the tree */
@@ -244,7 +247,129 @@ static int do_reset(const char *address, const char *data)
 	return 0;
 }
 
+/* DEVPASS_FK_TRACE=FILE: one line per event, appended whole (O_APPEND), from every
+ * process; for finding interleavings, never read by a test. */
+void fk_trace(const char *fmt, ...)
+{
+	/* opened each time: the gateway's write helper closes what it inherits */
+	const char *path = getenv("DEVPASS_FK_TRACE");
+	int fd = path && *path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
+	if (fd < 0)
+		return;
+	char line[1024];
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	char stat[PATH_MAX], buf[512];
+	int gp = 0;
+	snprintf(stat, sizeof(stat), "/proc/%d/stat", (int)getppid());
+	read_line(stat, buf, sizeof(buf));
+	const char *paren = strrchr(buf, ')');
+	if (paren)
+		sscanf(paren + 1, " %*c %d", &gp);
+	int n = snprintf(line, sizeof(line), "%ld.%06ld pid %d ppid %d gp %d: ", (long)ts.tv_sec,
+	                 ts.tv_nsec / 1000, (int)getpid(), (int)getppid(), gp);
+	va_list ap;
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(fd, line, (size_t)n) < 0)
+		n = 0;
+	close(fd);
+}
+
+/* ---- pauses --------------------------------------------------------------------------- */
+
+static void fifo_path(int slot, const char *what, char *out, size_t size)
+{
+	snprintf(out, size, "%s/pause-%d-%s", fk_top, slot, what);
+}
+
+/* One byte through a FIFO: opening it waits for the other side, so do the calls. */
+static void fifo_put(int slot, const char *what)
+{
+	char path[PATH_MAX + 32];
+	fifo_path(slot, what, path, sizeof(path));
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0 && write(fd, "x", 1) != 1)
+		fprintf(stderr, "fakekernel: cannot write %s\n", path);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void fifo_take(int slot, const char *what)
+{
+	char path[PATH_MAX + 32], c;
+	fifo_path(slot, what, path, sizeof(path));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && read(fd, &c, 1) != 1)
+		fprintf(stderr, "fakekernel: nothing came through %s\n", path);
+	if (fd >= 0)
+		close(fd);
+}
+
+void fk_pause_at(int slot, const char *text)
+{
+	snprintf(state->pause[slot].what, sizeof(state->pause[slot].what), "%s", text);
+}
+
+void fk_pause_wait(int slot)
+{
+	fifo_take(slot, "reached");
+}
+
+void fk_pause_release(int slot)
+{
+	fifo_put(slot, "go");
+}
+
+/* Stops here when an armed slot's text is in the event; the first comer disarms it. */
+static void pause_point(const char *event)
+{
+	for (int slot = 0; slot < 2; slot++) {
+		char want[sizeof(state->pause[slot].what)];
+		memcpy(want, state->pause[slot].what, sizeof(want));
+		want[sizeof(want) - 1] = '\0';
+		if (!*want || !strstr(event, want) ||
+		    !__atomic_compare_exchange_n(&state->pause[slot].what[0], &want[0], '\0', false,
+		                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			continue;
+		fk_trace("paused at '%s' (slot %d)", event, slot);
+		fifo_put(slot, "reached");
+		fifo_take(slot, "go");
+		fk_trace("released from '%s' (slot %d)", event, slot);
+	}
+}
+
+static void fk_event(const char *event, const char *detail)
+{
+	char text[PATH_MAX + 64];
+	snprintf(text, sizeof(text), "%s %s", event, detail);
+	fk_trace("%s", text);
+	pause_point(text);
+}
+
+static int fk_write_traced(const char *path, const char *data, void *ctx);
+
 static int fk_write(const char *path, const char *data, void *ctx)
+{
+	char event[PATH_MAX + 128];
+	snprintf(event, sizeof(event), "write %s %.*s", path, (int)strcspn(data, "\n"), data);
+	pause_point(event);
+	int r = fk_write_traced(path, data, ctx);
+	char address[DP_ADDR_LEN + 1] = "", drv[64] = "", ovr[64] = "";
+	if (sscanf(path, "sys/bus/pci/devices/%15[^/]", address) != 1)
+		snprintf(address, sizeof(address), "%.15s", data);
+	fk_driver(fk_root, address, drv, sizeof(drv));
+	fk_override(fk_root, address, ovr, sizeof(ovr));
+	fk_trace("write %s '%.*s' -> %d; %s now on '%s' override '%s'", path,
+	         (int)strcspn(data, "\n"), data, r, address, drv, ovr);
+	return r;
+}
+
+static int fk_write_traced(const char *path, const char *data, void *ctx)
 {
 	(void)ctx;
 	char address[DP_ADDR_LEN + 1], driver[64], attr[32];
@@ -300,6 +425,14 @@ struct fk_state *fk_start(const char *scenario, char *root, size_t size)
 	         SOURCE_ROOT, scenario, root);
 	if (system(cmd) != 0)
 		return NULL;
+	snprintf(fk_top, sizeof(fk_top), "%s", root);
+	for (int slot = 0; slot < 2; slot++)
+		for (int k = 0; k < 2; k++) {
+			char fifo[PATH_MAX + 32];
+			fifo_path(slot, k ? "go" : "reached", fifo, sizeof(fifo));
+			if (mkfifo(fifo, 0600) < 0)
+				return NULL;
+		}
 	strncat(root, "/t", size - strlen(root) - 1);
 	snprintf(fk_root, sizeof(fk_root), "%s", root);
 	if (!state)
@@ -308,6 +441,7 @@ struct fk_state *fk_start(const char *scenario, char *root, size_t size)
 	defaults_record();
 	dp_root_set(root);
 	dp_fs_set_write_hook(fk_write, NULL);
+	dp_fs_set_event_hook(fk_event);
 	return state;
 }
 
@@ -315,6 +449,7 @@ void fk_stop(const char *root)
 {
 	char cmd[PATH_MAX + 32], top[PATH_MAX];
 	dp_fs_set_write_hook(NULL, NULL);
+	dp_fs_set_event_hook(NULL);
 	snprintf(top, sizeof(top), "%s", root);
 	char *slash = strrchr(top, '/');
 	if (slash && strcmp(slash, "/t") == 0)

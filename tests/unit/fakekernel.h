@@ -26,6 +26,9 @@ struct fk_state {
 	int resets;          /* resets that succeeded */
 	int crash_pid;       /* the devpass process FK_CRASH kills (writes may come from its
 	                        helper process) */
+	struct {
+		char what[192];  /* the event text that stops a process, armed while non-empty */
+	} pause[2];
 };
 
 /* Generates `scenario` into a new directory (under $DEVPASS_FK_TMPDIR, else /tmp), sets
@@ -37,5 +40,17 @@ void fk_stop(const char *root);
 void fk_driver(const char *root, const char *address, char *out, size_t size);
 void fk_override(const char *root, const char *address, char *out, size_t size);
 int fk_vfio_node_exists(const char *root, int group);
+/* Stopping a process at a step, to play an interleaving out deterministically. Events are
+ * the writes the fake kernel receives, "write PATH DATA" (DATA without its newline), and
+ * the library's named points, "EVENT DETAIL" (see dp_fs_set_event_hook): "lock-wait
+ * run/devpass/group-13.lock". fk_pause_at(slot, text) arms the slot: the first process
+ * whose event contains text stops there, in whatever process it is (the gateway's write
+ * helper, a forked child); fk_pause_wait(slot) returns once it has stopped, and
+ * fk_pause_release(slot) lets it go on. The slots wait on FIFOs beside the tree. */
+void fk_pause_at(int slot, const char *text);
+void fk_pause_wait(int slot);
+void fk_pause_release(int slot);
+/* A line to $DEVPASS_FK_TRACE (when set), with the time and the process. */
+void fk_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -650,11 +650,22 @@ int dp_fs_dir_handle_path(const char *path, int *fd_out, char *out, size_t size)
 	return 0;
 }
 
+static dp_fs_event_hook event_hook;
+
+void dp_fs_set_event_hook(dp_fs_event_hook hook)
+{
+	event_hook = hook;
+}
+
 int dp_fs_lock(const char *path)
 {
 	int fd = open_in_root(path, O_RDWR | O_CREAT);
 	if (fd < 0)
 		return -errno;
+	if (event_hook && flock(fd, LOCK_EX | LOCK_NB) == 0)
+		return fd;
+	if (event_hook)
+		event_hook("lock-wait", path);
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
 			int err = errno;

@@ -59,6 +59,10 @@ void dp_fs_set_write_hook(dp_fs_write_hook hook, void *ctx);
 int dp_fs_mkdir_p(const char *path, mode_t mode);
 /* Opens (creating) a lock file and takes an exclusive flock; returns the descriptor. */
 int dp_fs_lock(const char *path);
+/* Tests are told of named points here, to stop a process at one: "lock-wait" (detail: the
+ * lock file) when dp_fs_lock is about to wait for another holder. */
+typedef void (*dp_fs_event_hook)(const char *event, const char *detail);
+void dp_fs_set_event_hook(dp_fs_event_hook hook);
 void dp_fs_unlock(int fd);
 int dp_fs_chown(const char *path, uid_t uid, gid_t gid);
 /* Configuration files: replaced whole and atomically (temporary file, fsync, rename), so
