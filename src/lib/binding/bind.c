@@ -424,34 +424,61 @@ static int driver_unreadable(const char *address)
 	                    dp_error_message());
 }
 
-/* After the locks: another devpass may have moved some functions meanwhile. */
-static int plan_refresh(struct dp_bind_plan *plan)
+/* A restore's target as the ledger says under the locks; a function devpass never changed
+ * (or whose record a restore has since removed) is left as it is. */
+static int restore_target_refresh(struct dp_bind_step *s, struct dp_ledger *ledger)
+{
+	int found = dp_ledger_get(ledger, s->address, s->to, sizeof(s->to), s->to_override,
+	                          sizeof(s->to_override));
+	if (found < 0)
+		return found;
+	s->in_ledger = found;
+	if (!found)
+		snprintf(s->to, sizeof(s->to), "%s", s->from);
+	return 0;
+}
+
+/* One step decided again from the function's state now. */
+static int step_refresh(struct dp_bind_plan *plan, struct dp_bind_step *s, struct dp_ledger *ledger)
+{
+	/* a stale "from" would make a restore skip a device that needs it */
+	if (dp_device_driver(s->address, s->from, sizeof(s->from)) < 0)
+		return driver_unreadable(s->address);
+	int r = dp_device_override(s->address, s->from_override, sizeof(s->from_override),
+	                           plan->timeout_ms);
+	if (r == 0 && plan->kind == DP_RESTORE)
+		r = restore_target_refresh(s, ledger);
+	if (r < 0)
+		return r;
+	char driver[64];
+	snprintf(driver, sizeof(driver), "%s", s->to);
+	step_target(s, plan->kind, driver);
+	if (plan->kind == DP_RESTORE && !s->in_ledger) {   /* nothing of ours to undo */
+		s->action = DP_STEP_SKIP;
+		s->result = DP_STEP_SKIPPED;
+	}
+	return 0;
+}
+
+/* Under the locks every step is decided again, skipped ones too: the plan was made
+ * without them, and another devpass may have moved a function meanwhile (a claim still
+ * binding a device whose claim went stale and is being collected). A restore that finds a
+ * function as recorded forgets the record, so "as recorded" must be true now, not when
+ * the plan was made. A step that now has work to do is checked like a planned one. */
+static int plan_refresh(struct dp_bind_plan *plan, const struct dp_pci_list *list,
+                        struct dp_ledger *ledger, const struct dp_bind_options *o)
 {
 	for (size_t i = 0; i < plan->n; i++) {
 		struct dp_bind_step *s = &plan->steps[i];
-		/* a group member someone else had bound as wanted may have moved since */
-		if (s->action == DP_STEP_SKIP && plan->kind == DP_BIND) {
-			char now[64];
-			if (dp_device_driver(s->address, now, sizeof(now)) < 0)
-				return driver_unreadable(s->address);
-			if (strcmp(now, s->to) != 0) {
-				s->action = DP_STEP_BIND;
-				s->result = DP_STEP_PLANNED;
-			}
-		}
-		if (s->action == DP_STEP_SKIP)
-			continue;
-		/* a stale "from" would make a restore skip a device that needs it */
-		if (dp_device_driver(s->address, s->from, sizeof(s->from)) < 0)
-			return driver_unreadable(s->address);
-		int r = dp_device_override(s->address, s->from_override, sizeof(s->from_override),
-		                           plan->timeout_ms);
-		if (r < 0)
+		bool was_skipped = s->action == DP_STEP_SKIP;
+		int r = step_refresh(plan, s, ledger);
+		if (r == 0 && was_skipped && s->action != DP_STEP_SKIP)
+			r = step_check_safe(plan, s, dp_pci_list_find(list, s->address), o);
+		if (r < 0) {
+			for (size_t k = 0; k < plan->n; k++)
+				if (plan->steps[k].result == DP_STEP_PLANNED)
+					plan->steps[k].result = DP_STEP_REFUSED;
 			return r;
-		if (strcmp(s->from, s->to) == 0 && (s->action == DP_STEP_BIND ||
-		                                   strcmp(s->from_override, s->to_override) == 0)) {
-			s->action = DP_STEP_SKIP;
-			s->result = DP_STEP_SKIPPED;
 		}
 	}
 	return 0;
@@ -702,9 +729,11 @@ int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list
 	if ((r = plan_locks_take(plan, &locks)) < 0)
 		return r;
 	struct dp_ledger *ledger = NULL;
-	r = plan_refresh(plan);
+	r = dp_ledger_open(&ledger, true);
 	if (r == 0)
-		r = dp_ledger_open(&ledger, true);
+		r = plan_refresh(plan, list, ledger, o);
+	if (r == 0)
+		r = drivers_ensure(plan);   /* for steps the refresh found work for */
 	if (r == 0)
 		r = plan_run(plan, list, ledger, plan->timeout_ms, o);
 	if (r == 0 && o->set_owner)
