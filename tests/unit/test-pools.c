@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "binding/binding.h"
 #include "devpass.h"
 #include "fakekernel.h"
 
@@ -513,6 +515,146 @@ static void test_export_import_roundtrip(void **state)
 	assert_int_equal(dp_pool_delete("x"), 0);
 }
 
+/* ---- claims, gc and takeovers racing (issue 10) -------------------------------------- */
+
+#define RACE_VF "0000:04:00.2"   /* a VF alone in its IOMMU group (13), on mlx5_core */
+
+static void assert_override(struct fx *f, const char *addr, const char *want)
+{
+	char now[64];
+	fk_override(f->root, addr, now, sizeof(now));
+	if (strcmp(now, want) != 0)
+		fail_msg("%s has driver_override '%s', expected '%s'", addr, now, want);
+}
+
+static void assert_recorded(const char *addr, const char *want)
+{
+	char was[64];
+	dp_ledger_original_driver(addr, was);
+	if (strcmp(was, want) != 0)
+		fail_msg("the ledger has '%s' for %s, expected '%s'", was, addr, want);
+}
+
+static int child_status(pid_t pid)
+{
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A process that lives until killed: what a claim's --pid names. */
+static pid_t process_start(void)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		for (;;)
+			pause();
+	assert_true(pid > 0);
+	return pid;
+}
+
+/* Forks a process that claims RACE_VF for owner with the claim tied to pid; it exits 0
+ * when the claim succeeded (took_over as expected), 1 otherwise. */
+static pid_t claim_start(struct fx *f, const char *owner, pid_t pid, bool took_over)
+{
+	fflush(NULL);
+	pid_t child = fork();
+	if (child != 0)
+		return child;
+	struct dp_claim_request req = request("race", owner);
+	struct dp_claim_list c;
+	req.address = RACE_VF;
+	req.pid = pid;
+	int r = dp_pool_claim(&f->list, &req, &c);
+	if (r < 0)
+		fprintf(stderr, "claim by %s: %s\n", owner, dp_error_message());
+	_exit(r == 0 && c.n == 1 && c.c[0].took_over == took_over ? 0 : 1);
+}
+
+/* A claim for vm1, tied to a process that then dies, stopped in its bind just after the
+ * group lock is taken and the ledger written, before the first write to the VF: the
+ * state a claim is in when the process it lives with dies during the claim (or the
+ * claimant is killed while its parallel bind workers, which hold the lock, go on). */
+static pid_t stale_claim_binding(struct fx *f)
+{
+	/* what earlier tests kept on vfio-pci goes back first */
+	struct dp_bind_options o = {.timeout_ms = 5000};
+	struct dp_bind_plan plan;
+	assert_int_equal(dp_bind_plan_make(DP_RESTORE, &f->list, NULL, 0, true, &o, &plan), 0);
+	assert_int_equal(dp_bind_plan_apply(&plan, &f->list, &o), 0);
+	dp_bind_plan_free(&plan);
+	rescan(f);
+	assert_driver(f, RACE_VF, "mlx5_core");
+	assert_int_equal(dp_pool_create("race", DP_POOL_SRIOV_VF, "", DP_RELEASE_RESTORE), 0);
+	assert_int_equal(dp_pool_rule_add("race", "physfn=04:00.0", &f->list), 4);
+	pid_t vm = process_start();
+	fk_pause_at(0, "write sys/bus/pci/devices/" RACE_VF "/driver_override vfio-pci");
+	pid_t binder = claim_start(f, "vm1", vm, false);
+	fk_pause_wait(0);
+	assert_recorded(RACE_VF, "mlx5_core");
+	assert_driver(f, RACE_VF, "mlx5_core");
+	kill(vm, SIGKILL);
+	child_status(vm);
+	return binder;
+}
+
+/* gc finds vm1's claim stale while the claim's bind still holds the VF's group lock. It
+ * used to plan the restore before taking the lock, see the VF as recorded (the bind had
+ * not reached it), skip it, and then, under the lock, forget the VF's ledger record: the
+ * VF was left on vfio-pci with no claim and no record, lost to the pool. */
+static void test_gc_racing_a_bind(void **state)
+{
+	struct fx *f = *state;
+	struct dp_claim_list c;
+	pid_t binder = stale_claim_binding(f);
+	fk_pause_at(1, "lock-wait run/devpass/group-13.lock");
+	fflush(NULL);
+	pid_t gc = fork();
+	if (gc == 0) {
+		int r = dp_pool_gc(&f->list, 5000, &c);
+		_exit(r == 0 && c.n == 1 ? 0 : 1);
+	}
+	fk_pause_wait(1);      /* gc has taken the claim and waits for the group lock */
+	fk_pause_release(0);   /* the bind goes on: the VF goes to vfio-pci */
+	assert_int_equal(child_status(binder), 0);
+	assert_driver(f, RACE_VF, "vfio-pci");
+	fk_pause_release(1);
+	assert_int_equal(child_status(gc), 0);
+	assert_driver(f, RACE_VF, "mlx5_core");
+	assert_override(f, RACE_VF, "");
+	assert_recorded(RACE_VF, "");
+	assert_int_equal(dp_claims_read(&f->list, NULL, &c), 0);
+	assert_int_equal(c.n, 0);
+	dp_claim_list_free(&c);
+	assert_int_equal(dp_pool_delete("race"), 0);
+}
+
+/* The same stale claim taken over by the next claim: it waits for the lock, finds the VF
+ * on vfio-pci and leaves it there; the record of its original driver stays, and the new
+ * owner's release puts it back. */
+static void test_takeover_racing_a_bind(void **state)
+{
+	struct fx *f = *state;
+	struct dp_claim_list c;
+	pid_t binder = stale_claim_binding(f);
+	fk_pause_at(1, "lock-wait run/devpass/group-13.lock");
+	pid_t taker = claim_start(f, "vm2", 0, true);
+	fk_pause_wait(1);
+	fk_pause_release(0);
+	assert_int_equal(child_status(binder), 0);
+	fk_pause_release(1);
+	assert_int_equal(child_status(taker), 0);
+	assert_driver(f, RACE_VF, "vfio-pci");
+	assert_recorded(RACE_VF, "mlx5_core");
+	assert_int_equal(dp_pool_release(&f->list, "vm2", NULL, 0, 5000, &c), 0);
+	assert_int_equal(c.n, 1);
+	dp_claim_list_free(&c);
+	assert_driver(f, RACE_VF, "mlx5_core");
+	assert_override(f, RACE_VF, "");
+	assert_recorded(RACE_VF, "");
+	assert_int_equal(dp_pool_delete("race"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest parser[] = {
@@ -526,6 +668,8 @@ int main(void)
 		cmocka_unit_test(test_stale_and_quarantine),
 		cmocka_unit_test(test_fingerprint_changed),
 		cmocka_unit_test(test_export_import_roundtrip),
+		cmocka_unit_test(test_gc_racing_a_bind),
+		cmocka_unit_test(test_takeover_racing_a_bind),
 	};
 	int failed = cmocka_run_group_tests_name("rules", parser, NULL, NULL);
 	failed += cmocka_run_group_tests_name("pools", pools, fx_setup, fx_teardown);
