@@ -575,7 +575,8 @@ static pid_t claim_start(struct fx *f, const char *owner, pid_t pid, bool took_o
  * group lock is taken and the ledger written, before the first write to the VF: the
  * state a claim is in when the process it lives with dies during the claim (or the
  * claimant is killed while its parallel bind workers, which hold the lock, go on). */
-static pid_t stale_claim_binding(struct fx *f)
+/* The pool of the mlx5 PF's four VFs, every VF as the fixture had it. */
+static void race_pool_create(struct fx *f)
 {
 	/* what earlier tests kept on vfio-pci goes back first */
 	struct dp_bind_options o = {.timeout_ms = 5000};
@@ -587,6 +588,11 @@ static pid_t stale_claim_binding(struct fx *f)
 	assert_driver(f, RACE_VF, "mlx5_core");
 	assert_int_equal(dp_pool_create("race", DP_POOL_SRIOV_VF, "", DP_RELEASE_RESTORE), 0);
 	assert_int_equal(dp_pool_rule_add("race", "physfn=04:00.0", &f->list), 4);
+}
+
+static pid_t stale_claim_binding(struct fx *f)
+{
+	race_pool_create(f);
 	pid_t vm = process_start();
 	fk_pause_at(0, "write sys/bus/pci/devices/" RACE_VF "/driver_override vfio-pci");
 	pid_t binder = claim_start(f, "vm1", vm, false);
@@ -655,6 +661,56 @@ static void test_takeover_racing_a_bind(void **state)
 	assert_int_equal(dp_pool_delete("race"), 0);
 }
 
+/* A claim takes a stale claim over and then fails to bind its other device: the stale
+ * claim goes back to its dead owner, so that gc still restores the device. It used to be
+ * deleted with the new claim's rows, which left the device on vfio-pci with no claim. */
+static void test_takeover_then_bind_fails(void **state)
+{
+	struct fx *f = *state;
+	struct dp_claim_list c;
+	race_pool_create(f);
+	pid_t vm = process_start();
+	struct dp_claim_request req = request("race", "vm1");
+	req.address = RACE_VF;
+	req.pid = vm;
+	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
+	dp_claim_list_free(&c);
+	kill(vm, SIGKILL);
+	child_status(vm);
+	static const char *const others[] = {"04:00.3", "04:00.4"};   /* leaves 04:00.5 free */
+	for (size_t i = 0; i < 2; i++) {
+		req = request("race", "vm0");
+		req.address = others[i];
+		assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
+		dp_claim_list_free(&c);
+	}
+	/* vm2 gets the free VF and the stale one; the free one's driver_override fails */
+	f->fk->seen = 0;
+	f->fk->fault_at = 1;
+	f->fk->fault = FK_OVERRIDE_FAILS;
+	req = request("race", "vm2");
+	req.count = 2;
+	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -5);
+	f->fk->fault = FK_NONE;
+	assert_non_null(strstr(dp_error_message(), "the claim was taken back"));
+	dp_claim_list_free(&c);
+	assert_driver(f, "0000:04:00.5", "mlx5_core");
+	assert_recorded("0000:04:00.5", "");
+	assert_int_equal(dp_claims_read(&f->list, "vm1", &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.c[0].address, RACE_VF);
+	dp_claim_list_free(&c);
+	assert_int_equal(dp_pool_gc(&f->list, 5000, &c), 0);
+	assert_int_equal(c.n, 1);
+	dp_claim_list_free(&c);
+	assert_driver(f, RACE_VF, "mlx5_core");
+	assert_override(f, RACE_VF, "");
+	assert_recorded(RACE_VF, "");
+	assert_int_equal(dp_pool_release(&f->list, "vm0", NULL, 0, 5000, &c), 0);
+	dp_claim_list_free(&c);
+	assert_int_equal(dp_pool_delete("race"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest parser[] = {
@@ -670,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_export_import_roundtrip),
 		cmocka_unit_test(test_gc_racing_a_bind),
 		cmocka_unit_test(test_takeover_racing_a_bind),
+		cmocka_unit_test(test_takeover_then_bind_fails),
 	};
 	int failed = cmocka_run_group_tests_name("rules", parser, NULL, NULL);
 	failed += cmocka_run_group_tests_name("pools", pools, fx_setup, fx_teardown);

@@ -15,6 +15,39 @@
 
 #include "binding/binding.h"
 #include "pools/pools.h"
+#include "util/alloc-util.h"
+
+/* The stale claims a claim took over, as they were: a claim whose bind fails gives them
+ * back to their dead owners (gc or the next claim collects them, restoring the device),
+ * rather than leaving their devices on vfio-pci with no claim at all. */
+struct takeovers {
+	struct view_claim *was;
+	size_t n;
+};
+
+static void takeovers_free(struct takeovers *t)
+{
+	free(t->was);
+	t->was = NULL;
+	t->n = 0;
+}
+DEFINE_CLEANUP_STRUCT(takeovers, takeovers_free)
+
+static int takeover_keep(struct takeovers *t, const struct view_claim *was)
+{
+	if (dp_array_grow(&t->was, t->n, 1, sizeof(*t->was)) < 0)
+		return dp_error_set(-ENOMEM, "out of memory");
+	t->was[t->n++] = *was;
+	return 0;
+}
+
+static const struct view_claim *takeover_find(const struct takeovers *t, const char *member)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->was[i].member, member) == 0)
+			return &t->was[i];
+	return NULL;
+}
 
 void dp_claim_list_free(struct dp_claim_list *l)
 {
@@ -243,7 +276,7 @@ static struct dp_claim *pick_add(struct dp_claim_list *out, const struct pool_de
 /* Writes the picks: stale claims taken over first, then one row per function. */
 static int picks_record(struct pool_db *p, struct pool_view *v, const struct pool_def *def,
                         const struct dp_claim_request *req, struct dp_claim_list *out,
-                        const struct candidate **picked)
+                        const struct candidate **picked, struct takeovers *took)
 {
 	long long pid_start = req->pid > 0 ? pid_start_time(req->pid) : 0;
 	int r = 0;
@@ -253,8 +286,10 @@ static int picks_record(struct pool_db *p, struct pool_view *v, const struct poo
 		if (picked[i]->stale) {
 			dp_strv_addf(&out->warnings, "WARNING: took over %s from %s, whose process %d is gone",
 			             out->c[i].address, picked[i]->stale->owner, picked[i]->stale->pid);
-			r = pool_db_run(p, "take over", "DELETE FROM claims WHERE member = ?1", "s",
-			                out->c[i].address);
+			r = takeover_keep(took, picked[i]->stale);
+			if (r == 0)
+				r = pool_db_run(p, "take over", "DELETE FROM claims WHERE member = ?1", "s",
+				                out->c[i].address);
 		}
 		if (r == 0)
 			r = claim_rows_insert(p, v, def, req, pid_start, &out->c[i]);
@@ -297,7 +332,7 @@ static int held_add(struct pool_db *p, const struct pool_view *v, const struct p
  * even when the claim itself fails). */
 static int claim_choose(struct pool_db *p, struct pool_view *v, const struct pool_def *def,
                         const struct dp_claim_request *req, struct dp_claim_list *out,
-                        bool *housekeeping)
+                        bool *housekeeping, struct takeovers *took)
 {
 	struct dp_pool_members m = {0};
 	dp_device_users_forget();   /* who holds what is read again, only if a claim is stale */
@@ -317,7 +352,7 @@ static int claim_choose(struct pool_db *p, struct pool_view *v, const struct poo
 	if (r == 0 && out->n < req->count)
 		r = req->address ? address_refusal(&m, def, req->address)
 		                 : shortage_error(&m, def->pool.name, out->n - nheld, req->count - nheld);
-	else if (r == 0 && (r = picks_record(p, v, def, req, out, picked)) < 0)
+	else if (r == 0 && (r = picks_record(p, v, def, req, out, picked, took)) < 0)
 		*housekeeping = false;   /* half-written picks must not be committed */
 	free(picked);
 	free(cand);
@@ -342,7 +377,20 @@ static int members_bind(const struct dp_pci_list *list, const struct dp_claim_li
 	return r;
 }
 
-static int claims_take_back(const struct dp_claim_list *out)
+/* One member's rows go: back to the dead owner it was taken over from, else away. */
+static int claim_take_back(struct pool_db *p, const struct dp_claim *c, const struct takeovers *took)
+{
+	const struct view_claim *was = takeover_find(took, c->address);
+	if (!was)
+		return pool_db_run(p, "take the claim back", "DELETE FROM claims WHERE member = ?1 AND "
+		                   "owner = ?2", "ss", c->address, c->owner);
+	return pool_db_run(p, "give the claim back", "UPDATE claims SET owner = ?1, pid = ?2, "
+	                   "pid_start = ?3, claimed_at = ?4 WHERE member = ?5 AND owner = ?6", "siiiss",
+	                   was->owner, (long long)was->pid, was->pid_start, was->claimed_at,
+	                   c->address, c->owner);
+}
+
+static int claims_take_back(const struct dp_claim_list *out, const struct takeovers *took)
 {
 	struct pool_db p;
 	int r = pool_db_open(&p, true);
@@ -350,8 +398,7 @@ static int claims_take_back(const struct dp_claim_list *out)
 		r = pool_db_begin(&p);
 	for (size_t i = 0; r == 0 && i < out->n; i++)
 		if (!out->c[i].held)   /* what the owner held before stays held */
-			r = pool_db_run(&p, "take the claim back", "DELETE FROM claims WHERE member = ?1 AND "
-			                "owner = ?2", "ss", out->c[i].address, out->c[i].owner);
+			r = claim_take_back(&p, &out->c[i], took);
 	if (r == 0)
 		r = pool_db_commit(&p);
 	pool_db_close(&p);
@@ -401,7 +448,7 @@ static int pool_claimable(const struct pool_def *def, const char *name)
 }
 
 static int claim_record(const struct dp_pci_list *list, const struct dp_claim_request *req,
-                        struct dp_claim_list *out)
+                        struct dp_claim_list *out, struct takeovers *took)
 {
 	struct pool_db p;
 	struct pool_view v;
@@ -418,7 +465,7 @@ static int claim_record(const struct dp_pci_list *list, const struct dp_claim_re
 		r = pool_claimable(def, req->pool);
 	bool housekeeping = false;
 	if (r == 0)
-		r = claim_choose(&p, &v, def, req, out, &housekeeping);
+		r = claim_choose(&p, &v, def, req, out, &housekeeping, took);
 	if (r == 0) {
 		r = pool_db_commit(&p);
 	} else if (housekeeping) {   /* the claim failed; the quarantining stands */
@@ -439,12 +486,13 @@ int dp_pool_claim(const struct dp_pci_list *list, const struct dp_claim_request 
 {
 	struct dp_claim_request req = *in;
 	char address[DP_ADDR_LEN];
+	_cleanup_(takeovers_freep) struct takeovers took = {0};
 	memset(out, 0, sizeof(*out));
 	int r = request_check(&req);
 	if (r == 0 && req.address && (r = address_normalise(req.address, address)) == 0)
 		req.address = address;
 	if (r == 0)
-		r = claim_record(list, &req, out);
+		r = claim_record(list, &req, out, &took);
 	if (r < 0) {   /* no claim; warnings about stale claims quarantined on the way stay */
 		struct dp_strv warnings = out->warnings;
 		memset(&out->warnings, 0, sizeof(out->warnings));
@@ -455,10 +503,11 @@ int dp_pool_claim(const struct dp_pci_list *list, const struct dp_claim_request 
 	if ((r = members_bind(list, out, req.timeout_ms)) < 0) {
 		char why[1024];
 		snprintf(why, sizeof(why), "%s", dp_error_message());
-		int t = claims_take_back(out);
+		int t = claims_take_back(out, &took);
 		dp_claim_list_free(out);
 		return dp_error_set(r, "%s; the claim was taken back%s", why,
-		                    t < 0 ? " in part: run 'devpass pool gc'" : "");
+		                    t < 0 ? " only in part (pool gc collects the rest once this process "
+		                            "has exited)" : "");
 	}
 	for (size_t i = 0; i < out->n; i++)
 		for (size_t f = 0; out->c[i].took_over && f < out->c[i].functions.n; f++)
