@@ -1,6 +1,7 @@
 #include "fakekernel.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <time.h>
@@ -318,6 +319,22 @@ void fk_pause_at(int slot, const char *text)
 void fk_pause_wait(int slot)
 {
 	fifo_take(slot, "reached");
+}
+
+bool fk_pause_wait_for(int slot, int timeout_ms)
+{
+	char path[PATH_MAX + 32], c;
+	fifo_path(slot, "reached", path, sizeof(path));
+	/* open without waiting for a writer; poll waits for one that writes */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	bool reached = poll(&p, 1, timeout_ms) > 0 && read(fd, &c, 1) == 1;
+	close(fd);
+	if (!reached)
+		state->pause[slot].what[0] = '\0';   /* nobody came: disarmed */
+	return reached;
 }
 
 void fk_pause_release(int slot)

@@ -5,6 +5,7 @@
 #ifndef FAKEKERNEL_H
 #define FAKEKERNEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum fk_fault {
@@ -49,6 +50,8 @@ int fk_vfio_node_exists(const char *root, int group);
  * fk_pause_release(slot) lets it go on. The slots wait on FIFOs beside the tree. */
 void fk_pause_at(int slot, const char *text);
 void fk_pause_wait(int slot);
+/* The same for at most timeout_ms: false (and the slot disarmed) when nobody stopped. */
+bool fk_pause_wait_for(int slot, int timeout_ms);
 void fk_pause_release(int slot);
 /* A line to $DEVPASS_FK_TRACE (when set), with the time and the process. */
 void fk_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

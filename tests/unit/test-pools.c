@@ -16,6 +16,7 @@
 #include "binding/binding.h"
 #include "devpass.h"
 #include "fakekernel.h"
+#include "fs/sysroot.h"
 
 /* ---- parser ------------------------------------------------------------------------ */
 
@@ -564,7 +565,7 @@ static pid_t claim_start(struct fx *f, const char *owner, pid_t pid, bool took_o
 	struct dp_claim_request req = request("race", owner);
 	struct dp_claim_list c;
 	req.address = RACE_VF;
-	req.pid = pid;
+	req.pid = pid < 0 ? getpid() : pid;   /* -1: the claim lives with this process */
 	int r = dp_pool_claim(&f->list, &req, &c);
 	if (r < 0)
 		fprintf(stderr, "claim by %s: %s\n", owner, dp_error_message());
@@ -711,6 +712,69 @@ static void test_takeover_then_bind_fails(void **state)
 	assert_int_equal(dp_pool_delete("race"), 0);
 }
 
+/* A claimant killed while its write helper is writing to the VF (the helper finishes the
+ * write it was given: a sysfs write is not undone by a kill): gc must not see the VF
+ * before that write is done, or the write lands after gc restored the VF. The helper
+ * holds the claimant's group lock for the write, lent with it. */
+static void test_gc_after_a_killed_bind(void **state)
+{
+	struct fx *f = *state;
+	struct dp_claim_list c;
+	race_pool_create(f);
+	fk_pause_at(0, "write sys/bus/pci/devices/" RACE_VF "/driver_override vfio-pci");
+	pid_t binder = claim_start(f, "vm1", -1, false);
+	fk_pause_wait(0);
+	kill(binder, SIGKILL);
+	child_status(binder);
+	fk_pause_at(1, "lock-wait run/devpass/group-13.lock");
+	fflush(NULL);
+	pid_t gc = fork();
+	if (gc == 0) {
+		int r = dp_pool_gc(&f->list, 5000, &c);
+		_exit(r == 0 && c.n == 1 ? 0 : 1);
+	}
+	/* gc waits for the lock the helper still holds (the time is for the failing case) */
+	bool waited = fk_pause_wait_for(1, 10000);
+	fk_pause_release(0);
+	if (waited)
+		fk_pause_release(1);
+	assert_int_equal(child_status(gc), 0);
+	assert_true(waited);
+	assert_driver(f, RACE_VF, "mlx5_core");
+	assert_override(f, RACE_VF, "");
+	assert_recorded(RACE_VF, "");
+	assert_int_equal(dp_claims_read(&f->list, NULL, &c), 0);
+	assert_int_equal(c.n, 0);
+	dp_claim_list_free(&c);
+	assert_int_equal(dp_pool_delete("race"), 0);
+}
+
+/* A write the killed claimant had asked for but its helper had not started is not made:
+ * a killed devpass stops moving devices. */
+static void test_killed_claimant_request_dropped(void **state)
+{
+	struct fx *f = *state;
+	struct dp_claim_list c;
+	race_pool_create(f);
+	fk_pause_at(0, "helper-request Wsys/bus/pci/devices/" RACE_VF "/driver_override");
+	pid_t binder = claim_start(f, "vm1", -1, false);
+	fk_pause_wait(0);
+	kill(binder, SIGKILL);
+	child_status(binder);
+	fk_pause_release(0);
+	/* the helper gives the lent lock back when it is done with the request */
+	int lock = dp_fs_lock("run/devpass/group-13.lock");
+	assert_true(lock >= 0);
+	assert_driver(f, RACE_VF, "mlx5_core");
+	assert_override(f, RACE_VF, "");
+	dp_fs_unlock(lock);
+	assert_int_equal(dp_pool_gc(&f->list, 5000, &c), 0);
+	assert_int_equal(c.n, 1);
+	dp_claim_list_free(&c);
+	assert_recorded(RACE_VF, "");
+	assert_int_equal(dp_pool_delete("race"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest parser[] = {
@@ -727,6 +791,8 @@ int main(void)
 		cmocka_unit_test(test_gc_racing_a_bind),
 		cmocka_unit_test(test_takeover_racing_a_bind),
 		cmocka_unit_test(test_takeover_then_bind_fails),
+		cmocka_unit_test(test_gc_after_a_killed_bind),
+		cmocka_unit_test(test_killed_claimant_request_dropped),
 	};
 	int failed = cmocka_run_group_tests_name("rules", parser, NULL, NULL);
 	failed += cmocka_run_group_tests_name("pools", pools, fx_setup, fx_teardown);

@@ -437,6 +437,41 @@ static int write_now(const char *path, const char *data)
 	return -err;
 }
 
+static dp_fs_event_hook event_hook;
+
+void dp_fs_set_event_hook(dp_fs_event_hook hook)
+{
+	event_hook = hook;
+}
+
+/* The locks this process holds (dp_fs_lock) are lent to the helper with every write: a
+ * process killed while its helper writes then leaves the lock held until that write is
+ * done, so the next holder never sees a write land behind its back. dp_fs_unlock drops
+ * a lock explicitly (LOCK_UN acts on the lock itself, whoever else has a copy): a helper
+ * left behind in a hung write does not keep its lock. */
+#define LOCKS_LENT_MAX 253   /* SCM_MAX_FD: what one message carries */
+static int *locks_held;
+static size_t nlocks_held;
+
+static int lock_note(int fd)
+{
+	int *grown = realloc(locks_held, (nlocks_held + 1) * sizeof(*locks_held));
+	if (!grown)
+		return -ENOMEM;
+	locks_held = grown;
+	locks_held[nlocks_held++] = fd;
+	return 0;
+}
+
+static void lock_forget(int fd)
+{
+	for (size_t i = 0; i < nlocks_held; i++)
+		if (locks_held[i] == fd) {
+			locks_held[i] = locks_held[--nlocks_held];
+			return;
+		}
+}
+
 /* Writes that can block go through a helper process, started at the first such write
  * and kept for the rest: the caller waits for its answer at most timeout_ms. A helper
  * stuck in the kernel cannot be killed; it is abandoned (it finishes or stays alone)
@@ -445,21 +480,49 @@ static pid_t writer_pid = -1;
 static int writer_fd = -1;
 static pid_t writer_owner;   /* a forked copy of us must not share our helper */
 
+/* One request and the descriptors lent with it (closed by the caller, *nfds of them). */
+static ssize_t request_receive(int fd, char *req, size_t size, int *fds, size_t *nfds)
+{
+	union {
+		char buf[CMSG_SPACE(LOCKS_LENT_MAX * sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = {.iov_base = req, .iov_len = size};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	                     .msg_controllen = sizeof(control.buf)};
+	ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	*nfds = 0;
+	for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			memcpy(fds + *nfds, CMSG_DATA(c), k * sizeof(int));
+			*nfds += k;
+		}
+	return n;
+}
+
 /* Requests are "W<path>\0<data>" (answered with an int) or "R<path>" (answered with the
- * int result and the bytes read). */
-static void writer_serve(int fd)
+ * int result and the bytes read). A write whose sender is gone (killed while waiting) is
+ * not made: a killed devpass stops moving devices; what it lent is given back at once. */
+static void __attribute__((noreturn)) writer_serve(int fd, pid_t sender)
 {
 	char req[PATH_MAX + 4096];
+	int lent[LOCKS_LENT_MAX];
+	size_t nlent;
 	struct {
 		int r;
 		char data[4096];
 	} answer;
 	for (;;) {
-		ssize_t n = recv(fd, req, sizeof(req) - 1, 0);
+		ssize_t n = request_receive(fd, req, sizeof(req) - 1, lent, &nlent);
 		if (n <= 0)
 			_exit(0);
 		req[n] = '\0';
 		size_t len = sizeof(answer.r);
+		if (event_hook)
+			event_hook("helper-request", req);
+		if (getppid() != sender)
+			_exit(0);
 		if (req[0] == 'R') {
 			ssize_t got = fd_read_close(open_in_root(req + 1, O_RDONLY), answer.data,
 			                            sizeof(answer.data));
@@ -467,7 +530,9 @@ static void writer_serve(int fd)
 			len += got > 0 ? (size_t)got + 1 : 0;
 		} else
 			answer.r = write_now(req + 1, req + strlen(req) + 1);
-		if (send(fd, &answer, len, 0) != (ssize_t)len)
+		for (size_t i = 0; i < nlent; i++)
+			close(lent[i]);
+		if (send(fd, &answer, len, MSG_NOSIGNAL) != (ssize_t)len)
 			_exit(1);
 	}
 }
@@ -493,6 +558,7 @@ static int writer_start(void)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	fflush(NULL);
+	pid_t sender = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(sv[0]);
@@ -503,7 +569,7 @@ static int writer_start(void)
 		/* keep only the socket and the root: an inherited lock file would keep its
 		 * flock held, and an inherited pipe would keep the caller's reader waiting */
 		fds_close_except(sv[1], root_fd);
-		writer_serve(sv[1]);
+		writer_serve(sv[1], sender);
 	}
 	close(sv[1]);
 	writer_pid = pid;
@@ -534,6 +600,30 @@ static void writer_abandon(void)
 	writer_pid = -1;
 }
 
+/* Sends a request, with the locks held (a write: up to what one message carries). */
+static ssize_t request_send(const char *req, size_t len, bool lend)
+{
+	union {
+		char buf[CMSG_SPACE(LOCKS_LENT_MAX * sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = {.iov_base = (void *)req, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	size_t n = lend ? nlocks_held : 0;
+	if (n > LOCKS_LENT_MAX)
+		n = LOCKS_LENT_MAX;
+	if (n) {
+		msg.msg_control = control.buf;
+		msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(c), locks_held, n * sizeof(int));
+	}
+	return sendmsg(writer_fd, &msg, MSG_NOSIGNAL);
+}
+
 /* One request to the helper; the answer (an int, then any bytes) lands in answer. */
 static int helper_call(const char *req, size_t len, void *answer, size_t size, int timeout_ms)
 {
@@ -541,7 +631,7 @@ static int helper_call(const char *req, size_t len, void *answer, size_t size, i
 		writer_forget();
 	if (writer_fd < 0 && writer_start() < 0)
 		return -errno;
-	if (send(writer_fd, req, len, MSG_NOSIGNAL) < 0) {
+	if (request_send(req, len, req[0] == 'W') < 0) {
 		writer_abandon();   /* the helper died: the next request starts another */
 		return -EIO;
 	}
@@ -650,36 +740,35 @@ int dp_fs_dir_handle_path(const char *path, int *fd_out, char *out, size_t size)
 	return 0;
 }
 
-static dp_fs_event_hook event_hook;
-
-void dp_fs_set_event_hook(dp_fs_event_hook hook)
-{
-	event_hook = hook;
-}
-
 int dp_fs_lock(const char *path)
 {
 	int fd = open_in_root(path, O_RDWR | O_CREAT);
 	if (fd < 0)
 		return -errno;
-	if (event_hook && flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return fd;
-	if (event_hook)
+	bool got = event_hook && flock(fd, LOCK_EX | LOCK_NB) == 0;
+	if (!got && event_hook)
 		event_hook("lock-wait", path);
-	while (flock(fd, LOCK_EX) < 0) {
+	while (!got && flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
 			int err = errno;
 			close(fd);
 			return -err;
 		}
 	}
+	if (lock_note(fd) < 0) {
+		close(fd);
+		return -ENOMEM;
+	}
 	return fd;
 }
 
 void dp_fs_unlock(int fd)
 {
-	if (fd >= 0)
-		close(fd);   /* closing drops the flock */
+	if (fd < 0)
+		return;
+	lock_forget(fd);
+	flock(fd, LOCK_UN);   /* the lock itself, even where a helper still has a copy */
+	close(fd);
 }
 
 int dp_fs_chown(const char *path, uid_t uid, gid_t gid)

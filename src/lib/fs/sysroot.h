@@ -60,7 +60,8 @@ int dp_fs_mkdir_p(const char *path, mode_t mode);
 /* Opens (creating) a lock file and takes an exclusive flock; returns the descriptor. */
 int dp_fs_lock(const char *path);
 /* Tests are told of named points here, to stop a process at one: "lock-wait" (detail: the
- * lock file) when dp_fs_lock is about to wait for another holder. */
+ * lock file) when dp_fs_lock is about to wait for another holder; "helper-request" (the
+ * request: W or R, then the path) when the write helper has received one. */
 typedef void (*dp_fs_event_hook)(const char *event, const char *detail);
 void dp_fs_set_event_hook(dp_fs_event_hook hook);
 void dp_fs_unlock(int fd);
