@@ -578,11 +578,14 @@ static size_t workers_for(const struct dp_bind_plan *plan)
 }
 
 /* A worker moves the functions of its groups in plan order, reporting each; it stops at
- * its first failure, or when another worker has failed (*stop). */
+ * its first failure, when another worker has failed (*stop), or when the process that
+ * started it is gone (killed: like it, its workers stop moving devices; the ledger has
+ * what they moved, for gc or restore). */
 static void __attribute__((noreturn)) worker_run(struct dp_bind_plan *plan, size_t w, size_t workers,
-                                                 int out, volatile int *stop, int timeout_ms)
+                                                 int out, volatile int *stop, int timeout_ms,
+                                                 pid_t parent)
 {
-	for (size_t i = 0; i < plan->n && !*stop; i++) {
+	for (size_t i = 0; i < plan->n && !*stop && getppid() == parent; i++) {
 		struct dp_bind_step *s = &plan->steps[i];
 		if (s->action == DP_STEP_SKIP || (size_t)s->group % workers != w)
 			continue;
@@ -651,6 +654,7 @@ static bool moves_parallel(struct dp_bind_plan *plan, size_t workers, int timeou
 	int fds[PARALLEL_MAX_WORKERS];
 	pid_t pids[PARALLEL_MAX_WORKERS];
 	size_t started = 0;
+	pid_t me = getpid();
 	fflush(NULL);
 	for (size_t w = 0; w < workers; w++) {
 		int p[2];
@@ -659,7 +663,7 @@ static bool moves_parallel(struct dp_bind_plan *plan, size_t workers, int timeou
 		pids[w] = fork();
 		if (pids[w] == 0) {
 			close(p[0]);
-			worker_run(plan, w, workers, p[1], stop, timeout_ms);
+			worker_run(plan, w, workers, p[1], stop, timeout_ms, me);
 		}
 		close(p[1]);
 		if (pids[w] < 0) {

@@ -495,6 +495,8 @@ static ssize_t request_receive(int fd, char *req, size_t size, int *fds, size_t 
 	for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; c; c = CMSG_NXTHDR(&msg, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			if (k > LOCKS_LENT_MAX - *nfds)   /* never more than one message carries */
+				k = LOCKS_LENT_MAX - *nfds;
 			memcpy(fds + *nfds, CMSG_DATA(c), k * sizeof(int));
 			*nfds += k;
 		}
