@@ -188,7 +188,8 @@ int dp_account_lookup(const char *user, const char *group, unsigned *uid, unsign
 enum dp_bind_kind { DP_BIND, DP_UNBIND, DP_RESTORE };
 enum dp_step_action { DP_STEP_BIND, DP_STEP_UNBIND, DP_STEP_RESTORE, DP_STEP_SKIP, DP_STEP_RESET };
 enum dp_step_result { DP_STEP_PLANNED, DP_STEP_DONE, DP_STEP_SKIPPED, DP_STEP_ROLLED_BACK,
-                      DP_STEP_FAILED, DP_STEP_REFUSED };
+                      DP_STEP_FAILED, DP_STEP_REFUSED,
+                      DP_STEP_NOT_RUN   /* planned, but an earlier step failed first */ };
 
 struct dp_bind_step {
 	char address[DP_ADDR_LEN];
@@ -244,7 +245,13 @@ const char *dp_step_result_name(enum dp_step_result r);
 /* reset: the kernel's methods ("" when it has `reset` but no `reset_method`; -ENOENT
  * when it has no reset at all), the safety check, and the reset itself. */
 int dp_reset_methods(const struct dp_pci_device *dev, char *methods, size_t size);
-int dp_reset_check(const struct dp_pci_device *dev, bool force, struct dp_strv *warnings);
+/* Refuses (in this order) a device in use, host-critical or driven by a host driver
+ * unless forced, then one the kernel offers no reset for; bus_shared
+ * (dp_reset_bus_shared) makes that message name vfio's hot reset. */
+int dp_reset_check(const struct dp_pci_device *dev, bool force, bool bus_shared,
+                   struct dp_strv *warnings);
+/* Another function sits on the device's bus: a bus reset of it alone is impossible. */
+bool dp_reset_bus_shared(const struct dp_pci_list *list, const struct dp_pci_device *dev);
 int dp_reset_apply(const struct dp_pci_device *dev, int timeout_ms);
 /* The driver a device had before devpass changed it; "" when devpass has no record. */
 void dp_ledger_original_drivers(const struct dp_pci_list *list, char (*out)[64]);
