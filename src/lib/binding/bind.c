@@ -749,10 +749,13 @@ int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list
 		return 0;
 	if (!dp_fs_kernel_present()) {
 		/* without a kernel nothing moves meanwhile: a plan of skips is already done */
+		bool work = false;
 		for (size_t i = 0; i < plan->n; i++)
-			if (plan->steps[i].action != DP_STEP_SKIP)
-				return dp_fs_require_kernel();
-		return 0;
+			if (plan->steps[i].result == DP_STEP_PLANNED) {
+				plan->steps[i].result = DP_STEP_REFUSED;
+				work = true;
+			}
+		return work ? dp_fs_require_kernel() : 0;
 	}
 	int r = drivers_ensure(plan);
 	if (r < 0)
