@@ -23,6 +23,23 @@ void dp_check_boot_config(struct dp_check_report *r)
 	dp_strv_free(&where);
 }
 
+/* Binding now is what 'devpass bind' is for (the README's way); a VF count has no verb
+ * of its own, so it is the boot path's own command. */
+static void inactive_fix(const struct dp_persist_rule *rule, const char *address, char *fix,
+                         size_t size)
+{
+	int n = snprintf(fix, size, "rules apply at boot: if this boot ran it, see 'journalctl -u "
+	                 "devpass-persist@%s'; to bind it now: ", address);
+	if (n < 0 || (size_t)n >= size)
+		return;
+	if (!*rule->driver)
+		snprintf(fix + n, size - n, "devpass persist --apply %s", address);
+	else if (strcmp(rule->driver, "vfio-pci") == 0)
+		snprintf(fix + n, size - n, "devpass bind %s", address);
+	else
+		snprintf(fix + n, size - n, "devpass bind --driver %s %s", rule->driver, address);
+}
+
 void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *list)
 {
 	struct dp_persist_rules rules;
@@ -49,9 +66,7 @@ void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *lis
 			dp_check_add(r, "persisted-bindings", DP_CHECK_WARN, fix, "rule %s (%s -> %s): no such "
 			             "device this boot", rule->name, key, want);
 		} else if (st == DP_PERSIST_INACTIVE) {
-			snprintf(fix, sizeof(fix), "rules apply at boot: if this boot ran it, see 'journalctl -u "
-			         "devpass-persist@%s'; to apply it now: devpass persist --apply %s",
-			         devices.v[0], devices.v[0]);
+			inactive_fix(rule, devices.v[0], fix, sizeof(fix));
 			dp_check_add(r, "persisted-bindings", DP_CHECK_WARN, fix, "rule %s (%s -> %s) is not in "
 			             "effect on %s", rule->name, key, want, addrs);
 		} else
