@@ -29,15 +29,16 @@ static void inactive_fix(const struct dp_persist_rule *rule, const char *address
                          size_t size)
 {
 	int n = snprintf(fix, size, "rules apply at boot: if this boot ran it, see 'journalctl -u "
-	                 "devpass-persist@%s'; to bind it now: ", address);
+	                 "devpass-persist@%s'; ", address);
 	if (n < 0 || (size_t)n >= size)
 		return;
 	if (!*rule->driver)
-		snprintf(fix + n, size - n, "devpass persist --apply %s", address);
+		snprintf(fix + n, size - n, "to create its VFs now: devpass persist --apply %s", address);
 	else if (strcmp(rule->driver, "vfio-pci") == 0)
-		snprintf(fix + n, size - n, "devpass bind %s", address);
+		snprintf(fix + n, size - n, "to bind it now: devpass bind %s", address);
 	else
-		snprintf(fix + n, size - n, "devpass bind --driver %s %s", rule->driver, address);
+		snprintf(fix + n, size - n, "to bind it now: devpass bind --driver %s %s", rule->driver,
+		         address);
 }
 
 void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *list)
