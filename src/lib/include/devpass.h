@@ -449,6 +449,9 @@ int dp_pool_set(const char *name, const char *description, const enum dp_release
 /* Adds a rule (appended; an identical rule is refused) and records the fingerprints of
  * devices that join. Returns the number of devices the rule matches now. */
 int dp_pool_rule_add(const char *name, const char *rule, const struct dp_pci_list *list);
+/* How many present devices this rule alone brings into the pool (its type considered;
+ * bridges never count). */
+int dp_pool_rule_matches(const char *name, const char *rule, const struct dp_pci_list *list);
 /* which: the rule's text (any spacing) or its 1-based number as `pool show` lists it */
 int dp_pool_rule_remove(const char *name, const char *which, const struct dp_pci_list *list);
 int dp_pools_read(struct dp_pool_list *out);
