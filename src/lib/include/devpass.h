@@ -46,6 +46,11 @@ bool dp_strv_contains(const struct dp_strv *sv, const char *s);
 void dp_strv_free(struct dp_strv *sv);
 char *dp_strv_join(const struct dp_strv *sv, const char *sep);   /* malloc'ed; "" when empty */
 bool dp_utf8_text_valid(const char *s);   /* UTF-8, no control characters */
+/* The byte offset of the first byte that breaks dp_utf8_text_valid, -1 when none. */
+ssize_t dp_utf8_text_error(const char *s);
+/* s as one printable line for an error echo (each invalid byte or control character
+ * shown as '?'); returns the column (in characters) of byte offset pos, for a caret. */
+size_t dp_text_echo(const char *s, size_t pos, char *out, size_t size);
 /* Joins a relative symlink target onto the directory holding the link, lexically. */
 void dp_path_join(char *out, size_t size, const char *dir, const char *target);
 
