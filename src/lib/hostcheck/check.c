@@ -322,6 +322,7 @@ int dp_check_run(struct dp_check_report *out)
 	dp_check_boot_config(out);
 	dp_check_persisted(out, &list);
 	dp_check_vfio_ids(out, &list);
+	dp_check_foreign(out);
 	dp_check_pools(out, &list);
 	dp_pci_list_free(&list);
 	return 0;

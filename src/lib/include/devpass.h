@@ -378,6 +378,21 @@ int dp_persist_apply(const char *address, char *message, size_t size);
 int dp_persist_match(const char *address, char *driver, size_t size);
 /* vfio-pci ids configured in modprobe.d or on the command line: "VVVV:DDDD" and where. */
 int dp_vfio_ids_configured(struct dp_strv *ids, struct dp_strv *where);
+/* vfio-pci configuration other tools made: "options vfio-pci ids=" lines in modprobe.d
+ * files other than devpass's (kind "ids", key the ids, driver vfio-pci) and driverctl
+ * overrides in etc/driverctl.d (kind "driverctl", key the address, driver the file's). */
+struct dp_foreign_config {
+	char *source;                /* the file, "/etc/..." */
+	char *kind;                  /* "ids" or "driverctl" */
+	char *key;
+	char *driver;
+};
+struct dp_foreign_list {
+	struct dp_foreign_config *f;
+	size_t n;
+};
+int dp_foreign_config_read(struct dp_foreign_list *out);
+void dp_foreign_list_free(struct dp_foreign_list *l);
 
 /* ---- resource pools: devices chosen by rules, claimed by owners ------------------------ */
 /* A rule is space-separated key=value terms that must all match (AND); a pool matches a
