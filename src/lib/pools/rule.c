@@ -79,7 +79,13 @@ static const char *control_name(unsigned char c, char *buf, size_t size)
 /* Rules go into JSON exports and platform configuration: UTF-8 text on one line. */
 static int text_check(const struct parse *p)
 {
-	ssize_t bad = dp_utf8_text_error(p->text);
+	char *spaced = strdup(p->text);   /* a tab separates terms like a space does */
+	if (!spaced)
+		return dp_error_set(-ENOMEM, "out of memory");
+	for (char *t = spaced; (t = strchr(t, '\t'));)
+		*t = ' ';
+	ssize_t bad = dp_utf8_text_error(spaced);
+	free(spaced);
 	if (bad < 0)
 		return 0;
 	unsigned char c = (unsigned char)p->text[bad];
