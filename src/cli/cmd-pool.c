@@ -531,10 +531,11 @@ static int pool_from_device(int argc, char **argv, const struct cli_ctx *ctx)
 		return lib_fail(r);
 	}
 	if (dp_pci_device_base_class(dev) == 0x06) {   /* pools never take bridges */
+		r = cli_error(EXIT_FAILED, "%s is a bridge: bridges cannot be passed through; choose "
+		              "an endpoint below it (devpass list --tree shows them)", dev->address);
 		free(rule);
 		dp_pci_list_free(&list);
-		return cli_error(EXIT_FAILED, "%s is a bridge: bridges cannot be passed through; choose "
-		                 "an endpoint below it (devpass list --tree shows them)", dev->address);
+		return r;
 	}
 	snprintf(name, sizeof(name), "%s", o.pool ? o.pool : "");
 	if (!o.pool) {   /* identical devices share a pool named after their ids */
