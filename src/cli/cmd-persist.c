@@ -116,6 +116,49 @@ static int args_parse(int argc, char **argv, struct persist_args *a)
 	return args_check(a);
 }
 
+/* The present devices a foreign entry takes: its ids, or driverctl's address. */
+static void foreign_devices(const struct dp_foreign_config *f, const struct dp_pci_list *list,
+                            struct dp_strv *out)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		const struct dp_pci_device *d = &list->dev[i];
+		char id[16];
+		snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
+		bool hit = strcmp(f->kind, "driverctl") == 0 ? strcmp(f->key, d->address) == 0
+		                                             : strstr(f->key, id) != NULL;
+		if (hit)
+			dp_strv_add(out, d->address);
+	}
+}
+
+/* vfio-pci set up by hand or by driverctl acts at boot as devpass's rules do: listed with
+ * them, state "foreign", so that nobody sets a device up twice. */
+static size_t foreign_rows(struct dp_table *t, const struct dp_pci_list *list, bool json)
+{
+	struct dp_foreign_list foreign;
+	dp_foreign_config_read(&foreign);
+	for (size_t i = 0; i < foreign.n; i++) {
+		const struct dp_foreign_config *f = &foreign.f[i];
+		struct dp_strv devices = {0};
+		foreign_devices(f, list, &devices);
+		dp_table_add_row(t);
+		dp_table_set_str(t, "rule", f->source);
+		dp_table_set_str(t, "match", f->kind);
+		dp_table_set_str(t, "key", f->key);
+		dp_table_set_str(t, "driver", f->driver);
+		dp_table_set_null(t, "sriov_numvfs");
+		if (json || devices.n)
+			dp_table_set_strv(t, "devices", &devices);
+		else
+			dp_table_set_str(t, "devices", "-");
+		dp_table_set_str(t, "state", "foreign");
+		dp_strv_free(&devices);
+	}
+	size_t n = foreign.n;
+	dp_foreign_list_free(&foreign);
+	return n;
+}
+
 static int list_rules(const struct cli_ctx *ctx)
 {
 	struct dp_persist_rules rules;
@@ -151,7 +194,8 @@ static int list_rules(const struct cli_ctx *ctx)
 		dp_table_set_str(t, "state", dp_persist_state_name(st));
 		dp_strv_free(&devices);
 	}
-	if (!ctx->json && !rules.n)
+	size_t foreign = foreign_rows(t, &list, ctx->json);
+	if (!ctx->json && !rules.n && !foreign)
 		printf("No persisted rules ('devpass persist ADDRESS' adds one).\n");
 	else
 		dp_table_print(t, stdout, ctx->json);

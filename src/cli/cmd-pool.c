@@ -161,15 +161,27 @@ static char *rule_text(char **args, size_t n)
 	return text;
 }
 
+/* An added rule says what it matches by itself: "the pool has N members" counts the
+ * other rules' devices too, and a rule that matches nothing is most likely a typo. */
 static int rule_report(const struct cli_ctx *ctx, const char *pool, const char *rule, int members,
-                       bool added)
+                       int matches, bool added)
 {
-	char text[512];
+	char text[1024];
 	struct json_object *o = done_json(pool, added ? "rule_added" : "rule_removed");
 	json_object_object_add(o, "rule", json_object_new_string(rule));
 	json_object_object_add(o, "members", json_object_new_int(members));
-	snprintf(text, sizeof(text), "%s rule %s %s '%s'; it has %d member(s) now (devpass pool show %s).",
-	         added ? "Added" : "Removed", rule, added ? "to" : "from", pool, members, pool);
+	if (added)
+		json_object_object_add(o, "matches", json_object_new_int(matches));
+	if (added && matches == 0)
+		fprintf(stderr, "devpass: WARNING: the rule %s matches no device of this host that pool "
+		        "'%s' can take (devpass list shows the devices)\n", rule, pool);
+	if (added)
+		snprintf(text, sizeof(text), "Added rule %s to '%s': this rule matches %d device%s; the "
+		         "pool has %d member(s) now (devpass pool show %s).", rule, pool, matches,
+		         matches == 1 ? "" : "s", members, pool);
+	else
+		snprintf(text, sizeof(text), "Removed rule %s from '%s'; it has %d member(s) now (devpass "
+		         "pool show %s).", rule, pool, members, pool);
 	return done_report(ctx, o, text);
 }
 
@@ -211,7 +223,8 @@ static int pool_rule(int argc, char **argv, const struct cli_ctx *ctx)
 	if (r >= 0) {
 		struct dp_rule rule;   /* the canonical form, as pool show lists it */
 		bool parsed = dp_rule_parse(text, &rule, NULL) == 0;
-		r = rule_report(ctx, o.args[1], parsed ? rule.text : text, r, add);
+		int matches = add ? dp_pool_rule_matches(o.args[1], text, &list) : 0;
+		r = rule_report(ctx, o.args[1], parsed ? rule.text : text, r, matches < 0 ? -1 : matches, add);
 		if (parsed)
 			dp_rule_free(&rule);
 	} else {
@@ -383,6 +396,8 @@ static int show_print(const struct dp_pool *p, const struct dp_pool_members *m, 
 			dp_strv_add(&rules, p->rules.v[i]);
 		else   /* numbered: `pool rule rm NAME N` takes the number */
 			dp_strv_addf(&rules, "%zu: %s", i + 1, p->rules.v[i]);
+	/* one rule a line: rules hold commas themselves (vendor=10de,15b3) */
+	char *rules_text = ctx->json ? NULL : dp_strv_join(&rules, "\n       ");   /* under "Rules: " */
 	for (size_t i = 0; i < m->n; i++)
 		member_row(t, &m->m[i]);
 	dp_table_add_row(rec);
@@ -390,7 +405,10 @@ static int show_print(const struct dp_pool *p, const struct dp_pool_members *m, 
 	dp_table_set_str(rec, "type", dp_pool_type_name(p->type));
 	dp_table_set_str(rec, "description", *p->description ? p->description : NULL);
 	dp_table_set_str(rec, "on_release", dp_release_policy_name(p->on_release));
-	dp_table_set_strv(rec, "rules", &rules);
+	if (ctx->json)
+		dp_table_set_strv(rec, "rules", &rules);
+	else
+		dp_table_set_str(rec, "rules", rules.n ? rules_text : NULL);
 	dp_table_set_json(rec, "members", dp_table_to_json(t));
 	dp_table_print_record(rec, stdout, ctx->json);
 	if (!ctx->json) {
@@ -401,6 +419,7 @@ static int show_print(const struct dp_pool *p, const struct dp_pool_members *m, 
 			printf("No members: no device matches the rules (devpass list shows the devices).\n");
 	}
 	dp_strv_free(&rules);
+	free(rules_text);
 	dp_table_free(t);
 	dp_table_free(rec);
 	return EXIT_OK;
@@ -447,6 +466,29 @@ static bool pool_exists(const char *name)
 	return found;
 }
 
+/* A pci pool never takes VFs, an sriov-vf pool nothing else: a rule for the wrong kind
+ * would match nothing, ever. */
+static int pool_type_fits(const struct dp_pci_device *dev, const char *name, bool is_vf)
+{
+	struct dp_pool_list pools;
+	int r = 0;
+	if (dp_pools_read(&pools) < 0)
+		return lib_fail(-EIO);
+	for (size_t i = 0; i < pools.n && r == 0; i++) {
+		const struct dp_pool *p = &pools.p[i];
+		if (strcmp(p->name, name) != 0 || (p->type == DP_POOL_SRIOV_VF) == is_vf)
+			continue;
+		r = cli_error(EXIT_FAILED, "%s is %s, and '%s' is a %s pool, which takes %s: choose "
+		              "a %s pool (or leave --pool out for one of the right type)", dev->address,
+		              is_vf ? "an SR-IOV VF" : "not an SR-IOV VF", name, dp_pool_type_name(p->type),
+		              p->type == DP_POOL_PCI ? "no VFs" : p->type == DP_POOL_SRIOV_VF ? "only VFs"
+		                                     : "no PCI functions",
+		              is_vf ? "sriov-vf" : "pci");
+	}
+	dp_pool_list_free(&pools);
+	return r;
+}
+
 /* A new pool takes the device's kind: VFs go to an sriov-vf pool. */
 static int from_device_pool(const struct dp_pci_device *dev, const struct pool_opts *o,
                             const char *name, bool *created)
@@ -455,9 +497,9 @@ static int from_device_pool(const struct dp_pci_device *dev, const struct pool_o
 	enum dp_pool_type type;
 	enum dp_release_policy policy;
 	*created = false;
-	if (pool_exists(name))
-		return 0;
 	dp_pci_identity_read(dev, &id);
+	if (pool_exists(name))
+		return pool_type_fits(dev, name, id.physfn[0] != '\0');
 	type = id.physfn[0] ? DP_POOL_SRIOV_VF : DP_POOL_PCI;
 	if (o->type && dp_pool_type_parse(o->type, &type) < 0)
 		return cli_lib_error(EXIT_USAGE);
@@ -487,6 +529,13 @@ static int pool_from_device(int argc, char **argv, const struct cli_ctx *ctx)
 	    (r = dp_pool_rule_for_device(dev, o.by, &rule)) < 0) {
 		dp_pci_list_free(&list);
 		return lib_fail(r);
+	}
+	if (dp_pci_device_base_class(dev) == 0x06) {   /* pools never take bridges */
+		r = cli_error(EXIT_FAILED, "%s is a bridge: bridges cannot be passed through; choose "
+		              "an endpoint below it (devpass list --tree shows them)", dev->address);
+		free(rule);
+		dp_pci_list_free(&list);
+		return r;
 	}
 	snprintf(name, sizeof(name), "%s", o.pool ? o.pool : "");
 	if (!o.pool) {   /* identical devices share a pool named after their ids */

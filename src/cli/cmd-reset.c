@@ -38,9 +38,9 @@ int cmd_reset(int argc, char **argv, const struct cli_ctx *ctx)
 	int err = dp_pci_device_lookup(&list, args.addrs[0], &dev);
 	if (err == 0) {
 		reset_step(&plan, dev);
-		err = dp_reset_methods(dev, methods, sizeof(methods)) < 0
-		      ? dp_error_set(-ENOTSUP, "%s cannot be reset: the kernel offers no reset for it", dev->address)
-		      : dp_reset_check(dev, args.opts.force, &plan.warnings);
+		if (dp_reset_methods(dev, methods, sizeof(methods)) < 0)
+			snprintf(methods, sizeof(methods), "none");
+		err = dp_reset_check(dev, args.opts.force, dp_reset_bus_shared(&list, dev), &plan.warnings);
 		plan.steps[0].result = err ? DP_STEP_REFUSED : DP_STEP_PLANNED;
 	}
 	if (err == 0 && !args.opts.dry_run) {

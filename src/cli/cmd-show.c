@@ -94,18 +94,39 @@ static struct json_object *pcie_json(const struct dp_pci_details *x)
 	return o;
 }
 
-/* What the kernel offers (reset_method) and what config space says the device can do. */
-static struct json_object *reset_json(const struct dp_pci_device *d, const struct dp_pci_details *x)
+static bool has_word(const char *words, const char *word)
 {
+	size_t n = strlen(word);
+	for (const char *p = strstr(words, word); p; p = strstr(p + 1, word))
+		if ((p == words || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* What the kernel offers (reset_method; without it, kernels before 5.15, the `reset`
+ * attribute), which is what `devpass reset` goes by, and what config space says the
+ * device can do. A bus reset of a function that shares its bus is only vfio's hot reset
+ * of the whole bus, through the parent bridge or the slot. */
+static struct json_object *reset_json(const struct dp_pci_list *list, const struct dp_pci_device *d,
+                                      const struct dp_pci_details *x)
+{
+	char methods[128];
+	bool offered = dp_reset_methods(d, methods, sizeof(methods)) == 0;
+	bool bus_alone = x->reset_method_file ? has_word(x->reset_methods, "bus")
+	                                      : d->parent[0] && !x->physfn[0] && !dp_reset_bus_shared(list, d);
+	bool hot_reset = !bus_alone && d->parent[0] && !x->physfn[0] && dp_reset_bus_shared(list, d);
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "kernel_methods",
 	                       x->reset_method_file ? json_object_new_string(x->reset_methods) : NULL);
 	json_object_object_add(o, "flr", json_object_new_boolean(x->flr || x->af_flr));
 	json_object_object_add(o, "pm", json_object_new_boolean(x->pm_reset));
-	json_object_object_add(o, "bus", json_object_new_boolean(d->parent[0] != '\0'));
-	json_object_object_add(o, "resettable",
-	                       json_object_new_boolean(x->reset_method_file ? x->reset_methods[0] != '\0'
-	                                               : (x->flr || x->af_flr || x->pm_reset || d->parent[0])));
+	json_object_object_add(o, "bus", json_object_new_boolean(bus_alone));
+	json_object_object_add(o, "bus_reset", bus_alone ? json_object_new_string("this function alone")
+	                       : hot_reset ? json_object_new_string("via vfio hot reset (shared bus: the "
+	                                                            "parent or slot resets every function on it)")
+	                       : NULL);
+	json_object_object_add(o, "resettable", json_object_new_boolean(offered && (!x->reset_method_file ||
+	                                                                            x->reset_methods[0])));
 	return o;
 }
 
@@ -193,7 +214,7 @@ static void record_fill(struct dp_table *t, const struct dp_pci_list *list,
 		dp_table_set_int(t, "numa_node", d->numa_node);
 	dp_table_set_json(t, "local_cpus", str_or_null(x->local_cpulist));
 	dp_table_set_json(t, "pcie", pcie_json(x));
-	dp_table_set_json(t, "reset", reset_json(d, x));
+	dp_table_set_json(t, "reset", reset_json(list, d, x));
 	dp_table_set_json(t, "acs", acs_json(x));
 	dp_table_set_json(t, "sriov", sriov_json(x));
 	if (x->boot_vga >= 0)

@@ -125,6 +125,8 @@ static void uevent_driver_set(const char *dir, const char *driver)
 
 static bool fault_now(enum fk_fault kind)
 {
+	if (kind == FK_OVERRIDE_FAILS && state->fault == FK_OVERRIDE_FAILS_FROM)
+		return __atomic_add_fetch(&state->seen, 1, __ATOMIC_SEQ_CST) >= state->fault_at;
 	if (state->fault != kind)
 		return false;
 	return __atomic_add_fetch(&state->seen, 1, __ATOMIC_SEQ_CST) == state->fault_at;

@@ -17,6 +17,8 @@ enum fk_fault {
 	FK_UNBIND_HANGS,     /* the Nth unbind blocks for 3 s (and is killed by the timeout) */
 	FK_CRASH,            /* crash_pid is killed at the Nth driver_override write */
 	FK_RESET_FAILS,      /* the Nth reset fails with ENOTTY (no reset method worked) */
+	FK_OVERRIDE_FAILS_FROM, /* every driver_override write from the Nth on fails with EIO
+	                           (the rollback's too) */
 };
 
 struct fk_state {

@@ -300,6 +300,53 @@ static void faults_leave_everything_as_it_was(void **state)
 
 /* an unbind that hangs leaves that function alone (the kernel holds its lock), puts the
  * others back, and keeps the record that restore needs once the holder lets go */
+/* A rollback that fails is not reported as done: every function is read back, and the
+ * message names the one not as it was (the GPU, left on vfio-pci), not the audio
+ * function whose own put-back write failed although it never moved. */
+static void failed_rollback_names_what_is_not_back(void **state)
+{
+	struct dp_bind_options o = opts();
+	struct dp_bind_plan plan;
+	fk->fault = FK_OVERRIDE_FAILS_FROM;   /* the audio's override write and all after it */
+	fk->fault_at = 2;
+	fk->seen = 0;
+	int r = run(DP_BIND, GPU, NULL, &o, &plan);
+	fk->fault = FK_NONE;
+	assert_int_not_equal(r, 0);
+	const char *msg = dp_error_message();
+	if (strstr(msg, "every device touched was put back") || !strstr(msg, "putting the devices back failed") ||
+	    !strstr(msg, GPU " is on vfio-pci (was nvidia)") || strstr(msg, AUDIO " is"))
+		fail_msg("message: %s", msg);
+	assert_string_equal(drv(GPU), "vfio-pci");
+	assert_string_equal(drv(AUDIO), "snd_hda_intel");
+	assert_string_equal(dp_step_result_name(plan.steps[0].result), "done");
+	assert_string_equal(dp_step_result_name(plan.steps[1].result), "failed");
+	dp_bind_plan_free(&plan);
+	/* the record stays: restore brings the GPU back */
+	assert_int_equal(run(DP_RESTORE, GPU, NULL, &o, NULL), 0);
+	assert_gpu_at_start();
+}
+
+/* A plain tree (no fake kernel) has no kernel behind sys: writes are refused before
+ * anything changes. */
+static void no_kernel_refuses_before_any_change(void **state)
+{
+	struct dp_bind_options o = opts();
+	struct dp_bind_plan plan;
+	dp_fs_set_write_hook(NULL, NULL);
+	int r = run(DP_BIND, GPU, NULL, &o, &plan);
+	assert_int_equal(r, -ENXIO);
+	assert_non_null(strstr(dp_error_message(), "is not a sysfs (no kernel behind it)"));
+	assert_string_equal(dp_step_result_name(plan.steps[0].result), "refused");
+	dp_bind_plan_free(&plan);
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/var/lib/devpass", root);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/run/devpass", root);
+	assert_int_not_equal(access(path, F_OK), 0);
+	assert_gpu_at_start();
+}
+
 static void hung_unbind_is_left_for_restore(void **state)
 {
 	for (int at = 1; at <= 2; at++) {
@@ -434,6 +481,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(restore_forgets_what_is_already_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(restore_all_skips_vanished_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(faults_leave_everything_as_it_was, setup, teardown),
+		cmocka_unit_test_setup_teardown(failed_rollback_names_what_is_not_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_kernel_refuses_before_any_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(hung_unbind_is_left_for_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(crash_then_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_binds_agree, setup, teardown),

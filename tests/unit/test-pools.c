@@ -83,7 +83,11 @@ static void test_errors(void **s)
 	assert_error("   ", 0, "the rule is empty");
 	assert_error("id=10de:2204,,8086:1533", 3, "empty value");
 	assert_error("id=10de:2204,", 3, "empty value");
-	assert_error("class=gpu name=\"abc", 10, "unbalanced");
+	assert_error("class=gpu name=\"abc", 15, "unbalanced");   /* the caret at the quote */
+	/* one line of UTF-8 text: the echo stays on one line, the caret under the byte */
+	assert_error("vendor=10de\nclass=gpu", 11, "holds a newline");
+	assert_error("name=caf\xe9*", 8, "byte 0xe9 is not UTF-8");
+	assert_error("class=audio,vendor=10de", 12, "'vendor=10de' is not a class; separate terms with spaces");
 	assert_error("numa=x", 5, "numa=x is not valid");
 	assert_error("address=0000:01:00.0:1", 8, "is not valid");
 	assert_error("address=01", 8, "is not valid");

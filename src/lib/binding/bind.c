@@ -27,7 +27,7 @@ const char *dp_step_action_name(enum dp_step_action a)
 const char *dp_step_result_name(enum dp_step_result r)
 {
 	static const char *const names[] = {"planned", "done", "skipped", "rolled-back", "failed",
-	                                    "refused"};
+	                                    "refused", "not-run"};
 	return names[r];
 }
 
@@ -117,6 +117,11 @@ static int step_check_safe(struct dp_bind_plan *p, const struct dp_bind_step *s,
 {
 	if (s->action == DP_STEP_SKIP)
 		return 0;
+	/* vfio-pci's probe turns away anything but a normal (type 0) header */
+	if (s->action == DP_STEP_BIND && strcmp(s->to, "vfio-pci") == 0 && dp_pci_device_is_bridge(dev))
+		return dp_error_set(-EPERM, "refusing %s: it is a PCI bridge, and bridges cannot be "
+		                    "passed through (vfio-pci does not take them); choose an endpoint "
+		                    "below it", dev->address);
 	if (dev->critical.n && s->action != DP_STEP_RESTORE) {
 		if (!o->force)
 			return dp_error_set(-EPERM, "refusing %s: it is host-critical: it %s "
@@ -233,7 +238,9 @@ int dp_bind_plan_make(enum dp_bind_kind kind, const struct dp_pci_list *list,
 	                        !dp_fs_path_is_safe(driver)))
 		return dp_error_set(-EINVAL, "'%s' is not a driver name", driver);
 	struct dp_ledger *ledger = NULL;
-	int r = kind == DP_RESTORE ? dp_ledger_open(&ledger, false) : 0;
+	int r = kind == DP_BIND ? dp_driver_known(driver) : 0;
+	if (r == 0 && kind == DP_RESTORE)
+		r = dp_ledger_open(&ledger, false);
 	bool whole_groups = kind == DP_BIND && strcmp(driver, "vfio-pci") == 0 && !o->only_named;
 	if (r == 0)
 		r = plan_requested(out, list, addrs, naddrs, all, ledger, whole_groups);
@@ -374,10 +381,8 @@ static int plan_rollback(struct dp_bind_plan *plan, size_t upto, struct dp_ledge
 		}
 		if (s->recorded)
 			dp_ledger_forget(ledger, s->address);
-		if (s->result == DP_STEP_DONE)
-			s->result = DP_STEP_ROLLED_BACK;
 	}
-	return failed;
+	return failed;   /* the caller reads every function back to tell what is true */
 }
 
 /* Every function's original state is on disk, in one transaction, before the first
@@ -685,23 +690,70 @@ static bool moves_parallel(struct dp_bind_plan *plan, size_t workers, int timeou
 	return failed ? false : moves_serial(plan, timeout_ms, f);
 }
 
+/* Reads back each function the run touched: what the rollback claims is checked, not
+ * assumed. Appends "ADDR is on X (was Y)" for every function not as it was. */
+static size_t plan_verify_back(struct dp_bind_plan *plan, int timeout_ms, struct dp_strv *off)
+{
+	size_t wrong = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		struct dp_bind_step *s = &plan->steps[i];
+		char driver[64] = "?", override[64] = "?";
+		if (!s->touched || s->hung)
+			continue;
+		bool driver_ok = dp_device_driver(s->address, driver, sizeof(driver)) == 0 &&
+		                 strcmp(driver, s->from) == 0;
+		bool override_ok = dp_device_override(s->address, override, sizeof(override), timeout_ms) == 0 &&
+		                   strcmp(override, s->from_override) == 0;
+		if (driver_ok && override_ok) {
+			if (s->result == DP_STEP_DONE)
+				s->result = DP_STEP_ROLLED_BACK;
+			continue;
+		}
+		wrong++;
+		if (!driver_ok)
+			dp_strv_addf(off, "%s is %s%s (was %s)", s->address, *driver ? "on " : "",
+			             *driver ? driver : "unbound", *s->from ? s->from : "unbound");
+		else
+			dp_strv_addf(off, "%s has driver_override '%s' (was '%s')", s->address, override,
+			             *s->from_override ? s->from_override : "(null)");
+	}
+	return wrong;
+}
+
+static void steps_mark_not_run(struct dp_bind_plan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->steps[i].result == DP_STEP_PLANNED)
+			plan->steps[i].result = DP_STEP_NOT_RUN;
+}
+
+static void strv_join(const struct dp_strv *v, char *out, size_t size)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < v->n; i++)
+		snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? "; " : "", v->v[i]);
+}
+
 static int plan_fail(struct dp_bind_plan *plan, const struct move_failure *f,
                      struct dp_ledger *ledger, int timeout_ms)
 {
 	struct dp_bind_step *s = &plan->steps[f->at];
 	s->result = DP_STEP_FAILED;
-	bool hung = s->hung;
-	struct dp_strv trouble = {0};
-	int left = plan_rollback(plan, plan->n - 1, ledger, timeout_ms, &trouble);
-	if (left)
-		dp_error_set(-EIO, "%s; putting the other devices back failed too: %s "
-		             "(run 'devpass restore --all')", f->cause, trouble.v[0]);
-	else if (hung)
+	steps_mark_not_run(plan);
+	struct dp_strv trouble = {0}, off = {0};
+	plan_rollback(plan, plan->n - 1, ledger, timeout_ms, &trouble);
+	char what[1536];
+	if (plan_verify_back(plan, timeout_ms, &off)) {
+		strv_join(&off, what, sizeof(what));
+		dp_error_set(-EIO, "%s; putting the devices back failed: %s (a restore of them brings "
+		             "them back once the cause is fixed)", f->cause, what);
+	} else if (s->hung)
 		dp_error_set(-EIO, "%s; the other devices were put back; %s is left as it is: run "
 		             "'devpass restore %s' once nothing holds it", f->cause, s->address, s->address);
 	else
 		dp_error_set(-EIO, "%s; every device touched was put back as it was", f->cause);
 	dp_strv_free(&trouble);
+	dp_strv_free(&off);
 	plan_forget_untouched(plan, ledger);   /* hung ones were touched: their records stay */
 	return -EIO;
 }
@@ -726,6 +778,16 @@ int dp_bind_plan_apply(struct dp_bind_plan *plan, const struct dp_pci_list *list
 {
 	if (o->dry_run)
 		return 0;
+	if (!dp_fs_kernel_present()) {
+		/* without a kernel nothing moves meanwhile: a plan of skips is already done */
+		bool work = false;
+		for (size_t i = 0; i < plan->n; i++)
+			if (plan->steps[i].result == DP_STEP_PLANNED) {
+				plan->steps[i].result = DP_STEP_REFUSED;
+				work = true;
+			}
+		return work ? dp_fs_require_kernel() : 0;
+	}
 	int r = drivers_ensure(plan);
 	if (r < 0)
 		return r;

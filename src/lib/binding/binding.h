@@ -38,6 +38,9 @@ void dp_device_users_forget(void);
 
 /* modules.c — makes sure a PCI driver is registered, loading its module if needed */
 int dp_driver_ensure(const char *driver);
+/* 0 when the driver is registered or a module of that name is installed, else -ENOENT
+ * with a message: a plan for a driver that does not exist is refused up front. */
+int dp_driver_known(const char *driver);
 
 /* attributes read fresh (after taking the locks) */
 int dp_device_driver(const char *address, char *driver, size_t size);

@@ -38,6 +38,38 @@ static int module_load(struct kmod_ctx *ctx, const char *name)
 	return r < 0 ? r : 0;
 }
 
+/* A module of that name (or alias) in the root's lib/modules/<release>, the way modprobe
+ * would find it. */
+static bool module_exists(const char *name)
+{
+	char release[128], rel[PATH_MAX], dir[PATH_MAX];
+	if (dp_fs_read_line("proc/sys/kernel/osrelease", release, sizeof(release)) <= 0)
+		return false;
+	snprintf(rel, sizeof(rel), "lib/modules/%s", release);
+	if (!dp_fs_exists(rel))
+		snprintf(rel, sizeof(rel), "usr/lib/modules/%s", release);
+	if (!dp_fs_exists(rel) || dp_fs_host_path(rel, dir, sizeof(dir)) < 0)
+		return false;
+	struct kmod_ctx *ctx = kmod_new(dir, NULL);
+	if (!ctx)
+		return false;
+	kmod_set_log_priority(ctx, 0);
+	struct kmod_list *list = NULL;
+	bool found = kmod_module_new_from_lookup(ctx, name, &list) == 0 && list;
+	kmod_module_unref_list(list);
+	kmod_unref(ctx);
+	return found;
+}
+
+int dp_driver_known(const char *driver)
+{
+	if (driver_registered(driver) || module_exists(driver))
+		return 0;
+	return dp_error_set(-ENOENT, "no driver '%s': it is not registered (no sys/bus/pci/drivers/%s) "
+	                    "and no kernel module of that name is installed (is the name right? "
+	                    "'modinfo %s' tells)", driver, driver, driver);
+}
+
 int dp_driver_ensure(const char *driver)
 {
 	bool vfio = strcmp(driver, "vfio-pci") == 0;

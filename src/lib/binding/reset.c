@@ -21,29 +21,51 @@ int dp_reset_methods(const struct dp_pci_device *dev, char *methods, size_t size
 	return dp_fs_exists(path) ? 0 : -ENOENT;
 }
 
-int dp_reset_check(const struct dp_pci_device *dev, bool force, struct dp_strv *warnings)
+/* Another function on the same bus: a bus reset would hit it too, so the kernel offers
+ * none for this function alone; only vfio's hot reset, with the whole bus (or slot) in one
+ * user's hands, can do it. */
+bool dp_reset_bus_shared(const struct dp_pci_list *list, const struct dp_pci_device *dev)
 {
-	char methods[128];
-	if (dp_reset_methods(dev, methods, sizeof(methods)) < 0)
-		return dp_error_set(-ENOTSUP, "%s cannot be reset: the kernel offers no reset method "
-		                    "for it (no reset attribute)", dev->address);
-	char driver[64] = "";
+	size_t bus_len = strlen("0000:00:");
+	for (size_t i = 0; i < list->n; i++)
+		if (&list->dev[i] != dev && strncmp(list->dev[i].address, dev->address, bus_len) == 0)
+			return true;
+	return false;
+}
+
+/* Why a reset would hurt: a process using it, the host needing it, a host driver on it. */
+static const char *reset_hazard(const struct dp_pci_device *dev, const struct dp_strv *users,
+                                const char *driver, const char **lead)
+{
+	*lead = users->n ? "it is in use: " : dev->critical.n ? "it " : "it is driven by ";
+	return users->n ? users->v[0]
+	     : dev->critical.n ? dev->critical.v[0]
+	     : (*driver && strcmp(driver, "vfio-pci") != 0) ? driver : NULL;
+}
+
+/* The in-use reason comes first: it is what the user must act on, whatever the kernel
+ * offers. */
+int dp_reset_check(const struct dp_pci_device *dev, bool force, bool bus_shared,
+                   struct dp_strv *warnings)
+{
+	char driver[64] = "", methods[128];
 	dp_device_driver(dev->address, driver, sizeof(driver));
 	struct dp_strv users = {0};
 	dp_device_users(dev, &users);
-	const char *why = users.n ? users.v[0]
-	                : dev->critical.n ? dev->critical.v[0]
-	                : (*driver && strcmp(driver, "vfio-pci") != 0) ? driver : NULL;
+	const char *lead;
+	const char *why = reset_hazard(dev, &users, driver, &lead);
 	int r = 0;
 	if (why && !force)
 		r = dp_error_set(-EBUSY, "refusing to reset %s: %s%s (unbind it or bind it to vfio-pci "
-		                 "first; --force overrides)", dev->address,
-		                 users.n ? "it is in use: " : dev->critical.n ? "it " : "it is driven by ",
-		                 why);
+		                 "first; --force overrides)", dev->address, lead, why);
 	else if (why)
-		dp_strv_addf(warnings, "WARNING: resetting %s although %s%s", dev->address,
-		             users.n ? "it is in use: " : dev->critical.n ? "it " : "it is driven by ", why);
+		dp_strv_addf(warnings, "WARNING: resetting %s although %s%s", dev->address, lead, why);
 	dp_strv_free(&users);
+	if (r == 0 && dp_reset_methods(dev, methods, sizeof(methods)) < 0)
+		r = dp_error_set(-ENOTSUP, "%s cannot be reset: the kernel offers no reset method for "
+		                 "it%s", dev->address, bus_shared ? " (it shares its bus with other "
+		                 "functions: only a vfio hot reset of the whole bus, through the parent "
+		                 "bridge or slot, resets it)" : "");
 	return r;
 }
 
@@ -52,8 +74,11 @@ int dp_reset_apply(const struct dp_pci_device *dev, int timeout_ms)
 	char path[PATH_MAX];
 	struct dp_strv names = {0};
 	struct dp_group_locks locks = {0};
+	int r = dp_fs_require_kernel();   /* before the lock file: nothing made on a plain tree */
+	if (r < 0)
+		return r;
 	dp_lock_name_add(&names, dev->iommu_group, dev->address);
-	int r = dp_locks_take(&names, &locks);   /* no bind may move it meanwhile */
+	r = dp_locks_take(&names, &locks);   /* no bind may move it meanwhile */
 	dp_strv_free(&names);
 	if (r < 0)
 		return r;

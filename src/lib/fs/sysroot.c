@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -22,6 +24,7 @@
 static char root_path[PATH_MAX] = "/";
 static int root_fd = -1;
 static bool have_openat2 = true;
+static int sys_is_sysfs = -1;   /* ROOT/sys checked once per root: -1 not yet, 0 or 1 */
 
 /* Resolving ".." under RESOLVE_IN_ROOT fails with EAGAIN when a rename happens anywhere
  * on the system meanwhile (the kernel cannot prove the walk stayed inside): try again,
@@ -58,6 +61,7 @@ int dp_root_set(const char *dir)
 	if (root_fd >= 0)
 		close(root_fd);
 	root_fd = fd;
+	sys_is_sysfs = -1;
 	writer_forget();
 	return 0;
 }
@@ -422,6 +426,38 @@ void dp_fs_set_write_hook(dp_fs_write_hook hook, void *ctx)
 	write_hook_ctx = ctx;
 }
 
+/* A captured or generated tree has plain files where the kernel's attributes would be:
+ * writing them changes nothing in any kernel and garbles the tree. Only a mounted sysfs
+ * (or a test's fake kernel) carries a write out. */
+bool dp_fs_kernel_present(void)
+{
+	if (write_hook)
+		return true;
+	if (sys_is_sysfs < 0) {
+		struct statfs sf;
+		int fd = open_in_root("sys", O_PATH | O_DIRECTORY);
+		sys_is_sysfs = fd >= 0 && fstatfs(fd, &sf) == 0 && sf.f_type == SYSFS_MAGIC;
+		if (fd >= 0)
+			close(fd);
+	}
+	return sys_is_sysfs == 1;
+}
+
+int dp_fs_require_kernel(void)
+{
+	if (dp_fs_kernel_present())
+		return 0;
+	root_get();
+	return dp_error_set(-ENXIO, "%s/sys is not a sysfs (no kernel behind it): binding needs a "
+	                    "live sysfs; nothing was changed", dp_root_is_host() ? "" : root_path);
+}
+
+static bool under_sys(const char *path)
+{
+	const char *rel = relative(path);
+	return strncmp(rel, "sys", 3) == 0 && (rel[3] == '/' || rel[3] == '\0');
+}
+
 static int write_now(const char *path, const char *data)
 {
 	if (write_hook)
@@ -687,6 +723,9 @@ int dp_fs_write(const char *path, const char *data, int timeout_ms)
 {
 	if (!dp_fs_path_is_safe(path))
 		return -EACCES;
+	/* the callers check first (dp_fs_require_kernel); this is the last guard */
+	if (under_sys(path) && !dp_fs_kernel_present())
+		return -ENXIO;
 	return timeout_ms > 0 ? write_with_timeout(path, data, timeout_ms) : write_now(path, data);
 }
 

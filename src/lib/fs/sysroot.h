@@ -56,6 +56,13 @@ int dp_fs_read_line_timeout(const char *path, char *buf, size_t size, int timeou
 /* Tests install a fake kernel here: every dp_fs_write goes to it instead. */
 typedef int (*dp_fs_write_hook)(const char *path, const char *data, void *ctx);
 void dp_fs_set_write_hook(dp_fs_write_hook hook, void *ctx);
+/* Whether writes to ROOT/sys reach a kernel: sys is a mounted sysfs (statfs magic), or a
+ * fake kernel is installed. Writes to sys refuse (-ENXIO) when not. */
+bool dp_fs_kernel_present(void);
+/* 0 when dp_fs_kernel_present(), else -ENXIO with the message "ROOT/sys is not a sysfs
+ * ...": every operation that writes to sys calls it before its first change of
+ * anything (state files, locks, the ledger). */
+int dp_fs_require_kernel(void);
 int dp_fs_mkdir_p(const char *path, mode_t mode);
 /* Opens (creating) a lock file and takes an exclusive flock; returns the descriptor. */
 int dp_fs_lock(const char *path);

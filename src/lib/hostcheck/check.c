@@ -51,6 +51,13 @@ static void check_cpu(struct dp_check_report *r, const struct dp_host_facts *h)
 		    "the CPU reports neither vmx nor svm: VMs would run emulated");
 	if (dp_fs_exists("dev/kvm"))
 		dp_check_add(r, "kvm", DP_CHECK_PASS, NULL, "/dev/kvm is present");
+	else if (!h->vmx && !h->svm)   /* kvm_amd / kvm_intel refuse to load without it */
+		dp_check_add(r, "kvm", DP_CHECK_WARN,
+		    h->cpu == DP_CPU_AMD ? "enable AMD SVM in the firmware setup (BIOS/UEFI), reboot, then "
+		                           "modprobe kvm_amd"
+		                         : "enable Intel VT-x in the firmware setup (BIOS/UEFI), reboot, then "
+		                           "modprobe kvm_intel",
+		    "/dev/kvm is missing, and the CPU offers no svm/vmx for it (see cpu-virtualization)");
 	else
 		dp_check_add(r, "kvm", DP_CHECK_WARN,
 		    h->cpu == DP_CPU_AMD ? "modprobe kvm_amd" : "modprobe kvm_intel",
@@ -74,9 +81,26 @@ static void check_firmware(struct dp_check_report *r, const struct dp_host_facts
 		    "the firmware publishes no DMAR or IVRS table: the IOMMU is disabled or absent");
 }
 
-static void check_kernel_iommu(struct dp_check_report *r, const struct dp_host_facts *h)
+/* Kernel arguments the boot configuration has but the running kernel lacks. */
+struct pending_args {
+	struct dp_strv args, where;
+};
+
+/* The fix for a missing argument that is configured already is the reboot, not setting
+ * it up again. NULL when arg is not pending. */
+static const char *pending_fix(const struct pending_args *p, const char *arg, char *buf, size_t size)
 {
-	char v[256];
+	if (!dp_strv_contains(&p->args, arg))
+		return NULL;
+	snprintf(buf, size, "%s is configured (%s): reboot to start the kernel with it", arg,
+	         p->where.n ? p->where.v[0] : "the boot configuration");
+	return buf;
+}
+
+static void check_kernel_iommu(struct dp_check_report *r, const struct dp_host_facts *h,
+                               const struct pending_args *p)
+{
+	char v[256], configured[512];
 	if (h->iommu_active) {
 		dp_check_add(r, "iommu-kernel", DP_CHECK_PASS, NULL,
 		    "the kernel runs an IOMMU (/sys/class/iommu) and has IOMMU groups");
@@ -89,13 +113,17 @@ static void check_kernel_iommu(struct dp_check_report *r, const struct dp_host_f
 		      "command line and enable IOMMU in the firmware setup";
 	else if (dp_cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && dp_option_has(v, "on"))
 		fix = "intel_iommu=on is set but no IOMMU started: enable VT-d in the firmware setup";
+	else if (pending_fix(p, "intel_iommu=on", configured, sizeof(configured)))
+		fix = configured;
 	dp_check_add(r, "iommu-kernel", DP_CHECK_FAIL, fix,
 	    "no IOMMU is active: /sys/class/iommu or /sys/kernel/iommu_groups is empty");
 }
 
-static void check_cmdline(struct dp_check_report *r, const struct dp_host_facts *h)
+static void check_cmdline(struct dp_check_report *r, const struct dp_host_facts *h,
+                          const struct pending_args *p)
 {
-	char v[256];
+	char v[256], configured[512];
+	const char *fix;
 	if (dp_cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && dp_option_has(v, "off"))
 		dp_check_add(r, "cmdline-iommu", DP_CHECK_FAIL,
 		    "replace intel_iommu=off with intel_iommu=on on the kernel command line and reboot",
@@ -115,6 +143,7 @@ static void check_cmdline(struct dp_check_report *r, const struct dp_host_facts 
 	else if (h->vendor == DP_CPU_INTEL && !h->iommu_active &&
 	         !(dp_cmdline_param(h->cmdline, "intel_iommu", v, sizeof(v)) && dp_option_has(v, "on")))
 		dp_check_add(r, "cmdline-iommu", DP_CHECK_FAIL,
+		    (fix = pending_fix(p, "intel_iommu=on", configured, sizeof(configured))) ? fix :
 		    "devpass setup iommu (adds intel_iommu=on through the boot loader), then reboot",
 		    "intel_iommu=on is missing and this kernel did not enable VT-d by itself");
 	else
@@ -125,6 +154,7 @@ static void check_cmdline(struct dp_check_report *r, const struct dp_host_facts 
 		    "iommu=pt: host devices skip IOMMU translation");
 	else
 		dp_check_add(r, "cmdline-passthrough-mode", DP_CHECK_WARN,
+		    (fix = pending_fix(p, "iommu=pt", configured, sizeof(configured))) ? fix :
 		    "devpass setup iommu (adds iommu=pt through the boot loader), then reboot",
 		    "iommu=pt is not set: host-owned devices pay for IOMMU translation");
 }
@@ -178,7 +208,7 @@ static void check_vfio(struct dp_check_report *r, const struct dp_host_facts *h)
 		char name[64], fix[160];
 		snprintf(name, sizeof(name), "module-%s", modules[i][0]);
 		snprintf(fix, sizeof(fix),
-		         "modprobe %s; to load it at boot: echo %s > /etc/modules-load.d/vfio.conf",
+		         "modprobe %s; to load it at boot: echo %s >> /etc/modules-load.d/vfio.conf",
 		         modules[i][0], modules[i][0]);
 		if (module_present(h, modules[i][0], builtin ? strstr(builtin, modules[i][1]) : NULL))
 			dp_check_add(r, name, DP_CHECK_PASS, NULL, "%s is loaded or built in", modules[i][0]);
@@ -270,10 +300,14 @@ int dp_check_run(struct dp_check_report *out)
 	struct dp_host_facts h;
 	memset(out, 0, sizeof(*out));
 	dp_host_facts_read(&h);
+	struct pending_args pending = {0};
+	dp_setup_pending_args(&pending.args, &pending.where);
 	check_cpu(out, &h);
 	check_firmware(out, &h);
-	check_kernel_iommu(out, &h);
-	check_cmdline(out, &h);
+	check_kernel_iommu(out, &h, &pending);
+	check_cmdline(out, &h, &pending);
+	dp_strv_free(&pending.args);
+	dp_strv_free(&pending.where);
 	check_interrupt_remapping(out);
 	check_vfio(out, &h);
 	check_secure_boot(out);
@@ -288,6 +322,7 @@ int dp_check_run(struct dp_check_report *out)
 	dp_check_boot_config(out);
 	dp_check_persisted(out, &list);
 	dp_check_vfio_ids(out, &list);
+	dp_check_foreign(out);
 	dp_check_pools(out, &list);
 	dp_pci_list_free(&list);
 	return 0;

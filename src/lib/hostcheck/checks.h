@@ -9,6 +9,8 @@ void dp_check_add(struct dp_check_report *r, const char *name, enum dp_check_sta
 
 /* persisted.c: what devpass set up for the next boots, against this boot */
 void dp_check_boot_config(struct dp_check_report *r);
+/* vfio-pci ids lines and driverctl overrides other tools made (one row each). */
+void dp_check_foreign(struct dp_check_report *r);
 void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *list);
 void dp_check_vfio_ids(struct dp_check_report *r, const struct dp_pci_list *list);
 /* pools.c: conflicts, changed hardware, stale claims */

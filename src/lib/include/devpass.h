@@ -46,6 +46,11 @@ bool dp_strv_contains(const struct dp_strv *sv, const char *s);
 void dp_strv_free(struct dp_strv *sv);
 char *dp_strv_join(const struct dp_strv *sv, const char *sep);   /* malloc'ed; "" when empty */
 bool dp_utf8_text_valid(const char *s);   /* UTF-8, no control characters */
+/* The byte offset of the first byte that breaks dp_utf8_text_valid, -1 when none. */
+ssize_t dp_utf8_text_error(const char *s);
+/* s as one printable line for an error echo (each invalid byte or control character
+ * shown as '?'); returns the column (in characters) of byte offset pos, for a caret. */
+size_t dp_text_echo(const char *s, size_t pos, char *out, size_t size);
 /* Joins a relative symlink target onto the directory holding the link, lexically. */
 void dp_path_join(char *out, size_t size, const char *dir, const char *target);
 
@@ -188,7 +193,8 @@ int dp_account_lookup(const char *user, const char *group, unsigned *uid, unsign
 enum dp_bind_kind { DP_BIND, DP_UNBIND, DP_RESTORE };
 enum dp_step_action { DP_STEP_BIND, DP_STEP_UNBIND, DP_STEP_RESTORE, DP_STEP_SKIP, DP_STEP_RESET };
 enum dp_step_result { DP_STEP_PLANNED, DP_STEP_DONE, DP_STEP_SKIPPED, DP_STEP_ROLLED_BACK,
-                      DP_STEP_FAILED, DP_STEP_REFUSED };
+                      DP_STEP_FAILED, DP_STEP_REFUSED,
+                      DP_STEP_NOT_RUN   /* planned, but an earlier step failed first */ };
 
 struct dp_bind_step {
 	char address[DP_ADDR_LEN];
@@ -244,7 +250,13 @@ const char *dp_step_result_name(enum dp_step_result r);
 /* reset: the kernel's methods ("" when it has `reset` but no `reset_method`; -ENOENT
  * when it has no reset at all), the safety check, and the reset itself. */
 int dp_reset_methods(const struct dp_pci_device *dev, char *methods, size_t size);
-int dp_reset_check(const struct dp_pci_device *dev, bool force, struct dp_strv *warnings);
+/* Refuses (in this order) a device in use, host-critical or driven by a host driver
+ * unless forced, then one the kernel offers no reset for; bus_shared
+ * (dp_reset_bus_shared) makes that message name vfio's hot reset. */
+int dp_reset_check(const struct dp_pci_device *dev, bool force, bool bus_shared,
+                   struct dp_strv *warnings);
+/* Another function sits on the device's bus: a bus reset of it alone is impossible. */
+bool dp_reset_bus_shared(const struct dp_pci_list *list, const struct dp_pci_device *dev);
 int dp_reset_apply(const struct dp_pci_device *dev, int timeout_ms);
 /* The driver a device had before devpass changed it; "" when devpass has no record. */
 void dp_ledger_original_drivers(const struct dp_pci_list *list, char (*out)[64]);
@@ -366,6 +378,21 @@ int dp_persist_apply(const char *address, char *message, size_t size);
 int dp_persist_match(const char *address, char *driver, size_t size);
 /* vfio-pci ids configured in modprobe.d or on the command line: "VVVV:DDDD" and where. */
 int dp_vfio_ids_configured(struct dp_strv *ids, struct dp_strv *where);
+/* vfio-pci configuration other tools made: "options vfio-pci ids=" lines in modprobe.d
+ * files other than devpass's (kind "ids", key the ids, driver vfio-pci) and driverctl
+ * overrides in etc/driverctl.d (kind "driverctl", key the address, driver the file's). */
+struct dp_foreign_config {
+	char *source;                /* the file, "/etc/..." */
+	char *kind;                  /* "ids" or "driverctl" */
+	char *key;
+	char *driver;
+};
+struct dp_foreign_list {
+	struct dp_foreign_config *f;
+	size_t n;
+};
+int dp_foreign_config_read(struct dp_foreign_list *out);
+void dp_foreign_list_free(struct dp_foreign_list *l);
 
 /* ---- resource pools: devices chosen by rules, claimed by owners ------------------------ */
 /* A rule is space-separated key=value terms that must all match (AND); a pool matches a
@@ -442,6 +469,9 @@ int dp_pool_set(const char *name, const char *description, const enum dp_release
 /* Adds a rule (appended; an identical rule is refused) and records the fingerprints of
  * devices that join. Returns the number of devices the rule matches now. */
 int dp_pool_rule_add(const char *name, const char *rule, const struct dp_pci_list *list);
+/* How many present devices this rule alone brings into the pool (its type considered;
+ * bridges never count). */
+int dp_pool_rule_matches(const char *name, const char *rule, const struct dp_pci_list *list);
 /* which: the rule's text (any spacing) or its 1-based number as `pool show` lists it */
 int dp_pool_rule_remove(const char *name, const char *which, const struct dp_pci_list *list);
 int dp_pools_read(struct dp_pool_list *out);

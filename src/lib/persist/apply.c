@@ -100,7 +100,10 @@ static int apply_vfs(const struct dp_pci_device *dev, const struct dp_persist_ru
 		return dp_error_set(-EBUSY, "%s has %d VFs, the rule %s wants %d: left alone (changing "
 		                    "the count destroys the VFs; write 0, then %d, to sriov_numvfs yourself)",
 		                    dev->address, now, rule->name, rule->sriov_numvfs, rule->sriov_numvfs);
-	int r = dp_fs_write(path, want, APPLY_TIMEOUT_MS);
+	int r = dp_fs_require_kernel();
+	if (r < 0)
+		return r;
+	r = dp_fs_write(path, want, APPLY_TIMEOUT_MS);
 	if (r < 0)
 		return dp_error_set(r, "%s: cannot set sriov_numvfs to %d: %s (does %s support it?)",
 		                    dev->address, rule->sriov_numvfs, strerror(-r), dev->driver);

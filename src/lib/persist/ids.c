@@ -76,6 +76,124 @@ int dp_vfio_ids_configured(struct dp_strv *ids, struct dp_strv *where)
 	return 0;
 }
 
+/* ---- vfio-pci configuration other tools made ---------------------------------------- */
+
+static void foreign_add(struct dp_foreign_list *out, const char *source, const char *kind,
+                        const char *key, const char *driver)
+{
+	struct dp_foreign_config *f = realloc(out->f, (out->n + 1) * sizeof(*out->f));
+	if (!f)
+		return;
+	out->f = f;
+	f = &out->f[out->n++];
+	f->source = strdup(source);
+	f->kind = strdup(kind);
+	f->key = strdup(key);
+	f->driver = strdup(driver);
+}
+
+static const char *file_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+static void foreign_ids_read(struct dp_foreign_list *out)
+{
+	struct dp_strv files = {0};
+	dp_fs_list("/etc/modprobe.d", ".conf", &files);
+	for (size_t f = 0; f < files.n; f++) {
+		char *text = NULL;
+		struct dp_strv ids = {0};
+		if (strcmp(file_name(files.v[f]), "devpass-vfio.conf") != 0 &&
+		    dp_fs_read_all(files.v[f], &text, NULL) == 0)
+			ids_parse(text, &ids);
+		if (ids.n) {
+			char *all = dp_strv_join(&ids, ",");
+			foreign_add(out, files.v[f], "ids", all, "vfio-pci");
+			free(all);
+		}
+		dp_strv_free(&ids);
+		free(text);
+	}
+	dp_strv_free(&files);
+}
+
+/* driverctl keeps one file per overridden device, pci-ADDRESS, holding the driver. */
+static void driverctl_read(struct dp_foreign_list *out)
+{
+	struct dp_strv files = {0};
+	dp_fs_list("/etc/driverctl.d", "", &files);
+	for (size_t f = 0; f < files.n; f++) {
+		const char *name = file_name(files.v[f]);
+		char driver[64];
+		if (strncmp(name, "pci-", 4) == 0 && dp_fs_read_line(files.v[f], driver, sizeof(driver)) > 0)
+			foreign_add(out, files.v[f], "driverctl", name + 4, driver);
+	}
+	dp_strv_free(&files);
+}
+
+int dp_foreign_config_read(struct dp_foreign_list *out)
+{
+	memset(out, 0, sizeof(*out));
+	foreign_ids_read(out);
+	driverctl_read(out);
+	return 0;
+}
+
+void dp_foreign_list_free(struct dp_foreign_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->f[i].source);
+		free(l->f[i].kind);
+		free(l->f[i].key);
+		free(l->f[i].driver);
+	}
+	free(l->f);
+	memset(l, 0, sizeof(*l));
+}
+
+/* modprobe passes the options of every line for a module together ("ids=A ids=B"), in
+ * the order it reads the files (by file name), and vfio-pci keeps the last ids= it is
+ * given. A foreign line read before devpass's file is merged into it (so the last line
+ * carries both); one read after it would drop devpass's ids, so it is refused unless it
+ * holds them all already. */
+static int foreign_ids_merge(struct dp_strv *ids, const struct dp_strv *ours, struct dp_changeset *cs)
+{
+	struct dp_foreign_list foreign;
+	dp_foreign_config_read(&foreign);
+	int r = 0;
+	for (size_t i = 0; r == 0 && i < foreign.n; i++) {
+		const struct dp_foreign_config *f = &foreign.f[i];
+		struct dp_strv theirs = {0};
+		if (strcmp(f->kind, "ids") != 0)
+			continue;
+		char line[1100];
+		snprintf(line, sizeof(line), "options vfio-pci ids=%s\n", f->key);
+		ids_parse(line, &theirs);
+		bool after = strcmp(file_name(f->source), "devpass-vfio.conf") > 0;
+		const char *missing = NULL;
+		for (size_t k = 0; k < ours->n && !missing; k++)
+			if (!dp_strv_contains(&theirs, ours->v[k]))
+				missing = ours->v[k];
+		if (after && missing)
+			r = dp_error_set(-EEXIST, "%s sets 'options vfio-pci ids=%s' and is read after "
+			                 "devpass-vfio.conf: modprobe passes both ids= to vfio-pci and the last "
+			                 "one wins, so %s would be dropped; add %s to that line yourself, or "
+			                 "remove the line", f->source, f->key, missing, missing);
+		for (size_t k = 0; r == 0 && !after && k < theirs.n; k++)
+			if (!dp_strv_contains(ids, theirs.v[k])) {
+				dp_strv_add(ids, theirs.v[k]);
+				dp_strv_addf(&cs->warnings, "kept vfio-pci ids=%s of %s: modprobe gives vfio-pci "
+				             "the last ids= line (devpass's), so it must carry them too",
+				             theirs.v[k], f->source);
+			}
+		dp_strv_free(&theirs);
+	}
+	dp_foreign_list_free(&foreign);
+	return r;
+}
+
 static bool id_matches(const char *id, const struct dp_pci_device *dev)
 {
 	unsigned v, d;
@@ -210,13 +328,12 @@ int dp_persist_ids_plan(const struct dp_pci_list *list, char *const *addrs, size
 		if ((r = dp_pci_device_lookup(list, addrs[i], &dev)) < 0)
 			break;
 		const struct dp_iommu_group *g = dp_groups_find(&groups, dev->iommu_group);
-		if (!g) {
-			r = dp_error_set(-ENODEV, "%s has no IOMMU group: vfio-pci needs the IOMMU on "
-			                 "(devpass setup iommu, then reboot)", dev->address);
-			break;
-		}
-		for (size_t k = 0; k < g->n; k++) {
-			const struct dp_pci_device *m = &list->dev[g->members[k]];
+		if (!g)   /* the IOMMU is off: ids need no group, but nobody knows the group yet */
+			dp_strv_addf(&cs->notes, "%s has no IOMMU group now (the IOMMU is off): once it is "
+			             "on, every other device of its group must go to vfio-pci too (the "
+			             "groups list shows them)", dev->address);
+		for (size_t k = 0; k < (g ? g->n : 1); k++) {
+			const struct dp_pci_device *m = g ? &list->dev[g->members[k]] : dev;
 			if (dp_pci_device_is_bridge(m) || dp_strv_contains(&targets, m->address))
 				continue;
 			if (m->critical.n && !force) {
@@ -231,6 +348,13 @@ int dp_persist_ids_plan(const struct dp_pci_list *list, char *const *addrs, size
 				dp_strv_add(&ids, id);
 			host_modules(m, &mods);
 		}
+	}
+	if (r == 0) {
+		struct dp_strv ours = {0};
+		for (size_t i = 0; i < ids.n; i++)
+			dp_strv_add(&ours, ids.v[i]);
+		r = foreign_ids_merge(&ids, &ours, cs);
+		dp_strv_free(&ours);
 	}
 	if (r == 0)
 		r = ids_overlap_check(list, &ids, &targets, force, cs);

@@ -484,6 +484,17 @@ static int binary_check(void)
 	                    dp_root_is_host() ? "" : " under the root");
 }
 
+/* driverctl binds at boot too (its own udev rule): two tools for one device fight. */
+static void driverctl_warn(const char *address, struct dp_changeset *cs)
+{
+	char path[128], driver[64];
+	snprintf(path, sizeof(path), "/etc/driverctl.d/pci-%s", address);
+	if (dp_fs_read_line(path, driver, sizeof(driver)) > 0)
+		dp_strv_addf(&cs->warnings, "%s has a driverctl override to %s (%s), which applies at "
+		             "boot too: keep one of them (driverctl unset-override %s removes it)",
+		             address, driver, path, address);
+}
+
 int dp_persist_plan(const struct dp_pci_list *list, char *const *addrs, size_t n,
                     const struct dp_persist_options *o, struct dp_changeset *cs)
 {
@@ -513,6 +524,8 @@ int dp_persist_plan(const struct dp_pci_list *list, char *const *addrs, size_t n
 		else if ((r = rule_for(dev, o, &rule)) == 0 &&
 		         (r = key_overlap_check(list, &rule, &targets, o->force, cs)) == 0)
 			rule_add(&rules, &rule);
+		if (r == 0)
+			driverctl_warn(dev->address, cs);
 	}
 	if (r == 0)
 		r = stage_rules(cs, &rules, &none);

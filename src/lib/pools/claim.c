@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "binding/binding.h"
+#include "fs/sysroot.h"
 #include "pools/pools.h"
 #include "util/alloc-util.h"
 
@@ -466,6 +467,8 @@ static int claim_record(const struct dp_pci_list *list, const struct dp_claim_re
 	bool housekeeping = false;
 	if (r == 0)
 		r = claim_choose(&p, &v, def, req, out, &housekeeping, took);
+	if (r == 0 && (r = dp_fs_require_kernel()) < 0)
+		housekeeping = false;   /* the binding cannot happen: nothing at all changes */
 	if (r == 0) {
 		r = pool_db_commit(&p);
 	} else if (housekeeping) {   /* the claim failed; the quarantining stands */

@@ -101,6 +101,8 @@ const struct view_fingerprint *view_print_find(const struct pool_view *v, long l
  * recorded when record is set (inside the caller's transaction). */
 int view_members(struct pool_view *v, struct pool_db *p, size_t def, bool record,
                  struct dp_pool_members *out);
+/* Devices one rule alone would bring into a pool of this type (bridges never). */
+size_t view_rule_count(struct pool_view *v, enum dp_pool_type type, const struct dp_rule *rule);
 /* Fingerprints of devices that no longer match (and hold nothing) are dropped. */
 int view_prints_prune(struct pool_view *v, struct pool_db *p, size_t def);
 /* What differs between the recorded and the present identity; NULL when nothing. */

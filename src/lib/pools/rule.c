@@ -57,8 +57,43 @@ static int term_error(const struct parse *p, size_t pos, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	*p->error_pos = pos;
-	return dp_error_set(-EINVAL, "bad rule at column %zu: %s\n  %s\n  %*s^", pos + 1, why,
-	                    p->text, (int)pos, "");
+	/* the echo stays one line, and the caret counts characters, not bytes */
+	char echo[4096 + 16];
+	size_t column = dp_text_echo(p->text, pos, echo, sizeof(echo));
+	return dp_error_set(-EINVAL, "bad rule at column %zu: %s\n  %s\n  %*s^", column + 1, why,
+	                    echo, (int)column, "");
+}
+
+static const char *control_name(unsigned char c, char *buf, size_t size)
+{
+	if (c == '\n')
+		return "a newline";
+	if (c == '\t')
+		return "a tab";
+	if (c == '\r')
+		return "a carriage return";
+	snprintf(buf, size, "the control character 0x%02x", c);
+	return buf;
+}
+
+/* Rules go into JSON exports and platform configuration: UTF-8 text on one line. */
+static int text_check(const struct parse *p)
+{
+	char *spaced = strdup(p->text);   /* a tab separates terms like a space does */
+	if (!spaced)
+		return dp_error_set(-ENOMEM, "out of memory");
+	for (char *t = spaced; (t = strchr(t, '\t'));)
+		*t = ' ';
+	ssize_t bad = dp_utf8_text_error(spaced);
+	free(spaced);
+	if (bad < 0)
+		return 0;
+	unsigned char c = (unsigned char)p->text[bad];
+	char name[48];
+	if (c < 0x20 || c == 0x7f)
+		return term_error(p, (size_t)bad, "the rule holds %s: a rule is one line of text, its "
+		                  "terms separated by spaces", control_name(c, name, sizeof(name)));
+	return term_error(p, (size_t)bad, "byte 0x%02x is not UTF-8: rules are UTF-8 text", c);
 }
 
 /* ---- value checks and normalisation, per key --------------------------------------- */
@@ -187,18 +222,20 @@ static bool value_normalise(enum dp_rule_key key, char *v, size_t size)
 static int term_scan(const struct parse *p, size_t start, size_t *end)
 {
 	char quote = 0;
-	size_t i = start;
+	size_t i = start, quote_pos = start;
 	for (; p->text[i] && (quote || !isspace((unsigned char)p->text[i])); i++) {
 		char c = p->text[i];
 		if (quote && c == quote)
 			quote = 0;
-		else if (!quote && (c == '"' || c == '\''))
+		else if (!quote && (c == '"' || c == '\'')) {
 			quote = c;
+			quote_pos = i;
+		}
 		else if ((unsigned char)c < 0x20 || c == 0x7f)
 			return term_error(p, i, "control character in the rule");
 	}
 	if (quote)
-		return term_error(p, start, "unbalanced %c quote", quote);
+		return term_error(p, quote_pos, "unbalanced %c quote: it is never closed", quote);
 	*end = i;
 	return 0;
 }
@@ -237,6 +274,10 @@ static int values_parse(const struct parse *p, struct dp_rule_term *t, size_t vp
 			return term_error(p, vpos, "%s= value too long (at most %zu characters)", key,
 			                  sizeof(v) - 1);
 		snprintf(v, sizeof(v), "%.*s", (int)n, start);
+		const char *eq = strchr(v, '=');
+		if (eq && key_lookup(v, (size_t)(eq - v)) >= 0)   /* class=audio,vendor=10de */
+			return term_error(p, vpos + (size_t)(start - value), "'%s' is not a%s %s; separate "
+			                  "terms with spaces", v, strchr("aeiou", key[0]) ? "n" : "", key);
 		if (!value_normalise(t->key, v, sizeof(v)))
 			return term_error(p, vpos, "%s=%s is not valid: expected %s", key, v,
 			                  value_hint(t->key));
@@ -312,7 +353,7 @@ int dp_rule_parse(const char *text, struct dp_rule *out, size_t *error_pos)
 	*p.error_pos = 0;
 	if (strlen(text) > 4096)
 		return term_error(&p, 4096, "rule too long (at most 4096 characters)");
-	int r = 0;
+	int r = text_check(&p);
 	size_t i = 0;
 	while (r == 0) {
 		while (isspace((unsigned char)text[i]))

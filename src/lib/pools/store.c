@@ -432,6 +432,26 @@ int dp_pool_rule_add(const char *name, const char *rule, const struct dp_pci_lis
 	return pool_txn(rule_add_txn, &a);
 }
 
+int dp_pool_rule_matches(const char *name, const char *text, const struct dp_pci_list *list)
+{
+	struct pool_db p = {.db = NULL, .dirfd = -1};
+	struct pool_view v;
+	struct dp_rule rule;
+	int r = dp_rule_parse(text, &rule, NULL);
+	if (r < 0)
+		return r;
+	if ((r = pool_db_open(&p, false)) == 0) {
+		r = pool_view_build(&p, list, &v, false);
+		const struct pool_def *d = r == 0 ? pool_defs_find(&v.defs, name) : NULL;
+		if (r == 0)
+			r = d ? (int)view_rule_count(&v, d->pool.type, &rule) : pool_missing_error(name);
+		pool_view_free(&v);
+	}
+	pool_db_close(&p);
+	dp_rule_free(&rule);
+	return r;
+}
+
 /* The rule a user means: its number in `pool show`, or its text in any spelling. */
 static int rule_find(const struct pool_def *d, const char *which, size_t *index)
 {

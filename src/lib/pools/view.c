@@ -220,6 +220,15 @@ static bool def_matches(struct pool_view *v, const struct pool_def *d, size_t i)
 	return false;
 }
 
+size_t view_rule_count(struct pool_view *v, enum dp_pool_type type, const struct dp_rule *rule)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < v->list->n; i++)
+		n += dp_pci_device_base_class(&v->list->dev[i]) != 0x06 && rule_matches(v, rule, i) &&
+		     type_takes(type, device_is_vf(v, i));
+	return n;
+}
+
 static void matches_compute(struct pool_view *v)
 {
 	for (size_t i = 0; i < v->list->n; i++) {

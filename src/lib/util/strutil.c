@@ -87,20 +87,56 @@ void dp_path_join(char *out, size_t size, const char *dir, const char *target)
 	snprintf(out, size, "%s", buf);
 }
 
+/* Length of the UTF-8 sequence at p (1-4), 0 when p does not start a valid one. */
+static size_t utf8_sequence(const unsigned char *p)
+{
+	unsigned c = *p, n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
+	                     : (c & 0xf8) == 0xf0 ? 3 : 9;
+	if (n == 9 || (n == 1 && c < 0xc2))
+		return 0;
+	for (unsigned k = 1; k <= n; k++)
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+	return n + 1;
+}
+
+ssize_t dp_utf8_text_error(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		size_t n = utf8_sequence(p);
+		if (n == 0 || *p < 0x20 || *p == 0x7f)
+			return (ssize_t)(p - (const unsigned char *)s);
+		p += n;
+	}
+	return -1;
+}
+
 /* Printable UTF-8 without control characters: what may go into JSON, YAML and the
  * platforms' configuration files devpass writes. */
 bool dp_utf8_text_valid(const char *s)
 {
+	return dp_utf8_text_error(s) < 0;
+}
+
+size_t dp_text_echo(const char *s, size_t pos, char *out, size_t size)
+{
 	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		unsigned c = *p, n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
-		                     : (c & 0xf8) == 0xf0 ? 3 : 9;
-		if (n == 9 || (n == 1 && c < 0xc2) || c < 0x20 || c == 0x7f)
-			return false;
-		for (unsigned k = 1; k <= n; k++)
-			if ((p[k] & 0xc0) != 0x80)
-				return false;
-		p += n + 1;
+	size_t o = 0, column = 0, at = 0;
+	while (*p && o + 5 < size) {
+		size_t n = utf8_sequence(p);
+		if ((size_t)(p - (const unsigned char *)s) <= pos)
+			at = column;
+		if (n == 0 || *p < 0x20 || *p == 0x7f) {
+			out[o++] = '?';
+			p++;
+		} else {
+			memcpy(out + o, p, n);
+			o += n;
+			p += n;
+		}
+		column++;
 	}
-	return true;
+	out[o] = '\0';
+	return pos >= strlen(s) ? column : at;
 }
