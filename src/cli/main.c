@@ -1,5 +1,4 @@
 /* devpass — device passthrough manager for Linux KVM hosts. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,23 +153,27 @@ static const struct cli_verb verbs[] = {
 	 "  Changed, missing, conflicting and unavailable members are left out, with a warning.\n"},
 };
 
+static const size_t nverbs = sizeof(verbs) / sizeof(verbs[0]);
+static struct cli_ctx main_ctx;
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: devpass [--root DIR] [--json] COMMAND [ARGS]\n\nCommands:\n");
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+	for (size_t i = 0; i < nverbs; i++)
 		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
 	fprintf(f, "\nOptions:\n"
 	           "  --root DIR   read sysfs, procfs and /dev under DIR instead of / (also DEVPASS_ROOT)\n"
 	           "  --json       machine-readable output\n"
-	           "  -h, --help   help for devpass or for one COMMAND\n"
+	           "  -h, --help   help for devpass or for one COMMAND (also: devpass help COMMAND)\n"
 	           "  --version    print the version\n"
+	           "Options go before or after the command; long names are matched exactly.\n"
 	           "\nExit status: 0 success, 1 the operation failed or the host is not ready, "
 	           "2 bad usage.\n");
 }
 
 static const struct cli_verb *verb_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+	for (size_t i = 0; i < nverbs; i++)
 		if (strcmp(verbs[i].name, name) == 0)
 			return &verbs[i];
 	return NULL;
@@ -179,74 +182,112 @@ static const struct cli_verb *verb_find(const char *name)
 int cli_print_usage(const char *name)
 {
 	const struct cli_verb *v = verb_find(name);
-	printf("Usage: %s\n%s\n", v->usage, v->summary);
+	if (!v) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	printf("%s.\n\nUsage: %s", v->summary, v->usage);
 	return EXIT_OK;
 }
 
-/* Global options may stand anywhere before "--"; they are taken out of argv so each
- * verb parses only its own. */
-static int globals_extract(int *argc, char **argv, struct cli_ctx *ctx, const char **root,
-                           bool *help, bool *version)
+/* ---- the filesystem root -------------------------------------------------------- */
+
+static const char *root_requested;
+static bool root_applied;
+
+int cli_root_request(const char *dir)
 {
-	int out = 1;
-	for (int i = 1; i < *argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "--") == 0) {
-			while (i < *argc)
-				argv[out++] = argv[i++];
-			break;
-		}
-		if (strcmp(a, "--json") == 0)
-			ctx->json = true;
-		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
-			*help = true;
-		else if (strcmp(a, "--version") == 0)
-			*version = true;
-		else if (strcmp(a, "--root") == 0) {
-			if (++i == *argc)
-				return cli_error(EXIT_USAGE, "--root needs a directory");
-			*root = argv[i];
-		} else if (strncmp(a, "--root=", 7) == 0)
-			*root = a + 7;
-		else
-			argv[out++] = argv[i];
-	}
-	*argc = out;
-	argv[out] = NULL;
+	if (!*dir)   /* an unset shell variable must never mean the live host */
+		return cli_error(EXIT_USAGE, "--root needs a directory, not an empty string");
+	root_requested = dir;
 	return 0;
+}
+
+int cli_root_apply(void)
+{
+	if (root_applied)
+		return 0;
+	const char *dir = root_requested, *env = getenv("DEVPASS_ROOT");
+	if (!dir && env && !*env)
+		return cli_error(EXIT_USAGE, "DEVPASS_ROOT is set but empty: unset it to work on this "
+		                 "host (/), or set it to a directory");
+	if (!dir)
+		dir = env;
+	if (dp_root_set(dir ? dir : "/") < 0)
+		return cli_lib_error(EXIT_USAGE);
+	if (dir && !dp_root_has_pci_bus())
+		return cli_error(EXIT_USAGE, "%s does not look like a filesystem root (no sys/bus/pci)",
+		                 dir);
+	root_applied = true;
+	return 0;
+}
+
+void cli_json_request(void)
+{
+	main_ctx.json = true;
+}
+
+/* ---- the command ------------------------------------------------------------------ */
+
+/* One line and a hint: the whole usage would push the error off the screen. */
+static int unknown_command(const char *name)
+{
+	char hint[256] = "";
+	for (size_t i = 0; i < nverbs; i++)
+		if (cli_is_near_miss(name, verbs[i].name) ||
+		    (strlen(name) >= 3 && strncmp(verbs[i].name, name, strlen(name)) == 0)) {
+			size_t len = strlen(hint);
+			snprintf(hint + len, sizeof(hint) - len, "%s%s", len ? " or " : "", verbs[i].name);
+		}
+	if (*hint)
+		return cli_error(EXIT_USAGE, "unknown command '%.100s' (did you mean %s?)", name, hint);
+	return cli_error(EXIT_USAGE, "unknown command '%.100s' ('devpass --help' lists the commands)",
+	                 name);
+}
+
+/* devpass help [COMMAND] */
+static int help_command(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (argc > 2)
+		return cli_error(EXIT_USAGE, "devpass help takes one command name");
+	if (!verb_find(argv[1]))
+		return unknown_command(argv[1]);
+	return cli_print_usage(argv[1]);
 }
 
 int main(int argc, char **argv)
 {
-	struct cli_ctx ctx = {0};
-	const char *root = NULL;
-	bool help = false, version = false;
-	int r = globals_extract(&argc, argv, &ctx, &root, &help, &version);
-	if (r)
-		return r;
+	static const struct cli_option main_options[] = {{"version", 0, false, 1}, {NULL, 0, false, 0}};
+	struct cli_opts p;
+	bool version = false;
+	int id;
+	cli_opts_init(&p, argc, argv, "", main_options);
+	p.stop_at_arg = true;
+	while ((id = cli_opts_next(&p)) > 0)
+		version = true;
+	if (id < 0)
+		return p.exit;
 	if (version) {
 		printf("devpass 0.1.0\n");
 		return EXIT_OK;
 	}
-	if (argc < 2) {
-		usage(help ? stdout : stderr);
-		return help ? EXIT_OK : EXIT_USAGE;
+	if (p.next >= argc) {
+		usage(p.help ? stdout : stderr);
+		return p.help ? EXIT_OK : EXIT_USAGE;
 	}
-	const struct cli_verb *verb = verb_find(argv[1]);
-	if (!verb) {
-		if (strcmp(argv[1], "help") == 0) {
-			usage(stdout);
-			return EXIT_OK;
-		}
-		cli_error(EXIT_USAGE, "unknown command '%s'", argv[1]);
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (help)
+	const char *name = argv[p.next];
+	if (strcmp(name, "help") == 0)
+		return help_command(argc - p.next, argv + p.next);
+	const struct cli_verb *verb = verb_find(name);
+	if (!verb)
+		return unknown_command(name);
+	if (p.help)
 		return cli_print_usage(verb->name);
-	if (dp_root_set(root) < 0)
-		return cli_lib_error(EXIT_USAGE);
-	r = verb->run(argc - 1, argv + 1, &ctx);
+	int r = verb->run(argc - p.next, argv + p.next, &main_ctx);
 	dp_names_release();
 	if (fflush(stdout) != 0)
 		return cli_error(EXIT_FAILED, "cannot write the output");
