@@ -7,22 +7,29 @@
 
 static const struct cli_verb verbs[] = {
 	{"list", cmd_list, "List PCI functions with IOMMU group, VFIO group, driver and NUMA node",
-	 "devpass list [--class NAME] [--vendor VVVV] [--device VVVV:DDDD] [--driver NAME|none]\n"
-	 "             [--group N] [-s [[[[DOMAIN]:]BUS]:][SLOT][.[FUNC]]] [--tree] [--json]\n"
+	 "devpass list [--class NAME] [--vendor VVVV] [--device [VVVV]:[DDDD]] [--driver NAME|none]\n"
+	 "             [--group N] [-s [[[[DOMAIN]:]BUS]:][SLOT][.[FUNC]]] [--tree] [--wide] [--json]\n"
 	 "\n"
 	 "  --class NAME   gpu, display, nvme, storage, net, usb, audio, bridge, ... or a hex\n"
-	 "                 class such as 03 or 0300\n"
-	 "  --vendor       vendor id;  --device  vendor:device id\n"
-	 "  --driver       bound driver name, or 'none' for unbound functions\n"
+	 "                 class such as 03, 0300 or 0x0300\n"
+	 "  --vendor       vendor id (10de);  --device  vendor:device id, either side may be\n"
+	 "                 empty as with lspci -d (10de:2204, 10de:, :2204)\n"
+	 "  --driver       bound driver name ('-' and '_' alike), or 'none' for unbound functions\n"
 	 "  --group N      members of IOMMU group N\n"
 	 "  -s SELECTOR    lspci's slot selector\n"
-	 "  --tree         bus topology (bridges, switches, root ports) with groups\n"},
+	 "  --tree         bus topology (bridges, switches, root ports) with groups\n"
+	 "  --wide, -w     on a terminal, do not cut lines to its width (a pipe gets them whole)\n"
+	 "  Each filter takes a comma list and may be repeated: a function matches when it has\n"
+	 "  one of the values of every filter given (--class gpu,audio --vendor 10de).\n"},
 	{"show", cmd_show, "Everything about one device before passing it through",
 	 "devpass show ADDRESS [--json]\n"
 	 "\n"
 	 "  ADDRESS is DDDD:BB:DD.F or BB:DD.F (domain 0000), as lspci -D prints it.\n"},
 	{"groups", cmd_groups, "IOMMU groups with members, viability and host-critical flags",
-	 "devpass groups [--json]\n"},
+	 "devpass groups [--wide] [--json]\n"
+	 "\n"
+	 "  Exits 1 when the host has no IOMMU groups (the IOMMU is off): see devpass check.\n"
+	 "  --wide, -w  on a terminal, do not cut lines to its width\n"},
 	{"check", cmd_check, "Is this host ready for device passthrough? (exit 1 when not)",
 	 "devpass check [--json]\n"},
 	{"bind", cmd_bind, "Bind devices to vfio-pci (whole IOMMU groups) or to --driver NAME",
@@ -42,7 +49,7 @@ static const struct cli_verb verbs[] = {
 	 "  Unbinds each named device and sets its driver_override to 'none', so that no\n"
 	 "  driver takes it again; 'devpass restore' undoes it.\n"},
 	{"restore", cmd_restore, "Give devices back to the driver they had before devpass",
-	 "devpass restore ADDRESS...|--all [--dry-run] [--timeout SEC] [--json]\n"
+	 "devpass restore ADDRESS...|--all [--force] [--dry-run] [--timeout SEC] [--json]\n"
 	 "\n"
 	 "  Puts each device back on the driver, and driver_override, it had before devpass\n"
 	 "  first changed it (from /var/lib/devpass/devpass.db). Naming one function of a group\n"
@@ -56,7 +63,7 @@ static const struct cli_verb verbs[] = {
 	 "  device, while a process holds it, or when it is host-critical.\n"},
 	{"setup", cmd_setup, "Configure the kernel arguments passthrough needs, through the boot loader",
 	 "devpass setup iommu [--no-pt] [--dry-run] [--json]\n"
-	 "devpass setup --undo [--dry-run] [--json]\n"
+	 "devpass setup --undo [--dry-run] [--json]       (also: devpass setup iommu --undo)\n"
 	 "\n"
 	 "  iommu     add the IOMMU arguments this host needs (intel_iommu=on on Intel hosts whose\n"
 	 "            kernel does not turn VT-d on by itself; iommu=pt) where the boot loader in\n"
@@ -96,7 +103,7 @@ static const struct cli_verb verbs[] = {
 	 "devpass pool list | show NAME                                     [--json]\n"
 	 "devpass pool rule add NAME RULE | rule rm NAME RULE|N\n"
 	 "devpass pool from-device ADDRESS [--by id|address|serial] [--pool NAME]\n"
-	 "devpass pool export | import FILE|- [--replace]\n"
+	 "devpass pool export | import FILE|- [--replace]      (-: standard input)\n"
 	 "devpass pool clear ADDRESS | gc\n"
 	 "\n"
 	 "  A RULE is key=value terms that must all match; values are globs and comma lists\n"
@@ -138,7 +145,9 @@ static const struct cli_verb verbs[] = {
 	 "devpass release --for OWNER [ADDRESS...] [--timeout SEC] [--json]\n"
 	 "\n"
 	 "  Resets each device, then follows its pool's --on-release policy: restore (the driver\n"
-	 "  it had before), keep-vfio, or quarantine. Without addresses, everything OWNER holds.\n"},
+	 "  it had before), keep-vfio, or quarantine. Without addresses, everything OWNER holds;\n"
+	 "  an OWNER that holds nothing is a note, exit 0 (a VM's stop hook may release on every\n"
+	 "  shutdown). A named ADDRESS that OWNER does not hold is an error (exit 1).\n"},
 	{"export", cmd_export, "The pools as OpenStack Nova, KubeVirt or Proxmox VE configuration",
 	 "devpass export nova|kubevirt|proxmox [--pool NAME] [--json]\n"
 	 "               [--numa-policy legacy|preferred|required|socket]   (nova)\n"
@@ -166,7 +175,8 @@ static void usage(FILE *f)
 	           "  --json       machine-readable output\n"
 	           "  -h, --help   help for devpass or for one COMMAND (also: devpass help COMMAND)\n"
 	           "  --version    print the version\n"
-	           "Options go before or after the command; long names are matched exactly.\n"
+	           "Options go before or after the command; long names are matched exactly (no\n"
+	           "abbreviations). A value that starts with '--' is given as --OPTION=VALUE.\n"
 	           "\nExit status: 0 success, 1 the operation failed or the host is not ready, "
 	           "2 bad usage.\n");
 }
