@@ -1,10 +1,12 @@
 /* devpass list — one row per PCI function, or the bus tree with --tree. */
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "util/alloc-util.h"
 
 static const struct dp_column list_columns[] = {
 	{"address", "ADDRESS", DP_COL_TEXT, 0},
@@ -49,6 +51,18 @@ static const struct dp_column text_columns[] = {
 };
 
 static const struct dp_column tree_columns[] = {
+	{"tree", "TREE", DP_COL_TEXT, 0},
+	{"address", "ADDRESS", 0, 0},
+	{"depth", "DEPTH", 0, 0},
+	{"parent", "PARENT", 0, 0},
+	{"description", "DESCRIPTION", DP_COL_TEXT, 0},
+	{"iommu_group", "IOMMU", DP_COL_TEXT, 0},
+	{"driver", "DRIVER", DP_COL_TEXT, 0},
+	{"host_critical", "CRITICAL", DP_COL_TEXT, 0},
+};
+
+/* the same keys, the description last in the text (the JSON keeps its order) */
+static const struct dp_column tree_text_columns[] = {
 	{"tree", "TREE", DP_COL_TEXT, 0},
 	{"address", "ADDRESS", 0, 0},
 	{"depth", "DEPTH", 0, 0},
@@ -152,9 +166,12 @@ static void tree_row(struct tree *tr, size_t i, const char *prefix, int depth)
 			tree_row(tr, j, child_prefix, depth + 1);
 }
 
-static void tree_build(const struct dp_pci_list *list, bool *keep, struct dp_table *t)
+static int tree_build(const struct dp_pci_list *list, bool *keep, struct dp_table *t)
 {
-	struct tree tr = {list, keep, calloc(list->n, sizeof(size_t)), t};
+	_cleanup_free_ size_t *parent = calloc(list->n + 1, sizeof(size_t));
+	if (!parent)
+		return -ENOMEM;
+	struct tree tr = {list, keep, parent, t};
 	for (size_t i = 0; i < list->n; i++) {
 		struct dp_pci_device *p = list->dev[i].parent[0] ? dp_pci_list_find(list, list->dev[i].parent) : NULL;
 		tr.parent[i] = p ? (size_t)(p - list->dev) : SIZE_MAX;
@@ -178,7 +195,7 @@ static void tree_build(const struct dp_pci_list *list, bool *keep, struct dp_tab
 		}
 		tree_row(&tr, i, "", 1);
 	}
-	free(tr.parent);
+	return 0;
 }
 
 /* ---- options ------------------------------------------------------------------- */
@@ -274,13 +291,12 @@ static struct dp_table *rows_build(const struct dp_pci_list *list, const bool *k
 	                          : dp_table_new(text_columns, sizeof(text_columns) / sizeof(text_columns[0]));
 	if (json)
 		dp_table_stream_json(t, out);
-	char (*was)[64] = calloc(list->n + 1, sizeof(*was));
-	if (was)
+	_cleanup_free_ char (*was)[64] = calloc(list->n + 1, sizeof(*was));
+	if (was)   /* without it the WAS column stays empty; the list itself is still right */
 		dp_ledger_original_drivers(list, was);
 	for (size_t i = 0; i < list->n; i++)
 		if (keep[i])
 			(json ? row_add : text_row_add)(t, &list->dev[i], was ? was[i] : NULL);
-	free(was);
 	return t;
 }
 
@@ -293,7 +309,7 @@ int cmd_list(int argc, char **argv, const struct cli_ctx *ctx)
 	struct dp_pci_list list = {0};
 	if ((r = cli_inventory_load(&list, DP_SCAN_NAMES)))
 		return r;
-	bool *keep = calloc(list.n + 1, sizeof(bool));
+	_cleanup_free_ bool *keep = calloc(list.n + 1, sizeof(bool));
 	if (!keep) {
 		dp_pci_list_free(&list);
 		return cli_error(EXIT_FAILED, "out of memory");
@@ -303,8 +319,14 @@ int cmd_list(int argc, char **argv, const struct cli_ctx *ctx)
 	drivers_note(&a.filter, &list);
 	struct dp_table *t;
 	if (a.tree) {
-		t = dp_table_new(tree_columns, sizeof(tree_columns) / sizeof(tree_columns[0]));
-		tree_build(&list, keep, t);
+		t = ctx->json ? dp_table_new(tree_columns, sizeof(tree_columns) / sizeof(tree_columns[0]))
+		              : dp_table_new(tree_text_columns, sizeof(tree_text_columns) /
+		                                                sizeof(tree_text_columns[0]));
+		if (tree_build(&list, keep, t) < 0) {
+			dp_table_free(t);
+			dp_pci_list_free(&list);
+			return cli_error(EXIT_FAILED, "out of memory");
+		}
 	} else {
 		t = rows_build(&list, keep, ctx->json, stdout);
 	}
@@ -313,7 +335,6 @@ int cmd_list(int argc, char **argv, const struct cli_ctx *ctx)
 	else
 		cli_table_print_fitted(t, stdout, a.wide);
 	dp_table_free(t);
-	free(keep);
 	dp_pci_list_free(&list);
 	return EXIT_OK;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util/alloc-util.h"
 
 int cli_error(int code, const char *fmt, ...)
 {
@@ -88,22 +89,19 @@ int cli_table_print_fitted(struct dp_table *t, FILE *f, bool wide)
 	size_t width = wide ? 0 : terminal_width(f);
 	if (!width)
 		return dp_table_print(t, f, false);
-	char *text = NULL;
+	_cleanup_free_ char *text = NULL;
 	size_t size = 0;
 	FILE *mem = open_memstream(&text, &size);
 	if (!mem)
 		return dp_table_print(t, f, false);
 	int r = dp_table_print(t, mem, false);
-	if (fclose(mem) != 0 || !text) {
-		free(text);
+	if (fclose(mem) != 0 || !text)
 		return -1;
-	}
-	for (char *line = text; *line;) {
+	for (const char *line = text; *line;) {
 		size_t len = strcspn(line, "\n");
 		line_fit(f, line, len, width);
 		fputc('\n', f);
 		line += len + (line[len] == '\n');
 	}
-	free(text);
 	return r;
 }
