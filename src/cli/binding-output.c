@@ -1,6 +1,5 @@
 /* Options and output shared by the verbs that change bindings. */
 #include <errno.h>
-#include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,42 +42,47 @@ static int owner_parse(const char *text, struct dp_bind_options *o)
 	return r;
 }
 
+/* the options of the binding verbs; allow picks this verb's from the first four */
+static const struct cli_option bind_options[] = {
+	{"driver", 0, true, 'd'}, {"force", 0, false, 'f'}, {"owner", 0, true, 'o'},
+	{"all", 0, false, 'a'}, {"dry-run", 0, false, 'n'}, {"timeout", 0, true, 't'},
+};
+
 int cli_bind_args_parse(int argc, char **argv, const char *verb, const char *allow,
                         struct cli_bind_args *out)
 {
-	static const struct option opts[] = {
-		{"driver", required_argument, NULL, 'd'}, {"force", no_argument, NULL, 'f'},
-		{"owner", required_argument, NULL, 'o'}, {"all", no_argument, NULL, 'a'},
-		{"dry-run", no_argument, NULL, 'n'}, {"timeout", required_argument, NULL, 't'}, {0}};
+	struct cli_option opts[sizeof(bind_options) / sizeof(bind_options[0]) + 1];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(bind_options) / sizeof(bind_options[0]); i++)
+		if (strchr(allow, bind_options[i].id) || bind_options[i].id == 'n' || bind_options[i].id == 't')
+			opts[n++] = bind_options[i];
+	opts[n] = (struct cli_option){NULL, 0, false, 0};
 	memset(out, 0, sizeof(*out));
 	out->opts.timeout_ms = 10000;
-	optind = 1;
-	opterr = 0;
-	int c, r = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1 && r == 0) {
-		if (c != 'n' && c != 't' && (c == '?' || c == ':' || !strchr(allow, c))) {
-			if (c == ':')
-				return cli_error(EXIT_USAGE, "option '%s' needs a value (see 'devpass %s --help')",
-				                 argv[optind - 1], verb);
-			return cli_error(EXIT_USAGE, "unknown option '%s' (see 'devpass %s --help')",
-			                 argv[optind - 1], verb);
-		}
+	struct cli_opts p;
+	cli_opts_init(&p, argc, argv, verb, opts);
+	const char *owner = NULL;
+	int c;
+	while ((c = cli_opts_next(&p)) > 0) {
 		switch (c) {
-		case 'd': out->opts.driver = optarg; break;
+		case 'd': out->opts.driver = p.value; break;
 		case 'f': out->opts.force = true; break;
 		case 'a': out->all = true; break;
 		case 'n': out->opts.dry_run = true; break;
-		case 'o': r = owner_parse(optarg, &out->opts); break;
+		case 'o': owner = p.value; break;
 		case 't':
-			if (cli_timeout_parse(optarg, &out->opts.timeout_ms))
+			if (cli_timeout_parse(p.value, &out->opts.timeout_ms))
 				return EXIT_USAGE;
 			break;
 		}
 	}
-	if (r < 0)
+	if (c < 0)
+		return p.exit;
+	/* after the loop: the accounts are read under the root, in effect only now */
+	if (owner && owner_parse(owner, &out->opts) < 0)
 		return cli_lib_error(EXIT_USAGE);
-	out->addrs = argv + optind;
-	out->naddrs = (size_t)(argc - optind);
+	out->addrs = p.args;
+	out->naddrs = p.nargs;
 	for (size_t i = 0; i < out->naddrs; i++) {
 		struct dp_pci_addr a;
 		if (dp_pci_addr_parse(out->addrs[i], &a) < 0)

@@ -3,6 +3,7 @@
 #define DEVPASS_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "devpass.h"
 
@@ -32,7 +33,56 @@ int cmd_claim(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_release(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_export(int argc, char **argv, const struct cli_ctx *ctx);
 
+/* options.c: the one option parser of every verb. Long names match exactly (no
+ * abbreviations); values come as --name VALUE, --name=VALUE, -s VALUE or -sVALUE; a
+ * value that starts with '--' must use the = form. --json, --root and --help are
+ * understood everywhere. Positional arguments are gathered, in order, in args. */
+enum { CLI_OPT_GLOBAL = 1000, CLI_OPT_JSON, CLI_OPT_ROOT, CLI_OPT_HELP };
+struct cli_option {
+	const char *name;         /* long name without "--"; NULL ends the table */
+	char short_name;          /* 0: none */
+	bool takes_value;
+	int id;                   /* > 0 and < CLI_OPT_GLOBAL */
+};
+struct cli_opts {
+	int argc;
+	char **argv;
+	int next;                 /* the argv element read next */
+	int short_pos;            /* inside a group of short options (-ab), or 0 */
+	bool no_more_options;     /* after "--" */
+	bool stop_at_arg;         /* main: stop at the first positional argument (the verb) */
+	bool help;                /* main: --help was given before the verb */
+	const char *verb;         /* for messages: "list", "pool create" */
+	char help_verb[32];       /* the verb whose --help the messages point to */
+	char help_cmd[48];        /* "devpass list --help" */
+	const struct cli_option *options;
+	const char *value;        /* the value of the option just returned */
+	char name[80];            /* that option as named: "--class" or "-s" */
+	char **args;              /* positional arguments (stored over argv) */
+	size_t nargs;
+	int exit;                 /* after -1: the exit code */
+};
+void cli_opts_init(struct cli_opts *p, int argc, char **argv, const char *verb,
+                   const struct cli_option *options);
+/* The next option's id, 0 when done (the root is then in effect), -1 when the verb must
+ * return p->exit (the message is printed). --help after the verb prints the verb's help
+ * and exits 0. */
+int cli_opts_next(struct cli_opts *p);
+/* For verbs without options: parses, then checks the argument count. Returns an exit code. */
+int cli_opts_none(int argc, char **argv, const char *verb, size_t min_args, size_t max_args,
+                  struct cli_opts *p);
+int cli_opts_count(const struct cli_opts *p, size_t min_args, size_t max_args, const char *what);
+size_t cli_edit_distance(const char *a, const char *b);
+bool cli_is_near_miss(const char *typed, const char *name);
+/* main.c: what global options met after the verb change */
+void cli_json_request(void);
+int cli_root_request(const char *dir);   /* prints the error and returns non-zero */
+int cli_root_apply(void);                /* once: --root, else DEVPASS_ROOT, else / */
+
 /* output.c */
+/* A text table; on a terminal, lines longer than its width are cut (with "...") unless
+ * wide; into a pipe or file nothing is ever cut. */
+int cli_table_print_fitted(struct dp_table *t, FILE *f, bool wide);
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_lib_error(int code);   /* prints dp_error_message() */
 int cli_print_usage(const char *verb);

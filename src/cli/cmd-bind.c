@@ -1,5 +1,7 @@
 /* devpass bind / unbind — move functions to vfio-pci (whole IOMMU groups), to another
  * driver, or to no driver at all. */
+#include <stdio.h>
+
 #include "cli.h"
 
 static int binding_run(enum dp_bind_kind kind, int argc, char **argv, const char *verb,
@@ -16,6 +18,8 @@ static int binding_run(enum dp_bind_kind kind, int argc, char **argv, const char
 	int err = dp_bind_plan_make(kind, &list, args.addrs, args.naddrs, args.all, &args.opts, &plan);
 	if (err == 0)
 		err = dp_bind_plan_apply(&plan, &list, &args.opts);
+	if (kind == DP_RESTORE && args.all && err == 0 && plan.n == 0 && !ctx->json)
+		printf("Nothing to restore: devpass has no device on record as changed.\n");
 	r = cli_plan_report(&plan, ctx, args.opts.dry_run, err);
 	dp_bind_plan_free(&plan);
 	dp_pci_list_free(&list);

@@ -23,8 +23,10 @@ static const struct dp_column report_columns[] = {
 
 int cmd_check(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	if (argc > 1)
-		return cli_error(EXIT_USAGE, "unexpected argument '%s' (see 'devpass check --help')", argv[1]);
+	struct cli_opts p;
+	int r = cli_opts_none(argc, argv, "check", 0, 0, &p);
+	if (r)
+		return r;
 	struct dp_check_report rep;
 	dp_check_run(&rep);
 	bool ready = dp_check_report_ready(&rep);

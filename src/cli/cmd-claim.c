@@ -1,5 +1,4 @@
 /* devpass claim — free devices of a pool for an owner, bound to vfio-pci. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,46 +18,43 @@ static int number_parse(const char *text, const char *option, long min, long max
 
 static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req, bool *list_only)
 {
-	static const struct option opts[] = {
-		{"for", required_argument, NULL, 'f'}, {"count", required_argument, NULL, 'c'},
-		{"numa", required_argument, NULL, 'n'}, {"address", required_argument, NULL, 'a'},
-		{"pid", required_argument, NULL, 'p'}, {"timeout", required_argument, NULL, 't'},
-		{"list", no_argument, NULL, 'l'}, {0}};
+	static const struct cli_option opts[] = {
+		{"for", 0, true, 'f'}, {"count", 0, true, 'c'}, {"numa", 0, true, 'n'},
+		{"address", 0, true, 'a'}, {"pid", 0, true, 'p'}, {"timeout", 0, true, 't'},
+		{"list", 0, false, 'l'}, {NULL, 0, false, 0}};
+	struct cli_opts o;
 	long v = 0;
 	int c, r = 0;
-	optind = 1;
-	opterr = 0;
+	cli_opts_init(&o, argc, argv, "claim", opts);
 	/* without --pid a claim lasts until released: the process that ran devpass is often
 	 * sudo, a hook or a script, gone a moment later, which would make the claim stale at
 	 * once and hand a running VM's device to the next claimer */
 	*req = (struct dp_claim_request){.count = 1, .numa = DP_NO_NUMA, .pid = 0,
 	                                 .timeout_ms = 10000};
-	while (r == 0 && (c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	while (r == 0 && (c = cli_opts_next(&o)) > 0) {
 		switch (c) {
-		case 'f': req->owner = optarg; break;
-		case 'c': r = number_parse(optarg, "--count", 1, 4096, &v), req->count = (unsigned)v; break;
-		case 'n': r = number_parse(optarg, "--numa", 0, 4095, &v), req->numa = (int)v; break;
-		case 'a': req->address = optarg; break;
-		case 'p': r = number_parse(optarg, "--pid", 0, 0x7fffffff, &v), req->pid = (pid_t)v; break;
-		case 't': r = cli_timeout_parse(optarg, &req->timeout_ms); break;
+		case 'f': req->owner = o.value; break;
+		case 'c': r = number_parse(o.value, "--count", 1, 4096, &v), req->count = (unsigned)v; break;
+		case 'n': r = number_parse(o.value, "--numa", 0, 4095, &v), req->numa = (int)v; break;
+		case 'a': req->address = o.value; break;
+		case 'p': r = number_parse(o.value, "--pid", 0, 0x7fffffff, &v), req->pid = (pid_t)v; break;
+		case 't': r = cli_timeout_parse(o.value, &req->timeout_ms); break;
 		case 'l': *list_only = true; break;
-		case ':': return cli_error(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_error(EXIT_USAGE, "unknown option '%s' (see 'devpass claim --help')",
-			                 argv[optind - 1]);
 		}
 	}
 	if (r)
 		return r;
+	if (c < 0)
+		return o.exit;
 	if (*list_only) {
-		if (argc != optind)
+		if (o.nargs)
 			return cli_error(EXIT_USAGE, "usage: devpass claim --list [--for OWNER]");
 		return 0;
 	}
-	if (argc - optind != 1 || !req->owner)
+	if (o.nargs != 1 || !req->owner)
 		return cli_error(EXIT_USAGE, "usage: devpass claim POOL --for OWNER [--count N] [--numa N] "
 		                 "[--address ADDRESS] [--pid PID]");
-	req->pool = argv[optind];
+	req->pool = o.args[0];
 	return 0;
 }
 

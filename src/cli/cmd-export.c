@@ -1,5 +1,4 @@
 /* devpass export — the pools as OpenStack Nova, KubeVirt or Proxmox VE configuration. */
-#include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,32 +17,45 @@ static int target_parse(const char *text, enum dp_export_target *out)
 	return cli_error(EXIT_USAGE, "devpass export takes nova, kubevirt or proxmox, not '%s'", text);
 }
 
+/* Each option belongs to one target: an option of another is a mistake, not a no-op. */
+static int target_options_check(enum dp_export_target target, const struct dp_export_options *o)
+{
+	static const char *const names[] = {"nova", "kubevirt", "proxmox"};
+	const char *option = target != DP_EXPORT_PROXMOX && o->node ? "--node (proxmox)"
+	                   : target != DP_EXPORT_NOVA && o->numa_policy ? "--numa-policy (nova)"
+	                   : target != DP_EXPORT_KUBEVIRT && o->resource_prefix
+	                   ? "--resource-prefix (kubevirt)" : NULL;
+	if (option)
+		return cli_error(EXIT_USAGE, "%s does not apply to 'devpass export %s'", option,
+		                 names[target]);
+	return 0;
+}
+
 int cmd_export(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{"pool", required_argument, NULL, 'p'}, {"node", required_argument, NULL, 'n'},
-		{"numa-policy", required_argument, NULL, 'N'},
-		{"resource-prefix", required_argument, NULL, 'r'}, {0}};
+	static const struct cli_option opts[] = {
+		{"pool", 0, true, 'p'}, {"node", 0, true, 'n'}, {"numa-policy", 0, true, 'N'},
+		{"resource-prefix", 0, true, 'r'}, {NULL, 0, false, 0}};
+	struct cli_opts p;
 	struct dp_export_options o = {0};
 	enum dp_export_target target = DP_EXPORT_NOVA;
 	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	cli_opts_init(&p, argc, argv, "export", opts);
+	while ((c = cli_opts_next(&p)) > 0) {
 		switch (c) {
-		case 'p': o.pool = optarg; break;
-		case 'n': o.node = optarg; break;
-		case 'N': o.numa_policy = optarg; break;
-		case 'r': o.resource_prefix = optarg; break;
-		case ':': return cli_error(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_error(EXIT_USAGE, "unknown option '%s' (see 'devpass export --help')",
-			                 argv[optind - 1]);
+		case 'p': o.pool = p.value; break;
+		case 'n': o.node = p.value; break;
+		case 'N': o.numa_policy = p.value; break;
+		case 'r': o.resource_prefix = p.value; break;
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return p.exit;
+	if (p.nargs != 1)
 		return cli_error(EXIT_USAGE, "usage: devpass export nova|kubevirt|proxmox [--pool NAME]");
-	int r = target_parse(argv[optind], &target);
+	int r = target_parse(p.args[0], &target);
+	if (!r)
+		r = target_options_check(target, &o);
 	struct dp_pci_list list = {0};
 	if (r || (r = cli_inventory_load(&list, DP_SCAN_NAMES)))
 		return r;

@@ -21,7 +21,7 @@ static const struct dp_column member_columns[] = {
 	{"address", "ADDRESS", DP_COL_TEXT, 0},
 	{"driver", "DRIVER", DP_COL_TEXT, 0},
 	{"critical", "CRITICAL", DP_COL_TEXT, 0},
-	{"description", "DESCRIPTION", DP_COL_TEXT | DP_COL_ELLIPSIZE, 60},
+	{"description", "DESCRIPTION", DP_COL_TEXT, 0},
 };
 
 static void member_rows(struct dp_table *t, const struct dp_pci_list *list,
@@ -68,22 +68,38 @@ static void group_row(struct dp_table *t, const struct dp_pci_list *list,
 
 int cmd_groups(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	if (argc > 1)
-		return cli_error(EXIT_USAGE, "unexpected argument '%s' (see 'devpass groups --help')", argv[1]);
+	static const struct cli_option opts[] = {{"wide", 'w', false, 'w'}, {NULL, 0, false, 0}};
+	struct cli_opts p;
+	bool wide = false;
+	int c;
+	cli_opts_init(&p, argc, argv, "groups", opts);
+	while ((c = cli_opts_next(&p)) > 0)
+		wide = true;
+	if (c < 0)
+		return p.exit;
+	int r = cli_opts_count(&p, 0, 0, NULL);
 	struct dp_pci_list list = {0};
-	int r = cli_inventory_load(&list, DP_SCAN_NAMES);
-	if (r)
+	if (r || (r = cli_inventory_load(&list, DP_SCAN_NAMES)))
 		return r;
 	struct dp_group_list groups;
 	dp_groups_build(&list, &groups);
+	if (groups.n == 0) {   /* like check: the host is not ready, and an empty table says nothing */
+		if (ctx->json)
+			printf("[]\n");
+		dp_groups_free(&groups);
+		dp_pci_list_free(&list);
+		return cli_error(EXIT_FAILED, "no IOMMU groups: the IOMMU is off or absent, so no device "
+		                 "can be passed through (devpass check says what to fix)");
+	}
 	struct dp_table *t = ctx->json
 		? dp_table_new(group_columns, sizeof(group_columns) / sizeof(group_columns[0]))
 		: dp_table_new(member_columns, sizeof(member_columns) / sizeof(member_columns[0]));
 	for (size_t i = 0; i < groups.n; i++)
 		(ctx->json ? group_row : member_rows)(t, &list, &groups.g[i]);
-	dp_table_print(t, stdout, ctx->json);
-	if (!ctx->json && groups.n == 0)
-		fprintf(stderr, "devpass: no IOMMU groups: the IOMMU is off (run 'devpass check')\n");
+	if (ctx->json)
+		dp_table_print(t, stdout, true);
+	else
+		cli_table_print_fitted(t, stdout, wide);
 	dp_table_free(t);
 	dp_groups_free(&groups);
 	dp_pci_list_free(&list);

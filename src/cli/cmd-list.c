@@ -1,18 +1,19 @@
 /* devpass list — one row per PCI function, or the bus tree with --tree. */
-#include <getopt.h>
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "util/alloc-util.h"
 
 static const struct dp_column list_columns[] = {
 	{"address", "ADDRESS", DP_COL_TEXT, 0},
 	{"class", "CLASS", DP_COL_TEXT, 0},
 	{"vendor", "VENDOR", DP_COL_TEXT, 0},
 	{"device", "DEVICE", DP_COL_TEXT, 0},
-	{"description", "DESCRIPTION", DP_COL_TEXT | DP_COL_ELLIPSIZE, 48},
+	{"description", "DESCRIPTION", 0, 0},
 	{"iommu_group", "IOMMU", DP_COL_TEXT, 0},
 	{"vfio_group", "VFIO", DP_COL_TEXT, 0},
 	{"driver", "DRIVER", DP_COL_TEXT, 0},
@@ -34,15 +35,42 @@ static const struct dp_column list_columns[] = {
 	{"host_critical_reasons", "REASONS", 0, 0},
 };
 
+/* text: the free-text column last, so a narrow terminal cuts only the description */
+static const struct dp_column text_columns[] = {
+	{"address", "ADDRESS", DP_COL_TEXT, 0},
+	{"class", "CLASS", DP_COL_TEXT, 0},
+	{"vendor", "VENDOR", DP_COL_TEXT, 0},
+	{"device", "DEVICE", DP_COL_TEXT, 0},
+	{"iommu_group", "IOMMU", DP_COL_TEXT, 0},
+	{"vfio_group", "VFIO", DP_COL_TEXT, 0},
+	{"driver", "DRIVER", DP_COL_TEXT, 0},
+	{"original_driver", "WAS", DP_COL_TEXT, 0},
+	{"numa_node", "NUMA", DP_COL_TEXT, 0},
+	{"host_critical", "CRITICAL", DP_COL_TEXT, 0},
+	{"description", "DESCRIPTION", DP_COL_TEXT, 0},
+};
+
 static const struct dp_column tree_columns[] = {
 	{"tree", "TREE", DP_COL_TEXT, 0},
 	{"address", "ADDRESS", 0, 0},
 	{"depth", "DEPTH", 0, 0},
 	{"parent", "PARENT", 0, 0},
-	{"description", "DESCRIPTION", DP_COL_TEXT | DP_COL_ELLIPSIZE, 56},
+	{"description", "DESCRIPTION", DP_COL_TEXT, 0},
 	{"iommu_group", "IOMMU", DP_COL_TEXT, 0},
 	{"driver", "DRIVER", DP_COL_TEXT, 0},
 	{"host_critical", "CRITICAL", DP_COL_TEXT, 0},
+};
+
+/* the same keys, the description last in the text (the JSON keeps its order) */
+static const struct dp_column tree_text_columns[] = {
+	{"tree", "TREE", DP_COL_TEXT, 0},
+	{"address", "ADDRESS", 0, 0},
+	{"depth", "DEPTH", 0, 0},
+	{"parent", "PARENT", 0, 0},
+	{"iommu_group", "IOMMU", DP_COL_TEXT, 0},
+	{"driver", "DRIVER", DP_COL_TEXT, 0},
+	{"host_critical", "CRITICAL", DP_COL_TEXT, 0},
+	{"description", "DESCRIPTION", DP_COL_TEXT, 0},
 };
 
 static void set_hex(struct dp_table *t, const char *key, unsigned width, unsigned value)
@@ -138,9 +166,12 @@ static void tree_row(struct tree *tr, size_t i, const char *prefix, int depth)
 			tree_row(tr, j, child_prefix, depth + 1);
 }
 
-static void tree_build(const struct dp_pci_list *list, bool *keep, struct dp_table *t)
+static int tree_build(const struct dp_pci_list *list, bool *keep, struct dp_table *t)
 {
-	struct tree tr = {list, keep, calloc(list->n, sizeof(size_t)), t};
+	_cleanup_free_ size_t *parent = calloc(list->n + 1, sizeof(size_t));
+	if (!parent)
+		return -ENOMEM;
+	struct tree tr = {list, keep, parent, t};
 	for (size_t i = 0; i < list->n; i++) {
 		struct dp_pci_device *p = list->dev[i].parent[0] ? dp_pci_list_find(list, list->dev[i].parent) : NULL;
 		tr.parent[i] = p ? (size_t)(p - list->dev) : SIZE_MAX;
@@ -164,83 +195,146 @@ static void tree_build(const struct dp_pci_list *list, bool *keep, struct dp_tab
 		}
 		tree_row(&tr, i, "", 1);
 	}
-	free(tr.parent);
+	return 0;
 }
 
 /* ---- options ------------------------------------------------------------------- */
 
-static int options_parse(int argc, char **argv, struct dp_pci_filter *f, bool *tree)
+enum { OPT_CLASS = 1, OPT_VENDOR, OPT_DEVICE, OPT_DRIVER, OPT_GROUP, OPT_SLOT, OPT_TREE, OPT_WIDE };
+
+struct list_args {
+	struct dp_pci_filter filter;
+	bool tree, wide;
+};
+
+static int filter_add(struct dp_pci_filter *f, int id, const char *value)
 {
-	static const struct option opts[] = {
-		{"class", required_argument, NULL, 'c'}, {"vendor", required_argument, NULL, 'v'},
-		{"device", required_argument, NULL, 'd'}, {"driver", required_argument, NULL, 'k'},
-		{"group", required_argument, NULL, 'g'}, {"tree", no_argument, NULL, 't'},
-		{"slot", required_argument, NULL, 's'}, {0}};
-	int c, r = 0;
-	char *end;
-	dp_filter_init(f);
-	optind = 1;
-	opterr = 0;   /* our own message, in devpass's words */
-	while ((c = getopt_long(argc, argv, ":s:t", opts, NULL)) != -1 && r == 0) {
-		switch (c) {
-		case 'c': r = dp_filter_set_class(f, optarg); break;
-		case 'v': r = dp_filter_set_vendor(f, optarg); break;
-		case 'd': r = dp_filter_set_device(f, optarg); break;
-		case 's': r = dp_filter_set_selector(f, optarg); break;
-		case 'k': f->driver = optarg; break;
-		case 't': *tree = true; break;
-		case 'g':
-			f->group = (int)strtol(optarg, &end, 10);
-			if (*end || end == optarg || f->group < 0)
-				r = dp_error_set(-22, "'%s' is not an IOMMU group number", optarg);
-			break;
-		case ':':
-			return cli_error(EXIT_USAGE, "option '%s' needs a value (see 'devpass list --help')",
-			                 argv[optind - 1]);
-		default:
-			return cli_error(EXIT_USAGE, "unknown option '%s' (see 'devpass list --help')",
-			                 argv[optind - 1]);
-		}
+	switch (id) {
+	case OPT_CLASS: return dp_filter_add_class(f, value);
+	case OPT_VENDOR: return dp_filter_add_vendor(f, value);
+	case OPT_DEVICE: return dp_filter_add_device(f, value);
+	case OPT_DRIVER: return dp_filter_add_driver(f, value);
+	case OPT_GROUP: return dp_filter_add_group(f, value);
+	default: return dp_filter_add_selector(f, value);
 	}
-	if (r < 0)
-		return cli_lib_error(EXIT_USAGE);
-	if (optind < argc)
-		return cli_error(EXIT_USAGE, "unexpected argument '%s' (see 'devpass list --help')",
-		                 argv[optind]);
-	return 0;
+}
+
+static int options_parse(int argc, char **argv, struct list_args *a)
+{
+	static const struct cli_option opts[] = {
+		{"class", 0, true, OPT_CLASS}, {"vendor", 0, true, OPT_VENDOR},
+		{"device", 0, true, OPT_DEVICE}, {"driver", 0, true, OPT_DRIVER},
+		{"group", 0, true, OPT_GROUP}, {"slot", 's', true, OPT_SLOT},
+		{"tree", 't', false, OPT_TREE}, {"wide", 'w', false, OPT_WIDE}, {NULL, 0, false, 0}};
+	struct cli_opts p;
+	int id;
+	memset(a, 0, sizeof(*a));
+	dp_filter_init(&a->filter);
+	cli_opts_init(&p, argc, argv, "list", opts);
+	while ((id = cli_opts_next(&p)) > 0) {
+		if (id == OPT_TREE)
+			a->tree = true;
+		else if (id == OPT_WIDE)
+			a->wide = true;
+		else if (filter_add(&a->filter, id, p.value) < 0)
+			return cli_error(EXIT_USAGE, "%s: %s", p.name, dp_error_message());
+	}
+	if (id < 0)
+		return p.exit;
+	return cli_opts_count(&p, 0, 0, NULL);
+}
+
+/* `--driver nosuch` lists nothing; say why rather than leave an empty table */
+static void drivers_note(const struct dp_pci_filter *f, const struct dp_pci_list *list)
+{
+	for (size_t i = 0; i < f->ndrivers; i++) {
+		bool seen = strcmp(f->drivers[i], "none") == 0;
+		for (size_t k = 0; k < list->n && !seen; k++)
+			seen = dp_driver_name_equal(f->drivers[i], list->dev[k].driver);
+		if (!seen)
+			fprintf(stderr, "devpass: note: no function is bound to a driver named '%s'\n",
+			        f->drivers[i]);
+	}
+}
+
+/* The text DESCRIPTION: the names without the class name, which CLASS already shows,
+ * so the model ("GA102 [GeForce RTX 3090]") fits. */
+static const char *text_description(const struct dp_pci_device *d)
+{
+	size_t n = d->class_name ? strlen(d->class_name) : 0;
+	if (n && strncmp(d->description, d->class_name, n) == 0 && strncmp(d->description + n, ": ", 2) == 0)
+		return d->description + n + 2;
+	return d->description;
+}
+
+static void text_row_add(struct dp_table *t, const struct dp_pci_device *d, const char *was)
+{
+	dp_table_add_row(t);
+	dp_table_set_str(t, "address", d->address);
+	set_hex(t, "class", 4, d->class_code >> 8);
+	set_hex(t, "vendor", 4, d->vendor);
+	set_hex(t, "device", 4, d->device);
+	set_opt_int(t, "iommu_group", d->iommu_group);
+	if (d->vfio_node)
+		dp_table_set_strf(t, "vfio_group", "/dev/vfio/%d", d->iommu_group);
+	set_opt_str(t, "driver", d->driver);
+	set_opt_str(t, "original_driver", was);
+	set_opt_int(t, "numa_node", d->numa_node);
+	dp_table_set_bool(t, "host_critical", d->critical.n > 0);
+	dp_table_set_str(t, "description", text_description(d));
+}
+
+static struct dp_table *rows_build(const struct dp_pci_list *list, const bool *keep, bool json,
+                                   FILE *out)
+{
+	struct dp_table *t = json ? dp_table_new(list_columns, sizeof(list_columns) / sizeof(list_columns[0]))
+	                          : dp_table_new(text_columns, sizeof(text_columns) / sizeof(text_columns[0]));
+	if (json)
+		dp_table_stream_json(t, out);
+	_cleanup_free_ char (*was)[64] = calloc(list->n + 1, sizeof(*was));
+	if (was)   /* without it the WAS column stays empty; the list itself is still right */
+		dp_ledger_original_drivers(list, was);
+	for (size_t i = 0; i < list->n; i++)
+		if (keep[i])
+			(json ? row_add : text_row_add)(t, &list->dev[i], was ? was[i] : NULL);
+	return t;
 }
 
 int cmd_list(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	struct dp_pci_filter filter;
-	bool tree = false;
-	int r = options_parse(argc, argv, &filter, &tree);
+	struct list_args a;
+	int r = options_parse(argc, argv, &a);
 	if (r)
 		return r;
 	struct dp_pci_list list = {0};
 	if ((r = cli_inventory_load(&list, DP_SCAN_NAMES)))
 		return r;
-	bool *keep = calloc(list.n + 1, sizeof(bool));
-	for (size_t i = 0; i < list.n; i++)
-		keep[i] = dp_filter_match(&filter, &list.dev[i]);
-	struct dp_table *t;
-	if (tree) {
-		t = dp_table_new(tree_columns, sizeof(tree_columns) / sizeof(tree_columns[0]));
-		tree_build(&list, keep, t);
-	} else {
-		t = dp_table_new(list_columns, sizeof(list_columns) / sizeof(list_columns[0]));
-		if (ctx->json)
-			dp_table_stream_json(t, stdout);
-		char (*was)[64] = calloc(list.n + 1, sizeof(*was));
-		dp_ledger_original_drivers(&list, was);
-		for (size_t i = 0; i < list.n; i++)
-			if (keep[i])
-				row_add(t, &list.dev[i], was[i]);
-		free(was);
+	_cleanup_free_ bool *keep = calloc(list.n + 1, sizeof(bool));
+	if (!keep) {
+		dp_pci_list_free(&list);
+		return cli_error(EXIT_FAILED, "out of memory");
 	}
-	dp_table_print(t, stdout, ctx->json);
+	for (size_t i = 0; i < list.n; i++)
+		keep[i] = dp_filter_match(&a.filter, &list.dev[i]);
+	drivers_note(&a.filter, &list);
+	struct dp_table *t;
+	if (a.tree) {
+		t = ctx->json ? dp_table_new(tree_columns, sizeof(tree_columns) / sizeof(tree_columns[0]))
+		              : dp_table_new(tree_text_columns, sizeof(tree_text_columns) /
+		                                                sizeof(tree_text_columns[0]));
+		if (tree_build(&list, keep, t) < 0) {
+			dp_table_free(t);
+			dp_pci_list_free(&list);
+			return cli_error(EXIT_FAILED, "out of memory");
+		}
+	} else {
+		t = rows_build(&list, keep, ctx->json, stdout);
+	}
+	if (ctx->json)
+		dp_table_print(t, stdout, true);
+	else
+		cli_table_print_fitted(t, stdout, a.wide);
 	dp_table_free(t);
-	free(keep);
 	dp_pci_list_free(&list);
 	return EXIT_OK;
 }

@@ -1,5 +1,4 @@
 /* devpass persist — bindings and VF counts that survive reboots. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@ struct persist_args {
 	bool dry_run, all, ids;
 	char **addrs;
 	size_t naddrs;
+	void *owned;                 /* the canonical addresses' block */
 };
 
 static int mode_set(struct persist_args *a, enum persist_mode m, int seen)
@@ -50,13 +50,35 @@ static int vfs_parse(const char *text, int *out)
 	return 0;
 }
 
-static int args_check(struct persist_args *a)
+/* The addresses in their full form (0000:07:00.0), so every message names a device the
+ * same way: one block, the pointers first, freed by cmd_persist. */
+static int addrs_canonical(struct persist_args *a)
 {
+	if (!a->naddrs)
+		return 0;
+	char **canon = calloc(a->naddrs, sizeof(char *) + DP_ADDR_LEN);
+	if (!canon)
+		return cli_error(EXIT_FAILED, "out of memory");
+	char *text = (char *)(canon + a->naddrs);
 	for (size_t i = 0; i < a->naddrs; i++) {
 		struct dp_pci_addr addr;
-		if (dp_pci_addr_parse(a->addrs[i], &addr) < 0)
+		if (dp_pci_addr_parse(a->addrs[i], &addr) < 0) {
+			free(canon);
 			return cli_lib_error(EXIT_USAGE);
+		}
+		canon[i] = text + i * DP_ADDR_LEN;
+		dp_pci_addr_format(&addr, canon[i]);
 	}
+	a->addrs = canon;
+	a->owned = canon;
+	return 0;
+}
+
+static int args_check(struct persist_args *a)
+{
+	int r = addrs_canonical(a);
+	if (r)
+		return r;
 	bool want_addrs = a->mode == MODE_ADD || a->mode == MODE_IDS || a->mode == MODE_APPLY ||
 	                  a->mode == MODE_MATCH || (a->mode == MODE_REMOVE && !a->all && !a->ids);
 	if (want_addrs && !a->naddrs)
@@ -72,26 +94,24 @@ static int args_check(struct persist_args *a)
 
 static int args_parse(int argc, char **argv, struct persist_args *a)
 {
-	static const struct option opts[] = {
-		{"driver", required_argument, NULL, 'd'}, {"by", required_argument, NULL, 'b'},
-		{"vfs", required_argument, NULL, 'v'}, {"force", no_argument, NULL, 'f'},
-		{"dry-run", no_argument, NULL, 'n'}, {"ids", no_argument, NULL, 'i'},
-		{"list", no_argument, NULL, 'l'}, {"remove", no_argument, NULL, 'r'},
-		{"all", no_argument, NULL, 'a'}, {"apply", no_argument, NULL, 'A'},
-		{"match", no_argument, NULL, 'M'}, {0}};
+	static const struct cli_option opts[] = {
+		{"driver", 0, true, 'd'}, {"by", 0, true, 'b'}, {"vfs", 0, true, 'v'},
+		{"force", 0, false, 'f'}, {"dry-run", 0, false, 'n'}, {"ids", 0, false, 'i'},
+		{"list", 0, false, 'l'}, {"remove", 0, false, 'r'}, {"all", 0, false, 'a'},
+		{"apply", 0, false, 'A'}, {"match", 0, false, 'M'}, {NULL, 0, false, 0}};
+	struct cli_opts p;
 	memset(a, 0, sizeof(*a));
 	a->opts.vfs = -1;
-	optind = 1;
-	opterr = 0;
+	cli_opts_init(&p, argc, argv, "persist", opts);
 	int c, r = 0, modes = 0;
-	while (r == 0 && (c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	while (r == 0 && (c = cli_opts_next(&p)) > 0) {
 		switch (c) {
-		case 'd': a->opts.driver = optarg; break;
+		case 'd': a->opts.driver = p.value; break;
 		case 'b':
-			if (dp_persist_key_parse(optarg, &a->opts.key) < 0)
+			if (dp_persist_key_parse(p.value, &a->opts.key) < 0)
 				return cli_lib_error(EXIT_USAGE);
 			break;
-		case 'v': r = vfs_parse(optarg, &a->opts.vfs); break;
+		case 'v': r = vfs_parse(p.value, &a->opts.vfs); break;
 		case 'f': a->opts.force = true; break;
 		case 'n': a->dry_run = true; break;
 		case 'a': a->all = true; break;
@@ -100,19 +120,16 @@ static int args_parse(int argc, char **argv, struct persist_args *a)
 		case 'r': r = mode_set(a, MODE_REMOVE, modes++); break;
 		case 'A': r = mode_set(a, MODE_APPLY, modes++); break;
 		case 'M': r = mode_set(a, MODE_MATCH, modes++); break;
-		case ':':
-			return cli_error(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_error(EXIT_USAGE, "unknown option '%s' (see 'devpass persist --help')",
-			                 argv[optind - 1]);
 		}
 	}
 	if (r)
 		return r;
+	if (c < 0)
+		return p.exit;
 	if (a->opts.vfs >= 0 && a->opts.driver)
 		return cli_error(EXIT_USAGE, "--vfs persists a VF count, --driver a binding: one at a time");
-	a->addrs = argv + optind;
-	a->naddrs = (size_t)(argc - optind);
+	a->addrs = p.args;
+	a->naddrs = p.nargs;
 	return args_check(a);
 }
 
@@ -260,12 +277,14 @@ int cmd_persist(int argc, char **argv, const struct cli_ctx *ctx)
 {
 	struct persist_args a;
 	int r = args_parse(argc, argv, &a);
-	if (r)
-		return r;
-	switch (a.mode) {
-	case MODE_LIST: return list_rules(ctx);
-	case MODE_APPLY: return apply_one(&a);
-	case MODE_MATCH: return match_one(&a);
-	default: return change(&a, ctx);
+	if (r == 0) {
+		switch (a.mode) {
+		case MODE_LIST: r = list_rules(ctx); break;
+		case MODE_APPLY: r = apply_one(&a); break;
+		case MODE_MATCH: r = match_one(&a); break;
+		default: r = change(&a, ctx); break;
+		}
 	}
+	free(a.owned);
+	return r;
 }

@@ -1,7 +1,6 @@
 /* devpass pool — resource pools: devices chosen by rules, claimed by owners.
  * Sub-verbs dispatch through their own table, as the top-level verbs do. */
 #include <errno.h>
-#include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,35 +15,41 @@ struct pool_opts {
 	size_t nargs;
 };
 
+static const struct cli_option pool_options[] = {
+	{"type", 0, true, 't'}, {"description", 0, true, 'd'}, {"on-release", 0, true, 'r'},
+	{"by", 0, true, 'b'}, {"pool", 0, true, 'p'}, {"replace", 0, false, 'R'},
+};
+
 /* allow: the options this sub-verb takes, from "tdrbpR" */
 static int pool_opts_parse(int argc, char **argv, const char *verb, const char *allow,
                            struct pool_opts *o)
 {
-	static const struct option opts[] = {
-		{"type", required_argument, NULL, 't'}, {"description", required_argument, NULL, 'd'},
-		{"on-release", required_argument, NULL, 'r'}, {"by", required_argument, NULL, 'b'},
-		{"pool", required_argument, NULL, 'p'}, {"replace", no_argument, NULL, 'R'}, {0}};
+	struct cli_option opts[sizeof(pool_options) / sizeof(pool_options[0]) + 1];
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(pool_options) / sizeof(pool_options[0]); i++)
+		if (strchr(allow, pool_options[i].id))
+			opts[n++] = pool_options[i];
+	opts[n] = (struct cli_option){NULL, 0, false, 0};
+	char name[32];
+	snprintf(name, sizeof(name), "pool %s", verb);
 	memset(o, 0, sizeof(*o));
-	optind = 1;
-	opterr = 0;
+	struct cli_opts p;
+	cli_opts_init(&p, argc, argv, name, opts);
 	int c;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		if (c == ':')
-			return cli_error(EXIT_USAGE, "option '%s' needs a value", argv[optind - 1]);
-		if (c == '?' || !strchr(allow, c))
-			return cli_error(EXIT_USAGE, "'devpass pool %s' takes no option '%s' (see 'devpass "
-			                 "pool --help')", verb, argv[optind - 1]);
+	while ((c = cli_opts_next(&p)) > 0) {
 		switch (c) {
-		case 't': o->type = optarg; break;
-		case 'd': o->description = optarg; break;
-		case 'r': o->on_release = optarg; break;
-		case 'b': o->by = optarg; break;
-		case 'p': o->pool = optarg; break;
+		case 't': o->type = p.value; break;
+		case 'd': o->description = p.value; break;
+		case 'r': o->on_release = p.value; break;
+		case 'b': o->by = p.value; break;
+		case 'p': o->pool = p.value; break;
 		case 'R': o->replace = true; break;
 		}
 	}
-	o->args = argv + optind;
-	o->nargs = (size_t)(argc - optind);
+	if (c < 0)
+		return p.exit;
+	o->args = p.args;
+	o->nargs = p.nargs;
 	return 0;
 }
 
@@ -590,9 +595,23 @@ static int pool_export(int argc, char **argv, const struct cli_ctx *ctx)
 }
 
 /* The file named on the command line is the user's, not the host's: read as given. */
-static struct json_object *import_read(const char *path, bool *unreadable)
+/* "line L, column C" of byte offset in text, for the parse errors */
+static void position_text(const char *text, size_t offset, char *out, size_t size)
 {
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	size_t line = 1, column = 1;
+	for (size_t i = 0; i < offset && text[i]; i++, column++)
+		if (text[i] == '\n') {
+			line++;
+			column = 0;
+		}
+	snprintf(out, size, "line %zu, column %zu", line, column);
+}
+
+static struct json_object *import_read(const char *file, bool *unreadable)
+{
+	bool from_stdin = strcmp(file, "-") == 0;
+	const char *path = from_stdin ? "standard input" : file;
+	FILE *f = from_stdin ? stdin : fopen(file, "r");
 	if (!f) {
 		*unreadable = true;
 		cli_error(EXIT_FAILED, "cannot read %s: %s", path, strerror(errno));
@@ -616,10 +635,16 @@ static struct json_object *import_read(const char *path, bool *unreadable)
 		used++;
 	if (err == json_tokener_continue || len == 0)
 		cli_error(EXIT_USAGE, "%s is not a devpass pool export: it ends before the JSON does", path);
-	else if (err != json_tokener_success)
-		cli_error(EXIT_USAGE, "%s is not JSON: %s", path, json_tokener_error_desc(err));
-	else if (used < len)
-		cli_error(EXIT_USAGE, "%s has more after its JSON document (at byte %zu)", path, used + 1);
+	else if (err != json_tokener_success) {
+		char where[64];
+		position_text(text, json_tokener_get_parse_end(tok), where, sizeof(where));
+		cli_error(EXIT_USAGE, "%s is not JSON (%s): %s", path, where, json_tokener_error_desc(err));
+	}
+	else if (used < len) {
+		char where[64];
+		position_text(text, used, where, sizeof(where));
+		cli_error(EXIT_USAGE, "%s has more after its JSON document (%s)", path, where);
+	}
 	if (err != json_tokener_success || used < len) {
 		json_object_put(obj);
 		obj = NULL;
@@ -644,8 +669,12 @@ static int pool_import(int argc, char **argv, const struct cli_ctx *ctx)
 		return unreadable ? EXIT_FAILED : EXIT_USAGE;
 	if ((r = cli_inventory_load(&list, DP_SCAN_NAMES)) == 0) {
 		r = dp_pools_import(in, o.replace, &list);
-		r = r < 0 ? lib_fail(r) : done_report(ctx, done_json("*", "imported"), "Imported the pools "
-		                                      "(devpass pool list).");
+		struct json_object *pools = NULL;
+		char text[128];
+		json_object_object_get_ex(in, "pools", &pools);
+		size_t n = json_object_is_type(pools, json_type_array) ? json_object_array_length(pools) : 0;
+		snprintf(text, sizeof(text), "Imported %zu pool%s (devpass pool list).", n, n == 1 ? "" : "s");
+		r = r < 0 ? lib_fail(r) : done_report(ctx, done_json("*", "imported"), text);
 	}
 	json_object_put(in);
 	dp_pci_list_free(&list);
@@ -710,11 +739,24 @@ static const struct cli_verb pool_verbs[] = {
 
 int cmd_pool(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	if (argc < 2)
-		return cli_error(EXIT_USAGE, "devpass pool needs a sub-command: create, set, delete, list, "
-		                 "show, rule, from-device, export, import, clear or gc (devpass pool --help)");
+	static const char names[] = "create, set, delete, list, show, rule, from-device, export, "
+	                            "import, clear or gc";
+	if (argc >= 2 && argv[1][0] == '-') {   /* pool --help; or an option before the sub-command */
+		struct cli_opts p;
+		int r = cli_opts_none(2, argv, "pool", 0, 0, &p);
+		if (r)
+			return r;
+	}
+	if (argc < 2 || argv[1][0] == '-')
+		return cli_error(EXIT_USAGE, "devpass pool needs a sub-command first: %s (devpass pool "
+		                 "--help)", names);
 	for (size_t i = 0; i < sizeof(pool_verbs) / sizeof(pool_verbs[0]); i++)
 		if (strcmp(pool_verbs[i].name, argv[1]) == 0)
 			return pool_verbs[i].run(argc - 1, argv + 1, ctx);
-	return cli_error(EXIT_USAGE, "unknown pool sub-command '%s' (devpass pool --help)", argv[1]);
+	for (size_t i = 0; i < sizeof(pool_verbs) / sizeof(pool_verbs[0]); i++)
+		if (cli_is_near_miss(argv[1], pool_verbs[i].name))
+			return cli_error(EXIT_USAGE, "unknown pool sub-command '%.100s' (did you mean %s?)",
+			                 argv[1], pool_verbs[i].name);
+	return cli_error(EXIT_USAGE, "unknown pool sub-command '%.100s': %s (devpass pool --help)",
+	                 argv[1], names);
 }

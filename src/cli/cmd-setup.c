@@ -1,5 +1,4 @@
 /* devpass setup iommu | setup --undo — kernel arguments through the boot loader. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,29 +22,35 @@ struct setup_args {
 
 static int args_parse(int argc, char **argv, struct setup_args *a)
 {
-	static const struct option opts[] = {
-		{"undo", no_argument, NULL, 'u'}, {"dry-run", no_argument, NULL, 'n'},
-		{"no-pt", no_argument, NULL, 'p'}, {0}};
-	memset(a, 0, sizeof(*a));
-	optind = 1;
-	opterr = 0;
+	static const struct cli_option opts[] = {
+		{"undo", 0, false, 'u'}, {"dry-run", 0, false, 'n'}, {"no-pt", 0, false, 'p'},
+		{NULL, 0, false, 0}};
+	struct cli_opts p;
 	int c;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+	memset(a, 0, sizeof(*a));
+	cli_opts_init(&p, argc, argv, "setup", opts);
+	while ((c = cli_opts_next(&p)) > 0) {
 		switch (c) {
 		case 'u': a->undo = true; break;
 		case 'n': a->dry_run = true; break;
 		case 'p': a->no_pt = true; break;
-		default:
-			return cli_error(EXIT_USAGE, "unknown option '%s' (see 'devpass setup --help')",
-			                 argv[optind - 1]);
 		}
 	}
-	a->what = optind < argc ? argv[optind++] : NULL;
-	if (optind < argc)
-		return cli_error(EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
-	if (a->undo ? a->what != NULL : (!a->what || strcmp(a->what, "iommu") != 0))
-		return cli_error(EXIT_USAGE, "usage: devpass setup iommu [--no-pt] [--dry-run] | "
-		                 "devpass setup --undo [--dry-run]");
+	if (c < 0)
+		return p.exit;
+	a->what = p.nargs ? p.args[0] : NULL;
+	if (p.nargs > 1)
+		return cli_error(EXIT_USAGE, "unexpected argument '%.100s' (see 'devpass setup --help')",
+		                 p.args[1]);
+	/* `setup iommu --undo` reads as the README's "setup iommu / --undo": the same undo */
+	if (a->what && strcmp(a->what, "iommu") != 0)
+		return cli_error(EXIT_USAGE, "devpass setup knows 'iommu', not '%.100s': devpass setup "
+		                 "iommu [--no-pt] [--dry-run], or devpass setup --undo", a->what);
+	if (!a->what && !a->undo)
+		return cli_error(EXIT_USAGE, "devpass setup needs what to set up: devpass setup iommu "
+		                 "[--no-pt] [--dry-run], or devpass setup --undo to put it back");
+	if (a->undo && a->no_pt)
+		return cli_error(EXIT_USAGE, "--no-pt goes with 'devpass setup iommu', not with --undo");
 	return 0;
 }
 
@@ -96,6 +101,12 @@ static int setup_undo(const struct setup_args *a, const struct cli_ctx *ctx)
 		r = dp_changeset_apply(&cs);
 	if (r == 0 && !dp_changeset_empty(&cs) && !a->dry_run)
 		dp_strv_add(&cs.notes, "reboot for the kernel command line to lose the arguments");
+	if (r == 0 && !ctx->json && dp_changeset_empty(&cs) && !cs.ncommands && !cs.kept.n &&
+	    !cs.warnings.n) {
+		printf("Nothing to undo: no change made by 'devpass setup iommu' is in place.\n");
+		dp_changeset_free(&cs);
+		return EXIT_OK;
+	}
 	int code = cli_changeset_report(&cs, NULL, ctx, a->dry_run, r);
 	dp_changeset_free(&cs);
 	return code;

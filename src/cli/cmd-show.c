@@ -1,5 +1,6 @@
 /* devpass show ADDRESS — everything to know before passing one device through. */
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,17 +230,22 @@ static void record_fill(struct dp_table *t, const struct dp_pci_list *list,
 
 int cmd_show(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	if (argc != 2 || argv[1][0] == '-')
-		return cli_error(EXIT_USAGE, "usage: devpass show ADDRESS (for example 0000:01:00.0)");
-	struct dp_pci_addr addr;
-	if (dp_pci_addr_parse(argv[1], &addr) < 0)
-		return cli_lib_error(EXIT_USAGE);
-	struct dp_pci_list list = {0};
-	int r = cli_inventory_load(&list, DP_SCAN_NAMES);
+	struct cli_opts p;
+	int r = cli_opts_none(argc, argv, "show", 0, SIZE_MAX, &p);
 	if (r)
 		return r;
+	if (p.nargs != 1)
+		return cli_error(EXIT_USAGE, "devpass show takes one address%s (for example 0000:01:00.0)",
+		                 p.nargs ? ", not several: run it once per device" : "");
+	const char *address = p.args[0];
+	struct dp_pci_addr addr;
+	if (dp_pci_addr_parse(address, &addr) < 0)
+		return cli_lib_error(EXIT_USAGE);
+	struct dp_pci_list list = {0};
+	if ((r = cli_inventory_load(&list, DP_SCAN_NAMES)))
+		return r;
 	struct dp_pci_device *dev;
-	if (dp_pci_device_lookup(&list, argv[1], &dev) < 0) {
+	if (dp_pci_device_lookup(&list, address, &dev) < 0) {
 		dp_pci_list_free(&list);
 		return cli_lib_error(EXIT_FAILED);
 	}

@@ -1,5 +1,4 @@
 /* devpass — device passthrough manager for Linux KVM hosts. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,22 +7,29 @@
 
 static const struct cli_verb verbs[] = {
 	{"list", cmd_list, "List PCI functions with IOMMU group, VFIO group, driver and NUMA node",
-	 "devpass list [--class NAME] [--vendor VVVV] [--device VVVV:DDDD] [--driver NAME|none]\n"
-	 "             [--group N] [-s [[[[DOMAIN]:]BUS]:][SLOT][.[FUNC]]] [--tree] [--json]\n"
+	 "devpass list [--class NAME] [--vendor VVVV] [--device [VVVV]:[DDDD]] [--driver NAME|none]\n"
+	 "             [--group N] [-s [[[[DOMAIN]:]BUS]:][SLOT][.[FUNC]]] [--tree] [--wide] [--json]\n"
 	 "\n"
 	 "  --class NAME   gpu, display, nvme, storage, net, usb, audio, bridge, ... or a hex\n"
-	 "                 class such as 03 or 0300\n"
-	 "  --vendor       vendor id;  --device  vendor:device id\n"
-	 "  --driver       bound driver name, or 'none' for unbound functions\n"
+	 "                 class such as 03, 0300 or 0x0300\n"
+	 "  --vendor       vendor id (10de);  --device  vendor:device id, either side may be\n"
+	 "                 empty as with lspci -d (10de:2204, 10de:, :2204)\n"
+	 "  --driver       bound driver name ('-' and '_' alike), or 'none' for unbound functions\n"
 	 "  --group N      members of IOMMU group N\n"
 	 "  -s SELECTOR    lspci's slot selector\n"
-	 "  --tree         bus topology (bridges, switches, root ports) with groups\n"},
+	 "  --tree         bus topology (bridges, switches, root ports) with groups\n"
+	 "  --wide, -w     on a terminal, do not cut lines to its width (a pipe gets them whole)\n"
+	 "  Each filter takes a comma list and may be repeated: a function matches when it has\n"
+	 "  one of the values of every filter given (--class gpu,audio --vendor 10de).\n"},
 	{"show", cmd_show, "Everything about one device before passing it through",
 	 "devpass show ADDRESS [--json]\n"
 	 "\n"
 	 "  ADDRESS is DDDD:BB:DD.F or BB:DD.F (domain 0000), as lspci -D prints it.\n"},
 	{"groups", cmd_groups, "IOMMU groups with members, viability and host-critical flags",
-	 "devpass groups [--json]\n"},
+	 "devpass groups [--wide] [--json]\n"
+	 "\n"
+	 "  Exits 1 when the host has no IOMMU groups (the IOMMU is off): see devpass check.\n"
+	 "  --wide, -w  on a terminal, do not cut lines to its width\n"},
 	{"check", cmd_check, "Is this host ready for device passthrough? (exit 1 when not)",
 	 "devpass check [--json]\n"},
 	{"bind", cmd_bind, "Bind devices to vfio-pci (whole IOMMU groups) or to --driver NAME",
@@ -43,7 +49,7 @@ static const struct cli_verb verbs[] = {
 	 "  Unbinds each named device and sets its driver_override to 'none', so that no\n"
 	 "  driver takes it again; 'devpass restore' undoes it.\n"},
 	{"restore", cmd_restore, "Give devices back to the driver they had before devpass",
-	 "devpass restore ADDRESS...|--all [--dry-run] [--timeout SEC] [--json]\n"
+	 "devpass restore ADDRESS...|--all [--force] [--dry-run] [--timeout SEC] [--json]\n"
 	 "\n"
 	 "  Puts each device back on the driver, and driver_override, it had before devpass\n"
 	 "  first changed it (from /var/lib/devpass/devpass.db). Naming one function of a group\n"
@@ -57,7 +63,7 @@ static const struct cli_verb verbs[] = {
 	 "  device, while a process holds it, or when it is host-critical.\n"},
 	{"setup", cmd_setup, "Configure the kernel arguments passthrough needs, through the boot loader",
 	 "devpass setup iommu [--no-pt] [--dry-run] [--json]\n"
-	 "devpass setup --undo [--dry-run] [--json]\n"
+	 "devpass setup --undo [--dry-run] [--json]       (also: devpass setup iommu --undo)\n"
 	 "\n"
 	 "  iommu     add the IOMMU arguments this host needs (intel_iommu=on on Intel hosts whose\n"
 	 "            kernel does not turn VT-d on by itself; iommu=pt) where the boot loader in\n"
@@ -97,7 +103,7 @@ static const struct cli_verb verbs[] = {
 	 "devpass pool list | show NAME                                     [--json]\n"
 	 "devpass pool rule add NAME RULE | rule rm NAME RULE|N\n"
 	 "devpass pool from-device ADDRESS [--by id|address|serial] [--pool NAME]\n"
-	 "devpass pool export | import FILE|- [--replace]\n"
+	 "devpass pool export | import FILE|- [--replace]      (-: standard input)\n"
 	 "devpass pool clear ADDRESS | gc\n"
 	 "\n"
 	 "  A RULE is key=value terms that must all match; values are globs and comma lists\n"
@@ -139,7 +145,9 @@ static const struct cli_verb verbs[] = {
 	 "devpass release --for OWNER [ADDRESS...] [--timeout SEC] [--json]\n"
 	 "\n"
 	 "  Resets each device, then follows its pool's --on-release policy: restore (the driver\n"
-	 "  it had before), keep-vfio, or quarantine. Without addresses, everything OWNER holds.\n"},
+	 "  it had before), keep-vfio, or quarantine. Without addresses, everything OWNER holds;\n"
+	 "  an OWNER that holds nothing is a note, exit 0 (a VM's stop hook may release on every\n"
+	 "  shutdown). A named ADDRESS that OWNER does not hold is an error (exit 1).\n"},
 	{"export", cmd_export, "The pools as OpenStack Nova, KubeVirt or Proxmox VE configuration",
 	 "devpass export nova|kubevirt|proxmox [--pool NAME] [--json]\n"
 	 "               [--numa-policy legacy|preferred|required|socket]   (nova)\n"
@@ -154,23 +162,28 @@ static const struct cli_verb verbs[] = {
 	 "  Changed, missing, conflicting and unavailable members are left out, with a warning.\n"},
 };
 
+static const size_t nverbs = sizeof(verbs) / sizeof(verbs[0]);
+static struct cli_ctx main_ctx;
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: devpass [--root DIR] [--json] COMMAND [ARGS]\n\nCommands:\n");
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+	for (size_t i = 0; i < nverbs; i++)
 		fprintf(f, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
 	fprintf(f, "\nOptions:\n"
 	           "  --root DIR   read sysfs, procfs and /dev under DIR instead of / (also DEVPASS_ROOT)\n"
 	           "  --json       machine-readable output\n"
-	           "  -h, --help   help for devpass or for one COMMAND\n"
+	           "  -h, --help   help for devpass or for one COMMAND (also: devpass help COMMAND)\n"
 	           "  --version    print the version\n"
+	           "Options go before or after the command; long names are matched exactly (no\n"
+	           "abbreviations). A value that starts with '--' is given as --OPTION=VALUE.\n"
 	           "\nExit status: 0 success, 1 the operation failed or the host is not ready, "
 	           "2 bad usage.\n");
 }
 
 static const struct cli_verb *verb_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+	for (size_t i = 0; i < nverbs; i++)
 		if (strcmp(verbs[i].name, name) == 0)
 			return &verbs[i];
 	return NULL;
@@ -179,74 +192,112 @@ static const struct cli_verb *verb_find(const char *name)
 int cli_print_usage(const char *name)
 {
 	const struct cli_verb *v = verb_find(name);
-	printf("Usage: %s\n%s\n", v->usage, v->summary);
+	if (!v) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	printf("%s.\n\nUsage: %s", v->summary, v->usage);
 	return EXIT_OK;
 }
 
-/* Global options may stand anywhere before "--"; they are taken out of argv so each
- * verb parses only its own. */
-static int globals_extract(int *argc, char **argv, struct cli_ctx *ctx, const char **root,
-                           bool *help, bool *version)
+/* ---- the filesystem root -------------------------------------------------------- */
+
+static const char *root_requested;
+static bool root_applied;
+
+int cli_root_request(const char *dir)
 {
-	int out = 1;
-	for (int i = 1; i < *argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "--") == 0) {
-			while (i < *argc)
-				argv[out++] = argv[i++];
-			break;
-		}
-		if (strcmp(a, "--json") == 0)
-			ctx->json = true;
-		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
-			*help = true;
-		else if (strcmp(a, "--version") == 0)
-			*version = true;
-		else if (strcmp(a, "--root") == 0) {
-			if (++i == *argc)
-				return cli_error(EXIT_USAGE, "--root needs a directory");
-			*root = argv[i];
-		} else if (strncmp(a, "--root=", 7) == 0)
-			*root = a + 7;
-		else
-			argv[out++] = argv[i];
-	}
-	*argc = out;
-	argv[out] = NULL;
+	if (!*dir)   /* an unset shell variable must never mean the live host */
+		return cli_error(EXIT_USAGE, "--root needs a directory, not an empty string");
+	root_requested = dir;
 	return 0;
+}
+
+int cli_root_apply(void)
+{
+	if (root_applied)
+		return 0;
+	const char *dir = root_requested, *env = getenv("DEVPASS_ROOT");
+	if (!dir && env && !*env)
+		return cli_error(EXIT_USAGE, "DEVPASS_ROOT is set but empty: unset it to work on this "
+		                 "host (/), or set it to a directory");
+	if (!dir)
+		dir = env;
+	if (dp_root_set(dir ? dir : "/") < 0)
+		return cli_lib_error(EXIT_USAGE);
+	if (dir && !dp_root_has_pci_bus())
+		return cli_error(EXIT_USAGE, "%s does not look like a filesystem root (no sys/bus/pci)",
+		                 dir);
+	root_applied = true;
+	return 0;
+}
+
+void cli_json_request(void)
+{
+	main_ctx.json = true;
+}
+
+/* ---- the command ------------------------------------------------------------------ */
+
+/* One line and a hint: the whole usage would push the error off the screen. */
+static int unknown_command(const char *name)
+{
+	char hint[256] = "";
+	for (size_t i = 0; i < nverbs; i++)
+		if (cli_is_near_miss(name, verbs[i].name) ||
+		    (strlen(name) >= 3 && strncmp(verbs[i].name, name, strlen(name)) == 0)) {
+			size_t len = strlen(hint);
+			snprintf(hint + len, sizeof(hint) - len, "%s%s", len ? " or " : "", verbs[i].name);
+		}
+	if (*hint)
+		return cli_error(EXIT_USAGE, "unknown command '%.100s' (did you mean %s?)", name, hint);
+	return cli_error(EXIT_USAGE, "unknown command '%.100s' ('devpass --help' lists the commands)",
+	                 name);
+}
+
+/* devpass help [COMMAND] */
+static int help_command(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (argc > 2)
+		return cli_error(EXIT_USAGE, "devpass help takes one command name");
+	if (!verb_find(argv[1]))
+		return unknown_command(argv[1]);
+	return cli_print_usage(argv[1]);
 }
 
 int main(int argc, char **argv)
 {
-	struct cli_ctx ctx = {0};
-	const char *root = NULL;
-	bool help = false, version = false;
-	int r = globals_extract(&argc, argv, &ctx, &root, &help, &version);
-	if (r)
-		return r;
+	static const struct cli_option main_options[] = {{"version", 0, false, 1}, {NULL, 0, false, 0}};
+	struct cli_opts p;
+	bool version = false;
+	int id;
+	cli_opts_init(&p, argc, argv, "", main_options);
+	p.stop_at_arg = true;
+	while ((id = cli_opts_next(&p)) > 0)
+		version = true;
+	if (id < 0)
+		return p.exit;
 	if (version) {
 		printf("devpass 0.1.0\n");
 		return EXIT_OK;
 	}
-	if (argc < 2) {
-		usage(help ? stdout : stderr);
-		return help ? EXIT_OK : EXIT_USAGE;
+	if (p.next >= argc) {
+		usage(p.help ? stdout : stderr);
+		return p.help ? EXIT_OK : EXIT_USAGE;
 	}
-	const struct cli_verb *verb = verb_find(argv[1]);
-	if (!verb) {
-		if (strcmp(argv[1], "help") == 0) {
-			usage(stdout);
-			return EXIT_OK;
-		}
-		cli_error(EXIT_USAGE, "unknown command '%s'", argv[1]);
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (help)
+	const char *name = argv[p.next];
+	if (strcmp(name, "help") == 0)
+		return help_command(argc - p.next, argv + p.next);
+	const struct cli_verb *verb = verb_find(name);
+	if (!verb)
+		return unknown_command(name);
+	if (p.help)
 		return cli_print_usage(verb->name);
-	if (dp_root_set(root) < 0)
-		return cli_lib_error(EXIT_USAGE);
-	r = verb->run(argc - 1, argv + 1, &ctx);
+	int r = verb->run(argc - p.next, argv + p.next, &main_ctx);
 	dp_names_release();
 	if (fflush(stdout) != 0)
 		return cli_error(EXIT_FAILED, "cannot write the output");

@@ -41,20 +41,52 @@ static void ids_driver_group(void **state)
 	struct dp_pci_filter f;
 	struct dp_pci_device d = gpu();
 	dp_filter_init(&f);
-	assert_int_equal(dp_filter_set_device(&f, "10de:1aef"), 0);
+	assert_int_equal(dp_filter_add_device(&f, "10de:1aef"), 0);
 	assert_true(dp_filter_match(&f, &d));
-	assert_int_equal(dp_filter_set_vendor(&f, "8086"), 0);
+	/* keys combine with AND, whatever their order */
+	assert_int_equal(dp_filter_add_vendor(&f, "8086"), 0);
 	assert_false(dp_filter_match(&f, &d));
-	assert_true(dp_filter_set_device(&f, "10de") < 0);
-	assert_true(dp_filter_set_vendor(&f, "10dex") < 0);
+	assert_true(dp_filter_add_device(&f, "10de") < 0);
+	assert_true(dp_filter_add_vendor(&f, "10dex") < 0);
 	dp_filter_init(&f);
-	f.driver = "none";
+	assert_int_equal(dp_filter_add_driver(&f, "none"), 0);
 	assert_false(dp_filter_match(&f, &d));
 	d.driver[0] = '\0';
 	assert_true(dp_filter_match(&f, &d));
-	f.driver = NULL;
-	f.group = 13;
+	dp_filter_init(&f);
+	assert_int_equal(dp_filter_add_group(&f, "13"), 0);
 	assert_false(dp_filter_match(&f, &d));
+}
+
+static void lists_and_forms(void **state)
+{
+	struct dp_pci_filter f;
+	struct dp_pci_device d = gpu();
+	dp_filter_init(&f);
+	/* values of one key are alternatives, as in pool rules; repeating the option adds */
+	assert_int_equal(dp_filter_add_class(&f, "gpu,audio"), 0);
+	assert_int_equal(dp_filter_add_vendor(&f, "8086"), 0);
+	assert_false(dp_filter_match(&f, &d));
+	assert_int_equal(dp_filter_add_vendor(&f, "15b3,10de"), 0);
+	assert_true(dp_filter_match(&f, &d));
+	dp_filter_init(&f);
+	assert_int_equal(dp_filter_add_device(&f, "10de:"), 0);   /* lspci -d 10de: */
+	assert_true(dp_filter_match(&f, &d));
+	dp_filter_init(&f);
+	assert_int_equal(dp_filter_add_device(&f, ":2204"), 0);
+	assert_false(dp_filter_match(&f, &d));
+	dp_filter_init(&f);
+	assert_int_equal(dp_filter_add_class(&f, "0x0403"), 0);   /* as sysfs writes it */
+	assert_true(dp_filter_match(&f, &d));
+	dp_filter_init(&f);
+	assert_int_equal(dp_filter_add_driver(&f, "snd-hda-intel"), 0);
+	assert_true(dp_filter_match(&f, &d));
+	assert_true(dp_driver_name_equal("vfio_pci", "vfio-pci"));
+	assert_false(dp_driver_name_equal("vfio_pci", "vfio-pci2"));
+	assert_true(dp_filter_add_group(&f, "4294967297") < 0);   /* no wrap to group 1 */
+	assert_true(dp_filter_add_group(&f, "-1") < 0);
+	assert_true(dp_filter_add_vendor(&f, "10de,") < 0);
+	assert_true(dp_filter_add_device(&f, ":") < 0);
 }
 
 static void lspci_selectors(void **state)
@@ -68,7 +100,7 @@ static void lspci_selectors(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct dp_pci_filter f;
 		dp_filter_init(&f);
-		assert_int_equal(dp_filter_set_selector(&f, cases[i].sel), 0);
+		assert_int_equal(dp_filter_add_selector(&f, cases[i].sel), 0);
 		if (dp_filter_match(&f, &d) != cases[i].match)
 			fail_msg("selector %s", cases[i].sel);
 	}
@@ -76,7 +108,7 @@ static void lspci_selectors(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct dp_pci_filter f;
 		dp_filter_init(&f);
-		if (dp_filter_set_selector(&f, bad[i]) == 0)
+		if (dp_filter_add_selector(&f, bad[i]) == 0)
 			fail_msg("selector %s accepted", bad[i]);
 	}
 }
@@ -86,6 +118,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(classes_by_name_and_hex),
 		cmocka_unit_test(ids_driver_group),
+		cmocka_unit_test(lists_and_forms),
 		cmocka_unit_test(lspci_selectors),
 	};
 	return cmocka_run_group_tests_name("filter", tests, NULL, NULL);

@@ -76,6 +76,11 @@ bool dp_root_is_host(void)
 	return strcmp(root_path, "/") == 0;
 }
 
+bool dp_root_has_pci_bus(void)
+{
+	return dp_fs_exists("sys/bus/pci");
+}
+
 static int root_get(void)
 {
 	if (root_fd < 0 && dp_root_set(NULL) < 0)

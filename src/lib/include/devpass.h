@@ -22,6 +22,7 @@ int dp_error_set(int err, const char *fmt, ...) __attribute__((format(printf, 2,
 int dp_root_set(const char *dir);      /* NULL: $DEVPASS_ROOT, else "/" */
 const char *dp_root_path(void);
 bool dp_root_is_host(void);            /* true when the root is "/" */
+bool dp_root_has_pci_bus(void);        /* sys/bus/pci exists under the root */
 
 /* ---- PCI addresses ----------------------------------------------------------- */
 #define DP_ADDR_LEN 16                 /* "0000:01:00.0"; VMD domains have 5 digits */
@@ -91,21 +92,45 @@ unsigned dp_pci_device_base_class(const struct dp_pci_device *dev);
 int dp_pci_device_lookup(const struct dp_pci_list *list, const char *text,
                          struct dp_pci_device **out);
 
-/* selection, as `list` filters */
+/* selection, as `list` filters: AND across keys, OR among the values of one key (each
+ * dp_filter_add_* takes a comma list and adds its values, like pool rules) */
+#define DP_FILTER_MAX 32                 /* values per key */
+struct dp_filter_class {
+	unsigned value, mask;
+};
+struct dp_filter_id {
+	int vendor, device;                 /* -1: any (lspci -d 10de: or :2204) */
+};
+struct dp_filter_slot {
+	int domain, bus, slot, func;        /* -1: any */
+};
 struct dp_pci_filter {
-	unsigned class_value, class_mask;  /* mask 0: any class */
-	int vendor, device;                /* -1: any */
-	const char *driver;                /* NULL: any; "none": unbound */
-	int group;                         /* -1: any */
-	bool has_selector;
-	int sel_domain, sel_bus, sel_slot, sel_func;
+	unsigned class_value, class_mask;   /* the class dp_filter_set_class parsed */
+	struct dp_filter_class classes[DP_FILTER_MAX];
+	size_t nclasses;
+	int vendors[DP_FILTER_MAX];
+	size_t nvendors;
+	struct dp_filter_id ids[DP_FILTER_MAX];
+	size_t nids;
+	char drivers[DP_FILTER_MAX][64];     /* "none": unbound; '-' and '_' are the same */
+	size_t ndrivers;
+	int groups[DP_FILTER_MAX];
+	size_t ngroups;
+	struct dp_filter_slot slots[DP_FILTER_MAX];   /* lspci -s selectors */
+	size_t nslots;
 };
 void dp_filter_init(struct dp_pci_filter *f);
+/* one class name or hex class (03, 0300, 0x0300, 010802); it replaces the class list */
 int dp_filter_set_class(struct dp_pci_filter *f, const char *name);
-int dp_filter_set_vendor(struct dp_pci_filter *f, const char *text);
-int dp_filter_set_device(struct dp_pci_filter *f, const char *text);
-int dp_filter_set_selector(struct dp_pci_filter *f, const char *text);
+int dp_filter_add_class(struct dp_pci_filter *f, const char *list);
+int dp_filter_add_vendor(struct dp_pci_filter *f, const char *list);
+int dp_filter_add_device(struct dp_pci_filter *f, const char *list);   /* [V]:[D] */
+int dp_filter_add_driver(struct dp_pci_filter *f, const char *list);
+int dp_filter_add_group(struct dp_pci_filter *f, const char *list);
+int dp_filter_add_selector(struct dp_pci_filter *f, const char *list);
 bool dp_filter_match(const struct dp_pci_filter *f, const struct dp_pci_device *dev);
+/* driver names as modprobe compares them: '-' and '_' are the same */
+bool dp_driver_name_equal(const char *a, const char *b);
 const char *dp_filter_class_names(void);
 
 /* names from libpci (pci.ids / udev hwdb) */

@@ -1,6 +1,8 @@
 /* Device selection for `list`: class names like driverctl's and ls-iommu's, ids,
- * driver, group, and lspci's -s selector ([[[[domain]:]bus]:][slot][.[func]]). */
+ * driver, group, and lspci's -s selector ([[[[domain]:]bus]:][slot][.[func]]).
+ * Values of one key are alternatives; keys all have to match. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,55 +46,144 @@ static bool hex_exact(const char *s, size_t digits, unsigned *out)
 	return true;
 }
 
-int dp_filter_set_class(struct dp_pci_filter *f, const char *name)
+/* A class name, or hex with or without 0x (sysfs writes 0x030000) */
+static int class_parse(const char *name, struct dp_filter_class *out)
 {
 	unsigned v;
 	for (size_t i = 0; i < sizeof(class_aliases) / sizeof(class_aliases[0]); i++)
 		if (strcasecmp(name, class_aliases[i].name) == 0) {
-			f->class_value = class_aliases[i].value;
-			f->class_mask = class_aliases[i].mask;
+			*out = (struct dp_filter_class){class_aliases[i].value, class_aliases[i].mask};
 			return 0;
 		}
-	if (hex_exact(name, 2, &v)) {
-		f->class_value = v << 16;
-		f->class_mask = 0xff0000;
-		return 0;
-	}
-	if (hex_exact(name, 4, &v)) {
-		f->class_value = v << 8;
-		f->class_mask = 0xffff00;
-		return 0;
-	}
-	if (hex_exact(name, 6, &v)) {   /* with the programming interface: 010802 */
-		f->class_value = v;
-		f->class_mask = 0xffffff;
-		return 0;
-	}
-	return dp_error_set(-EINVAL, "unknown class '%s': use one of %s", name,
-	                    dp_filter_class_names());
+	const char *hex = strncasecmp(name, "0x", 2) == 0 ? name + 2 : name;
+	if (hex_exact(hex, 2, &v))
+		*out = (struct dp_filter_class){v << 16, 0xff0000};
+	else if (hex_exact(hex, 4, &v))
+		*out = (struct dp_filter_class){v << 8, 0xffff00};
+	else if (hex_exact(hex, 6, &v))   /* with the programming interface: 010802 */
+		*out = (struct dp_filter_class){v, 0xffffff};
+	else
+		return dp_error_set(-EINVAL, "unknown class '%s': use one of %s", name,
+		                    dp_filter_class_names());
+	return 0;
 }
 
-int dp_filter_set_vendor(struct dp_pci_filter *f, const char *text)
+int dp_filter_set_class(struct dp_pci_filter *f, const char *name)
+{
+	struct dp_filter_class c;
+	if (class_parse(name, &c) < 0)
+		return -EINVAL;
+	f->class_value = c.value;
+	f->class_mask = c.mask;
+	f->classes[0] = c;
+	f->nclasses = 1;
+	return 0;
+}
+
+/* Calls add for each comma-separated value of list; empty values are errors. */
+static int list_each(struct dp_pci_filter *f, const char *list, size_t *count,
+                     int (*add)(struct dp_pci_filter *f, const char *value))
+{
+	char value[128];
+	for (const char *p = list;; p++) {
+		size_t len = strcspn(p, ",");
+		if (len == 0)
+			return dp_error_set(-EINVAL, "'%s' has an empty value: separate values with one comma "
+			                    "(10de,15b3)", list);
+		if (len >= sizeof(value))
+			return dp_error_set(-EINVAL, "'%.*s...' is too long for a value", 40, p);
+		if (*count >= DP_FILTER_MAX)
+			return dp_error_set(-EINVAL, "too many values (at most %d for one filter)",
+			                    DP_FILTER_MAX);
+		memcpy(value, p, len);
+		value[len] = '\0';
+		int r = add(f, value);
+		if (r < 0)
+			return r;
+		p += len;
+		if (!*p)
+			return 0;
+	}
+}
+
+static int class_add(struct dp_pci_filter *f, const char *value)
+{
+	return class_parse(value, &f->classes[f->nclasses]) < 0 ? -EINVAL : (f->nclasses++, 0);
+}
+
+int dp_filter_add_class(struct dp_pci_filter *f, const char *list)
+{
+	return list_each(f, list, &f->nclasses, class_add);
+}
+
+static int vendor_add(struct dp_pci_filter *f, const char *value)
 {
 	unsigned v;
-	if (!hex_exact(text, 4, &v))
+	if (!hex_exact(value, 4, &v))
 		return dp_error_set(-EINVAL, "'%s' is not a vendor id: expected 4 hex digits like 10de",
-		                    text);
-	f->vendor = (int)v;
+		                    value);
+	f->vendors[f->nvendors++] = (int)v;
 	return 0;
 }
 
-int dp_filter_set_device(struct dp_pci_filter *f, const char *text)
+int dp_filter_add_vendor(struct dp_pci_filter *f, const char *list)
 {
-	char vendor[8], device[8];
-	unsigned v, d;
-	if (sscanf(text, "%7[^:]:%7s", vendor, device) != 2 || !hex_exact(vendor, 4, &v) ||
-	    !hex_exact(device, 4, &d))
-		return dp_error_set(-EINVAL,
-		                    "'%s' is not a device id: expected VENDOR:DEVICE like 10de:2204", text);
-	f->vendor = (int)v;
-	f->device = (int)d;
+	return list_each(f, list, &f->nvendors, vendor_add);
+}
+
+/* [VENDOR]:[DEVICE] as lspci -d takes it; an empty side matches any */
+static int id_add(struct dp_pci_filter *f, const char *value)
+{
+	const char *colon = strchr(value, ':');
+	char vendor[8] = "", device[8] = "";
+	unsigned v = 0, d = 0;
+	bool ok = colon && strchr(colon + 1, ':') == NULL && colon - value <= 4 &&
+	          strlen(colon + 1) <= 4 && (colon != value || colon[1]);
+	if (ok) {
+		memcpy(vendor, value, (size_t)(colon - value));
+		strcpy(device, colon + 1);
+		ok = (!*vendor || hex_exact(vendor, 4, &v)) && (!*device || hex_exact(device, 4, &d));
+	}
+	if (!ok)
+		return dp_error_set(-EINVAL, "'%s' is not a device id: expected VENDOR:DEVICE like "
+		                    "10de:2204 (or 10de: for any device of a vendor)", value);
+	f->ids[f->nids++] = (struct dp_filter_id){*vendor ? (int)v : -1, *device ? (int)d : -1};
 	return 0;
+}
+
+int dp_filter_add_device(struct dp_pci_filter *f, const char *list)
+{
+	return list_each(f, list, &f->nids, id_add);
+}
+
+static int driver_add(struct dp_pci_filter *f, const char *value)
+{
+	if (strlen(value) >= sizeof(f->drivers[0]))
+		return dp_error_set(-EINVAL, "'%.40s...' is too long for a driver name", value);
+	strcpy(f->drivers[f->ndrivers++], value);
+	return 0;
+}
+
+int dp_filter_add_driver(struct dp_pci_filter *f, const char *list)
+{
+	return list_each(f, list, &f->ndrivers, driver_add);
+}
+
+static int group_add(struct dp_pci_filter *f, const char *value)
+{
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(value, &end, 10);
+	/* strtoul takes "-1" and wraps; an int group number never exceeds INT_MAX */
+	if (*end || end == value || errno || value[0] == '-' || value[0] == '+' || n > INT_MAX)
+		return dp_error_set(-EINVAL, "'%s' is not an IOMMU group number", value);
+	f->groups[f->ngroups++] = (int)n;
+	return 0;
+}
+
+int dp_filter_add_group(struct dp_pci_filter *f, const char *list)
+{
+	return list_each(f, list, &f->ngroups, group_add);
 }
 
 /* One selector field: empty or '*' matches anything. */
@@ -115,7 +206,7 @@ static int selector_field(const char *s, size_t len, unsigned max, int *out)
 	return 0;
 }
 
-int dp_filter_set_selector(struct dp_pci_filter *f, const char *text)
+static int selector_add(struct dp_pci_filter *f, const char *text)
 {
 	const char *dot = strchr(text, '.');
 	size_t head_len = dot ? (size_t)(dot - text) : strlen(text);
@@ -151,18 +242,18 @@ int dp_filter_set_selector(struct dp_pci_filter *f, const char *text)
 		return dp_error_set(-EINVAL,
 		                    "'%s' is not a slot selector: expected [[[[domain]:]bus]:][slot][.[func]] "
 		                    "as in lspci -s (for example 01:00 or 0000:01:00.1)", text);
-	f->sel_domain = field[0];
-	f->sel_bus = field[1];
-	f->sel_slot = field[2];
-	f->sel_func = field[3];
-	f->has_selector = true;
+	f->slots[f->nslots++] = (struct dp_filter_slot){field[0], field[1], field[2], field[3]};
 	return 0;
+}
+
+int dp_filter_add_selector(struct dp_pci_filter *f, const char *list)
+{
+	return list_each(f, list, &f->nslots, selector_add);
 }
 
 void dp_filter_init(struct dp_pci_filter *f)
 {
 	memset(f, 0, sizeof(*f));
-	f->vendor = f->device = f->group = -1;
 }
 
 static bool field_match(int want, unsigned have)
@@ -170,20 +261,68 @@ static bool field_match(int want, unsigned have)
 	return want < 0 || (unsigned)want == have;
 }
 
+bool dp_driver_name_equal(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+		if (*a != *b && !((*a == '-' || *a == '_') && (*b == '-' || *b == '_')))
+			return false;
+	return *a == *b;
+}
+
+static bool class_match(const struct dp_pci_filter *f, const struct dp_pci_device *dev)
+{
+	for (size_t i = 0; i < f->nclasses; i++)
+		if ((dev->class_code & f->classes[i].mask) == f->classes[i].value)
+			return true;
+	return f->nclasses == 0;
+}
+
+static bool vendor_match(const struct dp_pci_filter *f, const struct dp_pci_device *dev)
+{
+	for (size_t i = 0; i < f->nvendors; i++)
+		if ((unsigned)f->vendors[i] == dev->vendor)
+			return true;
+	return f->nvendors == 0;
+}
+
+static bool id_match(const struct dp_pci_filter *f, const struct dp_pci_device *dev)
+{
+	for (size_t i = 0; i < f->nids; i++)
+		if (field_match(f->ids[i].vendor, dev->vendor) && field_match(f->ids[i].device, dev->device))
+			return true;
+	return f->nids == 0;
+}
+
+static bool driver_match(const struct dp_pci_filter *f, const struct dp_pci_device *dev)
+{
+	for (size_t i = 0; i < f->ndrivers; i++)
+		if (strcmp(f->drivers[i], "none") == 0 ? !dev->driver[0]
+		                                       : dp_driver_name_equal(f->drivers[i], dev->driver))
+			return true;
+	return f->ndrivers == 0;
+}
+
+static bool group_match(const struct dp_pci_filter *f, const struct dp_pci_device *dev)
+{
+	for (size_t i = 0; i < f->ngroups; i++)
+		if (dev->iommu_group == f->groups[i])
+			return true;
+	return f->ngroups == 0;
+}
+
+static bool slot_match(const struct dp_pci_filter *f, const struct dp_pci_device *dev)
+{
+	for (size_t i = 0; i < f->nslots; i++) {
+		const struct dp_filter_slot *s = &f->slots[i];
+		if (field_match(s->domain, dev->addr.domain) && field_match(s->bus, dev->addr.bus) &&
+		    field_match(s->slot, dev->addr.slot) && field_match(s->func, dev->addr.func))
+			return true;
+	}
+	return f->nslots == 0;
+}
+
 bool dp_filter_match(const struct dp_pci_filter *f, const struct dp_pci_device *dev)
 {
-	if (f->class_mask && (dev->class_code & f->class_mask) != f->class_value)
-		return false;
-	if (!field_match(f->vendor, dev->vendor) || !field_match(f->device, dev->device))
-		return false;
-	if (f->driver && strcmp(f->driver, dev->driver) != 0 &&
-	    !(strcmp(f->driver, "none") == 0 && !dev->driver[0]))
-		return false;
-	if (f->group >= 0 && dev->iommu_group != f->group)
-		return false;
-	if (f->has_selector &&
-	    (!field_match(f->sel_domain, dev->addr.domain) || !field_match(f->sel_bus, dev->addr.bus) ||
-	     !field_match(f->sel_slot, dev->addr.slot) || !field_match(f->sel_func, dev->addr.func)))
-		return false;
-	return true;
+	return class_match(f, dev) && vendor_match(f, dev) && id_match(f, dev) &&
+	       driver_match(f, dev) && group_match(f, dev) && slot_match(f, dev);
 }
