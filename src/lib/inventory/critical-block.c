@@ -119,7 +119,7 @@ static size_t orphan_swaps(struct block_ctx *b, const char *what, struct dp_strv
 	size_t n = 0;
 	for (size_t i = 0; i < sw->n; i++)
 		if (!sw->s[i].partition && !sw->s[i].located && ++n)
-			dp_strv_addf(uses, "active swap file %s, %s", sw->s[i].path, what);
+			dp_strv_addf(uses, "active swap file %s %s", sw->s[i].path, what);
 	return n;
 }
 
@@ -130,7 +130,7 @@ static void orphan_use(struct block_ctx *b, const char *name, unsigned major, un
 	if (!type || mounted_anywhere(b, major, minor))
 		return;
 	char what[128];
-	snprintf(what, sizeof(what), "on its %s filesystem that is mounted nowhere (lazily unmounted)",
+	snprintf(what, sizeof(what), "on its %s filesystem, mounted nowhere (lazily unmounted)",
 	         type);
 	if (orphan_swaps(b, what, uses) == 0)
 		dp_strv_addf(uses, "%s filesystem still active though mounted nowhere (lazily unmounted "
@@ -361,8 +361,8 @@ static void disk_uses(struct block_ctx *b, const char *disk, struct dp_strv *out
 		if (!crit_block_devnum(nodes.v[i], &major, &minor) || probe(nodes.v[i], major, minor) != -EBUSY)
 			continue;
 		_cleanup_(dp_strv_freep) struct dp_strv orphans = {0};
-		if (orphan_swaps(b, "on a filesystem that is mounted nowhere (lazily unmounted; exclusive "
-		                 "open refused)", &orphans))
+		if (orphan_swaps(b, "on a filesystem mounted nowhere (lazily unmounted; exclusive open "
+		                 "refused)", &orphans))
 			for (size_t s = 0; s < orphans.n; s++)
 				dp_strv_addf(out, "%s: %s", nodes.v[i], orphans.v[s]);
 		else
