@@ -89,7 +89,8 @@ static bool is_ip(const char *s)
 	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
 }
 
-/* host of "host:/path", "host:port,host2:port:/path" (ceph), "//host/share", "[v6]:/p" */
+/* host of "host:/path", "host:port,host2:port:/path" (ceph), "//host/share", "[v6]:/p",
+ * "host" (9p over tcp) */
 static bool source_host(const char *source, char *buf, size_t size)
 {
 	const char *p = source, *end;
@@ -106,7 +107,7 @@ static bool source_host(const char *source, char *buf, size_t size)
 		if (!end || (comma && comma < end))
 			end = comma ? comma : end;
 		if (!end)
-			return false;
+			end = p + strlen(p);   /* 9p over tcp: the bare address */
 	}
 	snprintf(buf, size, "%.*s", (int)(end - p), p);
 	return is_ip(buf);
