@@ -132,5 +132,5 @@ int main(void)
 		cmocka_unit_test(route6_parse_and_lookup),
 		cmocka_unit_test(unescape_octal_only),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("critical", tests, NULL, NULL);
 }
