@@ -89,7 +89,7 @@ static void swaps_use(struct block_ctx *b, unsigned major, unsigned minor, struc
 			continue;
 		char fs[PATH_MAX + 128];
 		if (s->partition) {
-			dp_strv_addf(uses, "active swap (%s)", s->path);
+			dp_strv_add(uses, "active swap");
 			continue;
 		}
 		crit_mount_describe(&b->crit->mounts, s->fs, fs, sizeof(fs));
