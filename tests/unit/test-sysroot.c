@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <sys/sysmacros.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +142,19 @@ static void path_join_is_lexical(void **state)
 	assert_string_equal(out, "x");
 }
 
+/* A captured tree has files where the kernel has block nodes: the probes must say "not
+ * a block device", never open them as one (nor follow a link out of the root). */
+static void block_probes_open_only_block_devices(void **state)
+{
+	dev_t backing = 0;
+	put("dev-sda", "");
+	assert_int_equal(dp_fs_block_probe_exclusive("dev-sda", makedev(8, 0)), -ENOTBLK);
+	assert_int_equal(dp_fs_block_probe_exclusive("no-such-node", makedev(8, 0)), -ENOTBLK);
+	assert_int_equal(dp_fs_loop_backing("dev-sda", makedev(7, 0), &backing), -ENOTBLK);
+	assert_int_equal(dp_fs_block_probe_exclusive("sys/abs", makedev(8, 0)), -ENOTBLK);
+	assert_int_equal(backing, 0);
+}
+
 static void missing_root_is_an_error(void **state)
 {
 	assert_true(dp_root_set("/nonexistent/devpass-root") < 0);
@@ -158,6 +173,7 @@ int main(void)
 		cmocka_unit_test(readlink_name_gives_the_last_component),
 		cmocka_unit_test(path_join_is_lexical),
 		cmocka_unit_test(missing_root_is_an_error),
+		cmocka_unit_test(block_probes_open_only_block_devices),
 	};
 	return cmocka_run_group_tests_name("sysroot", tests, setup, teardown);
 }

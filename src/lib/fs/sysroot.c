@@ -11,7 +11,9 @@
 #include <string.h>
 #include <poll.h>
 #include <signal.h>
+#include <linux/loop.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -929,4 +931,56 @@ int dp_fs_list(const char *dir, const char *suffix, struct dp_strv *paths)
 	closedir(d);
 	qsort(paths->v + first, paths->n - first, sizeof(*paths->v), path_cmp);
 	return 0;
+}
+
+/* ---- block devices ------------------------------------------------------------------ */
+
+/* Opens path with flags only when it is block device rdev: checked on an O_PATH
+ * descriptor first (opening a character device can have effects: a watchdog starts, a
+ * tape rewinds), then the same inode is reopened through /proc/self/fd, so nothing can
+ * be swapped in between. */
+static int block_open(const char *path, dev_t rdev, int flags)
+{
+	int pfd = open_in_root(path, O_PATH);
+	if (pfd < 0)
+		return errno == ENOENT ? -ENOTBLK : -errno;
+	struct stat st;
+	if (fstat(pfd, &st) < 0 || !S_ISBLK(st.st_mode) || st.st_rdev != rdev) {
+		close(pfd);
+		return -ENOTBLK;
+	}
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	int fd = open(self, flags | O_CLOEXEC | O_NONBLOCK);
+	int err = errno;
+	close(pfd);
+	if (fd < 0)
+		return -err;
+	if (fstat(fd, &st) < 0 || !S_ISBLK(st.st_mode) || st.st_rdev != rdev) {
+		close(fd);
+		return -ENOTBLK;
+	}
+	return fd;
+}
+
+int dp_fs_block_probe_exclusive(const char *path, dev_t rdev)
+{
+	int fd = block_open(path, rdev, O_RDONLY | O_EXCL);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+int dp_fs_loop_backing(const char *path, dev_t rdev, dev_t *backing)
+{
+	int fd = block_open(path, rdev, O_RDONLY);
+	if (fd < 0)
+		return fd;
+	struct loop_info64 info;
+	int r = ioctl(fd, LOOP_GET_STATUS64, &info) < 0 ? -errno : 0;
+	close(fd);
+	if (r == 0)
+		*backing = (dev_t)info.lo_device;
+	return r;
 }

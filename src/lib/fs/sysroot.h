@@ -44,6 +44,17 @@ int dp_fs_dir_read_line(int dirfd, const char *name, char *buf, size_t size);
 int dp_fs_dir_readlink(int dirfd, const char *name, char *buf, size_t size);
 int dp_fs_dir_readlink_name(int dirfd, const char *name, char *buf, size_t size);
 
+/* ---- block devices ---------------------------------------------------------------- */
+/* Asks the kernel whether block device rdev (its node at path) is in use: an exclusive
+ * open, closed at once. 0: free; -EBUSY: mounted in some namespace, active swap, or
+ * claimed by md/dm/btrfs/zfs/bcache; -ENOTBLK: path is not that block device (a regular
+ * file in a captured tree, or a node that names another device); other -errno: unknown
+ * (no permission). Nothing but a block device is ever opened. */
+int dp_fs_block_probe_exclusive(const char *path, dev_t rdev);
+/* The device of the file behind loop device rdev (LOOP_GET_STATUS64: lo_device), from
+ * the kernel, whatever namespace or unmounted filesystem the file is on. */
+int dp_fs_loop_backing(const char *path, dev_t rdev, dev_t *backing);
+
 /* ---- writes ---------------------------------------------------------------------- */
 /* Writes data to a kernel attribute (or any file) in one write(2). A timeout_ms > 0 runs
  * the write in a child process: a sysfs unbind can block in the driver's remove() for as

@@ -262,18 +262,35 @@ static void check_hugepages(struct dp_check_report *r)
 		    "no free hugepages: large VMs will back guest memory with 4 KiB pages");
 }
 
+/* The first host-critical endpoint of group g and why, to show what keeps it. */
+static void group_example(const struct dp_pci_list *list, const struct dp_iommu_group *g,
+                          char *buf, size_t size)
+{
+	for (size_t k = 0; k < g->n; k++) {
+		const struct dp_pci_device *dev = &list->dev[g->members[k]];
+		if (dev->critical.n && !dp_pci_device_is_bridge(dev)) {
+			snprintf(buf, size, " (%s %s)", dev->address, dev->critical.v[0]);
+			return;
+		}
+	}
+}
+
 static void check_groups(struct dp_check_report *r, const struct dp_pci_list *list)
 {
 	struct dp_group_list groups;
 	dp_groups_build(list, &groups);
 	struct dp_strv mixed = {0};
+	char example[1024] = "";
 	for (size_t i = 0; i < groups.n; i++) {
 		const struct dp_iommu_group *g = &groups.g[i];
 		size_t endpoints = 0;
 		for (size_t k = 0; k < g->n; k++)
 			endpoints += !dp_pci_device_is_bridge(&list->dev[g->members[k]]);
-		if (g->host_critical && endpoints > 1)
+		if (g->host_critical && endpoints > 1) {
+			if (!mixed.n)
+				group_example(list, g, example, sizeof(example));
 			dp_strv_addf(&mixed, "%d", g->number);
+		}
 	}
 	if (!groups.n)
 		dp_check_add(r, "iommu-groups", DP_CHECK_FAIL, "enable the IOMMU (see iommu-kernel)",
@@ -281,8 +298,8 @@ static void check_groups(struct dp_check_report *r, const struct dp_pci_list *li
 	else if (mixed.n) {
 		char joined[1024] = "";
 		for (size_t i = 0; i < mixed.n && strlen(joined) < 1000; i++)
-			snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "%s%s",
-			         i ? ", " : "", mixed.v[i]);
+			snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "%s%s%s",
+			         i ? ", " : "", mixed.v[i], i ? "" : example);
 		dp_check_add(r, "iommu-groups", DP_CHECK_WARN,
 		    "move the devices you want to pass through to a slot with its own group "
 		    "(see 'devpass groups')",

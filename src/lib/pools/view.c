@@ -405,6 +405,19 @@ static const struct view_claim *sriov_relative_claim(struct pool_view *v, size_t
 	return NULL;
 }
 
+
+/* Which member of the group the host needs, and why: the reason, not only the fact. */
+static int group_critical_why(const struct pool_view *v, const struct dp_iommu_group *g, char **why)
+{
+	for (size_t k = 0; k < g->n; k++) {
+		const struct dp_pci_device *m = &v->list->dev[g->members[k]];
+		if (m->critical.n && !dp_pci_device_is_bridge(m))
+			return asprintf(why, "IOMMU group %d holds a host-critical device: %s %s", g->number,
+			                m->address, m->critical.v[0]);
+	}
+	return asprintf(why, "IOMMU group %d holds a host-critical device", g->number);
+}
+
 static char *unavailable_reason(struct pool_view *v, size_t i)
 {
 	const struct dp_pci_device *d = &v->list->dev[i];
@@ -415,7 +428,7 @@ static char *unavailable_reason(struct pool_view *v, size_t i)
 	if (!g)
 		n = asprintf(&why, "no IOMMU group (is the IOMMU on? devpass check)");
 	else if (g->host_critical)
-		n = asprintf(&why, "IOMMU group %d holds a host-critical device", g->number);
+		n = group_critical_why(v, g, &why);
 	else if ((c = group_claim(v, i)))
 		n = asprintf(&why, "IOMMU group %d is claimed with %s by %s", g->number, c->member, c->owner);
 	else if ((c = sriov_relative_claim(v, i)))
