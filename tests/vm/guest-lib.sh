@@ -252,6 +252,7 @@ send_run() {
         echo "@@BEGIN run-$1.cmd@@"
         echo "$2"
         echo "ms=$(( $7 - $6 ))"
+        echo "at=$6"
         echo "@@END run-$1.cmd rc=0@@"
     } >"$DATA"
 }
