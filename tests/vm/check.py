@@ -7,7 +7,7 @@ compares devpass's view of the guest with lspci and sysfs. Prints one `ok - ...`
 read the data at all.
 
 Usage: check.py MODE DATA_LOG      (MODE: on | off, the guest's intel_iommu=; bind, persist1,
-                                   persist2, pools, bench: the other boots)
+                                   persist2, pools, critical, bench: the other boots)
 """
 import json
 import re
@@ -753,6 +753,84 @@ def _dicts(doc):
     return []
 
 
+# The critical boot's cases (guest-critical.sh): the case, its device's role, and what one
+# host_critical_reasons entry must name. {iface} is the case's interface from its facts.
+CRITICAL_CASES = (
+    ("mountns", "ext4 mounted only in another mount namespace", [r"mount namespace of pid (\d+)"]),
+    ("swap", "active swap file on its lazily unmounted filesystem", [r"swap"]),
+    ("loop", "mounted loop device backed by a file on its lazily unmounted filesystem", [r"\bloop"]),
+    ("dmcrypt", "ext4 on dm-crypt", [r"dm-\d|crypt0"]),
+    ("md", "member of an md RAID1", [r"\bmd\d|raid"]),
+    ("md2", "the other member of that md RAID1", [r"\bmd\d|raid"]),
+    ("9p", "virtio transport of a 9p mount", [r"9p"]),
+    ("virtiofs", "virtio device of a virtiofs mount", [r"virtiofs"]),
+    ("nfs", "NIC routing to an NFS server (not the default route)", [r"nfs", r"\b{iface}\b"]),
+)
+
+
+def block_facts(blocks, name):
+    """KEY=VALUE lines of a facts-NAME block"""
+    text = blocks.get(f"facts-{name}", ("", 0))[0]
+    return dict(line.split("=", 1) for line in text.split("\n") if "=" in line)
+
+
+def check_critical(blocks):
+    runs = bind_runs(blocks)
+    if not runs:
+        nok("critical data: devpass runs received", "no run-* blocks (devpass missing in the guest?)")
+        return
+    for case, what, patterns in CRITICAL_CASES:
+        facts = block_facts(blocks, case)
+        if not facts:
+            results.append(f"# {T} {case}: no holder was made in the guest (its not-ok line says why)")
+            continue
+        addr = facts.get("addr")
+        pats = [p.format(iface=re.escape(facts.get("iface", "?"))) for p in patterns]
+        cmd, out, err, rc, ms = runs.get(f"{case}-show", ("", "", "no run", None, None))
+        try:
+            doc = json.loads(out)
+        except ValueError:
+            doc = None
+        name = f"{case}: show --json {addr} ({what}): host_critical, a reason naming the holder ({' + '.join(pats)})"
+        if rc != 0 or not isinstance(doc, dict):
+            nok(name, f"exit {rc}, stdout {out.strip()[:150]!r}, stderr {err.strip()[:150]!r}")
+            continue
+        reasons = doc.get("host_critical_reasons") or []
+        hits = [r for r in reasons if isinstance(r, str) and all(re.search(p, r, re.I) for p in pats)]
+        bad = []
+        if doc.get("host_critical") is not True:
+            bad.append(f"host_critical {doc.get('host_critical')!r}")
+        if not hits:
+            bad.append(f"no reason matches; reasons {reasons!r}")
+        if case == "mountns" and hits:
+            pids = facts.get("holder_pids", "").split()
+            named = re.search(patterns[0], hits[0], re.I).group(1)
+            if named not in pids:
+                bad.append(f"pid {named} is not in that mount namespace (its processes: {pids})")
+        check(name, not bad, "; ".join(bad))
+
+    # after every holder was freed and every device restored, none of them is critical
+    lst, err = parse_json_block(blocks, "list-final")
+    if isinstance(lst, list):
+        made = {block_facts(blocks, c).get("addr") for c, _, _ in CRITICAL_CASES} - {None}
+        dp = {d.get("address"): d for d in lst if isinstance(d, dict)}
+        still = {a: dp.get(a, {}).get("host_critical_reasons") for a in sorted(made)
+                 if dp.get(a, {}).get("host_critical") is not False}
+        check(f"list --json at the end, every holder freed: none of {sorted(made)} is host_critical",
+              made and not still, f"still critical: {still}" if made else "no case made a holder")
+    else:
+        nok("list --json at the end: a JSON array", err)
+
+    by_verb = {}
+    for name, (cmd, out, err, rc, ms) in runs.items():
+        parts = cmd.split()
+        if len(parts) > 1 and parts[0] == "devpass" and ms is not None:
+            verb = parts[1] + (" --dry-run" if "--dry-run" in parts else "")
+            by_verb.setdefault(verb, []).append(ms)
+    summary = ", ".join(f"{v} {sorted(ms)[len(ms) // 2]} ms (n={len(ms)})" for v, ms in sorted(by_verb.items()))
+    results.append(f"# {T} devpass median wall time in the guest (TCG): {summary}")
+
+
 def main():
     if len(sys.argv) != 3:
         print(f"not ok - {T} host-side checks: usage: check.py MODE DATA_LOG")
@@ -774,6 +852,10 @@ def main():
         return 0
     if MODE == "pools":
         check_pools(blocks)
+        print("\n".join(results))
+        return 0
+    if MODE == "critical":
+        check_critical(blocks)
         print("\n".join(results))
         return 0
     if MODE == "bench":

@@ -33,42 +33,6 @@ echo >"/sys/bus/pci/devices/$VF1/driver_override"
 setup_net
 
 # ------------------------------------------------------------------ helpers
-blockdev_of() {
-    local b p
-    for b in /sys/block/nvme*; do
-        [ -e "$b" ] || continue
-        p=$(readlink -f "$b/device/device")
-        [ "${p##*/}" = "$1" ] && { echo "${b##*/}"; return 0; }
-    done
-    return 1
-}
-wait_blockdev() {
-    local i=0
-    while [ "$i" -lt "$2" ]; do
-        blockdev_of "$1" && return 0
-        sleep 0.2; i=$((i + 1))
-    done
-    return 1
-}
-netif_of_mac() {
-    local n
-    for n in /sys/class/net/*; do
-        [ "$(cat "$n/address" 2>/dev/null)" = "$1" ] && { echo "${n##*/}"; return 0; }
-    done
-    return 1
-}
-
-# expect_refused LABEL PATTERN STATE: the last devpass run exited 1, its message matches
-# PATTERN, and nothing changed since the snapshot STATE
-expect_refused() {
-    bad=
-    [ "$rc" = 1 ] || bad="exit $rc"
-    grep -qiE "$2" /tmp/dp.err || bad="$bad message does not name the reason (/$2/): $(errline)"
-    left=$(changed_since "$3")
-    [ -z "$left" ] || bad="$bad changed: $left"
-    expect "$1" "" "$bad"
-}
-
 # expect_group_back LABEL: after a restore (status in $rc), the pci-bridge group is on
 # e1000 and virtio-pci again with driver_override cleared
 expect_group_back() {

@@ -21,6 +21,7 @@ case $mode in
     bind) script=/tests/guest-bind.sh; label="vm[bind]" ;;
     bench) script=/tests/guest-bench.sh; label="vm[bench]" ;;
     pools) script=/tests/guest-pools.sh; label="vm[pools]" ;;
+    critical) script=/tests/guest-critical.sh; label="vm[critical]" ;;
     persist1|persist2) script=/tests/guest-persist.sh; label="vm[persist] boot ${mode#persist}:" ;;
     *) script=/tests/guest-tests.sh; label="vm[iommu=$mode]" ;;
 esac

@@ -252,6 +252,7 @@ send_run() {
         echo "@@BEGIN run-$1.cmd@@"
         echo "$2"
         echo "ms=$(( $7 - $6 ))"
+        echo "at=$6"
         echo "@@END run-$1.cmd rc=0@@"
     } >"$DATA"
 }
@@ -264,14 +265,65 @@ expect() {
     if [ -z "$why" ]; then ok "$1"; else nok "$1" "$why"; fi
 }
 
-# ------------------------------------------------------------------ the binding state
-# state: "ADDR DRIVER OVERRIDE" for every function
-state() {
-    local d a
-    for d in /sys/bus/pci/devices/*; do
-        a=${d##*/}
-        echo "$a $(drv_of "$a") $(ovr_of "$a")"
+# ------------------------------------------------------------------ devices by identity
+# blockdev_of ADDR: the nvme namespace (nvmeXnY) below the controller at ADDR
+blockdev_of() {
+    local b p
+    for b in /sys/block/nvme*; do
+        [ -e "$b" ] || continue
+        p=$(readlink -f "$b/device/device")
+        [ "${p##*/}" = "$1" ] && { echo "${b##*/}"; return 0; }
     done
+    return 1
+}
+# wait_blockdev ADDR TRIES: blockdev_of, polling every 0.2 s at most TRIES times
+wait_blockdev() {
+    local i=0
+    while [ "$i" -lt "$2" ]; do
+        blockdev_of "$1" && return 0
+        sleep 0.2; i=$((i + 1))
+    done
+    return 1
+}
+# netif_of_mac MAC: the network interface with that address
+netif_of_mac() {
+    local n
+    for n in /sys/class/net/*; do
+        [ "$(cat "$n/address" 2>/dev/null)" = "$1" ] && { echo "${n##*/}"; return 0; }
+    done
+    return 1
+}
+
+# expect_refused LABEL PATTERN STATE: the last devpass run exited 1, its message matches
+# PATTERN, and nothing changed since the snapshot STATE
+expect_refused() {
+    bad=
+    [ "$rc" = 1 ] || bad="exit $rc"
+    grep -qiE "$2" /tmp/dp.err || bad="$bad message does not name the reason (/$2/): $(errline)"
+    left=$(changed_since "$3")
+    [ -z "$left" ] || bad="$bad changed: $left"
+    expect "$1" "" "$bad"
+}
+
+# ------------------------------------------------------------------ the binding state
+# state: "ADDR DRIVER OVERRIDE" for every function ("-" for none), as drv_of/ovr_of say it.
+# Four processes in all, not three per function: under TCG with six guests on two cores
+# each fork costs tens of ms, and the critical boot takes several snapshots per case.
+state() {
+    local d
+    for d in /sys/bus/pci/devices/*; do echo "${d##*/}"; done >/tmp/state.addrs
+    ls -l /sys/bus/pci/devices/*/driver >/tmp/state.drv 2>/dev/null
+    grep -H '' /sys/bus/pci/devices/*/driver_override >/tmp/state.ovr 2>/dev/null
+    awk '
+        FILENAME == "/tmp/state.drv" {
+            n = split($(NF - 2), p, "/"); m = split($NF, t, "/"); drv[p[n - 1]] = t[m]; next
+        }
+        FILENAME == "/tmp/state.ovr" {
+            i = index($0, "/driver_override:"); n = split(substr($0, 1, i - 1), p, "/")
+            v = substr($0, i + 17); if (v != "" && v != "(null)") ovr[p[n]] = v; next
+        }
+        { print $1, ($1 in drv ? drv[$1] : "-"), ($1 in ovr ? ovr[$1] : "-") }
+    ' /tmp/state.drv /tmp/state.ovr /tmp/state.addrs
 }
 # changed_since FILE [ADDR...]: the current state lines that differ from FILE, on one line,
 # leaving out the given functions

@@ -128,17 +128,61 @@ copy_path() {
     cp -L "$src" "$root$src"
 }
 
+# copy_libs ROOT FILE [LIBDIR...]: every shared library ldd resolves for FILE, copied under
+# ROOT (the dynamic loader included). LIBDIRs are searched first (libraries of extracted
+# packages): a library found there goes to its path inside that package root, any other to
+# its own path. Fails (with a note) when a library cannot be resolved.
+copy_libs() {
+    local root=$1 src=$2 libpath="" dir lib dest
+    shift 2
+    for dir in "$@"; do libpath="$libpath${libpath:+:}$dir/usr/lib/x86_64-linux-gnu:$dir/lib/x86_64-linux-gnu"; done
+    if ! LD_LIBRARY_PATH=$libpath ldd "$src" >"$CACHE/.ldd" 2>&1; then
+        grep -q 'not a dynamic executable' "$CACHE/.ldd" && return 0   # static: nothing to copy
+        log "ldd $src: $(cat "$CACHE/.ldd")"
+        return 1
+    fi
+    if grep -q 'not found' "$CACHE/.ldd"; then
+        log "unresolved libraries for $src: $(grep 'not found' "$CACHE/.ldd" | tr -s ' \t' ' ')"
+        return 1
+    fi
+    for lib in $(awk '/=> \//{print $3} /^[ \t]*\/[^ ]+ \(/{print $1}' "$CACHE/.ldd"); do
+        dest=$lib
+        for dir in "$@"; do
+            case $lib in "$dir"/*) dest=${lib#"$dir"} ;; esac
+        done
+        [ -e "$root$dest" ] || { mkdir -p "$root$(dirname "$dest")"; cp -L "$lib" "$root$dest"; }
+    done
+}
+
 # copy_elf ROOT FILE: FILE plus every shared library ldd resolves for it (paths preserved,
 # the dynamic loader included). Fails when a library cannot be resolved.
 copy_elf() {
-    local root=$1 src=$2 lib
-    copy_path "$root" "$src"
-    if ldd "$src" 2>/dev/null | grep -q 'not found'; then
-        die "unresolved libraries for $src: $(ldd "$src" | grep 'not found' | tr -s ' \t' ' ')"
-    fi
-    for lib in $(ldd "$src" 2>/dev/null | awk '/=> \//{print $3} /^[ \t]*\/[^ ]+ \(/{print $1}'); do
-        [ -e "$root$lib" ] || copy_path "$root" "$lib"
-    done
+    copy_path "$1" "$2"
+    copy_libs "$1" "$2" || die "cannot copy $2 into the image"
+}
+
+# pkg_fetch DIR PKG...: the Debian packages downloaded into DIR/debs (apt-get download,
+# never installed here) and extracted into DIR/root, once (cached until the list changes).
+# Fails when they cannot be downloaded.
+pkg_fetch() {
+    local dir=$1 d
+    shift
+    [ -f "$dir/.fetched" ] && [ "$(cat "$dir/.fetched")" = "$*" ] && return 0
+    rm -rf "$dir"; mkdir -p "$dir/debs"
+    apt_download "$dir/debs" "$@" || return 1
+    for d in "$dir"/debs/*.deb; do dpkg-deb -x "$d" "$dir/root"; done
+    echo "$*" >"$dir/.fetched"
+}
+
+# pkg_install_elf PKGROOT FILE DEST: FILE (a path inside the extracted PKGROOT) copied to
+# DEST in the image, with its libraries (from PKGROOT first, then this machine's)
+pkg_install_elf() {
+    local pr=$1 src=$2 dest=$3
+    [ -f "$pr$src" ] || { log "no $src in the extracted packages"; return 1; }
+    copy_libs "$RD" "$pr$src" "$pr" || return 1
+    rm -f "$RD$dest"
+    mkdir -p "$RD$(dirname "$dest")"
+    cp "$pr$src" "$RD$dest"
 }
 
 # install_busybox ROOT: busybox plus one symlink per applet (never over an existing file)
@@ -196,10 +240,12 @@ mv "$CACHE/initramfs.gz.tmp" "$CACHE/initramfs.gz"
 # ---------------------------------------------------------------- root filesystem
 # Modules the guest coldplugs for the emulated devices, plus vfio.
 # 9p + 9pnet_virtio: the bind boot mounts this machine's root (shared read-only) to run
-# a nested QEMU from it.
+# a nested QEMU from it. The critical boot holds devices the ways a host does: loop,
+# md RAID1 (md_mod, raid1), dm-crypt (dm_mod, dm_crypt; aes and cbc are built in), a
+# virtiofs mount, and an NFS server (nfsd) and client (nfsv4).
 ROOT_MODULES="virtio_pci virtio_blk virtio-rng ext4 nvme e1000e e1000 snd-hda-intel
   snd-hda-codec-generic xhci-pci ahci i2c-i801 lpc_ich vfio vfio-pci vfio_iommu_type1
-  9p 9pnet_virtio"
+  9p 9pnet_virtio loop md_mod raid1 dm_mod dm_crypt virtiofs nfsd nfsv4"
 RD=$CACHE/rootfs.d
 log "building root filesystem"
 new_root "$RD"
@@ -223,29 +269,11 @@ cp -L /usr/share/misc/pci.ids "$RD/usr/share/misc/pci.ids"
 # note when it cannot be fetched (the SR-IOV VFs are then left without a driver).
 NVME_PKGS="nvme-cli libnvme1 libjson-c5 libdbus-1-3"
 NV=$CACHE/nvme-cli
-if [ ! -x "$NV/root/usr/sbin/nvme" ]; then
-    rm -rf "$NV"; mkdir -p "$NV/debs"
-    # shellcheck disable=SC2086
-    if apt_download "$NV/debs" $NVME_PKGS; then
-        for d in "$NV"/debs/*.deb; do dpkg-deb -x "$d" "$NV/root"; done
-    else
-        log "note: could not download $NVME_PKGS; SR-IOV VFs will stay offline in the guest"
-    fi
-fi
-if [ -x "$NV/root/usr/sbin/nvme" ]; then
-    # resolve its libraries from the extracted packages first, then from this machine
-    LD_LIBRARY_PATH=$NV/root/usr/lib/x86_64-linux-gnu ldd "$NV/root/usr/sbin/nvme" >"$CACHE/.nvme-ldd" 2>&1 ||
-        die "ldd nvme: $(cat "$CACHE/.nvme-ldd")"
-    grep -q 'not found' "$CACHE/.nvme-ldd" && die "nvme-cli needs: $(grep 'not found' "$CACHE/.nvme-ldd" | tr -s ' \t' ' ')"
-    rm -f "$RD/usr/sbin/nvme" "$RD/usr/bin/nvme"
-    cp "$NV/root/usr/sbin/nvme" "$RD/usr/sbin/nvme"
-    for lib in $(awk '/=> \//{print $3} /^[ \t]*\/[^ ]+ \(/{print $1}' "$CACHE/.nvme-ldd"); do
-        case $lib in
-            "$NV/root"/*) dest=${lib#"$NV/root"} ;;
-            *) dest=$lib ;;
-        esac
-        [ -e "$RD$dest" ] || { mkdir -p "$RD$(dirname "$dest")"; cp -L "$lib" "$RD$dest"; }
-    done
+# shellcheck disable=SC2086
+if pkg_fetch "$NV" $NVME_PKGS; then
+    pkg_install_elf "$NV/root" /usr/sbin/nvme /usr/sbin/nvme || die "cannot put nvme-cli into the image"
+else
+    log "note: could not download $NVME_PKGS; SR-IOV VFs will stay offline in the guest"
 fi
 
 # devpass goes to /usr/bin and libdevpass to the default library directory, where the
@@ -340,10 +368,58 @@ if [ -f "$DC/root/usr/sbin/driverctl" ]; then
     install -m 0755 "$DC/root/usr/sbin/driverctl" "$RD/usr/sbin/driverctl"
 fi
 
+# The critical boot (guest-critical.sh): what a host holds its devices with. mke2fs
+# (e2fsprogs, as mkfs.ext4) and iproute2's ip (for `ip link set IF netns PID`, which
+# busybox's ip lacks; kept off PATH as /usr/libexec/devpass-vm/ip so the other boots keep
+# busybox's) come from this machine. mdadm, cryptsetup and the NFS server and client tools
+# are downloaded with the libraries a fresh machine may lack (apt-get download, never
+# installed here: mdadm pulls in udev, which would coldplug this machine, and
+# nfs-kernel-server starts daemons) and cached; a tool that cannot be had is left out with
+# a note, and the guest reports the cases that need it as not ok.
+MKE2FS=$(readlink -f "$(command -v mke2fs 2>/dev/null || echo /usr/sbin/mke2fs)")
+if [ -x "$MKE2FS" ]; then
+    rm -f "$RD/usr/sbin/mkfs.ext4"
+    copy_libs "$RD" "$MKE2FS" || die "cannot copy $MKE2FS into the image"
+    cp "$MKE2FS" "$RD/usr/sbin/mkfs.ext4"
+    [ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$RD/etc/mke2fs.conf"
+else
+    log "note: no mke2fs here (e2fsprogs); the critical boot cannot make filesystems"
+fi
+IPROUTE=$(readlink -f "$(command -v ip 2>/dev/null || echo /usr/sbin/ip)")
+if [ -x "$IPROUTE" ] && ! "$IPROUTE" -V 2>&1 | grep -qi busybox; then
+    mkdir -p "$RD/usr/libexec/devpass-vm"
+    copy_libs "$RD" "$IPROUTE" || die "cannot copy $IPROUTE into the image"
+    cp "$IPROUTE" "$RD/usr/libexec/devpass-vm/ip"
+else
+    log "note: no iproute2 ip here; the critical boot cannot move a NIC into a network namespace"
+fi
+CRIT_PKGS="mdadm cryptsetup-bin libcryptsetup12 libdevmapper1.02.1 libargon2-1 libpopt0 libjson-c5
+  nfs-kernel-server nfs-common rpcbind libnfsidmap1 libwrap0 libtirpc3 libtirpc-common
+  libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1"
+CT=$CACHE/critical-tools
+# shellcheck disable=SC2086
+if pkg_fetch "$CT" $CRIT_PKGS; then
+    for t in /sbin/mdadm:/usr/sbin/mdadm /sbin/cryptsetup:/usr/sbin/cryptsetup \
+             /usr/sbin/rpc.nfsd:/usr/sbin/rpc.nfsd /usr/sbin/exportfs:/usr/sbin/exportfs \
+             /usr/sbin/rpc.mountd:/usr/sbin/rpc.mountd /sbin/rpcbind:/usr/sbin/rpcbind \
+             /sbin/mount.nfs:/usr/sbin/mount.nfs; do
+        pkg_install_elf "$CT/root" "${t%%:*}" "${t#*:}" || log "note: ${t##*/} left out of the image"
+    done
+    [ -x "$RD/usr/sbin/mount.nfs" ] && ln -sfn mount.nfs "$RD/usr/sbin/mount.nfs4"
+    # libtirpc reads /etc/netconfig to know its transports
+    [ -f "$CT/root/etc/netconfig" ] && cp "$CT/root/etc/netconfig" "$RD/etc/netconfig"
+else
+    log "note: could not download $CRIT_PKGS; the critical boot reports the md, dm-crypt and NFS cases as not ok"
+fi
+for f in /etc/services /etc/protocols /etc/rpc; do
+    [ -f "$f" ] && cp "$f" "$RD$f"
+done
+
 # guest side scripts
 mkdir -p "$RD/tests" "$RD/var/lib" "$RD/var/tmp"
 install -m 0755 "$VM_DIR/guest-init.sh" "$RD/sbin/vm-init"
-for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh guest-persist.sh guest-pools.sh nested-qmp.py; do
+for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh guest-persist.sh guest-pools.sh \
+         guest-critical.sh nested-qmp.py; do
     install -m 0755 "$VM_DIR/$f" "$RD/tests/$f"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$RD/etc/passwd"

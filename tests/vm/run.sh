@@ -3,7 +3,7 @@
 # an Intel vIOMMU and a known PCI topology, runs tests/vm/guest-tests.sh inside the guest,
 # and checks devpass's view of the machine against lspci and sysfs (tests/vm/check.py).
 #
-# Usage: tests/vm/run.sh [on|off|bind|persist|pools|bench ...]
+# Usage: tests/vm/run.sh [on|off|bind|persist|pools|critical|bench ...]
 #   on    boot with intel_iommu=on iommu=pt: devpass list/show/groups/check vs lspci, sysfs
 #   off   boot with intel_iommu=off: the same, and check's verdicts without an IOMMU
 #   bind  boot with intel_iommu=on iommu=pt, 2 vCPUs, this machine's / shared read-only
@@ -13,9 +13,13 @@
 #         udevd + the unit devpass wrote and checks the persisted bindings won
 #   pools boot with intel_iommu=on iommu=pt: a devpass pool of the nvme's 2 SR-IOV VFs;
 #         claim, release, pool gc and the quarantine policy against the real kernel
+#   critical  boot with intel_iommu=on iommu=pt and storage and network the host holds in
+#         every hidden way (another mount namespace, swap file, loop, 9p, virtiofs, md,
+#         dm-crypt, NFS over a non-default route): devpass must refuse each, then bind it
+#         once freed
 #   bench boot for bench/bind-bench.sh (64 SR-IOV VFs); not part of the default run
-#   (default: on off bind persist pools, run in parallel, one QEMU each; persist's two boots
-#   one after the other)
+#   (default: on off bind persist pools critical, run in parallel, one QEMU each; persist's
+#   two boots one after the other)
 # Environment:
 #   DEVPASS_VM_TIMEOUT   seconds one boot may take (default 300)
 #   DEVPASS_VM_PARALLEL  1 (default) runs the boots at the same time, 0 one after another
@@ -33,9 +37,12 @@ PARALLEL=${DEVPASS_VM_PARALLEL:-1}
 QEMU=${DEVPASS_VM_QEMU:-qemu-system-x86_64}
 export DEVPASS_VM_CACHE=$CACHE
 
-if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off bind persist pools); fi
+if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off bind persist pools critical); fi
 for m in "${MODES[@]}"; do
-    case $m in on|off|bind|persist|pools|bench) ;; *) echo "usage: $0 [on|off|bind|persist|pools|bench ...]" >&2; exit 2 ;; esac
+    case $m in
+        on|off|bind|persist|pools|critical|bench) ;;
+        *) echo "usage: $0 [on|off|bind|persist|pools|critical|bench ...]" >&2; exit 2 ;;
+    esac
 done
 # label BOOT: the test name prefix the guest and check.py use for that boot
 label() {
@@ -81,6 +88,7 @@ done
 
 # ------------------------------------------------------------------ cleanup of QEMU processes
 declare -A PIDS=()
+VIRTIOFSD_PID=      # the critical boot's virtiofsd (started here, stopped here)
 # qemu_pid MODE: QEMU's PID from its pidfile, only if it is the child of our timeout process
 qemu_pid() {
     local qpid
@@ -99,6 +107,7 @@ cleanup() {
         qpid=$(qemu_pid "$m") && kill -KILL "$qpid" 2>/dev/null
         kill -KILL "${PIDS[$m]}" 2>/dev/null
     done
+    stop_virtiofsd
 }
 trap cleanup EXIT
 trap 'cleanup; echo "not ok - vm suite: interrupted"; exit 130' INT TERM
@@ -118,18 +127,26 @@ trap 'cleanup; echo "not ok - vm suite: interrupted"; exit 130' INT TERM
 #   00:09.0 virtio-rng, 00:09.1 virtio-balloon (multifunction, one group)
 #   00:0a.0 virtio-9p-pci sharing this machine's / read-only (bind boot only)
 #   00:1f.x ICH9 LPC / AHCI / SMBus (built into q35)
+# The critical boot only: 01:00.0's namespace is a 64 MiB sparse file (writes stick), and
+#   00:0a.0 virtio-9p-pci sharing a scratch directory read-only (mount tag devpass-9p)
+#   00:0b.0 pcie-root-port -> 06:00.0 nvme (serial devpass-md1), a 64 MiB sparse file
+#   00:0c.0 vhost-user-fs-pci (virtiofs, tag devpass-vfs) served by virtiofsd from this
+#           machine's QEMU, on the same scratch directory; guest RAM is a shared memfd
+#   00:0d.0 e1000e (NFS client), 00:0e.0 e1000e (NFS server, moved into a guest network
+#           namespace): joined by a QEMU hub, no other network
 qemu_args() {
     local mode=$1 log=$2
     # no_timer_check: under load (six TCG guests on two cores) the early IO-APIC timer
     # check can miss its ticks and panic ("timer doesn't work through Interrupt-remapped
     # IO-APIC"); the emulated timer is known to work
     local append="console=ttyS0 panic=-1 quiet loglevel=3 no_timer_check devpass_vm=$mode"
-    local mem=1024 smp=1
+    local mem=1024 smp=1 machine=q35,kernel-irqchip=split memobj=()
     # QEMU's nvme: vq_flexible >= 2 x max_vfs, vi_flexible >= max_vfs,
     # max_ioqpairs >= vq_flexible + 2
     local sriov=sriov_max_vfs=2,sriov_vq_flexible=4,sriov_vi_flexible=2
     local extra=() drive="file=$CACHE/rootfs.ext4,format=raw,snapshot=on"
     local passdev=(-device e1000e,mac=52:54:00:12:34:57,romfile=,bus=rp4)
+    local nvmns0=(-blockdev driver=null-co,node-name=nvmns0,size=67108864,read-zeroes=on)
     case $mode in
         off) append="$append intel_iommu=off" ;;
         *) append="$append intel_iommu=on iommu=pt" ;;
@@ -146,6 +163,25 @@ qemu_args() {
             drive="file=$CACHE/persist-rootfs.ext4,format=raw"
             [ "$mode" = persist2 ] && passdev=()
             ;;
+        critical)
+            # writable namespaces (made by start_boot), 9p, virtiofs (vhost-user: guest RAM
+            # must be shared with virtiofsd), a second nvme for md, two NICs on one hub
+            nvmns0=(-blockdev "driver=raw,node-name=nvmns0,file.driver=file,file.filename=$log/nvme0.img")
+            machine=$machine,memory-backend=mem
+            memobj=(-object "memory-backend-memfd,id=mem,size=${mem}M,share=on")
+            extra=(-fsdev "local,id=p9share,path=$log/share,security_model=none,readonly=on"
+                   -device virtio-9p-pci,fsdev=p9share,mount_tag=devpass-9p,bus=pcie.0,addr=0xa
+                   -device pcie-root-port,id=rp6,bus=pcie.0,addr=0xb,chassis=6,slot=6
+                   -blockdev "driver=raw,node-name=nvmns1,file.driver=file,file.filename=$log/nvme1.img"
+                   -device nvme,serial=devpass-md1,drive=nvmns1,bus=rp6)
+            [ -S "$log/virtiofsd.sock" ] &&
+                extra+=(-chardev "socket,id=vfs,path=$log/virtiofsd.sock"
+                        -device vhost-user-fs-pci,chardev=vfs,tag=devpass-vfs,bus=pcie.0,addr=0xc)
+            extra+=(-netdev hubport,id=nfscli,hubid=1
+                    -device e1000e,netdev=nfscli,mac=52:54:00:12:34:60,romfile=,bus=pcie.0,addr=0xd
+                    -netdev hubport,id=nfssrv,hubid=1
+                    -device e1000e,netdev=nfssrv,mac=52:54:00:12:34:61,romfile=,bus=pcie.0,addr=0xe)
+            ;;
         bench)
             smp=2
             sriov=sriov_max_vfs=64,sriov_vq_flexible=128,sriov_vi_flexible=64,max_ioqpairs=130
@@ -153,7 +189,7 @@ qemu_args() {
     esac
     append="$append ${DEVPASS_VM_APPEND:-}"
     printf '%s\n' \
-        -accel tcg -machine q35,kernel-irqchip=split -m "$mem" -smp "$smp" \
+        -accel tcg -machine "$machine" -m "$mem" -smp "$smp" "${memobj[@]}" \
         -nodefaults -nographic -no-reboot -monitor none \
         -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initramfs.gz" -append "$append" \
         -serial "file:$log/console.log" -serial "file:$log/data.log" \
@@ -167,7 +203,7 @@ qemu_args() {
         -device intel-hda,id=hda0,bus=pcie.0,addr=0x3.1,multifunction=on \
         -device hda-duplex,bus=hda0.0,audiodev=snd0 -audiodev none,id=snd0 \
         -device pcie-root-port,id=rp1,bus=pcie.0,addr=0x4,chassis=1,slot=1 \
-        -blockdev driver=null-co,node-name=nvmns0,size=67108864,read-zeroes=on \
+        "${nvmns0[@]}" \
         -device nvme,serial=devpass-nvme0,drive=nvmns0,bus=rp1 \
         -device pcie-root-port,id=rp2,bus=pcie.0,addr=0x5,chassis=2,slot=2 \
         -device nvme-subsys,id=nvmesubsys0,nqn=devpass-sriov \
@@ -185,9 +221,55 @@ qemu_args() {
         "${extra[@]}"
 }
 
+# virtiofsd_bin: this machine's virtiofsd (QEMU's C one in Debian 12's qemu-system-common,
+# or the separate Rust package), or nothing
+virtiofsd_bin() {
+    local b
+    for b in "${DEVPASS_VM_VIRTIOFSD:-}" /usr/libexec/virtiofsd /usr/lib/qemu/virtiofsd; do
+        [ -n "$b" ] && [ -x "$b" ] && { echo "$b"; return 0; }
+    done
+    command -v virtiofsd 2>/dev/null
+}
+
+# start_virtiofsd LOGDIR: serve LOGDIR/share on LOGDIR/virtiofsd.sock for the critical
+# boot; returns once the socket is there (QEMU connects to it at start) or failed
+start_virtiofsd() {
+    local log=$1 bin i=0
+    bin=$(virtiofsd_bin) || { echo "no virtiofsd on this machine" >"$log/virtiofsd.log"; return 1; }
+    if "$bin" --help 2>&1 | grep -q -- --shared-dir; then
+        "$bin" --socket-path="$log/virtiofsd.sock" --shared-dir="$log/share" --cache=never \
+            </dev/null >"$log/virtiofsd.log" 2>&1 9>&- &
+    else
+        "$bin" -f --socket-path="$log/virtiofsd.sock" -o source="$log/share" -o cache=none \
+            </dev/null >"$log/virtiofsd.log" 2>&1 9>&- &
+    fi
+    VIRTIOFSD_PID=$!
+    while [ ! -S "$log/virtiofsd.sock" ] && [ $i -lt 50 ] && kill -0 "$VIRTIOFSD_PID" 2>/dev/null; do
+        sleep 0.1; i=$((i + 1))
+    done
+    [ -S "$log/virtiofsd.sock" ]
+}
+stop_virtiofsd() {
+    [ -n "$VIRTIOFSD_PID" ] || return 0
+    kill -TERM "$VIRTIOFSD_PID" 2>/dev/null
+    wait "$VIRTIOFSD_PID" 2>/dev/null
+    VIRTIOFSD_PID=
+}
+
+# prepare_critical LOGDIR: the critical boot's disks (sparse files), the directory shared
+# over 9p and virtiofs, and virtiofsd
+prepare_critical() {
+    local log=$1
+    truncate -s 64M "$log/nvme0.img" "$log/nvme1.img"
+    mkdir -p "$log/share"
+    echo "shared with the critical boot's guest" >"$log/share/hello"
+    start_virtiofsd "$log" || rm -f "$log/virtiofsd.sock"
+}
+
 start_boot() {
     local mode=$1 log=$CACHE/logs/$1
     rm -rf "$log"; mkdir -p "$log"
+    [ "$mode" = critical ] && prepare_critical "$log"
     mapfile -t args < <(qemu_args "$mode" "$log")
     date +%s.%N >"$log/start"
     timeout -k 5 "$TIMEOUT" "$QEMU" "${args[@]}" </dev/null >"$log/qemu.log" 2>&1 9>&- &
@@ -204,6 +286,7 @@ finish_boot() {
     T=$(label "$mode") B=$(bootname "$mode")
     wait "${PIDS[$mode]}"; rc=$?
     unset "PIDS[$mode]"
+    [ "$mode" = critical ] && stop_virtiofsd
     secs=$(awk -v s="$(cat "$log/start")" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e - s}')
     echo "# $T $B: QEMU exited $rc after ${secs}s"
     console_text "$log" | grep -aE '^(not ok|ok) - |^# ' || true
@@ -254,7 +337,7 @@ if [ "$PARALLEL" = 1 ]; then
             # its two boots in a subshell, next to the other boots; its own QEMUs are
             # cleaned up by its own traps (the main cleanup sends it TERM)
             (
-                PIDS=()
+                PIDS=() VIRTIOFSD_PID=
                 trap cleanup EXIT
                 trap 'cleanup; exit 130' INT TERM
                 run_persist
