@@ -16,14 +16,15 @@ import time
 
 
 def run_once(cmd):
-    """Run cmd with stdout/stderr to /dev/null; return (seconds, peak RSS KiB, exit status)."""
+    """Run cmd with stdout/stderr to /dev/null; return (seconds, peak RSS KiB, exit status,
+    CPU seconds: user + system, all threads)."""
     with open(os.devnull, "wb") as null:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=null, stderr=null)
         _, status, ru = os.wait4(p.pid, 0)
         dt = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)   # keep Popen from waiting again
-    return dt, ru.ru_maxrss, p.returncode
+    return dt, ru.ru_maxrss, p.returncode, ru.ru_utime + ru.ru_stime
 
 
 def peak_rss(cmd, runs=3):
@@ -158,6 +159,7 @@ def main():
         if p.returncode != 0 or got != nfun:
             print("WARNING: devpass exit %d, listed %d of %d functions: %s"
                   % (p.returncode, got, nfun, p.stderr.decode(errors="replace").strip()[:200]))
+        load0 = " ".join("%.2f" % x for x in os.getloadavg())
         # one untimed warm-up run of each, then round-robin timed runs
         for _, c in cmds:
             run_once(c)
@@ -172,26 +174,29 @@ def main():
             rss[name], how = peak_rss(c)
 
         print()
-        print("%-22s %9s %9s %9s %10s %8s" % ("command", "median ms", "min ms", "max ms",
-                                             "peak RSS", "us/func"))
-        med = {}
+        print("%-22s %9s %9s %9s %10s %8s %8s" % ("command", "median ms", "min ms", "max ms",
+                                                  "peak RSS", "us/func", "CPU ms"))
+        med, cpu = {}, {}
         for name, _ in cmds:
             ts = [r[0] for r in res[name]]
             bad = [r[2] for r in res[name] if r[2] != 0]
             med[name] = statistics.median(ts)
+            cpu[name] = statistics.median(r[3] for r in res[name])
             r = "%7.1f MB" % (rss[name] / 1024.0) if rss[name] else "%10s" % "?"
-            print("%-22s %9s %9s %9s %s %8.1f%s" % (
+            print("%-22s %9s %9s %9s %s %8.1f %s%s" % (
                 name, fmt_ms(med[name]), fmt_ms(min(ts)), fmt_ms(max(ts)), r,
-                med[name] * 1e6 / nfun, ("  (exit %s)" % bad[0]) if bad else ""))
+                med[name] * 1e6 / nfun, fmt_ms(cpu[name]), ("  (exit %s)" % bad[0]) if bad else ""))
         print()
         base = med[cmds[0][0]]
         for name, _ in cmds[1:]:
             rr = (" time, %5.2fx peak RSS" % (rss[name] / float(rss[cmds[0][0]]))
                   if rss[name] and rss[cmds[0][0]] else " time")
-            print("ratio %-20s / devpass: %5.2fx%s  (>1: devpass better)"
-                  % (name, med[name] / base, rr))
-        print("time: median of %d interleaved runs after one warm-up run each; "
-              "peak RSS: max of 3 runs, %s" % (a.runs, how))
+            print("ratio %-20s / devpass: %5.2fx%s, %5.2fx CPU  (>1: devpass better)"
+                  % (name, med[name] / base, rr, cpu[name] / cpu[cmds[0][0]]))
+        print("time: median of %d interleaved runs after one warm-up run each; CPU: median "
+              "user+system time of those runs; peak RSS: max of 3 runs, %s" % (a.runs, how))
+        print("load average before/after: %s / %s (a busy machine stretches wall times; "
+              "compare ratios from one run)" % (load0, " ".join("%.2f" % x for x in os.getloadavg())))
 
         if not a.no_strace and shutil.which("strace"):
             print()

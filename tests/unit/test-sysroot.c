@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <sys/sysmacros.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,41 @@ static void missing_root_is_an_error(void **state)
 	assert_int_equal(dp_root_set(root), 0);
 }
 
+static int open_descriptors(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* Deferred reads give each file's text, close everything at the end (in runs or one by
+ * one, whatever numbers the files got), and the symlink refusal of the direct reads. */
+static void deferred_reads_close_every_descriptor(void **state)
+{
+	char buf[64], name[32];
+	int before = open_descriptors();
+	int dirfd = dp_fs_dir_open("sys/devices/pci0000:00");
+	assert_true(dirfd >= 0);
+	int hole = open("/dev/null", O_RDONLY);   /* a gap in the numbers the batch gets */
+	struct dp_fs_batch b = {0};
+	for (int i = 0; i < 3 * DP_FS_BATCH + 5; i++) {
+		if (i == 7)
+			close(hole);
+		assert_int_equal(dp_fs_dir_read_line_deferred(&b, dirfd, "0000:00:01.0/vendor", buf,
+		                                              sizeof(buf)), 6);
+		assert_string_equal(buf, "0x8086");
+	}
+	assert_int_equal(dp_fs_dir_read_line_deferred(&b, dirfd, "0000:00:01.0/none", buf,
+	                                              sizeof(buf)), -ENOENT);
+	snprintf(name, sizeof(name), "../../bus/dev0/vendor");
+	assert_true(dp_fs_dir_read_line_deferred(&b, dirfd, name, buf, sizeof(buf)) < 0);
+	dp_fs_batch_close(&b);
+	assert_int_equal(b.n, 0);
+	dp_fs_dir_close(dirfd);
+	assert_int_equal(open_descriptors(), before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +210,7 @@ int main(void)
 		cmocka_unit_test(path_join_is_lexical),
 		cmocka_unit_test(missing_root_is_an_error),
 		cmocka_unit_test(block_probes_open_only_block_devices),
+		cmocka_unit_test(deferred_reads_close_every_descriptor),
 	};
 	return cmocka_run_group_tests_name("sysroot", tests, setup, teardown);
 }

@@ -130,6 +130,109 @@ static void empty_table_is_an_empty_array(void **state)
 	dp_table_free(t);
 }
 
+/* Every ASCII byte at every position around the 8-byte words the writer copies whole */
+static void json_escapes_every_byte_at_every_offset(void **state)
+{
+	struct dp_table *t = dp_table_new(cols, 4);
+	char text[128][24];
+	size_t n = 0;
+	for (int c = 1; c < 0x80; c++) {
+		int at = c % 20;
+		memset(text[n], 'x', 23);
+		text[n][23] = '\0';
+		text[n][at] = (char)c;
+		text[n][at + 3] = '\0';   /* lengths 4..23 */
+		dp_table_add_row(t);
+		dp_table_set_str(t, "name", text[n++]);
+	}
+	char *out = render(t, true);
+	struct json_object *a = json_tokener_parse(out);
+	assert_non_null(a);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *v;
+		assert_true(json_object_object_get_ex(json_object_array_get_idx(a, i), "name", &v));
+		assert_string_equal(json_object_get_string(v), text[i]);
+	}
+	json_object_put(a);
+	free(out);
+	dp_table_free(t);
+}
+
+/* String lists are written as json-c writes an array of strings, and read as text as
+ * "a, b" (or "-" when empty). */
+static void string_lists_render_like_json_c(void **state)
+{
+	static const char *const items[] = {"plain", "with \"quote\" and /slash", "caf\xc3\xa9"};
+	struct dp_strv sv = {(char **)items, 3}, none = {0};
+	struct dp_table *t = dp_table_new(cols, 4);
+	dp_table_add_row(t);
+	dp_table_set_str(t, "address", "0000:01:00.0");
+	dp_table_set_strv(t, "name", &sv);
+	dp_table_add_row(t);
+	dp_table_set_str(t, "address", "0000:02:00.0");
+	dp_table_set_strv(t, "name", &none);
+	char *out = render(t, true);
+	struct json_object *a = json_tokener_parse(out), *v;
+	assert_non_null(a);
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(a, 0), "name", &v));
+	const char *expect = json_object_to_json_string_ext(v, JSON_C_TO_STRING_SPACED |
+	                                                       JSON_C_TO_STRING_NOSLASHESCAPE);
+	assert_non_null(strstr(out, expect));
+	assert_non_null(strstr(out, "\"name\": [ ]"));
+	assert_int_equal(json_object_array_length(v), 3);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(v, 1)), items[1]);
+	json_object_put(a);
+	free(out);
+	out = render(t, false);
+	assert_string_equal(out, "ADDRESS       GROUP  NAME\n"
+	                         "0000:01:00.0  -      plain, ...\n"
+	                         "0000:02:00.0  -      -\n");
+	free(out);
+	struct json_object *whole = dp_table_to_json(t);
+	v = json_object_object_get(json_object_array_get_idx(whole, 0), "name");
+	assert_int_equal(json_object_array_length(v), 3);
+	json_object_put(whole);
+	dp_table_free(t);
+}
+
+/* Rows past the writer's buffer and the string arena's block, streamed and whole. */
+static void long_output_streams_like_it_buffers(void **state)
+{
+	static char big[40000];
+	memset(big, 'b', sizeof(big) - 1);
+	struct dp_table *a = dp_table_new(cols, 4), *b = dp_table_new(cols, 4);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	dp_table_stream_json(b, f);
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < 3000; i++) {
+			struct dp_table *t = pass ? b : a;
+			dp_table_add_row(t);
+			dp_table_set_strf(t, "address", "0000:%02x:%02x.%x", i >> 8, (i >> 3) & 0x1f, i & 7);
+			dp_table_set_int(t, "group", -i);
+			dp_table_set_str(t, "name", i % 1000 == 7 ? big : "name");
+			dp_table_set_strf(t, "hidden", "%s-%d", i % 1000 == 9 ? big : "", i);
+		}
+	dp_table_print(b, f, true);
+	fclose(f);
+	char *whole = render(a, true);
+	assert_int_equal(strlen(buf), strlen(whole));
+	assert_string_equal(buf, whole);
+	assert_int_equal(dp_table_rows(b), 3000);
+	struct json_object *arr = json_tokener_parse(whole), *v;
+	assert_non_null(arr);
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(arr, 2999), "group", &v));
+	assert_int_equal(json_object_get_int(v), -2999);
+	assert_true(json_object_object_get_ex(json_object_array_get_idx(arr, 1007), "name", &v));
+	assert_string_equal(json_object_get_string(v), big);
+	json_object_put(arr);
+	free(buf);
+	free(whole);
+	dp_table_free(a);
+	dp_table_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -138,6 +241,9 @@ int main(void)
 		cmocka_unit_test(json_strings_round_trip),
 		cmocka_unit_test(streamed_json_equals_buffered),
 		cmocka_unit_test(empty_table_is_an_empty_array),
+		cmocka_unit_test(json_escapes_every_byte_at_every_offset),
+		cmocka_unit_test(string_lists_render_like_json_c),
+		cmocka_unit_test(long_output_streams_like_it_buffers),
 	};
 	return cmocka_run_group_tests_name("table", tests, NULL, NULL);
 }

@@ -232,6 +232,62 @@ int dp_fs_dir_read_line(int dirfd, const char *name, char *buf, size_t size)
 	return trim_line(buf, dp_fs_dir_read(dirfd, name, buf, size));
 }
 
+/* Like fd_read_close, leaving the descriptor open. */
+static ssize_t fd_read_keep(int fd, char *buf, size_t size)
+{
+	ssize_t total = 0;
+	while ((size_t)total < size - 1) {
+		ssize_t r = read(fd, buf + total, size - 1 - (size_t)total);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			buf[0] = '\0';
+			return -errno;
+		}
+		total += r;
+		if (r == 0 || (size_t)r < size - 1 - (size_t)(total - r))
+			break;
+	}
+	buf[total] = '\0';
+	return total;
+}
+
+static void fd_run_close(int first, int last)
+{
+	if (first == last || syscall(SYS_close_range, (unsigned)first, (unsigned)last, 0) < 0)
+		for (int fd = first; fd <= last; fd++)
+			close(fd);
+}
+
+void dp_fs_batch_close(struct dp_fs_batch *b)
+{
+	size_t i = 0;
+	while (i < b->n) {
+		size_t j = i;
+		while (j + 1 < b->n && b->fd[j + 1] == b->fd[j] + 1)
+			j++;
+		fd_run_close(b->fd[i], b->fd[j]);
+		i = j + 1;
+	}
+	b->n = 0;
+}
+
+int dp_fs_dir_read_line_deferred(struct dp_fs_batch *b, int dirfd, const char *name, char *buf,
+                                 size_t size)
+{
+	if (b->n == DP_FS_BATCH)
+		dp_fs_batch_close(b);
+	int fd = open_beneath(dirfd, name);
+	if (fd < 0 && errno == EMFILE && b->n) {   /* the caller is near its limit: make room */
+		dp_fs_batch_close(b);
+		fd = open_beneath(dirfd, name);
+	}
+	if (fd < 0)
+		return -errno;
+	b->fd[b->n++] = fd;
+	return trim_line(buf, fd_read_keep(fd, buf, size));
+}
+
 static int last_component(const char *target, char *buf, size_t size)
 {
 	const char *slash = strrchr(target, '/');

@@ -62,10 +62,34 @@ int dp_pci_addr_parse(const char *text, struct dp_pci_addr *out)
 	return 0;
 }
 
+/* v in lower-case hex, at least min_digits wide */
+static char *hex_put(char *p, unsigned v, int min_digits)
+{
+	static const char digits[] = "0123456789abcdef";
+	int n = 1;
+	while (n < 8 && v >> (4 * n))
+		n++;
+	if (n < min_digits)
+		n = min_digits;
+	for (int i = n - 1; i >= 0; i--, v >>= 4)
+		p[i] = digits[v & 0xf];
+	return p + n;
+}
+
+/* "%04x:%02x:%02x.%x" without printf: the inventory formats every function's address. */
 void dp_pci_addr_format(const struct dp_pci_addr *addr, char out[DP_ADDR_LEN])
 {
-	snprintf(out, DP_ADDR_LEN, "%04x:%02x:%02x.%x", addr->domain, addr->bus,
-	         addr->slot, addr->func);
+	char buf[32], *p = buf;
+	p = hex_put(p, addr->domain, 4);
+	*p++ = ':';
+	p = hex_put(p, addr->bus, 2);
+	*p++ = ':';
+	p = hex_put(p, addr->slot, 2);
+	*p++ = '.';
+	p = hex_put(p, addr->func, 1);
+	size_t len = (size_t)(p - buf) < DP_ADDR_LEN ? (size_t)(p - buf) : DP_ADDR_LEN - 1;
+	memcpy(out, buf, len);
+	out[len] = '\0';
 }
 
 /* Sysfs device names are always the full lower-case form. */

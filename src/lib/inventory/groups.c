@@ -1,10 +1,12 @@
 /* IOMMU groups: which functions travel together, and whether the kernel would let vfio
  * use the group as it stands. */
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/types.h>
 #include <string.h>
 
 #include "devpass.h"
+#include "util/alloc-util.h"
 
 /* Drivers that leave a group usable by vfio: vfio-pci itself and pci-stub, which
  * claim no DMA; bridges may also keep pcieport/shpchp. */
@@ -26,16 +28,6 @@ static int group_compare(const void *a, const void *b)
 	return ((const struct dp_iommu_group *)a)->number - ((const struct dp_iommu_group *)b)->number;
 }
 
-static struct dp_iommu_group *group_add(struct dp_group_list *out, int number)
-{
-	out->g = realloc(out->g, (out->n + 1) * sizeof(*out->g));
-	struct dp_iommu_group *g = &out->g[out->n++];
-	memset(g, 0, sizeof(*g));
-	g->number = number;
-	g->viable = true;
-	return g;
-}
-
 static void group_judge(struct dp_iommu_group *g, const struct dp_pci_list *list)
 {
 	for (size_t k = 0; k < g->n; k++) {
@@ -50,33 +42,49 @@ static void group_judge(struct dp_iommu_group *g, const struct dp_pci_list *list
 	}
 }
 
+/* Group numbers are small and dense: an index by number, filled in passes (count each
+ * group's members, make the groups in number order, place the members) keeps this linear
+ * with one allocation per group on hosts with thousands of VFs, and sorted. */
+static int groups_make(const struct dp_pci_list *list, struct dp_group_list *out, size_t *slot,
+                       int max)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (list->dev[i].iommu_group >= 0)
+			slot[list->dev[i].iommu_group]++;
+	for (int num = 0; num <= max; num++) {
+		if (!slot[num])
+			continue;
+		struct dp_iommu_group *g = &out->g[out->n];
+		*g = (struct dp_iommu_group){.number = num, .viable = true};
+		if (!(g->members = calloc(slot[num], sizeof(*g->members))))
+			return -ENOMEM;
+		slot[num] = out->n++;   /* from here on: the group's index */
+	}
+	for (size_t i = 0; i < list->n; i++) {
+		int num = list->dev[i].iommu_group;
+		if (num >= 0) {
+			struct dp_iommu_group *g = &out->g[slot[num]];
+			g->members[g->n++] = i;
+		}
+	}
+	return 0;
+}
+
 int dp_groups_build(const struct dp_pci_list *list, struct dp_group_list *out)
 {
 	memset(out, 0, sizeof(*out));
-	/* An index from group number to slot keeps this linear on hosts with many VFs. */
 	int max = -1;
 	for (size_t i = 0; i < list->n; i++)
 		if (list->dev[i].iommu_group > max)
 			max = list->dev[i].iommu_group;
-	ssize_t *slot = malloc(((size_t)max + 2) * sizeof(*slot));
-	for (int i = 0; i <= max; i++)
-		slot[i] = -1;
-	for (size_t i = 0; i < list->n; i++) {
-		int num = list->dev[i].iommu_group;
-		if (num < 0)
-			continue;
-		if (slot[num] < 0) {
-			group_add(out, num);
-			slot[num] = (ssize_t)out->n - 1;
-		}
-		struct dp_iommu_group *g = &out->g[slot[num]];
-		g->members = realloc(g->members, (g->n + 1) * sizeof(*g->members));
-		g->members[g->n++] = i;
+	_cleanup_free_ size_t *slot = calloc((size_t)max + 2, sizeof(*slot));
+	out->g = calloc((size_t)max + 2, sizeof(*out->g));
+	if (!slot || !out->g || groups_make(list, out, slot, max) < 0) {
+		dp_groups_free(out);
+		return dp_error_set(-ENOMEM, "out of memory building %d IOMMU groups", max + 1);
 	}
-	free(slot);
 	for (size_t i = 0; i < out->n; i++)
 		group_judge(&out->g[i], list);
-	qsort(out->g, out->n, sizeof(*out->g), group_compare);
 	return 0;
 }
 

@@ -1,6 +1,9 @@
 /* Device names from libpci (pci.ids, or udev's hwdb where libpci uses it), looked up the
  * way lspci does so the two tools print the same words. Names are interned: a host with
  * thousands of identical SR-IOV VFs looks each name up once and stores it once. */
+#ifdef HAVE_LIBUDEV
+#include <libudev.h>
+#endif
 #include <pci/pci.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +20,7 @@ struct names_entry {
 };
 
 static struct pci_access *pacc;
+static int lookup_flags;       /* PCI_LOOKUP_NO_HWDB when udev's hwdb cannot be opened */
 static struct names_entry *table;
 static size_t table_size, table_used;
 static struct dp_strv owned;   /* every interned string, freed at release */
@@ -33,6 +37,25 @@ static void __attribute__((noreturn)) names_fatal(char *msg, ...)
 	abort();
 }
 
+/* libpci asks udev's hwdb for the names pci.ids lacks. Where it cannot open the hwdb
+ * (udev not installed: no hwdb.bin), libpci 3.9 makes a new udev context for every such
+ * name and loses the one before, so valgrind finds "definitely lost" blocks in udev_new
+ * that are not devpass's. Asking libudev itself whether its hwdb opens, and telling
+ * libpci not to try when it does not, gives the same names and no leak. */
+static bool hwdb_opens(void)
+{
+#ifdef HAVE_LIBUDEV
+	struct udev *udev = udev_new();
+	struct udev_hwdb *hwdb = udev ? udev_hwdb_new(udev) : NULL;
+	bool opens = hwdb != NULL;
+	udev_hwdb_unref(hwdb);
+	udev_unref(udev);
+	return opens;
+#else
+	return true;   /* without libudev, let libpci decide as it always has */
+#endif
+}
+
 /* Only the name database is used: no access method is started (pci_init would probe the
  * host's /sys outside the filesystem root), so the callbacks pci_init sets are set here. */
 static struct pci_access *names_access(void)
@@ -42,6 +65,7 @@ static struct pci_access *names_access(void)
 		pacc->warning = names_warning;
 		pacc->debug = names_warning;
 		pacc->error = names_fatal;
+		lookup_flags = hwdb_opens() ? 0 : PCI_LOOKUP_NO_HWDB;
 	}
 	return pacc;
 }
@@ -59,7 +83,8 @@ static const char *lookup(int flags, ...)
 	va_start(ap, flags);
 	int a1 = va_arg(ap, int), a2 = va_arg(ap, int), a3 = va_arg(ap, int), a4 = va_arg(ap, int);
 	va_end(ap);
-	const char *name = pci_lookup_name(names_access(), buf, sizeof(buf), flags, a1, a2, a3, a4);
+	struct pci_access *access = names_access();
+	const char *name = pci_lookup_name(access, buf, sizeof(buf), flags | lookup_flags, a1, a2, a3, a4);
 	return intern(name ? name : "");
 }
 
@@ -144,6 +169,7 @@ void dp_names_release(void)
 	if (pacc)
 		pci_cleanup(pacc);
 	pacc = NULL;
+	lookup_flags = 0;
 	free(table);
 	table = NULL;
 	table_size = table_used = 0;

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sched.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 
 #include "devpass.h"
 #include "fs/sysroot.h"
+#include "util/alloc-util.h"
 
 #define PCI_DEVICES "sys/bus/pci/devices"
 
@@ -24,17 +27,63 @@ static unsigned long hex_value(const char *s)
 	return strtoul(s, NULL, 16);
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Exactly `digits` hex digits after `tag` at *p; advances *p past them. */
+static bool fixed_hex(const char **p, const char *tag, int digits, unsigned *out)
+{
+	size_t tl = strlen(tag);
+	if (strncmp(*p, tag, tl) != 0)
+		return false;
+	const char *q = *p + tl;
+	unsigned v = 0;
+	for (int i = 0; i < digits; i++) {
+		int d = hex_digit(q[i]);
+		if (d < 0)
+			return false;
+		v = v << 4 | (unsigned)d;
+	}
+	*p = q + digits;
+	*out = v;
+	return true;
+}
+
+/* The kernel's own layout, "pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X", parsed
+ * without scanf (it runs for every function); anything else goes through sscanf. */
+static bool modalias_fields(const char *text, unsigned f[7])
+{
+	static const struct { const char *tag; int digits; } layout[7] = {
+		{"pci:v", 8}, {"d", 8}, {"sv", 8}, {"sd", 8}, {"bc", 2}, {"sc", 2}, {"i", 2}};
+	const char *p = text;
+	bool ok = true;
+	for (int i = 0; i < 7 && ok; i++)
+		ok = fixed_hex(&p, layout[i].tag, layout[i].digits, &f[i]);
+	if (ok && *p == '\0')
+		return true;
+	return sscanf(text, "pci:v%8Xd%8Xsv%8Xsd%8Xbc%2Xsc%2Xi%2X", &f[0], &f[1], &f[2], &f[3],
+	              &f[4], &f[5], &f[6]) == 7;
+}
+
 /* "pci:v00008086d000010D3sv00008086sd00000000bc02sc00i00" */
 static bool modalias_apply(struct dp_pci_device *dev, const char *text)
 {
-	unsigned v, d, sv, sd, bc, sc, pi;
-	if (sscanf(text, "pci:v%8Xd%8Xsv%8Xsd%8Xbc%2Xsc%2Xi%2X", &v, &d, &sv, &sd, &bc, &sc, &pi) != 7)
+	unsigned f[7];
+	if (!modalias_fields(text, f))
 		return false;
-	dev->vendor = (uint16_t)v;
-	dev->device = (uint16_t)d;
-	dev->subsys_vendor = (uint16_t)sv;
-	dev->subsys_device = (uint16_t)sd;
-	dev->class_code = bc << 16 | sc << 8 | pi;
+	dev->vendor = (uint16_t)f[0];
+	dev->device = (uint16_t)f[1];
+	dev->subsys_vendor = (uint16_t)f[2];
+	dev->subsys_device = (uint16_t)f[3];
+	dev->class_code = f[4] << 16 | f[5] << 8 | f[6];
 	dev->modalias = strdup(text);
 	return true;
 }
@@ -50,21 +99,27 @@ static void parent_from_path(struct dp_pci_device *dev)
 		prev--;
 	if (*prev == '/')
 		prev++;
-	char name[DP_ADDR_LEN + 1];
+	char name[DP_ADDR_LEN];
 	size_t len = (size_t)(last - prev);
 	if (len >= sizeof(name))
 		return;
 	memcpy(name, prev, len);
 	name[len] = '\0';
 	if (dp_pci_addr_is_valid_name(name))
-		snprintf(dev->parent, sizeof(dev->parent), "%s", name);
+		memcpy(dev->parent, name, len + 1);
 }
 
 /* Functions below one bridge are read one after another (SR-IOV VFs: hundreds), so the
- * bridge's directory is opened once and each attribute is read as "ADDR/attr" beneath it. */
+ * bridge's directory is opened once and each attribute is read as "ADDR/attr" beneath it.
+ * Every function on a bus sits in the same directory (VFs beside their PF), so the next
+ * function on the bus of the last one is first looked for there: when its modalias opens,
+ * the bus's link to it need not be read. */
 struct parent_cache {
 	char path[PATH_MAX];
 	int fd;
+	bool have_bus;
+	unsigned domain, bus;    /* of the last function found beneath path */
+	struct dp_fs_batch batch;   /* attribute files read, closed together */
 };
 
 static int parent_dir_get(struct parent_cache *pc, const char *path, size_t plen)
@@ -75,13 +130,28 @@ static int parent_dir_get(struct parent_cache *pc, const char *path, size_t plen
 	memcpy(pc->path, path, plen);
 	pc->path[plen] = '\0';
 	pc->fd = dp_fs_dir_open(pc->path);
+	pc->have_bus = false;
 	return pc->fd;
+}
+
+static bool parent_guess(const struct parent_cache *pc, const struct dp_pci_device *dev)
+{
+	return pc->fd >= 0 && pc->have_bus && pc->domain == dev->addr.domain &&
+	       pc->bus == dev->addr.bus;
+}
+
+static void parent_bus_remember(struct parent_cache *pc, const struct dp_pci_device *dev)
+{
+	pc->have_bus = true;
+	pc->domain = dev->addr.domain;
+	pc->bus = dev->addr.bus;
 }
 
 /* One attribute of the function: "0000:04:00.2/modalias" beneath its bridge */
 struct attr_reader {
 	int dirfd;
 	const char *name;
+	struct dp_fs_batch *batch;
 };
 
 /* "ADDR/attr" without printf: this runs five times per function */
@@ -101,7 +171,7 @@ static int attr_line(const struct attr_reader *ar, const char *attr, char *buf, 
 {
 	char rel[DP_ADDR_LEN + 32];
 	attr_path(rel, sizeof(rel), ar, attr);
-	return dp_fs_dir_read_line(ar->dirfd, rel, buf, size);
+	return dp_fs_dir_read_line_deferred(ar->batch, ar->dirfd, rel, buf, size);
 }
 
 static int attr_link_name(const struct attr_reader *ar, const char *attr, char *buf, size_t size)
@@ -129,26 +199,57 @@ static void attrs_fallback(struct dp_pci_device *dev, const struct attr_reader *
 	dev->subsys_device = (uint16_t)attr_hex(ar, "subsystem_device", &ok);
 }
 
+/* Where the function's directory is, from the bus's link to it. */
+static void device_locate(const struct dp_pci_device *dev, int devices_fd, char *path, size_t size)
+{
+	char target[PATH_MAX];
+	if (dp_fs_dir_readlink(devices_fd, dev->address, target, sizeof(target)) > 0)
+		dp_path_join(path, size, PCI_DEVICES, target);
+	else
+		snprintf(path, size, PCI_DEVICES "/%s", dev->address);
+}
+
+/* Finds the function's directory (path) and its parent (ar), reading the modalias on the
+ * way: *len is what the read gave (below 0: none). Fails when the function is gone. */
+static int device_find(struct dp_pci_device *dev, int devices_fd, struct parent_cache *pc,
+                       struct attr_reader *ar, char *path, char *buf, size_t size, int *len)
+{
+	if (parent_guess(pc, dev)) {
+		*ar = (struct attr_reader){pc->fd, dev->address, &pc->batch};
+		size_t plen = strlen(pc->path), alen = strlen(dev->address);
+		if (plen + alen + 2 <= PATH_MAX &&
+		    (*len = attr_line(ar, "modalias", buf, size)) >= 0) {
+			memcpy(path, pc->path, plen);
+			path[plen] = '/';
+			memcpy(path + plen + 1, dev->address, alen + 1);
+			return 0;
+		}
+	}
+	device_locate(dev, devices_fd, path, PATH_MAX);
+	const char *slash = strrchr(path, '/');
+	*ar = (struct attr_reader){parent_dir_get(pc, path, (size_t)(slash - path)), slash + 1,
+	                            &pc->batch};
+	if (ar->dirfd < 0)
+		return dp_error_set(ar->dirfd, "cannot open /%s: %s", path, strerror(-ar->dirfd));
+	*len = attr_line(ar, "modalias", buf, size);
+	if (*len == -ENOENT && !dp_fs_exists(path))
+		return dp_error_set(-ENOENT, "/%s disappeared", path);
+	return 0;
+}
+
 static int device_read(struct dp_pci_device *dev, int devices_fd, struct parent_cache *pc)
 {
 	char path[PATH_MAX], buf[4096];
+	struct attr_reader ar;
+	int n = -ENOENT, r = device_find(dev, devices_fd, pc, &ar, path, buf, sizeof(buf), &n);
 	dev->iommu_group = DP_NO_GROUP;
 	dev->numa_node = DP_NO_NUMA;
-
-	if (dp_fs_dir_readlink(devices_fd, dev->address, buf, sizeof(buf)) > 0)
-		dp_path_join(path, sizeof(path), PCI_DEVICES, buf);
-	else
-		snprintf(path, sizeof(path), PCI_DEVICES "/%s", dev->address);
-	dev->sysfs_path = strdup(path);
+	if (r < 0)
+		return r;
+	parent_bus_remember(pc, dev);
+	if (!(dev->sysfs_path = strdup(path)))
+		return dp_error_set(-ENOMEM, "out of memory reading %s", dev->address);
 	parent_from_path(dev);
-
-	const char *slash = strrchr(path, '/');
-	struct attr_reader ar = {parent_dir_get(pc, path, (size_t)(slash - path)), slash + 1};
-	if (ar.dirfd < 0)
-		return dp_error_set(ar.dirfd, "cannot open /%s: %s", path, strerror(-ar.dirfd));
-	int n = attr_line(&ar, "modalias", buf, sizeof(buf));
-	if (n == -ENOENT && !dp_fs_exists(path))
-		return dp_error_set(-ENOENT, "/%s disappeared", path);
 	if (n <= 0 || !modalias_apply(dev, buf))
 		attrs_fallback(dev, &ar);
 	if (attr_link_name(&ar, "driver", dev->driver, sizeof(dev->driver)) < 0)
@@ -173,13 +274,24 @@ struct scan_job {
 	bool *failed;
 };
 
-static void *scan_worker(void *arg)
+static void scan_range(struct scan_job *job)
 {
-	struct scan_job *job = arg;
 	struct parent_cache pc = {.fd = -1};
 	for (size_t i = job->begin; i < job->end; i++)
 		job->failed[i] = device_read(&job->dev[i], job->devices_fd, &pc) < 0;
+	dp_fs_batch_close(&pc.batch);
 	dp_fs_dir_close(pc.fd);
+}
+
+/* A worker thread takes a descriptor table of its own: the attribute files it opens then
+ * get consecutive numbers that close in one close_range (see dp_fs_batch), and opens and
+ * closes on two cores stop contending for one table. It only reads through descriptors
+ * the process had before (the root, the bus directory) and closes all it opens, so
+ * nothing it leaves behind is missing from the main thread's table. */
+static void *scan_thread(void *arg)
+{
+	unshare(CLONE_FILES);   /* if refused, the shared table only costs speed */
+	scan_range(arg);
 	return NULL;
 }
 
@@ -194,11 +306,11 @@ static void scan_parallel(struct dp_pci_device *dev, size_t n, int devices_fd, b
 	bool started[8] = {false};
 	for (size_t w = 0; w < workers; w++) {
 		jobs[w] = (struct scan_job){dev, n * w / workers, n * (w + 1) / workers, devices_fd, failed};
-		started[w] = w > 0 && pthread_create(&threads[w], NULL, scan_worker, &jobs[w]) == 0;
+		started[w] = w > 0 && pthread_create(&threads[w], NULL, scan_thread, &jobs[w]) == 0;
 		if (w > 0 && !started[w])
-			scan_worker(&jobs[w]);
+			scan_range(&jobs[w]);
 	}
-	scan_worker(&jobs[0]);
+	scan_range(&jobs[0]);
 	for (size_t w = 1; w < workers; w++)
 		if (started[w])
 			pthread_join(threads[w], NULL);
@@ -257,41 +369,85 @@ int dp_pci_scan(struct dp_pci_list *out)
 	return dp_pci_scan_flags(out, DP_SCAN_NAMES);
 }
 
+/* The functions the bus lists, in address order: sorted as small records keyed by one
+ * integer before the (large) device records are made. */
+struct scan_entry {
+	uint64_t key;
+	struct dp_pci_addr addr;
+	char name[DP_ADDR_LEN];
+};
+
+static int entry_compare(const void *a, const void *b)
+{
+	uint64_t x = ((const struct scan_entry *)a)->key, y = ((const struct scan_entry *)b)->key;
+	return x < y ? -1 : x > y;
+}
+
+static int entries_read(DIR *d, struct scan_entry **out, size_t *n)
+{
+	size_t cap = 0;
+	struct dirent *de;
+	*n = 0;
+	while ((de = readdir(d))) {
+		struct dp_pci_addr a;
+		if (!dp_pci_addr_is_valid_name(de->d_name) || dp_pci_addr_parse(de->d_name, &a) < 0)
+			continue;
+		if (*n == cap && dp_array_grow(out, cap, cap ? cap : 256, sizeof(**out)) < 0)
+			return -ENOMEM;
+		if (*n == cap)
+			cap += cap ? cap : 256;
+		struct scan_entry *e = &(*out)[(*n)++];
+		e->key = (uint64_t)a.domain << 32 | a.bus << 16 | a.slot << 8 | a.func;
+		e->addr = a;
+		memcpy(e->name, de->d_name, strlen(de->d_name) + 1);   /* valid names fit */
+	}
+	qsort(*out, *n, sizeof(**out), entry_compare);
+	return 0;
+}
+
+static int devices_make(DIR *d, struct dp_pci_list *out)
+{
+	_cleanup_free_ struct scan_entry *entries = NULL;
+	size_t n;
+	if (entries_read(d, &entries, &n) < 0 || !(out->dev = calloc(n + 1, sizeof(*out->dev))))
+		return dp_error_set(-ENOMEM, "out of memory listing %zu PCI functions", n);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(out->dev[i].address, entries[i].name, sizeof(entries[i].name));
+		out->dev[i].addr = entries[i].addr;
+	}
+	out->n = n;
+	return 0;
+}
+
+/* a function removed while we read (hot unplug, VF teardown) is left out */
+static void failed_drop(struct dp_pci_list *list, const bool *failed)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < list->n; i++) {
+		if (failed[i])
+			device_release(&list->dev[i]);
+		else
+			list->dev[kept++] = list->dev[i];
+	}
+	list->n = kept;
+}
+
 int dp_pci_scan_flags(struct dp_pci_list *out, unsigned flags)
 {
-	DIR *d = dp_fs_opendir(PCI_DEVICES);
+	*out = (struct dp_pci_list){0};
+	_cleanup_closedir_ DIR *d = dp_fs_opendir(PCI_DEVICES);
 	if (!d)
 		return dp_error_set(-errno, "cannot read %s/%s: %s (is sysfs mounted?)",
 		                    dp_root_is_host() ? "" : dp_root_path(), PCI_DEVICES,
 		                    strerror(errno));
-	size_t cap = 64;
-	out->dev = calloc(cap, sizeof(*out->dev));
-	out->n = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (!dp_pci_addr_is_valid_name(de->d_name))
-			continue;
-		if (out->n == cap)
-			out->dev = realloc(out->dev, (cap *= 2) * sizeof(*out->dev));
-		struct dp_pci_device *dev = &out->dev[out->n++];
-		memset(dev, 0, sizeof(*dev));
-		snprintf(dev->address, sizeof(dev->address), "%s", de->d_name);
-		dp_pci_addr_parse(de->d_name, &dev->addr);
+	int r = devices_make(d, out);
+	_cleanup_free_ bool *failed = r < 0 ? NULL : calloc(out->n + 1, sizeof(bool));
+	if (r < 0 || !failed) {
+		dp_pci_list_free(out);
+		return r < 0 ? r : dp_error_set(-ENOMEM, "out of memory reading PCI functions");
 	}
-	qsort(out->dev, out->n, sizeof(*out->dev), addr_compare);
-	bool *failed = calloc(out->n + 1, sizeof(bool));
 	scan_parallel(out->dev, out->n, dirfd(d), failed);
-	closedir(d);
-	/* a function removed while we read (hot unplug, VF teardown) is left out */
-	size_t kept = 0;
-	for (size_t i = 0; i < out->n; i++) {
-		if (failed[i])
-			device_release(&out->dev[i]);
-		else
-			out->dev[kept++] = out->dev[i];
-	}
-	out->n = kept;
-	free(failed);
+	failed_drop(out, failed);
 	vfio_nodes_mark(out);
 	for (size_t i = 0; (flags & DP_SCAN_NAMES) && i < out->n; i++)
 		dp_names_fill(&out->dev[i]);

@@ -54,13 +54,16 @@ void dp_strv_free(struct dp_strv *sv)
 	sv->n = 0;
 }
 
+/* Keeps the length as it goes: the inventory joins a link target for every function. */
 void dp_path_join(char *out, size_t size, const char *dir, const char *target)
 {
 	char buf[4096];
-	if (target[0] == '/')
-		buf[0] = '\0';
-	else
-		snprintf(buf, sizeof(buf), "%s", dir);
+	size_t used = 0;
+	if (target[0] != '/') {
+		used = strnlen(dir, sizeof(buf) - 1);
+		memcpy(buf, dir, used);
+	}
+	buf[used] = '\0';
 	const char *p = target;
 	while (*p) {
 		while (*p == '/')
@@ -68,19 +71,15 @@ void dp_path_join(char *out, size_t size, const char *dir, const char *target)
 		const char *end = strchrnul(p, '/');
 		size_t len = (size_t)(end - p);
 		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			char *slash = strrchr(buf, '/');
-			if (slash)
-				*slash = '\0';
-			else
-				buf[0] = '\0';
-		} else if (len && !(len == 1 && p[0] == '.')) {
-			size_t used = strlen(buf);
-			if (used + len + 2 < sizeof(buf)) {
-				if (used)
-					buf[used++] = '/';
-				memcpy(buf + used, p, len);
-				buf[used + len] = '\0';
-			}
+			char *slash = memrchr(buf, '/', used);
+			used = slash ? (size_t)(slash - buf) : 0;
+			buf[used] = '\0';
+		} else if (len && !(len == 1 && p[0] == '.') && used + len + 2 < sizeof(buf)) {
+			if (used)
+				buf[used++] = '/';
+			memcpy(buf + used, p, len);
+			used += len;
+			buf[used] = '\0';
 		}
 		p = end;
 	}
