@@ -11,6 +11,7 @@
 
 #include "devpass.h"
 #include "fs/sysroot.h"
+#include "inventory/inventory.h"
 
 #define MAX_DEPTH 8
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devpass.h"
+#include "inventory/inventory.h"
 
 /* Drivers that leave a group usable by vfio: vfio-pci itself and pci-stub, which
  * claim no DMA; bridges may also keep pcieport/shpchp. */

@@ -16,6 +16,8 @@
 
 #include "devpass.h"
 #include "fs/sysroot.h"
+#include "inventory/inventory.h"
+#include "util/strutil.h"
 
 #define PCI_DEVICES "sys/bus/pci/devices"
 

@@ -14,7 +14,8 @@
 #include <unistd.h>
 
 #include "binding/binding.h"
-#include "pools/pools.h"
+#include "pools/view.h"
+#include "util/strutil.h"
 
 void dp_claim_list_free(struct dp_claim_list *l)
 {
