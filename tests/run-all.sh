@@ -32,6 +32,7 @@ unit_tests() {
 }
 
 run_suite unit unit_tests
+run_suite boundary tests/boundary/run.sh
 run_suite fixture python3 tests/fixture/test_cli.py
 run_suite critical python3 tests/fixture/test_critical.py
 run_suite setup python3 tests/fixture/test_setup.py

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "util/alloc-util.h"
+#include "alloc-util.h"
 
 static const struct dp_column list_columns[] = {
 	{"address", "ADDRESS", DP_COL_TEXT, 0},

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "util/alloc-util.h"
+#include "alloc-util.h"
 
 int cli_error(int code, const char *fmt, ...)
 {

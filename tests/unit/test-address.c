@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devpass.h"
+#include "inventory/inventory.h"
 
 static void parses_full_and_short_forms(void **state)
 {

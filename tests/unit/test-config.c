@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "devpass.h"
+#include "inventory/inventory.h"
 
 static uint8_t cfg[4096];
 

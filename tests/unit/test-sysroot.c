@@ -16,6 +16,7 @@
 
 #include "devpass.h"
 #include "fs/sysroot.h"
+#include "util/strutil.h"
 
 static char root[PATH_MAX];
 

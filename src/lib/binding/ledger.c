@@ -13,7 +13,7 @@
 
 #include "binding/binding.h"
 #include "fs/sysroot.h"
-#include "util/statedb.h"
+#include "statedb/statedb.h"
 
 struct dp_ledger {
 	sqlite3 *db;

@@ -11,9 +11,10 @@
 
 #include "devpass.h"
 #include "fs/sysroot.h"
+#include "persist/persist.h"
 #include "util/cmdline.h"
 #include "hostcheck/checks.h"
-#include "hostcheck/facts.h"
+#include "inventory/facts.h"
 
 
 #define EFI_GLOBAL_GUID "8be4df61-93ca-11d2-aa0d-e98032b8c49f"

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hostcheck/checks.h"
+#include "persist/persist.h"
 
 void dp_check_boot_config(struct dp_check_report *r)
 {

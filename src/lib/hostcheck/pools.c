@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "hostcheck/checks.h"
+#include "inventory/inventory.h"
 
 static bool name_rules_exist(const struct dp_pool_list *pools)
 {

@@ -31,7 +31,6 @@ struct dp_pci_addr {
 };
 int dp_pci_addr_parse(const char *text, struct dp_pci_addr *out);
 void dp_pci_addr_format(const struct dp_pci_addr *addr, char out[DP_ADDR_LEN]);
-bool dp_pci_addr_is_valid_name(const char *name);
 
 /* ---- inventory ------------------------------------------------------------- */
 #define DP_NO_GROUP (-1)
@@ -41,19 +40,12 @@ struct dp_strv {
 	char **v;
 	size_t n;
 };
-void dp_strv_add(struct dp_strv *sv, const char *s);
-void dp_strv_addf(struct dp_strv *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 0, or -ENOMEM with the list unchanged */
+int dp_strv_add(struct dp_strv *sv, const char *s);
+int dp_strv_addf(struct dp_strv *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool dp_strv_contains(const struct dp_strv *sv, const char *s);
 void dp_strv_free(struct dp_strv *sv);
-char *dp_strv_join(const struct dp_strv *sv, const char *sep);   /* malloc'ed; "" when empty */
-bool dp_utf8_text_valid(const char *s);   /* UTF-8, no control characters */
-/* The byte offset of the first byte that breaks dp_utf8_text_valid, -1 when none. */
-ssize_t dp_utf8_text_error(const char *s);
-/* s as one printable line for an error echo (each invalid byte or control character
- * shown as '?'); returns the column (in characters) of byte offset pos, for a caret. */
-size_t dp_text_echo(const char *s, size_t pos, char *out, size_t size);
-/* Joins a relative symlink target onto the directory holding the link, lexically. */
-void dp_path_join(char *out, size_t size, const char *dir, const char *target);
+char *dp_strv_join(const struct dp_strv *sv, const char *sep);   /* malloc'ed ("" when empty); NULL: no memory */
 
 struct dp_pci_device {
 	char address[DP_ADDR_LEN];
@@ -134,9 +126,7 @@ bool dp_driver_name_equal(const char *a, const char *b);
 const char *dp_filter_class_names(void);
 
 /* names from libpci (pci.ids / udev hwdb) */
-void dp_names_fill(struct dp_pci_device *dev);
 void dp_names_release(void);
-const char *dp_names_class(unsigned class_code_24);
 
 /* ---- details for `show` (config space and per-device sysfs extras) ---------- */
 struct dp_pcie_link {
@@ -169,7 +159,6 @@ struct dp_pci_details {
 };
 int dp_pci_details_read(const struct dp_pci_device *dev, struct dp_pci_details *out);
 void dp_pci_details_free(struct dp_pci_details *d);
-int dp_pci_config_parse(const uint8_t *cfg, size_t len, struct dp_pci_details *out);
 const char *dp_pcie_speed_name(unsigned code);
 const char *dp_pcie_type_name(int type);
 
@@ -189,7 +178,6 @@ struct dp_group_list {
 int dp_groups_build(const struct dp_pci_list *list, struct dp_group_list *out);
 void dp_groups_free(struct dp_group_list *groups);
 const struct dp_iommu_group *dp_groups_find(const struct dp_group_list *groups, int number);
-bool dp_driver_is_passthrough_safe(const char *driver);
 
 /* ---- host-critical detection ------------------------------------------------ */
 int dp_critical_mark(struct dp_pci_list *list);
@@ -349,8 +337,6 @@ int dp_setup_iommu_plan(bool passthrough_mode, struct dp_setup_info *info,
                         struct dp_changeset *cs);
 int dp_setup_undo_plan(struct dp_changeset *cs);
 void dp_setup_info_free(struct dp_setup_info *info);
-/* Kernel arguments the boot configuration has that /proc/cmdline lacks (reboot needed). */
-int dp_setup_pending_args(struct dp_strv *pending, struct dp_strv *where);
 
 /* persist: bindings and VF counts applied at every boot by udev + a systemd unit */
 enum dp_persist_key { DP_KEY_ADDRESS, DP_KEY_ID, DP_KEY_SERIAL };
@@ -377,8 +363,6 @@ struct dp_persist_options {
 };
 int dp_persist_rules_read(struct dp_persist_rules *out);
 void dp_persist_rules_free(struct dp_persist_rules *rules);
-bool dp_persist_rule_matches(const struct dp_persist_rule *rule, const struct dp_pci_device *dev,
-                             const struct dp_pci_details *details);
 const char *dp_persist_key_name(enum dp_persist_key key);
 int dp_persist_key_parse(const char *text, enum dp_persist_key *out);
 /* The key as printed: "0000:01:00.0", "10de:2204 subsystem 147d:10de", "serial ..." */
@@ -401,8 +385,6 @@ int dp_persist_ids_remove_plan(struct dp_changeset *cs);
 int dp_persist_apply(const char *address, char *message, size_t size);
 /* The driver a rule wants for this device ("" none), for udev's IMPORT{program}. */
 int dp_persist_match(const char *address, char *driver, size_t size);
-/* vfio-pci ids configured in modprobe.d or on the command line: "VVVV:DDDD" and where. */
-int dp_vfio_ids_configured(struct dp_strv *ids, struct dp_strv *where);
 /* vfio-pci configuration other tools made: "options vfio-pci ids=" lines in modprobe.d
  * files other than devpass's (kind "ids", key the ids, driver vfio-pci) and driverctl
  * overrides in etc/driverctl.d (kind "driverctl", key the address, driver the file's). */
@@ -461,10 +443,6 @@ struct dp_pci_identity {
 	int sriov_total;             /* -1 unless an SR-IOV PF */
 };
 int dp_pci_identity_read(const struct dp_pci_device *dev, struct dp_pci_identity *out);
-/* the parts of it on their own: the PF of a VF ("" when not one), a PF's VF count (-1) */
-void dp_pci_physfn_read(const struct dp_pci_device *dev, char out[DP_ADDR_LEN]);
-int dp_pci_sriov_total(const struct dp_pci_device *dev);
-void dp_dsn_format(uint64_t dsn, char *out, size_t size);
 
 enum dp_pool_type { DP_POOL_PCI, DP_POOL_SRIOV_VF, DP_POOL_USB, DP_POOL_MDEV };
 enum dp_release_policy { DP_RELEASE_RESTORE, DP_RELEASE_KEEP_VFIO, DP_RELEASE_QUARANTINE };

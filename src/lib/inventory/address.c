@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devpass.h"
+#include "inventory/inventory.h"
 
 /* Parses a hex field of 1..maxlen digits ending at one of the stop characters. */
 static const char *hex_field(const char *p, int maxlen, unsigned *out)

@@ -10,6 +10,7 @@
 
 #include "devpass.h"
 #include "fs/sysroot.h"
+#include "inventory/inventory.h"
 
 static unsigned cfg8(const uint8_t *c, size_t len, size_t off)
 {

@@ -16,7 +16,7 @@
 
 #include "fs/sysroot.h"
 #include "inventory/critical.h"
-#include "util/alloc-util.h"
+#include "alloc-util.h"
 
 #define KERNEL_BUSY "in use by the kernel (mounted, swap or claimed by another driver; exclusive open refused)"
 

@@ -9,7 +9,7 @@
 
 #include "fs/sysroot.h"
 #include "inventory/critical.h"
-#include "util/alloc-util.h"
+#include "alloc-util.h"
 
 #define VIRTIO_ID_FS 26
 

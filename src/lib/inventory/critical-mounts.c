@@ -13,7 +13,7 @@
 
 #include "fs/sysroot.h"
 #include "inventory/critical.h"
-#include "util/alloc-util.h"
+#include "alloc-util.h"
 
 static int table_add(struct crit_mounts *mt, char *text, size_t ns)
 {

@@ -9,7 +9,7 @@
 
 #include "fs/sysroot.h"
 #include "inventory/critical.h"
-#include "util/alloc-util.h"
+#include "alloc-util.h"
 
 /* bonds, VLANs and macvlans name their lower devices lower_*, bridges list brif/ */
 static void netdev_lowers_mark(struct dp_pci_list *list, const char *dir, const char *prefix,

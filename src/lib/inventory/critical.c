@@ -17,7 +17,8 @@
 #include "devpass.h"
 #include "fs/sysroot.h"
 #include "inventory/critical.h"
-#include "util/alloc-util.h"
+#include "inventory/inventory.h"
+#include "alloc-util.h"
 
 /* The last PCI function named in a resolved sysfs path: the device itself; the ones
  * before it are the bridges above it. */

@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "devpass.h"
-#include "util/alloc-util.h"
+#include "alloc-util.h"
+#include "inventory/inventory.h"
 
 /* Drivers that leave a group usable by vfio: vfio-pci itself and pci-stub, which
  * claim no DMA; bridges may also keep pcieport/shpchp. */

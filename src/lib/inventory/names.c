@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "devpass.h"
+#include "inventory/inventory.h"
 
 struct names_entry {
 	uint64_t key;          /* vendor, device, subsystem vendor, subsystem device */

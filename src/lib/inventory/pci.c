@@ -18,7 +18,9 @@
 
 #include "devpass.h"
 #include "fs/sysroot.h"
-#include "util/alloc-util.h"
+#include "alloc-util.h"
+#include "inventory/inventory.h"
+#include "util/strutil.h"
 
 #define PCI_DEVICES "sys/bus/pci/devices"
 

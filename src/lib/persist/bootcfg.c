@@ -16,7 +16,7 @@
 
 #include "fs/sysroot.h"
 #include "persist/persist.h"
-#include "hostcheck/facts.h"
+#include "inventory/facts.h"
 #include "util/cmdline.h"
 
 #define FEATURE "setup-iommu"

@@ -10,7 +10,7 @@
 
 #include "fs/sysroot.h"
 #include "persist/persist.h"
-#include "util/statedb.h"
+#include "statedb/statedb.h"
 
 struct journal {
 	sqlite3 *db;

@@ -12,6 +12,16 @@
 
 /* rules.c: the VF count a PF has now, or -errno */
 int dp_sriov_numvfs(const char *address);
+bool dp_persist_rule_matches(const struct dp_persist_rule *rule, const struct dp_pci_device *dev,
+                             const struct dp_pci_details *details);
+
+/* bootcfg.c: kernel arguments the boot configuration has that /proc/cmdline lacks
+ * (a reboot is needed) */
+int dp_setup_pending_args(struct dp_strv *pending, struct dp_strv *where);
+
+/* ids.c: vfio-pci ids configured in modprobe.d or on the command line: "VVVV:DDDD" and
+ * where */
+int dp_vfio_ids_configured(struct dp_strv *ids, struct dp_strv *where);
 
 /* diff.c */
 void dp_diff_print(FILE *f, const char *name_a, const char *a_text, size_t a_len,

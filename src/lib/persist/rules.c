@@ -15,6 +15,7 @@
 
 #include "fs/sysroot.h"
 #include "persist/persist.h"
+#include "inventory/inventory.h"
 
 #define FEATURE "persist"
 #define RULES_DIR "/etc/devpass/persist.d"

@@ -15,8 +15,9 @@
 
 #include "binding/binding.h"
 #include "fs/sysroot.h"
-#include "pools/pools.h"
-#include "util/alloc-util.h"
+#include "pools/view.h"
+#include "util/strutil.h"
+#include "alloc-util.h"
 
 /* The stale claims a claim took over, as they were: a claim whose bind fails gives them
  * back to their dead owners (gc or the next claim collects them, restoring the device),

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "fs/sysroot.h"
-#include "pools/pools.h"
 
 struct export_ctx {
 	const struct dp_export_options *o;

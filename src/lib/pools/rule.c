@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "devpass.h"
-#include "pools/pools.h"
+#include "util/strutil.h"
 
 static const char *const key_names[DP_RK_COUNT] = {
 	[DP_RK_VENDOR] = "vendor", [DP_RK_DEVICE] = "device", [DP_RK_ID] = "id",

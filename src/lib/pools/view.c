@@ -10,8 +10,9 @@
 #include <time.h>
 
 #include "fs/sysroot.h"
-#include "pools/pools.h"
-#include "util/statedb.h"
+#include "pools/view.h"
+#include "statedb/statedb.h"
+#include "inventory/inventory.h"
 
 /* ---- processes ---------------------------------------------------------------------- */
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "devpass.h"
-#include "util/alloc-util.h"
+#include "alloc-util.h"
 
 enum cell_type { CELL_NULL, CELL_STR, CELL_INT, CELL_BOOL, CELL_STRV, CELL_JSON };
 

@@ -1,17 +1,30 @@
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "devpass.h"
+#include "alloc-util.h"
+#include "util/strutil.h"
 
-void dp_strv_add(struct dp_strv *sv, const char *s)
+/* Takes ownership of s (freed when the list cannot grow). */
+static int strv_push(struct dp_strv *sv, char *s)
 {
-	sv->v = realloc(sv->v, (sv->n + 1) * sizeof(*sv->v));
-	sv->v[sv->n++] = strdup(s);
+	if (!s || dp_array_grow(&sv->v, sv->n, 1, sizeof(*sv->v)) < 0) {
+		free(s);
+		return -ENOMEM;
+	}
+	sv->v[sv->n++] = s;
+	return 0;
 }
 
-void dp_strv_addf(struct dp_strv *sv, const char *fmt, ...)
+int dp_strv_add(struct dp_strv *sv, const char *s)
+{
+	return strv_push(sv, strdup(s));
+}
+
+int dp_strv_addf(struct dp_strv *sv, const char *fmt, ...)
 {
 	char *s = NULL;
 	va_list ap;
@@ -19,10 +32,7 @@ void dp_strv_addf(struct dp_strv *sv, const char *fmt, ...)
 	if (vasprintf(&s, fmt, ap) < 0)
 		s = NULL;
 	va_end(ap);
-	if (!s)
-		abort();
-	sv->v = realloc(sv->v, (sv->n + 1) * sizeof(*sv->v));
-	sv->v[sv->n++] = s;
+	return strv_push(sv, s);
 }
 
 bool dp_strv_contains(const struct dp_strv *sv, const char *s)
@@ -39,6 +49,8 @@ char *dp_strv_join(const struct dp_strv *sv, const char *sep)
 	for (size_t i = 0; i < sv->n; i++)
 		len += strlen(sv->v[i]) + sl;
 	char *out = malloc(len), *p = out;
+	if (!out)
+		return NULL;
 	*p = '\0';
 	for (size_t i = 0; i < sv->n; i++)
 		p = stpcpy(i ? stpcpy(p, sep) : p, sv->v[i]);

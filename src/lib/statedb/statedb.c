@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "fs/sysroot.h"
-#include "util/statedb.h"
+#include "statedb/statedb.h"
 
 /* Migration N takes a database at version N-1 to version N. Version 1 is what the ledger
  * and the journal created before versions existed: IF NOT EXISTS adopts such a database. */

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "devpass.h"
+#include "alloc-util.h"
 
 #define DP_STATEDB_DIR "var/lib/devpass"
 #define DP_STATEDB_PATH DP_STATEDB_DIR "/devpass.db"
@@ -22,5 +23,8 @@ int dp_statedb_error(sqlite3 *db, const char *what);
 /* Runs sql; on failure records "...: what: sqlite's message" and returns -EIO. */
 int dp_statedb_exec(sqlite3 *db, const char *sql, const char *what);
 int dp_statedb_version(void);   /* the schema version this devpass writes */
+
+/* _cleanup_(sqlite3_finalizep) sqlite3_stmt *st: finalized on every return */
+DEFINE_CLEANUP_PTR(sqlite3_stmt, sqlite3_finalize, sqlite3_finalizep)
 
 #endif

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fs/sysroot.h"
-#include "hostcheck/facts.h"
+#include "inventory/facts.h"
 
 static bool cpuinfo_flag(const char *cpuinfo, const char *flag)
 {

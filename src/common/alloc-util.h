@@ -1,3 +1,5 @@
+/* Header-only, shared by libdevpass and the devpass command (src/common is below every
+ * layer of the library and part of neither API). */
 /* Ownership in libdevpass: a variable declared with a _cleanup_*_ attribute owns what it
  * points to and frees it when it goes out of scope, on every return path; TAKE_PTR hands
  * the object on (to the caller, or into a structure) and leaves NULL behind, so the

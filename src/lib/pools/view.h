@@ -1,44 +1,9 @@
-/* Internal pieces of the pools: the definitions in the state database, and the view that
- * joins them with the inventory (who matches what, in which state). */
-#ifndef DP_POOLS_H
-#define DP_POOLS_H
+/* Internal: the view that joins the pools' definitions with the inventory (who matches
+ * what, in which state). */
+#ifndef DP_POOLS_VIEW_H
+#define DP_POOLS_VIEW_H
 
-#include <sqlite3.h>
-
-#include "devpass.h"
-
-/* store.c — the database and the pools' definitions */
-struct pool_db {
-	sqlite3 *db;                 /* NULL: no database yet (nothing defined) */
-	int dirfd;
-};
-/* write: create the database if needed. Reading works without one (db stays NULL). */
-int pool_db_open(struct pool_db *p, bool write);
-void pool_db_close(struct pool_db *p);
-int pool_db_begin(struct pool_db *p);   /* BEGIN IMMEDIATE: one writer at a time */
-int pool_db_commit(struct pool_db *p);
-void pool_db_rollback(struct pool_db *p);
-/* prepare + bind text/int parameters from a format: "s" text, "i" int64; NULL on error */
-sqlite3_stmt *pool_db_query(struct pool_db *p, const char *sql, const char *types, ...);
-int pool_db_run(struct pool_db *p, const char *what, const char *sql, const char *types, ...);
-
-struct pool_def {
-	long long id;
-	struct dp_pool pool;
-	struct dp_rule *rules;       /* parsed pool.rules */
-	size_t nrules;
-};
-struct pool_defs {
-	struct pool_def *d;
-	size_t n;
-};
-int pool_defs_load(struct pool_db *p, struct pool_defs *out);
-void pool_defs_free(struct pool_defs *defs);
-struct pool_def *pool_defs_find(const struct pool_defs *defs, const char *name);
-/* -ENOENT with "no pool named NAME" */
-int pool_missing_error(const char *name);
-void pool_copy(struct dp_pool *dst, const struct dp_pool *src);
-void pool_free(struct dp_pool *pool);
+#include "pools/db.h"
 
 /* view.c — membership and state, computed from the inventory and the database */
 struct view_claim {
@@ -109,5 +74,6 @@ int view_prints_prune(struct pool_view *v, struct pool_db *p, size_t def);
 char *view_print_diff(struct pool_view *v, const struct view_fingerprint *f, size_t i);
 bool pid_alive(int pid, long long start);
 long long pid_start_time(int pid);
+
 
 #endif
