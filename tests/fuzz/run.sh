@@ -41,7 +41,7 @@ mkdir -p "$out/corpus"
 bin=$out/fuzz-rule
 if ! "$cc" -std=gnu11 -D_GNU_SOURCE -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-I"$top/src/lib" -I"$top/src/lib/include" \
+	-I"$top/src/lib" -I"$top/src/common" -I"$top/src/lib/include" \
 	"${sources[@]}" -o "$bin" >"$out/build.log" 2>&1; then
 	why=$(grep -m1 -E 'error|cannot find' "$out/build.log")
 	case $why in
