@@ -128,7 +128,8 @@ int cli_reset_report(const struct dp_bind_plan *plan, const struct cli_ctx *ctx,
 		dp_table_add_row(rep);
 		dp_table_set_bool(rep, "ok", error == 0);
 		dp_table_set_bool(rep, "dry_run", dry_run);
-		dp_table_set_str(rep, "error", error ? dp_error_message() : NULL);
+		char error_text[2048];
+		dp_table_set_str(rep, "error", error ? cli_error_text(error_text, sizeof(error_text)) : NULL);
 		dp_table_set_strv(rep, "warnings", &plan->warnings);
 		dp_table_set_json(rep, "steps", dp_table_to_json(steps));
 		dp_table_set_str(rep, "reset_methods", methods);

@@ -117,7 +117,8 @@ int cli_changeset_report(const struct dp_changeset *cs, struct dp_table *summary
 		}
 		dp_table_set_bool(summary, "ok", error == 0 && !cs->kept.n);
 		dp_table_set_bool(summary, "dry_run", dry_run);
-		dp_table_set_str(summary, "error", error ? dp_error_message() : NULL);
+		char error_text[2048];
+		dp_table_set_str(summary, "error", error ? cli_error_text(error_text, sizeof(error_text)) : NULL);
 		dp_table_set_json(summary, "files", dp_table_to_json(files));
 		dp_table_set_json(summary, "commands", dp_table_to_json(commands));
 		dp_table_set_strv(summary, "warnings", &cs->warnings);

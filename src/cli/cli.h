@@ -84,7 +84,10 @@ int cli_root_apply(void);                /* once: --root, else DEVPASS_ROOT, els
  * wide; into a pipe or file nothing is ever cut. */
 int cli_table_print_fitted(struct dp_table *t, FILE *f, bool wide);
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int cli_lib_error(int code);   /* prints dp_error_message() */
+int cli_lib_error(int code);   /* prints cli_error_text() */
+/* advice.c: the last library error with the advice its remedy calls for (the command to
+ * run, the option concerned), into buf */
+const char *cli_error_text(char *buf, size_t size);
 int cli_print_usage(const char *verb);
 /* --timeout SEC (fractions allowed, up to an hour) into milliseconds; prints the error */
 int cli_timeout_parse(const char *text, int *timeout_ms);

@@ -22,7 +22,8 @@ int cli_error(int code, const char *fmt, ...)
 
 int cli_lib_error(int code)
 {
-	return cli_error(code, "%s", dp_error_message());
+	char text[2048];
+	return cli_error(code, "%s", cli_error_text(text, sizeof(text)));
 }
 
 int cli_inventory_load(struct dp_pci_list *list, unsigned flags)

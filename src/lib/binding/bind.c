@@ -15,6 +15,7 @@
 
 #include "binding/binding.h"
 #include "fs/sysroot.h"
+#include "util/error.h"
 
 #define NO_DRIVER "none"   /* an override no driver matches: keeps a function unbound */
 
@@ -124,10 +125,10 @@ static int step_check_safe(struct dp_bind_plan *p, const struct dp_bind_step *s,
 		                    "below it", dev->address);
 	if (dev->critical.n && s->action != DP_STEP_RESTORE) {
 		if (!o->force)
-			return dp_error_set(-EPERM, "refusing %s: it is host-critical: it %s "
-			                    "(--force overrides this, at the risk of the host)",
-			                    dev->address, dev->critical.v[0]);
-		dp_strv_addf(&p->warnings, "WARNING: %s is host-critical (it %s); going on because of --force",
+			return dp_error_set_remedy(-EPERM, DP_REMEDY_FORCE, dev->address,
+			                           "refusing %s: it is host-critical: it %s",
+			                           dev->address, dev->critical.v[0]);
+		dp_strv_addf(&p->warnings, "WARNING: %s is host-critical (it %s); going on as forced",
 		             dev->address, dev->critical.v[0]);
 	}
 	struct dp_strv users = {0};
@@ -137,10 +138,10 @@ static int step_check_safe(struct dp_bind_plan *p, const struct dp_bind_step *s,
 			snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", i ? "; " : "", users.v[i]);
 		int r = 0;
 		if (!o->force)
-			r = dp_error_set(-EBUSY, "refusing %s: it is in use: %s (stop those processes first)",
-			                 dev->address, all);
+			r = dp_error_set_remedy(-EBUSY, DP_REMEDY_FORCE, dev->address, "refusing %s: it "
+			                        "is in use: %s (stop those processes first)", dev->address, all);
 		else
-			dp_strv_addf(&p->warnings, "WARNING: %s is in use (%s); going on because of --force",
+			dp_strv_addf(&p->warnings, "WARNING: %s is in use (%s); going on as forced",
 			             dev->address, all);
 		dp_strv_free(&users);
 		return r;
@@ -154,8 +155,9 @@ static int plan_group(struct dp_bind_plan *p, const struct dp_pci_list *list,
                       const struct dp_pci_device *dev)
 {
 	if (dev->iommu_group < 0)
-		return dp_error_set(-ENODEV, "%s has no IOMMU group: the IOMMU is off or the device is "
-		                    "not behind one (run 'devpass check')", dev->address);
+		return dp_error_set_remedy(-ENODEV, DP_REMEDY_CHECK_HOST, dev->address, "%s has no IOMMU "
+		                           "group: the IOMMU is off or the device is not behind one",
+		                           dev->address);
 	for (size_t i = 0; i < list->n; i++) {
 		const struct dp_pci_device *m = &list->dev[i];
 		if (m->iommu_group == dev->iommu_group && m != dev && !dp_pci_device_is_bridge(m))
@@ -293,9 +295,9 @@ static int unbind_write(const char *address, const char *driver, int timeout_ms)
 	snprintf(path, sizeof(path), "sys/bus/pci/drivers/%s/unbind", driver);
 	int r = dp_fs_write(path, address, timeout_ms);
 	if (r == -ETIMEDOUT)
-		return dp_error_set(r, "%s: unbinding from %s did not finish in %d s: something still "
-		                    "holds the device (see 'devpass show %s'); it may unbind later",
-		                    address, driver, timeout_ms / 1000, address);
+		return dp_error_set_remedy(r, DP_REMEDY_SHOW_DEVICE, address, "%s: unbinding from %s did "
+		                           "not finish in %d s: something still holds the device; it may "
+		                           "unbind later", address, driver, timeout_ms / 1000);
 	return r < 0 ? dp_error_set(r, "%s: cannot unbind from %s: %s", address, driver, strerror(-r)) : 0;
 }
 
@@ -748,8 +750,8 @@ static int plan_fail(struct dp_bind_plan *plan, const struct move_failure *f,
 		dp_error_set(-EIO, "%s; putting the devices back failed: %s (a restore of them brings "
 		             "them back once the cause is fixed)", f->cause, what);
 	} else if (s->hung)
-		dp_error_set(-EIO, "%s; the other devices were put back; %s is left as it is: run "
-		             "'devpass restore %s' once nothing holds it", f->cause, s->address, s->address);
+		dp_error_set_remedy(-EIO, DP_REMEDY_RESTORE, s->address, "%s; the other devices were put "
+		                    "back; %s is left as it is", f->cause, s->address);
 	else
 		dp_error_set(-EIO, "%s; every device touched was put back as it was", f->cause);
 	dp_strv_free(&trouble);

@@ -8,6 +8,7 @@
 
 #include "binding/binding.h"
 #include "fs/sysroot.h"
+#include "util/error.h"
 
 int dp_reset_methods(const struct dp_pci_device *dev, char *methods, size_t size)
 {
@@ -56,8 +57,9 @@ int dp_reset_check(const struct dp_pci_device *dev, bool force, bool bus_shared,
 	const char *why = reset_hazard(dev, &users, driver, &lead);
 	int r = 0;
 	if (why && !force)
-		r = dp_error_set(-EBUSY, "refusing to reset %s: %s%s (unbind it or bind it to vfio-pci "
-		                 "first; --force overrides)", dev->address, lead, why);
+		r = dp_error_set_remedy(-EBUSY, DP_REMEDY_FORCE, dev->address, "refusing to reset %s: "
+		                        "%s%s (unbind it or bind it to vfio-pci first)", dev->address,
+		                        lead, why);
 	else if (why)
 		dp_strv_addf(warnings, "WARNING: resetting %s although %s%s", dev->address, lead, why);
 	dp_strv_free(&users);

@@ -17,6 +17,30 @@ struct json_object;
 /* ---- errors ---------------------------------------------------------------- */
 const char *dp_error_message(void);
 int dp_error_set(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* What would resolve the last failure, as a fact: the message says what is wrong in the
+ * library's terms, and a front end turns the remedy into its own advice (a command to
+ * run, an option to give). *subject (never NULL) is the device, pool or parameter it is
+ * about, "" when none. dp_error_set clears it. */
+enum dp_remedy {
+	DP_REMEDY_NONE,
+	DP_REMEDY_FORCE,          /* a safety refusal that the force option overrides */
+	DP_REMEDY_RESTORE,        /* devices were left changed: restore subject ("" all) once
+	                             nothing holds it */
+	DP_REMEDY_CHECK_HOST,     /* the host is not ready: the readiness checks say why */
+	DP_REMEDY_SETUP_IOMMU,    /* the IOMMU is off: set it up, then reboot */
+	DP_REMEDY_SHOW_DEVICE,    /* subject's details say what holds it */
+	DP_REMEDY_LIST_DEVICES,   /* no such device: the inventory lists them */
+	DP_REMEDY_POOL_CREATE,    /* no pool subject: the pools list, or create it */
+	DP_REMEDY_POOL_DEFINE,    /* no pool at all: create one and add rules */
+	DP_REMEDY_POOL_SHOW,      /* pool subject's members, rules and owners explain it */
+	DP_REMEDY_POOL_CLEAR,     /* subject ("" some) is quarantined until cleared */
+	DP_REMEDY_POOL_GC,        /* claims of processes that are gone: collect them */
+	DP_REMEDY_POOL_REPLACE,   /* the pool exists: an import that replaces redefines it */
+	DP_REMEDY_PERSIST_LIST,   /* no persisted rule for subject: the rules are listed */
+	DP_REMEDY_PARAMETER,      /* the parameter named subject ("owner", "count", "node",
+	                             "by", ...) has a value that cannot be used, or is missing */
+};
+enum dp_remedy dp_error_remedy(const char **subject);
 
 /* ---- filesystem root (the one gateway to sysfs, procfs, devfs, /etc, /run) -- */
 int dp_root_set(const char *dir);      /* NULL: $DEVPASS_ROOT, else "/" */

@@ -21,6 +21,7 @@
 #include "alloc-util.h"
 #include "inventory/inventory.h"
 #include "util/strutil.h"
+#include "util/error.h"
 
 #define PCI_DEVICES "sys/bus/pci/devices"
 
@@ -484,7 +485,8 @@ int dp_pci_device_lookup(const struct dp_pci_list *list, const char *text,
 	dp_pci_addr_format(&a, full);
 	*out = dp_pci_list_find(list, full);
 	if (!*out)
-		return dp_error_set(-ENODEV, "no PCI device %s on this host (see 'devpass list')", full);
+		return dp_error_set_remedy(-ENODEV, DP_REMEDY_LIST_DEVICES, full, "no PCI device %s on "
+		                           "this host", full);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include "fs/sysroot.h"
 #include "persist/persist.h"
+#include "util/error.h"
 
 #define FEATURE "persist-ids"
 #define MODPROBE_CONF "/etc/modprobe.d/devpass-vfio.conf"
@@ -301,9 +302,10 @@ static int ids_overlap_check(const struct dp_pci_list *list, const struct dp_str
 			if (!id_matches(ids->v[k], d))
 				continue;
 			if (d->critical.n && !force)
-				return dp_error_set(-EPERM, "vfio-pci ids=%s would also take %s, which the host "
-				                    "needs (%s): use 'devpass persist ADDRESS' (by address) instead",
-				                    ids->v[k], d->address, d->critical.v[0]);
+				return dp_error_set_remedy(-EPERM, DP_REMEDY_FORCE, d->address, "vfio-pci ids=%s "
+				                           "would also take %s, which the host needs (%s): persist "
+				                           "the device by address instead", ids->v[k], d->address,
+				                           d->critical.v[0]);
 			dp_strv_addf(&cs->warnings, "ids=%s also matches %s (%s, now on %s): vfio-pci will take "
 			             "it at boot too%s", ids->v[k], d->address, d->description ? d->description : "?",
 			             *d->driver ? d->driver : "no driver", d->critical.n ? " — the host needs it!" : "");
@@ -337,8 +339,9 @@ int dp_persist_ids_plan(const struct dp_pci_list *list, char *const *addrs, size
 			if (dp_pci_device_is_bridge(m) || dp_strv_contains(&targets, m->address))
 				continue;
 			if (m->critical.n && !force) {
-				r = dp_error_set(-EPERM, "%s is needed by the host (%s): not giving its ids to "
-				                 "vfio-pci (--force overrides)", m->address, m->critical.v[0]);
+				r = dp_error_set_remedy(-EPERM, DP_REMEDY_FORCE, m->address, "%s is needed by the "
+				                        "host (%s): not giving its ids to vfio-pci", m->address,
+				                        m->critical.v[0]);
 				break;
 			}
 			dp_strv_add(&targets, m->address);

@@ -16,6 +16,7 @@
 #include "fs/sysroot.h"
 #include "persist/persist.h"
 #include "inventory/inventory.h"
+#include "util/error.h"
 
 #define FEATURE "persist"
 #define RULES_DIR "/etc/devpass/persist.d"
@@ -36,7 +37,8 @@ int dp_persist_key_parse(const char *text, enum dp_persist_key *out)
 			*out = (enum dp_persist_key)i;
 			return 0;
 		}
-	return dp_error_set(-EINVAL, "--by takes address, id or serial, not '%s'", text);
+	return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "by", "'%s' is not a persist key: "
+	                           "use address, id or serial", text);
 }
 
 static int serial_parse(const char *text, uint64_t *out)
@@ -404,11 +406,11 @@ static int rule_for(const struct dp_pci_device *dev, const struct dp_persist_opt
 		dp_pci_details_read(dev, &d);
 		int r = 0;
 		if (o->key == DP_KEY_SERIAL && !d.has_dsn)
-			r = dp_error_set(-ENOTSUP, "%s has no Device Serial Number capability: persist it "
-			                 "--by address or --by id", dev->address);
+			r = dp_error_set_remedy(-ENOTSUP, DP_REMEDY_PARAMETER, "by", "%s has no Device Serial "
+			                        "Number capability: persist it by address or by id", dev->address);
 		else if (o->vfs >= 0 && d.sriov_total < 0)
-			r = dp_error_set(-ENOTSUP, "%s is not an SR-IOV physical function: --vfs needs one",
-			                 dev->address);
+			r = dp_error_set_remedy(-ENOTSUP, DP_REMEDY_PARAMETER, "vfs", "%s is not an SR-IOV "
+			                        "physical function: a VF count needs one", dev->address);
 		else if (o->vfs > d.sriov_total)
 			r = dp_error_set(-ERANGE, "%s supports at most %d VFs (sriov_totalvfs), not %d",
 			                 dev->address, d.sriov_total, o->vfs);
@@ -433,8 +435,8 @@ static int targets_collect(const struct dp_pci_list *list, const struct dp_group
 		return 0;
 	}
 	if (dev->iommu_group == DP_NO_GROUP)
-		return dp_error_set(-ENODEV, "%s has no IOMMU group: vfio-pci needs the IOMMU on "
-		                    "(devpass setup iommu, then reboot)", dev->address);
+		return dp_error_set_remedy(-ENODEV, DP_REMEDY_SETUP_IOMMU, dev->address, "%s has no "
+		                           "IOMMU group: vfio-pci needs the IOMMU on", dev->address);
 	const struct dp_iommu_group *g = dp_groups_find(groups, dev->iommu_group);
 	for (size_t i = 0; g && i < g->n; i++) {
 		const struct dp_pci_device *m = &list->dev[g->members[i]];
@@ -455,10 +457,11 @@ static int key_overlap_check(const struct dp_pci_list *list, const struct dp_per
 		if (dp_strv_contains(targets, d->address) || !dp_persist_rule_matches(rule, d, NULL))
 			continue;
 		if (d->critical.n && !force)
-			return dp_error_set(-EPERM, "the id of %s also matches %s, which the host needs (%s): "
-			                    "persist --by address or --by serial instead", rule->address,
-			                    d->address, d->critical.v[0]);
-		dp_strv_addf(&cs->warnings, "--by id: %s has the same ids as %s and will be bound to %s "
+			return dp_error_set_remedy(-EPERM, DP_REMEDY_FORCE, d->address, "the id of %s also "
+			                           "matches %s, which the host needs (%s): persist it by "
+			                           "address or by serial instead", rule->address, d->address,
+			                           d->critical.v[0]);
+		dp_strv_addf(&cs->warnings, "keyed by id: %s has the same ids as %s and will be bound to %s "
 		             "at boot too%s", d->address, rule->address,
 		             *rule->driver ? rule->driver : "its VF count", d->critical.n ? " (host-critical!)" : "");
 	}
@@ -519,9 +522,9 @@ int dp_persist_plan(const struct dp_pci_list *list, char *const *addrs, size_t n
 		const struct dp_pci_device *dev = dp_pci_list_find(list, targets.v[i]);
 		struct dp_persist_rule rule;
 		if (dev->critical.n && !o->force && o->vfs < 0)
-			r = dp_error_set(-EPERM, "%s is needed by the host (%s): not persisting a binding "
-			                 "that would take it at every boot (--force overrides)", dev->address,
-			                 dev->critical.v[0]);
+			r = dp_error_set_remedy(-EPERM, DP_REMEDY_FORCE, dev->address, "%s is needed by the "
+			                        "host (%s): not persisting a binding that would take it at "
+			                        "every boot", dev->address, dev->critical.v[0]);
 		else if ((r = rule_for(dev, o, &rule)) == 0 &&
 		         (r = key_overlap_check(list, &rule, &targets, o->force, cs)) == 0)
 			rule_add(&rules, &rule);
@@ -531,8 +534,8 @@ int dp_persist_plan(const struct dp_pci_list *list, char *const *addrs, size_t n
 	if (r == 0)
 		r = stage_rules(cs, &rules, &none);
 	if (r == 0 && !dp_changeset_empty(cs))
-		dp_strv_add(&cs->notes, "the rules apply from the next boot; 'devpass bind' applies a "
-		            "binding now");
+		dp_strv_add(&cs->notes, "the rules apply from the next boot; binding the devices "
+		            "applies them now");
 	dp_strv_free(&targets);
 	dp_groups_free(&groups);
 	dp_persist_rules_free(&rules);
@@ -590,13 +593,13 @@ int dp_persist_remove_plan(const struct dp_pci_list *list, char *const *addrs, s
 		to->r[to->n++] = rules.r[i];
 	}
 	if (r == 0 && !all && !drop.n)
-		r = dp_error_set(-ENOENT, "no persisted rule for %s ('devpass persist --list' shows them)",
-		                 n ? addrs[0] : "these devices");
+		r = dp_error_set_remedy(-ENOENT, DP_REMEDY_PERSIST_LIST, n ? addrs[0] : "",
+		                        "no persisted rule for %s", n ? addrs[0] : "these devices");
 	if (r == 0)
 		r = stage_rules(cs, &keep, &drop);
 	if (r == 0 && drop.n)
 		dp_strv_add(&cs->notes, "the devices keep their current driver until the next boot; "
-		            "'devpass restore' gives them back now");
+		            "restoring them gives them back now");
 	dp_strv_free(&targets);
 	dp_groups_free(&groups);
 	dp_persist_rules_free(&rules);

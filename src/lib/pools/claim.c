@@ -16,6 +16,7 @@
 #include "binding/binding.h"
 #include "fs/sysroot.h"
 #include "pools/view.h"
+#include "util/error.h"
 #include "util/strutil.h"
 #include "alloc-util.h"
 
@@ -74,8 +75,8 @@ static int owner_check(const char *owner)
 {
 	size_t n = owner ? strlen(owner) : 0;
 	if (n == 0 || n > 127)
-		return dp_error_set(-EINVAL, "--for needs an owner name of 1-127 characters (the VM "
-		                    "or tenant the devices are for)");
+		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "owner", "the owner name must be "
+		                           "1-127 characters (the VM or tenant the devices are for)");
 	if (!dp_utf8_text_valid(owner))
 		return dp_error_set(-EINVAL, "the owner name must be printable UTF-8 text");
 	return 0;
@@ -128,16 +129,16 @@ static int address_refusal(const struct dp_pool_members *m, const struct pool_de
 	for (size_t i = 0; i < m->n; i++)
 		if (strcmp(m->m[i].address, address) == 0 && m->m[i].stale &&
 		    def->pool.on_release == DP_RELEASE_QUARANTINE)   /* quarantined on the way here */
-			return dp_error_set(-EBUSY, "%s in pool '%s' is quarantined: %s's process %d is "
-			                    "gone ('devpass pool clear %s' once it is wiped)", address, pool,
-			                    m->m[i].owner, m->m[i].pid, address);
+			return dp_error_set_remedy(-EBUSY, DP_REMEDY_POOL_CLEAR, address, "%s in pool '%s' is "
+			                           "quarantined: %s's process %d is gone", address, pool,
+			                           m->m[i].owner, m->m[i].pid);
 		else if (strcmp(m->m[i].address, address) == 0)
 			return dp_error_set(-EBUSY, "%s in pool '%s' is %s%s%s%s%s", address, pool,
 			                    dp_member_state_name(m->m[i].state),
 			                    m->m[i].owner[0] ? " by " : "", m->m[i].owner,
 			                    m->m[i].reason ? ": " : "", m->m[i].reason ? m->m[i].reason : "");
-	return dp_error_set(-ENOENT, "%s is not a member of pool '%s' (devpass pool show %s)",
-	                    address, pool, pool);
+	return dp_error_set_remedy(-ENOENT, DP_REMEDY_POOL_SHOW, pool, "%s is not a member of pool "
+	                           "'%s'", address, pool);
 }
 
 static int shortage_error(const struct dp_pool_members *m, const char *pool, size_t got,
@@ -152,9 +153,9 @@ static int shortage_error(const struct dp_pool_members *m, const char *pool, siz
 			dp_strv_addf(&parts, "%zu %s", count[s], dp_member_state_name((enum dp_member_state)s));
 	char *why = dp_strv_join(&parts, ", ");
 	/* got counts IOMMU groups: members sharing one are claimed together, as one */
-	int r = dp_error_set(-EBUSY, "pool '%s' has %zu free device(s), %u asked%s%s%s: nothing "
-	                     "was claimed (devpass pool show %s)", pool, got, want, *why ? " (" : "",
-	                     why, *why ? ")" : "", pool);
+	int r = dp_error_set_remedy(-EBUSY, DP_REMEDY_POOL_SHOW, pool, "pool '%s' has %zu free "
+	                            "device(s), %u asked%s%s%s: nothing was claimed", pool, got, want,
+	                            why && *why ? " (" : "", why ? why : "", why && *why ? ")" : "");
 	free(why);
 	dp_strv_free(&parts);
 	return r;
@@ -190,8 +191,8 @@ static int stale_quarantine(struct pool_db *p, const struct pool_def *def, const
 		                c->owner, (long long)time(NULL));
 	if (r == 0)
 		dp_strv_addf(&out->warnings, "WARNING: %s was claimed by %s, whose process %d is gone; "
-		             "pool '%s' quarantines released devices: 'devpass pool clear %s' once it "
-		             "is wiped", c->member, c->owner, c->pid, def->pool.name, c->member);
+		             "pool '%s' quarantines released devices: it is claimable again once wiped "
+		             "and cleared", c->member, c->owner, c->pid, def->pool.name);
 	return r;
 }
 
@@ -429,12 +430,15 @@ static int request_check(const struct dp_claim_request *req)
 {
 	int r = owner_check(req->owner);
 	if (r == 0 && (req->count < 1 || req->count > 4096))
-		r = dp_error_set(-EINVAL, "--count takes a number from 1 to 4096");
+		r = dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "count", "the count must be a "
+		                        "number from 1 to 4096");
 	if (r == 0 && req->pid > 0 && !pid_alive(req->pid, 0))
-		r = dp_error_set(-ESRCH, "process %d does not exist: --pid names the process the claim "
-		                 "lives with (0: until released)", (int)req->pid);
+		r = dp_error_set_remedy(-ESRCH, DP_REMEDY_PARAMETER, "pid", "process %d does not exist: "
+		                        "a claim lives with a running process (0: until released)",
+		                        (int)req->pid);
 	if (r == 0 && req->address && req->count != 1)
-		r = dp_error_set(-EINVAL, "--address claims one device: leave --count out");
+		r = dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "address", "a claim of one member "
+		                        "address takes one device, not a count");
 	return r;
 }
 
@@ -444,7 +448,7 @@ static int pool_claimable(const struct pool_def *def, const char *name)
 		return pool_missing_error(name);
 	if (def->pool.type == DP_POOL_USB || def->pool.type == DP_POOL_MDEV)
 		return dp_error_set(-EOPNOTSUPP, "pool '%s' is a %s pool: devpass claims PCI functions "
-		                    "and SR-IOV VFs; %s pools are for 'devpass export kubevirt' so far",
+		                    "and SR-IOV VFs; %s pools serve the KubeVirt export only so far",
 		                    name, dp_pool_type_name(def->pool.type), dp_pool_type_name(def->pool.type));
 	return 0;
 }
@@ -696,8 +700,8 @@ static int owner_items(const struct pool_view *v, const char *owner, char addrs[
 	int r = 0;
 	for (size_t k = 0; k < naddrs && r == 0; k++)
 		if (!used[k])
-			r = dp_error_set(-ENOENT, "%s is not claimed by '%s' (devpass pool show POOL lists "
-			                 "the owners)", addrs[k], owner);
+			r = dp_error_set_remedy(-ENOENT, DP_REMEDY_POOL_SHOW, NULL, "%s is not claimed by "
+			                        "'%s'", addrs[k], owner);
 	if (r == 0 && *n == 0)
 		r = dp_error_set(-ENOENT, "'%s' holds no claimed devices", owner);
 	free(used);

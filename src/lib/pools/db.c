@@ -9,6 +9,7 @@
 
 #include "pools/db.h"
 #include "statedb/statedb.h"
+#include "util/error.h"
 
 static const char *const type_names[] = {"pci", "sriov-vf", "usb", "mdev"};
 static const char *const policy_names[] = {"restore", "keep-vfio", "quarantine"};
@@ -266,5 +267,5 @@ struct pool_def *pool_defs_find(const struct pool_defs *defs, const char *name)
 
 int pool_missing_error(const char *name)
 {
-	return dp_error_set(-ENOENT, "no pool named '%s'", name);
+	return dp_error_set_remedy(-ENOENT, DP_REMEDY_POOL_CREATE, name, "no pool named '%s'", name);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fs/sysroot.h"
+#include "util/error.h"
 
 struct export_ctx {
 	const struct dp_export_options *o;
@@ -155,8 +156,9 @@ static int nova_export(struct export_ctx *x)
 	for (size_t i = 0; i < 4 && !known; i++)
 		known = strcmp(x->o->numa_policy, policies[i]) == 0;
 	if (!known)
-		return dp_error_set(-EINVAL, "--numa-policy takes legacy, preferred, required or socket, "
-		                    "not '%s'", x->o->numa_policy);
+		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "numa_policy", "unknown NUMA "
+		                           "policy '%s': use legacy, preferred, required or socket",
+		                           x->o->numa_policy);
 	struct json_object *specs = json_object_new_array(), *aliases = json_object_new_array();
 	struct dp_strv requests = {0};
 	for (size_t p = 0; p < x->pools.n; p++) {
@@ -318,7 +320,8 @@ static int kubevirt_export(struct export_ctx *x)
 {
 	const char *prefix = x->o->resource_prefix ? x->o->resource_prefix : "devpass.io";
 	if (!*prefix || strpbrk(prefix, "/ \t\""))
-		return dp_error_set(-EINVAL, "--resource-prefix takes a DNS-style prefix like devpass.io");
+		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "resource_prefix", "the resource "
+		                           "prefix must be a DNS-style prefix like devpass.io");
 	struct json_object *pci = json_object_new_array(), *mdev = json_object_new_array(),
 	                   *usb = json_object_new_array();
 	struct dp_strv taken = {0};
@@ -380,10 +383,11 @@ static int node_name(const struct export_ctx *x, char *out, size_t size)
 		out[strcspn(out, ".")] = '\0';   /* Proxmox node names are short host names */
 		if (pve_node_valid(out))
 			return 0;
-		return dp_error_set(-EINVAL, "this host's name '%s' is not a Proxmox node name: give "
-		                    "--node NAME", out);
+		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "node", "this host's name '%s' "
+		                           "is not a Proxmox node name: the node name must be given", out);
 	}
-	return dp_error_set(-ENOENT, "cannot tell this host's name (no /etc/hostname): give --node NAME");
+	return dp_error_set_remedy(-ENOENT, DP_REMEDY_PARAMETER, "node", "cannot tell this host's "
+	                           "name (no /etc/hostname): the node name must be given");
 }
 
 static struct json_object *pve_map(const struct dp_pool_member *m, const char *node)
@@ -451,7 +455,7 @@ static int proxmox_export(struct export_ctx *x)
 		if (!pve_id_valid(pool->name)) {
 			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out: a Proxmox mapping id has at "
 			             "least 2 characters, starts with a letter and holds letters, digits, '-' "
-			             "and '_' (devpass pool export, rename, import)", pool->name);
+			             "and '_' (rename the pool: export, edit, import)", pool->name);
 			continue;
 		}
 		struct json_object *mapping = json_object_new_object(), *maps = json_object_new_array();
@@ -491,8 +495,7 @@ int dp_export(enum dp_export_target target, const struct dp_pci_list *list,
 	if (r == 0)
 		r = dp_pool_members_read(list, o->pool, &x.members);
 	if (r == 0 && x.pools.n == 0)
-		r = dp_error_set(-ENOENT, "no pools are defined: devpass pool create NAME, then "
-		                 "devpass pool rule add NAME RULE");
+		r = dp_error_set_remedy(-ENOENT, DP_REMEDY_POOL_DEFINE, NULL, "no pools are defined");
 	if (r < 0) {
 		dp_pool_list_free(&x.pools);
 		return r;

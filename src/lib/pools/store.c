@@ -14,6 +14,7 @@
 #include "pools/view.h"
 #include "statedb/statedb.h"
 #include "util/strutil.h"
+#include "util/error.h"
 
 /* Names end up in exports (resource names, Proxmox mapping ids): keep them plain. */
 static int name_check(const char *name)
@@ -105,12 +106,13 @@ static int pool_busy_check(struct pool_db *p, const struct pool_def *d)
 	}
 	sqlite3_finalize(st);
 	if (claimed)
-		return dp_error_set(-EBUSY, "pool '%s' has %lld claimed device(s): release them first "
-		                    "(devpass pool show %s lists the owners)", d->pool.name, claimed,
-		                    d->pool.name);
+		return dp_error_set_remedy(-EBUSY, DP_REMEDY_POOL_SHOW, d->pool.name, "pool '%s' has "
+		                           "%lld claimed device(s): release them first", d->pool.name,
+		                           claimed);
 	if (quarantined)
-		return dp_error_set(-EBUSY, "pool '%s' has %lld quarantined device(s): clear them first "
-		                    "(devpass pool clear ADDRESS)", d->pool.name, quarantined);
+		return dp_error_set_remedy(-EBUSY, DP_REMEDY_POOL_CLEAR, NULL, "pool '%s' has %lld "
+		                           "quarantined device(s): clear them first", d->pool.name,
+		                           quarantined);
 	return 0;
 }
 
@@ -253,8 +255,8 @@ static int rule_find(const struct pool_def *d, const char *which, size_t *index)
 			dp_rule_free(&rule);
 			return 0;
 		}
-	r = dp_error_set(-ENOENT, "pool '%s' has no rule %s (devpass pool show %s lists them)",
-	                 d->pool.name, rule.text, d->pool.name);
+	r = dp_error_set_remedy(-ENOENT, DP_REMEDY_POOL_SHOW, d->pool.name, "pool '%s' has no rule %s",
+	                        d->pool.name, rule.text);
 	dp_rule_free(&rule);
 	return r;
 }
@@ -404,8 +406,8 @@ static int import_one(struct pool_db *p, struct pool_defs *defs, struct dp_pool 
 	struct pool_def *d = pool_defs_find(defs, pool->name);
 	int r = 0;
 	if (d && !replace)
-		return dp_error_set(-EEXIST, "a pool named '%s' exists already (--replace redefines it)",
-		                    pool->name);
+		return dp_error_set_remedy(-EEXIST, DP_REMEDY_POOL_REPLACE, pool->name, "a pool named "
+		                           "'%s' exists already", pool->name);
 	pool->created_at = d ? d->pool.created_at : (long long)time(NULL);
 	if (d)   /* redefined in place: its claims and quarantine keep their pool */
 		r = pool_db_run(p, "redefine the pool", "UPDATE pools SET type = ?1, description = ?2, "
@@ -477,16 +479,17 @@ int dp_pool_rule_for_device(const struct dp_pci_device *dev, const char *by, cha
 	if (strcmp(by, "address") == 0)
 		return asprintf(rule, "address=%s", dev->address) < 0 ? -ENOMEM : 0;
 	if (strcmp(by, "serial") != 0)
-		return dp_error_set(-EINVAL, "--by takes id, address or serial, not '%s'", by);
+		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "by", "'%s' is not a way to "
+		                           "select a device: use id, address or serial", by);
 	dp_pci_identity_read(dev, &id);
 	const char *serial = *id.serial ? id.serial : id.dsn;
 	if (!*serial)
 		return dp_error_set(-ENODATA, "%s has no serial number devpass can read (neither an "
-		                    "NVMe serial nor a PCIe Device Serial Number): use --by id or "
-		                    "--by address", dev->address);
+		                    "NVMe serial nor a PCIe Device Serial Number): select it by id or "
+		                    "by address", dev->address);
 	if (strpbrk(serial, " \t\"',*?[]"))
 		return dp_error_set(-EINVAL, "%s's serial number '%s' has characters a rule cannot "
-		                    "hold: use --by id or --by address", dev->address, serial);
+		                    "hold: select it by id or by address", dev->address, serial);
 	return asprintf(rule, "id=%04x:%04x serial=%s", dev->vendor, dev->device, serial) < 0
 	       ? -ENOMEM : 0;
 }

@@ -427,7 +427,7 @@ static char *unavailable_reason(struct pool_view *v, size_t i)
 	char *why = NULL;
 	int n = 0;
 	if (!g)
-		n = asprintf(&why, "no IOMMU group (is the IOMMU on? devpass check)");
+		n = asprintf(&why, "no IOMMU group (is the IOMMU on?)");
 	else if (g->host_critical)
 		n = group_critical_why(v, g, &why);
 	else if ((c = group_claim(v, i)))
@@ -478,8 +478,8 @@ static void member_state(struct pool_view *v, const struct pool_def *def, struct
 		m->pid = c->pid;
 		m->stale = c->stale;
 		m->since = c->claimed_at;
-		if (c->stale && asprintf(&why, "process %d is gone: the next claim or 'devpass pool gc' "
-		                         "takes it back", c->pid) < 0)
+		if (c->stale && asprintf(&why, "process %d is gone: the next claim or a "
+		                         "gc takes it back", c->pid) < 0)
 			why = NULL;
 	} else if (diff) {
 		m->state = DP_MEMBER_CHANGED;
@@ -488,7 +488,7 @@ static void member_state(struct pool_view *v, const struct pool_def *def, struct
 		m->state = DP_MEMBER_QUARANTINED;
 		m->since = q->since;
 		snprintf(m->owner, sizeof(m->owner), "%s", q->owner);   /* for the wipe */
-		why = strdup("released; 'devpass pool clear' makes it claimable again");
+		why = strdup("released; claimable again after a pool clear");
 	} else if (v->dev[i].pools.n > 1) {
 		char *all = dp_strv_join(&v->dev[i].pools, ", ");
 		m->state = DP_MEMBER_CONFLICT;
