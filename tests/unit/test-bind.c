@@ -151,6 +151,11 @@ static void refuses_host_critical_unless_forced(void **state)
 	assert_int_equal(run(DP_BIND, NVME, NULL, &o, NULL), -EPERM);
 	assert_non_null(strstr(dp_error_message(), "mounted at /"));
 	assert_non_null(strstr(dp_error_message(), NVME));
+	/* the message is the library's; the override is a remedy the front end names */
+	assert_null(strstr(dp_error_message(), "--force"));
+	const char *subject;
+	assert_int_equal(dp_error_remedy(&subject), DP_REMEDY_FORCE);
+	assert_string_equal(subject, NVME);
 	assert_int_equal(fk->writes, 0);
 	assert_string_equal(drv(NVME), "nvme");
 	o.force = true;
@@ -360,6 +365,9 @@ static void hung_unbind_is_left_for_restore(void **state)
 		assert_non_null(strstr(dp_error_message(), "left as it is"));
 		const char *stuck = at == 1 ? GPU : AUDIO, *other = at == 1 ? AUDIO : GPU;
 		assert_non_null(strstr(dp_error_message(), stuck));
+		const char *subject;
+		assert_int_equal(dp_error_remedy(&subject), DP_REMEDY_RESTORE);
+		assert_string_equal(subject, stuck);
 		assert_string_equal(ovr(other), "");
 		assert_string_equal(ovr(stuck), "vfio-pci");
 		assert_int_equal(run(DP_RESTORE, NULL, NULL, &o, NULL), 0);
