@@ -19,21 +19,19 @@ static const char *option_for(const char *parameter)
 	return NULL;
 }
 
-/* The advice for the last library error into buf ("" when none). */
-static void advice(char *buf, size_t size)
+/* The advice for remedy r about subject s into buf ("" when none). */
+static void advice(enum dp_remedy r, const char *s, char *buf, size_t size)
 {
-	const char *s;
-	enum dp_remedy r = dp_error_remedy(&s);
 	buf[0] = '\0';
 	switch (r) {
 	case DP_REMEDY_FORCE:
 		snprintf(buf, size, "--force overrides this, at the risk of the host");
 		break;
 	case DP_REMEDY_RESTORE:
-		if (*s)
-			snprintf(buf, size, "run 'devpass restore %s' once nothing holds it", s);
-		else
-			snprintf(buf, size, "run 'devpass restore --all'");
+		snprintf(buf, size, "run 'devpass restore %s'", *s ? s : "ADDRESS");
+		break;
+	case DP_REMEDY_BIND:
+		snprintf(buf, size, "run 'devpass bind %s'", *s ? s : "ADDRESS");
 		break;
 	case DP_REMEDY_CHECK_HOST:
 		snprintf(buf, size, "run 'devpass check'");
@@ -76,12 +74,25 @@ static void advice(char *buf, size_t size)
 
 const char *cli_error_text(char *buf, size_t size)
 {
-	const char *parameter;
+	const char *subject;
 	char hint[512];
-	advice(hint, sizeof(hint));
-	const char *option = dp_error_remedy(&parameter) == DP_REMEDY_PARAMETER
-	                     ? option_for(parameter) : NULL;
+	enum dp_remedy r = dp_error_remedy(&subject);
+	advice(r, subject, hint, sizeof(hint));
+	const char *option = r == DP_REMEDY_PARAMETER ? option_for(subject) : NULL;
 	snprintf(buf, size, "%s%s%s%s%s%s", option ? option : "", option ? ": " : "",
 	         dp_error_message(), *hint ? " (" : "", hint, *hint ? ")" : "");
 	return buf;
+}
+
+int cli_notes_render(const struct dp_changeset *cs, struct dp_strv *out)
+{
+	char hint[512];
+	advice(cs->next, cs->next_subject, hint, sizeof(hint));
+	for (size_t i = 0; i < cs->notes.n; i++) {
+		bool step = *hint && i == cs->next_note;
+		if (dp_strv_addf(out, "%s%s%s%s", cs->notes.v[i], step ? " (" : "", step ? hint : "",
+		                 step ? ")" : "") < 0)
+			return -1;
+	}
+	return 0;
 }

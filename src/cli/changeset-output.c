@@ -75,7 +75,8 @@ static void lines_print(FILE *f, const char *prefix, const struct dp_strv *sv)
 }
 
 static void text_report(const struct dp_changeset *cs, struct dp_table *summary, bool dry_run,
-                        struct dp_table *files, struct dp_table *commands)
+                        struct dp_table *files, struct dp_table *commands,
+                        const struct dp_strv *notes)
 {
 	if (summary) {
 		dp_table_print_record(summary, stdout, false);
@@ -93,7 +94,7 @@ static void text_report(const struct dp_changeset *cs, struct dp_table *summary,
 	if (!cs->n && !cs->ncommands && !cs->kept.n)
 		printf("%s\n", cs->manual ? "Nothing was written."
 		                           : "Nothing to change: the configuration is already as wanted.");
-	lines_print(stdout, "Note: ", &cs->notes);
+	lines_print(stdout, "Note: ", notes);
 	if (dry_run)
 		printf("(dry run: nothing was changed)\n");
 }
@@ -110,6 +111,13 @@ int cli_changeset_report(const struct dp_changeset *cs, struct dp_table *summary
 		        "devpass wrote)\n",
 		        cs->kept.v[i]);
 	struct dp_table *owned = NULL;
+	struct dp_strv notes = {0};
+	if (cli_notes_render(cs, &notes) < 0) {
+		dp_strv_free(&notes);
+		dp_table_free(files);
+		dp_table_free(commands);
+		return cli_error(EXIT_FAILED, "out of memory");
+	}
 	if (ctx->json) {
 		if (!summary) {
 			summary = owned = dp_table_new(cli_changeset_columns, CLI_CHANGESET_NCOLUMNS);
@@ -122,11 +130,12 @@ int cli_changeset_report(const struct dp_changeset *cs, struct dp_table *summary
 		dp_table_set_json(summary, "files", dp_table_to_json(files));
 		dp_table_set_json(summary, "commands", dp_table_to_json(commands));
 		dp_table_set_strv(summary, "warnings", &cs->warnings);
-		dp_table_set_strv(summary, "notes", &cs->notes);
+		dp_table_set_strv(summary, "notes", &notes);
 		dp_table_set_strv(summary, "kept", &cs->kept);
 		dp_table_print_record(summary, stdout, true);
 	} else if (!error)
-		text_report(cs, summary, dry_run, files, commands);
+		text_report(cs, summary, dry_run, files, commands, &notes);
+	dp_strv_free(&notes);
 	dp_table_free(owned);
 	dp_table_free(files);
 	dp_table_free(commands);

@@ -54,6 +54,9 @@ static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req,
 	if (o.nargs != 1 || !req->owner)
 		return cli_error(EXIT_USAGE, "usage: devpass claim POOL --for OWNER [--count N] [--numa N] "
 		                 "[--address ADDRESS] [--pid PID]");
+	/* the library refuses it too, in its terms; here the options are named */
+	if (req->address && req->count != 1)
+		return cli_error(EXIT_USAGE, "--address claims one device: leave --count out");
 	req->pool = o.args[0];
 	return 0;
 }

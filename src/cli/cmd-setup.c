@@ -85,6 +85,8 @@ static int setup_iommu(const struct setup_args *a, const struct cli_ctx *ctx)
 	if (unknown) {
 		for (size_t i = 0; i < info.instructions.n && !ctx->json; i++)
 			printf("%s\n", info.instructions.v[i]);
+		if (!ctx->json)
+			printf("After the reboot, 'devpass check' says whether the host is ready.\n");
 		code = EXIT_FAILED;   /* nothing was configured: the host is not set up */
 	}
 	dp_table_free(t);

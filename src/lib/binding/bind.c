@@ -751,7 +751,8 @@ static int plan_fail(struct dp_bind_plan *plan, const struct move_failure *f,
 		             "them back once the cause is fixed)", f->cause, what);
 	} else if (s->hung)
 		dp_error_set_remedy(-EIO, DP_REMEDY_RESTORE, s->address, "%s; the other devices were put "
-		                    "back; %s is left as it is", f->cause, s->address);
+		                    "back; %s is left as it is, to restore once nothing holds it",
+		                    f->cause, s->address);
 	else
 		dp_error_set(-EIO, "%s; every device touched was put back as it was", f->cause);
 	dp_strv_free(&trouble);

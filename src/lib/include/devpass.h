@@ -24,8 +24,8 @@ int dp_error_set(int err, const char *fmt, ...) __attribute__((format(printf, 2,
 enum dp_remedy {
 	DP_REMEDY_NONE,
 	DP_REMEDY_FORCE,          /* a safety refusal that the force option overrides */
-	DP_REMEDY_RESTORE,        /* devices were left changed: restore subject ("" all) once
-	                             nothing holds it */
+	DP_REMEDY_RESTORE,        /* restoring subject (the devices, space-separated; ""
+	                             when too many to name) gives them back */
 	DP_REMEDY_CHECK_HOST,     /* the host is not ready: the readiness checks say why */
 	DP_REMEDY_SETUP_IOMMU,    /* the IOMMU is off: set it up, then reboot */
 	DP_REMEDY_SHOW_DEVICE,    /* subject's details say what holds it */
@@ -39,6 +39,7 @@ enum dp_remedy {
 	DP_REMEDY_PERSIST_LIST,   /* no persisted rule for subject: the rules are listed */
 	DP_REMEDY_PARAMETER,      /* the parameter named subject ("owner", "count", "node",
 	                             "by", ...) has a value that cannot be used, or is missing */
+	DP_REMEDY_BIND,           /* binding subject (as DP_REMEDY_RESTORE) applies it now */
 };
 enum dp_remedy dp_error_remedy(const char **subject);
 
@@ -332,6 +333,11 @@ struct dp_changeset {
 	size_t ncommands;
 	struct dp_strv warnings;     /* said loudly, on stderr */
 	struct dp_strv notes;        /* what the user should know next (reboot, ...) */
+	/* the step that note next_note names, as a fact a front end turns into its command
+	 * (DP_REMEDY_NONE: none) */
+	enum dp_remedy next;
+	size_t next_note;
+	char next_subject[128];
 	struct dp_strv kept;         /* files changed since devpass wrote them, left alone */
 	bool manual;                 /* nothing could be written: the user has steps to do */
 	struct dp_journal_list *journal;   /* the feature's journal, read once when needed */

@@ -538,7 +538,7 @@ static void instructions(const struct dp_strv *wanted, struct dp_setup_info *inf
 	             "/etc/default/grub, then run update-grub (or grub2-mkconfig -o <grub.cfg>)");
 	dp_strv_addf(&info->instructions, "  systemd-boot / rEFInd / extlinux: append them to the "
 	             "'options' (or 'append') line of each boot entry");
-	dp_strv_addf(&info->instructions, "Then reboot, and check the host's readiness again.");
+	dp_strv_addf(&info->instructions, "Then reboot.");
 	free(args);
 }
 
@@ -572,8 +572,8 @@ int dp_setup_iommu_plan(bool passthrough_mode, struct dp_setup_info *info, struc
 		free(have);
 		conflicts_warn(&l, cs);
 		if (info->active.n < info->wanted.n)
-			dp_strv_add(&cs->notes, "reboot for the new kernel arguments to take effect, then "
-			            "check the host's readiness again");
+			dp_changeset_note_step(cs, "reboot for the new kernel arguments to take effect, "
+			                       "then check the host's readiness", DP_REMEDY_CHECK_HOST, NULL);
 	}
 	loader_free(&l);
 	return r;

@@ -48,6 +48,26 @@ void dp_changeset_init(struct dp_changeset *cs, const char *feature)
 	snprintf(cs->feature, sizeof(cs->feature), "%s", feature);
 }
 
+void dp_changeset_note_step(struct dp_changeset *cs, const char *note, enum dp_remedy next,
+                            const struct dp_strv *subjects)
+{
+	if (dp_strv_add(&cs->notes, note) < 0)
+		return;   /* no note, no step: the command alone would be advice out of context */
+	cs->next = next;
+	cs->next_note = cs->notes.n - 1;
+	cs->next_subject[0] = '\0';
+	/* too many devices to name: the front end says ADDRESS instead */
+	for (size_t i = 0, len = 0; subjects && i < subjects->n; i++) {
+		int w = snprintf(cs->next_subject + len, sizeof(cs->next_subject) - len, "%s%s",
+		                 i ? " " : "", subjects->v[i]);
+		if (w < 0 || (size_t)w >= sizeof(cs->next_subject) - len) {
+			cs->next_subject[0] = '\0';
+			break;
+		}
+		len += (size_t)w;
+	}
+}
+
 void dp_changeset_free(struct dp_changeset *cs)
 {
 	for (size_t i = 0; i < cs->n; i++) {

@@ -37,6 +37,10 @@ void dp_changeset_command(struct dp_changeset *cs, const char *line);
 /* A file devpass wrote that was edited since (it goes to cs->kept): a plan leaves it be. */
 bool dp_changeset_edited_since(struct dp_changeset *cs, const char *path);
 void dp_changeset_command_optional(struct dp_changeset *cs, const char *line);
+/* Adds a note that names a step (next, about the devices in subjects: see enum
+ * dp_remedy), for the front end to give the command with it. */
+void dp_changeset_note_step(struct dp_changeset *cs, const char *note, enum dp_remedy next,
+                            const struct dp_strv *subjects);
 /* The content a put staged for path, else what is on disk (NULL when absent); for plans
  * that edit one file twice. */
 const char *dp_changeset_peek(const struct dp_changeset *cs, const char *path);

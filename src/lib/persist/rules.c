@@ -461,8 +461,8 @@ static int key_overlap_check(const struct dp_pci_list *list, const struct dp_per
 			                           "matches %s, which the host needs (%s): persist it by "
 			                           "address or by serial instead", rule->address, d->address,
 			                           d->critical.v[0]);
-		dp_strv_addf(&cs->warnings, "keyed by id: %s has the same ids as %s and will be bound to %s "
-		             "at boot too%s", d->address, rule->address,
+		dp_strv_addf(&cs->warnings, "a rule by id also takes %s: it has the same ids as %s "
+		             "and will be bound to %s at boot too%s", d->address, rule->address,
 		             *rule->driver ? rule->driver : "its VF count", d->critical.n ? " (host-critical!)" : "");
 	}
 	return 0;
@@ -497,6 +497,21 @@ static void driverctl_warn(const char *address, struct dp_changeset *cs)
 		dp_strv_addf(&cs->warnings, "%s has a driverctl override to %s (%s), which applies at "
 		             "boot too: keep one of them (driverctl unset-override %s removes it)",
 		             address, driver, path, address);
+}
+
+/* A binding to vfio-pci can be had now as well (the step the front end names); a VF
+ * count or another driver is the boot path's business. */
+static void next_boot_note(struct dp_changeset *cs, const struct dp_persist_options *o,
+                           const struct dp_strv *targets)
+{
+	if (o->vfs >= 0)
+		dp_strv_add(&cs->notes, "the rules apply from the next boot");
+	else if (o->driver && strcmp(o->driver, "vfio-pci") != 0)
+		dp_strv_addf(&cs->notes, "the rules apply from the next boot; binding the devices to "
+		             "%s applies them now", o->driver);
+	else
+		dp_changeset_note_step(cs, "the rules apply from the next boot; binding the devices "
+		                       "applies them now", DP_REMEDY_BIND, targets);
 }
 
 int dp_persist_plan(const struct dp_pci_list *list, char *const *addrs, size_t n,
@@ -534,8 +549,7 @@ int dp_persist_plan(const struct dp_pci_list *list, char *const *addrs, size_t n
 	if (r == 0)
 		r = stage_rules(cs, &rules, &none);
 	if (r == 0 && !dp_changeset_empty(cs))
-		dp_strv_add(&cs->notes, "the rules apply from the next boot; binding the devices "
-		            "applies them now");
+		next_boot_note(cs, o, &targets);
 	dp_strv_free(&targets);
 	dp_groups_free(&groups);
 	dp_persist_rules_free(&rules);
@@ -598,8 +612,9 @@ int dp_persist_remove_plan(const struct dp_pci_list *list, char *const *addrs, s
 	if (r == 0)
 		r = stage_rules(cs, &keep, &drop);
 	if (r == 0 && drop.n)
-		dp_strv_add(&cs->notes, "the devices keep their current driver until the next boot; "
-		            "restoring them gives them back now");
+		dp_changeset_note_step(cs, "the devices keep their current driver until the next "
+		                       "boot; restoring them gives them back now", DP_REMEDY_RESTORE,
+		                       all ? NULL : &targets);
 	dp_strv_free(&targets);
 	dp_groups_free(&groups);
 	dp_persist_rules_free(&rules);

@@ -437,8 +437,8 @@ static int request_check(const struct dp_claim_request *req)
 		                        "a claim lives with a running process (0: until released)",
 		                        (int)req->pid);
 	if (r == 0 && req->address && req->count != 1)
-		r = dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "address", "a claim of one member "
-		                        "address takes one device, not a count");
+		r = dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "count", "a claim of one member "
+		                        "by its address takes one device, not a count of them");
 	return r;
 }
 
