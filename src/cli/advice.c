@@ -72,6 +72,12 @@ static void advice(enum dp_remedy r, const char *s, char *buf, size_t size)
 	}
 }
 
+const char *cli_advice(enum dp_remedy r, const char *subject, char *buf, size_t size)
+{
+	advice(r, subject ? subject : "", buf, size);
+	return buf;
+}
+
 const char *cli_error_text(char *buf, size_t size)
 {
 	const char *subject;

@@ -70,6 +70,9 @@ int cli_claims_report(const struct dp_claim_list *claims, const struct cli_ctx *
 	}
 	for (size_t i = 0; i < claims->warnings.n; i++)
 		fprintf(stderr, "devpass: %s\n", claims->warnings.v[i]);
+	char hint[256];
+	if (*cli_advice(claims->next, NULL, hint, sizeof(hint)))
+		fprintf(stderr, "devpass: (%s)\n", hint);
 	if (error < 0 && claims->n == 0)
 		return cli_lib_error(cli_exit_for(error));
 	struct dp_table *t = dp_table_new(cols, n);

@@ -88,6 +88,8 @@ int cli_lib_error(int code);   /* prints cli_error_text() */
 /* advice.c: the last library error with the advice its remedy calls for (the command to
  * run, the option concerned), into buf */
 const char *cli_error_text(char *buf, size_t size);
+/* advice.c: the command or option that remedy r about subject calls for ("" none) */
+const char *cli_advice(enum dp_remedy r, const char *subject, char *buf, size_t size);
 /* advice.c: a change set's notes, the one that names a step with its command */
 int cli_notes_render(const struct dp_changeset *cs, struct dp_strv *out);
 int cli_print_usage(const char *verb);

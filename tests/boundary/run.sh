@@ -5,7 +5,8 @@
 #     src/lib/libdevpass.sym keeps the rest local);
 #   - the command includes no library header but devpass.h;
 #   - no library file includes or calls a layer above its own (the order is the table in
-#     docs/architecture.md, "Layers").
+#     docs/architecture.md, "Layers");
+#   - library messages name no command-line option and no devpass command (messages.py).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${DEVPASS_BUILD:-$top/build}
@@ -60,4 +61,5 @@ cli_includes_check() {
 exports_check
 cli_includes_check
 "$top/tests/boundary/layers.py" --top "$top" --build "$build" || fails=$((fails + 1))
+"$top/tests/boundary/messages.py" --top "$top" || fails=$((fails + 1))
 [ "$fails" -eq 0 ]

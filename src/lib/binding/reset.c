@@ -58,7 +58,7 @@ int dp_reset_check(const struct dp_pci_device *dev, bool force, bool bus_shared,
 	int r = 0;
 	if (why && !force)
 		r = dp_error_set_remedy(-EBUSY, DP_REMEDY_FORCE, dev->address, "refusing to reset %s: "
-		                        "%s%s (unbind it or bind it to vfio-pci first)", dev->address,
+		                        "%s%s; unbind it or bind it to vfio-pci first", dev->address,
 		                        lead, why);
 	else if (why)
 		dp_strv_addf(warnings, "WARNING: resetting %s although %s%s", dev->address, lead, why);

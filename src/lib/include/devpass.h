@@ -576,6 +576,8 @@ struct dp_claim_list {
 	struct dp_claim *c;
 	size_t n;
 	struct dp_strv warnings;
+	enum dp_remedy next;         /* what the warnings call for (DP_REMEDY_POOL_GC: claims
+	                                of processes that are gone), for a front end to name */
 };
 /* Makes the owner hold count members of the pool: those it holds already count (bound to
  * vfio-pci again if a reboot took them off it, tied to the new pid), free ones make up the

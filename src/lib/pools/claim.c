@@ -817,9 +817,11 @@ int dp_claims_read(const struct dp_pci_list *list, const char *owner, struct dp_
 		c->numa = dev ? dev->numa_node : DP_NO_NUMA;
 		for (size_t f = 0; f < items[i].functions.n; f++)
 			dp_strv_add(&c->functions, items[i].functions.v[f]);
-		if (items[i].claim->stale)
-			dp_strv_addf(&out->warnings, "WARNING: %s: the process %d of %s is gone (devpass "
-			             "pool gc)", c->address, c->pid, c->owner);
+		if (items[i].claim->stale) {
+			dp_strv_addf(&out->warnings, "WARNING: %s: the process %d of %s is gone: a pool "
+			             "gc collects the claim", c->address, c->pid, c->owner);
+			out->next = DP_REMEDY_POOL_GC;
+		}
 	}
 	items_free(items, n);
 	pool_view_free(&v);

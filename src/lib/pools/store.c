@@ -430,7 +430,8 @@ static int import_txn(struct pool_db *p, struct pool_defs *defs, void *arg)
 	struct json_object *arr, *version;
 	if (!json_is_object(a->in) || !json_object_object_get_ex(a->in, "pools", &arr) ||
 	    !json_object_is_type(arr, json_type_array))
-		return dp_error_set(-EINVAL, "the import is not a devpass pool export: expected "
+		return dp_error_set(-EINVAL, "the import is not an export of devpass's "
+		                    "pools: expected "
 		                    "{\"version\": 1, \"pools\": [...]}");
 	if (json_object_object_get_ex(a->in, "version", &version) &&
 	    (!json_object_is_type(version, json_type_int) || json_object_get_int(version) != 1))
