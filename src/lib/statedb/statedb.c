@@ -77,12 +77,11 @@ int dp_statedb_exec(sqlite3 *db, const char *sql, const char *what)
 
 static int schema_version(sqlite3 *db, int *version)
 {
-	sqlite3_stmt *st;
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
 		return dp_statedb_error(db, "read the schema version");
 	int rc = sqlite3_step(st);
 	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0 : dp_statedb_error(db, "read the schema version");
 }
 
@@ -91,6 +90,21 @@ static int schema_newer_error(int version)
 	return dp_error_set(-EPROTO, "devpass state database /%s has schema version %d; this "
 	                    "devpass knows versions up to %d: use the newer devpass that wrote it",
 	                    DP_STATEDB_PATH, version, SCHEMA_VERSION);
+}
+
+/* Takes the database from version `from` to the current one, inside the caller's transaction. */
+static int schema_run_migrations(sqlite3 *db, int from)
+{
+	for (int v = from; v < SCHEMA_VERSION; v++) {
+		char sql[64];
+		int r = dp_statedb_exec(db, migrations[v], "update the schema");
+		if (r < 0)
+			return r;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if ((r = dp_statedb_exec(db, sql, "update the schema version")) < 0)
+			return r;
+	}
+	return 0;
 }
 
 /* Runs the migrations the database lacks, in one transaction: a crash leaves the old
@@ -105,13 +119,8 @@ static int schema_migrate(sqlite3 *db)
 	if ((r = dp_statedb_exec(db, "BEGIN IMMEDIATE", "begin the schema update")) < 0)
 		return r;
 	r = schema_version(db, &version);   /* another process may have done it meanwhile */
-	for (int v = version; r == 0 && v < SCHEMA_VERSION; v++) {
-		char sql[64];
-		r = dp_statedb_exec(db, migrations[v], "update the schema");
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
-		if (r == 0)
-			r = dp_statedb_exec(db, sql, "update the schema version");
-	}
+	if (r == 0)
+		r = schema_run_migrations(db, version);
 	if (r < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return r;
@@ -142,15 +151,14 @@ static int busy_wait(void *ctx, int count)
 static int connection_setup(sqlite3 *db, unsigned flags)
 {
 	int r = dp_statedb_exec(db, "PRAGMA foreign_keys = ON", "turn foreign keys on");
-	if (r == 0 && (flags & DP_STATEDB_CREATE))
-		r = dp_statedb_exec(db, "PRAGMA journal_mode = WAL", "turn write-ahead logging on");
-	if (r == 0 && (flags & DP_STATEDB_CREATE))
-		r = dp_statedb_exec(db, flags & DP_STATEDB_DURABLE ? "PRAGMA synchronous = FULL"
-		                                                   : "PRAGMA synchronous = NORMAL",
-		                    "set synchronous");
-	if (r == 0 && (flags & DP_STATEDB_CREATE))
-		r = schema_migrate(db);
-	return r;
+	if (r < 0 || !(flags & DP_STATEDB_CREATE))
+		return r;
+	if ((r = dp_statedb_exec(db, "PRAGMA journal_mode = WAL", "turn write-ahead logging on")) < 0)
+		return r;
+	r = dp_statedb_exec(db, flags & DP_STATEDB_DURABLE ? "PRAGMA synchronous = FULL"
+	                                                   : "PRAGMA synchronous = NORMAL",
+	                    "set synchronous");
+	return r < 0 ? r : schema_migrate(db);
 }
 
 /* One connection per process and root, kept open: opening one means reading the schema
@@ -223,9 +231,25 @@ int dp_statedb_open(unsigned flags, sqlite3 **db_out, int *dirfd_out)
 	return r;
 }
 
+/* Opens the database file in the state directory dir (a /proc/self/fd path): read-write
+ * when it may, since a reader of a WAL database writes its shared-memory index. */
+static sqlite3 *statedb_connect(const char *dir, bool create)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/devpass.db", dir);
+	int mode = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, mode, NULL) != SQLITE_OK && !create) {
+		sqlite3_close(db);
+		db = NULL;
+		sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+	}
+	return db;
+}
+
 static int statedb_open_new(unsigned flags, sqlite3 **db_out, int *dirfd_out)
 {
-	char dir[64], path[PATH_MAX];
+	char dir[64];
 	bool create = flags & DP_STATEDB_CREATE;
 	*db_out = NULL;
 	*dirfd_out = -1;
@@ -234,32 +258,18 @@ static int statedb_open_new(unsigned flags, sqlite3 **db_out, int *dirfd_out)
 	int r = create ? dp_fs_mkdir_p(DP_STATEDB_DIR, 0755) : 0;
 	if (r < 0)
 		return dp_error_set(r, "cannot create /%s: %s", DP_STATEDB_DIR, strerror(-r));
-	if ((r = dp_fs_dir_handle_path(DP_STATEDB_DIR, dirfd_out, dir, sizeof(dir))) < 0)
+	_cleanup_close_ int dirfd = -1;
+	if ((r = dp_fs_dir_handle_path(DP_STATEDB_DIR, &dirfd, dir, sizeof(dir))) < 0)
 		return dp_error_set(r, "cannot open /%s: %s", DP_STATEDB_DIR, strerror(-r));
-	snprintf(path, sizeof(path), "%s/devpass.db", dir);
-	/* a reader of a WAL database writes its shared-memory index: read-write when it may */
-	int mode = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
-	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, mode, NULL) != SQLITE_OK && !create) {
-		sqlite3_close(db);
-		db = NULL;
-		mode = SQLITE_OPEN_READONLY;
-		sqlite3_open_v2(path, &db, mode, NULL);
-	}
-	if (!db || sqlite3_errcode(db) != SQLITE_OK) {
-		r = dp_statedb_error(db, "open");
-		goto fail;
-	}
+	_cleanup_(sqlite3_closep) sqlite3 *db = statedb_connect(dir, create);
+	if (!db || sqlite3_errcode(db) != SQLITE_OK)
+		return dp_statedb_error(db, "open");
 	sqlite3_busy_handler(db, busy_wait, NULL);
 	if ((r = connection_setup(db, flags)) < 0)
-		goto fail;
-	*db_out = db;
+		return r;
+	*db_out = TAKE_PTR(db);
+	*dirfd_out = TAKE_FD(dirfd);
 	return 0;
-fail:
-	sqlite3_close(db);
-	close(*dirfd_out);
-	*dirfd_out = -1;
-	return r;
 }
 
 void dp_statedb_close(sqlite3 *db, int dirfd)

@@ -26,5 +26,7 @@ int dp_statedb_version(void);   /* the schema version this devpass writes */
 
 /* _cleanup_(sqlite3_finalizep) sqlite3_stmt *st: finalized on every return */
 DEFINE_CLEANUP_PTR(sqlite3_stmt, sqlite3_finalize, sqlite3_finalizep)
+/* _cleanup_(sqlite3_closep) sqlite3 *db: closed on every return (sqlite3_close(NULL) is a no-op) */
+DEFINE_CLEANUP_PTR(sqlite3, sqlite3_close, sqlite3_closep)
 
 #endif
