@@ -326,7 +326,25 @@ static struct json_object *cell_json(const struct cell *c)
 	}
 }
 
-/* Text form of a value: "-" for null, yes/no, arrays joined with commas. */
+/* Items of an array in text form, joined with commas; NULL when out of memory. */
+static char *json_text(struct json_object *v);
+
+static char *json_array_text(struct json_object *v)
+{
+	_cleanup_(dp_strv_freep) struct dp_strv parts = {0};
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		char *part = json_text(json_object_array_get_idx(v, i));
+		if (!part || dp_array_grow(&parts.v, parts.n, 1, sizeof(*parts.v)) < 0) {
+			free(part);
+			return NULL;
+		}
+		parts.v[parts.n++] = part;
+	}
+	return dp_strv_join(&parts, ", ");
+}
+
+/* Text form of a value: "-" for null, yes/no, arrays joined with commas. NULL when out
+ * of memory. */
 static char *json_text(struct json_object *v)
 {
 	if (!v)
@@ -336,30 +354,14 @@ static char *json_text(struct json_object *v)
 		return strdup(json_object_get_boolean(v) ? "yes" : "no");
 	case json_type_string:
 		return strdup(json_object_get_string(v));
-	case json_type_array: {
-		size_t n = json_object_array_length(v), len = 1;
-		if (!n)
-			return strdup("-");
-		char **parts = calloc(n, sizeof(*parts));
-		for (size_t i = 0; i < n; i++) {
-			parts[i] = json_text(json_object_array_get_idx(v, i));
-			len += strlen(parts[i]) + 2;
-		}
-		char *out = calloc(1, len);
-		for (size_t i = 0; i < n; i++) {
-			if (i)
-				strcat(out, ", ");
-			strcat(out, parts[i]);
-			free(parts[i]);
-		}
-		free(parts);
-		return out;
-	}
+	case json_type_array:
+		return json_object_array_length(v) ? json_array_text(v) : strdup("-");
 	default:
 		return strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 	}
 }
 
+/* NULL when out of memory. */
 static char *cell_text(const struct cell *c)
 {
 	char buf[32];
@@ -398,25 +400,54 @@ static void ellipsize(char *s, int max)
 	}
 }
 
-static int print_text(const struct dp_table *t, FILE *f)
+/* The text of every shown cell, row by row (cell[r * ncols + c]), owned. */
+struct text_grid {
+	char **cell;
+	size_t n;
+};
+
+static void text_grid_free(struct text_grid *g)
 {
-	size_t *width = calloc(t->ncols, sizeof(*width));
-	char ***text = calloc(t->nrows + 1, sizeof(*text));
-	for (size_t c = 0; c < t->ncols; c++)
-		width[c] = utf8_width(t->cols[c].header);
+	for (size_t i = 0; g->cell && i < g->n; i++)
+		free(g->cell[i]);
+	free(g->cell);
+}
+DEFINE_CLEANUP_STRUCT(text_grid, text_grid_free)
+
+/* Fills the grid with the shown cells' text and widens each column to fit;
+ * -ENOMEM when a text could not be made. */
+static int text_grid_fill(const struct dp_table *t, struct text_grid *g, size_t *width)
+{
 	for (size_t r = 0; r < t->nrows; r++) {
-		text[r] = calloc(t->ncols, sizeof(char *));
 		for (size_t c = 0; c < t->ncols; c++) {
 			if (!(t->cols[c].flags & DP_COL_TEXT))
 				continue;
-			text[r][c] = cell_text(&t->rows[r][c]);
+			char *text = g->cell[r * t->ncols + c] = cell_text(&t->rows[r][c]);
+			if (!text)
+				return -ENOMEM;
 			if (t->cols[c].flags & DP_COL_ELLIPSIZE)
-				ellipsize(text[r][c], t->cols[c].max_width);
-			size_t w = utf8_width(text[r][c]);
+				ellipsize(text, t->cols[c].max_width);
+			size_t w = utf8_width(text);
 			if (w > width[c])
 				width[c] = w;
 		}
 	}
+	return 0;
+}
+
+static int print_text(const struct dp_table *t, FILE *f)
+{
+	if (t->ncols && t->nrows > SIZE_MAX / sizeof(char *) / t->ncols - 1)
+		return -1;
+	_cleanup_free_ size_t *width = calloc(t->ncols + 1, sizeof(*width));
+	_cleanup_(text_grid_freep) struct text_grid g = {
+		calloc(t->nrows * t->ncols + 1, sizeof(char *)), t->nrows * t->ncols};
+	if (!width || !g.cell)
+		return -1;
+	for (size_t c = 0; c < t->ncols; c++)
+		width[c] = utf8_width(t->cols[c].header);
+	if (text_grid_fill(t, &g, width) < 0)
+		return -1;
 	size_t last = 0;
 	for (size_t c = 0; c < t->ncols; c++)
 		if (t->cols[c].flags & DP_COL_TEXT)
@@ -425,20 +456,13 @@ static int print_text(const struct dp_table *t, FILE *f)
 		for (size_t c = 0; c < t->ncols; c++) {
 			if (!(t->cols[c].flags & DP_COL_TEXT))
 				continue;
-			const char *s = r < 0 ? t->cols[c].header : text[r][c];
+			const char *s = r < 0 ? t->cols[c].header : g.cell[(size_t)r * t->ncols + c];
 			if (c == last)
 				fprintf(f, "%s\n", s);
 			else
 				fprintf(f, "%s%*s", s, (int)(width[c] - utf8_width(s) + 2), "");
 		}
 	}
-	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols; c++)
-			free(text[r][c]);
-		free(text[r]);
-	}
-	free(text);
-	free(width);
 	return ferror(f) ? -1 : 0;
 }
 
@@ -447,7 +471,7 @@ static int print_text(const struct dp_table *t, FILE *f)
 static struct json_object *row_object(const struct dp_table *t, size_t r)
 {
 	struct json_object *o = json_object_new_object();
-	for (size_t c = 0; c < t->ncols; c++)
+	for (size_t c = 0; o && c < t->ncols; c++)
 		json_object_object_add(o, t->cols[c].key, cell_json(&t->rows[r][c]));
 	return o;
 }
@@ -455,7 +479,7 @@ static struct json_object *row_object(const struct dp_table *t, size_t r)
 struct json_object *dp_table_to_json(const struct dp_table *t)
 {
 	struct json_object *a = json_object_new_array_ext((int)t->nrows);
-	for (size_t r = 0; r < t->nrows; r++)
+	for (size_t r = 0; a && r < t->nrows; r++)
 		json_object_array_add(a, row_object(t, r));
 	return a;
 }
@@ -644,60 +668,77 @@ int dp_table_print(struct dp_table *t, FILE *f, bool json)
 
 /* ---- records ------------------------------------------------------------------------ */
 
-static void record_value_print(FILE *f, struct json_object *v, int indent)
+/* One line of an array of objects: each value in text form, flags by their name.
+ * -ENOMEM when a text could not be made. */
+static int record_item_print(FILE *f, struct json_object *item)
+{
+	const char *sep = "";
+	json_object_object_foreach(item, key, val) {
+		/* a flag reads as its name when set and is left out when not */
+		if (val && json_object_get_type(val) == json_type_boolean) {
+			if (json_object_get_boolean(val))
+				fprintf(f, "%s[%s]", sep, key);
+			continue;
+		}
+		_cleanup_free_ char *s = json_text(val);
+		if (!s)
+			return -ENOMEM;
+		fprintf(f, "%s%s", sep, s);
+		sep = "  ";
+	}
+	return 0;
+}
+
+/* -ENOMEM when a text could not be made. */
+static int record_value_print(FILE *f, struct json_object *v, int indent)
 {
 	if (v && json_object_get_type(v) == json_type_array && json_object_array_length(v) &&
 	    json_object_get_type(json_object_array_get_idx(v, 0)) == json_type_object) {
 		fputc('\n', f);
 		for (size_t i = 0; i < json_object_array_length(v); i++) {
 			fprintf(f, "%*s", indent, "");
-			const char *sep = "";
-			json_object_object_foreach(json_object_array_get_idx(v, i), key, val) {
-				/* a flag reads as its name when set and is left out when not */
-				if (val && json_object_get_type(val) == json_type_boolean) {
-					if (json_object_get_boolean(val))
-						fprintf(f, "%s[%s]", sep, key);
-					continue;
-				}
-				char *s = json_text(val);
-				fprintf(f, "%s%s", sep, s);
-				free(s);
-				sep = "  ";
-			}
+			if (record_item_print(f, json_object_array_get_idx(v, i)) < 0)
+				return -ENOMEM;
 			fputc('\n', f);
 		}
-		return;
+		return 0;
 	}
 	if (v && json_object_get_type(v) == json_type_object) {
 		fputc('\n', f);
 		json_object_object_foreach(v, key, val) {
-			char *s = json_text(val);
+			_cleanup_free_ char *s = json_text(val);
+			if (!s)
+				return -ENOMEM;
 			fprintf(f, "%*s%s: %s\n", indent, "", key, s);
-			free(s);
 		}
-		return;
+		return 0;
 	}
-	char *s = json_text(v);
+	_cleanup_free_ char *s = json_text(v);
+	if (!s)
+		return -ENOMEM;
 	fprintf(f, " %s\n", s);
-	free(s);
+	return 0;
 }
+
+DEFINE_CLEANUP_PTR(struct json_object, json_object_put, json_object_putp)
 
 int dp_table_print_record(const struct dp_table *t, FILE *f, bool json)
 {
 	for (size_t r = 0; r < t->nrows; r++) {
 		if (json) {
-			struct json_object *o = row_object(t, r);
+			_cleanup_(json_object_putp) struct json_object *o = row_object(t, r);
+			if (!o)
+				return -1;
 			fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_FLAGS));
-			json_object_put(o);
 			continue;
 		}
 		for (size_t c = 0; c < t->ncols; c++) {
 			if (!(t->cols[c].flags & DP_COL_TEXT))
 				continue;
 			fprintf(f, "%s:", t->cols[c].header);
-			struct json_object *v = cell_json(&t->rows[r][c]);
-			record_value_print(f, v, 8);
-			json_object_put(v);
+			_cleanup_(json_object_putp) struct json_object *v = cell_json(&t->rows[r][c]);
+			if (record_value_print(f, v, 8) < 0)
+				return -1;
 		}
 		if (r + 1 < t->nrows)
 			fputc('\n', f);
