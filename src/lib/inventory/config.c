@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "devpass.h"
+#include "alloc-util.h"
 #include "fs/sysroot.h"
 #include "inventory/inventory.h"
 
@@ -149,26 +150,25 @@ int dp_pci_sriov_total(const struct dp_pci_device *dev)
 	return attr_int(dev, "sriov_totalvfs", -1);
 }
 
-static void sriov_read(const struct dp_pci_device *dev, struct dp_pci_details *d)
+/* -ENOMEM when a VF could not be listed. */
+static int sriov_read(const struct dp_pci_device *dev, struct dp_pci_details *d)
 {
 	char path[PATH_MAX];
 	d->sriov_total = dp_pci_sriov_total(dev);
 	d->sriov_num = d->sriov_total >= 0 ? attr_int(dev, "sriov_numvfs", 0) : -1;
 	dp_pci_physfn_read(dev, d->physfn);
 	if (d->sriov_total < 0)
-		return;
-	DIR *dir = dp_fs_opendir(dev->sysfs_path);
+		return 0;
+	_cleanup_closedir_ DIR *dir = dp_fs_opendir(dev->sysfs_path);
 	struct dirent *de;
 	while (dir && (de = readdir(dir))) {
 		char name[DP_ADDR_LEN];
 		if (strncmp(de->d_name, "virtfn", 6) != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dev->sysfs_path, de->d_name);
-		if (dp_fs_readlink_name(path, name, sizeof(name)) == 0)
-			dp_strv_add(&d->vfs, name);
+		if (dp_fs_readlink_name(path, name, sizeof(name)) == 0 && dp_strv_add(&d->vfs, name) < 0)
+			return -ENOMEM;
 	}
-	if (dir)
-		closedir(dir);
 	/* virtfn10 sorts before virtfn2 in a directory: order by address instead */
 	for (size_t i = 1; i < d->vfs.n; i++)
 		for (size_t j = i; j > 0 && strcmp(d->vfs.v[j - 1], d->vfs.v[j]) > 0; j--) {
@@ -176,41 +176,47 @@ static void sriov_read(const struct dp_pci_device *dev, struct dp_pci_details *d
 			d->vfs.v[j] = d->vfs.v[j - 1];
 			d->vfs.v[j - 1] = t;
 		}
+	return 0;
 }
 
-/* Kernel modules whose aliases match the device, the way modprobe would pick them. */
-static void modules_read(const struct dp_pci_device *dev, struct dp_pci_details *d)
+DEFINE_CLEANUP_PTR(struct kmod_ctx, kmod_unref, kmod_unrefp)
+DEFINE_CLEANUP_PTR(struct kmod_list, kmod_module_unref_list, kmod_module_unref_listp)
+DEFINE_CLEANUP_PTR(struct kmod_module, kmod_module_unref, kmod_module_unrefp)
+
+/* Kernel modules whose aliases match the device, the way modprobe would pick them.
+ * -ENOMEM when one could not be listed; no modules directory is not a failure. */
+static int modules_read(const struct dp_pci_device *dev, struct dp_pci_details *d)
 {
 	char release[128], rel[PATH_MAX], dir[PATH_MAX];
 	if (!dev->modalias || dp_fs_read_line("proc/sys/kernel/osrelease", release, sizeof(release)) <= 0)
-		return;
+		return 0;
 	snprintf(rel, sizeof(rel), "lib/modules/%s", release);
 	if (!dp_fs_exists(rel) && (snprintf(rel, sizeof(rel), "usr/lib/modules/%s", release), !dp_fs_exists(rel)))
-		return;
+		return 0;
 	if (dp_fs_host_path(rel, dir, sizeof(dir)) < 0)
-		return;
-	struct kmod_ctx *ctx = kmod_new(dir, NULL);
+		return 0;
+	_cleanup_(kmod_unrefp) struct kmod_ctx *ctx = kmod_new(dir, NULL);
 	if (!ctx)
-		return;
+		return 0;
 	kmod_set_log_priority(ctx, 0);
-	struct kmod_list *list = NULL, *it;
-	if (kmod_module_new_from_lookup(ctx, dev->modalias, &list) == 0) {
-		kmod_list_foreach(it, list) {
-			struct kmod_module *mod = kmod_module_get_module(it);
-			if (!dp_strv_contains(&d->modules, kmod_module_get_name(mod)))
-				dp_strv_add(&d->modules, kmod_module_get_name(mod));
-			kmod_module_unref(mod);
-		}
-		kmod_module_unref_list(list);
+	_cleanup_(kmod_module_unref_listp) struct kmod_list *list = NULL;
+	struct kmod_list *it;
+	if (kmod_module_new_from_lookup(ctx, dev->modalias, &list) != 0)
+		return 0;
+	kmod_list_foreach(it, list) {
+		_cleanup_(kmod_module_unrefp) struct kmod_module *mod = kmod_module_get_module(it);
+		const char *name = kmod_module_get_name(mod);
+		if (!dp_strv_contains(&d->modules, name) && dp_strv_add(&d->modules, name) < 0)
+			return -ENOMEM;
 	}
-	kmod_unref(ctx);
+	return 0;
 }
 
 static void nvme_serial_read(const struct dp_pci_device *dev, struct dp_pci_details *d)
 {
 	char dir[PATH_MAX], path[PATH_MAX + NAME_MAX];
 	snprintf(dir, sizeof(dir), "%s/nvme", dev->sysfs_path);
-	DIR *dd = dp_fs_opendir(dir);
+	_cleanup_closedir_ DIR *dd = dp_fs_opendir(dir);
 	struct dirent *de;
 	while (dd && (de = readdir(dd))) {
 		if (strncmp(de->d_name, "nvme", 4) != 0)
@@ -219,8 +225,6 @@ static void nvme_serial_read(const struct dp_pci_device *dev, struct dp_pci_deta
 		if (dp_fs_read_line(path, d->nvme_serial, sizeof(d->nvme_serial)) > 0)
 			break;
 	}
-	if (dd)
-		closedir(dd);
 }
 
 int dp_pci_details_read(const struct dp_pci_device *dev, struct dp_pci_details *out)
@@ -248,8 +252,10 @@ int dp_pci_details_read(const struct dp_pci_device *dev, struct dp_pci_details *
 	out->rom = dp_fs_exists(path);
 	if (attr_line(dev, "local_cpulist", out->local_cpulist, sizeof(out->local_cpulist)) < 0)
 		out->local_cpulist[0] = '\0';
-	sriov_read(dev, out);
-	modules_read(dev, out);
+	if (sriov_read(dev, out) < 0 || modules_read(dev, out) < 0) {
+		dp_pci_details_free(out);   /* left empty: freeing it again is harmless */
+		return dp_error_set(-ENOMEM, "out of memory reading %s", dev->address);
+	}
 	if (strcmp(dev->driver, "nvme") == 0)
 		nvme_serial_read(dev, out);
 	return 0;

@@ -66,9 +66,10 @@ static void mounts_use(struct block_ctx *b, unsigned major, unsigned minor, stru
 	char what[PATH_MAX + 128];
 	crit_mount_describe(mt, best, what, sizeof(what));
 	if (others)
-		dp_strv_addf(uses, "%s (and at %zu other place%s)", what, others, others > 1 ? "s" : "");
+		crit_checked(dp_strv_addf(uses, "%s (and at %zu other place%s)", what, others,
+		                          others > 1 ? "s" : ""));
 	else
-		dp_strv_add(uses, what);
+		crit_checked(dp_strv_add(uses, what));
 }
 
 static bool mounted_anywhere(struct block_ctx *b, unsigned major, unsigned minor)
@@ -89,11 +90,11 @@ static void swaps_use(struct block_ctx *b, unsigned major, unsigned minor, struc
 			continue;
 		char fs[PATH_MAX + 128];
 		if (s->partition) {
-			dp_strv_add(uses, "active swap");
+			crit_checked(dp_strv_add(uses, "active swap"));
 			continue;
 		}
 		crit_mount_describe(&b->crit->mounts, s->fs, fs, sizeof(fs));
-		dp_strv_addf(uses, "active swap file %s on %s", s->path, fs);
+		crit_checked(dp_strv_addf(uses, "active swap file %s on %s", s->path, fs));
 	}
 }
 
@@ -119,7 +120,7 @@ static size_t orphan_swaps(struct block_ctx *b, const char *what, struct dp_strv
 	size_t n = 0;
 	for (size_t i = 0; i < sw->n; i++)
 		if (!sw->s[i].partition && !sw->s[i].located && ++n)
-			dp_strv_addf(uses, "active swap file %s %s", sw->s[i].path, what);
+			crit_checked(dp_strv_addf(uses, "active swap file %s %s", sw->s[i].path, what));
 	return n;
 }
 
@@ -133,8 +134,8 @@ static void orphan_use(struct block_ctx *b, const char *name, unsigned major, un
 	snprintf(what, sizeof(what), "on its %s filesystem, mounted nowhere (lazily unmounted)",
 	         type);
 	if (orphan_swaps(b, what, uses) == 0)
-		dp_strv_addf(uses, "%s filesystem still active though mounted nowhere (lazily unmounted "
-		             "and held open)", type);
+		crit_checked(dp_strv_addf(uses, "%s filesystem still active though mounted nowhere "
+		                          "(lazily unmounted and held open)", type));
 }
 
 /* ---- stacks: loop, zram, holders ------------------------------------------------- */
@@ -183,14 +184,17 @@ static void loop_add(struct block_ctx *b, const char *name)
 {
 	char path[PATH_MAX], file[PATH_MAX];
 	snprintf(path, sizeof(path), "sys/block/%s/loop/backing_file", name);
-	if (dp_fs_read_line(path, file, sizeof(file)) <= 0 ||
-	    dp_array_grow(&b->loops, b->nloops, 1, sizeof(*b->loops)) < 0)
+	if (dp_fs_read_line(path, file, sizeof(file)) <= 0)
+		return;
+	if (crit_checked(dp_array_grow(&b->loops, b->nloops, 1, sizeof(*b->loops))) < 0)
 		return;
 	struct loopdev *l = &b->loops[b->nloops];
 	*l = (struct loopdev){0};
 	snprintf(l->name, sizeof(l->name), "%s", name);
-	if (!(l->file = strdup(file)))
+	if (!(l->file = strdup(file))) {
+		crit_out_of_memory();
 		return;
+	}
 	loop_locate(b, l);
 	b->nloops++;
 }
@@ -201,7 +205,7 @@ static void zram_add(struct block_ctx *b, const char *name)
 	snprintf(path, sizeof(path), "sys/block/%s/backing_dev", name);
 	if (dp_fs_read_line(path, dev, sizeof(dev)) > 0 && strcmp(dev, "none") != 0) {
 		const char *base = strrchr(dev, '/');
-		dp_strv_addf(&b->zram, "%s\t%s", name, base ? base + 1 : dev);
+		crit_checked(dp_strv_addf(&b->zram, "%s\t%s", name, base ? base + 1 : dev));
 	}
 }
 
@@ -228,9 +232,9 @@ static void stacked_uses(struct block_ctx *b, const char *how, const char *upper
 	_cleanup_(dp_strv_freep) struct dp_strv sub = {0};
 	uses_of(b, upper, &sub, depth + 1);
 	for (size_t i = 0; i < sub.n; i++)
-		dp_strv_addf(uses, "%s: %s", how, sub.v[i]);
+		crit_checked(dp_strv_addf(uses, "%s: %s", how, sub.v[i]));
 	if (sub.n == 0)
-		dp_strv_add(uses, how);   /* built on it, though unused: taking it breaks that */
+		crit_checked(dp_strv_add(uses, how));   /* built on it, though unused: taking it breaks that */
 }
 
 static void loops_use(struct block_ctx *b, unsigned major, unsigned minor, struct dp_strv *uses,
@@ -320,7 +324,7 @@ static void uses_of(struct block_ctx *b, const char *name, struct dp_strv *uses,
 	if (uses->n == before)
 		orphan_use(b, name, major, minor, uses);
 	if (uses->n == before && depth > 0 && probe(name, major, minor) == -EBUSY)
-		dp_strv_add(uses, KERNEL_BUSY);
+		crit_checked(dp_strv_add(uses, KERNEL_BUSY));
 }
 
 /* ---- disks and their functions --------------------------------------------------- */
@@ -329,7 +333,7 @@ static void uses_of(struct block_ctx *b, const char *name, struct dp_strv *uses,
 static void disk_nodes(const char *disk, struct dp_strv *nodes)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	dp_strv_add(nodes, disk);
+	crit_checked(dp_strv_add(nodes, disk));
 	snprintf(dir, sizeof(dir), "sys/block/%s", disk);
 	_cleanup_closedir_ DIR *d = dp_fs_opendir(dir);
 	struct dirent *de;
@@ -339,7 +343,7 @@ static void disk_nodes(const char *disk, struct dp_strv *nodes)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s/partition", dir, de->d_name);
 		if (dp_fs_exists(path))
-			dp_strv_add(nodes, de->d_name);
+			crit_checked(dp_strv_add(nodes, de->d_name));
 	}
 }
 
@@ -354,7 +358,7 @@ static void disk_uses(struct block_ctx *b, const char *disk, struct dp_strv *out
 		_cleanup_(dp_strv_freep) struct dp_strv uses = {0};
 		uses_of(b, nodes.v[i], &uses, 0);
 		for (size_t u = 0; u < uses.n; u++)
-			dp_strv_addf(out, "%s: %s", nodes.v[i], uses.v[u]);
+			crit_checked(dp_strv_addf(out, "%s: %s", nodes.v[i], uses.v[u]));
 	}
 	for (size_t i = nodes.n; out->n == 0 && i-- > 0;) {   /* partitions first */
 		unsigned major, minor;
@@ -364,9 +368,9 @@ static void disk_uses(struct block_ctx *b, const char *disk, struct dp_strv *out
 		if (orphan_swaps(b, "on a filesystem mounted nowhere (lazily unmounted; exclusive open "
 		                 "refused)", &orphans))
 			for (size_t s = 0; s < orphans.n; s++)
-				dp_strv_addf(out, "%s: %s", nodes.v[i], orphans.v[s]);
+				crit_checked(dp_strv_addf(out, "%s: %s", nodes.v[i], orphans.v[s]));
 		else
-			dp_strv_addf(out, "%s: %s", nodes.v[i], KERNEL_BUSY);
+			crit_checked(dp_strv_addf(out, "%s: %s", nodes.v[i], KERNEL_BUSY));
 		if (i > 0)
 			break;   /* a busy partition makes the whole disk busy too */
 	}
@@ -376,7 +380,9 @@ static void reasons_mark(struct dp_pci_list *list, const char *addr, const struc
 {
 	for (size_t i = 0; i < uses->n; i++) {
 		_cleanup_free_ char *reason = NULL;
-		if (asprintf(&reason, "backs %s", uses->v[i]) >= 0)
+		if (asprintf(&reason, "backs %s", uses->v[i]) < 0)
+			crit_out_of_memory();
+		else
 			crit_mark(list, addr, reason);
 	}
 }
@@ -395,7 +401,7 @@ static void subsystem_controllers(const char *resolved, struct dp_strv *ctrls)
 	while (d && (de = readdir(d)))
 		if (strncmp(de->d_name, "nvme", 4) == 0 && strncmp(de->d_name, "nvme-", 5) != 0 &&
 		    !strchr(de->d_name + 4, 'n'))
-			dp_strv_add(ctrls, de->d_name);
+			crit_checked(dp_strv_add(ctrls, de->d_name));
 }
 
 /* The NVMe controllers a disk is reached through: its parent directory, or the
@@ -413,7 +419,7 @@ static void nvme_controllers(const char *resolved, struct dp_strv *ctrls)
 		*slash = '\0';
 		slash = strrchr(parent, '/');
 		if (slash && strncmp(slash + 1, "nvme", 4) == 0)
-			dp_strv_add(ctrls, slash + 1);
+			crit_checked(dp_strv_add(ctrls, slash + 1));
 	}
 }
 
@@ -456,7 +462,9 @@ static void network_disk_mark(struct block_ctx *b, const char *disk, const char 
 	if (uses.n == 0)
 		return;
 	_cleanup_free_ char *what = NULL;
-	if (asprintf(&what, "%s disk %s (%s)", kind, disk, uses.v[0]) >= 0)
+	if (asprintf(&what, "%s disk %s (%s)", kind, disk, uses.v[0]) < 0)
+		crit_out_of_memory();
+	else
 		crit_server_mark(b->crit, server, what);
 }
 

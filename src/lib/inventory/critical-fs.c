@@ -30,7 +30,7 @@ struct fs_ctx {
 static void virtio_add(struct fs_ctx *f, const char *name)
 {
 	char path[PATH_MAX], resolved[PATH_MAX], buf[32];
-	if (dp_array_grow(&f->virtio, f->nvirtio, 1, sizeof(*f->virtio)) < 0)
+	if (crit_checked(dp_array_grow(&f->virtio, f->nvirtio, 1, sizeof(*f->virtio))) < 0)
 		return;
 	struct virtio_dev *v = &f->virtio[f->nvirtio];
 	*v = (struct virtio_dev){0};
@@ -68,7 +68,9 @@ static void nine_p_mark(struct fs_ctx *f, const struct crit_mount *m, const char
 			continue;
 		_cleanup_free_ char *reason = NULL;
 		if (asprintf(&reason, "carries the 9p filesystem mounted at %s%s over %s (tag %s)",
-		             m->point, where, v->name, m->source) >= 0)
+		             m->point, where, v->name, m->source) < 0)
+			crit_out_of_memory();
+		else
 			crit_mark(f->crit->list, v->addr, reason);
 	}
 }
@@ -103,7 +105,9 @@ static void virtiofs_mark(struct fs_ctx *f, const struct crit_mount *m, const ch
 	_cleanup_free_ char *reason = NULL;
 	if (virtiofs_by_tag(m->source, name, sizeof(name), addr)) {
 		if (asprintf(&reason, "carries the virtiofs filesystem mounted at %s%s over %s (tag %s)",
-		             m->point, where, name, m->source) >= 0)
+		             m->point, where, name, m->source) < 0)
+			crit_out_of_memory();
+		else
 			crit_mark(f->crit->list, addr, reason);
 		return;
 	}
@@ -112,12 +116,13 @@ static void virtiofs_mark(struct fs_ctx *f, const struct crit_mount *m, const ch
 		const struct virtio_dev *v = &f->virtio[i];
 		if (v->id != VIRTIO_ID_FS || !*v->addr)
 			continue;
-		free(reason);
-		reason = NULL;
-		if (asprintf(&reason, "may carry the virtiofs filesystem mounted at %s%s (tag %s): the "
+		_cleanup_free_ char *maybe = NULL;
+		if (asprintf(&maybe, "may carry the virtiofs filesystem mounted at %s%s (tag %s): the "
 		             "kernel does not say which virtio-fs device has that tag, so each one (here "
-		             "%s) is kept", m->point, where, m->source, v->name) >= 0)
-			crit_mark(f->crit->list, v->addr, reason);
+		             "%s) is kept", m->point, where, m->source, v->name) < 0)
+			crit_out_of_memory();
+		else
+			crit_mark(f->crit->list, v->addr, maybe);
 	}
 }
 
@@ -151,9 +156,13 @@ void crit_fs_mark(struct crit_ctx *ctx)
 		if (!interesting(m))
 			continue;
 		_cleanup_free_ char *key = NULL;
-		if (asprintf(&key, "%s\t%s", m->fstype, m->source) < 0 || dp_strv_contains(&seen, key))
+		if (asprintf(&key, "%s\t%s", m->fstype, m->source) < 0) {
+			crit_out_of_memory();
 			continue;
-		dp_strv_add(&seen, key);
+		}
+		if (dp_strv_contains(&seen, key))
+			continue;
+		crit_checked(dp_strv_add(&seen, key));
 		mount_mark(&f, m);
 	}
 	free(f.virtio);

@@ -84,8 +84,10 @@ static size_t pids_collect(struct pid_ns **out)
 	size_t n = 0;
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
-		if (!isdigit((unsigned char)de->d_name[0]) || dp_array_grow(&v, n, 1, sizeof(*v)) < 0)
+		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
+		if (crit_checked(dp_array_grow(&v, n, 1, sizeof(*v))) < 0)
+			break;
 		char path[64];
 		snprintf(path, sizeof(path), "proc/%.20s/ns/mnt", de->d_name);
 		v[n].pid = atoi(de->d_name);
@@ -111,19 +113,19 @@ static void foreign_read(struct crit_mounts *mt, const char *own_id)
 	_cleanup_(dp_strv_freep) struct dp_strv seen = {0};
 	size_t n = pids_collect(&pids);
 	if (*own_id)
-		dp_strv_add(&seen, own_id);
+		crit_checked(dp_strv_add(&seen, own_id));
 	for (size_t i = 0; i < n; i++) {
 		if (id_seen(&seen, pids[i].id))
 			continue;
 		char path[64];
 		snprintf(path, sizeof(path), "proc/%d/mountinfo", pids[i].pid);
-		if (ns_add(mt, pids[i].pid) < 0)
+		if (crit_checked(ns_add(mt, pids[i].pid)) < 0)
 			return;
-		if (table_read(mt, path, mt->nns - 1) < 0) {
+		if (crit_checked(table_read(mt, path, mt->nns - 1)) < 0) {   /* gone meanwhile */
 			mt->nns--;
 			continue;
 		}
-		dp_strv_add(&seen, pids[i].id);
+		crit_checked(dp_strv_add(&seen, pids[i].id));
 	}
 }
 
@@ -134,8 +136,8 @@ int crit_mounts_read(struct crit_mounts *mt)
 	dp_fs_readlink("proc/self/ns/mnt", own_id, sizeof(own_id));
 	if (ns_add(mt, 0) < 0)
 		return -ENOMEM;
-	if (table_read(mt, "proc/self/mountinfo", 0) < 0 && *own_id == '\0')
-		table_read(mt, "proc/1/mountinfo", 0);
+	if (crit_checked(table_read(mt, "proc/self/mountinfo", 0)) < 0 && *own_id == '\0')
+		crit_checked(table_read(mt, "proc/1/mountinfo", 0));
 	foreign_read(mt, own_id);
 	return 0;
 }
@@ -225,9 +227,10 @@ int crit_swaps_read(const struct crit_mounts *mt, struct crit_swaps *sw)
 	char *save = NULL, *line = strtok_r(text, "\n", &save);   /* the header */
 	while ((line = strtok_r(NULL, "\n", &save))) {
 		char path[PATH_MAX], type[32];
-		if (sscanf(line, "%4095s %31s", path, type) != 2 ||
-		    dp_array_grow(&sw->s, sw->n, 1, sizeof(*sw->s)) < 0)
+		if (sscanf(line, "%4095s %31s", path, type) != 2)
 			continue;
+		if (dp_array_grow(&sw->s, sw->n, 1, sizeof(*sw->s)) < 0)
+			return -ENOMEM;
 		crit_unescape(path);
 		struct crit_swap *s = &sw->s[sw->n];
 		*s = (struct crit_swap){.path = strdup(path), .partition = strcmp(type, "partition") == 0};

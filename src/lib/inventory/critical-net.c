@@ -49,7 +49,7 @@ static void routes_parse(struct crit_ctx *ctx, const char *file, bool v6)
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		struct crit_route r;
 		bool ok = v6 ? crit_route6_parse(line, &r) : crit_route4_parse(line, &r);
-		if (!ok || dp_array_grow(&ctx->routes, ctx->nroutes, 1, sizeof(r)) < 0)
+		if (!ok || crit_checked(dp_array_grow(&ctx->routes, ctx->nroutes, 1, sizeof(r))) < 0)
 			continue;
 		ctx->routes[ctx->nroutes++] = r;
 	}
@@ -84,8 +84,10 @@ bool crit_server_mark(struct crit_ctx *ctx, const char *server, const char *what
 	if (!r || strcmp(r->ifname, "lo") == 0)
 		return false;
 	_cleanup_free_ char *reason = NULL;
-	if (asprintf(&reason, "carries %s from %s, which routes via %s", what, server, r->ifname) < 0)
+	if (asprintf(&reason, "carries %s from %s, which routes via %s", what, server, r->ifname) < 0) {
+		crit_out_of_memory();
 		return false;
+	}
 	crit_netdev_mark(ctx->list, r->ifname, reason, 0);
 	return true;
 }

@@ -44,11 +44,25 @@ bool crit_pci_in_path(const char *path, char out[DP_ADDR_LEN])
 	return found;
 }
 
+static __thread bool out_of_memory;
+
+int crit_checked(int r)
+{
+	if (r == -ENOMEM)
+		out_of_memory = true;
+	return r;
+}
+
+void crit_out_of_memory(void)
+{
+	out_of_memory = true;
+}
+
 void crit_mark(struct dp_pci_list *list, const char *address, const char *reason)
 {
 	struct dp_pci_device *dev = dp_pci_list_find(list, address);
 	if (dev && !dp_strv_contains(&dev->critical, reason))
-		dp_strv_add(&dev->critical, reason);
+		crit_checked(dp_strv_add(&dev->critical, reason));
 }
 
 bool crit_block_devnum(const char *name, unsigned *major, unsigned *minor)
@@ -94,7 +108,7 @@ static void consoles_mark(struct dp_pci_list *list)
 		if (dp_fs_read_line(path, buf, sizeof(buf)) > 0 && strcmp(buf, "1") == 0)
 			crit_mark(list, dev->address, "is the boot VGA device (firmware and early console)");
 	}
-	DIR *d = dp_fs_opendir("sys/class/graphics");
+	_cleanup_closedir_ DIR *d = dp_fs_opendir("sys/class/graphics");
 	if (!d)
 		return;
 	struct dirent *de;
@@ -108,7 +122,6 @@ static void consoles_mark(struct dp_pci_list *list)
 			crit_mark(list, addr, reason);
 		}
 	}
-	closedir(d);
 }
 
 /* ---- groups and bridges ------------------------------------------------------- */
@@ -116,27 +129,32 @@ static void consoles_mark(struct dp_pci_list *list)
 /* Reasons an endpoint has on its own travel to everything in its IOMMU group. */
 static void groups_propagate(struct dp_pci_list *list)
 {
-	struct dp_group_list groups;
-	dp_groups_build(list, &groups);
+	_cleanup_(dp_groups_freep) struct dp_group_list groups = {0};
+	if (dp_groups_build(list, &groups) < 0) {
+		crit_out_of_memory();   /* its only failure */
+		return;
+	}
 	for (size_t gi = 0; gi < groups.n; gi++) {
 		const struct dp_iommu_group *g = &groups.g[gi];
 		if (!g->host_critical || g->n < 2)
 			continue;
 		/* only reasons of their own travel: not the ones added here */
-		bool *direct = calloc(g->n, sizeof(bool));
+		_cleanup_free_ bool *direct = calloc(g->n, sizeof(bool));
+		if (!direct) {
+			crit_out_of_memory();
+			return;
+		}
 		for (size_t a = 0; a < g->n; a++)
 			direct[a] = list->dev[g->members[a]].critical.n > 0;
 		for (size_t a = 0; a < g->n; a++) {
 			const struct dp_pci_device *src = &list->dev[g->members[a]];
 			for (size_t b = 0; b < g->n && direct[a]; b++)
 				if (a != b)
-					dp_strv_addf(&list->dev[g->members[b]].critical,
+					crit_checked(dp_strv_addf(&list->dev[g->members[b]].critical,
 					             "shares IOMMU group %d with %s, which %s", g->number,
-					             src->address, src->critical.v[0]);
+					             src->address, src->critical.v[0]));
 		}
-		free(direct);
 	}
-	dp_groups_free(&groups);
 }
 
 /* A PCI-to-PCI bridge on a root bus is a PCIe root port only if config space says so;
@@ -161,15 +179,16 @@ static void bridges_mark(struct dp_pci_list *list)
 		if (dp_pci_device_base_class(dev) != 0x06)
 			continue;
 		if (sub == 0x00)
-			dp_strv_add(&dev->critical, "is a host bridge");
+			crit_checked(dp_strv_add(&dev->critical, "is a host bridge"));
 		else if (sub == 0x04 && !dev->parent[0] && is_root_port(dev))
-			dp_strv_add(&dev->critical, "is a root port (the path to the devices below it)");
+			crit_checked(dp_strv_add(&dev->critical, "is a root port (the path to the devices below it)"));
 	}
 }
 
 int dp_critical_mark(struct dp_pci_list *list)
 {
 	struct crit_ctx ctx = {.list = list};
+	out_of_memory = false;
 	int r = crit_mounts_read(&ctx.mounts);
 	if (r == 0)
 		r = crit_swaps_read(&ctx.mounts, &ctx.swaps);
@@ -184,5 +203,9 @@ int dp_critical_mark(struct dp_pci_list *list)
 	crit_swaps_free(&ctx.swaps);
 	crit_mounts_free(&ctx.mounts);
 	free(ctx.routes);
-	return r < 0 ? dp_error_set(r, "cannot read the host's mounts: out of memory") : 0;
+	if (r < 0)
+		return dp_error_set(r, "cannot read the host's mounts: out of memory");
+	if (out_of_memory)
+		return dp_error_set(-ENOMEM, "cannot tell which devices the host needs: out of memory");
+	return 0;
 }

@@ -104,6 +104,13 @@ struct crit_ctx {
 	bool routes_read;
 };
 
+/* Out of memory anywhere in the detection makes its whole answer unreliable (a device it
+ * missed would look safe to hand over), so its many small steps record the failure here
+ * rather than each returning it, and dp_critical_mark fails. crit_checked(r) records
+ * r == -ENOMEM and returns r; crit_out_of_memory() records one outright. Per thread. */
+int crit_checked(int r);
+void crit_out_of_memory(void);
+
 void crit_mark(struct dp_pci_list *list, const char *address, const char *reason);
 bool crit_pci_in_path(const char *path, char out[DP_ADDR_LEN]);
 /* major:minor of a block device by name (sys/class/block/NAME/dev) */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "fs/sysroot.h"
 #include "inventory/facts.h"
 
@@ -22,27 +23,25 @@ static bool cpuinfo_flag(const char *cpuinfo, const char *flag)
 
 bool dp_dir_has_entries(const char *path)
 {
-	DIR *d = dp_fs_opendir(path);
+	_cleanup_closedir_ DIR *d = dp_fs_opendir(path);
 	if (!d)
 		return false;
 	struct dirent *de;
 	bool any = false;
 	while (!any && (de = readdir(d)))
 		any = de->d_name[0] != '.';
-	closedir(d);
 	return any;
 }
 
 void dp_host_facts_read(struct dp_host_facts *h)
 {
 	memset(h, 0, sizeof(*h));
-	char *cpuinfo = NULL;
+	_cleanup_free_ char *cpuinfo = NULL;
 	if (dp_fs_read_all("proc/cpuinfo", &cpuinfo, NULL) == 0) {
 		h->cpu = strstr(cpuinfo, "GenuineIntel") ? DP_CPU_INTEL
 		       : strstr(cpuinfo, "AuthenticAMD") ? DP_CPU_AMD : DP_CPU_OTHER;
 		h->vmx = cpuinfo_flag(cpuinfo, "vmx");
 		h->svm = cpuinfo_flag(cpuinfo, "svm");
-		free(cpuinfo);
 	}
 	h->vendor = dp_fs_exists("sys/firmware/acpi/tables/DMAR")   ? DP_CPU_INTEL
 	          : dp_fs_exists("sys/firmware/acpi/tables/IVRS") ? DP_CPU_AMD : h->cpu;

@@ -29,7 +29,8 @@ static int group_compare(const void *a, const void *b)
 	return ((const struct dp_iommu_group *)a)->number - ((const struct dp_iommu_group *)b)->number;
 }
 
-static void group_judge(struct dp_iommu_group *g, const struct dp_pci_list *list)
+/* -ENOMEM when a reason could not be recorded. */
+static int group_judge(struct dp_iommu_group *g, const struct dp_pci_list *list)
 {
 	for (size_t k = 0; k < g->n; k++) {
 		const struct dp_pci_device *dev = &list->dev[g->members[k]];
@@ -38,9 +39,12 @@ static void group_judge(struct dp_iommu_group *g, const struct dp_pci_list *list
 			g->host_critical = true;
 		if (!member_viable(dev)) {
 			g->viable = false;
-			dp_strv_addf(&g->not_viable_reasons, "%s is bound to %s", dev->address, dev->driver);
+			if (dp_strv_addf(&g->not_viable_reasons, "%s is bound to %s", dev->address,
+			                 dev->driver) < 0)
+				return -ENOMEM;
 		}
 	}
+	return 0;
 }
 
 /* Group numbers are small and dense: an index by number, filled in passes (count each
@@ -80,12 +84,13 @@ int dp_groups_build(const struct dp_pci_list *list, struct dp_group_list *out)
 			max = list->dev[i].iommu_group;
 	_cleanup_free_ size_t *slot = calloc((size_t)max + 2, sizeof(*slot));
 	out->g = calloc((size_t)max + 2, sizeof(*out->g));
-	if (!slot || !out->g || groups_make(list, out, slot, max) < 0) {
+	bool made = slot && out->g && groups_make(list, out, slot, max) == 0;
+	for (size_t i = 0; made && i < out->n; i++)
+		made = group_judge(&out->g[i], list) == 0;
+	if (!made) {
 		dp_groups_free(out);
 		return dp_error_set(-ENOMEM, "out of memory building %d IOMMU groups", max + 1);
 	}
-	for (size_t i = 0; i < out->n; i++)
-		group_judge(&out->g[i], list);
 	return 0;
 }
 

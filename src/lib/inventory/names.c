@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "devpass.h"
+#include "alloc-util.h"
 #include "inventory/inventory.h"
 
 struct names_entry {
@@ -71,9 +72,12 @@ static struct pci_access *names_access(void)
 	return pacc;
 }
 
+/* A name kept until dp_names_release; out of memory, the device goes unnamed ("") rather
+ * than the listing failing: names are for reading, never for matching. */
 static const char *intern(const char *s)
 {
-	dp_strv_add(&owned, s);
+	if (dp_strv_add(&owned, s) < 0)
+		return "";
 	return owned.v[owned.n - 1];
 }
 
@@ -95,24 +99,30 @@ static uint64_t hash_key(uint64_t key, uint32_t class_code)
 	return h ^ (h >> 29);
 }
 
-static void table_grow(void);
+static bool table_grow(void);
 
+/* NULL when the table is full and cannot grow: the caller looks the names up uncached. */
 static struct names_entry *table_slot(uint64_t key, uint32_t class_code)
 {
-	if (table_used * 2 >= table_size)
-		table_grow();
+	if (table_used * 2 >= table_size && !table_grow() && table_used + 1 >= table_size)
+		return NULL;
 	size_t i = hash_key(key, class_code) & (table_size - 1);
 	while (table[i].used && (table[i].key != key || table[i].class_code != class_code))
 		i = (i + 1) & (table_size - 1);
 	return &table[i];
 }
 
-static void table_grow(void)
+/* false (and the table as it was) when out of memory */
+static bool table_grow(void)
 {
-	struct names_entry *old = table;
+	size_t size = table_size ? table_size * 2 : 256;
+	struct names_entry *grown = calloc(size, sizeof(*grown));
+	if (!grown)
+		return false;
+	_cleanup_free_ struct names_entry *old = table;
 	size_t old_size = table_size;
-	table_size = table_size ? table_size * 2 : 256;
-	table = calloc(table_size, sizeof(*table));
+	table = grown;
+	table_size = size;
 	table_used = 0;
 	for (size_t i = 0; i < old_size; i++) {
 		if (!old[i].used)
@@ -120,7 +130,7 @@ static void table_grow(void)
 		*table_slot(old[i].key, old[i].class_code) = old[i];
 		table_used++;
 	}
-	free(old);
+	return true;
 }
 
 static void entry_fill(struct names_entry *e, const struct dp_pci_device *dev)
@@ -144,13 +154,15 @@ void dp_names_fill(struct dp_pci_device *dev)
 	uint64_t key = (uint64_t)dev->vendor << 48 | (uint64_t)dev->device << 32 |
 	               (uint64_t)(dev->has_subsys ? dev->subsys_vendor : 0) << 16 |
 	               (dev->has_subsys ? dev->subsys_device : 0);
-	struct names_entry *e = table_slot(key, dev->class_code >> 8);
+	struct names_entry uncached = {0}, *e = table_slot(key, dev->class_code >> 8);
+	if (!e)
+		e = &uncached;
 	if (!e->used) {
 		e->used = true;
 		e->key = key;
 		e->class_code = dev->class_code >> 8;
 		entry_fill(e, dev);
-		table_used++;
+		table_used += e != &uncached;
 	}
 	dev->class_name = e->class_name;
 	dev->vendor_name = e->vendor;

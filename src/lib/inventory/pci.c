@@ -76,19 +76,19 @@ static bool modalias_fields(const char *text, unsigned f[7])
 	              &f[4], &f[5], &f[6]) == 7;
 }
 
-/* "pci:v00008086d000010D3sv00008086sd00000000bc02sc00i00" */
-static bool modalias_apply(struct dp_pci_device *dev, const char *text)
+/* "pci:v00008086d000010D3sv00008086sd00000000bc02sc00i00": 1 when applied, 0 when the
+ * text is not one, -ENOMEM. */
+static int modalias_apply(struct dp_pci_device *dev, const char *text)
 {
 	unsigned f[7];
 	if (!modalias_fields(text, f))
-		return false;
+		return 0;
 	dev->vendor = (uint16_t)f[0];
 	dev->device = (uint16_t)f[1];
 	dev->subsys_vendor = (uint16_t)f[2];
 	dev->subsys_device = (uint16_t)f[3];
 	dev->class_code = f[4] << 16 | f[5] << 8 | f[6];
-	dev->modalias = strdup(text);
-	return true;
+	return (dev->modalias = strdup(text)) ? 1 : -ENOMEM;
 }
 
 static void parent_from_path(struct dp_pci_device *dev)
@@ -253,7 +253,10 @@ static int device_read(struct dp_pci_device *dev, int devices_fd, struct parent_
 	if (!(dev->sysfs_path = strdup(path)))
 		return dp_error_set(-ENOMEM, "out of memory reading %s", dev->address);
 	parent_from_path(dev);
-	if (n <= 0 || !modalias_apply(dev, buf))
+	int applied = n > 0 ? modalias_apply(dev, buf) : 0;
+	if (applied < 0)
+		return -ENOMEM;
+	if (!applied)
 		attrs_fallback(dev, &ar);
 	if (attr_link_name(&ar, "driver", dev->driver, sizeof(dev->driver)) < 0)
 		dev->driver[0] = '\0';
@@ -274,14 +277,14 @@ struct scan_job {
 	struct dp_pci_device *dev;
 	size_t begin, end;
 	int devices_fd;
-	bool *failed;
+	int *err;   /* each function's: 0 when read */
 };
 
 static void scan_range(struct scan_job *job)
 {
 	struct parent_cache pc = {.fd = -1};
 	for (size_t i = job->begin; i < job->end; i++)
-		job->failed[i] = device_read(&job->dev[i], job->devices_fd, &pc) < 0;
+		job->err[i] = device_read(&job->dev[i], job->devices_fd, &pc);
 	dp_fs_batch_close(&pc.batch);
 	dp_fs_dir_close(pc.fd);
 }
@@ -300,7 +303,7 @@ static void *scan_thread(void *arg)
 
 /* Reading sysfs is system-call bound: large hosts are read on every core, in address
  * order so that each worker walks whole bridges. */
-static void scan_parallel(struct dp_pci_device *dev, size_t n, int devices_fd, bool *failed)
+static void scan_parallel(struct dp_pci_device *dev, size_t n, int devices_fd, int *err)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t workers = n < 512 || cpus < 2 ? 1 : (size_t)(cpus > 8 ? 8 : cpus);
@@ -308,7 +311,7 @@ static void scan_parallel(struct dp_pci_device *dev, size_t n, int devices_fd, b
 	pthread_t threads[8];
 	bool started[8] = {false};
 	for (size_t w = 0; w < workers; w++) {
-		jobs[w] = (struct scan_job){dev, n * w / workers, n * (w + 1) / workers, devices_fd, failed};
+		jobs[w] = (struct scan_job){dev, n * w / workers, n * (w + 1) / workers, devices_fd, err};
 		started[w] = w > 0 && pthread_create(&threads[w], NULL, scan_thread, &jobs[w]) == 0;
 		if (w > 0 && !started[w])
 			scan_range(&jobs[w]);
@@ -339,20 +342,19 @@ static int addr_compare(const void *a, const void *b)
 	return (int)x->func - (int)y->func;
 }
 
-/* /dev/vfio/N nodes, read once as a bitmap instead of a stat per device. */
-static void vfio_nodes_mark(struct dp_pci_list *list)
+/* /dev/vfio/N nodes, read once as a bitmap instead of a stat per device. -ENOMEM. */
+static int vfio_nodes_mark(struct dp_pci_list *list)
 {
 	size_t max = 0;
 	for (size_t i = 0; i < list->n; i++)
 		if (list->dev[i].iommu_group >= 0 && (size_t)list->dev[i].iommu_group + 1 > max)
 			max = (size_t)list->dev[i].iommu_group + 1;
-	DIR *d = dp_fs_opendir("dev/vfio");
-	if (!d || !max) {
-		if (d)
-			closedir(d);
-		return;
-	}
-	bool *present = calloc(max, sizeof(bool));
+	_cleanup_closedir_ DIR *d = dp_fs_opendir("dev/vfio");
+	if (!d || !max)
+		return 0;
+	_cleanup_free_ bool *present = calloc(max, sizeof(bool));
+	if (!present)
+		return -ENOMEM;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		char *end;
@@ -360,11 +362,10 @@ static void vfio_nodes_mark(struct dp_pci_list *list)
 		if (*end == '\0' && end != de->d_name && g >= 0 && (size_t)g < max)
 			present[g] = true;
 	}
-	closedir(d);
 	for (size_t i = 0; i < list->n; i++)
 		if (list->dev[i].iommu_group >= 0)
 			list->dev[i].vfio_node = present[list->dev[i].iommu_group];
-	free(present);
+	return 0;
 }
 
 int dp_pci_scan(struct dp_pci_list *out)
@@ -423,11 +424,11 @@ static int devices_make(DIR *d, struct dp_pci_list *out)
 }
 
 /* a function removed while we read (hot unplug, VF teardown) is left out */
-static void failed_drop(struct dp_pci_list *list, const bool *failed)
+static void failed_drop(struct dp_pci_list *list, const int *err)
 {
 	size_t kept = 0;
 	for (size_t i = 0; i < list->n; i++) {
-		if (failed[i])
+		if (err[i] < 0)
 			device_release(&list->dev[i]);
 		else
 			list->dev[kept++] = list->dev[i];
@@ -444,14 +445,20 @@ int dp_pci_scan_flags(struct dp_pci_list *out, unsigned flags)
 		                    dp_root_is_host() ? "" : dp_root_path(), PCI_DEVICES,
 		                    strerror(errno));
 	int r = devices_make(d, out);
-	_cleanup_free_ bool *failed = r < 0 ? NULL : calloc(out->n + 1, sizeof(bool));
-	if (r < 0 || !failed) {
+	_cleanup_free_ int *err = r < 0 ? NULL : calloc(out->n + 1, sizeof(int));
+	if (r < 0 || !err) {
 		dp_pci_list_free(out);
 		return r < 0 ? r : dp_error_set(-ENOMEM, "out of memory reading PCI functions");
 	}
-	scan_parallel(out->dev, out->n, dirfd(d), failed);
-	failed_drop(out, failed);
-	vfio_nodes_mark(out);
+	scan_parallel(out->dev, out->n, dirfd(d), err);
+	bool out_of_memory = false;
+	for (size_t i = 0; i < out->n; i++)
+		out_of_memory |= err[i] == -ENOMEM;
+	failed_drop(out, err);
+	if (out_of_memory || vfio_nodes_mark(out) < 0) {
+		dp_pci_list_free(out);
+		return dp_error_set(-ENOMEM, "out of memory reading PCI functions");
+	}
 	for (size_t i = 0; (flags & DP_SCAN_NAMES) && i < out->n; i++)
 		dp_names_fill(&out->dev[i]);
 	return 0;
