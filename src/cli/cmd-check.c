@@ -28,7 +28,8 @@ int cmd_check(int argc, char **argv, const struct cli_ctx *ctx)
 	if (r)
 		return r;
 	struct dp_check_report rep;
-	dp_check_run(&rep);
+	if (dp_check_run(&rep) < 0)   /* out of memory: no report rather than one missing a FAIL */
+		return cli_lib_error(EXIT_FAILED);
 	bool ready = dp_check_report_ready(&rep);
 	struct dp_table *t = dp_table_new(check_columns, sizeof(check_columns) / sizeof(check_columns[0]));
 	struct dp_table *fixes = dp_table_new(fix_columns, sizeof(fix_columns) / sizeof(fix_columns[0]));

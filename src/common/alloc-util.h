@@ -95,6 +95,8 @@ static inline void closedirp(DIR **d)
 DEFINE_CLEANUP_STRUCT(dp_strv, dp_strv_free)
 DEFINE_CLEANUP_STRUCT(dp_pci_list, dp_pci_list_free)
 DEFINE_CLEANUP_STRUCT(dp_group_list, dp_groups_free)
+DEFINE_CLEANUP_STRUCT(dp_pool_list, dp_pool_list_free)
+DEFINE_CLEANUP_STRUCT(dp_pool_members, dp_pool_members_free)
 
 /* Grows an array of n elements of size sz to hold n+extra, checking for overflow and
  * failure; on failure *arr is untouched. Returns 0 or -ENOMEM. */

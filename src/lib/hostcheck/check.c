@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "devpass.h"
+#include "alloc-util.h"
 #include "fs/sysroot.h"
 #include "persist/persist.h"
 #include "util/cmdline.h"
@@ -20,19 +21,30 @@
 #define EFI_GLOBAL_GUID "8be4df61-93ca-11d2-aa0d-e98032b8c49f"
 
 
+static __thread bool out_of_memory;
+
+void dp_check_out_of_memory(void)
+{
+	out_of_memory = true;
+}
+
 void dp_check_add(struct dp_check_report *r, const char *name, enum dp_check_status st,
                   const char *fix, const char *fmt, ...)
 {
-	r->c = realloc(r->c, (r->n + 1) * sizeof(*r->c));
-	struct dp_check *c = &r->c[r->n++];
-	c->name = strdup(name);
-	c->status = st;
-	c->fix = fix ? strdup(fix) : NULL;
+	_cleanup_free_ char *name_copy = strdup(name), *fix_copy = fix ? strdup(fix) : NULL;
+	_cleanup_free_ char *detail = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&c->detail, fmt, ap) < 0)
-		c->detail = strdup("");
+	if (vasprintf(&detail, fmt, ap) < 0)
+		detail = NULL;
 	va_end(ap);
+	if (!name_copy || (fix && !fix_copy) || !detail ||
+	    dp_array_grow(&r->c, r->n, 1, sizeof(*r->c)) < 0) {
+		out_of_memory = true;
+		return;
+	}
+	r->c[r->n++] = (struct dp_check){.name = TAKE_PTR(name_copy), .status = st,
+	                                 .detail = TAKE_PTR(detail), .fix = TAKE_PTR(fix_copy)};
 }
 
 /* ---- facts ------------------------------------------------------------------------ */
@@ -162,13 +174,11 @@ static void check_cmdline(struct dp_check_report *r, const struct dp_host_facts 
 
 static void check_interrupt_remapping(struct dp_check_report *r)
 {
-	char *interrupts = NULL;
+	_cleanup_free_ char *interrupts = NULL;
 	bool remapped = false;
-	if (dp_fs_read_all("proc/interrupts", &interrupts, NULL) == 0) {
+	if (dp_fs_read_all("proc/interrupts", &interrupts, NULL) == 0)
 		remapped = strstr(interrupts, "IR-PCI-MSI") || strstr(interrupts, "IR-IO-APIC") ||
 		           strstr(interrupts, "IR-PCI-MSIX");
-		free(interrupts);
-	}
 	char unsafe[8] = "";
 	dp_fs_read_line("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", unsafe,
 	                sizeof(unsafe));
@@ -202,7 +212,8 @@ static void check_vfio(struct dp_check_report *r, const struct dp_host_facts *h)
 {
 	static const char *const modules[][2] = {
 		{"vfio", "/vfio.ko"}, {"vfio_pci", "/vfio-pci.ko"}, {"vfio_iommu_type1", "/vfio_iommu_type1.ko"}};
-	char path[PATH_MAX], *builtin = NULL;
+	char path[PATH_MAX];
+	_cleanup_free_ char *builtin = NULL;
 	snprintf(path, sizeof(path), "lib/modules/%s/modules.builtin", h->release);
 	dp_fs_read_all(path, &builtin, NULL);
 	for (size_t i = 0; i < 3; i++) {
@@ -216,7 +227,6 @@ static void check_vfio(struct dp_check_report *r, const struct dp_host_facts *h)
 		else
 			dp_check_add(r, name, DP_CHECK_FAIL, fix, "%s is not loaded", modules[i][0]);
 	}
-	free(builtin);
 	if (dp_fs_exists("dev/vfio/vfio"))
 		dp_check_add(r, "vfio-device", DP_CHECK_PASS, NULL, "/dev/vfio/vfio is present");
 	else
@@ -240,7 +250,7 @@ static void check_secure_boot(struct dp_check_report *r)
 
 static void check_hugepages(struct dp_check_report *r)
 {
-	DIR *d = dp_fs_opendir("sys/kernel/mm/hugepages");
+	_cleanup_closedir_ DIR *d = dp_fs_opendir("sys/kernel/mm/hugepages");
 	long long free_bytes = 0;
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
@@ -252,8 +262,6 @@ static void check_hugepages(struct dp_check_report *r)
 		if (dp_fs_read_line(path, buf, sizeof(buf)) > 0)
 			free_bytes += atoll(buf) * kb * 1024;
 	}
-	if (d)
-		closedir(d);
 	if (free_bytes > 0)
 		dp_check_add(r, "hugepages", DP_CHECK_PASS, NULL, "%lld MiB of hugepages free", free_bytes >> 20);
 	else
@@ -278,9 +286,12 @@ static void group_example(const struct dp_pci_list *list, const struct dp_iommu_
 
 static void check_groups(struct dp_check_report *r, const struct dp_pci_list *list)
 {
-	struct dp_group_list groups;
-	dp_groups_build(list, &groups);
-	struct dp_strv mixed = {0};
+	_cleanup_(dp_groups_freep) struct dp_group_list groups = {0};
+	if (dp_groups_build(list, &groups) < 0) {
+		dp_check_out_of_memory();   /* its only failure */
+		return;
+	}
+	_cleanup_(dp_strv_freep) struct dp_strv mixed = {0};
 	char example[1024] = "";
 	for (size_t i = 0; i < groups.n; i++) {
 		const struct dp_iommu_group *g = &groups.g[i];
@@ -290,7 +301,10 @@ static void check_groups(struct dp_check_report *r, const struct dp_pci_list *li
 		if (g->host_critical && endpoints > 1) {
 			if (!mixed.n)
 				group_example(list, g, example, sizeof(example));
-			dp_strv_addf(&mixed, "%d", g->number);
+			if (dp_strv_addf(&mixed, "%d", g->number) < 0) {
+				dp_check_out_of_memory();
+				return;
+			}
 		}
 	}
 	if (!groups.n)
@@ -309,14 +323,13 @@ static void check_groups(struct dp_check_report *r, const struct dp_pci_list *li
 	} else
 		dp_check_add(r, "iommu-groups", DP_CHECK_PASS, NULL, "%zu groups, none mixing host-critical "
 		    "devices with others", groups.n);
-	dp_strv_free(&mixed);
-	dp_groups_free(&groups);
 }
 
 int dp_check_run(struct dp_check_report *out)
 {
 	struct dp_host_facts h;
 	memset(out, 0, sizeof(*out));
+	out_of_memory = false;
 	dp_host_facts_read(&h);
 	struct pending_args pending = {0};
 	dp_setup_pending_args(&pending.args, &pending.where);
@@ -330,19 +343,23 @@ int dp_check_run(struct dp_check_report *out)
 	check_vfio(out, &h);
 	check_secure_boot(out);
 	check_hugepages(out);
-	struct dp_pci_list list = {0};
-	if (dp_pci_scan_flags(&list, 0) < 0) {
+	_cleanup_(dp_pci_list_freep) struct dp_pci_list list = {0};
+	if (dp_pci_scan_flags(&list, 0) < 0)
 		dp_check_add(out, "iommu-groups", DP_CHECK_WARN, NULL, "%s", dp_error_message());
-		return 0;
+	else if (dp_critical_mark(&list) < 0)   /* out of memory: its only failure */
+		out_of_memory = true;
+	else {
+		check_groups(out, &list);
+		dp_check_boot_config(out);
+		dp_check_persisted(out, &list);
+		dp_check_vfio_ids(out, &list);
+		dp_check_foreign(out);
+		dp_check_pools(out, &list);
 	}
-	dp_critical_mark(&list);
-	check_groups(out, &list);
-	dp_check_boot_config(out);
-	dp_check_persisted(out, &list);
-	dp_check_vfio_ids(out, &list);
-	dp_check_foreign(out);
-	dp_check_pools(out, &list);
-	dp_pci_list_free(&list);
+	if (out_of_memory) {
+		dp_check_report_free(out);
+		return dp_error_set(-ENOMEM, "cannot check the host: out of memory");
+	}
 	return 0;
 }
 

@@ -3,9 +3,17 @@
 #define DP_CHECKS_H
 
 #include "devpass.h"
+#include "alloc-util.h"
 
+/* A check that cannot be recorded for lack of memory (or anything a check needs that
+ * cannot be allocated: dp_check_out_of_memory) makes dp_check_run fail as a whole: a
+ * report missing a FAIL would read as ready. Per thread. */
 void dp_check_add(struct dp_check_report *r, const char *name, enum dp_check_status st,
                   const char *fix, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void dp_check_out_of_memory(void);
+
+DEFINE_CLEANUP_STRUCT(dp_persist_rules, dp_persist_rules_free)
+DEFINE_CLEANUP_STRUCT(dp_foreign_list, dp_foreign_list_free)
 
 /* persisted.c: what devpass set up for the next boots, against this boot */
 void dp_check_boot_config(struct dp_check_report *r);

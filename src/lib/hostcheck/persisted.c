@@ -11,17 +11,18 @@
 
 void dp_check_boot_config(struct dp_check_report *r)
 {
-	struct dp_strv pending = {0}, where = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv pending = {0}, where = {0};
 	dp_setup_pending_args(&pending, &where);
-	if (pending.n) {
-		char *args = dp_strv_join(&pending, " ");
-		dp_check_add(r, "boot-cmdline", DP_CHECK_WARN, "reboot to start the kernel with them",
-		             "configured in %s but not on the running kernel's command line: %s (reboot "
-		             "needed)", where.n ? where.v[0] : "the boot configuration", args);
-		free(args);
+	if (!pending.n)
+		return;
+	_cleanup_free_ char *args = dp_strv_join(&pending, " ");
+	if (!args) {
+		dp_check_out_of_memory();
+		return;
 	}
-	dp_strv_free(&pending);
-	dp_strv_free(&where);
+	dp_check_add(r, "boot-cmdline", DP_CHECK_WARN, "reboot to start the kernel with them",
+	             "configured in %s but not on the running kernel's command line: %s (reboot "
+	             "needed)", where.n ? where.v[0] : "the boot configuration", args);
 }
 
 /* Binding now is what 'devpass bind' is for (the README's way); a VF count has no verb
@@ -44,7 +45,7 @@ static void inactive_fix(const struct dp_persist_rule *rule, const char *address
 
 void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *list)
 {
-	struct dp_persist_rules rules;
+	_cleanup_(dp_persist_rules_freep) struct dp_persist_rules rules = {0};
 	if (dp_persist_rules_read(&rules) < 0) {
 		dp_check_add(r, "persisted-bindings", DP_CHECK_WARN, "fix or remove the file named",
 		             "%s", dp_error_message());
@@ -56,11 +57,15 @@ void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *lis
 	size_t ok = 0;
 	for (size_t i = 0; i < rules.n; i++) {
 		const struct dp_persist_rule *rule = &rules.r[i];
-		struct dp_strv devices = {0};
+		_cleanup_(dp_strv_freep) struct dp_strv devices = {0};
 		char key[128], fix[256];
 		enum dp_persist_state st = dp_persist_rule_state(rule, list, &devices);
 		dp_persist_rule_describe(rule, key, sizeof(key));
-		char *addrs = dp_strv_join(&devices, ", ");
+		_cleanup_free_ char *addrs = dp_strv_join(&devices, ", ");
+		if (!addrs) {
+			dp_check_out_of_memory();
+			return;
+		}
 		const char *want = *rule->driver ? rule->driver : "its VF count";
 		if (st == DP_PERSIST_ABSENT) {
 			snprintf(fix, sizeof(fix), "if the device is gone for good: devpass persist --remove %s",
@@ -73,18 +78,15 @@ void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *lis
 			             "effect on %s", rule->name, key, want, addrs);
 		} else
 			ok++;
-		free(addrs);
-		dp_strv_free(&devices);
 	}
 	if (ok && ok == rules.n)
 		dp_check_add(r, "persisted-bindings", DP_CHECK_PASS, NULL, "%zu persisted rule%s took "
 		             "effect this boot", ok, ok == 1 ? "" : "s");
-	dp_persist_rules_free(&rules);
 }
 
 void dp_check_vfio_ids(struct dp_check_report *r, const struct dp_pci_list *list)
 {
-	struct dp_strv ids = {0}, where = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv ids = {0}, where = {0};
 	dp_vfio_ids_configured(&ids, &where);
 	bool bad = false;
 	for (size_t k = 0; k < ids.n; k++) {
@@ -104,14 +106,15 @@ void dp_check_vfio_ids(struct dp_check_report *r, const struct dp_pci_list *list
 			bad = true;
 		}
 	}
-	if (ids.n && !bad) {
-		char *all = dp_strv_join(&ids, ",");
-		dp_check_add(r, "vfio-ids", DP_CHECK_PASS, NULL, "vfio-pci ids=%s match no device the "
-		             "host needs", all);
-		free(all);
+	if (!ids.n || bad)
+		return;
+	_cleanup_free_ char *all = dp_strv_join(&ids, ",");
+	if (!all) {
+		dp_check_out_of_memory();
+		return;
 	}
-	dp_strv_free(&ids);
-	dp_strv_free(&where);
+	dp_check_add(r, "vfio-ids", DP_CHECK_PASS, NULL, "vfio-pci ids=%s match no device the "
+	             "host needs", all);
 }
 
 /* ---- vfio-pci configuration made by other tools -------------------------------------- */
@@ -172,9 +175,9 @@ static void check_driverctl(struct dp_check_report *r, const struct dp_foreign_c
 
 void dp_check_foreign(struct dp_check_report *r)
 {
-	struct dp_foreign_list foreign;
-	struct dp_strv ids = {0}, where = {0};
-	struct dp_persist_rules rules = {0};
+	_cleanup_(dp_foreign_list_freep) struct dp_foreign_list foreign = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv ids = {0}, where = {0};
+	_cleanup_(dp_persist_rules_freep) struct dp_persist_rules rules = {0};
 	dp_foreign_config_read(&foreign);
 	if (foreign.n) {
 		dp_vfio_ids_configured(&ids, &where);
@@ -185,8 +188,4 @@ void dp_check_foreign(struct dp_check_report *r)
 			check_foreign_ids(r, &foreign.f[i], &ids, &where);
 		else
 			check_driverctl(r, &foreign.f[i], &rules);
-	dp_persist_rules_free(&rules);
-	dp_strv_free(&ids);
-	dp_strv_free(&where);
-	dp_foreign_list_free(&foreign);
 }

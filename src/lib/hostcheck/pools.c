@@ -64,20 +64,17 @@ static void members_summarise(struct dp_check_report *r, const struct dp_pool_me
 
 void dp_check_pools(struct dp_check_report *r, struct dp_pci_list *list)
 {
-	struct dp_pool_list pools;
-	struct dp_pool_members m;
+	_cleanup_(dp_pool_list_freep) struct dp_pool_list pools = {0};
+	_cleanup_(dp_pool_members_freep) struct dp_pool_members m = {0};
 	if (dp_pools_read(&pools) < 0) {
 		dp_check_add(r, "pools", DP_CHECK_WARN, NULL, "%s", dp_error_message());
 		return;
 	}
-	if (pools.n == 0) {
-		dp_pool_list_free(&pools);
+	if (pools.n == 0)
 		return;
-	}
 	names_fill_if_used(&pools, list);
 	if (dp_pool_members_read(list, NULL, &m) < 0) {
 		dp_check_add(r, "pools", DP_CHECK_WARN, NULL, "%s", dp_error_message());
-		dp_pool_list_free(&pools);
 		return;
 	}
 	for (size_t i = 0; i < m.conflicts.n; i++)
@@ -85,6 +82,4 @@ void dp_check_pools(struct dp_check_report *r, struct dp_pci_list *list)
 		             "show POOL, devpass pool rule rm)", "a device several pools match is claimable "
 		             "from none of them: %s", m.conflicts.v[i]);
 	members_summarise(r, &m);
-	dp_pool_members_free(&m);
-	dp_pool_list_free(&pools);
 }
