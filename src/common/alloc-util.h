@@ -97,6 +97,15 @@ DEFINE_CLEANUP_STRUCT(dp_pci_list, dp_pci_list_free)
 DEFINE_CLEANUP_STRUCT(dp_group_list, dp_groups_free)
 DEFINE_CLEANUP_STRUCT(dp_pool_list, dp_pool_list_free)
 DEFINE_CLEANUP_STRUCT(dp_pool_members, dp_pool_members_free)
+DEFINE_CLEANUP_STRUCT(dp_persist_rules, dp_persist_rules_free)
+DEFINE_CLEANUP_STRUCT(dp_foreign_list, dp_foreign_list_free)
+
+/* Records "out of memory" as the library's message and returns -ENOMEM, for the places
+ * with nothing more specific to say. */
+static inline int dp_oom(void)
+{
+	return dp_error_set(-ENOMEM, "out of memory");
+}
 
 /* Grows an array of n elements of size sz to hold n+extra, checking for overflow and
  * failure; on failure *arr is untouched. Returns 0 or -ENOMEM. */

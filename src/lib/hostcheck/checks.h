@@ -12,9 +12,6 @@ void dp_check_add(struct dp_check_report *r, const char *name, enum dp_check_sta
                   const char *fix, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void dp_check_out_of_memory(void);
 
-DEFINE_CLEANUP_STRUCT(dp_persist_rules, dp_persist_rules_free)
-DEFINE_CLEANUP_STRUCT(dp_foreign_list, dp_foreign_list_free)
-
 /* persisted.c: what devpass set up for the next boots, against this boot */
 void dp_check_boot_config(struct dp_check_report *r);
 /* vfio-pci ids lines and driverctl overrides other tools made (one row each). */

@@ -345,8 +345,9 @@ struct dp_changeset {
 void dp_changeset_init(struct dp_changeset *cs, const char *feature);
 void dp_changeset_free(struct dp_changeset *cs);
 bool dp_changeset_empty(const struct dp_changeset *cs);
-/* Unified diff of every change, as `diff -u` would print it. */
-void dp_changeset_diff(const struct dp_changeset *cs, FILE *f);
+/* Unified diff of every change, as `diff -u` would print it; -ENOMEM when one could not
+ * be made (the output stops there). */
+int dp_changeset_diff(const struct dp_changeset *cs, FILE *f);
 /* Writes the files (journal first), creates and removes directories, then runs the
  * commands when the root is "/" (under --root they are reported, not run). A failed write
  * puts back the files written before it. */

@@ -26,7 +26,9 @@ static int device_rules(const struct dp_persist_rules *rules, const struct dp_pc
 	for (size_t i = 0; i < rules->n; i++) {
 		const struct dp_persist_rule *r = &rules->r[i];
 		if (r->key == DP_KEY_SERIAL && !details) {
-			dp_pci_details_read(dev, &d);
+			int err = dp_pci_details_read(dev, &d);
+			if (err < 0)
+				return err;   /* a serial rule unread must not read as no rule */
 			details = true;
 		}
 		if (!dp_persist_rule_matches(r, dev, details ? &d : NULL))
@@ -45,11 +47,10 @@ static int load(const char *address, struct dp_pci_list *list, struct dp_persist
                 struct dp_pci_device **dev, struct found *f)
 {
 	int r = dp_persist_rules_read(rules);
-	if (r == 0)
-		r = dp_pci_scan_flags(list, 0);
-	if (r == 0 && (r = dp_pci_device_lookup(list, address, dev)) == 0)
-		device_rules(rules, *dev, f);
-	return r;
+	if (r < 0 || (r = dp_pci_scan_flags(list, 0)) < 0 ||
+	    (r = dp_pci_device_lookup(list, address, dev)) < 0)
+		return r;
+	return device_rules(rules, *dev, f);
 }
 
 static int apply_binding(const struct dp_pci_list *list, const struct dp_pci_device *dev,
@@ -113,40 +114,38 @@ static int apply_vfs(const struct dp_pci_device *dev, const struct dp_persist_ru
 
 int dp_persist_apply(const char *address, char *message, size_t size)
 {
-	struct dp_pci_list list = {0};
-	struct dp_persist_rules rules = {0};
+	_cleanup_(dp_pci_list_freep) struct dp_pci_list list = {0};
+	_cleanup_(dp_persist_rules_freep) struct dp_persist_rules rules = {0};
 	struct dp_pci_device *dev = NULL;
 	struct found f;
 	message[0] = '\0';
 	int r = load(address, &list, &rules, &dev, &f);
-	if (r == 0 && !f.bind && !f.vfs)
+	if (r < 0)
+		return r;
+	if (!f.bind && !f.vfs)
 		snprintf(message, size, "no persisted rule matches %s", dev->address);
-	if (r == 0 && f.bind) {
-		dp_critical_mark(&list);
-		r = apply_binding(&list, dev, f.bind, message, size);
-	}
-	if (r == 0 && f.vfs) {
+	/* a device the host needs is told by the critical marks: without them, no binding */
+	if (f.bind && ((r = dp_critical_mark(&list)) < 0 ||
+	               (r = apply_binding(&list, dev, f.bind, message, size)) < 0))
+		return r;
+	if (f.vfs) {
 		char more[256];
-		r = apply_vfs(dev, f.vfs, more, sizeof(more));
-		if (r == 0)
-			snprintf(message + strlen(message), size - strlen(message), "%s%s", *message ? "; " : "", more);
+		if ((r = apply_vfs(dev, f.vfs, more, sizeof(more))) < 0)
+			return r;
+		snprintf(message + strlen(message), size - strlen(message), "%s%s", *message ? "; " : "", more);
 	}
-	dp_persist_rules_free(&rules);
-	dp_pci_list_free(&list);
-	return r;
+	return 0;
 }
 
 int dp_persist_match(const char *address, char *driver, size_t size)
 {
-	struct dp_pci_list list = {0};
-	struct dp_persist_rules rules = {0};
+	_cleanup_(dp_pci_list_freep) struct dp_pci_list list = {0};
+	_cleanup_(dp_persist_rules_freep) struct dp_persist_rules rules = {0};
 	struct dp_pci_device *dev = NULL;
 	struct found f;
 	driver[0] = '\0';
 	int r = load(address, &list, &rules, &dev, &f);
 	if (r == 0 && f.bind)
 		snprintf(driver, size, "%s", f.bind->driver);
-	dp_persist_rules_free(&rules);
-	dp_pci_list_free(&list);
 	return r;
 }

@@ -17,22 +17,23 @@ char *dp_text_printf(const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
+		s = NULL;
 	va_end(ap);
 	return s;
 }
 
 void dp_text_append(char **s, const char *fmt, ...)
 {
-	char *more = NULL;
+	if (!*s)
+		return;   /* a text that could not be built stays unbuilt */
+	_cleanup_free_ char *more = NULL;
 	va_list ap;
 	va_start(ap, fmt);
 	if (vasprintf(&more, fmt, ap) < 0)
-		abort();
+		more = NULL;
 	va_end(ap);
-	char *joined = dp_text_printf("%s%s", *s ? *s : "", more);
+	char *joined = more ? dp_text_printf("%s%s", *s, more) : NULL;
 	free(*s);
-	free(more);
 	*s = joined;
 }
 
@@ -48,11 +49,11 @@ void dp_changeset_init(struct dp_changeset *cs, const char *feature)
 	snprintf(cs->feature, sizeof(cs->feature), "%s", feature);
 }
 
-void dp_changeset_note_step(struct dp_changeset *cs, const char *note, enum dp_remedy next,
-                            const struct dp_strv *subjects)
+int dp_changeset_note_step(struct dp_changeset *cs, const char *note, enum dp_remedy next,
+                           const struct dp_strv *subjects)
 {
 	if (dp_strv_add(&cs->notes, note) < 0)
-		return;   /* no note, no step: the command alone would be advice out of context */
+		return dp_oom();   /* no note, no step: the command alone would be advice out of context */
 	cs->next = next;
 	cs->next_note = cs->notes.n - 1;
 	cs->next_subject[0] = '\0';
@@ -66,6 +67,7 @@ void dp_changeset_note_step(struct dp_changeset *cs, const char *note, enum dp_r
 		}
 		len += (size_t)w;
 	}
+	return 0;
 }
 
 void dp_changeset_free(struct dp_changeset *cs)
@@ -126,47 +128,51 @@ const char *dp_changeset_peek(const struct dp_changeset *cs, const char *path)
 	return NULL;
 }
 
-bool dp_changeset_edited_since(struct dp_changeset *cs, const char *path)
+int dp_changeset_edited_since(struct dp_changeset *cs, const char *path)
 {
 	if (!cs->journal) {
-		cs->journal = calloc(1, sizeof(*cs->journal));
-		dp_journal_list(cs->feature, cs->journal);
+		if (!(cs->journal = calloc(1, sizeof(*cs->journal))))
+			return dp_oom();
+		dp_journal_list(cs->feature, cs->journal);   /* unreadable: nothing recorded */
 	}
 	const struct dp_journal_list *l = cs->journal;
 	bool edited = false;
 	for (size_t i = 0; i < l->n && !edited; i++) {
 		if (strcmp(l->f[i].path, path) != 0)
 			continue;
-		char *now = NULL;
+		_cleanup_free_ char *now = NULL;
 		size_t len = 0;
 		if (dp_fs_read_all(path, &now, &len) == 0)
 			edited = len != l->f[i].written_len || memcmp(now, l->f[i].written, len) != 0;
-		free(now);
 	}
-	if (edited && !dp_strv_contains(&cs->kept, path))
-		dp_strv_add(&cs->kept, path);
+	if (edited && !dp_strv_contains(&cs->kept, path) && dp_strv_add(&cs->kept, path) < 0)
+		return dp_oom();
 	return edited;
 }
 
-void dp_changeset_mkdirs_for(struct dp_changeset *cs, const char *path)
+int dp_changeset_mkdirs_for(struct dp_changeset *cs, const char *path)
 {
 	char dir[4096];
 	snprintf(dir, sizeof(dir), "%s", path);
 	/* parents first: walk from the top down, noting each missing component */
 	for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
 		*p = '\0';
-		if (!dp_fs_exists(dir) && !dp_strv_contains(&cs->mkdirs, dir))
-			dp_strv_add(&cs->mkdirs, dir);
+		if (!dp_fs_exists(dir) && !dp_strv_contains(&cs->mkdirs, dir) &&
+		    dp_strv_add(&cs->mkdirs, dir) < 0)
+			return dp_oom();
 		*p = '/';
 	}
+	return 0;
 }
 
+/* NULL when out of memory. */
 static struct dp_file_change *change_new(struct dp_changeset *cs, const char *path)
 {
-	cs->files = realloc(cs->files, (cs->n + 1) * sizeof(*cs->files));
+	_cleanup_free_ char *copy = strdup(path);
+	if (!copy || dp_array_grow(&cs->files, cs->n, 1, sizeof(*cs->files)) < 0)
+		return NULL;
 	struct dp_file_change *c = &cs->files[cs->n++];
-	memset(c, 0, sizeof(*c));
-	c->path = strdup(path);
+	*c = (struct dp_file_change){.path = TAKE_PTR(copy)};
 	return c;
 }
 
@@ -191,7 +197,8 @@ static int change_for(struct dp_changeset *cs, const char *path, struct dp_file_
 {
 	struct dp_file_change *c = staged(cs, path);
 	if (!c) {
-		c = change_new(cs, path);
+		if (!(c = change_new(cs, path)))
+			return dp_oom();
 		int r = change_read_before(c);
 		if (r < 0) {
 			change_drop(cs, c);
@@ -206,11 +213,16 @@ int dp_changeset_put(struct dp_changeset *cs, const char *path, const char *cont
                      unsigned mode)
 {
 	struct dp_file_change *c;
+	if (!content)
+		return dp_oom();   /* a text the dp_text helpers could not build */
+	_cleanup_free_ char *after = strdup(content);
+	if (!after)
+		return dp_oom();
 	int r = change_for(cs, path, &c);
 	if (r < 0)
 		return r;
 	free(c->after);
-	c->after = strdup(content);
+	c->after = TAKE_PTR(after);
 	c->after_len = strlen(content);
 	c->mode = mode;
 	if (c->op == DP_FILE_DELETE)
@@ -219,7 +231,7 @@ int dp_changeset_put(struct dp_changeset *cs, const char *path, const char *cont
 	    memcmp(c->before, c->after, c->after_len) == 0)
 		change_drop(cs, c);   /* already so: a second run writes nothing */
 	else if (c->op == DP_FILE_CREATE)
-		dp_changeset_mkdirs_for(cs, path);
+		return dp_changeset_mkdirs_for(cs, path);
 	return 0;
 }
 
@@ -242,34 +254,41 @@ int dp_changeset_delete(struct dp_changeset *cs, const char *path)
 	return 0;
 }
 
-static void command_add(struct dp_changeset *cs, const char *line, bool optional)
+static int command_add(struct dp_changeset *cs, const char *line, bool optional)
 {
 	for (size_t i = 0; i < cs->ncommands; i++)
 		if (strcmp(cs->commands[i].line, line) == 0)
-			return;
-	cs->commands = realloc(cs->commands, (cs->ncommands + 1) * sizeof(*cs->commands));
-	cs->commands[cs->ncommands++] = (struct dp_command){strdup(line), -1, false, optional};
+			return 0;
+	_cleanup_free_ char *copy = strdup(line);
+	if (!copy || dp_array_grow(&cs->commands, cs->ncommands, 1, sizeof(*cs->commands)) < 0)
+		return dp_oom();
+	cs->commands[cs->ncommands++] = (struct dp_command){TAKE_PTR(copy), -1, false, optional};
+	return 0;
 }
 
-void dp_changeset_command(struct dp_changeset *cs, const char *line)
+int dp_changeset_command(struct dp_changeset *cs, const char *line)
 {
-	command_add(cs, line, false);
+	return command_add(cs, line, false);
 }
 
-void dp_changeset_command_optional(struct dp_changeset *cs, const char *line)
+int dp_changeset_command_optional(struct dp_changeset *cs, const char *line)
 {
-	command_add(cs, line, true);
+	return command_add(cs, line, true);
 }
 
-void dp_changeset_diff(const struct dp_changeset *cs, FILE *f)
+int dp_changeset_diff(const struct dp_changeset *cs, FILE *f)
 {
 	for (size_t i = 0; i < cs->n; i++) {
 		const struct dp_file_change *c = &cs->files[i];
-		dp_diff_print(f, c->op == DP_FILE_CREATE ? "/dev/null" : c->path, c->before, c->before_len,
-		              c->op == DP_FILE_DELETE ? "/dev/null" : c->path, c->after, c->after_len);
+		int r = dp_diff_print(f, c->op == DP_FILE_CREATE ? "/dev/null" : c->path, c->before,
+		                      c->before_len, c->op == DP_FILE_DELETE ? "/dev/null" : c->path,
+		                      c->after, c->after_len);
+		if (r < 0)
+			return r;
 		if (c->op == DP_FILE_MODIFY && c->before_mode != c->mode)
 			fprintf(f, "mode %04o -> %04o\n", c->before_mode, c->mode);
 	}
+	return 0;
 }
 
 /* ---- apply ------------------------------------------------------------------------------ */
@@ -311,6 +330,7 @@ static void dirs_remove(struct dp_changeset *cs, struct dp_strv *dirs)
 	qsort(dirs->v, dirs->n, sizeof(*dirs->v), deeper_first);
 	for (size_t i = 0; i < dirs->n; i++) {
 		int r = dp_fs_rmdir(dirs->v[i]);
+		/* after the writes: a note lost for lack of memory cannot undo them */
 		if (r == -ENOTEMPTY || r == -EEXIST)
 			dp_strv_addf(&cs->notes, "left %s in place: it holds files devpass did not write",
 			             dirs->v[i]);
@@ -337,8 +357,11 @@ static int files_write(struct dp_changeset *cs)
  * stays parseable. */
 static int command_run(const char *line)
 {
-	char *copy = strdup(line), *argv[16], *save = NULL;
+	_cleanup_free_ char *copy = strdup(line);
+	char *argv[16], *save = NULL;
 	int argc = 0;
+	if (!copy)
+		return -1;   /* as when it cannot be started */
 	for (char *tok = strtok_r(copy, " ", &save); tok && argc < 15; tok = strtok_r(NULL, " ", &save))
 		argv[argc++] = tok;
 	argv[argc] = NULL;
@@ -353,7 +376,6 @@ static int command_run(const char *line)
 	int status = -1;
 	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	free(copy);
 	return pid < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -366,7 +388,7 @@ static int commands_run(struct dp_changeset *cs)
 		struct dp_command *c = &cs->commands[i];
 		c->run = true;
 		c->status = command_run(c->line);
-		if (c->status != 0 && c->optional)
+		if (c->status != 0 && c->optional)   /* a warning lost for lack of memory: nothing to undo */
 			dp_strv_addf(&cs->warnings, "'%s' exited %d; the files take effect at the next boot "
 			             "anyway", c->line, c->status);
 		else if (c->status != 0 && !failed++)

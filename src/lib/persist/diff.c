@@ -1,6 +1,7 @@
 /* Unified diffs of two texts, for `--dry-run`: what an admin reads before letting a tool
  * edit /etc and /boot. The files are small, so a plain longest-common-subsequence table
  * over lines is enough. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +17,27 @@ struct lines {
 	size_t n;
 };
 
-static void lines_split(const char *text, size_t size, struct lines *out)
+static void lines_free(struct lines *l)
+{
+	free(l->p);
+	free(l->len);
+}
+DEFINE_CLEANUP_STRUCT(lines, lines_free)
+
+static int lines_split(const char *text, size_t size, struct lines *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; text && i < size;) {
 		const char *nl = memchr(text + i, '\n', size - i);
 		size_t end = nl ? (size_t)(nl - text) + 1 : size;
-		out->p = realloc(out->p, (out->n + 1) * sizeof(*out->p));
-		out->len = realloc(out->len, (out->n + 1) * sizeof(*out->len));
+		if (dp_array_grow(&out->p, out->n, 1, sizeof(*out->p)) < 0 ||
+		    dp_array_grow(&out->len, out->n, 1, sizeof(*out->len)) < 0)
+			return -ENOMEM;
 		out->p[out->n] = text + i;
 		out->len[out->n++] = end - i;
 		i = end;
 	}
+	return 0;
 }
 
 static bool line_eq(const struct lines *a, size_t i, const struct lines *b, size_t j)
@@ -35,13 +45,18 @@ static bool line_eq(const struct lines *a, size_t i, const struct lines *b, size
 	return a->len[i] == b->len[j] && memcmp(a->p[i], b->p[j], a->len[i]) == 0;
 }
 
-/* ops: ' ' same, '-' only in a, '+' only in b, in output order */
+/* ops: ' ' same, '-' only in a, '+' only in b, in output order; NULL when out of memory.
+ * Without room for the table, the files are shown as replaced whole, as large ones are. */
 static char *edit_script(const struct lines *a, const struct lines *b, size_t *nops)
 {
 	size_t n = a->n, m = b->n;
 	char *ops = malloc(n + m + 1);
 	*nops = 0;
-	if ((n + 1) * (m + 1) > MAX_CELLS) {
+	if (!ops)
+		return NULL;
+	_cleanup_free_ unsigned *lcs = (n + 1) * (m + 1) > MAX_CELLS ? NULL
+	                             : calloc((n + 1) * (m + 1), sizeof(*lcs));
+	if (!lcs) {
 		for (size_t i = 0; i < n; i++)
 			ops[(*nops)++] = '-';
 		for (size_t j = 0; j < m; j++)
@@ -49,7 +64,6 @@ static char *edit_script(const struct lines *a, const struct lines *b, size_t *n
 		return ops;
 	}
 	/* lcs[i][j]: common lines of a[i..] and b[j..] */
-	unsigned *lcs = calloc((n + 1) * (m + 1), sizeof(*lcs));
 	for (size_t i = n; i-- > 0;)
 		for (size_t j = m; j-- > 0;)
 			lcs[i * (m + 1) + j] = line_eq(a, i, b, j)
@@ -69,7 +83,6 @@ static char *edit_script(const struct lines *a, const struct lines *b, size_t *n
 			j++;
 		}
 	}
-	free(lcs);
 	return ops;
 }
 
@@ -101,14 +114,16 @@ static void hunk_print(FILE *f, const char *ops, size_t from, size_t to, size_t 
 	}
 }
 
-void dp_diff_print(FILE *f, const char *name_a, const char *a_text, size_t a_len,
-                   const char *name_b, const char *b_text, size_t b_len)
+int dp_diff_print(FILE *f, const char *name_a, const char *a_text, size_t a_len,
+                  const char *name_b, const char *b_text, size_t b_len)
 {
-	struct lines a, b;
-	lines_split(a_text, a_len, &a);
-	lines_split(b_text, b_len, &b);
+	_cleanup_(lines_freep) struct lines a = {0}, b = {0};
 	size_t nops;
-	char *ops = edit_script(&a, &b, &nops);
+	if (lines_split(a_text, a_len, &a) < 0 || lines_split(b_text, b_len, &b) < 0)
+		return dp_oom();
+	_cleanup_free_ char *ops = edit_script(&a, &b, &nops);
+	if (!ops)
+		return dp_oom();
 	fprintf(f, "--- %s\n+++ %s\n", name_a, name_b);
 	size_t k = 0, ai = 0, bj = 0;
 	while (k < nops) {
@@ -135,9 +150,5 @@ void dp_diff_print(FILE *f, const char *name_a, const char *a_text, size_t a_len
 			bj += ops[k] != '-';
 		}
 	}
-	free(ops);
-	free(a.p);
-	free(a.len);
-	free(b.p);
-	free(b.len);
+	return 0;
 }

@@ -16,6 +16,7 @@ struct journal {
 	sqlite3 *db;
 	int dirfd;
 };
+#define JOURNAL_NONE {.db = NULL, .dirfd = -1}
 
 static int journal_open(struct journal *j, bool create)
 {
@@ -23,6 +24,7 @@ static int journal_open(struct journal *j, bool create)
 	return dp_statedb_open(create ? DP_STATEDB_CREATE | DP_STATEDB_DURABLE : 0, &j->db, &j->dirfd);
 }
 
+/* also the cleanup of a struct journal: closing one never opened does nothing */
 static void journal_close(struct journal *j)
 {
 	dp_statedb_close(j->db, j->dirfd);
@@ -30,20 +32,21 @@ static void journal_close(struct journal *j)
 
 static bool has_table(sqlite3 *db)
 {
-	sqlite3_stmt *st;
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'files'", -1, &st,
 	                       NULL) != SQLITE_OK)
 		return false;
-	bool yes = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	return yes;
+	return sqlite3_step(st) == SQLITE_ROW;
 }
 
+/* NULL when out of memory. */
 static char *blob_dup(sqlite3_stmt *st, int col, size_t *len)
 {
 	const void *p = sqlite3_column_blob(st, col);
 	*len = (size_t)sqlite3_column_bytes(st, col);
 	char *out = malloc(*len + 1);
+	if (!out)
+		return NULL;
 	if (*len)
 		memcpy(out, p, *len);
 	out[*len] = '\0';
@@ -52,47 +55,60 @@ static char *blob_dup(sqlite3_stmt *st, int col, size_t *len)
 
 static int list_dirs(sqlite3 *db, const char *feature, struct dp_strv *out)
 {
-	sqlite3_stmt *st;
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
 	/* deepest first, so that a parent is tried after its children */
 	if (sqlite3_prepare_v2(db, "SELECT path FROM dirs WHERE feature = ?1 "
 	                           "ORDER BY length(path) DESC, path", -1, &st, NULL) != SQLITE_OK)
 		return dp_statedb_error(db, "list directories");
 	sqlite3_bind_text(st, 1, feature, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW)
-		dp_strv_add(out, (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+		if (dp_strv_add(out, (const char *)sqlite3_column_text(st, 0)) < 0)
+			return dp_oom();
 	return 0;
 }
 
-int dp_journal_list(const char *feature, struct dp_journal_list *out)
+/* One row of the files table, appended to out. */
+static int journal_row_add(struct dp_journal_list *out, sqlite3_stmt *st)
 {
-	struct journal j;
-	memset(out, 0, sizeof(*out));
-	int r = journal_open(&j, false);
-	if (r < 0 || !j.db)
-		return r;
-	sqlite3_stmt *st;
-	if (!has_table(j.db))
-		goto done;
-	if (sqlite3_prepare_v2(j.db, "SELECT path, existed, before, before_mode, written FROM files "
-	                             "WHERE feature = ?1 ORDER BY path", -1, &st, NULL) != SQLITE_OK) {
-		r = dp_statedb_error(j.db, "list files");
-		goto done;
-	}
+	if (dp_array_grow(&out->f, out->n, 1, sizeof(*out->f)) < 0)
+		return dp_oom();
+	struct dp_journal_file *f = &out->f[out->n++];   /* counted at once: freed with out */
+	memset(f, 0, sizeof(*f));
+	f->path = strdup((const char *)sqlite3_column_text(st, 0));
+	f->existed = sqlite3_column_int(st, 1) != 0;
+	f->before = blob_dup(st, 2, &f->before_len);
+	f->before_mode = (unsigned)sqlite3_column_int(st, 3);
+	f->written = blob_dup(st, 4, &f->written_len);
+	return f->path && f->before && f->written ? 0 : dp_oom();
+}
+
+static int journal_rows_read(sqlite3 *db, const char *feature, struct dp_journal_list *out)
+{
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT path, existed, before, before_mode, written FROM files "
+	                           "WHERE feature = ?1 ORDER BY path", -1, &st, NULL) != SQLITE_OK)
+		return dp_statedb_error(db, "list files");
 	sqlite3_bind_text(st, 1, feature, -1, SQLITE_STATIC);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		out->f = realloc(out->f, (out->n + 1) * sizeof(*out->f));
-		struct dp_journal_file *f = &out->f[out->n++];
-		f->path = strdup((const char *)sqlite3_column_text(st, 0));
-		f->existed = sqlite3_column_int(st, 1) != 0;
-		f->before = blob_dup(st, 2, &f->before_len);
-		f->before_mode = (unsigned)sqlite3_column_int(st, 3);
-		f->written = blob_dup(st, 4, &f->written_len);
+		int r = journal_row_add(out, st);
+		if (r < 0)
+			return r;
 	}
-	sqlite3_finalize(st);
-	r = list_dirs(j.db, feature, &out->dirs);
-done:
-	journal_close(&j);
+	return 0;
+}
+
+/* On failure out is left empty. */
+int dp_journal_list(const char *feature, struct dp_journal_list *out)
+{
+	_cleanup_(journal_close) struct journal j = JOURNAL_NONE;
+	memset(out, 0, sizeof(*out));
+	int r = journal_open(&j, false);
+	if (r < 0 || !j.db || !has_table(j.db))
+		return r;
+	if ((r = journal_rows_read(j.db, feature, out)) == 0)
+		r = list_dirs(j.db, feature, &out->dirs);
+	if (r < 0)
+		dp_journal_list_free(out);
 	return r;
 }
 
@@ -114,7 +130,6 @@ static int exec_bound(sqlite3 *db, sqlite3_stmt *st, const char *what)
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : dp_statedb_error(db, what);
 }
-
 /* The original is recorded once (INSERT OR IGNORE); what devpass wrote, every time. */
 static int record_file(sqlite3 *db, const char *feature, const struct dp_file_change *c)
 {
@@ -152,40 +167,45 @@ static int record_dir(sqlite3 *db, const char *feature, const char *path)
 	return exec_bound(db, st, "record a directory");
 }
 
+static int journal_record_all(sqlite3 *db, const struct dp_changeset *cs)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		int r = cs->files[i].restore ? 0 : record_file(db, cs->feature, &cs->files[i]);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < cs->mkdirs.n; i++) {
+		int r = record_dir(db, cs->feature, cs->mkdirs.v[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int dp_journal_record(const struct dp_changeset *cs)
 {
-	struct journal j;
+	_cleanup_(journal_close) struct journal j = JOURNAL_NONE;
 	int r = journal_open(&j, true);
 	if (r < 0)
 		return r;
-	if (sqlite3_exec(j.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		r = dp_statedb_error(j.db, "begin");
-		goto done;
-	}
-	for (size_t i = 0; r == 0 && i < cs->n; i++)
-		if (!cs->files[i].restore)
-			r = record_file(j.db, cs->feature, &cs->files[i]);
-	for (size_t i = 0; r == 0 && i < cs->mkdirs.n; i++)
-		r = record_dir(j.db, cs->feature, cs->mkdirs.v[i]);
+	if (sqlite3_exec(j.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return dp_statedb_error(j.db, "begin");
+	r = journal_record_all(j.db, cs);
 	if (sqlite3_exec(j.db, r == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK && r == 0)
 		r = dp_statedb_error(j.db, "commit");
-done:
-	journal_close(&j);
 	return r;
 }
 
 /* Is the file as it was before devpass (content and mode, or absent)? */
 static bool file_is_original(const struct dp_journal_file *f)
 {
-	char *now = NULL;
+	_cleanup_free_ char *now = NULL;
 	size_t len = 0;
 	struct stat st;
 	if (dp_fs_read_all(f->path, &now, &len) < 0)
 		return !f->existed;
-	bool same = f->existed && len == f->before_len && memcmp(now, f->before, len) == 0 &&
-	            dp_fs_stat(f->path, &st) == 0 && (st.st_mode & 07777) == f->before_mode;
-	free(now);
-	return same;
+	return f->existed && len == f->before_len && memcmp(now, f->before, len) == 0 &&
+	       dp_fs_stat(f->path, &st) == 0 && (st.st_mode & 07777) == f->before_mode;
 }
 
 static int forget(sqlite3 *db, const char *table, const char *path)
@@ -199,55 +219,65 @@ static int forget(sqlite3 *db, const char *table, const char *path)
 	return exec_bound(db, st, "forget");
 }
 
-int dp_journal_settle(const struct dp_changeset *cs)
+/* Forgets the rows of files back at their original state and of directories gone. */
+static int journal_forget_settled(sqlite3 *db, const struct dp_journal_list *l)
 {
-	struct dp_journal_list l;
-	int r = dp_journal_list(cs->feature, &l);
-	if (r < 0 || (!l.n && !l.dirs.n)) {
-		dp_journal_list_free(&l);
-		return r;
+	for (size_t i = 0; i < l->n; i++) {
+		int r = file_is_original(&l->f[i]) ? forget(db, "files", l->f[i].path) : 0;
+		if (r < 0)
+			return r;
 	}
-	struct journal j;
-	if ((r = journal_open(&j, true)) < 0) {
-		dp_journal_list_free(&l);
-		return r;
+	for (size_t i = 0; i < l->dirs.n; i++) {
+		int r = dp_fs_exists(l->dirs.v[i]) ? 0 : forget(db, "dirs", l->dirs.v[i]);
+		if (r < 0)
+			return r;
 	}
-	for (size_t i = 0; r == 0 && i < l.n; i++)
-		if (file_is_original(&l.f[i]))
-			r = forget(j.db, "files", l.f[i].path);
-	for (size_t i = 0; r == 0 && i < l.dirs.n; i++)
-		if (!dp_fs_exists(l.dirs.v[i]))
-			r = forget(j.db, "dirs", l.dirs.v[i]);
-	journal_close(&j);
-	dp_journal_list_free(&l);
-	return r;
+	return 0;
 }
 
-static void stage_restore(struct dp_changeset *cs, const struct dp_journal_file *f,
-                          char *now, size_t len)
+int dp_journal_settle(const struct dp_changeset *cs)
 {
-	cs->files = realloc(cs->files, (cs->n + 1) * sizeof(*cs->files));
-	struct dp_file_change *c = &cs->files[cs->n++];
-	memset(c, 0, sizeof(*c));
+	_cleanup_(dp_journal_list_freep) struct dp_journal_list l = {0};
+	int r = dp_journal_list(cs->feature, &l);
+	if (r < 0 || (!l.n && !l.dirs.n))
+		return r;
+	_cleanup_(journal_close) struct journal j = JOURNAL_NONE;
+	if ((r = journal_open(&j, true)) < 0)
+		return r;
+	return journal_forget_settled(j.db, &l);
+}
+
+/* Stages putting f back as it was; now (what is there now) is taken over. */
+static int stage_restore(struct dp_changeset *cs, const struct dp_journal_file *f,
+                         char **now, size_t len)
+{
 	struct stat st;
-	c->path = strdup(f->path);
-	c->restore = true;
-	c->before = now;
-	c->before_len = len;
-	c->before_mode = dp_fs_stat(f->path, &st) == 0 ? (st.st_mode & 07777) : 0644;
+	_cleanup_free_ char *path = strdup(f->path), *after = NULL;
+	if (f->existed && (after = malloc(f->before_len + 1)))
+		memcpy(after, f->before, f->before_len + 1);
+	if (!path || (f->existed && !after) ||
+	    dp_array_grow(&cs->files, cs->n, 1, sizeof(*cs->files)) < 0)
+		return dp_oom();
+	struct dp_file_change *c = &cs->files[cs->n++];
+	*c = (struct dp_file_change){
+		.path = TAKE_PTR(path),
+		.restore = true,
+		.before = TAKE_PTR(*now),
+		.before_len = len,
+		.before_mode = dp_fs_stat(f->path, &st) == 0 ? (st.st_mode & 07777) : 0644,
+		.op = f->existed ? DP_FILE_MODIFY : DP_FILE_DELETE,
+	};
 	if (f->existed) {
-		c->op = DP_FILE_MODIFY;
-		c->after = malloc(f->before_len + 1);
-		memcpy(c->after, f->before, f->before_len + 1);
+		c->after = TAKE_PTR(after);
 		c->after_len = f->before_len;
 		c->mode = f->before_mode;
-	} else
-		c->op = DP_FILE_DELETE;
+	}
+	return 0;
 }
 
 int dp_journal_undo_plan(struct dp_changeset *cs)
 {
-	struct dp_journal_list l;
+	_cleanup_(dp_journal_list_freep) struct dp_journal_list l = {0};
 	int r = dp_journal_list(cs->feature, &l);
 	if (r < 0)
 		return r;
@@ -255,19 +285,20 @@ int dp_journal_undo_plan(struct dp_changeset *cs)
 		const struct dp_journal_file *f = &l.f[i];
 		if (file_is_original(f))
 			continue;
-		char *now = NULL;
+		_cleanup_free_ char *now = NULL;
 		size_t len = 0;
 		if (dp_fs_read_all(f->path, &now, &len) < 0 || len != f->written_len ||
 		    memcmp(now, f->written, len) != 0) {
 			/* someone changed it after devpass: theirs now, not ours to revert */
-			dp_strv_add(&cs->kept, f->path);
-			free(now);
+			if (dp_strv_add(&cs->kept, f->path) < 0)
+				return dp_oom();
 			continue;
 		}
-		stage_restore(cs, f, now, len);
+		if ((r = stage_restore(cs, f, &now, len)) < 0)
+			return r;
 	}
 	for (size_t i = 0; i < l.dirs.n; i++)
-		dp_strv_add(&cs->rmdirs, l.dirs.v[i]);
-	dp_journal_list_free(&l);
+		if (dp_strv_add(&cs->rmdirs, l.dirs.v[i]) < 0)
+			return dp_oom();
 	return 0;
 }

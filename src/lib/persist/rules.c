@@ -207,33 +207,32 @@ static int rule_cmp(const void *a, const void *b)
 	return strcmp(((const struct dp_persist_rule *)a)->name, ((const struct dp_persist_rule *)b)->name);
 }
 
+/* One rule file into out: a bad one goes to out->invalid (it must not stop the others
+ * from applying at boot); -ENOMEM, or what reading it failed with. */
+static int rule_file_read(const char *path, struct dp_persist_rules *out)
+{
+	_cleanup_free_ char *text = NULL;
+	struct dp_persist_rule rule;
+	int r = dp_fs_read_all(path, &text, NULL);
+	if (r < 0)
+		return dp_error_set(r, "cannot read %s: %s", path, strerror(-r));
+	if (rule_parse(path, text, &rule) < 0)
+		return dp_strv_add(&out->invalid, dp_error_message()) < 0 ? dp_oom() : 0;
+	if (dp_array_grow(&out->r, out->n, 1, sizeof(*out->r)) < 0)
+		return dp_oom();
+	out->r[out->n++] = rule;
+	return 0;
+}
+
 int dp_persist_rules_read(struct dp_persist_rules *out)
 {
 	memset(out, 0, sizeof(*out));
-	struct dp_strv names = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv names = {0};
 	int r = dp_fs_list(RULES_DIR, ".conf", &names);
 	if (r < 0)
 		return r == -ENOENT ? 0 : dp_error_set(r, "cannot read %s: %s", RULES_DIR, strerror(-r));
-	for (size_t i = 0; i < names.n; i++) {
-		const char *path = names.v[i];
-		char *text = NULL;
-		struct dp_persist_rule rule;
-		if ((r = dp_fs_read_all(path, &text, NULL)) < 0) {
-			dp_error_set(r, "cannot read %s: %s", path, strerror(-r));
-			break;
-		}
-		r = rule_parse(path, text, &rule);
-		free(text);
-		if (r < 0) {
-			/* one bad file must not stop the others from applying at boot */
-			dp_strv_add(&out->invalid, dp_error_message());
-			r = 0;
-			continue;
-		}
-		out->r = realloc(out->r, (out->n + 1) * sizeof(*out->r));
-		out->r[out->n++] = rule;
-	}
-	dp_strv_free(&names);
+	for (size_t i = 0; r == 0 && i < names.n; i++)
+		r = rule_file_read(names.v[i], out);
 	if (out->n)
 		qsort(out->r, out->n, sizeof(*out->r), rule_cmp);
 	return r;
@@ -282,7 +281,7 @@ static void udev_rule_append(char **s, const struct dp_persist_rule *r)
 
 static char *udev_rules_text(const struct dp_persist_rules *rules)
 {
-	char *s = strdup("# Written by devpass persist: passthrough bindings applied as each device\n"
+	char *s = dp_text_printf("%s", "# Written by devpass persist: passthrough bindings applied as each device\n"
 	                 "# appears, before 80-drivers.rules loads its host driver. Generated from\n"
 	                 "# /etc/devpass/persist.d; change it with 'devpass persist', not by hand.\n");
 	bool serial = false;
@@ -320,12 +319,52 @@ static char *unit_text(void)
 /* Generated files are devpass's, but an admin may have edited one since: kept, not lost. */
 static int put_owned(struct dp_changeset *cs, const char *path, const char *text)
 {
-	return dp_changeset_edited_since(cs, path) ? 0 : dp_changeset_put(cs, path, text, 0644);
+	int edited = dp_changeset_edited_since(cs, path);
+	if (edited != 0)
+		return edited < 0 ? edited : 0;
+	return dp_changeset_put(cs, path, text, 0644);
 }
 
 static int delete_owned(struct dp_changeset *cs, const char *path)
 {
-	return dp_changeset_edited_since(cs, path) ? 0 : dp_changeset_delete(cs, path);
+	int edited = dp_changeset_edited_since(cs, path);
+	if (edited != 0)
+		return edited < 0 ? edited : 0;
+	return dp_changeset_delete(cs, path);
+}
+
+/* Nothing left to apply: the glue goes, and the directories devpass made. */
+static int stage_glue_removal(struct dp_changeset *cs)
+{
+	_cleanup_(dp_journal_list_freep) struct dp_journal_list l = {0};
+	int r = delete_owned(cs, UDEV_RULES);
+	if (r < 0 || (r = delete_owned(cs, UNIT)) < 0 || (r = dp_journal_list(FEATURE, &l)) < 0)
+		return r;
+	for (size_t i = 0; i < l.dirs.n; i++)
+		if (dp_strv_add(&cs->rmdirs, l.dirs.v[i]) < 0)
+			return dp_oom();
+	return 0;
+}
+
+static int stage_glue(struct dp_changeset *cs, const struct dp_persist_rules *rules)
+{
+	_cleanup_free_ char *udev = udev_rules_text(rules), *unit = unit_text();
+	int r = put_owned(cs, UDEV_RULES, udev);
+	return r < 0 ? r : put_owned(cs, UNIT, unit);
+}
+
+static int stage_reload_commands(struct dp_changeset *cs)
+{
+	if (dp_changeset_empty(cs))
+		return 0;
+	int r = dp_changeset_command_optional(cs, "udevadm control --reload");
+	if (r < 0 || (r = dp_changeset_command_optional(cs, "systemctl daemon-reload")) < 0)
+		return r;
+	/* initramfs-tools copies /etc/udev/rules.d into the initramfs: rebuilt, the rule
+	 * wins against host drivers loaded there, and a removed rule does not linger */
+	if (dp_fs_exists("/etc/initramfs-tools"))
+		return dp_changeset_command(cs, "update-initramfs -u -k all");
+	return 0;
 }
 
 /* Stages rule files and the boot glue for exactly this set of rules. */
@@ -333,58 +372,37 @@ static int stage_rules(struct dp_changeset *cs, struct dp_persist_rules *rules,
                        const struct dp_persist_rules *removed)
 {
 	char path[512];
-	int r = 0;
-	for (size_t i = 0; r == 0 && i < removed->n; i++) {
+	int r;
+	for (size_t i = 0; i < removed->n; i++) {
 		snprintf(path, sizeof(path), "%s/%s.conf", RULES_DIR, removed->r[i].name);
-		r = delete_owned(cs, path);
+		if ((r = delete_owned(cs, path)) < 0)
+			return r;
 	}
 	qsort(rules->r, rules->n, sizeof(*rules->r), rule_cmp);
-	for (size_t i = 0; r == 0 && i < rules->n; i++) {
-		char *text = rule_text(&rules->r[i]);
+	for (size_t i = 0; i < rules->n; i++) {
+		_cleanup_free_ char *text = rule_text(&rules->r[i]);
 		snprintf(path, sizeof(path), "%s/%s.conf", RULES_DIR, rules->r[i].name);
-		r = put_owned(cs, path, text);
-		free(text);
+		if ((r = put_owned(cs, path, text)) < 0)
+			return r;
 	}
-	if (r < 0)
-		return r;
-	if (!rules->n) {
-		/* nothing left to apply: the glue goes, and the directories devpass made */
-		struct dp_journal_list l;
-		if ((r = delete_owned(cs, UDEV_RULES)) == 0 && (r = delete_owned(cs, UNIT)) == 0 &&
-		    (r = dp_journal_list(FEATURE, &l)) == 0) {
-			for (size_t i = 0; i < l.dirs.n; i++)
-				dp_strv_add(&cs->rmdirs, l.dirs.v[i]);
-			dp_journal_list_free(&l);
-		}
-	} else {
-		char *udev = udev_rules_text(rules), *unit = unit_text();
-		if ((r = put_owned(cs, UDEV_RULES, udev)) == 0)
-			r = put_owned(cs, UNIT, unit);
-		free(udev);
-		free(unit);
-	}
-	if (!dp_changeset_empty(cs)) {
-		dp_changeset_command_optional(cs, "udevadm control --reload");
-		dp_changeset_command_optional(cs, "systemctl daemon-reload");
-		/* initramfs-tools copies /etc/udev/rules.d into the initramfs: rebuilt, the rule
-		 * wins against host drivers loaded there, and a removed rule does not linger */
-		if (dp_fs_exists("/etc/initramfs-tools"))
-			dp_changeset_command(cs, "update-initramfs -u -k all");
-	}
-	return r;
+	r = rules->n ? stage_glue(cs, rules) : stage_glue_removal(cs);
+	int c = stage_reload_commands(cs);   /* staged even after a failure, as before */
+	return r < 0 ? r : c;
 }
 
 /* ---- persist ---------------------------------------------------------------------------------- */
 
-static void rule_add(struct dp_persist_rules *rules, const struct dp_persist_rule *rule)
+static int rule_add(struct dp_persist_rules *rules, const struct dp_persist_rule *rule)
 {
 	for (size_t i = 0; i < rules->n; i++)
 		if (strcmp(rules->r[i].name, rule->name) == 0) {
 			rules->r[i] = *rule;   /* the same key again: the newer wish wins */
-			return;
+			return 0;
 		}
-	rules->r = realloc(rules->r, (rules->n + 1) * sizeof(*rules->r));
+	if (dp_array_grow(&rules->r, rules->n, 1, sizeof(*rules->r)) < 0)
+		return dp_oom();
 	rules->r[rules->n++] = *rule;
+	return 0;
 }
 
 static int rule_for(const struct dp_pci_device *dev, const struct dp_persist_options *o,
@@ -403,8 +421,9 @@ static int rule_for(const struct dp_pci_device *dev, const struct dp_persist_opt
 		snprintf(rule->driver, sizeof(rule->driver), "%s", o->driver ? o->driver : "vfio-pci");
 	if (o->key == DP_KEY_SERIAL || o->vfs >= 0) {
 		struct dp_pci_details d;
-		dp_pci_details_read(dev, &d);
-		int r = 0;
+		int r = dp_pci_details_read(dev, &d);
+		if (r < 0)
+			return r;
 		if (o->key == DP_KEY_SERIAL && !d.has_dsn)
 			r = dp_error_set_remedy(-ENOTSUP, DP_REMEDY_PARAMETER, "by", "%s has no Device Serial "
 			                        "Number capability: persist it by address or by id", dev->address);
@@ -430,8 +449,8 @@ static int targets_collect(const struct dp_pci_list *list, const struct dp_group
 {
 	bool vfio = o->vfs < 0 && (!o->driver || strcmp(o->driver, "vfio-pci") == 0);
 	if (!vfio) {
-		if (!dp_strv_contains(out, dev->address))
-			dp_strv_add(out, dev->address);
+		if (!dp_strv_contains(out, dev->address) && dp_strv_add(out, dev->address) < 0)
+			return dp_oom();
 		return 0;
 	}
 	if (dev->iommu_group == DP_NO_GROUP)
@@ -440,8 +459,9 @@ static int targets_collect(const struct dp_pci_list *list, const struct dp_group
 	const struct dp_iommu_group *g = dp_groups_find(groups, dev->iommu_group);
 	for (size_t i = 0; g && i < g->n; i++) {
 		const struct dp_pci_device *m = &list->dev[g->members[i]];
-		if (!dp_pci_device_is_bridge(m) && !dp_strv_contains(out, m->address))
-			dp_strv_add(out, m->address);
+		if (!dp_pci_device_is_bridge(m) && !dp_strv_contains(out, m->address) &&
+		    dp_strv_add(out, m->address) < 0)
+			return dp_oom();
 	}
 	return 0;
 }
@@ -461,9 +481,10 @@ static int key_overlap_check(const struct dp_pci_list *list, const struct dp_per
 			                           "matches %s, which the host needs (%s): persist it by "
 			                           "address or by serial instead", rule->address, d->address,
 			                           d->critical.v[0]);
-		dp_strv_addf(&cs->warnings, "a rule by id also takes %s: it has the same ids as %s "
+		if (dp_strv_addf(&cs->warnings, "a rule by id also takes %s: it has the same ids as %s "
 		             "and will be bound to %s at boot too%s", d->address, rule->address,
-		             *rule->driver ? rule->driver : "its VF count", d->critical.n ? " (host-critical!)" : "");
+		             *rule->driver ? rule->driver : "its VF count", d->critical.n ? " (host-critical!)" : "") < 0)
+			return dp_oom();
 	}
 	return 0;
 }
@@ -489,138 +510,158 @@ static int binary_check(void)
 }
 
 /* driverctl binds at boot too (its own udev rule): two tools for one device fight. */
-static void driverctl_warn(const char *address, struct dp_changeset *cs)
+static int driverctl_warn(const char *address, struct dp_changeset *cs)
 {
 	char path[128], driver[64];
 	snprintf(path, sizeof(path), "/etc/driverctl.d/pci-%s", address);
-	if (dp_fs_read_line(path, driver, sizeof(driver)) > 0)
-		dp_strv_addf(&cs->warnings, "%s has a driverctl override to %s (%s), which applies at "
-		             "boot too: keep one of them (driverctl unset-override %s removes it)",
-		             address, driver, path, address);
+	if (dp_fs_read_line(path, driver, sizeof(driver)) > 0 &&
+	    dp_strv_addf(&cs->warnings, "%s has a driverctl override to %s (%s), which applies at "
+	                 "boot too: keep one of them (driverctl unset-override %s removes it)",
+	                 address, driver, path, address) < 0)
+		return dp_oom();
+	return 0;
+}
+
+/* The rule for one target, checked and added to rules. */
+static int target_rule_add(const struct dp_pci_list *list, const struct dp_pci_device *dev,
+                           const struct dp_strv *targets, const struct dp_persist_options *o,
+                           struct dp_persist_rules *rules, struct dp_changeset *cs)
+{
+	struct dp_persist_rule rule;
+	int r;
+	if (dev->critical.n && !o->force && o->vfs < 0)
+		return dp_error_set_remedy(-EPERM, DP_REMEDY_FORCE, dev->address, "%s is needed by the "
+		                        "host (%s): not persisting a binding that would take it at "
+		                        "every boot", dev->address, dev->critical.v[0]);
+	if ((r = rule_for(dev, o, &rule)) < 0 ||
+	    (r = key_overlap_check(list, &rule, targets, o->force, cs)) < 0 ||
+	    (r = rule_add(rules, &rule)) < 0)
+		return r;
+	return driverctl_warn(dev->address, cs);
 }
 
 /* A binding to vfio-pci can be had now as well (the step the front end names); a VF
  * count or another driver is the boot path's business. */
-static void next_boot_note(struct dp_changeset *cs, const struct dp_persist_options *o,
-                           const struct dp_strv *targets)
+static int next_boot_note(struct dp_changeset *cs, const struct dp_persist_options *o,
+                          const struct dp_strv *targets)
 {
+	int r;
 	if (o->vfs >= 0)
-		dp_strv_add(&cs->notes, "the rules apply from the next boot");
+		r = dp_strv_add(&cs->notes, "the rules apply from the next boot");
 	else if (o->driver && strcmp(o->driver, "vfio-pci") != 0)
-		dp_strv_addf(&cs->notes, "the rules apply from the next boot; binding the devices to "
+		r = dp_strv_addf(&cs->notes, "the rules apply from the next boot; binding the devices to "
 		             "%s applies them now", o->driver);
 	else
-		dp_changeset_note_step(cs, "the rules apply from the next boot; binding the devices "
+		return dp_changeset_note_step(cs, "the rules apply from the next boot; binding the devices "
 		                       "applies them now", DP_REMEDY_BIND, targets);
+	return r < 0 ? dp_oom() : 0;
 }
 
 int dp_persist_plan(const struct dp_pci_list *list, char *const *addrs, size_t n,
                     const struct dp_persist_options *o, struct dp_changeset *cs)
 {
-	struct dp_persist_rules rules = {0}, none = {0};
-	struct dp_group_list groups = {0};
-	struct dp_strv targets = {0};
+	_cleanup_(dp_persist_rules_freep) struct dp_persist_rules rules = {0};
+	struct dp_persist_rules none = {0};
+	_cleanup_(dp_groups_freep) struct dp_group_list groups = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv targets = {0};
 	dp_changeset_init(cs, FEATURE);
 	int r = driver_name_check(o->driver);
-	if (r == 0)
-		r = binary_check();
-	if (r == 0)
-		r = dp_persist_rules_read(&rules);
-	if (r == 0)
-		r = dp_groups_build(list, &groups);
-	for (size_t i = 0; r == 0 && i < n; i++) {
+	if (r < 0 || (r = binary_check()) < 0 || (r = dp_persist_rules_read(&rules)) < 0 ||
+	    (r = dp_groups_build(list, &groups)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
 		struct dp_pci_device *dev;
-		if ((r = dp_pci_device_lookup(list, addrs[i], &dev)) == 0)
-			r = targets_collect(list, &groups, dev, o, &targets);
+		if ((r = dp_pci_device_lookup(list, addrs[i], &dev)) < 0 ||
+		    (r = targets_collect(list, &groups, dev, o, &targets)) < 0)
+			return r;
 	}
-	for (size_t i = 0; r == 0 && i < targets.n; i++) {
-		const struct dp_pci_device *dev = dp_pci_list_find(list, targets.v[i]);
-		struct dp_persist_rule rule;
-		if (dev->critical.n && !o->force && o->vfs < 0)
-			r = dp_error_set_remedy(-EPERM, DP_REMEDY_FORCE, dev->address, "%s is needed by the "
-			                        "host (%s): not persisting a binding that would take it at "
-			                        "every boot", dev->address, dev->critical.v[0]);
-		else if ((r = rule_for(dev, o, &rule)) == 0 &&
-		         (r = key_overlap_check(list, &rule, &targets, o->force, cs)) == 0)
-			rule_add(&rules, &rule);
-		if (r == 0)
-			driverctl_warn(dev->address, cs);
-	}
-	if (r == 0)
-		r = stage_rules(cs, &rules, &none);
-	if (r == 0 && !dp_changeset_empty(cs))
-		next_boot_note(cs, o, &targets);
-	dp_strv_free(&targets);
-	dp_groups_free(&groups);
-	dp_persist_rules_free(&rules);
-	return r;
+	for (size_t i = 0; i < targets.n; i++)
+		if ((r = target_rule_add(list, dp_pci_list_find(list, targets.v[i]), &targets, o,
+		                         &rules, cs)) < 0)
+			return r;
+	if ((r = stage_rules(cs, &rules, &none)) < 0)
+		return r;
+	return dp_changeset_empty(cs) ? 0 : next_boot_note(cs, o, &targets);
 }
 
 /* ---- remove -------------------------------------------------------------------------------- */
 
-static bool rule_selected(const struct dp_persist_rule *rule, const struct dp_pci_list *list,
-                          const struct dp_strv *targets)
+/* 1 when the rule covers one of the targets, 0 when not, -ENOMEM. */
+static int rule_selected(const struct dp_persist_rule *rule, const struct dp_pci_list *list,
+                         const struct dp_strv *targets)
 {
 	for (size_t i = 0; i < targets->n; i++) {
 		const struct dp_pci_device *dev = dp_pci_list_find(list, targets->v[i]);
 		if (strcmp(rule->address, targets->v[i]) == 0 ||
 		    (dev && rule->key == DP_KEY_ID && dp_persist_rule_matches(rule, dev, NULL)))
-			return true;
+			return 1;
 		if (dev && rule->key == DP_KEY_SERIAL) {
 			struct dp_pci_details d;
-			dp_pci_details_read(dev, &d);
+			int r = dp_pci_details_read(dev, &d);
+			if (r < 0)
+				return r;
 			bool m = dp_persist_rule_matches(rule, dev, &d);
 			dp_pci_details_free(&d);
 			if (m)
-				return true;
+				return 1;
 		}
 	}
-	return false;
+	return 0;
+}
+
+/* The addresses given, as written (devpass may have a rule for one absent now), and the
+ * rest of each one's IOMMU group. */
+static int remove_targets(const struct dp_pci_list *list, const struct dp_group_list *groups,
+                          char *const *addrs, size_t n, struct dp_strv *targets)
+{
+	struct dp_persist_options whole = {.vfs = -1};
+	for (size_t i = 0; i < n; i++) {
+		struct dp_pci_addr a;
+		char text[DP_ADDR_LEN];
+		struct dp_pci_device *dev;
+		int r = dp_pci_addr_parse(addrs[i], &a);
+		if (r < 0)
+			return r;
+		dp_pci_addr_format(&a, text);
+		if (dp_strv_add(targets, text) < 0)
+			return dp_oom();
+		if (dp_pci_device_lookup(list, text, &dev) == 0 && dev->iommu_group != DP_NO_GROUP &&
+		    targets_collect(list, groups, dev, &whole, targets) == -ENOMEM)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 int dp_persist_remove_plan(const struct dp_pci_list *list, char *const *addrs, size_t n,
                            bool all, struct dp_changeset *cs)
 {
-	struct dp_persist_rules rules = {0}, keep = {0}, drop = {0};
-	struct dp_group_list groups = {0};
-	struct dp_strv targets = {0};
-	struct dp_persist_options whole = {.vfs = -1};
+	_cleanup_(dp_persist_rules_freep) struct dp_persist_rules rules = {0}, keep = {0}, drop = {0};
+	_cleanup_(dp_groups_freep) struct dp_group_list groups = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv targets = {0};
 	dp_changeset_init(cs, FEATURE);
 	int r = dp_persist_rules_read(&rules);
-	if (r == 0)
-		r = dp_groups_build(list, &groups);
-	/* an address devpass has a rule for may be absent now: take it as written */
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		struct dp_pci_addr a;
-		char text[DP_ADDR_LEN];
-		struct dp_pci_device *dev;
-		if ((r = dp_pci_addr_parse(addrs[i], &a)) < 0)
-			break;
-		dp_pci_addr_format(&a, text);
-		dp_strv_add(&targets, text);
-		if (dp_pci_device_lookup(list, text, &dev) == 0 && dev->iommu_group != DP_NO_GROUP)
-			targets_collect(list, &groups, dev, &whole, &targets);
-	}
-	for (size_t i = 0; r == 0 && i < rules.n; i++) {
-		struct dp_persist_rules *to = all || rule_selected(&rules.r[i], list, &targets) ? &drop : &keep;
-		to->r = realloc(to->r, (to->n + 1) * sizeof(*to->r));
+	if (r < 0 || (r = dp_groups_build(list, &groups)) < 0 ||
+	    (r = remove_targets(list, &groups, addrs, n, &targets)) < 0)
+		return r;
+	for (size_t i = 0; i < rules.n; i++) {
+		int selected = all ? 1 : rule_selected(&rules.r[i], list, &targets);
+		if (selected < 0)
+			return selected;
+		struct dp_persist_rules *to = selected ? &drop : &keep;
+		if (dp_array_grow(&to->r, to->n, 1, sizeof(*to->r)) < 0)
+			return dp_oom();
 		to->r[to->n++] = rules.r[i];
 	}
-	if (r == 0 && !all && !drop.n)
-		r = dp_error_set_remedy(-ENOENT, DP_REMEDY_PERSIST_LIST, n ? addrs[0] : "",
+	if (!all && !drop.n)
+		return dp_error_set_remedy(-ENOENT, DP_REMEDY_PERSIST_LIST, n ? addrs[0] : "",
 		                        "no persisted rule for %s", n ? addrs[0] : "these devices");
-	if (r == 0)
-		r = stage_rules(cs, &keep, &drop);
-	if (r == 0 && drop.n)
-		dp_changeset_note_step(cs, "the devices keep their current driver until the next "
+	if ((r = stage_rules(cs, &keep, &drop)) < 0)
+		return r;
+	if (drop.n)
+		return dp_changeset_note_step(cs, "the devices keep their current driver until the next "
 		                       "boot; restoring them gives them back now", DP_REMEDY_RESTORE,
 		                       all ? NULL : &targets);
-	dp_strv_free(&targets);
-	dp_groups_free(&groups);
-	dp_persist_rules_free(&rules);
-	dp_persist_rules_free(&keep);
-	dp_persist_rules_free(&drop);
-	return r;
+	return 0;
 }
 
 /* ---- state ----------------------------------------------------------------------------------- */
