@@ -61,9 +61,11 @@ void dp_claim_list_free(struct dp_claim_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* NULL when out of memory. */
 static struct dp_claim *claim_add(struct dp_claim_list *l)
 {
-	l->c = realloc(l->c, (l->n + 1) * sizeof(*l->c));
+	if (dp_array_grow(&l->c, l->n, 1, sizeof(*l->c)) < 0)
+		return NULL;
 	struct dp_claim *c = &l->c[l->n++];
 	memset(c, 0, sizeof(*c));
 	c->group = DP_NO_GROUP;
@@ -92,15 +94,18 @@ static int address_normalise(const char *text, char out[DP_ADDR_LEN])
 }
 
 /* The functions a member takes with it: every endpoint of its IOMMU group. */
-static void group_functions(const struct pool_view *v, const struct dp_pci_device *dev,
-                            struct dp_strv *out)
+static int group_functions(const struct pool_view *v, const struct dp_pci_device *dev,
+                           struct dp_strv *out)
 {
-	dp_strv_add(out, dev->address);
+	if (dp_strv_add(out, dev->address) < 0)
+		return dp_oom();
 	for (size_t i = 0; i < v->list->n; i++) {
 		const struct dp_pci_device *m = &v->list->dev[i];
-		if (m != dev && m->iommu_group == dev->iommu_group && !dp_pci_device_is_bridge(m))
-			dp_strv_add(out, m->address);
+		if (m != dev && m->iommu_group == dev->iommu_group && !dp_pci_device_is_bridge(m) &&
+		    dp_strv_add(out, m->address) < 0)
+			return dp_oom();   /* a function left out would stay claimable by others */
 	}
+	return 0;
 }
 
 /* ---- choosing ---------------------------------------------------------------------------- */
@@ -145,19 +150,20 @@ static int shortage_error(const struct dp_pool_members *m, const char *pool, siz
                           unsigned want)
 {
 	size_t count[DP_MEMBER_UNAVAILABLE + 1] = {0};
-	struct dp_strv parts = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv parts = {0};
 	for (size_t i = 0; i < m->n; i++)
 		count[m->m[i].state]++;
 	for (int s = DP_MEMBER_CLAIMED; s <= DP_MEMBER_UNAVAILABLE; s++)
-		if (count[s])
-			dp_strv_addf(&parts, "%zu %s", count[s], dp_member_state_name((enum dp_member_state)s));
-	char *why = dp_strv_join(&parts, ", ");
+		if (count[s] &&
+		    dp_strv_addf(&parts, "%zu %s", count[s], dp_member_state_name((enum dp_member_state)s)) < 0)
+			return dp_oom();
+	_cleanup_free_ char *why = dp_strv_join(&parts, ", ");
+	if (!why)
+		return dp_oom();
 	/* got counts IOMMU groups: members sharing one are claimed together, as one */
 	int r = dp_error_set_remedy(-EBUSY, DP_REMEDY_POOL_SHOW, pool, "pool '%s' has %zu free "
 	                            "device(s), %u asked%s%s%s: nothing was claimed", pool, got, want,
 	                            why && *why ? " (" : "", why ? why : "", why && *why ? ")" : "");
-	free(why);
-	dp_strv_free(&parts);
 	return r;
 }
 
@@ -166,7 +172,9 @@ static int claim_rows_insert(struct pool_db *p, const struct pool_view *v, const
                              struct dp_claim *c)
 {
 	const struct dp_pci_device *dev = dp_pci_list_find(v->list, c->address);
-	group_functions(v, dev, &c->functions);
+	int err = group_functions(v, dev, &c->functions);
+	if (err < 0)
+		return err;
 	for (size_t i = 0; i < c->functions.n; i++) {
 		int r = pool_db_run(p, "record the claim", "INSERT INTO claims (address, pool_id, member, "
 		                    "owner, pid, pid_start, claimed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -265,6 +273,8 @@ static struct dp_claim *pick_add(struct dp_claim_list *out, const struct pool_de
                                  const struct dp_claim_request *req, const struct candidate *cand)
 {
 	struct dp_claim *c = claim_add(out);
+	if (!c)
+		return NULL;
 	snprintf(c->address, sizeof(c->address), "%s", cand->m->address);
 	snprintf(c->pool, sizeof(c->pool), "%s", def->pool.name);
 	snprintf(c->owner, sizeof(c->owner), "%s", req->owner);
@@ -317,12 +327,16 @@ static int held_add(struct pool_db *p, const struct pool_view *v, const struct p
 		struct candidate held = {.m = x};
 		picked[out->n] = NULL;
 		struct dp_claim *c = pick_add(out, def, req, &held);
+		if (!c)
+			return dp_oom();
 		c->held = true;
 		for (size_t k = 0; k < v->nclaims; k++)
-			if (strcmp(v->claims[k].member, x->address) == 0)
-				dp_strv_add(&c->functions, v->claims[k].address);
-		dp_strv_addf(&out->warnings, "note: %s holds %s of pool '%s' already", req->owner,
-		             x->address, def->pool.name);
+			if (strcmp(v->claims[k].member, x->address) == 0 &&
+			    dp_strv_add(&c->functions, v->claims[k].address) < 0)
+				return dp_oom();
+		if (dp_strv_addf(&out->warnings, "note: %s holds %s of pool '%s' already", req->owner,
+		             x->address, def->pool.name) < 0)
+			return dp_oom();
 		r = pool_db_run(p, "claim again", "UPDATE claims SET pid = ?1, pid_start = ?2 WHERE "
 		                "member = ?3 AND owner = ?4", "iiss", (long long)req->pid, pid_start,
 		                x->address, req->owner);
@@ -337,29 +351,31 @@ static int claim_choose(struct pool_db *p, struct pool_view *v, const struct poo
                         const struct dp_claim_request *req, struct dp_claim_list *out,
                         bool *housekeeping, struct takeovers *took)
 {
-	struct dp_pool_members m = {0};
+	_cleanup_(dp_pool_members_freep) struct dp_pool_members m = {0};
 	dp_device_users_forget();   /* who holds what is read again, only if a claim is stale */
+	*housekeeping = false;
 	int r = view_members(v, p, (size_t)(def - v->defs.d), true, &m);
-	struct candidate *cand = calloc(m.n ? m.n : 1, sizeof(*cand));
-	const struct candidate **picked = calloc(req->count, sizeof(*picked));
-	if (r == 0)
-		r = held_add(p, v, def, &m, req, out, picked);
+	if (r < 0)
+		return r;
+	_cleanup_free_ struct candidate *cand = calloc(m.n ? m.n : 1, sizeof(*cand));
+	_cleanup_free_ const struct candidate **picked = calloc(req->count, sizeof(*picked));
+	if (!cand || !picked)
+		return dp_oom();
+	r = held_add(p, v, def, &m, req, out, picked);
 	size_t nheld = out->n, nnotes = out->warnings.n;
 	size_t n = r == 0 ? candidates_collect(p, v, def, &m, req, cand, out, &r) : 0;
 	*housekeeping = r == 0 && out->warnings.n > nnotes;
 	for (size_t i = 0; r == 0 && i < n && out->n < req->count; i++)
 		if (!group_taken(out, cand[i].m->group)) {
 			picked[out->n] = &cand[i];
-			pick_add(out, def, req, &cand[i]);
+			if (!pick_add(out, def, req, &cand[i]))
+				r = dp_oom();
 		}
 	if (r == 0 && out->n < req->count)
 		r = req->address ? address_refusal(&m, def, req->address)
 		                 : shortage_error(&m, def->pool.name, out->n - nheld, req->count - nheld);
 	else if (r == 0 && (r = picks_record(p, v, def, req, out, picked, took)) < 0)
 		*housekeeping = false;   /* half-written picks must not be committed */
-	free(picked);
-	free(cand);
-	dp_pool_members_free(&m);
 	return r;
 }
 
@@ -367,7 +383,9 @@ static int claim_choose(struct pool_db *p, struct pool_view *v, const struct poo
 
 static int members_bind(const struct dp_pci_list *list, const struct dp_claim_list *out, int timeout_ms)
 {
-	char **addrs = calloc(out->n, sizeof(*addrs));
+	_cleanup_free_ char **addrs = calloc(out->n + 1, sizeof(*addrs));
+	if (!addrs)
+		return dp_oom();
 	for (size_t i = 0; i < out->n; i++)
 		addrs[i] = (char *)out->c[i].address;
 	struct dp_bind_options o = {.timeout_ms = timeout_ms};
@@ -376,7 +394,6 @@ static int members_bind(const struct dp_pci_list *list, const struct dp_claim_li
 	if (r == 0)
 		r = dp_bind_plan_apply(&plan, list, &o);
 	dp_bind_plan_free(&plan);
-	free(addrs);
 	return r;
 }
 
@@ -538,13 +555,15 @@ static void items_free(struct release_item *items, size_t n)
 	free(items);
 }
 
+/* NULL when out of memory. */
 static struct release_item *item_for(struct release_item **items, size_t *n,
                                      const struct pool_view *v, const struct view_claim *c)
 {
 	for (size_t i = 0; i < *n; i++)
 		if (strcmp((*items)[i].claim->member, c->member) == 0)
 			return &(*items)[i];
-	*items = realloc(*items, (*n + 1) * sizeof(**items));
+	if (dp_array_grow(items, *n, 1, sizeof(**items)) < 0)
+		return NULL;
 	struct release_item *it = &(*items)[(*n)++];
 	memset(it, 0, sizeof(*it));
 	it->claim = view_claim_find(v, c->member);
@@ -556,13 +575,23 @@ static struct release_item *item_for(struct release_item **items, size_t *n,
 	return it;
 }
 
+/* address goes with the item of c's member: a function left out would not be restored. */
+static int item_function_add(struct release_item **items, size_t *n, const struct pool_view *v,
+                             const struct view_claim *c, const char *address)
+{
+	struct release_item *it = item_for(items, n, v, c);
+	if (!it || dp_strv_add(&it->functions, address) < 0)
+		return dp_oom();
+	return 0;
+}
+
 static int functions_restore(const struct dp_pci_list *list, const struct dp_strv *functions,
                              int timeout_ms)
 {
-	struct dp_strv present = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv present = {0};
 	for (size_t i = 0; i < functions->n; i++)
-		if (dp_pci_list_find(list, functions->v[i]))
-			dp_strv_add(&present, functions->v[i]);
+		if (dp_pci_list_find(list, functions->v[i]) && dp_strv_add(&present, functions->v[i]) < 0)
+			return dp_oom();
 	struct dp_bind_options o = {.timeout_ms = timeout_ms};
 	struct dp_bind_plan plan;
 	int r = 0;
@@ -572,7 +601,6 @@ static int functions_restore(const struct dp_pci_list *list, const struct dp_str
 			r = dp_bind_plan_apply(&plan, list, &o);
 		dp_bind_plan_free(&plan);
 	}
-	dp_strv_free(&present);
 	return r;
 }
 
@@ -631,6 +659,10 @@ static int item_release(struct pool_db *p, const struct dp_pci_list *list, struc
 		return taken;
 	}
 	struct dp_claim *c = claim_add(out);
+	if (!c) {
+		item_give_back(p, it, me);
+		return dp_oom();
+	}
 	enum dp_release_policy policy = it->def ? it->def->pool.on_release : DP_RELEASE_RESTORE;
 	const struct dp_pci_device *dev = dp_pci_list_find(list, it->claim->member);
 	snprintf(c->address, sizeof(c->address), "%s", it->claim->member);
@@ -691,20 +723,22 @@ static bool claim_wanted(const struct pool_view *v, const struct view_claim *c, 
 static int owner_items(const struct pool_view *v, const char *owner, char addrs[][DP_ADDR_LEN],
                        size_t naddrs, struct release_item **items, size_t *n)
 {
-	bool *used = calloc(naddrs + 1, sizeof(*used));
+	_cleanup_free_ bool *used = calloc(naddrs + 1, sizeof(*used));
+	if (!used)
+		return dp_oom();
+	int r = 0;
 	for (size_t i = 0; i < v->nclaims; i++) {
 		const struct view_claim *c = &v->claims[i];
-		if (strcmp(c->owner, owner) == 0 && claim_wanted(v, c, owner, addrs, naddrs, used))
-			dp_strv_add(&item_for(items, n, v, c)->functions, c->address);
+		if (strcmp(c->owner, owner) == 0 && claim_wanted(v, c, owner, addrs, naddrs, used) &&
+		    (r = item_function_add(items, n, v, c, c->address)) < 0)
+			return r;
 	}
-	int r = 0;
 	for (size_t k = 0; k < naddrs && r == 0; k++)
 		if (!used[k])
 			r = dp_error_set_remedy(-ENOENT, DP_REMEDY_POOL_SHOW, NULL, "%s is not claimed by "
 			                        "'%s'", addrs[k], owner);
 	if (r == 0 && *n == 0)
 		r = dp_error_set(-ENOENT, "'%s' holds no claimed devices", owner);
-	free(used);
 	return r;
 }
 
@@ -717,17 +751,16 @@ int dp_pool_release(const struct dp_pci_list *list, const char *owner, char *con
 	size_t n = 0;
 	memset(out, 0, sizeof(*out));
 	int r = owner_check(owner);
-	char (*wanted)[DP_ADDR_LEN] = calloc(naddrs + 1, DP_ADDR_LEN);
-	for (size_t i = 0; r == 0 && i < naddrs; i++)
-		r = address_normalise(addrs[i], wanted[i]);
-	if (r < 0) {
-		free(wanted);
+	if (r < 0)
 		return r;
-	}
-	if ((r = pool_db_open(&p, true)) < 0) {
-		free(wanted);
+	_cleanup_free_ char (*wanted)[DP_ADDR_LEN] = calloc(naddrs + 1, DP_ADDR_LEN);
+	if (!wanted)
+		return dp_oom();
+	for (size_t i = 0; i < naddrs; i++)
+		if ((r = address_normalise(addrs[i], wanted[i])) < 0)
+			return r;
+	if ((r = pool_db_open(&p, true)) < 0)
 		return r;
-	}
 	r = pool_view_build(&p, list, &v, false);
 	if (r == 0)
 		r = owner_items(&v, owner, wanted, naddrs, &items, &n);
@@ -736,7 +769,6 @@ int dp_pool_release(const struct dp_pci_list *list, const char *owner, char *con
 	items_free(items, n);
 	pool_view_free(&v);
 	pool_db_close(&p);
-	free(wanted);
 	return r;
 }
 
@@ -777,9 +809,9 @@ int dp_pool_gc(const struct dp_pci_list *list, int timeout_ms, struct dp_claim_l
 			             "but %s: left alone", c->member, c->owner, c->pid, who);
 			continue;
 		}
-		for (size_t k = 0; k < v.nclaims; k++)
+		for (size_t k = 0; r == 0 && k < v.nclaims; k++)
 			if (strcmp(v.claims[k].member, c->member) == 0)
-				dp_strv_add(&item_for(&items, &n, &v, c)->functions, v.claims[k].address);
+				r = item_function_add(&items, &n, &v, c, v.claims[k].address);
 	}
 	if (r == 0)
 		r = items_release(&p, list, items, n, timeout_ms, out);
@@ -804,10 +836,14 @@ int dp_claims_read(const struct dp_pci_list *list, const char *owner, struct dp_
 	r = pool_view_build(&p, list, &v, false);
 	for (size_t i = 0; r == 0 && i < v.nclaims; i++)
 		if (!owner || strcmp(v.claims[i].owner, owner) == 0)
-			dp_strv_add(&item_for(&items, &n, &v, &v.claims[i])->functions, v.claims[i].address);
-	for (size_t i = 0; i < n; i++) {
+			r = item_function_add(&items, &n, &v, &v.claims[i], v.claims[i].address);
+	for (size_t i = 0; r == 0 && i < n; i++) {
 		const struct dp_pci_device *dev = dp_pci_list_find(list, items[i].claim->member);
 		struct dp_claim *c = claim_add(out);
+		if (!c) {
+			r = dp_oom();
+			break;
+		}
 		snprintf(c->address, sizeof(c->address), "%s", items[i].claim->member);
 		snprintf(c->pool, sizeof(c->pool), "%s", items[i].def ? items[i].def->pool.name : "?");
 		snprintf(c->owner, sizeof(c->owner), "%s", items[i].claim->owner);
@@ -815,14 +851,18 @@ int dp_claims_read(const struct dp_pci_list *list, const char *owner, struct dp_
 		c->claimed_at = items[i].claim->claimed_at;
 		c->group = dev ? dev->iommu_group : DP_NO_GROUP;
 		c->numa = dev ? dev->numa_node : DP_NO_NUMA;
-		for (size_t f = 0; f < items[i].functions.n; f++)
-			dp_strv_add(&c->functions, items[i].functions.v[f]);
-		if (items[i].claim->stale) {
-			dp_strv_addf(&out->warnings, "WARNING: %s: the process %d of %s is gone: a pool "
+		for (size_t f = 0; r == 0 && f < items[i].functions.n; f++)
+			r = dp_strv_add(&c->functions, items[i].functions.v[f]);
+		if (r == 0 && items[i].claim->stale) {
+			r = dp_strv_addf(&out->warnings, "WARNING: %s: the process %d of %s is gone: a pool "
 			             "gc collects the claim", c->address, c->pid, c->owner);
 			out->next = DP_REMEDY_POOL_GC;
 		}
+		if (r < 0)
+			r = dp_oom();
 	}
+	if (r < 0)
+		dp_claim_list_free(out);
 	items_free(items, n);
 	pool_view_free(&v);
 	pool_db_close(&p);

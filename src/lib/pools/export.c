@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "fs/sysroot.h"
 #include "util/error.h"
 
@@ -22,6 +23,7 @@ struct export_ctx {
 	struct dp_strv *warnings;
 	FILE *text;
 	struct json_object *json;
+	bool out_of_memory;   /* something the export holds could not be kept: it fails */
 };
 
 static bool member_exportable(const struct dp_pool_member *m)
@@ -92,7 +94,7 @@ static const char *nova_device_type(const struct dp_pool *pool, const struct dp_
 static void nova_pool(struct export_ctx *x, const struct dp_pool *pool, struct json_object *specs,
                       struct json_object *aliases, struct dp_strv *requests)
 {
-	struct dp_strv seen = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv seen = {0};
 	const char *type = NULL;
 	for (size_t i = 0; i < x->members.n; i++) {
 		const struct dp_pool_member *m = &x->members.m[i];
@@ -117,7 +119,7 @@ static void nova_pool(struct export_ctx *x, const struct dp_pool *pool, struct j
 		snprintf(key, sizeof(key), "%s:%s", vendor, product);
 		if (dp_strv_contains(&seen, key))
 			continue;
-		dp_strv_add(&seen, key);
+		x->out_of_memory |= dp_strv_add(&seen, key) < 0;
 		/* aliases of one name are OR-ed by Nova: one per vendor:product of the pool */
 		struct json_object *alias = json_object_new_object();
 		json_object_object_add(alias, "name", json_object_new_string(pool->name));
@@ -129,8 +131,7 @@ static void nova_pool(struct export_ctx *x, const struct dp_pool *pool, struct j
 		json_object_array_add(aliases, alias);
 	}
 	if (seen.n)
-		dp_strv_addf(requests, "%s:1", pool->name);
-	dp_strv_free(&seen);
+		x->out_of_memory |= dp_strv_addf(requests, "%s:1", pool->name) < 0;
 }
 
 static void nova_text(struct export_ctx *x, struct json_object *specs, struct json_object *aliases,
@@ -160,7 +161,7 @@ static int nova_export(struct export_ctx *x)
 		                           "policy '%s': use legacy, preferred, required or socket",
 		                           x->o->numa_policy);
 	struct json_object *specs = json_object_new_array(), *aliases = json_object_new_array();
-	struct dp_strv requests = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv requests = {0};
 	for (size_t p = 0; p < x->pools.n; p++) {
 		const struct dp_pool *pool = &x->pools.p[p];
 		if (!pool_wanted(x, pool))
@@ -172,7 +173,12 @@ static int nova_export(struct export_ctx *x)
 		else
 			nova_pool(x, pool, specs, aliases, &requests);
 	}
-	char *request = dp_strv_join(&requests, ",");
+	_cleanup_free_ char *request = dp_strv_join(&requests, ",");
+	if (!request) {
+		json_object_put(specs);
+		json_object_put(aliases);
+		return dp_oom();
+	}
 	nova_text(x, specs, aliases, request);
 	struct json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "pci_passthrough:alias", json_object_new_string(request));
@@ -180,8 +186,6 @@ static int nova_export(struct export_ctx *x)
 	json_object_object_add(x->json, "device_spec", specs);
 	json_object_object_add(x->json, "alias", aliases);
 	json_object_object_add(x->json, "flavor_extra_specs", extra);
-	free(request);
-	dp_strv_free(&requests);
 	return 0;
 }
 
@@ -252,7 +256,7 @@ static void kv_pci_pool(struct export_ctx *x, const struct dp_pool *pool, const 
 			             "resource per vendor:device and another pool has it", pool->name, selector);
 			continue;
 		}
-		dp_strv_add(taken, owner);
+		x->out_of_memory |= dp_strv_add(taken, owner) < 0;
 		kv_selector_spill_warn(x, pool, m, selector);
 		json_object_array_add(out, kv_entry("pciVendorSelector", selector, resource));
 	}
@@ -502,10 +506,16 @@ int dp_export(enum dp_export_target target, const struct dp_pci_list *list,
 	}
 	skipped_warn(&x);
 	shared_groups_warn(&x);
-	x.text = open_memstream(text, &len);
+	if (!(x.text = open_memstream(text, &len))) {
+		dp_pool_members_free(&x.members);
+		dp_pool_list_free(&x.pools);
+		return dp_oom();
+	}
 	r = target == DP_EXPORT_NOVA ? nova_export(&x)
 	    : target == DP_EXPORT_KUBEVIRT ? kubevirt_export(&x) : proxmox_export(&x);
 	fclose(x.text);
+	if (r == 0 && x.out_of_memory)
+		r = dp_oom();
 	for (size_t p = 0; r == 0 && p < x.pools.n; p++)
 		if (pool_wanted(&x, &x.pools.p[p]) && x.pools.p[p].type <= DP_POOL_SRIOV_VF &&
 		    pool_member_count(&x, x.pools.p[p].name) == 0)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "devpass.h"
+#include "alloc-util.h"
 #include "util/strutil.h"
 
 static const char *const key_names[DP_RK_COUNT] = {
@@ -240,11 +241,13 @@ static int term_scan(const struct parse *p, size_t start, size_t *end)
 	return 0;
 }
 
-/* The value with its quotes taken out. */
+/* The value with its quotes taken out; NULL when out of memory. */
 static char *unquote(const char *v, size_t len)
 {
 	char *out = malloc(len + 1), *o = out;
 	char quote = 0;
+	if (!out)
+		return NULL;
 	for (size_t i = 0; i < len; i++) {
 		if (quote && v[i] == quote)
 			quote = 0;
@@ -281,8 +284,8 @@ static int values_parse(const struct parse *p, struct dp_rule_term *t, size_t vp
 		if (!value_normalise(t->key, v, sizeof(v)))
 			return term_error(p, vpos, "%s=%s is not valid: expected %s", key, v,
 			                  value_hint(t->key));
-		if (!dp_strv_contains(&t->values, v))
-			dp_strv_add(&t->values, v);
+		if (!dp_strv_contains(&t->values, v) && dp_strv_add(&t->values, v) < 0)
+			return dp_oom();
 		if (!comma)
 			return 0;
 		start = comma + 1;
@@ -309,40 +312,45 @@ static int term_parse(const struct parse *p, struct dp_rule *rule, size_t start,
 		if (rule->terms[i].key == (enum dp_rule_key)key)
 			return term_error(p, start, "%s= is given twice: list the values in one term "
 			                  "(%s=A,B)", key_names[key], key_names[key]);
-	rule->terms = realloc(rule->terms, (rule->n + 1) * sizeof(*rule->terms));
+	if (dp_array_grow(&rule->terms, rule->n, 1, sizeof(*rule->terms)) < 0)
+		return dp_oom();
 	struct dp_rule_term *t = &rule->terms[rule->n++];
 	memset(t, 0, sizeof(*t));
 	t->key = (enum dp_rule_key)key;
 	t->pos = start;
-	char *value = unquote(eq + 1, (size_t)(p->text + end - (eq + 1)));
-	int r = strchr(value, '"') && strchr(value, '\'')
+	_cleanup_free_ char *value = unquote(eq + 1, (size_t)(p->text + end - (eq + 1)));
+	if (!value)
+		return dp_oom();
+	return strchr(value, '"') && strchr(value, '\'')
 	        ? term_error(p, (size_t)(eq + 1 - p->text), "%s= holds both kinds of quote; a rule "
 	                     "can keep only one of them", key_names[key])
 	        : values_parse(p, t, (size_t)(eq + 1 - p->text), value);
-	free(value);
-	return r;
 }
 
-/* Terms in key order: the same terms typed in another order are the same rule. */
+/* One term as text, its values quoted as they need. */
+static int term_text_add(struct dp_strv *parts, const char *key, const struct dp_strv *vals)
+{
+	_cleanup_free_ char *values = dp_strv_join(vals, ",");
+	if (!values)
+		return -ENOMEM;
+	if (strchr(values, '"'))
+		return dp_strv_addf(parts, "%s='%s'", key, values);
+	if (strpbrk(values, " \t'"))
+		return dp_strv_addf(parts, "%s=\"%s\"", key, values);
+	return dp_strv_addf(parts, "%s=%s", key, values);
+}
+
+/* Terms in key order: the same terms typed in another order are the same rule. NULL
+ * when out of memory. */
 static char *canonical_text(const struct dp_rule *rule)
 {
-	struct dp_strv parts = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv parts = {0};
 	for (int k = 0; k < DP_RK_COUNT; k++)
-		for (size_t i = 0; i < rule->n; i++) {
-			if (rule->terms[i].key != (enum dp_rule_key)k)
-				continue;
-			char *values = dp_strv_join(&rule->terms[i].values, ",");
-			if (strchr(values, '"'))
-				dp_strv_addf(&parts, "%s='%s'", key_names[k], values);
-			else if (strpbrk(values, " \t'"))
-				dp_strv_addf(&parts, "%s=\"%s\"", key_names[k], values);
-			else
-				dp_strv_addf(&parts, "%s=%s", key_names[k], values);
-			free(values);
-		}
-	char *text = dp_strv_join(&parts, " ");
-	dp_strv_free(&parts);
-	return text;
+		for (size_t i = 0; i < rule->n; i++)
+			if (rule->terms[i].key == (enum dp_rule_key)k &&
+			    term_text_add(&parts, key_names[k], &rule->terms[i].values) < 0)
+				return NULL;
+	return dp_strv_join(&parts, " ");
 }
 
 int dp_rule_parse(const char *text, struct dp_rule *out, size_t *error_pos)
@@ -371,7 +379,10 @@ int dp_rule_parse(const char *text, struct dp_rule *out, size_t *error_pos)
 		dp_rule_free(out);
 		return r;
 	}
-	out->text = canonical_text(out);
+	if (!(out->text = canonical_text(out))) {
+		dp_rule_free(out);
+		return dp_oom();
+	}
 	return 0;
 }
 

@@ -293,9 +293,17 @@ int dp_pools_read(struct dp_pool_list *out)
 	if (r < 0)
 		return r;
 	out->p = calloc(defs.n ? defs.n : 1, sizeof(*out->p));
-	for (size_t i = 0; i < defs.n; i++)
-		pool_copy(&out->p[out->n++], &defs.d[i].pool);
+	for (size_t i = 0; out->p && i < defs.n; i++) {
+		if (pool_copy(&out->p[out->n], &defs.d[i].pool) < 0)
+			break;
+		out->n++;
+	}
+	bool whole = out->p && out->n == defs.n;
 	pool_defs_free(&defs);
+	if (!whole) {
+		dp_pool_list_free(out);
+		return dp_oom();
+	}
 	return 0;
 }
 
@@ -388,7 +396,7 @@ static int import_pool_parse(struct json_object *o, size_t index, struct dp_pool
 			return dp_error_set(r, "pool '%s' of the import, rule %zu: %s", name, i + 1, why);
 		}
 		if (!dp_strv_contains(rules, rule.text))
-			dp_strv_add(rules, rule.text);
+			r = dp_strv_add(rules, rule.text) < 0 ? dp_oom() : 0;
 		dp_rule_free(&rule);
 	}
 	return r;
@@ -445,10 +453,10 @@ static int import_txn(struct pool_db *p, struct pool_defs *defs, void *arg)
 		r = import_pool_parse(json_object_array_get_idx(arr, i), i, &pool, &rules);
 		if (r == 0 && dp_strv_contains(&seen, pool.name))
 			r = dp_error_set(-EINVAL, "the import defines pool '%s' twice", pool.name);
-		if (r == 0) {
-			dp_strv_add(&seen, pool.name);
+		if (r == 0)
+			r = dp_strv_add(&seen, pool.name) < 0 ? dp_oom() : 0;
+		if (r == 0)
 			r = import_one(p, defs, &pool, &rules, a->replace);
-		}
 		dp_strv_free(&rules);
 	}
 	for (size_t i = 0; r == 0 && i < seen.n; i++) {

@@ -66,12 +66,13 @@ static int originals_load(struct pool_db *p, struct pool_view *v)
 
 static int claims_load(struct pool_db *p, struct pool_view *v)
 {
-	sqlite3_stmt *st = pool_db_query(p, "SELECT address, pool_id, member, owner, pid, pid_start, "
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = pool_db_query(p, "SELECT address, pool_id, member, owner, pid, pid_start, "
 	                                    "claimed_at FROM claims ORDER BY address", NULL);
 	if (!st)
 		return -EIO;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		v->claims = realloc(v->claims, (v->nclaims + 1) * sizeof(*v->claims));
+		if (dp_array_grow(&v->claims, v->nclaims, 1, sizeof(*v->claims)) < 0)
+			return dp_oom();
 		struct view_claim *c = &v->claims[v->nclaims++];
 		memset(c, 0, sizeof(*c));
 		snprintf(c->address, sizeof(c->address), "%s", text_col(st, 0));
@@ -82,7 +83,6 @@ static int claims_load(struct pool_db *p, struct pool_view *v)
 		c->pid_start = sqlite3_column_int64(st, 5);
 		c->claimed_at = sqlite3_column_int64(st, 6);
 	}
-	sqlite3_finalize(st);
 	/* one liveness test per process, not per function */
 	for (size_t i = 0; i < v->nclaims; i++) {
 		struct view_claim *c = &v->claims[i];
@@ -94,13 +94,14 @@ static int claims_load(struct pool_db *p, struct pool_view *v)
 
 static int prints_load(struct pool_db *p, struct pool_view *v)
 {
-	sqlite3_stmt *st = pool_db_query(p, "SELECT address, pool_id, vendor, device, subsys_vendor, "
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = pool_db_query(p, "SELECT address, pool_id, vendor, device, subsys_vendor, "
 	                                    "subsys_device, class, serial, dsn, numa, physfn, "
 	                                    "sriov_total, joined_at FROM members ORDER BY address", NULL);
 	if (!st)
 		return -EIO;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		v->prints = realloc(v->prints, (v->nprints + 1) * sizeof(*v->prints));
+		if (dp_array_grow(&v->prints, v->nprints, 1, sizeof(*v->prints)) < 0)
+			return dp_oom();
 		struct view_fingerprint *f = &v->prints[v->nprints++];
 		memset(f, 0, sizeof(*f));
 		snprintf(f->address, sizeof(f->address), "%s", text_col(st, 0));
@@ -118,23 +119,22 @@ static int prints_load(struct pool_db *p, struct pool_view *v)
 		f->sriov_total = sqlite3_column_type(st, 11) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 11);
 		f->joined_at = sqlite3_column_int64(st, 12);
 	}
-	sqlite3_finalize(st);
 	return 0;
 }
 
 static int quarantine_load(struct pool_db *p, struct pool_view *v)
 {
-	sqlite3_stmt *st = pool_db_query(p, "SELECT address, since, owner FROM quarantine", NULL);
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = pool_db_query(p, "SELECT address, since, owner FROM quarantine", NULL);
 	if (!st)
 		return -EIO;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		v->quarantine = realloc(v->quarantine, (v->nquarantine + 1) * sizeof(*v->quarantine));
+		if (dp_array_grow(&v->quarantine, v->nquarantine, 1, sizeof(*v->quarantine)) < 0)
+			return dp_oom();
 		struct view_quarantine *q = &v->quarantine[v->nquarantine++];
 		snprintf(q->address, sizeof(q->address), "%s", text_col(st, 0));
 		q->since = sqlite3_column_int64(st, 1);
 		snprintf(q->owner, sizeof(q->owner), "%s", text_col(st, 2));
 	}
-	sqlite3_finalize(st);
 	return 0;
 }
 
@@ -230,16 +230,18 @@ size_t view_rule_count(struct pool_view *v, enum dp_pool_type type, const struct
 	return n;
 }
 
-static void matches_compute(struct pool_view *v)
+static int matches_compute(struct pool_view *v)
 {
 	for (size_t i = 0; i < v->list->n; i++) {
 		/* bridges of every kind (host, ISA/LPC, PCI) stay with the host */
 		if (dp_pci_device_base_class(&v->list->dev[i]) == 0x06 || v->defs.n == 0)
 			continue;
 		for (size_t d = 0; d < v->defs.n; d++)
-			if (def_matches(v, &v->defs.d[d], i))
-				dp_strv_add(&v->dev[i].pools, v->defs.d[d].pool.name);
+			if (def_matches(v, &v->defs.d[d], i) &&
+			    dp_strv_add(&v->dev[i].pools, v->defs.d[d].pool.name) < 0)
+				return dp_oom();   /* a pool left out would hide a conflict */
 	}
+	return 0;
 }
 
 int pool_view_build(struct pool_db *p, const struct dp_pci_list *list, struct pool_view *v,
@@ -247,21 +249,17 @@ int pool_view_build(struct pool_db *p, const struct dp_pci_list *list, struct po
 {
 	memset(v, 0, sizeof(*v));
 	v->list = list;
-	v->dev = calloc(list->n ? list->n : 1, sizeof(*v->dev));
+	if (!(v->dev = calloc(list->n ? list->n : 1, sizeof(*v->dev))))
+		return dp_oom();
 	int r = pool_defs_load(p, &v->defs);
-	if (r == 0 && p->db)
-		r = originals_load(p, v);
-	if (r == 0 && p->db)
-		r = claims_load(p, v);
-	if (r == 0 && p->db)
-		r = prints_load(p, v);
-	if (r == 0 && p->db)
-		r = quarantine_load(p, v);
-	if (r == 0)
-		r = dp_groups_build(list, &v->groups);
-	if (r == 0 && match)
-		matches_compute(v);
-	return r;
+	if (r < 0)
+		return r;
+	if (p->db && ((r = originals_load(p, v)) < 0 || (r = claims_load(p, v)) < 0 ||
+	              (r = prints_load(p, v)) < 0 || (r = quarantine_load(p, v)) < 0))
+		return r;
+	if ((r = dp_groups_build(list, &v->groups)) < 0)
+		return r;
+	return match ? matches_compute(v) : 0;
 }
 
 void pool_view_free(struct pool_view *v)
@@ -304,44 +302,49 @@ const struct view_quarantine *view_quarantine_find(const struct pool_view *v, co
 
 /* ---- fingerprints -------------------------------------------------------------------- */
 
-static void diff_add(struct dp_strv *d, const char *what, const char *was, const char *now)
+static int diff_add(struct dp_strv *d, const char *what, const char *was, const char *now)
 {
-	if (strcmp(was, now) != 0)
-		dp_strv_addf(d, "%s %s is now %s", what, was, now);
+	if (strcmp(was, now) != 0 && dp_strv_addf(d, "%s %s is now %s", what, was, now) < 0)
+		return -ENOMEM;
+	return 0;
 }
 
 /* Serial numbers are compared only when both are known: an NVMe's serial is only there
- * while the nvme driver has it, and a device on vfio-pci is still the same device. */
-char *view_print_diff(struct pool_view *v, const struct view_fingerprint *f, size_t i)
+ * while the nvme driver has it, and a device on vfio-pci is still the same device.
+ * *out: "hardware changed: ...", NULL when the device is as it joined. */
+int view_print_diff(struct pool_view *v, const struct view_fingerprint *f, size_t i, char **out)
 {
 	const struct dp_pci_device *d = &v->list->dev[i];
-	struct dp_strv diff = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv diff = {0};
 	char was[32], now[32];
+	int r = 0;
+	*out = NULL;
 	snprintf(was, sizeof(was), "%04x:%04x", f->vendor, f->device);
 	snprintf(now, sizeof(now), "%04x:%04x", d->vendor, d->device);
-	diff_add(&diff, "id", was, now);
+	r |= diff_add(&diff, "id", was, now);
 	snprintf(was, sizeof(was), f->has_subsys ? "%04x:%04x" : "none", f->subsys_vendor, f->subsys_device);
 	snprintf(now, sizeof(now), d->has_subsys ? "%04x:%04x" : "none", d->subsys_vendor, d->subsys_device);
-	diff_add(&diff, "subsystem", was, now);
+	r |= diff_add(&diff, "subsystem", was, now);
 	snprintf(was, sizeof(was), "%06x", f->class_code);
 	snprintf(now, sizeof(now), "%06x", d->class_code);
-	diff_add(&diff, "class", was, now);
+	r |= diff_add(&diff, "class", was, now);
 	if (*f->serial || *f->dsn) {
 		const struct dp_pci_identity *id = view_identity(v, i);
 		if (*f->serial && *id->serial)
-			diff_add(&diff, "serial", f->serial, id->serial);
+			r |= diff_add(&diff, "serial", f->serial, id->serial);
 		if (*f->dsn && *id->dsn)
-			diff_add(&diff, "serial number (DSN)", f->dsn, id->dsn);
+			r |= diff_add(&diff, "serial number (DSN)", f->dsn, id->dsn);
 	}
-	char *text = NULL;
-	if (diff.n) {
-		char *joined = dp_strv_join(&diff, "; ");
-		if (asprintf(&text, "hardware changed: %s", joined) < 0)
-			text = NULL;
-		free(joined);
+	if (r < 0)
+		return dp_oom();
+	if (!diff.n)
+		return 0;
+	_cleanup_free_ char *joined = dp_strv_join(&diff, "; ");
+	if (!joined || asprintf(out, "hardware changed: %s", joined) < 0) {
+		*out = NULL;
+		return dp_oom();
 	}
-	dp_strv_free(&diff);
-	return text;
+	return 0;
 }
 
 static int print_record(struct pool_view *v, struct pool_db *p, long long pool_id, size_t i)
@@ -419,23 +422,28 @@ static int group_critical_why(const struct pool_view *v, const struct dp_iommu_g
 	return asprintf(why, "IOMMU group %d holds a host-critical device", g->number);
 }
 
-static char *unavailable_reason(struct pool_view *v, size_t i)
+/* Why the device cannot be claimed (*why), NULL when it can; -ENOMEM. */
+static int unavailable_reason(struct pool_view *v, size_t i, char **why)
 {
 	const struct dp_pci_device *d = &v->list->dev[i];
 	const struct dp_iommu_group *g = dp_groups_find(&v->groups, d->iommu_group);
 	const struct view_claim *c;
-	char *why = NULL;
 	int n = 0;
+	*why = NULL;
 	if (!g)
-		n = asprintf(&why, "no IOMMU group (is the IOMMU on?)");
+		n = asprintf(why, "no IOMMU group (is the IOMMU on?)");
 	else if (g->host_critical)
-		n = group_critical_why(v, g, &why);
+		n = group_critical_why(v, g, why);
 	else if ((c = group_claim(v, i)))
-		n = asprintf(&why, "IOMMU group %d is claimed with %s by %s", g->number, c->member, c->owner);
+		n = asprintf(why, "IOMMU group %d is claimed with %s by %s", g->number, c->member, c->owner);
 	else if ((c = sriov_relative_claim(v, i)))
-		n = asprintf(&why, "%s %s is claimed by %s", strcmp(c->address, view_physfn(v, i))
+		n = asprintf(why, "%s %s is claimed by %s", strcmp(c->address, view_physfn(v, i))
 		             == 0 ? "its PF" : "its VF", c->address, c->owner);
-	return n < 0 ? NULL : why;
+	if (n < 0) {
+		*why = NULL;
+		return -ENOMEM;   /* not "available": an unavailable device must not read as free */
+	}
+	return 0;
 }
 
 static void member_fill_print(struct dp_pool_member *m, const struct view_fingerprint *f)
@@ -466,47 +474,52 @@ static void member_fill_device(struct pool_view *v, struct dp_pool_member *m, si
 	snprintf(m->physfn, sizeof(m->physfn), "%s", view_physfn(v, i));
 }
 
-static void member_state(struct pool_view *v, const struct pool_def *def, struct dp_pool_member *m,
-                         size_t i, char *diff)
+/* -ENOMEM when the state's reason cannot be written: the state is then unknown. */
+static int member_state(struct pool_view *v, const struct pool_def *def, struct dp_pool_member *m,
+                        size_t i, const char *diff)
 {
 	const struct view_claim *c = view_claim_find(v, m->address);
 	const struct view_quarantine *q = view_quarantine_find(v, m->address);
 	char *why = NULL;
+	int n = 0;
 	if (c && c->member[0] && strcmp(c->member, m->address) == 0 && c->pool_id == def->id) {
 		m->state = DP_MEMBER_CLAIMED;
 		snprintf(m->owner, sizeof(m->owner), "%s", c->owner);
 		m->pid = c->pid;
 		m->stale = c->stale;
 		m->since = c->claimed_at;
-		if (c->stale && asprintf(&why, "process %d is gone: the next claim or a "
-		                         "gc takes it back", c->pid) < 0)
-			why = NULL;
+		if (c->stale)
+			n = asprintf(&why, "process %d is gone: the next claim or a "
+		                         "gc takes it back", c->pid);
 	} else if (diff) {
 		m->state = DP_MEMBER_CHANGED;
-		why = strdup(diff);
+		n = (why = strdup(diff)) ? 0 : -1;
 	} else if (q) {
 		m->state = DP_MEMBER_QUARANTINED;
 		m->since = q->since;
 		snprintf(m->owner, sizeof(m->owner), "%s", q->owner);   /* for the wipe */
-		why = strdup("released; claimable again after a pool clear");
+		n = (why = strdup("released; claimable again after a pool clear")) ? 0 : -1;
 	} else if (v->dev[i].pools.n > 1) {
-		char *all = dp_strv_join(&v->dev[i].pools, ", ");
+		_cleanup_free_ char *all = dp_strv_join(&v->dev[i].pools, ", ");
 		m->state = DP_MEMBER_CONFLICT;
-		if (asprintf(&why, "matched by pools %s: make their rules exclusive", all) < 0)
-			why = NULL;
-		free(all);
-	} else if ((why = unavailable_reason(v, i))) {
-		m->state = DP_MEMBER_UNAVAILABLE;
+		n = all ? asprintf(&why, "matched by pools %s: make their rules exclusive", all) : -1;
 	} else {
-		m->state = DP_MEMBER_FREE;
+		if (unavailable_reason(v, i, &why) < 0)
+			return dp_oom();
+		m->state = why ? DP_MEMBER_UNAVAILABLE : DP_MEMBER_FREE;
 	}
+	if (n < 0)
+		return dp_oom();
 	m->reason = why;
+	return 0;
 }
 
+/* NULL when out of memory. */
 static struct dp_pool_member *member_add(struct dp_pool_members *out, const struct pool_def *def,
                                          const char *address)
 {
-	out->m = realloc(out->m, (out->n + 1) * sizeof(*out->m));
+	if (dp_array_grow(&out->m, out->n, 1, sizeof(*out->m)) < 0)
+		return NULL;
 	struct dp_pool_member *m = &out->m[out->n++];
 	memset(m, 0, sizeof(*m));
 	snprintf(m->pool, sizeof(m->pool), "%s", def->pool.name);
@@ -522,51 +535,64 @@ static bool def_index_matches(const struct pool_view *v, size_t i, const struct 
 	return dp_strv_contains(&v->dev[i].pools, def->pool.name);
 }
 
-static void missing_add(struct pool_view *v, const struct pool_def *def, struct dp_pool_members *out)
+static int missing_add(struct pool_view *v, const struct pool_def *def, struct dp_pool_members *out)
 {
 	for (size_t k = 0; k < v->nprints; k++) {
 		const struct view_fingerprint *f = &v->prints[k];
 		if (f->pool_id != def->id || dp_pci_list_find(v->list, f->address))
 			continue;
 		struct dp_pool_member *m = member_add(out, def, f->address);
+		if (!m)
+			return dp_oom();
 		member_fill_print(m, f);
 		m->state = DP_MEMBER_MISSING;
 		const struct view_claim *c = view_claim_find(v, f->address);
 		if (c)
 			snprintf(m->owner, sizeof(m->owner), "%s", c->owner);
-		m->reason = strdup("not present: unplugged, or its VFs are not created");
+		if (!(m->reason = strdup("not present: unplugged, or its VFs are not created")))
+			return dp_oom();
 	}
+	return 0;
+}
+
+/* Device i as a member of def, when it is one; its fingerprint recorded if asked. */
+static int view_member_add(struct pool_view *v, struct pool_db *p, const struct pool_def *def,
+                           size_t i, bool record, struct dp_pool_members *out)
+{
+	const struct view_fingerprint *f = view_print_find(v, def->id, v->list->dev[i].address);
+	bool matched = def_index_matches(v, i, def);
+	if (!matched && !f)
+		return 0;
+	_cleanup_free_ char *diff = NULL;
+	if (f && view_print_diff(v, f, i, &diff) < 0)
+		return -ENOMEM;
+	const struct view_claim *c = view_claim_find(v, v->list->dev[i].address);
+	bool holds = (c && c->pool_id == def->id && strcmp(c->member, c->address) == 0) ||
+	             view_quarantine_find(v, v->list->dev[i].address);
+	if (!matched && !diff && !holds)
+		return 0;   /* left the pool: its fingerprint goes at the next rule change */
+	struct dp_pool_member *m = member_add(out, def, v->list->dev[i].address);
+	if (!m)
+		return dp_oom();
+	member_fill_device(v, m, i);
+	if (f)
+		m->since = f->joined_at;
+	int r = member_state(v, def, m, i, diff);
+	if (r < 0)
+		return r;
+	return record && matched && !f ? print_record(v, p, def->id, i) : 0;
 }
 
 int view_members(struct pool_view *v, struct pool_db *p, size_t def_index, bool record,
                  struct dp_pool_members *out)
 {
 	const struct pool_def *def = &v->defs.d[def_index];
-	int r = 0;
-	for (size_t i = 0; r == 0 && i < v->list->n; i++) {
-		const struct view_fingerprint *f = view_print_find(v, def->id, v->list->dev[i].address);
-		bool matched = def_index_matches(v, i, def);
-		if (!matched && !f)
-			continue;
-		char *diff = f ? view_print_diff(v, f, i) : NULL;
-		const struct view_claim *c = view_claim_find(v, v->list->dev[i].address);
-		bool holds = (c && c->pool_id == def->id && strcmp(c->member, c->address) == 0) ||
-		             view_quarantine_find(v, v->list->dev[i].address);
-		if (!matched && !diff && !holds) {
-			free(diff);
-			continue;   /* left the pool: its fingerprint goes at the next rule change */
-		}
-		struct dp_pool_member *m = member_add(out, def, v->list->dev[i].address);
-		member_fill_device(v, m, i);
-		if (f)
-			m->since = f->joined_at;
-		member_state(v, def, m, i, diff);
-		free(diff);
-		if (record && matched && !f)
-			r = print_record(v, p, def->id, i);
+	for (size_t i = 0; i < v->list->n; i++) {
+		int r = view_member_add(v, p, def, i, record, out);
+		if (r < 0)
+			return r;
 	}
-	missing_add(v, def, out);
-	return r;
+	return missing_add(v, def, out);
 }
 
 int view_prints_prune(struct pool_view *v, struct pool_db *p, size_t def_index)
@@ -600,14 +626,16 @@ void dp_pool_members_free(struct dp_pool_members *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static void conflicts_collect(const struct pool_view *v, struct dp_strv *out)
+static int conflicts_collect(const struct pool_view *v, struct dp_strv *out)
 {
-	for (size_t i = 0; i < v->list->n; i++)
-		if (v->dev[i].pools.n > 1) {
-			char *all = dp_strv_join(&v->dev[i].pools, ", ");
-			dp_strv_addf(out, "%s: pools %s", v->list->dev[i].address, all);
-			free(all);
-		}
+	for (size_t i = 0; i < v->list->n; i++) {
+		if (v->dev[i].pools.n <= 1)
+			continue;
+		_cleanup_free_ char *all = dp_strv_join(&v->dev[i].pools, ", ");
+		if (!all || dp_strv_addf(out, "%s: pools %s", v->list->dev[i].address, all) < 0)
+			return dp_oom();
+	}
+	return 0;
 }
 
 int dp_pool_members_read(const struct dp_pci_list *list, const char *pool,
@@ -626,7 +654,7 @@ int dp_pool_members_read(const struct dp_pci_list *list, const char *pool,
 		if (!pool || strcmp(v.defs.d[d].pool.name, pool) == 0)
 			r = view_members(&v, &p, d, false, out);
 	if (r == 0)
-		conflicts_collect(&v, &out->conflicts);
+		r = conflicts_collect(&v, &out->conflicts);
 	pool_view_free(&v);
 	pool_db_close(&p);
 	if (r < 0)

@@ -70,8 +70,9 @@ int view_members(struct pool_view *v, struct pool_db *p, size_t def, bool record
 size_t view_rule_count(struct pool_view *v, enum dp_pool_type type, const struct dp_rule *rule);
 /* Fingerprints of devices that no longer match (and hold nothing) are dropped. */
 int view_prints_prune(struct pool_view *v, struct pool_db *p, size_t def);
-/* What differs between the recorded and the present identity; NULL when nothing. */
-char *view_print_diff(struct pool_view *v, const struct view_fingerprint *f, size_t i);
+/* What differs between the recorded and the present identity (*out; NULL when nothing);
+ * -ENOMEM. */
+int view_print_diff(struct pool_view *v, const struct view_fingerprint *f, size_t i, char **out);
 bool pid_alive(int pid, long long start);
 long long pid_start_time(int pid);
 
