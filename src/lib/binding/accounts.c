@@ -6,12 +6,14 @@
 #include <string.h>
 
 #include "devpass.h"
+#include "alloc-util.h"
 #include "fs/sysroot.h"
 
 /* name:x:ID:... → ID (and, for passwd, the primary group in field 4) */
 static int db_lookup(const char *file, const char *name, unsigned *id, unsigned *primary)
 {
-	char *end, *text = NULL, *save = NULL;
+	_cleanup_free_ char *text = NULL;
+	char *end, *save = NULL;
 	unsigned long v = strtoul(name, &end, 10);
 	if (*name && !*end) {
 		*id = (unsigned)v;
@@ -33,7 +35,6 @@ static int db_lookup(const char *file, const char *name, unsigned *id, unsigned 
 			break;
 		}
 	}
-	free(text);
 	return r;
 }
 

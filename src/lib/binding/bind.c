@@ -73,15 +73,16 @@ int dp_device_override(const char *address, char *override, size_t size, int tim
 
 /* ---- planning ------------------------------------------------------------------------ */
 
-static struct dp_bind_step *step_add(struct dp_bind_plan *p, const struct dp_pci_device *dev,
-                                     bool requested)
+/* A step for dev, unless it has one: -ENOMEM. */
+static int step_add(struct dp_bind_plan *p, const struct dp_pci_device *dev, bool requested)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (strcmp(p->steps[i].address, dev->address) == 0) {
 			p->steps[i].requested |= requested;
-			return NULL;
+			return 0;
 		}
-	p->steps = realloc(p->steps, (p->n + 1) * sizeof(*p->steps));
+	if (dp_array_grow(&p->steps, p->n, 1, sizeof(*p->steps)) < 0)
+		return dp_oom();
 	struct dp_bind_step *s = &p->steps[p->n++];
 	memset(s, 0, sizeof(*s));
 	snprintf(s->address, sizeof(s->address), "%s", dev->address);
@@ -91,7 +92,7 @@ static struct dp_bind_step *step_add(struct dp_bind_plan *p, const struct dp_pci
 	                       p->timeout_ms) < 0)
 		p->locked_error = true;
 	s->requested = requested;
-	return s;
+	return 0;
 }
 
 static void step_target(struct dp_bind_step *s, enum dp_bind_kind kind, const char *driver)
@@ -128,11 +129,15 @@ static int step_check_safe(struct dp_bind_plan *p, const struct dp_bind_step *s,
 			return dp_error_set_remedy(-EPERM, DP_REMEDY_FORCE, dev->address,
 			                           "refusing %s: it is host-critical: it %s",
 			                           dev->address, dev->critical.v[0]);
-		dp_strv_addf(&p->warnings, "WARNING: %s is host-critical (it %s); going on as forced",
-		             dev->address, dev->critical.v[0]);
+		if (dp_strv_addf(&p->warnings, "WARNING: %s is host-critical (it %s); going on as forced",
+		             dev->address, dev->critical.v[0]) < 0)
+			return dp_oom();
 	}
-	struct dp_strv users = {0};
-	if (dp_device_users(dev, &users) > 0) {
+	_cleanup_(dp_strv_freep) struct dp_strv users = {0};
+	int nusers = dp_device_users(dev, &users);
+	if (nusers < 0)
+		return nusers;   /* who holds it is unknown: not "nobody" */
+	if (nusers > 0) {
 		char all[768] = "";
 		for (size_t i = 0; i < users.n && strlen(all) + strlen(users.v[i]) + 3 < sizeof(all); i++)
 			snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", i ? "; " : "", users.v[i]);
@@ -140,10 +145,9 @@ static int step_check_safe(struct dp_bind_plan *p, const struct dp_bind_step *s,
 		if (!o->force)
 			r = dp_error_set_remedy(-EBUSY, DP_REMEDY_FORCE, dev->address, "refusing %s: it "
 			                        "is in use: %s (stop those processes first)", dev->address, all);
-		else
-			dp_strv_addf(&p->warnings, "WARNING: %s is in use (%s); going on as forced",
-			             dev->address, all);
-		dp_strv_free(&users);
+		else if (dp_strv_addf(&p->warnings, "WARNING: %s is in use (%s); going on as forced",
+			             dev->address, all) < 0)
+			r = dp_oom();
 		return r;
 	}
 	return 0;
@@ -160,26 +164,29 @@ static int plan_group(struct dp_bind_plan *p, const struct dp_pci_list *list,
 		                           dev->address);
 	for (size_t i = 0; i < list->n; i++) {
 		const struct dp_pci_device *m = &list->dev[i];
-		if (m->iommu_group == dev->iommu_group && m != dev && !dp_pci_device_is_bridge(m))
-			step_add(p, m, false);
+		if (m->iommu_group == dev->iommu_group && m != dev && !dp_pci_device_is_bridge(m) &&
+		    step_add(p, m, false) < 0)
+			return -ENOMEM;
 	}
 	return 0;
 }
 
 /* Restoring one function of a group bind took whole brings the rest of that group back
  * too: the functions devpass moved with it, known by their ledger records. */
-static void plan_group_recorded(struct dp_bind_plan *p, const struct dp_pci_list *list,
-                                const struct dp_pci_device *dev, struct dp_ledger *ledger)
+static int plan_group_recorded(struct dp_bind_plan *p, const struct dp_pci_list *list,
+                               const struct dp_pci_device *dev, struct dp_ledger *ledger)
 {
 	char driver[64], override[64];
 	if (dev->iommu_group < 0)
-		return;
+		return 0;
 	for (size_t i = 0; i < list->n; i++) {
 		const struct dp_pci_device *m = &list->dev[i];
 		if (m->iommu_group == dev->iommu_group && m != dev &&
-		    dp_ledger_get(ledger, m->address, driver, sizeof(driver), override, sizeof(override)) == 1)
-			step_add(p, m, false);
+		    dp_ledger_get(ledger, m->address, driver, sizeof(driver), override, sizeof(override)) == 1 &&
+		    step_add(p, m, false) < 0)
+			return -ENOMEM;
 	}
+	return 0;
 }
 
 static int plan_restore_target(struct dp_bind_step *s, struct dp_ledger *ledger)
@@ -202,28 +209,26 @@ static int plan_requested(struct dp_bind_plan *p, const struct dp_pci_list *list
                           char *const *addrs, size_t naddrs, bool all, struct dp_ledger *ledger,
                           bool whole_groups)
 {
-	struct dp_strv wanted = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv wanted = {0};
 	for (size_t i = 0; i < naddrs; i++)
-		dp_strv_add(&wanted, addrs[i]);
+		if (dp_strv_add(&wanted, addrs[i]) < 0)
+			return dp_oom();
 	int r = all ? dp_ledger_addresses(ledger, &wanted) : 0;
 	for (size_t i = 0; r == 0 && i < wanted.n; i++) {
 		struct dp_pci_device *dev;
 		if ((r = dp_pci_device_lookup(list, wanted.v[i], &dev)) < 0 && all && r == -ENODEV) {
 			/* a VF destroyed since: its record must not block the others */
-			dp_strv_addf(&p->warnings, "WARNING: %s is recorded but no longer present; skipped",
-			             wanted.v[i]);
-			r = 0;
+			r = dp_strv_addf(&p->warnings, "WARNING: %s is recorded but no longer present; skipped",
+			             wanted.v[i]) < 0 ? dp_oom() : 0;
 			continue;
 		}
-		if (r < 0)
+		if (r < 0 || (r = step_add(p, dev, true)) < 0)
 			break;
-		step_add(p, dev, true);
 		if (whole_groups)
 			r = plan_group(p, list, dev);
 		else if (ledger)
-			plan_group_recorded(p, list, dev, ledger);
+			r = plan_group_recorded(p, list, dev, ledger);
 	}
-	dp_strv_free(&wanted);
 	return r;
 }
 
@@ -507,12 +512,11 @@ static void owner_apply(struct dp_bind_plan *plan, const struct dp_bind_options 
 
 static int plan_locks_take(const struct dp_bind_plan *plan, struct dp_group_locks *locks)
 {
-	struct dp_strv names = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv names = {0};
 	for (size_t i = 0; i < plan->n; i++)
-		dp_lock_name_add(&names, plan->steps[i].group, plan->steps[i].address);
-	int r = dp_locks_take(&names, locks);
-	dp_strv_free(&names);
-	return r;
+		if (dp_lock_name_add(&names, plan->steps[i].group, plan->steps[i].address) < 0)
+			return -ENOMEM;
+	return dp_locks_take(&names, locks);
 }
 
 static int drivers_ensure(const struct dp_bind_plan *plan)

@@ -3,6 +3,7 @@
 #define DP_BINDING_H
 
 #include "devpass.h"
+#include "alloc-util.h"
 
 /* ledger.c — what each device had before devpass first changed it */
 struct dp_ledger;
@@ -27,12 +28,12 @@ struct dp_group_locks {
 	int *fds;
 	size_t n;
 };
-void dp_lock_name_add(struct dp_strv *names, int group, const char *address);
+int dp_lock_name_add(struct dp_strv *names, int group, const char *address);   /* -ENOMEM */
 int dp_locks_take(struct dp_strv *names, struct dp_group_locks *out);
 void dp_group_locks_release(struct dp_group_locks *locks);
 
 /* inuse.c — processes holding a device's nodes */
-int dp_device_users(const struct dp_pci_device *dev, struct dp_strv *users);
+int dp_device_users(const struct dp_pci_device *dev, struct dp_strv *users);   /* count, -ENOMEM */
 /* Drops what was read of /proc, so the next question reads it again. */
 void dp_device_users_forget(void);
 

@@ -28,11 +28,11 @@ static const char *node_of_interest(const char *target)
 	return NULL;
 }
 
-static void process_scan(const char *pid)
+static int process_scan(const char *pid)
 {
 	char dir[64], path[128], target[PATH_MAX], comm[64] = "?";
 	snprintf(dir, sizeof(dir), "proc/%s/fd", pid);
-	DIR *d = dp_fs_opendir(dir);
+	_cleanup_closedir_ DIR *d = dp_fs_opendir(dir);
 	struct dirent *de;
 	bool named = false;
 	while (d && (de = readdir(d))) {
@@ -47,24 +47,26 @@ static void process_scan(const char *pid)
 			dp_fs_read_line(path, comm, sizeof(comm));
 			named = true;
 		}
-		dp_strv_addf(&holders, "%s\tpid %s (%s) holds %s", node, pid, comm, target);
+		if (dp_strv_addf(&holders, "%s\tpid %s (%s) holds %s", node, pid, comm, target) < 0)
+			return -ENOMEM;
 	}
-	if (d)
-		closedir(d);
+	return 0;
 }
 
-static void holders_scan(void)
+/* A scan that ran out of memory is not kept: the next caller scans again. */
+static int holders_scan(void)
 {
 	if (holders_read)
-		return;
-	holders_read = true;
-	DIR *d = dp_fs_opendir("proc");
+		return 0;
+	_cleanup_closedir_ DIR *d = dp_fs_opendir("proc");
 	struct dirent *de;
 	while (d && (de = readdir(d)))
-		if (isdigit((unsigned char)de->d_name[0]))
-			process_scan(de->d_name);
-	if (d)
-		closedir(d);
+		if (isdigit((unsigned char)de->d_name[0]) && process_scan(de->d_name) < 0) {
+			dp_strv_free(&holders);
+			return dp_oom();
+		}
+	holders_read = true;
+	return 0;
 }
 
 void dp_device_users_forget(void)
@@ -74,9 +76,9 @@ void dp_device_users_forget(void)
 }
 
 /* DRM nodes of this GPU: sys/class/drm/{cardN,renderDN} whose device is this function */
-static void drm_nodes(const struct dp_pci_device *dev, struct dp_strv *nodes)
+static int drm_nodes(const struct dp_pci_device *dev, struct dp_strv *nodes)
 {
-	DIR *d = dp_fs_opendir("sys/class/drm");
+	_cleanup_closedir_ DIR *d = dp_fs_opendir("sys/class/drm");
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
 		if (strncmp(de->d_name, "card", 4) != 0 && strncmp(de->d_name, "renderD", 7) != 0)
@@ -85,30 +87,33 @@ static void drm_nodes(const struct dp_pci_device *dev, struct dp_strv *nodes)
 			continue;
 		char path[PATH_MAX], name[DP_ADDR_LEN];
 		snprintf(path, sizeof(path), "sys/class/drm/%s/device", de->d_name);
-		if (dp_fs_readlink_name(path, name, sizeof(name)) == 0 && strcmp(name, dev->address) == 0)
-			dp_strv_addf(nodes, "/dev/dri/%s", de->d_name);
+		if (dp_fs_readlink_name(path, name, sizeof(name)) == 0 && strcmp(name, dev->address) == 0 &&
+		    dp_strv_addf(nodes, "/dev/dri/%s", de->d_name) < 0)
+			return -ENOMEM;
 	}
-	if (d)
-		closedir(d);
+	return 0;
 }
 
+/* -ENOMEM: who holds it is unknown, which must not read as nobody. */
 int dp_device_users(const struct dp_pci_device *dev, struct dp_strv *users)
 {
-	struct dp_strv nodes = {0};
-	if (dev->iommu_group >= 0)
-		dp_strv_addf(&nodes, "/dev/vfio/%d", dev->iommu_group);
+	_cleanup_(dp_strv_freep) struct dp_strv nodes = {0};
+	if (dev->iommu_group >= 0 && dp_strv_addf(&nodes, "/dev/vfio/%d", dev->iommu_group) < 0)
+		return dp_oom();
 	bool gpu = dp_pci_device_base_class(dev) == 0x03;
-	if (gpu)
-		drm_nodes(dev, &nodes);
+	if (gpu && drm_nodes(dev, &nodes) < 0)
+		return dp_oom();
 	bool nvidia = gpu && dev->vendor == 0x10de && strcmp(dev->driver, "nvidia") == 0;
-	holders_scan();
+	int r = holders_scan();
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < holders.n; i++) {
 		char *tab = strchr(holders.v[i], '\t');
 		char target[PATH_MAX];
 		snprintf(target, sizeof(target), "%.*s", (int)(tab - holders.v[i]), holders.v[i]);
-		if (dp_strv_contains(&nodes, target) || (nvidia && strncmp(target, "/dev/nvidia", 11) == 0))
-			dp_strv_add(users, tab + 1);
+		if ((dp_strv_contains(&nodes, target) || (nvidia && strncmp(target, "/dev/nvidia", 11) == 0)) &&
+		    dp_strv_add(users, tab + 1) < 0)
+			return dp_oom();
 	}
-	dp_strv_free(&nodes);
 	return (int)users->n;
 }

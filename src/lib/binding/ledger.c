@@ -34,6 +34,10 @@ int dp_ledger_open(struct dp_ledger **out, bool create)
 	if (r < 0 || !db)
 		return r;
 	struct dp_ledger *l = calloc(1, sizeof(*l));
+	if (!l) {
+		dp_statedb_close(db, dirfd);
+		return dp_oom();
+	}
 	l->db = db;
 	l->dirfd = dirfd;
 	*out = l;
@@ -106,15 +110,15 @@ int dp_ledger_forget(struct dp_ledger *l, const char *address)
 
 int dp_ledger_addresses(struct dp_ledger *l, struct dp_strv *out)
 {
-	sqlite3_stmt *st;
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
 	if (!l)
 		return 0;
 	if (sqlite3_prepare_v2(l->db, "SELECT address FROM devices ORDER BY address", -1, &st, NULL) != SQLITE_OK)
 		return ledger_error(l, "prepare");
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		dp_strv_add(out, (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+		if (dp_strv_add(out, (const char *)sqlite3_column_text(st, 0)) < 0)
+			return dp_oom();
 	return rc == SQLITE_DONE ? 0 : ledger_error(l, "list");
 }
 

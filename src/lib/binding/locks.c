@@ -11,15 +11,16 @@
 
 #define LOCK_DIR "run/devpass"
 
-void dp_lock_name_add(struct dp_strv *names, int group, const char *address)
+int dp_lock_name_add(struct dp_strv *names, int group, const char *address)
 {
 	char name[64];
 	if (group >= 0)
 		snprintf(name, sizeof(name), "group-%d", group);
 	else
 		snprintf(name, sizeof(name), "device-%s", address);
-	if (!dp_strv_contains(names, name))
-		dp_strv_add(names, name);
+	if (!dp_strv_contains(names, name) && dp_strv_add(names, name) < 0)
+		return dp_oom();   /* a lock left out would not keep the others away */
+	return 0;
 }
 
 static int name_compare(const void *a, const void *b)
@@ -33,8 +34,9 @@ int dp_locks_take(struct dp_strv *names, struct dp_group_locks *out)
 	if (r < 0)
 		return dp_error_set(r, "cannot create /%s: %s", LOCK_DIR, strerror(-r));
 	qsort(names->v, names->n, sizeof(*names->v), name_compare);
-	out->fds = calloc(names->n + 1, sizeof(int));
 	out->n = 0;
+	if (!(out->fds = calloc(names->n + 1, sizeof(int))))
+		return dp_oom();
 	for (size_t i = 0; i < names->n; i++) {
 		char path[128];
 		snprintf(path, sizeof(path), LOCK_DIR "/%s.lock", names->v[i]);

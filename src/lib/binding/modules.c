@@ -10,6 +10,8 @@
 #include "binding/binding.h"
 #include "fs/sysroot.h"
 
+DEFINE_CLEANUP_PTR(struct kmod_ctx, kmod_unref, kmod_unrefp)
+
 static bool driver_registered(const char *driver)
 {
 	char path[PATH_MAX];
@@ -82,15 +84,14 @@ int dp_driver_ensure(const char *driver)
 		                    "(no sys/bus/pci/drivers/%s) and modules cannot be loaded there",
 		                    driver, dp_root_path(), driver);
 	}
-	struct kmod_ctx *ctx = kmod_new(NULL, NULL);
+	_cleanup_(kmod_unrefp) struct kmod_ctx *ctx = kmod_new(NULL, NULL);
 	if (!ctx)
 		return dp_error_set(-ENOMEM, "libkmod: cannot start");
 	kmod_load_resources(ctx);
 	int r = module_load(ctx, driver);
-	if (r == 0 && vfio)
-		r = module_load(ctx, "vfio_iommu_type1");
-	kmod_unref(ctx);
-	if (r == 0 && !driver_registered(driver))
-		r = dp_error_set(-ENOENT, "module for %s loaded but no PCI driver %s appeared", driver, driver);
-	return r;
+	if (r < 0 || (vfio && (r = module_load(ctx, "vfio_iommu_type1")) < 0))
+		return r;
+	if (!driver_registered(driver))
+		return dp_error_set(-ENOENT, "module for %s loaded but no PCI driver %s appeared", driver, driver);
+	return 0;
 }

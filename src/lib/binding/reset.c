@@ -51,8 +51,10 @@ int dp_reset_check(const struct dp_pci_device *dev, bool force, bool bus_shared,
 {
 	char driver[64] = "", methods[128];
 	dp_device_driver(dev->address, driver, sizeof(driver));
-	struct dp_strv users = {0};
-	dp_device_users(dev, &users);
+	_cleanup_(dp_strv_freep) struct dp_strv users = {0};
+	int n = dp_device_users(dev, &users);
+	if (n < 0)
+		return n;   /* who holds it is unknown: not "nobody" */
 	const char *lead;
 	const char *why = reset_hazard(dev, &users, driver, &lead);
 	int r = 0;
@@ -60,9 +62,9 @@ int dp_reset_check(const struct dp_pci_device *dev, bool force, bool bus_shared,
 		r = dp_error_set_remedy(-EBUSY, DP_REMEDY_FORCE, dev->address, "refusing to reset %s: "
 		                        "%s%s; unbind it or bind it to vfio-pci first", dev->address,
 		                        lead, why);
-	else if (why)
-		dp_strv_addf(warnings, "WARNING: resetting %s although %s%s", dev->address, lead, why);
-	dp_strv_free(&users);
+	else if (why && dp_strv_addf(warnings, "WARNING: resetting %s although %s%s", dev->address,
+	                             lead, why) < 0)
+		return dp_oom();
 	if (r == 0 && dp_reset_methods(dev, methods, sizeof(methods)) < 0)
 		r = dp_error_set(-ENOTSUP, "%s cannot be reset: the kernel offers no reset method for "
 		                 "it%s", dev->address, bus_shared ? " (it shares its bus with other "
@@ -74,15 +76,12 @@ int dp_reset_check(const struct dp_pci_device *dev, bool force, bool bus_shared,
 int dp_reset_apply(const struct dp_pci_device *dev, int timeout_ms)
 {
 	char path[PATH_MAX];
-	struct dp_strv names = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv names = {0};
 	struct dp_group_locks locks = {0};
 	int r = dp_fs_require_kernel();   /* before the lock file: nothing made on a plain tree */
-	if (r < 0)
+	if (r < 0 || (r = dp_lock_name_add(&names, dev->iommu_group, dev->address)) < 0)
 		return r;
-	dp_lock_name_add(&names, dev->iommu_group, dev->address);
-	r = dp_locks_take(&names, &locks);   /* no bind may move it meanwhile */
-	dp_strv_free(&names);
-	if (r < 0)
+	if ((r = dp_locks_take(&names, &locks)) < 0)   /* no bind may move it meanwhile */
 		return r;
 	snprintf(path, sizeof(path), "sys/bus/pci/devices/%s/reset", dev->address);
 	r = dp_fs_write(path, "1", timeout_ms);

@@ -211,15 +211,18 @@ static bool claim_in_use(const struct pool_view *v, const char *member, char *wh
 {
 	for (size_t i = 0; i < v->nclaims; i++) {
 		const struct dp_pci_device *d = dp_pci_list_find(v->list, v->claims[i].address);
-		struct dp_strv users = {0};
+		_cleanup_(dp_strv_freep) struct dp_strv users = {0};
 		if (strcmp(v->claims[i].member, member) != 0 || !d)
 			continue;
-		bool held = dp_device_users(d, &users) > 0;
-		if (held)
-			snprintf(who, size, "%s", users.v[0]);
-		dp_strv_free(&users);
-		if (held)
+		int n = dp_device_users(d, &users);
+		if (n < 0) {   /* unknown holders: not taken away */
+			snprintf(who, size, "%s", dp_error_message());
 			return true;
+		}
+		if (n > 0) {
+			snprintf(who, size, "%s", users.v[0]);
+			return true;
+		}
 	}
 	return false;
 }
