@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "devpass.h"
+#include "alloc-util.h"
 
 static char root_path[PATH_MAX] = "/";
 static int root_fd = -1;
@@ -318,30 +319,32 @@ int dp_fs_dir_readlink_name(int dirfd, const char *name, char *buf, size_t size)
 
 int dp_fs_read_all(const char *path, char **out, size_t *len)
 {
-	int fd = open_in_root(path, O_RDONLY);
+	_cleanup_close_ int fd = open_in_root(path, O_RDONLY);
 	if (fd < 0)
 		return -errno;
 	size_t cap = 16384, used = 0;
-	char *buf = malloc(cap);
+	_cleanup_free_ char *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
 	for (;;) {
-		if (used + 1 >= cap)
-			buf = realloc(buf, cap *= 2);
+		if (used + 1 >= cap) {
+			char *grown = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+			if (!grown)
+				return -ENOMEM;
+			buf = grown;
+			cap *= 2;
+		}
 		ssize_t r = read(fd, buf + used, cap - used - 1);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0) {
-			int err = r < 0 ? errno : 0;
-			close(fd);
-			if (err) {
-				free(buf);
-				return -err;
-			}
+		if (r < 0)
+			return -errno;
+		if (r == 0)
 			break;
-		}
 		used += (size_t)r;
 	}
 	buf[used] = '\0';
-	*out = buf;
+	*out = TAKE_PTR(buf);
 	if (len)
 		*len = used;
 	return 0;
@@ -974,17 +977,17 @@ static int path_cmp(const void *a, const void *b)
 
 int dp_fs_list(const char *dir, const char *suffix, struct dp_strv *paths)
 {
-	DIR *d = dp_fs_opendir(dir);
+	_cleanup_closedir_ DIR *d = dp_fs_opendir(dir);
 	if (!d)
 		return -errno;
 	size_t sl = strlen(suffix), first = paths->n;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		size_t nl = strlen(de->d_name);
-		if (de->d_name[0] != '.' && nl > sl && strcmp(de->d_name + nl - sl, suffix) == 0)
-			dp_strv_addf(paths, "%s/%s", dir, de->d_name);
+		if (de->d_name[0] != '.' && nl > sl && strcmp(de->d_name + nl - sl, suffix) == 0 &&
+		    dp_strv_addf(paths, "%s/%s", dir, de->d_name) < 0)
+			return -ENOMEM;
 	}
-	closedir(d);
 	qsort(paths->v + first, paths->n - first, sizeof(*paths->v), path_cmp);
 	return 0;
 }
