@@ -94,14 +94,14 @@ static void set_opt_int(struct dp_table *t, const char *key, int v)
 		dp_table_set_int(t, key, v);
 }
 
-static void row_add(struct dp_table *t, const struct dp_pci_device *d, const char *was)
+/* The cells the text table and the JSON share (cells are placed by key, not by order). */
+static void row_common_add(struct dp_table *t, const struct dp_pci_device *d, const char *was)
 {
 	dp_table_add_row(t);
 	dp_table_set_str(t, "address", d->address);
 	set_hex(t, "class", 4, d->class_code >> 8);
 	set_hex(t, "vendor", 4, d->vendor);
 	set_hex(t, "device", 4, d->device);
-	dp_table_set_str(t, "description", d->description);
 	set_opt_int(t, "iommu_group", d->iommu_group);
 	if (d->vfio_node)
 		dp_table_set_strf(t, "vfio_group", "/dev/vfio/%d", d->iommu_group);
@@ -109,6 +109,12 @@ static void row_add(struct dp_table *t, const struct dp_pci_device *d, const cha
 	set_opt_str(t, "original_driver", was);
 	set_opt_int(t, "numa_node", d->numa_node);
 	dp_table_set_bool(t, "host_critical", d->critical.n > 0);
+}
+
+static void row_add(struct dp_table *t, const struct dp_pci_device *d, const char *was)
+{
+	row_common_add(t, d, was);
+	dp_table_set_str(t, "description", d->description);
 	set_hex(t, "prog_if", 2, d->class_code & 0xff);
 	if (d->has_subsys) {
 		set_hex(t, "subsystem_vendor", 4, d->subsys_vendor);
@@ -269,18 +275,7 @@ static const char *text_description(const struct dp_pci_device *d)
 
 static void text_row_add(struct dp_table *t, const struct dp_pci_device *d, const char *was)
 {
-	dp_table_add_row(t);
-	dp_table_set_str(t, "address", d->address);
-	set_hex(t, "class", 4, d->class_code >> 8);
-	set_hex(t, "vendor", 4, d->vendor);
-	set_hex(t, "device", 4, d->device);
-	set_opt_int(t, "iommu_group", d->iommu_group);
-	if (d->vfio_node)
-		dp_table_set_strf(t, "vfio_group", "/dev/vfio/%d", d->iommu_group);
-	set_opt_str(t, "driver", d->driver);
-	set_opt_str(t, "original_driver", was);
-	set_opt_int(t, "numa_node", d->numa_node);
-	dp_table_set_bool(t, "host_critical", d->critical.n > 0);
+	row_common_add(t, d, was);
 	dp_table_set_str(t, "description", text_description(d));
 }
 
