@@ -99,6 +99,10 @@ DEFINE_CLEANUP_STRUCT(dp_pool_list, dp_pool_list_free)
 DEFINE_CLEANUP_STRUCT(dp_pool_members, dp_pool_members_free)
 DEFINE_CLEANUP_STRUCT(dp_persist_rules, dp_persist_rules_free)
 DEFINE_CLEANUP_STRUCT(dp_foreign_list, dp_foreign_list_free)
+DEFINE_CLEANUP_STRUCT(dp_vm_def, dp_vm_def_free)
+DEFINE_CLEANUP_STRUCT(dp_vm_status, dp_vm_status_free)
+DEFINE_CLEANUP_STRUCT(dp_vm_list, dp_vm_list_free)
+DEFINE_CLEANUP_STRUCT(dp_vm_report, dp_vm_report_free)
 
 /* Records "out of memory" as the library's message and returns -ENOMEM, for the places
  * with nothing more specific to say. */

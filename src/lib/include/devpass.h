@@ -612,6 +612,114 @@ int dp_export(enum dp_export_target target, const struct dp_pci_list *list,
               const struct dp_export_options *o, char **text, struct json_object **json,
               struct dp_strv *warnings);
 
+/* ---- virtual machines on QEMU (docs/vm.md) ---------------------------------------- */
+#define DP_VM_NAME_MAX 64               /* [A-Za-z0-9._-]{1,64} */
+#define DP_VM_NUMA_NONE (-1)            /* no pinning */
+#define DP_VM_NUMA_AUTO (-2)            /* the passed devices' node */
+enum dp_vm_firmware { DP_VM_FW_BIOS, DP_VM_FW_UEFI, DP_VM_FW_SECURE_BOOT };
+enum dp_vm_graphics { DP_VM_GRAPHICS_NONE, DP_VM_GRAPHICS_VNC };
+/* What a VM asks for: one entry per --gpu / --nvme / --passthrough / --pool. */
+enum dp_vm_want { DP_VM_WANT_ADDRESS, DP_VM_WANT_GPU, DP_VM_WANT_NVME, DP_VM_WANT_POOL };
+struct dp_vm_device {
+	enum dp_vm_want want;
+	char spec[128];              /* "auto", an address, a vendor ("nvidia", "10de"), a pool */
+	unsigned count;              /* pools: members wanted (default 1) */
+	char address[DP_ADDR_LEN];   /* gpu/nvme: the device chosen at create; "" for pools */
+	char options[256];           /* vfio-pci options on function 0: "x-vga=on,rombar=0,
+	                                romfile=PATH" (only these keys), "" none */
+};
+struct dp_vm_def {
+	char name[DP_VM_NAME_MAX + 1];
+	char *image;                 /* the base image (never written), NULL: none */
+	char *image_format;          /* "qcow2", "raw" (from qemu-img info), NULL: none */
+	unsigned long long memory_mib;
+	unsigned cpus;
+	struct dp_vm_device *devices;
+	size_t ndevices;
+	enum dp_vm_firmware firmware;
+	char *user_data;             /* cloud-init user-data as given (or made from an ssh key), NULL: no seed */
+	enum dp_vm_graphics graphics;
+	char *kernel, *initrd, *append;   /* direct kernel boot, NULL: none */
+	int numa;                    /* DP_VM_NUMA_NONE, DP_VM_NUMA_AUTO or a host node */
+	bool hugepages;
+	long long created;           /* epoch seconds */
+};
+void dp_vm_def_free(struct dp_vm_def *def);
+int dp_vm_name_check(const char *name);
+/* "512M", "16G", "1T", a bare number = MiB; 64 MiB .. 16 TiB */
+int dp_vm_size_parse(const char *text, unsigned long long *mib);
+/* "x-vga=on,rombar=0,romfile=/path": only those keys, values checked; normalized into out */
+int dp_vm_device_options_parse(const char *text, char *out, size_t size);
+
+enum dp_vm_state { DP_VM_STOPPED, DP_VM_STARTING, DP_VM_RUNNING, DP_VM_STOPPING };
+const char *dp_vm_state_name(enum dp_vm_state s);
+struct dp_vm_taken {                 /* a device a running VM holds */
+	char address[DP_ADDR_LEN];
+	char pool[65];               /* "" when named explicitly (taken through binding) */
+	char driver_before[64];      /* explicit: the driver it goes back to */
+};
+struct dp_vm_status {
+	enum dp_vm_state state;
+	pid_t qemu_pid, supervisor_pid;   /* 0 when none */
+	long long started;
+	struct dp_vm_taken *taken;
+	size_t ntaken;
+	char rundir[256];            /* root-relative: run/devpass/vm/NAME */
+	char statedir[256];          /* root-relative: var/lib/devpass/vm/NAME */
+	char last_exit[256];         /* how the last run ended, "" none */
+};
+void dp_vm_status_free(struct dp_vm_status *st);
+struct dp_vm_list {
+	struct dp_vm_def *defs;
+	struct dp_vm_status *status;
+	size_t n;
+};
+void dp_vm_list_free(struct dp_vm_list *l);
+int dp_vm_list_read(struct dp_vm_list *out);
+int dp_vm_get(const char *name, struct dp_vm_def *def, struct dp_vm_status *status);
+
+/* One line of a validation: a check, its verdict and what would help. */
+enum dp_vm_verdict { DP_VM_OK, DP_VM_WARN, DP_VM_FAIL };
+struct dp_vm_finding {
+	char check[48];              /* "memlock", "group 5 viable", "firmware", ... */
+	enum dp_vm_verdict verdict;
+	char *detail;                /* what was found */
+	char *advice;                /* what would help, NULL none */
+};
+struct dp_vm_report {
+	struct dp_vm_finding *f;
+	size_t n;
+	struct dp_strv chosen;       /* "gpu auto: 0000:01:00.0 (NVIDIA ...)" */
+	struct dp_strv rejected;     /* "0000:02:00.0: host-critical (boot VGA)" */
+	struct dp_strv argv;         /* the QEMU command line */
+};
+void dp_vm_report_free(struct dp_vm_report *r);
+bool dp_vm_report_ok(const struct dp_vm_report *r);
+
+struct dp_vm_options {
+	bool dry_run;                /* decide, report, change nothing */
+	bool force;                  /* destroy a running VM; take host-critical devices: never */
+	int timeout_ms;              /* stop: powerdown wait (default 60 s); binding writes */
+	const char *qemu;            /* QEMU binary, NULL: $DEVPASS_QEMU or qemu-system-x86_64 */
+};
+/* Validates the definition (and resolves gpu/nvme "auto" into def->devices[].address),
+ * stores it and prepares its state directory (disk overlay, firmware vars, seed). */
+int dp_vm_create(struct dp_vm_def *def, const struct dp_pci_list *list,
+                 const struct dp_vm_options *o, struct dp_vm_report *out);
+/* What start would do and whether it can: host, devices, groups, memory, firmware. */
+int dp_vm_validate(const char *name, const struct dp_pci_list *list,
+                   const struct dp_vm_options *o, struct dp_vm_report *out);
+/* validate -> take every device (all or nothing) -> launch QEMU -> supervise -> record */
+int dp_vm_start(const char *name, const struct dp_pci_list *list,
+                const struct dp_vm_options *o, struct dp_vm_report *out);
+/* powerdown, wait, quit, SIGTERM, SIGKILL; then the devices are given back. */
+int dp_vm_stop(const char *name, const struct dp_pci_list *list,
+               const struct dp_vm_options *o, struct dp_claim_list *released);
+int dp_vm_destroy(const char *name, const struct dp_vm_options *o);
+/* The serial console: the log kept so far (root-relative path), and a connected socket. */
+int dp_vm_log_path(const char *name, char *out, size_t size);
+int dp_vm_console_open(const char *name);
+
 /* ---- tables: one type renders text and JSON ----------------------------------- */
 #define DP_COL_TEXT 0x1     /* shown in the text table (JSON always has every column) */
 #define DP_COL_ELLIPSIZE 0x2
