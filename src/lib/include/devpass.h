@@ -716,9 +716,13 @@ int dp_vm_start(const char *name, const struct dp_pci_list *list,
 int dp_vm_stop(const char *name, const struct dp_pci_list *list,
                const struct dp_vm_options *o, struct dp_claim_list *released);
 int dp_vm_destroy(const char *name, const struct dp_vm_options *o);
-/* The serial console: the log kept so far (root-relative path), and a connected socket. */
-int dp_vm_log_path(const char *name, char *out, size_t size);
+/* The serial console: what the guest wrote so far (malloc'ed), and a connected socket. */
+int dp_vm_log_read(const char *name, char **text, size_t *len);
 int dp_vm_console_open(const char *name);
+/* Also for front ends: the names of the enums, and a definition as JSON. */
+const char *dp_vm_want_name(enum dp_vm_want w);
+const char *dp_vm_firmware_name(enum dp_vm_firmware f);
+struct json_object *dp_vm_def_to_json(const struct dp_vm_def *def);
 
 /* ---- tables: one type renders text and JSON ----------------------------------- */
 #define DP_COL_TEXT 0x1     /* shown in the text table (JSON always has every column) */

@@ -58,6 +58,21 @@ static const char *const migrations[] = {
 	" address TEXT PRIMARY KEY,"
 	" pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE RESTRICT,"
 	" owner TEXT NOT NULL, since INTEGER NOT NULL);",
+	/* 3: virtual machines: definitions (JSON, the dp_vm_def fields), the current run, and
+	 * the devices a run took by name (pool members are claims); the primary key on the
+	 * address is what makes two VMs taking one device impossible */
+	"CREATE TABLE vms ("
+	" name TEXT PRIMARY KEY, definition TEXT NOT NULL, created_at INTEGER NOT NULL);"
+	"CREATE TABLE vm_runs ("
+	" name TEXT PRIMARY KEY REFERENCES vms(name) ON DELETE CASCADE,"
+	" state TEXT NOT NULL CHECK (state IN ('starting', 'running', 'stopping')),"
+	" qemu_pid INTEGER NOT NULL DEFAULT 0, supervisor_pid INTEGER NOT NULL DEFAULT 0,"
+	" started_at INTEGER NOT NULL);"
+	"CREATE TABLE vm_devices ("
+	" address TEXT PRIMARY KEY, vm TEXT NOT NULL REFERENCES vms(name) ON DELETE RESTRICT,"
+	" pool TEXT NOT NULL DEFAULT '', driver_before TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE vm_exits (name TEXT PRIMARY KEY REFERENCES vms(name) ON DELETE CASCADE,"
+	" ended_at INTEGER NOT NULL, how TEXT NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

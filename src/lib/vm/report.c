@@ -39,6 +39,20 @@ bool dp_vm_report_ok(const struct dp_vm_report *r)
 	return true;
 }
 
+const char *dp_vm_report_first_failure(const struct dp_vm_report *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->f[i].verdict == DP_VM_FAIL)
+			return r->f[i].detail;
+	return NULL;
+}
+
+int dp_vm_report_error(const struct dp_vm_report *r, const char *name)
+{
+	const char *why = dp_vm_report_first_failure(r);
+	return why ? dp_error_set(-EPERM, "VM '%s' cannot start: %s", name, why) : 0;
+}
+
 void dp_vm_report_free(struct dp_vm_report *r)
 {
 	for (size_t i = 0; i < r->n; i++) {

@@ -8,12 +8,100 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "alloc-util.h"
 #include "devpass.h"
 
 /* ---- report.c: findings of validate/create/start -------------------------------------- */
 /* Adds a finding; advice may be NULL. Returns 0 or -ENOMEM. */
 int dp_vm_report_add(struct dp_vm_report *r, const char *check, enum dp_vm_verdict v,
                      const char *advice, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* ---- store.c: VMs in the state database ------------------------------------------------ */
+struct vm_db;
+struct json_object;
+int dp_vm_def_from_json(struct json_object *o, struct dp_vm_def *def);
+int dp_vm_db_open(struct vm_db **out, bool write);   /* read: a missing database is empty */
+void dp_vm_db_close(struct vm_db *d);
+int dp_vm_db_begin(struct vm_db *d);
+int dp_vm_db_commit(struct vm_db *d);
+void dp_vm_db_rollback(struct vm_db *d);
+int dp_vm_db_insert(struct vm_db *d, const struct dp_vm_def *def);
+int dp_vm_db_delete(struct vm_db *d, const char *name);
+int dp_vm_db_defs(struct vm_db *d, const char *name, struct dp_vm_def **defs, size_t *n);
+int dp_vm_db_status(struct vm_db *d, const char *name, struct dp_vm_status *out);
+int dp_vm_db_run_set(struct vm_db *d, const char *name, const char *state, pid_t qemu, pid_t sup);
+int dp_vm_db_run_end(struct vm_db *d, const char *name, const char *how);
+int dp_vm_db_take(struct vm_db *d, const char *name, const struct dp_vm_taken *t);
+int dp_vm_db_give_back(struct vm_db *d, const char *address);
+void dp_vm_db_holder(struct vm_db *d, const char *address, char *out, size_t size);
+DEFINE_CLEANUP_PTR(struct vm_db, dp_vm_db_close, dp_vm_db_closep)
+
+/* ---- qemu-args.c: the command line --------------------------------------------------- */
+struct dp_vm_hostfn {
+	char address[DP_ADDR_LEN];
+	struct dp_pci_addr addr;
+	int group;
+	const char *options;         /* vfio-pci options for the port's function 0, or NULL */
+	const char *pool;            /* the pool it was claimed from, NULL: named */
+	int port, guest_func;        /* set by dp_vm_guest_layout */
+	bool multifunction;
+};
+struct dp_vm_launch {
+	const struct dp_vm_def *def;
+	const char *qemu;
+	bool kvm;
+	int host_node;               /* memory bound to this host node, -1 none */
+	const char *hugepages_dir;   /* full paths from here on */
+	const char *fw_code, *fw_vars, *disk, *seed, *kernel, *initrd;
+	const char *rundir, *statedir;
+	struct dp_vm_hostfn *fns;
+	size_t nfns;
+	int nports;
+};
+int dp_vm_guest_layout(struct dp_vm_hostfn *fns, size_t n);
+int dp_vm_qemu_argv(const struct dp_vm_launch *l, struct dp_strv *argv);
+
+/* ---- plan.c, validate.c: what start would do, and whether it can ------------------------ */
+struct dp_vm_plan {
+	const struct dp_vm_def *def;
+	struct dp_vm_hostfn *fns;    /* every function to pass, laid out */
+	size_t nfns;
+	int nports;
+	struct dp_strv explicit_addrs;   /* named or chosen devices (their groups come along) */
+	struct dp_strv pool_preview;     /* pool members a claim would pick now */
+	int host_node;               /* DP_NO_NUMA: no binding of memory and vCPUs */
+	char hugepages_dir[256];     /* root-relative hugetlbfs mount, "" none */
+};
+void dp_vm_plan_free(struct dp_vm_plan *p);
+DEFINE_CLEANUP_STRUCT(dp_vm_plan, dp_vm_plan_free)
+const char *dp_vm_qemu_binary(const struct dp_vm_options *o);
+/* Resolves the devices (findings for what cannot be resolved) and the NUMA node. */
+int dp_vm_plan_make(const struct dp_vm_def *def, const struct dp_pci_list *list,
+                    struct dp_vm_plan *p, struct dp_vm_report *r, bool preview_pools);
+int dp_vm_plan_add_functions(struct dp_vm_plan *p, const struct dp_pci_list *list,
+                             const struct dp_strv *functions, const char *pool);
+int dp_vm_plan_argv(const struct dp_vm_plan *p, const struct dp_vm_options *o, struct dp_strv *argv);
+/* Every check of start, as findings: host, devices, groups, memory, firmware, files. */
+int dp_vm_plan_check(struct dp_vm_plan *p, const struct dp_pci_list *list, struct dp_vm_report *r);
+
+/* ---- start.c, release.c, create.c: the lifecycle ---------------------------------------- */
+void dp_vm_owner(const char *name, char *out, size_t size);   /* "vm:NAME", the claims' owner */
+int dp_vm_lock(const char *name);
+int dp_vm_claim_pools(struct dp_vm_plan *p, const struct dp_pci_list *list, pid_t pid,
+                      int timeout_ms, bool add);
+int dp_vm_qemu_launch(const struct dp_strv *argv, unsigned long long memory_mib, int timeout_ms,
+                      struct dp_vm_report *report);
+void dp_vm_run_files_remove(const char *name);
+/* With the VM's lock held: gives back what the VM took (named devices to the driver they
+ * had, pool members by the pool's policy) and ends the run, recording how (NULL: a start
+ * that failed, nothing to record). Nothing taken and no run: nothing done. */
+int dp_vm_release(const char *name, const char *how, int timeout_ms, struct dp_claim_list *released);
+/* The per-VM files start needs and create made (firmware variables, seed): present? */
+int dp_vm_prepare_files(const struct dp_vm_def *def);
+/* The first failed finding as the error: "VM 'x' cannot start: ..." (-EPERM) */
+int dp_vm_report_error(const struct dp_vm_report *r, const char *name);
+const char *dp_vm_report_first_failure(const struct dp_vm_report *r);   /* NULL: none */
+int dp_vm_check_files(const struct dp_vm_def *def, struct dp_vm_report *r);
 
 /* ---- paths.c: where a VM's files live (root-relative) --------------------------------- */
 #define DP_VM_STATE_DIR "var/lib/devpass/vm"   /* NAME/disk.qcow2, OVMF_VARS.fd, seed.iso */

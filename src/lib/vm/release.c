@@ -1,0 +1,127 @@
+/* Stopping a VM and giving its devices back. One release path serves `stop`, the
+ * supervisor (QEMU died by itself), a failed start and the next start after a crash: it
+ * runs under the VM's lock and does nothing when nothing is taken, so whichever comes
+ * second finds the work done. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc-util.h"
+#include "fs/sysroot.h"
+#include "util/error.h"
+#include "vm/vm.h"
+
+/* Named devices go back to the driver they had before the VM; one that was on vfio-pci
+ * already (bound by the user) stays there. */
+static int restore_named(const struct dp_vm_status *st, const struct dp_pci_list *list, int timeout_ms)
+{
+	_cleanup_(dp_strv_freep) struct dp_strv addrs = {0};
+	for (size_t i = 0; i < st->ntaken; i++) {
+		const struct dp_vm_taken *t = &st->taken[i];
+		if (t->pool[0] || dp_driver_name_equal(t->driver_before, "vfio-pci") ||
+		    !dp_pci_list_find(list, t->address))
+			continue;
+		if (dp_strv_add(&addrs, t->address) < 0)
+			return dp_oom();
+	}
+	if (!addrs.n)
+		return 0;
+	struct dp_bind_options bo = { .timeout_ms = timeout_ms };
+	struct dp_bind_plan bp = {0};
+	int r = dp_bind_plan_make(DP_RESTORE, list, addrs.v, addrs.n, false, &bo, &bp);
+	if (r == 0)
+		r = dp_bind_plan_apply(&bp, list, &bo);
+	dp_bind_plan_free(&bp);
+	return r;
+}
+
+static int release_pools(const char *name, const struct dp_vm_status *st,
+                         const struct dp_pci_list *list, int timeout_ms,
+                         struct dp_claim_list *released)
+{
+	bool any = false;
+	for (size_t i = 0; i < st->ntaken; i++)
+		any |= st->taken[i].pool[0] != '\0';
+	if (!any)
+		return 0;
+	char owner[128];
+	dp_vm_owner(name, owner, sizeof(owner));
+	struct dp_claim_list local = {0};
+	int r = dp_pool_release(list, owner, NULL, 0, timeout_ms, released ? released : &local);
+	dp_claim_list_free(&local);
+	return r == -ENOENT ? 0 : r;   /* released already (pool gc came first) */
+}
+
+static int forget_taken(struct vm_db *db, const char *name, const struct dp_vm_status *st,
+                        const char *how)
+{
+	int r = dp_vm_db_begin(db);
+	for (size_t i = 0; r == 0 && i < st->ntaken; i++)
+		r = dp_vm_db_give_back(db, st->taken[i].address);
+	if (r == 0 && how)
+		r = dp_vm_db_run_end(db, name, how);
+	if (r < 0) {
+		dp_vm_db_rollback(db);
+		return r;
+	}
+	return dp_vm_db_commit(db);
+}
+
+int dp_vm_release(const char *name, const char *how, int timeout_ms, struct dp_claim_list *released)
+{
+	_cleanup_(dp_vm_db_closep) struct vm_db *db = NULL;
+	_cleanup_(dp_vm_status_freep) struct dp_vm_status st = {0};
+	int r = dp_vm_db_open(&db, true) ?: dp_vm_db_status(db, name, &st);
+	if (r < 0)
+		return r;
+	if (!st.ntaken && st.state == DP_VM_STOPPED)
+		return 0;
+	_cleanup_(dp_pci_list_freep) struct dp_pci_list list = {0};
+	if (st.ntaken && (r = dp_pci_scan_flags(&list, 0)) < 0)
+		return r;
+	if ((r = restore_named(&st, &list, timeout_ms)) < 0 ||
+	    (r = release_pools(name, &st, &list, timeout_ms, released)) < 0)
+		return r;   /* kept as taken: the next stop or start tries again */
+	dp_vm_run_files_remove(name);
+	return forget_taken(db, name, &st, how);
+}
+
+/* ---- stop ----------------------------------------------------------------------------- */
+static int stop_locked(const char *name, const struct dp_vm_options *o, struct dp_claim_list *released)
+{
+	_cleanup_(dp_vm_status_freep) struct dp_vm_status st = {0};
+	char pidfile[512], qmp[512];
+	int r = dp_vm_get(name, NULL, &st) ?:
+	        dp_vm_path(name, DP_VM_RUN_DIR, "qemu.pid", pidfile, sizeof(pidfile)) ?:
+	        dp_vm_path(name, DP_VM_RUN_DIR, "qmp.sock", qmp, sizeof(qmp));
+	if (r < 0)
+		return r;
+	pid_t pid = 0;
+	bool alive = dp_vm_pidfile_locked(pidfile, &pid);
+	if (!alive && !st.ntaken && st.qemu_pid == 0)
+		return dp_error_set(-EALREADY, "VM '%s' is not running", name);
+	if (o->dry_run)
+		return 0;
+	enum dp_vm_stop_step by = DP_VM_GONE_ALREADY;
+	int wait_ms = o->timeout_ms > 0 ? o->timeout_ms : 60000;
+	if (alive && (r = dp_vm_qemu_stop(qmp, pid, wait_ms, &by)) < 0)
+		return r;
+	char how[128];
+	snprintf(how, sizeof(how), alive ? "stopped (%s)" : "QEMU had exited; its devices were given "
+	         "back by a stop", dp_vm_stop_step_name(by));
+	return dp_vm_release(name, how, 0, released);
+}
+
+int dp_vm_stop(const char *name, const struct dp_pci_list *list, const struct dp_vm_options *o,
+               struct dp_claim_list *released)
+{
+	(void)list;   /* the release scans again: the VM's end changed what it would say */
+	struct dp_vm_options none = {0};
+	int lock = dp_vm_lock(name);
+	if (lock < 0)
+		return lock;
+	int r = stop_locked(name, o ? o : &none, released);
+	dp_fs_unlock(lock);
+	return r;
+}
