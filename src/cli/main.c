@@ -160,6 +160,33 @@ static const struct cli_verb verbs[] = {
 	 "            mediatedDevices and usb selectors from mdev and usb pools' rules\n"
 	 "  proxmox   /etc/pve/mapping/pci.cfg: one mapping per pool, one map line per member\n"
 	 "  Changed, missing, conflicting and unavailable members are left out, with a warning.\n"},
+	{"vm", cmd_vm, "VMs on QEMU with passed-through devices: create, start, stop, console",
+	 "devpass vm create NAME [IMAGE] --memory SIZE --cpus N [--gpu auto|ADDR|VENDOR]...\n"
+	 "          [--nvme auto|ADDR]... [--passthrough ADDR[,x-vga=on,rombar=0,romfile=/PATH]]...\n"
+	 "          [--pool POOL[:COUNT]]... [--uefi|--bios] [--secure-boot]\n"
+	 "          [--cloud-init USER-DATA | --ssh-key FILE] [--graphics none|vnc]\n"
+	 "          [--kernel FILE [--initrd FILE] [--append TEXT]] [--numa auto|N] [--hugepages]\n"
+	 "          [--start] [--dry-run]\n"
+	 "devpass vm start NAME [--dry-run]    |  vm stop NAME [--timeout SEC]\n"
+	 "devpass vm console NAME | log NAME    |  vm destroy NAME [--force]\n"
+	 "devpass vm list | show NAME | validate NAME                        [--json]\n"
+	 "\n"
+	 "  create    validates first, then keeps the definition; IMAGE (qcow2 or raw) is never\n"
+	 "            written: the VM's disk is a qcow2 overlay in /var/lib/devpass/vm/NAME.\n"
+	 "            --gpu/--nvme auto pick a free device of that kind (whole IOMMU group, never\n"
+	 "            the boot GPU or a device the host uses) and print the choice; a vendor\n"
+	 "            (nvidia, amd, intel, 10de) narrows it. --pool takes members when the VM\n"
+	 "            starts and gives them back when it stops. UEFI is the default unless\n"
+	 "            --kernel or --bios; --secure-boot uses Debian's OVMF with Microsoft keys.\n"
+	 "            --ssh-key makes a cloud-init seed for that key only (no passwords).\n"
+	 "            --numa auto pins vCPUs and memory to the devices' NUMA node.\n"
+	 "  start     validate -> take every device (all or nothing) -> launch QEMU; a\n"
+	 "            supervisor gives the devices back if QEMU ends by itself.\n"
+	 "            --dry-run prints the QEMU command line and changes nothing.\n"
+	 "  stop      ACPI powerdown, wait --timeout (60 s), then quit, SIGTERM, SIGKILL; then\n"
+	 "            the devices go back (pool policy, or the driver they had).\n"
+	 "  console   the serial console; Ctrl-] detaches.   log: what the guest wrote to it.\n"
+	 "  QEMU: $DEVPASS_QEMU, else qemu-system-x86_64 (with KVM when /dev/kvm exists).\n"},
 };
 
 static const size_t nverbs = sizeof(verbs) / sizeof(verbs[0]);

@@ -645,6 +645,9 @@ struct dp_vm_def {
 	long long created;           /* epoch seconds */
 };
 void dp_vm_def_free(struct dp_vm_def *def);
+/* Reads a cloud-init user-data file, or (ssh_key) makes an ssh-only one from a public key
+ * file, into def->user_data. */
+int dp_vm_def_load_user_data(struct dp_vm_def *def, const char *path, bool ssh_key);
 int dp_vm_name_check(const char *name);
 /* "512M", "16G", "1T", a bare number = MiB; 64 MiB .. 16 TiB */
 int dp_vm_size_parse(const char *text, unsigned long long *mib);

@@ -10,6 +10,7 @@
 #include "alloc-util.h"
 #include "fs/sysroot.h"
 #include "util/error.h"
+#include "util/strutil.h"
 #include "vm/vm.h"
 
 #define CPUS_MAX 512
@@ -155,6 +156,40 @@ int dp_vm_create(struct dp_vm_def *def, const struct dp_pci_list *list, const st
 	if (lock > 0)
 		dp_fs_unlock(lock);
 	return r;
+}
+
+/* UTF-8 lines without control characters: what a YAML file or a key file holds */
+static bool text_lines_valid(const char *text)
+{
+	_cleanup_free_ char *copy = strdup(text);
+	char *save = NULL;
+	if (!copy)
+		return false;
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		l[strcspn(l, "\r")] = '\0';
+		if (!dp_utf8_text_valid(l))
+			return false;
+	}
+	return true;
+}
+
+int dp_vm_def_load_user_data(struct dp_vm_def *def, const char *path, bool ssh_key)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = dp_fs_read_all(path, &text, &len);
+	if (r < 0)
+		return dp_error_set_remedy(r, DP_REMEDY_PARAMETER, ssh_key ? "ssh-key" : "cloud-init",
+		                           "cannot read %s: %s", path, strerror(-r));
+	if (strlen(text) != len || !text_lines_valid(text))
+		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, ssh_key ? "ssh-key" : "cloud-init",
+		                           "%s is not UTF-8 text", path);
+	char *made = NULL;
+	if (ssh_key && (r = dp_vm_seed_ssh_user_data(text, &made)) < 0)
+		return r;
+	free(def->user_data);
+	def->user_data = ssh_key ? made : TAKE_PTR(text);
+	return 0;
 }
 
 /* ---- destroy -------------------------------------------------------------------------- */

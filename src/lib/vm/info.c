@@ -85,6 +85,6 @@ int dp_vm_console_open(const char *name)
 		return r;
 	if (st.state != DP_VM_RUNNING)
 		return dp_error_set(-ENOTCONN, "VM '%s' is not running", name);
-	r = dp_fs_unix_connect(path, 5000);
+	r = dp_fs_unix_connect(path);
 	return r < 0 ? dp_error_set(r, "console of VM '%s' (/%s): %s", name, path, strerror(-r)) : r;
 }
