@@ -1043,3 +1043,89 @@ int dp_fs_loop_backing(const char *path, dev_t rdev, dev_t *backing)
 		*backing = (dev_t)info.lo_device;
 	return r;
 }
+
+/* ---- vm media: files made once and never replaced (firmware variables, disk overlay) -- */
+
+/* Moves from to to within dirfd, failing with EEXIST rather than replacing to: a VM's
+ * varstore or disk that exists holds a guest's state. Filesystems without
+ * RENAME_NOREPLACE get a hard link, which refuses an existing name just as atomically. */
+static int rename_noreplace_at(int fromdir, const char *from, int todir, const char *to)
+{
+	if (renameat2(fromdir, from, todir, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	if (linkat(fromdir, from, todir, to, 0) < 0)
+		return -errno;
+	unlinkat(fromdir, from, 0);
+	return 0;
+}
+
+int dp_fs_rename_noreplace(const char *from, const char *to)
+{
+	char fname[NAME_MAX + 1], tname[NAME_MAX + 1];
+	_cleanup_close_ int fromdir = parent_open(from, fname, sizeof(fname));
+	if (fromdir < 0)
+		return fromdir;
+	_cleanup_close_ int todir = parent_open(to, tname, sizeof(tname));
+	if (todir < 0)
+		return todir;
+	int r = rename_noreplace_at(fromdir, fname, todir, tname);
+	if (r == 0)
+		fsync(todir);
+	return r;
+}
+
+int dp_fs_chmod(const char *path, mode_t mode)
+{
+	_cleanup_close_ int fd = open_in_root(path, O_PATH | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	/* fchmod does not take an O_PATH descriptor; its /proc link names the same inode */
+	return chmod(proc, mode) < 0 ? -errno : 0;
+}
+
+static int copy_fd(int in, int out)
+{
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : 0;
+		int r = write_all(out, buf, (size_t)n);
+		if (r < 0)
+			return r;
+	}
+}
+
+int dp_fs_copy_file(const char *src, const char *dest, mode_t mode)
+{
+	_cleanup_close_ int in = open_in_root(src, O_RDONLY);
+	if (in < 0)
+		return -errno;
+	char name[NAME_MAX + 1], tmp[NAME_MAX + 32];
+	_cleanup_close_ int dirfd = parent_open(dest, name, sizeof(name));
+	if (dirfd < 0)
+		return dirfd;
+	snprintf(tmp, sizeof(tmp), ".%.200s.devpass-%d", name, (int)getpid());
+	_cleanup_close_ int out = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	                                 O_NOFOLLOW, 0600);
+	if (out < 0)
+		return -errno;
+	int r = copy_fd(in, out);
+	if (r == 0 && fchmod(out, mode) < 0)
+		r = -errno;
+	if (r == 0 && fsync(out) < 0)
+		r = -errno;
+	if (r == 0)
+		r = rename_noreplace_at(dirfd, tmp, dirfd, name);
+	if (r < 0)
+		unlinkat(dirfd, tmp, 0);
+	else
+		fsync(dirfd);
+	return r;
+}

@@ -111,4 +111,12 @@ int dp_fs_host_path(const char *path, char *out, size_t size);
 /* Lexical checks shared with callers that build paths from user input. */
 bool dp_fs_path_is_safe(const char *path);
 
+/* ---- vm media: files made once and never replaced ------------------------------------ */
+/* Copies src to dest (temporary file beside it, fsync, then moved into place): -EEXIST
+ * when dest exists, which is left as it was; nothing is left behind on failure. */
+int dp_fs_copy_file(const char *src, const char *dest, mode_t mode);
+/* rename(2) that never replaces: -EEXIST when to exists. */
+int dp_fs_rename_noreplace(const char *from, const char *to);
+int dp_fs_chmod(const char *path, mode_t mode);   /* the path itself, not a link's target */
+
 #endif

@@ -123,8 +123,13 @@ int dp_vm_image_probe(const char *image, char *format, size_t size);
 int dp_vm_overlay_create(const char *image, const char *format, const char *overlay);
 /* A NoCloud seed: ISO 9660 volume "cidata" with meta-data and user-data (libisofs). */
 int dp_vm_seed_write(const char *dest, const char *user_data, const char *meta_data);
-/* An ssh-only #cloud-config for one public key (checked to look like one): no password. */
+/* An ssh-only #cloud-config for one public key (checked to look like one): no password.
+ * The account is DP_VM_SEED_USER (sudo without password); *out is malloc'ed. */
+#define DP_VM_SEED_USER "devpass"
 int dp_vm_seed_ssh_user_data(const char *public_key, char **out);
+/* meta-data: instance-id (change it and cloud-init runs again), local-hostname from name
+ * ('.', '_' become '-'). instance_id: [A-Za-z0-9._:-]{1,128}; *out is malloc'ed. */
+int dp_vm_seed_meta_data(const char *name, const char *instance_id, char **out);
 
 /* ---- qmp.c, process.c (QMP client, stopping QEMU, the supervisor) ------------------ */
 struct dp_qmp;
