@@ -15,6 +15,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1042,4 +1043,35 @@ int dp_fs_loop_backing(const char *path, dev_t rdev, dev_t *backing)
 	if (r == 0)
 		*backing = (dev_t)info.lo_device;
 	return r;
+}
+
+/* ---- unix sockets and read-only descriptors (vm: QMP, the console, pidfiles) ---------- */
+
+int dp_fs_unix_connect(const char *path)
+{
+	/* The socket file is found inside the root like any other file, then connected to
+	 * through its O_PATH descriptor: sun_path holds only "/proc/self/fd/N" whatever the
+	 * length of the root and the path, and no symlink leads outside the root. */
+	_cleanup_close_ int pfd = open_in_root(path, O_PATH);
+	if (pfd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(pfd, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d", pfd);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
+int dp_fs_open_read(const char *path)
+{
+	int fd = open_in_root(path, O_RDONLY | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
 }

@@ -111,4 +111,14 @@ int dp_fs_host_path(const char *path, char *out, size_t size);
 /* Lexical checks shared with callers that build paths from user input. */
 bool dp_fs_path_is_safe(const char *path);
 
+/* ---- unix sockets and read-only descriptors (vm: QMP, the console, pidfiles) ------ */
+/* Connects a unix stream socket (non-blocking, close-on-exec) to the socket file at path
+ * inside the root. The file is opened inside the root first and reached through
+ * /proc/self/fd, so sun_path's 108 bytes never limit the root or the path. Returns the
+ * descriptor or -errno: -ENOENT no such file, -ENOTSOCK not a socket, -ECONNREFUSED
+ * nobody listens (a stale socket), -EAGAIN the listener's backlog is full (try again). */
+int dp_fs_unix_connect(const char *path);
+/* Opens a file read-only (close-on-exec, never a controlling tty); a descriptor or -errno. */
+int dp_fs_open_read(const char *path);
+
 #endif
