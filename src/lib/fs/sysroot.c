@@ -1075,3 +1075,46 @@ int dp_fs_open_read(const char *path)
 	int fd = open_in_root(path, O_RDONLY | O_NOCTTY);
 	return fd < 0 ? -errno : fd;
 }
+
+int dp_fs_open_append(const char *path)
+{
+	int fd = open_in_root(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
+}
+
+/* The host's own /dev/null, whatever the root: what a detached process reads and writes
+ * is not part of the tree devpass manages. */
+int dp_fs_open_devnull(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Closes [from, ~0U] except a and b (either may be -1 or below from). */
+static void close_from_except(int from, int a, int b)
+{
+	int keep[2] = { a < b ? a : b, a < b ? b : a };
+	unsigned next = (unsigned)from;
+	for (int i = 0; i < 2; i++) {
+		if (keep[i] < from)
+			continue;
+		if ((unsigned)keep[i] > next && close_range(next, (unsigned)keep[i] - 1, 0) < 0)
+			for (unsigned fd = next; fd < (unsigned)keep[i]; fd++)
+				close((int)fd);
+		next = (unsigned)keep[i] + 1;
+	}
+	if (close_range(next, ~0U, 0) < 0)
+		for (long fd = next, max = sysconf(_SC_OPEN_MAX); fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+			close((int)fd);
+}
+
+int dp_fs_close_inherited(int keep)
+{
+	/* the parent's locks and write helper stay the parent's: their descriptors go, and
+	 * this process starts its own helper and takes its own locks if it needs them */
+	nlocks_held = 0;
+	writer_fd = -1;
+	writer_pid = -1;
+	close_from_except(3, keep, root_fd);
+	return 0;
+}

@@ -121,4 +121,15 @@ int dp_fs_unix_connect(const char *path);
 /* Opens a file read-only (close-on-exec, never a controlling tty); a descriptor or -errno. */
 int dp_fs_open_read(const char *path);
 
+/* Opens (creating, 0644) a file for appending: logs. A descriptor or -errno. */
+int dp_fs_open_append(const char *path);
+/* The host's /dev/null (not the root's: a detached process's stdin and stdout are not
+ * part of the managed tree), read-write. A descriptor or -errno. */
+int dp_fs_open_devnull(void);
+/* For a detached process (the VM supervisor), after it has set up 0, 1 and 2: closes
+ * every descriptor from 3 up but keep (-1: none) and the root's, and forgets the locks
+ * and the write helper of the parent it was forked from (they stay the parent's: an
+ * inherited lock descriptor would hold the parent's flock for as long as it lives). */
+int dp_fs_close_inherited(int keep);
+
 #endif
