@@ -138,4 +138,13 @@ int cli_claims_report(const struct dp_claim_list *claims, const struct cli_ctx *
 /* Exit code for a library error: bad input is usage (2), the rest failure (1). */
 int cli_exit_for(int error);
 
+/* console-relay.c: `vm console`. Joins the terminal (in_fd, out_fd) to a console socket:
+ * in_fd's tty goes raw and is restored on every way out, bytes flow both ways until the
+ * escape byte is typed (not sent; ^] = 0x1d, as virsh console), the console closes ("the
+ * console closed" on stderr) or SIGINT/SIGTERM/SIGHUP arrives. In_fd ending (a pipe) stops
+ * only the keyboard side. Returns one of these, or -errno. */
+#define CLI_CONSOLE_ESCAPE 0x1d
+enum { CLI_CONSOLE_ESCAPED = 0, CLI_CONSOLE_CLOSED = 1, CLI_CONSOLE_SIGNALLED = 2 };
+int cli_console_relay(int sock, int in_fd, int out_fd, unsigned char escape);
+
 #endif

@@ -15,6 +15,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1128,4 +1129,76 @@ int dp_fs_copy_file(const char *src, const char *dest, mode_t mode)
 	else
 		fsync(dirfd);
 	return r;
+/* ---- unix sockets and read-only descriptors (vm: QMP, the console, pidfiles) ---------- */
+
+int dp_fs_unix_connect(const char *path)
+{
+	/* The socket file is found inside the root like any other file, then connected to
+	 * through its O_PATH descriptor: sun_path holds only "/proc/self/fd/N" whatever the
+	 * length of the root and the path, and no symlink leads outside the root. */
+	_cleanup_close_ int pfd = open_in_root(path, O_PATH);
+	if (pfd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(pfd, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d", pfd);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
+int dp_fs_open_read(const char *path)
+{
+	int fd = open_in_root(path, O_RDONLY | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
+}
+
+int dp_fs_open_append(const char *path)
+{
+	int fd = open_in_root(path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
+}
+
+/* The host's own /dev/null, whatever the root: what a detached process reads and writes
+ * is not part of the tree devpass manages. */
+int dp_fs_open_devnull(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Closes [from, ~0U] except a and b (either may be -1 or below from). */
+static void close_from_except(int from, int a, int b)
+{
+	int keep[2] = { a < b ? a : b, a < b ? b : a };
+	unsigned next = (unsigned)from;
+	for (int i = 0; i < 2; i++) {
+		if (keep[i] < from)
+			continue;
+		if ((unsigned)keep[i] > next && close_range(next, (unsigned)keep[i] - 1, 0) < 0)
+			for (unsigned fd = next; fd < (unsigned)keep[i]; fd++)
+				close((int)fd);
+		next = (unsigned)keep[i] + 1;
+	}
+	if (close_range(next, ~0U, 0) < 0)
+		for (long fd = next, max = sysconf(_SC_OPEN_MAX); fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+			close((int)fd);
+}
+
+int dp_fs_close_inherited(int keep)
+{
+	/* the parent's locks and write helper stay the parent's: their descriptors go, and
+	 * this process starts its own helper and takes its own locks if it needs them */
+	nlocks_held = 0;
+	writer_fd = -1;
+	writer_pid = -1;
+	close_from_except(3, keep, root_fd);
+	return 0;
 }

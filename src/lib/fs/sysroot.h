@@ -118,5 +118,25 @@ int dp_fs_copy_file(const char *src, const char *dest, mode_t mode);
 /* rename(2) that never replaces: -EEXIST when to exists. */
 int dp_fs_rename_noreplace(const char *from, const char *to);
 int dp_fs_chmod(const char *path, mode_t mode);   /* the path itself, not a link's target */
+/* ---- unix sockets and read-only descriptors (vm: QMP, the console, pidfiles) ------ */
+/* Connects a unix stream socket (non-blocking, close-on-exec) to the socket file at path
+ * inside the root. The file is opened inside the root first and reached through
+ * /proc/self/fd, so sun_path's 108 bytes never limit the root or the path. Returns the
+ * descriptor or -errno: -ENOENT no such file, -ENOTSOCK not a socket, -ECONNREFUSED
+ * nobody listens (a stale socket), -EAGAIN the listener's backlog is full (try again). */
+int dp_fs_unix_connect(const char *path);
+/* Opens a file read-only (close-on-exec, never a controlling tty); a descriptor or -errno. */
+int dp_fs_open_read(const char *path);
+
+/* Opens (creating, 0644) a file for appending: logs. A descriptor or -errno. */
+int dp_fs_open_append(const char *path);
+/* The host's /dev/null (not the root's: a detached process's stdin and stdout are not
+ * part of the managed tree), read-write. A descriptor or -errno. */
+int dp_fs_open_devnull(void);
+/* For a detached process (the VM supervisor), after it has set up 0, 1 and 2: closes
+ * every descriptor from 3 up but keep (-1: none) and the root's, and forgets the locks
+ * and the write helper of the parent it was forked from (they stay the parent's: an
+ * inherited lock descriptor would hold the parent's flock for as long as it lives). */
+int dp_fs_close_inherited(int keep);
 
 #endif

@@ -133,27 +133,54 @@ int dp_vm_seed_meta_data(const char *name, const char *instance_id, char **out);
 
 /* ---- qmp.c, process.c (QMP client, stopping QEMU, the supervisor) ------------------ */
 struct dp_qmp;
-/* Connects to a QMP socket (root-relative), reads the greeting, negotiates capabilities. */
+/* Connects to a QMP socket (root-relative), reads the greeting, negotiates capabilities.
+ * timeout_ms covers all three (< 0: no limit). QEMU serves one monitor client at a time:
+ * a second client connects but hears nothing until the first one leaves. */
 int dp_qmp_connect(const char *socket_path, int timeout_ms, struct dp_qmp **out);
 /* Runs a command; *ret (may be NULL) gets the "return" value; events met are remembered.
- * A QMP error becomes -EIO with QEMU's desc as the message. */
+ * arguments (NULL: none) stays the caller's. A QMP error becomes -EIO with QEMU's desc as
+ * the message; QEMU closing the monitor -ECONNRESET ("quit" may end so, before its
+ * return); no reply within timeout_ms (< 0: no limit) -ETIMEDOUT; not JSON -EPROTO. */
 int dp_qmp_execute(struct dp_qmp *q, const char *command, struct json_object *arguments,
                    struct json_object **ret, int timeout_ms);
 bool dp_qmp_saw_event(const struct dp_qmp *q, const char *event);
 void dp_qmp_free(struct dp_qmp *q);
-/* query-cpus-fast: the host thread id of each vCPU, in cpu-index order */
+DEFINE_CLEANUP_PTR(struct dp_qmp, dp_qmp_free, dp_qmp_freep)
+/* query-cpus-fast: the host thread id of each vCPU, in cpu-index order (*tids malloc'ed) */
 int dp_qmp_vcpu_threads(struct dp_qmp *q, pid_t **tids, size_t *n);
-/* Is the QEMU of this pidfile (root-relative) alive? (its fcntl lock is held) */
+/* Is the QEMU of this pidfile (root-relative) alive? (its fcntl lock is held) The lock is
+ * only tested, never taken. *pid (may be NULL): the pid in the file, or the lock holder's
+ * when they differ; 0 when false. */
 bool dp_vm_pidfile_locked(const char *pidfile, pid_t *pid);
 enum dp_vm_stop_step { DP_VM_GONE_ALREADY, DP_VM_BY_POWERDOWN, DP_VM_BY_QUIT,
                        DP_VM_BY_SIGTERM, DP_VM_BY_SIGKILL };
 const char *dp_vm_stop_step_name(enum dp_vm_stop_step s);
-/* powerdown, wait powerdown_ms, quit, 5 s, SIGTERM, 5 s, SIGKILL; returns once pid is gone */
+/* The pidfile that vouches for pid: DP_VM_PIDFILE beside qmp_socket (the run dir's layout).
+ * pid is signalled only while that file's lock is held and it names pid; a pid it does not
+ * vouch for (taken by another process since) is never signalled: -ESRCH, unless it ends
+ * within a second (GONE_ALREADY). */
+#define DP_VM_PIDFILE "qemu.pid"
+/* powerdown, wait powerdown_ms, quit, 5 s, SIGTERM, 5 s, SIGKILL; returns once pid is gone
+ * (-ETIMEDOUT if even SIGKILL leaves it alive for a minute: stuck in the kernel). A
+ * monitor that cannot be reached skips to the signals. */
 int dp_vm_qemu_stop(const char *qmp_socket, pid_t pid, int powerdown_ms,
                     enum dp_vm_stop_step *ended_by);
+/* The same with other waits after quit, SIGTERM and SIGKILL (Proxmox scales them with RAM). */
+struct dp_vm_stop_waits {
+	int quit_ms, sigterm_ms, sigkill_ms;
+};
+int dp_vm_qemu_stop_waits(const char *qmp_socket, pid_t pid, int powerdown_ms,
+                          const struct dp_vm_stop_waits *waits, enum dp_vm_stop_step *ended_by);
 /* Forks a detached supervisor (own session, no inherited descriptors but none) that waits
- * for qemu_pid to end (pidfd) and then runs on_exit(ctx) and exits. */
+ * for qemu_pid to end (pidfd) and then runs on_exit(ctx) and exits (0 when on_exit returns
+ * 0, else 1). *out: the supervisor's pid (not the caller's child). -ESRCH when qemu_pid is
+ * already gone (on_exit is not run: the caller cleans up itself). */
 int dp_vm_supervisor_spawn(pid_t qemu_pid, int (*on_exit)(void *ctx), void *ctx, pid_t *out);
+/* The same, the supervisor's stdout/stderr appended to log (root-relative; NULL: /dev/null):
+ * a line when it starts, when QEMU ends and what on_exit returned, and whatever on_exit
+ * prints. */
+int dp_vm_supervisor_spawn_logged(pid_t qemu_pid, const char *log, int (*on_exit)(void *ctx),
+                                  void *ctx, pid_t *out);
 
 /* ---- select.c, tune.c (choosing devices; NUMA, hugepages, memlock) ------------------- */
 /* gpu/nvme "auto" or a vendor: a device not host-critical, not in use, not the boot VGA,
