@@ -1043,3 +1043,16 @@ int dp_fs_loop_backing(const char *path, dev_t rdev, dev_t *backing)
 		*backing = (dev_t)info.lo_device;
 	return r;
 }
+
+/* ---- vm: filesystems QEMU is pointed at ------------------------------------------------ */
+
+/* A mem-path that is not a hugetlbfs still "works": QEMU creates a regular file there and
+ * the guest runs on ordinary pages, so the filesystem itself is asked (statfs). */
+int dp_fs_is_hugetlbfs(const char *path)
+{
+	_cleanup_close_ int fd = open_in_root(path, O_PATH | O_DIRECTORY);
+	struct statfs sf;
+	if (fd < 0 || fstatfs(fd, &sf) < 0)
+		return -errno;
+	return sf.f_type == HUGETLBFS_MAGIC;
+}

@@ -111,4 +111,9 @@ int dp_fs_host_path(const char *path, char *out, size_t size);
 /* Lexical checks shared with callers that build paths from user input. */
 bool dp_fs_path_is_safe(const char *path);
 
+/* ---- vm ---------------------------------------------------------------------------- */
+/* 1: the directory path is a mounted hugetlbfs (statfs: HUGETLBFS_MAGIC); 0: another
+ * filesystem (a plain directory in a captured tree); -errno: it cannot be opened. */
+int dp_fs_is_hugetlbfs(const char *path);
+
 #endif
