@@ -1201,4 +1201,15 @@ int dp_fs_close_inherited(int keep)
 	writer_pid = -1;
 	close_from_except(3, keep, root_fd);
 	return 0;
+/* ---- vm: filesystems QEMU is pointed at ------------------------------------------------ */
+
+/* A mem-path that is not a hugetlbfs still "works": QEMU creates a regular file there and
+ * the guest runs on ordinary pages, so the filesystem itself is asked (statfs). */
+int dp_fs_is_hugetlbfs(const char *path)
+{
+	_cleanup_close_ int fd = open_in_root(path, O_PATH | O_DIRECTORY);
+	struct statfs sf;
+	if (fd < 0 || fstatfs(fd, &sf) < 0)
+		return -errno;
+	return sf.f_type == HUGETLBFS_MAGIC;
 }

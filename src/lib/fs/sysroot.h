@@ -138,5 +138,9 @@ int dp_fs_open_devnull(void);
  * and the write helper of the parent it was forked from (they stay the parent's: an
  * inherited lock descriptor would hold the parent's flock for as long as it lives). */
 int dp_fs_close_inherited(int keep);
+/* ---- vm ---------------------------------------------------------------------------- */
+/* 1: the directory path is a mounted hugetlbfs (statfs: HUGETLBFS_MAGIC); 0: another
+ * filesystem (a plain directory in a captured tree); -errno: it cannot be opened. */
+int dp_fs_is_hugetlbfs(const char *path);
 
 #endif

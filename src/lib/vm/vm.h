@@ -186,7 +186,12 @@ int dp_vm_supervisor_spawn_logged(pid_t qemu_pid, const char *log, int (*on_exit
 /* gpu/nvme "auto" or a vendor: a device not host-critical, not in use, not the boot VGA,
  * whose group can be given away whole, preferring ones already on vfio-pci; the lowest
  * address among equals. exclude: addresses other requests took. chosen gets one line,
- * rejected one line per candidate not taken, with the reason. -ENODEV when none. */
+ * rejected one line per candidate not taken, with the reason. -ENODEV when none.
+ * spec: "auto", "nvidia", "amd"/"ati", "intel", 4 hex digits (a vendor id), or an
+ * address: that device (-ENODEV none, -EINVAL not of the kind, -EPERM cannot be given,
+ * the reason in the message and in rejected). The list as dp_critical_mark left it.
+ * chosen: "gpu auto: 0000:40:00.0 NVIDIA ... (group 40, with 0000:40:00.1 audio; already
+ * on vfio-pci)"; rejected: "0000:00:02.0 (Intel ...): boot VGA (the host console uses it)". */
 int dp_vm_pick(const struct dp_pci_list *list, enum dp_vm_want want, const char *spec,
                const struct dp_strv *exclude, char out[DP_ADDR_LEN], struct dp_strv *chosen,
                struct dp_strv *rejected);
@@ -204,5 +209,21 @@ int dp_vm_check_hugepages(unsigned long long mib, char *mount, size_t size,
                           struct dp_vm_report *r);
 int dp_vm_check_memlock(unsigned long long mib, struct dp_vm_report *r);
 int dp_vm_check_numa(const struct dp_vm_def *def, int node, struct dp_vm_report *r);
+/* The pieces of those checks that take no facts from the host, for tests:
+ * "0-3,8-11" (the kernel's cpulist; "" is no CPU) -> a set; -EINVAL with a message. */
+int dp_vm_cpulist_parse(const char *text, cpu_set_t *out);
+/* limit_bytes: RLIMIT_MEMLOCK's soft limit, ULLONG_MAX when unlimited. */
+int dp_vm_memlock_judge(unsigned long long mib, bool cap_ipc_lock, unsigned long long limit_bytes,
+                        struct dp_vm_report *r);
+struct dp_vm_hugetlb_mount {      /* a hugetlbfs line of proc/self/mountinfo */
+	char path[256];           /* root-relative mount point */
+	unsigned long long page_kib;   /* pagesize= or the default Hugepagesize; 0 unknown */
+	int fs;                   /* dp_fs_is_hugetlbfs: 1, 0 (another filesystem), -errno */
+	long long free_pages, total_pages;   /* of that page size; -1 unknown */
+};
+/* The first mount that holds mib: OK and its path in mount; else one FAIL naming why
+ * each mount cannot (or that none is mounted), with advice. */
+int dp_vm_hugepages_judge(const struct dp_vm_hugetlb_mount *m, size_t n, unsigned long long mib,
+                          char *mount, size_t size, struct dp_vm_report *r);
 
 #endif
