@@ -1129,6 +1129,8 @@ int dp_fs_copy_file(const char *src, const char *dest, mode_t mode)
 	else
 		fsync(dirfd);
 	return r;
+}
+
 /* ---- unix sockets and read-only descriptors (vm: QMP, the console, pidfiles) ---------- */
 
 int dp_fs_unix_connect(const char *path)
@@ -1201,6 +1203,8 @@ int dp_fs_close_inherited(int keep)
 	writer_pid = -1;
 	close_from_except(3, keep, root_fd);
 	return 0;
+}
+
 /* ---- vm: filesystems QEMU is pointed at ------------------------------------------------ */
 
 /* A mem-path that is not a hugetlbfs still "works": QEMU creates a regular file there and

@@ -15,7 +15,8 @@
 
 #define CPUS_MAX 512
 
-static const char *const state_files[] = { "disk.qcow2", "OVMF_VARS.fd", "seed.iso", "serial.log" };
+static const char *const state_files[] = { "disk.qcow2", "OVMF_VARS.fd", "seed.iso", "serial.log",
+                                           "supervisor.log" };
 
 /* gpu/nvme requests are settled at create: the chosen address is stored and shown. */
 static int choose_devices(struct dp_vm_def *def, const struct dp_pci_list *list, struct dp_vm_report *r)

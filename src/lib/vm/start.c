@@ -211,12 +211,16 @@ static void error_line(char *text, char *out, size_t size)
 int dp_vm_qemu_launch(const struct dp_strv *argv, unsigned long long memory_mib, int timeout_ms,
                       struct dp_vm_report *report)
 {
+	_cleanup_free_ char **args = calloc(argv->n + 1, sizeof(*args));   /* execvp's NULL end */
+	if (!args)
+		return dp_oom();
+	memcpy(args, argv->v, argv->n * sizeof(*args));
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return dp_error_set(-errno, "cannot make a pipe: %s", strerror(errno));
 	pid_t pid = fork();
 	if (pid == 0)
-		child_exec(argv->v, pipefd[1], memory_mib);
+		child_exec(args, pipefd[1], memory_mib);
 	close(pipefd[1]);
 	_cleanup_close_ int rd = pipefd[0];
 	if (pid < 0)
@@ -286,8 +290,10 @@ static int supervisor_release(void *ctx)
 {
 	const char *name = ctx;
 	int fd = dp_vm_lock(name);
-	int r = dp_vm_release(name, "QEMU exited without a stop (guest poweroff, crash or kill)",
-	                      0, NULL);
+	int r = fd < 0 ? fd : dp_vm_release(name, "QEMU exited without a stop (guest poweroff, crash "
+	                                    "or kill)", 0, NULL);
+	if (r < 0)   /* into the supervisor's log */
+		fprintf(stderr, "devpass supervisor of VM %s: %s\n", name, dp_error_message());
 	if (fd >= 0)
 		dp_fs_unlock(fd);
 	return r < 0 ? 1 : 0;
@@ -314,17 +320,23 @@ static void pin_vcpus(const struct dp_vm_plan *p, struct dp_vm_report *report)
 		dp_qmp_free(q);
 }
 
-static int after_launch(struct vm_db *db, struct dp_vm_plan *p, const struct dp_pci_list *list,
+static int after_launch(struct vm_db **db, struct dp_vm_plan *p, const struct dp_pci_list *list,
                         pid_t qemu, int timeout_ms, struct dp_vm_report *report)
 {
 	pid_t sup = 0;
 	char name[DP_VM_NAME_MAX + 1];
 	snprintf(name, sizeof(name), "%s", p->def->name);
-	int r = dp_vm_supervisor_spawn(qemu, supervisor_release, name, &sup);
+	/* SQLite's per-file state must not cross a fork with a connection open: the
+	 * supervisor opens the database afresh, so ours is closed around the fork */
+	dp_vm_db_close(*db);
+	*db = NULL;
+	char log[512];
+	int r = dp_vm_path(name, DP_VM_STATE_DIR, "supervisor.log", log, sizeof(log)) ?:
+	        dp_vm_supervisor_spawn_logged(qemu, log, supervisor_release, name, &sup);
 	if (r < 0)
 		dp_vm_report_add(report, "supervisor", DP_VM_WARN, NULL, "no supervisor: %s "
 		                 "(devices come back at the next stop, or by pool gc)", dp_error_message());
-	if ((r = dp_vm_db_run_set(db, name, "running", qemu, sup)) < 0)
+	if ((r = dp_vm_db_open(db, true)) < 0 || (r = dp_vm_db_run_set(*db, name, "running", qemu, sup)) < 0)
 		return r;
 	/* the claims now live with QEMU: a dead QEMU makes them stale */
 	if (dp_vm_claim_pools(p, list, qemu, timeout_ms, false) < 0)
@@ -351,7 +363,7 @@ static int start_prepare(struct vm_db *db, const char *name)
 	return stale ? dp_vm_release(name, "QEMU had exited; found at the next start", 0, NULL) : 0;
 }
 
-static int start_locked(struct vm_db *db, const struct dp_vm_def *def, const struct dp_pci_list *list,
+static int start_locked(struct vm_db **db, const struct dp_vm_def *def, const struct dp_pci_list *list,
                         const struct dp_vm_options *o, struct dp_vm_report *report)
 {
 	_cleanup_(dp_vm_plan_freep) struct dp_vm_plan p = {0};
@@ -364,7 +376,7 @@ static int start_locked(struct vm_db *db, const struct dp_vm_def *def, const str
 		return dp_vm_report_error(report, def->name);
 	if (o->dry_run)
 		return dp_vm_plan_argv(&p, o, &report->argv);
-	if ((r = take_devices(db, &p, list, o->timeout_ms)) < 0)
+	if ((r = take_devices(*db, &p, list, o->timeout_ms)) < 0)
 		return r;
 	pid_t qemu = 0;
 	if ((r = launch(&p, o, &qemu, report)) < 0) {
@@ -392,7 +404,7 @@ int dp_vm_start(const char *name, const struct dp_pci_list *list, const struct d
 		return lock;
 	r = o->dry_run ? 0 : dp_vm_db_open(&db, true) ?: start_prepare(db, name);
 	if (r == 0)
-		r = start_locked(db, &def, list, o, out);
+		r = start_locked(&db, &def, list, o, out);
 	if (lock > 0)
 		dp_fs_unlock(lock);
 	return r;
