@@ -28,6 +28,29 @@ static const struct dp_column vm_columns[] = {
 	{"run_dir", "RUN DIR", 0, 0},
 };
 
+/* show: every field, and what a start would meet now */
+static const struct dp_column show_columns[] = {
+	{"name", "Name", DP_COL_TEXT, 0},
+	{"state", "State", DP_COL_TEXT, 0},
+	{"memory_mib", "Memory (MiB)", DP_COL_TEXT, 0},
+	{"cpus", "CPUs", DP_COL_TEXT, 0},
+	{"firmware", "Firmware", DP_COL_TEXT, 0},
+	{"devices", "Devices asked for", DP_COL_TEXT, 0},
+	{"qemu_pid", "QEMU pid", DP_COL_TEXT, 0},
+	{"image", "Base image", DP_COL_TEXT, 0},
+	{"kernel", "Kernel", DP_COL_TEXT, 0},
+	{"taken", "Devices held", DP_COL_TEXT, 0},
+	{"supervisor_pid", "Supervisor pid", DP_COL_TEXT, 0},
+	{"started", "Started (epoch s)", DP_COL_TEXT, 0},
+	{"last_exit", "Last exit", DP_COL_TEXT, 0},
+	{"numa", "NUMA", DP_COL_TEXT, 0},
+	{"hugepages", "Huge pages", DP_COL_TEXT, 0},
+	{"graphics", "Graphics", DP_COL_TEXT, 0},
+	{"state_dir", "State dir", DP_COL_TEXT, 0},
+	{"run_dir", "Run dir", DP_COL_TEXT, 0},
+	{"checks", "Checks for a start now", DP_COL_TEXT, 0},
+};
+
 /* "gpu auto=0000:01:00.0, pool nvme-vfs:2, 0000:04:00.0" */
 static void requests_describe(const struct dp_vm_def *def, struct dp_strv *out)
 {
@@ -99,7 +122,19 @@ int vm_list(int argc, char **argv, const struct cli_ctx *ctx)
 	return EXIT_OK;
 }
 
-/* show: the record, then what validate says about starting it now (as advice) */
+/* The findings of a validation as "check: result: detail (advice)" lines. */
+static void checks_describe(const struct dp_vm_report *r, int err, struct dp_strv *out)
+{
+	static const char *const verdicts[] = { "ok", "warn", "FAIL" };
+	for (size_t i = 0; i < r->n; i++)
+		dp_strv_addf(out, "%s: %s: %s%s%s%s", r->f[i].check, verdicts[r->f[i].verdict],
+		             r->f[i].detail, r->f[i].advice ? " (" : "", r->f[i].advice ? r->f[i].advice : "",
+		             r->f[i].advice ? ")" : "");
+	if (err < 0 && !r->n)
+		dp_strv_addf(out, "%s", dp_error_message());
+}
+
+/* show: the record, and what a start would meet now (validate's findings) */
 int vm_show(int argc, char **argv, const struct cli_ctx *ctx)
 {
 	struct cli_opts p;
@@ -109,12 +144,22 @@ int vm_show(int argc, char **argv, const struct cli_ctx *ctx)
 		return r;
 	_cleanup_(dp_vm_def_freep) struct dp_vm_def def = {0};
 	_cleanup_(dp_vm_status_freep) struct dp_vm_status st = {0};
+	_cleanup_(dp_vm_report_freep) struct dp_vm_report rep = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv checks = {0};
+	struct dp_pci_list list = {0};
 	if (dp_vm_get(name, &def, &st) < 0)
 		return cli_lib_error(EXIT_FAILED);
-	struct dp_table *t = dp_table_new(vm_columns, sizeof(vm_columns) / sizeof(vm_columns[0]));
+	if ((r = cli_inventory_load(&list, DP_SCAN_NAMES)))
+		return r;
+	struct dp_vm_options o = { .dry_run = true };
+	if (st.state == DP_VM_STOPPED)
+		checks_describe(&rep, dp_vm_validate(name, &list, &o, &rep), &checks);
+	dp_pci_list_free(&list);
+	struct dp_table *t = dp_table_new(show_columns, sizeof(show_columns) / sizeof(show_columns[0]));
 	if (!t)
 		return cli_error(EXIT_FAILED, "out of memory");
 	row_fill(t, &def, &st);
+	dp_table_set_strv(t, "checks", &checks);
 	dp_table_print_record(t, stdout, ctx->json);
 	dp_table_free(t);
 	return EXIT_OK;

@@ -67,7 +67,8 @@ int vm_stop(int argc, char **argv, const struct cli_ctx *ctx)
 		return cli_lib_error(cli_exit_for(err));
 	r = released.n || ctx->json ? cli_claims_report(&released, ctx, true, err) : EXIT_OK;
 	if (r == EXIT_OK && !ctx->json)
-		printf("%s VM %s; its devices are back.\n", o.dry_run ? "Would stop" : "Stopped", name);
+		printf("%s VM %s%s.\n", o.dry_run ? "Would stop" : "Stopped", name,
+		       released.n ? "; its devices are back" : "");
 	dp_claim_list_free(&released);
 	return r;
 }

@@ -36,6 +36,30 @@ static int restore_named(const struct dp_vm_status *st, const struct dp_pci_list
 	return r;
 }
 
+/* What the stop did to each named device, beside what the pools say of theirs. */
+static int named_report(const char *name, const struct dp_vm_status *st, struct dp_claim_list *out)
+{
+	for (size_t i = 0; out && i < st->ntaken; i++) {
+		const struct dp_vm_taken *t = &st->taken[i];
+		if (t->pool[0])
+			continue;
+		if (dp_array_grow(&out->c, out->n, 1, sizeof(*out->c)) < 0)
+			return dp_oom();
+		struct dp_claim *c = &out->c[out->n++];
+		memset(c, 0, sizeof(*c));
+		c->group = DP_NO_GROUP;
+		c->numa = DP_NO_NUMA;
+		snprintf(c->address, sizeof(c->address), "%s", t->address);
+		dp_vm_owner(name, c->owner, sizeof(c->owner));
+		bool kept = dp_driver_name_equal(t->driver_before, "vfio-pci");
+		snprintf(c->action, sizeof(c->action), "%s%s", kept ? "kept on vfio-pci" :
+		         t->driver_before[0] ? "restored to " : "restored (no driver)", kept ? "" : t->driver_before);
+		if (dp_strv_add(&c->functions, t->address) < 0)
+			return dp_oom();
+	}
+	return 0;
+}
+
 static int release_pools(const char *name, const struct dp_vm_status *st,
                          const struct dp_pci_list *list, int timeout_ms,
                          struct dp_claim_list *released)
@@ -84,7 +108,7 @@ int dp_vm_release(const char *name, const char *how, int timeout_ms, struct dp_c
 	    (r = release_pools(name, &st, &list, timeout_ms, released)) < 0)
 		return r;   /* kept as taken: the next stop or start tries again */
 	dp_vm_run_files_remove(name);
-	return forget_taken(db, name, &st, how);
+	return named_report(name, &st, released) ?: forget_taken(db, name, &st, how);
 }
 
 /* ---- stop ----------------------------------------------------------------------------- */
