@@ -144,7 +144,9 @@ static int qemu_img(char *const argv[], struct captured *out, const char *what)
 {
 	_cleanup_(captured_freep) struct captured err = {0};
 	int r = qemu_img_run(argv, out, &err);
-	if (r == -ENOENT)
+	/* 127: the exec failed in the child, which is how it shows where posix_spawn cannot
+	 * report it (under valgrind, for one) */
+	if (r == -ENOENT || r == 127)
 		return dp_error_set(-ENOENT, "qemu-img is not installed (Debian package %s)",
 		                    QEMU_IMG_PACKAGE);
 	if (r < 0)
