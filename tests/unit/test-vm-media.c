@@ -246,7 +246,15 @@ static void seed_reads_back(void **state)
 	char *out = run(cmd);
 	assert_true(strstr(out, "LABEL=cidata\n") || strstr(out, "LABEL=CIDATA\n"));
 	assert_non_null(strstr(out, "TYPE=iso9660\n"));
+	assert_non_null(strstr(out, "VERSION=Joliet\\ Extension\n"));
 	free(out);
+	/* Rock Ridge: the SUSP indicator and the extension's reference (IEEE 1282) */
+	char *bytes = NULL;
+	size_t len = 0;
+	assert_int_equal(dp_fs_read_all("var/lib/devpass/vm/t/seed.iso", &bytes, &len), 0);
+	assert_non_null(memmem(bytes, len, "SP\x07\x01\xbe\xef", 6));
+	assert_true(memmem(bytes, len, "IEEE_1282", 9) || memmem(bytes, len, "RRIP_1991A", 10));
+	free(bytes);
 	snprintf(cmd, sizeof(cmd), "osirrox -indev '%s' -extract / '%s/x' >/dev/null 2>&1 && "
 	         "cat '%s/x/user-data' && printf '|' && cat '%s/x/meta-data'", iso, root, root, root);
 	out = run(cmd);
@@ -369,7 +377,7 @@ static void probe_refusals(void **state)
 {
 	char format[32];
 	assert_int_equal(dp_vm_image_probe("images/missing.qcow2", format, sizeof(format)), -ENOENT);
-	assert_non_null(strstr(dp_error_message(), "images/missing.qcow2"));
+	assert_non_null(strstr(dp_error_message(), "image images/missing.qcow2 does not exist"));
 	assert_int_equal(dp_vm_image_probe("images", format, sizeof(format)), -EINVAL);
 	assert_non_null(strstr(dp_error_message(), "not a regular file"));
 	/* an overlay is not a base: its backing file would go unchecked */
@@ -453,6 +461,9 @@ static void overlay_failure_leaves_nothing(void **state)
 	assert_int_equal(dp_vm_overlay_create("images/base.raw", "qcow2",
 	                                      "var/lib/devpass/vm/t/disk.qcow2"), -EIO);
 	assert_non_null(strstr(dp_error_message(), "qemu-img could not create disk overlay"));
+	/* qemu-img's words name the overlay, not the temporary file it was given */
+	assert_null(strstr(dp_error_message(), ".devpass-"));
+	assert_non_null(strstr(dp_error_message(), "qemu-img: var/lib/devpass/vm/t/disk.qcow2:"));
 	assert_int_equal(entries("var/lib/devpass/vm/t"), 0);
 	assert_int_equal(dp_vm_overlay_create("images/base.raw", "raw; rm -rf /",
 	                                      "var/lib/devpass/vm/t/disk.qcow2"), -EINVAL);

@@ -131,27 +131,43 @@ static int qemu_img_run(char *const argv[], struct captured *out, struct capture
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* qemu-img's first line of complaint, for a message. */
-static const char *first_line(struct captured *err)
+/* qemu-img's first line of complaint, for a message; the temporary file it was given
+ * (hidden, NULL none) is called by the name the caller knows (shown). */
+static const char *first_line(struct captured *err, const char *hidden, const char *shown,
+                              char *buf, size_t size)
 {
 	if (!err->text || !*err->text)
 		return "no message";
 	err->text[strcspn(err->text, "\n")] = '\0';
-	return err->text;
+	const char *at = hidden ? strstr(err->text, hidden) : NULL;
+	if (!at)
+		return err->text;
+	snprintf(buf, size, "%.*s%s%s", (int)(at - err->text), err->text, shown,
+	         at + strlen(hidden));
+	return buf;
 }
 
-static int qemu_img(char *const argv[], struct captured *out, const char *what)
+struct qemu_img_call {
+	const char *what;     /* "read image X": what qemu-img could not do */
+	const char *hidden;   /* a temporary file's host path, NULL none */
+	const char *shown;    /* the name to say instead */
+};
+
+static int qemu_img(char *const argv[], struct captured *out, const struct qemu_img_call *c)
 {
 	_cleanup_(captured_freep) struct captured err = {0};
 	int r = qemu_img_run(argv, out, &err);
-	if (r == -ENOENT)
+	/* 127: the exec failed in the child, which is how it shows where posix_spawn cannot
+	 * report it (under valgrind, for one) */
+	if (r == -ENOENT || r == 127)
 		return dp_error_set(-ENOENT, "qemu-img is not installed (Debian package %s)",
 		                    QEMU_IMG_PACKAGE);
 	if (r < 0)
 		return dp_error_set(r, "cannot run qemu-img: %s", strerror(-r));
+	char line[PATH_MAX + 512];
 	if (r != 0)
-		return dp_error_set(-EIO, "qemu-img could not %s (exit %d): %s", what, r,
-		                    first_line(&err));
+		return dp_error_set(-EIO, "qemu-img could not %s (exit %d): %s", c->what, r,
+		                    first_line(&err, c->hidden, c->shown, line, sizeof(line)));
 	return 0;
 }
 
@@ -164,6 +180,8 @@ static int image_host_path(const char *image, char *host, size_t size)
 	int r = dp_fs_resolve(image, resolved, sizeof(resolved));
 	if (r == 0)
 		r = dp_fs_stat(resolved, &st);
+	if (r == -ENOENT)
+		return dp_error_set(r, "image %s does not exist", image);
 	if (r < 0)
 		return dp_error_set(r, "cannot use image %s: %s", image, strerror(-r));
 	if (!S_ISREG(st.st_mode))
@@ -214,7 +232,7 @@ int dp_vm_image_probe(const char *image, char *format, size_t size)
 	_cleanup_(captured_freep) struct captured out = {0};
 	char what[PATH_MAX + 32];
 	snprintf(what, sizeof(what), "read image %s", image);
-	if ((r = qemu_img(argv, &out, what)) < 0)
+	if ((r = qemu_img(argv, &out, &(struct qemu_img_call){ .what = what })) < 0)
 		return r;
 	_cleanup_(json_putp) json_object *info = out.text ? json_tokener_parse(out.text) : NULL;
 	if (!info)
@@ -263,7 +281,7 @@ int dp_vm_overlay_create(const char *image, const char *format, const char *over
 	_cleanup_(captured_freep) struct captured out = {0};
 	char what[PATH_MAX + 32];
 	snprintf(what, sizeof(what), "create disk overlay %s", overlay);
-	r = qemu_img(argv, &out, what);
+	r = qemu_img(argv, &out, &(struct qemu_img_call){ what, host, overlay });
 	if (r == 0 && (r = dp_fs_chmod(tmp, 0600)) < 0)
 		dp_error_set(r, "cannot restrict disk overlay %s: %s", overlay, strerror(-r));
 	if (r == 0 && (r = dp_fs_rename_noreplace(tmp, overlay)) < 0)

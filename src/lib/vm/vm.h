@@ -108,7 +108,7 @@ int dp_vm_check_files(const struct dp_vm_def *def, struct dp_vm_report *r);
 #define DP_VM_RUN_DIR "run/devpass/vm"         /* NAME/qemu.pid, qmp.sock, serial.sock */
 int dp_vm_path(const char *name, const char *dir, const char *file, char *out, size_t size);
 
-/* ---- media.c (firmware, disk, cloud-init seed) ------------------------------------------ */
+/* ---- media: firmware.c, disk.c, seed.c, seed-data.c (firmware, disk, cloud-init seed) -- */
 struct dp_vm_firmware_files {
 	char code[256];              /* root-relative, read-only pflash 0 */
 	char vars_template[256];     /* root-relative, copied once per VM to pflash 1 */
@@ -116,12 +116,22 @@ struct dp_vm_firmware_files {
 /* UEFI: OVMF_CODE_4M.fd + OVMF_VARS_4M.fd; Secure Boot: OVMF_CODE_4M.secboot.fd +
  * OVMF_VARS_4M.ms.fd (Debian's ovmf). -ENOENT naming the file and the package. */
 int dp_vm_firmware_find(enum dp_vm_firmware fw, struct dp_vm_firmware_files *out);
+/* QEMU's firmware descriptors (etc/qemu/firmware, usr/share/qemu/firmware) are read first.
+ * vars_copy: dest gets mode 0600, atomically; -EEXIST when it exists (never replaced). */
 int dp_vm_firmware_vars_copy(const struct dp_vm_firmware_files *fw, const char *dest);
-/* qemu-img info: the image's format ("qcow2", "raw", ...); -ENOENT/-EINVAL with a message */
+/* Image paths are root-relative like every path here: an absolute one is taken under the
+ * root (the same file when the root is /); a front end makes a user's relative path
+ * absolute first. Symlinks are resolved inside the root before qemu-img sees the path.
+ * qemu-img info: the image's format ("qcow2", "raw", ...); -ENOENT (missing, or qemu-img
+ * not installed), -EINVAL (not a regular file, itself an overlay, encrypted), -EIO
+ * (qemu-img failed: its first line of stderr is in the message). */
 int dp_vm_image_probe(const char *image, char *format, size_t size);
-/* qemu-img create -f qcow2 -b IMAGE -F FORMAT OVERLAY: the base image is never written */
+/* qemu-img create -f qcow2 -b IMAGE -F FORMAT OVERLAY: the base image is never written;
+ * the overlay (mode 0600) records IMAGE's absolute host path. -EEXIST when OVERLAY exists;
+ * on failure nothing is left. */
 int dp_vm_overlay_create(const char *image, const char *format, const char *overlay);
-/* A NoCloud seed: ISO 9660 volume "cidata" with meta-data and user-data (libisofs). */
+/* A NoCloud seed: ISO 9660 volume "cidata" (Rock Ridge, Joliet) with meta-data and
+ * user-data (libisofs), mode 0600, replacing dest atomically; dest's directory must exist. */
 int dp_vm_seed_write(const char *dest, const char *user_data, const char *meta_data);
 /* An ssh-only #cloud-config for one public key (checked to look like one): no password.
  * The account is DP_VM_SEED_USER (sudo without password); *out is malloc'ed. */
