@@ -130,16 +130,6 @@ static int pid_vouched(const char *qmp_socket, pid_t pid, char *pidfile, size_t 
 	return -ESRCH;
 }
 
-/* Asks QEMU over its monitor; false when the monitor cannot be reached (or goes away,
- * which for quit is how it answers). */
-static bool monitor_ask(struct dp_qmp *q, const char *command)
-{
-	if (!q)
-		return false;
-	int r = dp_qmp_execute(q, command, NULL, NULL, 3000);
-	return r == 0 || r == -ECONNRESET;
-}
-
 struct stop_run {
 	int pidfd;
 	pid_t pid;
@@ -163,15 +153,28 @@ static bool signal_step(const struct stop_run *s, int sig, enum dp_vm_stop_step 
 	return step_ended(s, step, wait_ms);
 }
 
+/* Asks QEMU over its monitor, then waits for it to end, wait_ms in all: an answer that
+ * does not come (a busy or wedged monitor) or a monitor that closes (how quit answers)
+ * still leaves the process the rest of the time. */
+static bool monitor_step(const struct stop_run *s, struct dp_qmp *q, const char *command,
+                         enum dp_vm_stop_step step, int wait_ms)
+{
+	long long start = now_ms();
+	int r = dp_qmp_execute(q, command, NULL, NULL, wait_ms);
+	if (r < 0 && r != -ECONNRESET && r != -ETIMEDOUT)
+		return false;
+	long long left = wait_ms - (now_ms() - start);
+	return step_ended(s, step, left > 0 ? (int)left : 0);
+}
+
 static bool monitor_steps(const struct stop_run *s, const char *qmp_socket, int powerdown_ms,
                           const struct dp_vm_stop_waits *w)
 {
 	_cleanup_(dp_qmp_freep) struct dp_qmp *q = NULL;
 	if (dp_qmp_connect(qmp_socket, 3000, &q) < 0)
 		return false;   /* no monitor: the signals remain */
-	if (monitor_ask(q, "system_powerdown") && step_ended(s, DP_VM_BY_POWERDOWN, powerdown_ms))
-		return true;
-	return monitor_ask(q, "quit") && step_ended(s, DP_VM_BY_QUIT, w->quit_ms);
+	return monitor_step(s, q, "system_powerdown", DP_VM_BY_POWERDOWN, powerdown_ms) ||
+	       monitor_step(s, q, "quit", DP_VM_BY_QUIT, w->quit_ms);
 }
 
 static int not_vouched(const struct stop_run *s, const char *pidfile)
