@@ -106,6 +106,32 @@ static bool request_matches(const struct request *req, const struct dp_pci_devic
 
 /* ---- what a device is ------------------------------------------------------------------ */
 
+/* By a linear walk, not dp_pci_list_find's binary search: the answer must not depend on
+ * the list being sorted (a list built by a caller need not be). */
+static struct dp_pci_device *device_find(const struct dp_pci_list *list, const char *address)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (strcmp(list->dev[i].address, address) == 0)
+			return &list->dev[i];
+	return NULL;
+}
+
+/* An address as typed ("01:00.0" too): -EINVAL not an address, -ENODEV not on the host. */
+static int device_lookup(const struct dp_pci_list *list, const char *text,
+                         struct dp_pci_device **out)
+{
+	struct dp_pci_addr a;
+	char full[DP_ADDR_LEN];
+	int r = dp_pci_addr_parse(text, &a);
+	if (r < 0)
+		return r;
+	dp_pci_addr_format(&a, full);
+	if (!(*out = device_find(list, full)))
+		return dp_error_set_remedy(-ENODEV, DP_REMEDY_LIST_DEVICES, full, "no PCI device %s on "
+		                           "this host", full);
+	return 0;
+}
+
 /* "NVIDIA Corporation GA104 [GeForce RTX 3070]", or the ids of a list scanned without names */
 static void device_label(const struct dp_pci_device *dev, char *out, size_t size)
 {
@@ -261,7 +287,7 @@ static int companions_text(const struct dp_pci_list *list, const struct dp_pci_d
 	size_t len = 0;
 	out[0] = '\0';
 	for (size_t i = 0; i < ends.n; i++) {
-		const struct dp_pci_device *m = dp_pci_list_find(list, ends.v[i]);
+		const struct dp_pci_device *m = device_find(list, ends.v[i]);
 		char kind[128];
 		if (!m || m == dev)
 			continue;
@@ -297,7 +323,7 @@ static int pick_address(const struct dp_pci_list *list, const struct request *re
 {
 	struct dp_pci_device *dev;
 	char why[REASON_MAX], label[256];
-	int r = dp_pci_device_lookup(list, req->spec, &dev);
+	int r = device_lookup(list, req->spec, &dev);
 	if (r < 0)
 		return r;
 	device_label(dev, label, sizeof(label));
@@ -363,11 +389,12 @@ static int pick_best(const struct dp_pci_list *list, const struct request *req,
 	const struct dp_pci_device *best = NULL;
 	char why[REASON_MAX];
 	for (size_t i = 0; i < n; i++) {
-		if ((r = qualify(list, cand[i], exclude, why, sizeof(why))) < 0)
+		int refused = qualify(list, cand[i], exclude, why, sizeof(why));
+		if (refused < 0)
+			return refused;
+		if (refused && (r = rejected_add(rejected, cand[i], why)) < 0)
 			return r;
-		if (r == 1 && (r = rejected_add(rejected, cand[i], why)) < 0)
-			return r;
-		if (r == 0 && (!best || preferred(cand[i], best)))
+		if (!refused && (!best || preferred(cand[i], best)))
 			best = cand[i];
 	}
 	if (!best)
@@ -404,7 +431,7 @@ int dp_vm_group_endpoints(const struct dp_pci_list *list, const char *address,
                           struct dp_strv *out)
 {
 	struct dp_pci_device *dev;
-	int r = dp_pci_device_lookup(list, address, &dev);
+	int r = device_lookup(list, address, &dev);
 	if (r < 0)
 		return r;
 	size_t first = out->n;

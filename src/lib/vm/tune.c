@@ -67,11 +67,10 @@ int dp_vm_cpulist_parse(const char *text, cpu_set_t *out)
 
 int dp_vm_devices_node(const struct dp_pci_list *list, const struct dp_strv *addrs)
 {
-	for (size_t i = 0; i < addrs->n; i++) {
-		const struct dp_pci_device *dev = dp_pci_list_find(list, addrs->v[i]);
-		if (dev && dev->numa_node != DP_NO_NUMA)
-			return dev->numa_node;
-	}
+	for (size_t i = 0; i < addrs->n; i++)
+		for (size_t k = 0; k < list->n; k++)   /* sorted or not */
+			if (strcmp(list->dev[k].address, addrs->v[i]) == 0 && list->dev[k].numa_node != DP_NO_NUMA)
+				return list->dev[k].numa_node;
 	return DP_NO_NUMA;
 }
 
@@ -172,6 +171,17 @@ static void page_size_text(unsigned long long kib, char *out, size_t size)
 		snprintf(out, size, "%llu MiB", kib >> 10);
 	else
 		snprintf(out, size, "%llu KiB", kib);
+}
+
+/* The kernel command line's form: "2M", "1G" */
+static void kernel_size_text(unsigned long long kib, char *out, size_t size)
+{
+	if (kib % (1024 * 1024) == 0)
+		snprintf(out, size, "%lluG", kib >> 20);
+	else if (kib % 1024 == 0)
+		snprintf(out, size, "%lluM", kib >> 10);
+	else
+		snprintf(out, size, "%lluK", kib);
 }
 
 /* hugetlbfs's pagesize= option: "2M", "1024M", "1G" */
@@ -281,10 +291,12 @@ static void hugetlb_advice(unsigned kinds, const struct dp_vm_hugetlb_mount *m, 
 			continue;
 		unsigned long long need = (mib * 1024 + m[i].page_kib - 1) / m[i].page_kib;
 		long long used = m[i].total_pages > m[i].free_pages ? m[i].total_pages - m[i].free_pages : 0;
+		char arg[32];
+		kernel_size_text(m[i].page_kib, arg, sizeof(arg));
 		len += (size_t)snprintf(out + len, size - len, "reserve pages: echo %llu > /sys/kernel/mm/"
-		                        "hugepages/hugepages-%llukB/nr_hugepages, or hugepagesz=%lluK "
+		                        "hugepages/hugepages-%llukB/nr_hugepages, or hugepagesz=%s "
 		                        "hugepages=%llu on the kernel command line; ", used + need,
-		                        m[i].page_kib, m[i].page_kib, used + need);
+		                        m[i].page_kib, arg, used + need);
 		break;
 	}
 	if (len < size && kinds & (1u << HP_ALIGN))
