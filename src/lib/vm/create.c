@@ -87,10 +87,10 @@ static void state_files_remove(const char *name)
 static int make_seed(const struct dp_vm_def *def, const char *path)
 {
 	_cleanup_free_ char *meta = NULL;
-	if (asprintf(&meta, "instance-id: %s-%lld\nlocal-hostname: %s\n", def->name, def->created,
-	             def->name) < 0)
-		return dp_oom();
-	return dp_vm_seed_write(path, def->user_data, meta);
+	char id[DP_VM_NAME_MAX + 24];
+	snprintf(id, sizeof(id), "%s-%lld", def->name, def->created);   /* a new VM is a first boot */
+	int r = dp_vm_seed_meta_data(def->name, id, &meta);
+	return r < 0 ? r : dp_vm_seed_write(path, def->user_data, meta);
 }
 
 /* Makes what is missing: create makes everything, start remakes a file someone removed. */
