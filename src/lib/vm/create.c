@@ -127,9 +127,13 @@ static int create_locked(struct dp_vm_def *def, const struct dp_vm_options *o, s
 		return r;
 	if ((r = dp_vm_check_files(def, out)) < 0)
 		return r;
+	/* the command line names the hugetlbfs mount: without one there is no command line */
+	if (def->hugepages && (r = dp_vm_check_hugepages(def->memory_mib, p.hugepages_dir,
+	                                                 sizeof(p.hugepages_dir), out)) < 0)
+		return r;
 	const char *why = dp_vm_report_first_failure(out);
 	if (why)
-		return dp_error_set(-EINVAL, "VM '%s' not created: %s", def->name, why);
+		return dp_error_set(-EPERM, "VM '%s' not created: %s", def->name, why);   /* 1, not usage */
 	if ((r = dp_vm_plan_argv(&p, o, &out->argv)) < 0 || o->dry_run)
 		return r;
 	if ((r = dp_vm_prepare_files(def)) < 0 || (r = dp_vm_db_open(&db, true)) < 0 ||

@@ -102,6 +102,8 @@ static int plan_devices(struct dp_vm_plan *p, const struct dp_vm_def *def,
 	for (size_t i = 0; i < def->ndevices; i++) {
 		const struct dp_vm_device *d = &def->devices[i];
 		const char *addr = d->want == DP_VM_WANT_ADDRESS ? d->spec : d->address;
+		if (d->want != DP_VM_WANT_POOL && !addr[0])
+			continue;   /* a gpu/nvme request nothing was chosen for: its FAIL is reported */
 		int ret = d->want == DP_VM_WANT_POOL ? plan_pool(p, list, d, preview, r)
 		          : plan_address(p, list, addr, d->options, r);
 		if (ret < 0)
