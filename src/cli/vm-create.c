@@ -193,8 +193,6 @@ static int firmware_settle(struct create_args *a)
 {
 	if (a->bios && (a->uefi || a->secure))
 		return cli_error(EXIT_USAGE, "--bios cannot go with --uefi or --secure-boot");
-	if (a->user_data && a->ssh_key)
-		return cli_error(EXIT_USAGE, "give --cloud-init or --ssh-key, not both");
 	if (!a->memory_set || !a->cpus_set)
 		return cli_error(EXIT_USAGE, "devpass vm create needs --memory SIZE and --cpus N");
 	a->def.firmware = a->secure ? DP_VM_FW_SECURE_BOOT : a->uefi ? DP_VM_FW_UEFI
@@ -210,6 +208,8 @@ static int args_settle(struct create_args *a, const struct cli_opts *p)
 	if (dp_vm_name_check(p->args[0]) < 0)
 		return cli_lib_error(EXIT_USAGE);
 	snprintf(a->def.name, sizeof(a->def.name), "%s", p->args[0]);
+	if (a->user_data && a->ssh_key)   /* before either file is read as the other */
+		return cli_error(EXIT_USAGE, "give --cloud-init or --ssh-key, not both");
 	int r = p->nargs == 2 ? path_arg(p->args[1], "image", &a->def.image) : 0;
 	char *file = NULL;
 	const char *given = a->user_data ? a->user_data : a->ssh_key;

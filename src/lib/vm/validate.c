@@ -79,7 +79,8 @@ static int check_file(struct dp_vm_report *r, const char *what, const char *path
 {
 	if (!path || dp_fs_exists(path))
 		return 0;
-	return dp_vm_report_add(r, what, DP_VM_FAIL, NULL, "%s /%s does not exist", what, path);
+	return dp_vm_report_add(r, what, DP_VM_FAIL, NULL, "%s /%s does not exist", what,
+	                        path + strspn(path, "/"));
 }
 
 int dp_vm_check_files(const struct dp_vm_def *def, struct dp_vm_report *r)
