@@ -200,6 +200,11 @@ static void cache_drop(void)
 	cache.dirfd = -1;
 }
 
+void dp_statedb_cache_drop(void)
+{
+	cache_drop();
+}
+
 /* A cached connection inside a transaction belongs to that transaction's user: a second
  * user (and its close) would end it. It gets a connection of its own instead. */
 static bool cache_fits(const struct stat *st)

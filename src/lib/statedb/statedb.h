@@ -18,6 +18,11 @@
  * 30 s. *dirfd keeps the directory open for SQLite's /proc/self/fd path. */
 int dp_statedb_open(unsigned flags, sqlite3 **db, int *dirfd);
 void dp_statedb_close(sqlite3 *db, int dirfd);
+/* Closes the connection this process keeps open between users (none in a transaction may
+ * be left): before a fork whose child opens the database, since SQLite shares a file's
+ * WAL index among the connections of a process, and the child's new connection would use
+ * the inherited (or closed) descriptors of the parent's. */
+void dp_statedb_cache_drop(void);
 /* Records "devpass state database ...: what: sqlite's message"; returns -EIO. */
 int dp_statedb_error(sqlite3 *db, const char *what);
 /* Runs sql; on failure records "...: what: sqlite's message" and returns -EIO. */

@@ -19,10 +19,19 @@
 #define PORT_FIRST_SLOT 0x10
 #define PORTS_MAX (8 * 8)        /* slots 0x10-0x17, eight functions each */
 
+/* By slot, then group, then function: a slot's functions of one group sit together even
+ * when a function of another group lies between them (they share a port) */
 static int fn_compare(const void *a, const void *b)
 {
 	const struct dp_vm_hostfn *x = a, *y = b;
-	return strcmp(x->address, y->address);
+	const unsigned kx[] = { x->addr.domain, x->addr.bus, x->addr.slot };
+	const unsigned ky[] = { y->addr.domain, y->addr.bus, y->addr.slot };
+	for (size_t i = 0; i < 3; i++)
+		if (kx[i] != ky[i])
+			return kx[i] < ky[i] ? -1 : 1;
+	if (x->group != y->group)
+		return x->group < y->group ? -1 : 1;
+	return x->addr.func < y->addr.func ? -1 : x->addr.func > y->addr.func;
 }
 
 static bool same_port(const struct dp_vm_hostfn *a, const struct dp_vm_hostfn *b)

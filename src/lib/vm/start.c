@@ -16,6 +16,7 @@
 
 #include "alloc-util.h"
 #include "fs/sysroot.h"
+#include "statedb/statedb.h"
 #include "util/error.h"
 #include "vm/vm.h"
 
@@ -330,6 +331,7 @@ static int after_launch(struct vm_db **db, struct dp_vm_plan *p, const struct dp
 	 * supervisor opens the database afresh, so ours is closed around the fork */
 	dp_vm_db_close(*db);
 	*db = NULL;
+	dp_statedb_cache_drop();   /* the pools' and ledger's connection, kept open: the same */
 	char log[512];
 	int r = dp_vm_path(name, DP_VM_STATE_DIR, "supervisor.log", log, sizeof(log)) ?:
 	        dp_vm_supervisor_spawn_logged(qemu, log, supervisor_release, name, &sup);
