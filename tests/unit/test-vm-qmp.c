@@ -371,6 +371,16 @@ static void test_stop_stubborn(void **state)
 	assert_true(took >= 200 + 300 + 300 && took < 4000);
 }
 
+static void test_stop_obedient(void **state)
+{
+	(void)state;
+	long long took;
+	int status;
+	assert_int_equal(stop_fake("obedient", 3000, &took, &status), DP_VM_BY_POWERDOWN);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(took < 2000);
+}
+
 static void test_stop_deaf(void **state)
 {
 	(void)state;
@@ -641,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_monitor),
 		cmocka_unit_test(test_pidfile),
 		cmocka_unit_test(test_stop_stubborn),
+		cmocka_unit_test(test_stop_obedient),
 		cmocka_unit_test(test_stop_deaf),
 		cmocka_unit_test(test_stop_no_monitor),
 		cmocka_unit_test(test_stop_gone),
