@@ -7,6 +7,7 @@ Modes:
   stubborn  answers like QEMU but ignores quit, and ignores SIGTERM: only SIGKILL ends it
   deaf      ignores quit; SIGTERM ends it
   nosocket  no monitor at all; SIGTERM ends it
+  obedient  the guest powers off at system_powerdown (the process exits)
   chunks    query-status is answered in three writes, an event split across the first two
   notqmp    greets with something that is not a QMP greeting
 Every mode ignores x-hang (no answer) and closes the connection on x-close."""
@@ -54,6 +55,8 @@ def answer(conn, msg):
     if cmd == "system_powerdown":
         send(conn, {"timestamp": {"seconds": 1, "microseconds": 0}, "event": "POWERDOWN"})
         reply(conn, msg, {})
+        if mode == "obedient":
+            os._exit(0)
     elif cmd == "query-status" and mode == "chunks":
         status_in_chunks(conn, msg)
     elif cmd in ("qmp_capabilities", "query-status"):

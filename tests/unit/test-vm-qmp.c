@@ -34,6 +34,36 @@
 static char root[PATH_MAX];
 static int serial;
 
+/* Every process a test starts, by pidfd: a failed assertion leaves none running (the
+ * group's teardown kills them), and a pidfd cannot hit a process that reused a number. */
+static int tracked[64];
+static size_t ntracked;
+
+static int pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static void track(pid_t pid)
+{
+	int fd = pidfd_open(pid);
+	if (fd >= 0 && ntracked < sizeof(tracked) / sizeof(tracked[0]))
+		tracked[ntracked++] = fd;
+	else if (fd >= 0)
+		close(fd);
+}
+
+static void kill_tracked(void)
+{
+	for (size_t i = 0; i < ntracked; i++) {
+		syscall(SYS_pidfd_send_signal, tracked[i], SIGKILL, NULL, 0);
+		close(tracked[i]);
+	}
+	ntracked = 0;
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
 /* ---- helpers ------------------------------------------------------------------------ */
 
 static long long now_ms(void)
@@ -72,6 +102,7 @@ static pid_t spawn(char *const argv[])
 		execvp(argv[0], argv);
 		_exit(127);
 	}
+	track(pid);
 	return pid;
 }
 
@@ -127,6 +158,7 @@ static pid_t qemu_start(const char *rel, const char *full)
 	pid_t pid = 0;
 	assert_true(dp_vm_pidfile_locked(path, &pid));
 	assert_true(pid > 0);
+	track(pid);
 	return pid;
 }
 
@@ -339,6 +371,16 @@ static void test_stop_stubborn(void **state)
 	assert_true(took >= 200 + 300 + 300 && took < 4000);
 }
 
+static void test_stop_obedient(void **state)
+{
+	(void)state;
+	long long took;
+	int status;
+	assert_int_equal(stop_fake("obedient", 3000, &took, &status), DP_VM_BY_POWERDOWN);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(took < 2000);
+}
+
 static void test_stop_deaf(void **state)
 {
 	(void)state;
@@ -401,11 +443,6 @@ static bool marker_written(void *ctx)
 	return dp_fs_exists(ctx);
 }
 
-static int pidfd_open(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
 static void test_supervisor(void **state)
 {
 	(void)state;
@@ -421,6 +458,7 @@ static void test_supervisor(void **state)
 	pid_t sup = 0;
 	assert_int_equal(dp_vm_supervisor_spawn_logged(qemu, log, write_marker, marker, &sup), 0);
 	assert_true(sup > 0 && sup != qemu);
+	track(sup);
 	assert_int_equal(waitpid(sup, NULL, WNOHANG), -1);   /* not our child */
 	assert_int_equal(errno, ECHILD);
 	assert_true(getsid(sup) != getsid(0));
@@ -599,6 +637,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	kill_tracked();
 	return rm_tree() == 0 ? 0 : -1;
 }
 
@@ -612,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_monitor),
 		cmocka_unit_test(test_pidfile),
 		cmocka_unit_test(test_stop_stubborn),
+		cmocka_unit_test(test_stop_obedient),
 		cmocka_unit_test(test_stop_deaf),
 		cmocka_unit_test(test_stop_no_monitor),
 		cmocka_unit_test(test_stop_gone),
