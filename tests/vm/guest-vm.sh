@@ -191,13 +191,12 @@ hand_run() {
             kill -9 "$qpid"; pid_gone "$qpid" 10
         fi
     fi
+    # back: the PF has sriov_drivers_autoprobe=0 (setup_sriov), so the kernel probes a VF
+    # only through a driver_override: nvme for the probe, then cleared as it was
     t2=$(now_ms)
-    echo >"/sys/bus/pci/devices/$PASSDEV/driver_override"
+    sysfs_bind $PASSDEV ""
+    sysfs_bind $VF1 nvme
     echo >"/sys/bus/pci/devices/$VF1/driver_override"
-    for a in $PASSDEV $VF1; do
-        [ -e "/sys/bus/pci/devices/$a/driver" ] && echo $a >"/sys/bus/pci/devices/$a/driver/unbind"
-        echo $a >/sys/bus/pci/drivers_probe
-    done
     t3=$(now_ms)
     live=$(wait_nvme_live $VF1 100)
     expect "hand run: $PASSDEV back on e1000e, $VF1 a live nvme controller again by sysfs writes ($((t3 - t2)) ms for the writes)" "" \

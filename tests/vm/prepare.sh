@@ -237,6 +237,89 @@ echo "$BOOT_MODULES" >"$IRD/etc/boot-modules"
     gzip -1 >"$CACHE/initramfs.gz.tmp"
 mv "$CACHE/initramfs.gz.tmp" "$CACHE/initramfs.gz"
 
+# ---------------------------------------------------------------- the nested guest (vm boot)
+# The VMs `devpass vm` starts inside the vm boot's guest (and tests/vm/secureboot.sh on this
+# machine) boot the same kernel with a tiny initramfs whose /init (nested-init.sh) lists the
+# PCI functions, reads the cloud-init seed and prints the secureboot lines on ttyS0. Its
+# modules: the seed on a CD (AHCI + sr_mod + isofs), a virtio or SCSI disk, a FAT seed, and
+# the ACPI power button (button + evdev) so `vm stop`'s system_powerdown is answered.
+# Cached: rebuilt when nested-init.sh, the module list or the kernel changes.
+NESTED_MODULES="virtio_pci virtio_blk virtio_scsi ahci sr_mod isofs vfat nls_cp437 nls_ascii button evdev"
+NST=$CACHE/nested
+nested_key="$KVER $NESTED_MODULES $(sha256sum "$VM_DIR/nested-init.sh" | cut -c1-16)"
+if [ ! -s "$NST/initrd.img" ] || [ "$(cat "$NST/.key" 2>/dev/null)" != "$nested_key" ]; then
+    log "building the nested guest's initramfs"
+    mkdir -p "$NST"
+    new_root "$NST/root"
+    install_busybox "$NST/root"
+    # shellcheck disable=SC2086
+    install_modules "$NST/root" $NESTED_MODULES
+    install -m 0755 "$VM_DIR/nested-init.sh" "$NST/root/init"
+    echo "$NESTED_MODULES" >"$NST/root/etc/nested-modules"
+    (cd "$NST/root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet --owner=0:0) |
+        gzip -1 >"$NST/initrd.img.tmp"
+    mv "$NST/initrd.img.tmp" "$NST/initrd.img"
+    rm -rf "$NST/root"
+    echo "$nested_key" >"$NST/.key"
+fi
+
+# ---------------------------------------------------------------- the Secure Boot disk
+# tests/vm/secureboot.sh boots it with `devpass vm create ... --secure-boot`: a GPT disk
+# with one FAT ESP holding Debian's signed shim (as the removable-media loader
+# EFI/BOOT/BOOTX64.EFI), MokManager, the signed GRUB with a grub.cfg beside it, the signed
+# kernel (the one above) and the nested initramfs, which prints the kernel's secureboot:
+# line and powers off. Built without root or loop devices (sfdisk + mtools); the three
+# packages are downloaded (apt-get download, never installed here). Cached: rebuilt when
+# the kernel, the nested initramfs or the package list changes. Skipped with a note when a
+# tool or a package is missing (secureboot.sh then says so).
+SB_PKGS="shim-signed shim-helpers-amd64-signed grub-efi-amd64-signed"
+SB=$CACHE/secureboot
+sb_key="$KVER $SB_PKGS $(cat "$NST/.key")"
+sb_disk() {
+    local pr=$SB/pkgs/root img=$SB/disk.img.tmp off=1048576 f
+    for f in sfdisk mformat mmd mcopy; do
+        command -v $f >/dev/null 2>&1 || { log "note: no $f here (fdisk, mtools): no Secure Boot disk"; return 1; }
+    done
+    # shellcheck disable=SC2086
+    pkg_fetch "$SB/pkgs" $SB_PKGS || { log "note: could not download $SB_PKGS: no Secure Boot disk"; return 1; }
+    for f in usr/lib/shim/shimx64.efi.signed usr/lib/shim/mmx64.efi.signed \
+             usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed; do
+        [ -f "$pr/$f" ] || { log "note: no /$f in $SB_PKGS: no Secure Boot disk"; return 1; }
+    done
+    cat >"$SB/grub.cfg" <<'GRUBCFG'
+set timeout=0
+set default=0
+menuentry "devpass Secure Boot test" {
+    linux /vmlinuz console=ttyS0 quiet devpass_nested=poweroff
+    initrd /initrd.img
+}
+GRUBCFG
+    rm -f "$img"
+    truncate -s 64M "$img"
+    printf 'label: gpt\nstart=2048, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=ESP\n' |
+        sfdisk -q "$img" >/dev/null || return 1
+    mformat -i "$img@@$off" -F -v ESP :: &&
+        mmd -i "$img@@$off" ::/EFI ::/EFI/BOOT ::/EFI/debian &&
+        mcopy -i "$img@@$off" "$pr/usr/lib/shim/shimx64.efi.signed" ::/EFI/BOOT/BOOTX64.EFI &&
+        mcopy -i "$img@@$off" "$pr/usr/lib/shim/mmx64.efi.signed" ::/EFI/BOOT/mmx64.efi &&
+        mcopy -i "$img@@$off" "$pr/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed" ::/EFI/BOOT/grubx64.efi &&
+        mcopy -i "$img@@$off" "$SB/grub.cfg" ::/EFI/BOOT/grub.cfg &&
+        mcopy -i "$img@@$off" "$SB/grub.cfg" ::/EFI/debian/grub.cfg &&
+        mcopy -i "$img@@$off" "$CACHE/vmlinuz" ::/vmlinuz &&
+        mcopy -i "$img@@$off" "$NST/initrd.img" ::/initrd.img || return 1
+    mv "$img" "$SB/disk.img"
+}
+if [ ! -s "$SB/disk.img" ] || [ "$(cat "$SB/.key" 2>/dev/null)" != "$sb_key" ]; then
+    log "building the Secure Boot disk"
+    mkdir -p "$SB"
+    rm -f "$SB/disk.img" "$SB/.key"
+    if sb_disk; then echo "$sb_key" >"$SB/.key"; else log "note: the Secure Boot disk was not built"; fi
+fi
+if [ "${DEVPASS_VM_PREPARE_ONLY:-}" = secureboot ]; then
+    log "ready: kernel $KVER, nested initramfs, Secure Boot disk $([ -s "$SB/disk.img" ] && echo built || echo missing)"
+    exit 0
+fi
+
 # ---------------------------------------------------------------- root filesystem
 # Modules the guest coldplugs for the emulated devices, plus vfio.
 # 9p + 9pnet_virtio: the bind boot mounts this machine's root (shared read-only) to run
@@ -417,31 +500,6 @@ for f in /etc/services /etc/protocols /etc/rpc; do
     [ -f "$f" ] && cp "$f" "$RD$f"
 done
 
-# ---------------------------------------------------------------- the nested guest (vm boot)
-# The VMs `devpass vm` starts inside the vm boot's guest (and tests/vm/secureboot.sh on this
-# machine) boot the same kernel with a tiny initramfs whose /init (nested-init.sh) lists the
-# PCI functions, reads the cloud-init seed and prints the secureboot lines on ttyS0. Its
-# modules: the seed on a CD (AHCI + sr_mod + isofs), a virtio or SCSI disk, a FAT seed, and
-# the ACPI power button (button + evdev) so `vm stop`'s system_powerdown is answered.
-# Cached: rebuilt when nested-init.sh, the module list or the kernel changes.
-NESTED_MODULES="virtio_pci virtio_blk virtio_scsi ahci sr_mod isofs vfat nls_cp437 nls_ascii button evdev"
-NST=$CACHE/nested
-nested_key="$KVER $NESTED_MODULES $(sha256sum "$VM_DIR/nested-init.sh" | cut -c1-16)"
-if [ ! -s "$NST/initrd.img" ] || [ "$(cat "$NST/.key" 2>/dev/null)" != "$nested_key" ]; then
-    log "building the nested guest's initramfs"
-    mkdir -p "$NST"
-    new_root "$NST/root"
-    install_busybox "$NST/root"
-    # shellcheck disable=SC2086
-    install_modules "$NST/root" $NESTED_MODULES
-    install -m 0755 "$VM_DIR/nested-init.sh" "$NST/root/init"
-    echo "$NESTED_MODULES" >"$NST/root/etc/nested-modules"
-    (cd "$NST/root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet --owner=0:0) |
-        gzip -1 >"$NST/initrd.img.tmp"
-    mv "$NST/initrd.img.tmp" "$NST/initrd.img"
-    rm -rf "$NST/root"
-    echo "$nested_key" >"$NST/.key"
-fi
 # /vm in the image: the nested kernel and initramfs, a cloud-init user-data, an ssh public
 # key (made once with ssh-keygen; the private half was thrown away), and a seed built here
 # (xorriso, volume cidata) for the hand-run QEMU that needs no devpass
