@@ -256,15 +256,26 @@ devices_back() {
     left=$(changed_since /tmp/state.0)
     [ -z "$left" ] || echo "changed: $left"
 }
-# released_within SECONDS VF: poll every 0.1 s until devices_back is clean; sets rel_ms
+# drivers_back VF: PASSDEV on e1000e and VF on nvme, by driver links only (reading a
+# driver_override blocks while the kernel holds the device for an unbind in progress)
+drivers_back() {
+    [ "$(drv_of $PASSDEV)" = e1000e ] && { [ -z "$1" ] || [ "$(drv_of $1)" = nvme ]; }
+}
+# released_within SECONDS VF: poll every 0.1 s until drivers_back, then devices_back must be
+# clean too; sets rel_ms. On a timeout, sends what the devpass processes are doing.
 released_within() {
     local t0 i=0
     t0=$(now_ms)
-    while [ -n "$(devices_back "$2")" ]; do
-        [ $i -ge $(($1 * 10)) ] && { rel_ms=$(( $(now_ms) - t0 )); return 1; }
+    while ! drivers_back "$2"; do
+        if [ $i -ge $(($1 * 10)) ]; then
+            rel_ms=$(( $(now_ms) - t0 ))
+            emit release-stuck sh -c 'for p in /proc/[0-9]*; do c=$(tr "\0" " " <$p/cmdline 2>/dev/null); case $c in *devpass*|*qemu*) echo "== ${p#/proc/} $(cut -d" " -f3 $p/stat) $c"; cat $p/stack 2>/dev/null | head -n 12;; esac; done; for f in /var/lib/devpass/vm/*/supervisor.log; do echo "== $f"; tail -n 20 $f; done'
+            return 1
+        fi
         sleep 0.1; i=$((i + 1))
     done
     rel_ms=$(( $(now_ms) - t0 ))
+    [ -z "$(devices_back "$2")" ]
 }
 
 dp pool-create pool create $POOL --type sriov-vf --on-release restore --description "VFs of $PF"
@@ -373,7 +384,7 @@ if [ "$rc" = 0 ] && [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
     if released_within "$RELEASE_WAIT" "$T2VF"; then
         ok "kill -9 of t2's QEMU: $PASSDEV back on e1000e and $T2VF on nvme $rel_ms ms later, no command run"
     else
-        nok "kill -9 of t2's QEMU: devices released with no command run" "after ${RELEASE_WAIT}s: $(devices_back "$T2VF")"
+        nok "kill -9 of t2's QEMU: devices released with no command run" "after ${RELEASE_WAIT}s: $PASSDEV on $(drv_of $PASSDEV), $T2VF on $(drv_of $T2VF); $(grep -m3 -E '^==' /tmp/emit.out | tr '\n' ';' | cut -c1-300)"
     fi
     note "kill -9 release took $rel_ms ms"
     echo "release_ms=$rel_ms" >/tmp/rel.txt
@@ -396,7 +407,7 @@ if [ "$rc" = 0 ]; then
     if wait_text /tmp/t4.log '^NESTED-POWEROFF' "$NESTED_WAIT" devpass vm log t4 && released_within "$RELEASE_WAIT" "$T4VF"; then
         ok "t4 powers itself off: $PASSDEV and ${T4VF:-the VF} back $rel_ms ms after its last line was seen, no command run"
     else
-        nok "t4 powers itself off: devices released" "$(devices_back "$T4VF") log: $(tail -n 3 /tmp/t4.log | tr '\n' ';')"
+        nok "t4 powers itself off: devices released" "$PASSDEV on $(drv_of $PASSDEV), $T4VF on $(drv_of $T4VF); log: $(tail -n 3 /tmp/t4.log | tr '\n' ';')"
     fi
     emit log-t4 cat /tmp/t4.log
 else

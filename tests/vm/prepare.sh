@@ -500,15 +500,15 @@ for f in /etc/services /etc/protocols /etc/rpc; do
     [ -f "$f" ] && cp "$f" "$RD$f"
 done
 
-# /vm in the image: the nested kernel and initramfs, a cloud-init user-data, an ssh public
-# key (made once with ssh-keygen; the private half was thrown away), and a seed built here
+# /vm in the image: the nested kernel and initramfs, a cloud-init user-data
+# (nested-user-data), an ssh public key (nested-ssh-key.pub, made once with ssh-keygen; the
+# private half was thrown away), and a seed built here
 # (xorriso, volume cidata) for the hand-run QEMU that needs no devpass
 mkdir -p "$RD/vm"
 cp "$CACHE/vmlinuz" "$RD/vm/vmlinuz"
 cp "$NST/initrd.img" "$RD/vm/initrd.img"
 cp "$VM_DIR/nested-user-data" "$RD/vm/user-data"
-echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEv4YljSCW6DSaTSraIXl3OMugSdMzOd10XQNqmzwJ1W vmtier@devpass-test' \
-    >"$RD/vm/id_ed25519.pub"
+cp "$VM_DIR/nested-ssh-key.pub" "$RD/vm/id_ed25519.pub"
 printf 'instance-id: hand-run\nlocal-hostname: hand-run\n' >"$RD/vm/meta-data"
 if command -v xorriso >/dev/null 2>&1; then
     xorriso -as mkisofs -quiet -V cidata -J -R -o "$RD/vm/seed-hand.iso" \

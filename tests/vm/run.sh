@@ -275,13 +275,19 @@ prepare_critical() {
     start_virtiofsd "$log" || rm -f "$log/virtiofsd.sock"
 }
 
+# boot_limit MODE: seconds the boot may take; the vm boots start nested VMs one after
+# another and get more (DEVPASS_VM_TIMEOUT_VM, default 720)
+boot_limit() {
+    case $1 in vm|vmbench) echo "${DEVPASS_VM_TIMEOUT_VM:-720}" ;; *) echo "$TIMEOUT" ;; esac
+}
+
 start_boot() {
     local mode=$1 log=$CACHE/logs/$1
     rm -rf "$log"; mkdir -p "$log"
     [ "$mode" = critical ] && prepare_critical "$log"
     mapfile -t args < <(qemu_args "$mode" "$log")
     date +%s.%N >"$log/start"
-    timeout -k 5 "$TIMEOUT" "$QEMU" "${args[@]}" </dev/null >"$log/qemu.log" 2>&1 9>&- &
+    timeout -k 5 "$(boot_limit "$mode")" "$QEMU" "${args[@]}" </dev/null >"$log/qemu.log" 2>&1 9>&- &
     PIDS[$mode]=$!
 }
 
@@ -311,7 +317,7 @@ finish_boot() {
     elif [ -n "$panic" ]; then
         echo "not ok - $T $B: guest kernel panicked: $panic; console: $tail_lines"
     elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-        echo "not ok - $T $B: guest hung, no completion marker within ${TIMEOUT}s; last console lines: $tail_lines"
+        echo "not ok - $T $B: guest hung, no completion marker within $(boot_limit "$mode")s; last console lines: $tail_lines"
     else
         echo "not ok - $T $B: QEMU exited $rc before the guest finished (crash?); qemu: $(grep -v 'has no peer' "$log/qemu.log" | tail -n 2 | tr '\n' '|') console: $tail_lines"
     fi
