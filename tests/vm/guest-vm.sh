@@ -384,7 +384,7 @@ if [ "$rc" = 0 ] && [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
     if released_within "$RELEASE_WAIT" "$T2VF"; then
         ok "kill -9 of t2's QEMU: $PASSDEV back on e1000e and $T2VF on nvme $rel_ms ms later, no command run"
     else
-        nok "kill -9 of t2's QEMU: devices released with no command run" "after ${RELEASE_WAIT}s: $PASSDEV on $(drv_of $PASSDEV), $T2VF on $(drv_of $T2VF); $(grep -m3 -E '^==' /tmp/emit.out | tr '\n' ';' | cut -c1-300)"
+        nok "kill -9 of t2's QEMU: devices released with no command run" "after ${RELEASE_WAIT}s: $PASSDEV on $(drv_of $PASSDEV), $T2VF on $(drv_of $T2VF); supervisor: $(grep -hv 'watched' /var/lib/devpass/vm/t2/supervisor.log 2>/dev/null | tr '\n' ';' | cut -c1-400)"
     fi
     note "kill -9 release took $rel_ms ms"
     echo "release_ms=$rel_ms" >/tmp/rel.txt
