@@ -126,6 +126,15 @@ fi
 
 # ------------------------------------------------------------------ with devpass vm
 dpr() { DEVPASS_QEMU=$QEMU "$DEVPASS" --root "$R" "$@"; }
+# the exact command line first (--dry-run changes nothing)
+dpr vm create sb1 /images/sb.img --secure-boot --memory 512M --cpus 1 --graphics none --dry-run \
+    >"$LOG/cmdline.txt" 2>&1
+bad=
+for w in OVMF_CODE_4M.secboot.fd 'smm=on' 'cfi.pflash01,property=secure,value=on' OVMF_VARS; do
+    grep -qF -- "$w" "$LOG/cmdline.txt" || bad="$bad no $w;"
+done
+[ -z "$bad" ] && ok "the QEMU command line has OVMF_CODE_4M.secboot.fd, the VM's OVMF_VARS copy, smm=on and the secure flash" ||
+    nok "the QEMU command line has the Secure Boot firmware options" "$bad (vm create --dry-run: $(tr "\n" " " <"$LOG/cmdline.txt" | cut -c1-600))"
 t0=$(now_ms)
 dpr vm create sb1 /images/sb.img --secure-boot --memory 512M --cpus 1 --graphics none --start \
     >"$LOG/create.out" 2>"$LOG/create.err"
@@ -137,13 +146,6 @@ if [ "$rc" != 0 ]; then
     exit 0
 fi
 ok "vm create sb1 /images/sb.img --secure-boot --memory 512M --cpus 1 --graphics none --start: exit 0 in $((t1 - t0)) ms"
-dpr vm start sb1 --dry-run >"$LOG/cmdline.txt" 2>&1
-bad=
-for w in OVMF_CODE_4M.secboot.fd 'smm=on' 'cfi.pflash01,property=secure,value=on' OVMF_VARS; do
-    grep -qF -- "$w" "$LOG/cmdline.txt" "$LOG/create.out" "$LOG/create.err" || bad="$bad no $w;"
-done
-[ -z "$bad" ] && ok "the QEMU command line has OVMF_CODE_4M.secboot.fd, the VM's OVMF_VARS copy, smm=on and the secure flash" ||
-    nok "the QEMU command line has the Secure Boot firmware options" "$bad (vm start --dry-run: $(head -c 300 "$LOG/cmdline.txt"))"
 if wait_line "$LOG/vmlog.txt" "$WAIT" dpr vm log sb1; then
     ok "vm log sb1: the guest logs '$SBLINE' ($waited_ms ms after vm create returned; shim -> GRUB -> signed kernel under TCG)"
 else
