@@ -102,26 +102,28 @@ one_devpass() {
 }
 # one_hand NAME NDEV RUN SET: the command line devpass would run, by hand
 one_hand() {
-    local t0 t1 okv qpid run=/run/devpass/vm/$1 log=/var/lib/devpass/vm/$1/serial.log
+    # the positional parameters become QEMU's argv below: keep ours first
+    local name=$1 nd=$2 rn=$3 set=$4 t0 t1 okv qpid
+    local run=/run/devpass/vm/$1 log=/var/lib/devpass/vm/$1/serial.log
     mkdir -p "$run"; : >"$log"
     t0=$(now_ms)
-    sysfs_to_vfio "$4"
-    eval "set -- $(cat /tmp/cmd-$1)"
+    sysfs_to_vfio "$set"
+    eval "set -- $(cat /tmp/cmd-$name)"
     "$@" >/tmp/out 2>&1; r=$?
     t1=$(now_ms)
-    okv=0; [ $r = 0 ] && all_on vfio-pci "$4" && okv=1
-    row hand start "$2" "$3" $((t1 - t0)) $okv
-    [ $okv = 1 ] || note "hand start $1: exit $r $(errline /tmp/out)"
-    wait_ready "$log" || note "hand $1 run $3: no NESTED-READY"
+    okv=0; [ $r = 0 ] && all_on vfio-pci "$set" && okv=1
+    row hand start "$nd" "$rn" $((t1 - t0)) $okv
+    [ $okv = 1 ] || note "hand start $name: exit $r $(errline /tmp/out)"
+    wait_ready "$log" || note "hand $name run $rn: no NESTED-READY"
     qpid=$(cat "$run/qemu.pid" 2>/dev/null)
     t0=$(now_ms)
     printf '{"execute":"qmp_capabilities"}\n{"execute":"system_powerdown"}\n' |
         socat -t 1 - "UNIX-CONNECT:$run/qmp.sock" >/dev/null 2>&1
     pid_gone "$qpid"
-    sysfs_back "$4"
+    sysfs_back "$set"
     t1=$(now_ms)
-    okv=0; back_ok "$4" && okv=1
-    row hand stop "$2" "$3" $((t1 - t0)) $okv
+    okv=0; back_ok "$set" && okv=1
+    row hand stop "$nd" "$rn" $((t1 - t0)) $okv
 }
 
 : >/tmp/vmbench.txt
