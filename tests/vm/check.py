@@ -831,6 +831,93 @@ def check_critical(blocks):
     results.append(f"# {T} devpass median wall time in the guest (TCG): {summary}")
 
 
+VM_PASSDEV = "0000:04:00.0"
+VM_DIR = __import__("os").path.dirname(__import__("os").path.abspath(__file__))
+
+
+def serial_lines(blocks, name):
+    """the nested guest's serial log sent as block NAME, without CRs"""
+    return [l.rstrip("\r") for l in blocks.get(name, ("", 0))[0].split("\n")]
+
+
+def seed_file(lines, which):
+    return [l[len(f"SEED {which}: "):] for l in lines if l.startswith(f"SEED {which}: ")]
+
+
+def check_vm_seed(blocks, name, what):
+    lines = serial_lines(blocks, name)
+    if not any(l.startswith("NESTED-READY") for l in lines):
+        return
+    with open(f"{VM_DIR}/nested-user-data") as f:
+        want = f.read().rstrip("\n").split("\n")
+    got = seed_file(lines, "user-data")
+    check(f"{what}: the seed's user-data read inside the nested guest is tests/vm/nested-user-data, line for line",
+          got == want, f"got {got[:8]}")
+    meta = seed_file(lines, "meta-data")
+    check(f"{what}: the seed's meta-data has an instance-id",
+          any(re.match(r"instance-id: *\S", l) for l in meta), f"meta-data {meta}")
+
+
+def check_vm(blocks):
+    """the vm boot (guest-vm.sh judges drivers and processes; this judges the seeds the
+    nested guests read, devpass's JSON and the wall times)"""
+    runs = bind_runs(blocks)
+    check_vm_seed(blocks, "log-hand", "hand run")
+    if not any(n.startswith("t1-") for n in runs):
+        return
+    check_vm_seed(blocks, "log-t1", "vm t1 (--cloud-init)")
+    with open(f"{VM_DIR}/nested-ssh-key.pub") as f:
+        key = " ".join(f.read().split()[:2])
+    t2 = serial_lines(blocks, "log-t2")
+    if any(l.startswith("NESTED-READY") for l in t2):
+        ud = seed_file(t2, "user-data")
+        bad = []
+        if not ud or ud[0] != "#cloud-config":
+            bad.append(f"first line {ud[:1]}")
+        if not any(key in l for l in ud):
+            bad.append("the key is missing")
+        if any(re.match(r"\s*(password|passwd|plain_text_passwd|chpasswd)\s*:", l) for l in ud):
+            bad.append("a password is set")
+        if not any(re.match(r"ssh_pwauth:\s*(false|no|0)\s*$", l, re.I) for l in ud):
+            bad.append("password login not switched off (ssh_pwauth)")
+        check("vm t2 (--ssh-key): the seed's user-data is #cloud-config with the key, no password, ssh_pwauth off",
+              not bad, "; ".join(bad) + f": {ud[:12]}")
+    show, err = (json.loads(runs["t1-show"][1]), None) if "t1-show" in runs and runs["t1-show"][3] == 0 \
+        else (None, runs.get("t1-show", ("", "", "no run", None, None))[2])
+    if isinstance(show, dict):
+        taken = " ".join(show.get("taken") or [])
+        check("vm show t1 --json while it runs: state running, the QEMU pid, both devices taken",
+              show.get("state") == "running" and isinstance(show.get("qemu_pid"), int)
+              and VM_PASSDEV in taken and "pool" in taken, f"{ {k: show.get(k) for k in ('state', 'qemu_pid', 'taken')} }")
+    else:
+        nok("vm show t1 --json while it runs", err)
+    for run, when in (("list-stopped", "after vm stop t1"), ("list-killed", "after the kill -9 of t2's QEMU")):
+        if run not in runs:
+            continue
+        try:
+            lst = {d["address"]: d for d in json.loads(runs[run][1])}
+        except (ValueError, KeyError, TypeError) as e:
+            nok(f"list --json {when}", f"not a JSON list of devices: {e}")
+            continue
+        d = lst.get(VM_PASSDEV, {})
+        vfs = {a: x.get("driver") for a, x in lst.items() if a.startswith("0000:02:00.") and a != "0000:02:00.0"}
+        check(f"list --json {when}: {VM_PASSDEV} on e1000e with no original_driver left, the VFs on nvme",
+              d.get("driver") == "e1000e" and d.get("original_driver") is None
+              and vfs and all(v == "nvme" for v in vfs.values()),
+              f"{VM_PASSDEV}: driver {d.get('driver')!r} original_driver {d.get('original_driver')!r}; VFs {vfs}")
+    rel = re.search(r"release_ms=(\d+)", blocks.get("t2-release", ("", 0))[0])
+    if rel:
+        results.append(f"# {T} kill -9 of t2's QEMU: devices back after {rel.group(1)} ms (no command run)")
+    by_verb = {}
+    for name, (cmd, out, err, rc, ms) in runs.items():
+        w = cmd.split()
+        if len(w) >= 3 and w[1] == "vm" and ms is not None:
+            verb = "vm " + w[2] + (" --start" if "--start" in w else "")
+            by_verb.setdefault(verb, []).append(ms)
+    summary = ", ".join(f"{v} {sorted(ms)[len(ms) // 2]} ms (n={len(ms)})" for v, ms in sorted(by_verb.items()))
+    results.append(f"# {T} devpass vm median wall time in the guest (TCG outer, KVM nested): {summary}")
+
+
 def main():
     if len(sys.argv) != 3:
         print(f"not ok - {T} host-side checks: usage: check.py MODE DATA_LOG")
@@ -860,6 +947,10 @@ def main():
         return 0
     if MODE == "bench":
         check_bench(blocks)
+        print("\n".join(results))
+        return 0
+    if MODE == "vm":
+        check_vm(blocks)
         print("\n".join(results))
         return 0
     if "lspci" not in blocks:

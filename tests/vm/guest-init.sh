@@ -20,6 +20,8 @@ done
 case $mode in
     bind) script=/tests/guest-bind.sh; label="vm[bind]" ;;
     bench) script=/tests/guest-bench.sh; label="vm[bench]" ;;
+    vm) script=/tests/guest-vm.sh; label="vm[vm]" ;;
+    vmbench) script=/tests/guest-vmbench.sh; label="vm[vmbench]" ;;
     pools) script=/tests/guest-pools.sh; label="vm[pools]" ;;
     critical) script=/tests/guest-critical.sh; label="vm[critical]" ;;
     persist1|persist2) script=/tests/guest-persist.sh; label="vm[persist] boot ${mode#persist}:" ;;

@@ -237,15 +237,100 @@ echo "$BOOT_MODULES" >"$IRD/etc/boot-modules"
     gzip -1 >"$CACHE/initramfs.gz.tmp"
 mv "$CACHE/initramfs.gz.tmp" "$CACHE/initramfs.gz"
 
+# ---------------------------------------------------------------- the nested guest (vm boot)
+# The VMs `devpass vm` starts inside the vm boot's guest (and tests/vm/secureboot.sh on this
+# machine) boot the same kernel with a tiny initramfs whose /init (nested-init.sh) lists the
+# PCI functions, reads the cloud-init seed and prints the secureboot lines on ttyS0. Its
+# modules: the seed on a CD (AHCI + sr_mod + isofs), a virtio or SCSI disk, a FAT seed, and
+# the ACPI power button (button + evdev) so `vm stop`'s system_powerdown is answered.
+# Cached: rebuilt when nested-init.sh, the module list or the kernel changes.
+NESTED_MODULES="virtio_pci virtio_blk virtio_scsi ahci sr_mod isofs vfat nls_cp437 nls_ascii button evdev"
+NST=$CACHE/nested
+nested_key="$KVER $NESTED_MODULES $(sha256sum "$VM_DIR/nested-init.sh" | cut -c1-16)"
+if [ ! -s "$NST/initrd.img" ] || [ "$(cat "$NST/.key" 2>/dev/null)" != "$nested_key" ]; then
+    log "building the nested guest's initramfs"
+    mkdir -p "$NST"
+    new_root "$NST/root"
+    install_busybox "$NST/root"
+    # shellcheck disable=SC2086
+    install_modules "$NST/root" $NESTED_MODULES
+    install -m 0755 "$VM_DIR/nested-init.sh" "$NST/root/init"
+    echo "$NESTED_MODULES" >"$NST/root/etc/nested-modules"
+    (cd "$NST/root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet --owner=0:0) |
+        gzip -1 >"$NST/initrd.img.tmp"
+    mv "$NST/initrd.img.tmp" "$NST/initrd.img"
+    rm -rf "$NST/root"
+    echo "$nested_key" >"$NST/.key"
+fi
+
+# ---------------------------------------------------------------- the Secure Boot disk
+# tests/vm/secureboot.sh boots it with `devpass vm create ... --secure-boot`: a GPT disk
+# with one FAT ESP holding Debian's signed shim (as the removable-media loader
+# EFI/BOOT/BOOTX64.EFI), MokManager, the signed GRUB with a grub.cfg beside it, the signed
+# kernel (the one above) and the nested initramfs, which prints the kernel's secureboot:
+# line and powers off. Built without root or loop devices (sfdisk + mtools); the three
+# packages are downloaded (apt-get download, never installed here). Cached: rebuilt when
+# the kernel, the nested initramfs or the package list changes. Skipped with a note when a
+# tool or a package is missing (secureboot.sh then says so).
+SB_PKGS="shim-signed shim-helpers-amd64-signed grub-efi-amd64-signed"
+SB=$CACHE/secureboot
+sb_key="$KVER $SB_PKGS $(cat "$NST/.key")"
+sb_disk() {
+    local pr=$SB/pkgs/root img=$SB/disk.img.tmp off=1048576 f
+    for f in sfdisk mformat mmd mcopy; do
+        command -v $f >/dev/null 2>&1 || { log "note: no $f here (fdisk, mtools): no Secure Boot disk"; return 1; }
+    done
+    # shellcheck disable=SC2086
+    pkg_fetch "$SB/pkgs" $SB_PKGS || { log "note: could not download $SB_PKGS: no Secure Boot disk"; return 1; }
+    for f in usr/lib/shim/shimx64.efi.signed usr/lib/shim/mmx64.efi.signed \
+             usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed; do
+        [ -f "$pr/$f" ] || { log "note: no /$f in $SB_PKGS: no Secure Boot disk"; return 1; }
+    done
+    cat >"$SB/grub.cfg" <<'GRUBCFG'
+set timeout=0
+set default=0
+menuentry "devpass Secure Boot test" {
+    linux /vmlinuz console=ttyS0 quiet devpass_nested=poweroff
+    initrd /initrd.img
+}
+GRUBCFG
+    rm -f "$img"
+    truncate -s 64M "$img"
+    printf 'label: gpt\nstart=2048, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=ESP\n' |
+        sfdisk -q "$img" >/dev/null || return 1
+    mformat -i "$img@@$off" -F -v ESP :: &&
+        mmd -i "$img@@$off" ::/EFI ::/EFI/BOOT ::/EFI/debian &&
+        mcopy -i "$img@@$off" "$pr/usr/lib/shim/shimx64.efi.signed" ::/EFI/BOOT/BOOTX64.EFI &&
+        mcopy -i "$img@@$off" "$pr/usr/lib/shim/mmx64.efi.signed" ::/EFI/BOOT/mmx64.efi &&
+        mcopy -i "$img@@$off" "$pr/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed" ::/EFI/BOOT/grubx64.efi &&
+        mcopy -i "$img@@$off" "$SB/grub.cfg" ::/EFI/BOOT/grub.cfg &&
+        mcopy -i "$img@@$off" "$SB/grub.cfg" ::/EFI/debian/grub.cfg &&
+        mcopy -i "$img@@$off" "$CACHE/vmlinuz" ::/vmlinuz &&
+        mcopy -i "$img@@$off" "$NST/initrd.img" ::/initrd.img || return 1
+    mv "$img" "$SB/disk.img"
+}
+if [ ! -s "$SB/disk.img" ] || [ "$(cat "$SB/.key" 2>/dev/null)" != "$sb_key" ]; then
+    log "building the Secure Boot disk"
+    mkdir -p "$SB"
+    rm -f "$SB/disk.img" "$SB/.key"
+    if sb_disk; then echo "$sb_key" >"$SB/.key"; else log "note: the Secure Boot disk was not built"; fi
+fi
+if [ "${DEVPASS_VM_PREPARE_ONLY:-}" = secureboot ]; then
+    log "ready: kernel $KVER, nested initramfs, Secure Boot disk $([ -s "$SB/disk.img" ] && echo built || echo missing)"
+    exit 0
+fi
+
 # ---------------------------------------------------------------- root filesystem
 # Modules the guest coldplugs for the emulated devices, plus vfio.
 # 9p + 9pnet_virtio: the bind boot mounts this machine's root (shared read-only) to run
-# a nested QEMU from it. The critical boot holds devices the ways a host does: loop,
+# a nested QEMU from it. kvm + kvm_amd (with irqbypass, ccp): the vm boot's guest has SVM
+# (-cpu max under TCG) and gets /dev/kvm for the VMs `devpass vm` starts. The critical boot holds devices the ways a host does: loop,
 # md RAID1 (md_mod, raid1), dm-crypt (dm_mod, dm_crypt; aes and cbc are built in), a
 # virtiofs mount, and an NFS server (nfsd) and client (nfsv4).
 ROOT_MODULES="virtio_pci virtio_blk virtio-rng ext4 nvme e1000e e1000 snd-hda-intel
   snd-hda-codec-generic xhci-pci ahci i2c-i801 lpc_ich vfio vfio-pci vfio_iommu_type1
-  9p 9pnet_virtio loop md_mod raid1 dm_mod dm_crypt virtiofs nfsd nfsv4"
+  9p 9pnet_virtio loop md_mod raid1 dm_mod dm_crypt virtiofs nfsd nfsv4
+  irqbypass kvm ccp kvm_amd"
 RD=$CACHE/rootfs.d
 log "building root filesystem"
 new_root "$RD"
@@ -415,11 +500,65 @@ for f in /etc/services /etc/protocols /etc/rpc; do
     [ -f "$f" ] && cp "$f" "$RD$f"
 done
 
+# /vm in the image: the nested kernel and initramfs, a cloud-init user-data
+# (nested-user-data), an ssh public key (nested-ssh-key.pub, made once with ssh-keygen; the
+# private half was thrown away), and a seed built here
+# (xorriso, volume cidata) for the hand-run QEMU that needs no devpass
+mkdir -p "$RD/vm"
+cp "$CACHE/vmlinuz" "$RD/vm/vmlinuz"
+cp "$NST/initrd.img" "$RD/vm/initrd.img"
+cp "$VM_DIR/nested-user-data" "$RD/vm/user-data"
+cp "$VM_DIR/nested-ssh-key.pub" "$RD/vm/id_ed25519.pub"
+printf 'instance-id: hand-run\nlocal-hostname: hand-run\n' >"$RD/vm/meta-data"
+if command -v xorriso >/dev/null 2>&1; then
+    xorriso -as mkisofs -quiet -V cidata -J -R -o "$RD/vm/seed-hand.iso" \
+        "$RD/vm/user-data" "$RD/vm/meta-data" >/dev/null 2>&1 ||
+        log "note: xorriso could not build the hand-run seed"
+else
+    log "note: no xorriso here; the hand-run nested QEMU gets no seed"
+fi
+
+# This machine's QEMU in the image (/usr/bin/qemu-system-x86_64, its libraries, the x86
+# firmware it loads: SeaBIOS, option ROMs, linuxboot; the TCG accelerator module), so
+# `devpass vm` in the guest runs QEMU the way it would on a host: same root, same paths,
+# /proc/PID/exe what it says. (The bind boot's alternative, a chroot into this machine's
+# root shared over 9p, would need bind mounts for /var/lib/devpass, /run/devpass, /dev and
+# every image path, and QEMU would see other paths than devpass.)
+[ -n "$RD" ] && [ "$RD" != / ] || die "image root not set"
+QEMU_BIN=$(readlink -f "$(command -v qemu-system-x86_64 2>/dev/null || echo /usr/bin/qemu-system-x86_64)")
+if [ -x "$QEMU_BIN" ]; then
+    copy_libs "$RD" "$QEMU_BIN" || die "cannot copy $QEMU_BIN's libraries into the image"
+    install -D -m 0755 "$QEMU_BIN" "$RD/usr/bin/qemu-system-x86_64"
+    mkdir -p "$RD/usr/share/qemu"
+    for f in /usr/share/qemu/*; do
+        case ${f##*/} in
+            openbios-*|skiboot.lid|slof.bin|s390-*|hppa-*|palcode-*|opensbi-*|*.dtb|u-boot*|QEMU,*|OVMF.fd|edk2-*) ;;
+            *) cp -a "$f" "$RD/usr/share/qemu/" ;;
+        esac
+    done
+    for d in /usr/share/seabios /usr/lib/ipxe/qemu; do
+        [ -d "$d" ] && { mkdir -p "$RD$d"; cp -aL "$d/." "$RD$d/"; }
+    done
+    m=/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so
+    if [ -f "$m" ]; then
+        copy_libs "$RD" "$m" || die "cannot copy $m's libraries into the image"
+        install -D -m 0644 "$m" "$RD$m"
+    fi
+    # socat: the hand-run QEMUs of the vm and vmbench boots are stopped over QMP with it
+    S=$(command -v socat 2>/dev/null) && copy_elf "$RD" "$S" ||
+        log "note: no socat here; the vm boot's hand run cannot stop its QEMU over QMP"
+    # the dynamic loader exits 127 when a library is missing
+    rc=0; chroot "$RD" /usr/bin/qemu-system-x86_64 -version >/dev/null 2>&1 || rc=$?
+    [ "$rc" = 0 ] || die "qemu-system-x86_64 does not start inside the image root (exit $rc)"
+else
+    log "note: no qemu-system-x86_64 here; the vm boot cannot start VMs"
+fi
+
 # guest side scripts
 mkdir -p "$RD/tests" "$RD/var/lib" "$RD/var/tmp"
 install -m 0755 "$VM_DIR/guest-init.sh" "$RD/sbin/vm-init"
 for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh guest-persist.sh guest-pools.sh \
-         guest-critical.sh nested-qmp.py; do
+         guest-critical.sh guest-vm.sh guest-vmbench.sh nested-qmp.py; do
     install -m 0755 "$VM_DIR/$f" "$RD/tests/$f"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$RD/etc/passwd"

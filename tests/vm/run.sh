@@ -3,7 +3,7 @@
 # an Intel vIOMMU and a known PCI topology, runs tests/vm/guest-tests.sh inside the guest,
 # and checks devpass's view of the machine against lspci and sysfs (tests/vm/check.py).
 #
-# Usage: tests/vm/run.sh [on|off|bind|persist|pools|critical|bench ...]
+# Usage: tests/vm/run.sh [on|off|bind|persist|pools|critical|vm|bench|vmbench ...]
 #   on    boot with intel_iommu=on iommu=pt: devpass list/show/groups/check vs lspci, sysfs
 #   off   boot with intel_iommu=off: the same, and check's verdicts without an IOMMU
 #   bind  boot with intel_iommu=on iommu=pt, 2 vCPUs, this machine's / shared read-only
@@ -17,9 +17,13 @@
 #         every hidden way (another mount namespace, swap file, loop, 9p, virtiofs, md,
 #         dm-crypt, NFS over a non-default route): devpass must refuse each, then bind it
 #         once freed
+#   vm    boot with intel_iommu=on iommu=pt and -cpu max (TCG gives the guest SVM, so
+#         kvm_amd makes /dev/kvm): `devpass vm` starts nested KVM guests with the e1000e
+#         and a pool's VF passed through; stop, kill -9, poweroff, cloud-init, refusals
 #   bench boot for bench/bind-bench.sh (64 SR-IOV VFs); not part of the default run
-#   (default: on off bind persist pools critical, run in parallel, one QEMU each; persist's
-#   two boots one after the other)
+#   vmbench  the vm boot's machine for bench/vm-bench.sh; not part of the default run
+#   (default: on off bind persist pools critical vm, run in parallel, one QEMU each;
+#   persist's two boots one after the other)
 # Environment:
 #   DEVPASS_VM_TIMEOUT   seconds one boot may take (default 300)
 #   DEVPASS_VM_PARALLEL  1 (default) runs the boots at the same time, 0 one after another
@@ -37,11 +41,11 @@ PARALLEL=${DEVPASS_VM_PARALLEL:-1}
 QEMU=${DEVPASS_VM_QEMU:-qemu-system-x86_64}
 export DEVPASS_VM_CACHE=$CACHE
 
-if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off bind persist pools critical); fi
+if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off bind persist pools critical vm); fi
 for m in "${MODES[@]}"; do
     case $m in
-        on|off|bind|persist|pools|critical|bench) ;;
-        *) echo "usage: $0 [on|off|bind|persist|pools|critical|bench ...]" >&2; exit 2 ;;
+        on|off|bind|persist|pools|critical|vm|bench|vmbench) ;;
+        *) echo "usage: $0 [on|off|bind|persist|pools|critical|vm|bench|vmbench ...]" >&2; exit 2 ;;
     esac
 done
 # label BOOT: the test name prefix the guest and check.py use for that boot
@@ -140,7 +144,7 @@ qemu_args() {
     # check can miss its ticks and panic ("timer doesn't work through Interrupt-remapped
     # IO-APIC"); the emulated timer is known to work
     local append="console=ttyS0 panic=-1 quiet loglevel=3 no_timer_check devpass_vm=$mode"
-    local mem=1024 smp=1 machine=q35,kernel-irqchip=split memobj=()
+    local mem=1024 smp=1 machine=q35,kernel-irqchip=split memobj=() cpu=()
     # QEMU's nvme: vq_flexible >= 2 x max_vfs, vi_flexible >= max_vfs,
     # max_ioqpairs >= vq_flexible + 2
     local sriov=sriov_max_vfs=2,sriov_vq_flexible=4,sriov_vi_flexible=2
@@ -182,6 +186,11 @@ qemu_args() {
                     -netdev hubport,id=nfssrv,hubid=1
                     -device e1000e,netdev=nfssrv,mac=52:54:00:12:34:61,romfile=,bus=pcie.0,addr=0xe)
             ;;
+        vm|vmbench)
+            # -cpu max: TCG exposes SVM and NPT, so kvm_amd loads in the guest and the VMs
+            # devpass starts there run on KVM; 1.75 GB leaves room for 256 MB guests
+            mem=1792 smp=2 cpu=(-cpu max)
+            ;;
         bench)
             smp=2
             sriov=sriov_max_vfs=64,sriov_vq_flexible=128,sriov_vi_flexible=64,max_ioqpairs=130
@@ -189,7 +198,7 @@ qemu_args() {
     esac
     append="$append ${DEVPASS_VM_APPEND:-}"
     printf '%s\n' \
-        -accel tcg -machine "$machine" -m "$mem" -smp "$smp" "${memobj[@]}" \
+        -accel tcg -machine "$machine" "${cpu[@]}" -m "$mem" -smp "$smp" "${memobj[@]}" \
         -nodefaults -nographic -no-reboot -monitor none \
         -kernel "$CACHE/vmlinuz" -initrd "$CACHE/initramfs.gz" -append "$append" \
         -serial "file:$log/console.log" -serial "file:$log/data.log" \
@@ -266,13 +275,19 @@ prepare_critical() {
     start_virtiofsd "$log" || rm -f "$log/virtiofsd.sock"
 }
 
+# boot_limit MODE: seconds the boot may take; the vm boots start nested VMs one after
+# another and get more (DEVPASS_VM_TIMEOUT_VM, default 720)
+boot_limit() {
+    case $1 in vm|vmbench) echo "${DEVPASS_VM_TIMEOUT_VM:-720}" ;; *) echo "$TIMEOUT" ;; esac
+}
+
 start_boot() {
     local mode=$1 log=$CACHE/logs/$1
     rm -rf "$log"; mkdir -p "$log"
     [ "$mode" = critical ] && prepare_critical "$log"
     mapfile -t args < <(qemu_args "$mode" "$log")
     date +%s.%N >"$log/start"
-    timeout -k 5 "$TIMEOUT" "$QEMU" "${args[@]}" </dev/null >"$log/qemu.log" 2>&1 9>&- &
+    timeout -k 5 "$(boot_limit "$mode")" "$QEMU" "${args[@]}" </dev/null >"$log/qemu.log" 2>&1 9>&- &
     PIDS[$mode]=$!
 }
 
@@ -302,7 +317,7 @@ finish_boot() {
     elif [ -n "$panic" ]; then
         echo "not ok - $T $B: guest kernel panicked: $panic; console: $tail_lines"
     elif [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-        echo "not ok - $T $B: guest hung, no completion marker within ${TIMEOUT}s; last console lines: $tail_lines"
+        echo "not ok - $T $B: guest hung, no completion marker within $(boot_limit "$mode")s; last console lines: $tail_lines"
     else
         echo "not ok - $T $B: QEMU exited $rc before the guest finished (crash?); qemu: $(grep -v 'has no peer' "$log/qemu.log" | tail -n 2 | tr '\n' '|') console: $tail_lines"
     fi
