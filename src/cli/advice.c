@@ -12,6 +12,8 @@ static const char *option_for(const char *parameter)
 		{"owner", "--for"}, {"count", "--count"}, {"pid", "--pid"}, {"address", "--address"},
 		{"by", "--by"}, {"node", "--node"}, {"numa_policy", "--numa-policy"},
 		{"resource_prefix", "--resource-prefix"}, {"vfs", "--vfs"}, {"driver", "--driver"},
+		{"cpus", "--cpus"}, {"memory", "--memory"}, {"initrd", "--initrd"}, {"gpu", "--gpu"},
+		{"nvme", "--nvme"}, {"ssh-key", "--ssh-key"}, {"cloud-init", "--cloud-init"},
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(map[i][0], parameter) == 0)

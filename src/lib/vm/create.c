@@ -29,6 +29,9 @@ static int choose_devices(struct dp_vm_def *def, const struct dp_pci_list *list,
 		if ((d->want != DP_VM_WANT_GPU && d->want != DP_VM_WANT_NVME) || d->address[0])
 			continue;
 		int ret = dp_vm_pick(list, d->want, d->spec, &taken, d->address, &r->chosen, &r->rejected);
+		const char *subject;
+		if (ret < 0 && dp_error_remedy(&subject) == DP_REMEDY_PARAMETER)
+			return ret;   /* a malformed request is bad usage, not a finding */
 		if (ret < 0 && (ret = dp_vm_report_add(r, dp_vm_want_name(d->want), DP_VM_FAIL, NULL, "%s",
 		                                       dp_error_message())) < 0)
 			return ret;
@@ -125,7 +128,8 @@ static int create_locked(struct dp_vm_def *def, const struct dp_vm_options *o, s
 	if ((r = check_image(def, out)) < 0 || (r = choose_devices(def, list, out)) < 0 ||
 	    (r = dp_vm_plan_make(def, list, &p, out, true)) < 0)
 		return r;
-	if ((r = dp_vm_check_files(def, out)) < 0)
+	/* a device binding refuses today (the root disk) makes a VM that can never start */
+	if ((r = dp_vm_plan_check_devices(&p, list, out)) < 0 || (r = dp_vm_check_files(def, out)) < 0)
 		return r;
 	/* the command line names the hugetlbfs mount: without one there is no command line */
 	if (def->hugepages && (r = dp_vm_check_hugepages(def->memory_mib, p.hugepages_dir,

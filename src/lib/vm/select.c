@@ -269,9 +269,11 @@ static bool preferred(const struct dp_pci_device *a, const struct dp_pci_device 
 
 static int rejected_add(struct dp_strv *rejected, const struct dp_pci_device *dev, const char *why)
 {
-	char label[256];
+	char label[256], line[1024];
 	device_label(dev, label, sizeof(label));
-	if (rejected && dp_strv_addf(rejected, "%s (%s): %s", dev->address, label, why) < 0)
+	snprintf(line, sizeof(line), "%s (%s): %s", dev->address, label, why);
+	/* two "auto" requests of one VM meet the same refusals: say each once */
+	if (rejected && !dp_strv_contains(rejected, line) && dp_strv_add(rejected, line) < 0)
 		return dp_oom();
 	return 0;
 }

@@ -39,8 +39,8 @@ static int check_accel(struct dp_vm_report *r)
 }
 
 /* Host-critical, in use, or a group that cannot go whole: what binding would refuse. */
-static int check_binding(const struct dp_vm_plan *p, const struct dp_pci_list *list,
-                         struct dp_vm_report *r)
+int dp_vm_plan_check_devices(const struct dp_vm_plan *p, const struct dp_pci_list *list,
+                             struct dp_vm_report *r)
 {
 	if (!p->explicit_addrs.n)
 		return 0;
@@ -106,6 +106,6 @@ static int check_memory(struct dp_vm_plan *p, struct dp_vm_report *r)
 int dp_vm_plan_check(struct dp_vm_plan *p, const struct dp_pci_list *list, struct dp_vm_report *r)
 {
 	int ret = p->nfns ? check_host(r) : 0;
-	return ret ?: check_accel(r) ?: check_binding(p, list, r) ?: check_other_vms(p, r) ?:
+	return ret ?: check_accel(r) ?: dp_vm_plan_check_devices(p, list, r) ?: check_other_vms(p, r) ?:
 	       dp_vm_check_files(p->def, r) ?: check_memory(p, r);
 }

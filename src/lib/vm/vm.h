@@ -83,6 +83,10 @@ int dp_vm_plan_add_functions(struct dp_vm_plan *p, const struct dp_pci_list *lis
 int dp_vm_plan_argv(const struct dp_vm_plan *p, const struct dp_vm_options *o, struct dp_strv *argv);
 /* Every check of start, as findings: host, devices, groups, memory, firmware, files. */
 int dp_vm_plan_check(struct dp_vm_plan *p, const struct dp_pci_list *list, struct dp_vm_report *r);
+/* Only what binding the named devices would refuse (host-critical, in use, a group that
+ * cannot go whole): create's check, the rest may change before the VM starts. */
+int dp_vm_plan_check_devices(const struct dp_vm_plan *p, const struct dp_pci_list *list,
+                             struct dp_vm_report *r);
 
 /* ---- start.c, release.c, create.c: the lifecycle ---------------------------------------- */
 void dp_vm_owner(const char *name, char *out, size_t size);   /* "vm:NAME", the claims' owner */
