@@ -245,6 +245,32 @@ static int qualify(const struct dp_pci_list *list, const struct dp_pci_device *d
 	return r;
 }
 
+/* Pool members belong to their pool's claims: "auto" leaves every member alone (a VM takes
+ * them through its pools), a named device is refused only while someone has it claimed. */
+static int pool_refusal(const struct dp_pool_members *pools, const struct dp_pci_device *dev,
+                        bool any_member, char *why, size_t size)
+{
+	for (size_t i = 0; pools && i < pools->n; i++) {
+		const struct dp_pool_member *m = &pools->m[i];
+		if (strcmp(m->address, dev->address) != 0)
+			continue;
+		if (m->state == DP_MEMBER_CLAIMED && !m->stale) {
+			snprintf(why, size, "claimed by '%s' from pool '%s'", m->owner, m->pool);
+			return 1;
+		}
+		if (any_member) {
+			snprintf(why, size, "a member of pool '%s' (its claims hand it out)", m->pool);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void pool_members_freep(struct dp_pool_members *m)
+{
+	dp_pool_members_free(m);
+}
+
 static bool on_vfio(const struct dp_pci_device *dev)
 {
 	return strcmp(dev->driver, "vfio-pci") == 0;
@@ -336,8 +362,12 @@ static int pick_address(const struct dp_pci_list *list, const struct request *re
 		                           "a %s: it is a %s (%s)", dev->address, want_noun(req->want),
 		                           kind, label);
 	}
-	if ((r = qualify(list, dev, exclude, why, sizeof(why))) < 0)
+	_cleanup_(pool_members_freep) struct dp_pool_members pools = {0};
+	if ((r = dp_pool_members_read(list, NULL, &pools)) < 0 ||
+	    (r = qualify(list, dev, exclude, why, sizeof(why))) < 0)
 		return r;
+	if (r == 0)
+		r = pool_refusal(&pools, dev, false, why, sizeof(why));
 	if (r == 1) {
 		if ((r = rejected_add(rejected, dev, why)) < 0)
 			return r;
@@ -385,13 +415,16 @@ static int pick_best(const struct dp_pci_list *list, const struct request *req,
 {
 	_cleanup_free_ const struct dp_pci_device **cand = NULL;
 	size_t n = 0;
+	_cleanup_(pool_members_freep) struct dp_pool_members pools = {0};
 	int r = candidates_collect(list, req, &cand, &n);
-	if (r < 0)
+	if (r < 0 || (r = dp_pool_members_read(list, NULL, &pools)) < 0)
 		return r;
 	const struct dp_pci_device *best = NULL;
 	char why[REASON_MAX];
 	for (size_t i = 0; i < n; i++) {
 		int refused = qualify(list, cand[i], exclude, why, sizeof(why));
+		if (refused == 0)
+			refused = pool_refusal(&pools, cand[i], true, why, sizeof(why));
 		if (refused < 0)
 			return refused;
 		if (refused && (r = rejected_add(rejected, cand[i], why)) < 0)
