@@ -59,6 +59,14 @@ static struct dp_table *findings_table(const struct dp_vm_report *r)
 	return t;
 }
 
+struct json_object *vm_findings_json(const struct dp_vm_report *r)
+{
+	struct dp_table *t = findings_table(r);
+	json_object *a = t ? dp_table_to_json(t) : NULL;
+	dp_table_free(t);
+	return a;
+}
+
 /* One argument as a POSIX shell reads it back: bare when safe, else single-quoted. */
 static void shell_word(FILE *f, const char *s)
 {

@@ -25,6 +25,8 @@ struct vm_report_how {
 	bool print_argv;             /* the QEMU command line (--dry-run, validate) */
 	struct json_object *extra;   /* more keys for the JSON answer */
 };
+/* The findings as validate --json has them: [{check, result, detail, advice}] (NULL: no memory) */
+struct json_object *vm_findings_json(const struct dp_vm_report *r);
 int vm_report(const char *name, const struct dp_vm_report *r, const struct cli_ctx *ctx,
               const struct vm_report_how *how, int error);
 void vm_print_argv(FILE *f, const struct dp_strv *argv);

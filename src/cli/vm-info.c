@@ -122,16 +122,18 @@ int vm_list(int argc, char **argv, const struct cli_ctx *ctx)
 	return EXIT_OK;
 }
 
-/* The findings of a validation as "check: result: detail (advice)" lines. */
-static void checks_describe(const struct dp_vm_report *r, int err, struct dp_strv *out)
+/* validate's findings; one that failed before any check has its error as the one finding */
+static json_object *checks_json(const struct dp_vm_report *rep, int err)
 {
-	static const char *const verdicts[] = { "ok", "warn", "FAIL" };
-	for (size_t i = 0; i < r->n; i++)
-		dp_strv_addf(out, "%s: %s: %s%s%s%s", r->f[i].check, verdicts[r->f[i].verdict],
-		             r->f[i].detail, r->f[i].advice ? " (" : "", r->f[i].advice ? r->f[i].advice : "",
-		             r->f[i].advice ? ")" : "");
-	if (err < 0 && !r->n)
-		dp_strv_addf(out, "%s", dp_error_message());
+	json_object *a = vm_findings_json(rep), *f = NULL;
+	if (!a || err >= 0 || rep->n || !(f = json_object_new_object()))
+		return a;
+	json_object_object_add(f, "check", json_object_new_string("vm"));
+	json_object_object_add(f, "result", json_object_new_string("FAIL"));
+	json_object_object_add(f, "detail", json_object_new_string(dp_error_message()));
+	json_object_object_add(f, "advice", NULL);
+	json_object_array_add(a, f);
+	return a;
 }
 
 /* show: the record, and what a start would meet now (validate's findings) */
@@ -145,21 +147,19 @@ int vm_show(int argc, char **argv, const struct cli_ctx *ctx)
 	_cleanup_(dp_vm_def_freep) struct dp_vm_def def = {0};
 	_cleanup_(dp_vm_status_freep) struct dp_vm_status st = {0};
 	_cleanup_(dp_vm_report_freep) struct dp_vm_report rep = {0};
-	_cleanup_(dp_strv_freep) struct dp_strv checks = {0};
 	struct dp_pci_list list = {0};
 	if (dp_vm_get(name, &def, &st) < 0)
 		return cli_lib_error(EXIT_FAILED);
 	if ((r = cli_inventory_load(&list, DP_SCAN_NAMES)))
 		return r;
 	struct dp_vm_options o = { .dry_run = true };
-	if (st.state == DP_VM_STOPPED)
-		checks_describe(&rep, dp_vm_validate(name, &list, &o, &rep), &checks);
+	int err = st.state == DP_VM_STOPPED ? dp_vm_validate(name, &list, &o, &rep) : 0;
 	dp_pci_list_free(&list);
 	struct dp_table *t = dp_table_new(show_columns, sizeof(show_columns) / sizeof(show_columns[0]));
 	if (!t)
 		return cli_error(EXIT_FAILED, "out of memory");
 	row_fill(t, &def, &st);
-	dp_table_set_strv(t, "checks", &checks);
+	dp_table_set_json(t, "checks", checks_json(&rep, err));
 	dp_table_print_record(t, stdout, ctx->json);
 	dp_table_free(t);
 	return EXIT_OK;
