@@ -220,14 +220,6 @@ static int args_settle(struct create_args *a, const struct cli_opts *p)
 	return r ?: firmware_settle(a);
 }
 
-static void chosen_note(const struct dp_vm_def *def)
-{
-	for (size_t i = 0; i < def->ndevices; i++)
-		if (def->devices[i].address[0] && strcmp(def->devices[i].spec, def->devices[i].address))
-			printf("--%s %s: %s\n", dp_vm_want_name(def->devices[i].want), def->devices[i].spec,
-			       def->devices[i].address);
-}
-
 int vm_create(int argc, char **argv, const struct cli_ctx *ctx)
 {
 	struct create_args a = { .def = { .numa = DP_VM_NUMA_NONE } };
@@ -239,10 +231,8 @@ int vm_create(int argc, char **argv, const struct cli_ctx *ctx)
 		int err = dp_vm_create(&a.def, &list, &a.o, &rep);
 		struct vm_report_how how = { .dry_run = a.o.dry_run, .print_argv = a.o.dry_run };
 		r = vm_report(a.def.name, &rep, ctx, &how, err);
-		if (r == EXIT_OK && !ctx->json && !a.o.dry_run) {
-			chosen_note(&a.def);
-			printf("Created VM %s.\n", a.def.name);
-		}
+		if (r == EXIT_OK && !ctx->json && !a.o.dry_run)
+			printf("Created VM %s.\n", a.def.name);   /* what auto chose is in "Chosen:" */
 		if (r == EXIT_OK && a.start && !a.o.dry_run)
 			r = vm_start_named(a.def.name, &a.o, ctx);
 	}
