@@ -73,15 +73,19 @@ static bool features_fit(json_object *desc, enum dp_vm_firmware fw)
 	return !sb && !smm;
 }
 
-/* A descriptor's absolute file name, made root-relative; false when it does not fit. */
+/* A descriptor's absolute file name, made root-relative with its links resolved inside the
+ * root (Debian's descriptor names OVMF_CODE_4M.ms.fd, a link to OVMF_CODE_4M.secboot.fd:
+ * the command line names the file itself); false when it does not fit. */
 static bool root_relative(json_object *file, char *out, size_t size)
 {
 	const char *name = json_object_get_string(json_path(file, "filename", NULL));
 	const char *format = json_object_get_string(json_path(file, "format", NULL));
+	char given[sizeof(((struct dp_vm_firmware_files *)0)->code)];
 	if (!name || name[0] != '/' || (format && strcmp(format, "raw") != 0))
 		return false;
-	int n = snprintf(out, size, "%s", name + 1);
-	return n > 0 && (size_t)n < size && dp_fs_exists(out);
+	int n = snprintf(given, sizeof(given), "%s", name + 1);
+	return n > 0 && (size_t)n < sizeof(given) && dp_fs_resolve(given, out, size) == 0 &&
+	       dp_fs_exists(out);
 }
 
 static bool descriptor_fits(json_object *desc, enum dp_vm_firmware fw,
