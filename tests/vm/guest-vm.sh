@@ -295,6 +295,8 @@ bad=
 [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null || bad="$bad no running QEMU from /run/devpass/vm/t1/qemu.pid;"
 [ "$(drv_of $PASSDEV)" = vfio-pci ] || bad="$bad $PASSDEV on $(drv_of $PASSDEV);"
 [ -n "$T1VF" ] || bad="$bad no VF of $POOL on vfio-pci;"
+# tying the pool's claim to QEMU's pid must not meet QEMU itself as a user of the VF
+grep -qE 'WARN|warn ' /tmp/dp.out && bad="$bad a warning: $(grep -E 'WARN|warn ' /tmp/dp.out | head -n 2 | tr '\n' ' ');"
 expect "vm create t1 --passthrough $PASSDEV --pool $POOL --cloud-init --start: exit 0 in $t1_start_ms ms, QEMU running (pid $qpid), $PASSDEV and ${T1VF:-a VF} on vfio-pci" "" "$bad"
 T1UP=0
 if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then

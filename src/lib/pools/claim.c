@@ -384,16 +384,36 @@ static int claim_choose(struct pool_db *p, struct pool_view *v, const struct poo
 
 /* ---- binding ------------------------------------------------------------------------------ */
 
+/* A member its owner holds and whose every function is on vfio-pci needs no binding: its
+ * user may be the owner's own process (a VM's QEMU, claiming again to tie the claim to its
+ * pid), which binding would refuse as "in use". */
+static bool held_and_bound(const struct dp_claim *c)
+{
+	if (!c->held || c->functions.n == 0)
+		return false;
+	for (size_t i = 0; i < c->functions.n; i++) {
+		char driver[64];
+		if (dp_device_driver(c->functions.v[i], driver, sizeof(driver)) < 0 ||
+		    strcmp(driver, "vfio-pci") != 0)
+			return false;
+	}
+	return true;
+}
+
 static int members_bind(const struct dp_pci_list *list, const struct dp_claim_list *out, int timeout_ms)
 {
 	_cleanup_free_ char **addrs = calloc(out->n + 1, sizeof(*addrs));
 	if (!addrs)
 		return dp_oom();
+	size_t n = 0;
 	for (size_t i = 0; i < out->n; i++)
-		addrs[i] = (char *)out->c[i].address;
+		if (!held_and_bound(&out->c[i]))
+			addrs[n++] = (char *)out->c[i].address;
+	if (n == 0)
+		return 0;
 	struct dp_bind_options o = {.timeout_ms = timeout_ms};
 	struct dp_bind_plan plan;
-	int r = dp_bind_plan_make(DP_BIND, list, addrs, out->n, false, &o, &plan);
+	int r = dp_bind_plan_make(DP_BIND, list, addrs, n, false, &o, &plan);
 	if (r == 0)
 		r = dp_bind_plan_apply(&plan, list, &o);
 	dp_bind_plan_free(&plan);
