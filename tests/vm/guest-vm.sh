@@ -392,6 +392,9 @@ if [ "$rc" = 0 ] && [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
     echo "release_ms=$rel_ms" >/tmp/rel.txt
     emit t2-release cat /tmp/rel.txt
     dp t2-show vm show t2 --json
+    # the README's walkthrough shows these two as text
+    dp t2-show-text vm show t2
+    dp t2-devices-text list -s "${PASSDEV#0000:},${T2VF#0000:}"
     dp list-killed list --json
     dp pool-after-t2 pool show $POOL --json
 else
