@@ -227,11 +227,44 @@ static void test_start_stop(void **state)
 	struct dp_claim_list rel = {0};
 	if (dp_vm_stop(VM, &f->list, &o, &rel) < 0)
 		fail_msg("stop: %s", dp_error_message());
+	/* a named device is reset before it goes back, as pool members are, whenever the
+	 * kernel offers a reset for it (this GPU shares its bus with its audio and has no FLR) */
+	for (size_t i = 0; i < rel.n; i++) {
+		const struct dp_pci_device *d = dp_pci_list_find(&f->list, rel.c[i].address);
+		char methods[128];
+		bool resettable = d && dp_reset_methods(d, methods, sizeof(methods)) == 0;
+		if (rel.c[i].reset != resettable)
+			fail_msg("stop: %s reset=%d, but the kernel %s a reset", rel.c[i].address,
+			         rel.c[i].reset, resettable ? "offers" : "offers no");
+	}
 	dp_claim_list_free(&rel);
 	for (int i = 0; i < 50 && !pid_ended(qemu); i++)
 		usleep(100 * 1000);
 	assert_true(pid_ended(qemu));
 	assert_all_back(f, VM);
+	vm_destroy(VM);
+}
+
+/* (b2) a named device the kernel can reset (FLR) is reset before it goes back to nvme */
+static void test_named_reset(void **state)
+{
+	struct fx *f = *state;
+	const char *nvme = "0000:50:00.0";   /* the spare NVMe, alone on its bus */
+	vm_create(f, VM, nvme);
+	if (vm_start(f, VM, "run") < 0)
+		fail_msg("start: %s", dp_error_message());
+	assert_driver(nvme, "vfio-pci");
+	struct dp_vm_options o = { .timeout_ms = 5000 };
+	struct dp_claim_list rel = {0};
+	if (dp_vm_stop(VM, &f->list, &o, &rel) < 0)
+		fail_msg("stop: %s", dp_error_message());
+	bool reset = false;
+	for (size_t i = 0; i < rel.n; i++)
+		reset |= strcmp(rel.c[i].address, nvme) == 0 && rel.c[i].reset;
+	if (!reset)
+		fail_msg("stop did not reset %s (warnings: %s)", nvme, rel.warnings.n ? rel.warnings.v[0] : "none");
+	dp_claim_list_free(&rel);
+	assert_driver(nvme, "nvme");
 	vm_destroy(VM);
 }
 
@@ -467,6 +500,7 @@ int main(void)
 	const struct CMUnitTest lifecycle[] = {
 		cmocka_unit_test(test_qemu_fails),
 		cmocka_unit_test(test_start_stop),
+		cmocka_unit_test(test_named_reset),
 		cmocka_unit_test(test_crash_supervisor),
 		cmocka_unit_test(test_two_vms_one_device),
 	};

@@ -8,9 +8,35 @@
 #include <string.h>
 
 #include "alloc-util.h"
+#include "binding/binding.h"
 #include "fs/sysroot.h"
 #include "util/error.h"
 #include "vm/vm.h"
+
+/* What the guest left in a device (keys, queues, a half-done DMA setup) is not the next
+ * user's: each named device is reset while still on vfio-pci, as pool members are. A
+ * device the kernel cannot reset, or one something opened again since, is left as it is
+ * and the stop says so. */
+static void reset_named(const struct dp_vm_status *st, const struct dp_pci_list *list,
+                        int timeout_ms, bool *done, struct dp_claim_list *out)
+{
+	for (size_t i = 0; i < st->ntaken; i++) {
+		const struct dp_pci_device *d = dp_pci_list_find(list, st->taken[i].address);
+		char methods[128];
+		done[i] = false;
+		if (st->taken[i].pool[0] || !d || dp_reset_methods(d, methods, sizeof(methods)) < 0)
+			continue;
+		struct dp_pci_device now = *d;
+		dp_device_driver(d->address, now.driver, sizeof(now.driver));
+		_cleanup_(dp_strv_freep) struct dp_strv unused = {0};   /* not forced: no warnings */
+		if (!dp_driver_name_equal(now.driver, "vfio-pci") || dp_reset_check(&now, false, false, &unused) < 0)
+			continue;
+		if (dp_reset_apply(&now, timeout_ms) == 0)
+			done[i] = true;
+		else if (out)
+			dp_strv_addf(&out->warnings, "%s could not be reset: %s", d->address, dp_error_message());
+	}
+}
 
 /* Named devices go back to the driver they had before the VM; one that was on vfio-pci
  * already (bound by the user) stays there. */
@@ -37,7 +63,8 @@ static int restore_named(const struct dp_vm_status *st, const struct dp_pci_list
 }
 
 /* What the stop did to each named device, beside what the pools say of theirs. */
-static int named_report(const char *name, const struct dp_vm_status *st, struct dp_claim_list *out)
+static int named_report(const char *name, const struct dp_vm_status *st, const bool *reset,
+                        struct dp_claim_list *out)
 {
 	for (size_t i = 0; out && i < st->ntaken; i++) {
 		const struct dp_vm_taken *t = &st->taken[i];
@@ -54,6 +81,7 @@ static int named_report(const char *name, const struct dp_vm_status *st, struct 
 		bool kept = dp_driver_name_equal(t->driver_before, "vfio-pci");
 		snprintf(c->action, sizeof(c->action), "%s%s", kept ? "kept on vfio-pci" :
 		         t->driver_before[0] ? "restored to " : "restored (no driver)", kept ? "" : t->driver_before);
+		c->reset = reset[i];
 		if (dp_strv_add(&c->functions, t->address) < 0)
 			return dp_oom();
 	}
@@ -102,13 +130,17 @@ int dp_vm_release(const char *name, const char *how, int timeout_ms, struct dp_c
 	if (!st.ntaken && st.state == DP_VM_STOPPED)
 		return 0;
 	_cleanup_(dp_pci_list_freep) struct dp_pci_list list = {0};
+	_cleanup_free_ bool *reset = calloc(st.ntaken + 1, sizeof(*reset));
+	if (!reset)
+		return dp_oom();
 	if (st.ntaken && (r = dp_pci_scan_flags(&list, 0)) < 0)
 		return r;
+	reset_named(&st, &list, timeout_ms, reset, released);
 	if ((r = restore_named(&st, &list, timeout_ms)) < 0 ||
 	    (r = release_pools(name, &st, &list, timeout_ms, released)) < 0)
 		return r;   /* kept as taken: the next stop or start tries again */
 	dp_vm_run_files_remove(name);
-	return named_report(name, &st, released) ?: forget_taken(db, name, &st, how);
+	return named_report(name, &st, reset, released) ?: forget_taken(db, name, &st, how);
 }
 
 /* ---- stop ----------------------------------------------------------------------------- */
