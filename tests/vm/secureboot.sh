@@ -77,7 +77,7 @@ trap 'echo "not ok - $T interrupted"; exit 130' INT TERM
 python3 "$REPO/tests/fixtures/mkfixture.py" "$R" >"$LOG/mkfixture.log" 2>&1 ||
     { nok "fixture" "mkfixture.py failed: $(tail -n1 "$LOG/mkfixture.log")"; exit 1; }
 mkdir -p "$R$OVMF" "$R/images" "$R/usr/share/qemu/firmware" "$R/var/lib" "$R/run"
-cp "$OVMF"/OVMF_CODE_4M*.fd "$OVMF"/OVMF_VARS_4M*.fd "$R$OVMF/" 2>/dev/null
+cp -P "$OVMF"/OVMF_CODE_4M*.fd "$OVMF"/OVMF_VARS_4M*.fd "$R$OVMF/" 2>/dev/null   # -P: Debian's .ms.fd links stay links
 cp /usr/share/qemu/firmware/*.json "$R/usr/share/qemu/firmware/" 2>/dev/null
 cp --sparse=always "$DISK" "$R/images/sb.img"
 rm -f "$R/dev/kvm"
