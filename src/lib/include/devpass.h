@@ -40,6 +40,7 @@ enum dp_remedy {
 	DP_REMEDY_PARAMETER,      /* the parameter named subject ("owner", "count", "node",
 	                             "by", ...) has a value that cannot be used, or is missing */
 	DP_REMEDY_BIND,           /* binding subject (as DP_REMEDY_RESTORE) applies it now */
+	DP_REMEDY_VM_STOP,        /* VM subject runs: stop it first (or force, which stops it) */
 };
 enum dp_remedy dp_error_remedy(const char **subject);
 

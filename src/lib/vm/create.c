@@ -209,7 +209,7 @@ static int destroy_locked(const char *name, const struct dp_vm_options *o)
 	if (r < 0)
 		return r;
 	if (st.state != DP_VM_STOPPED && !o->force)
-		return dp_error_set_remedy(-EBUSY, DP_REMEDY_FORCE, name, "VM '%s' is running", name);
+		return dp_error_set_remedy(-EBUSY, DP_REMEDY_VM_STOP, name, "VM '%s' is running", name);
 	if (o->dry_run)
 		return 0;
 	_cleanup_(dp_vm_db_closep) struct vm_db *db = NULL;
