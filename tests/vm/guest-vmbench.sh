@@ -6,7 +6,8 @@
 #            (returns once the devices are back on their drivers)
 #   hand     the same QEMU command line (`devpass vm start NAME --dry-run`) run by hand on
 #            devices bound by a bare sysfs loop (driver_override + unbind + drivers_probe);
-#            stop = QMP system_powerdown (socat), wait for QEMU to exit, the sysfs loop back
+#            stop = QMP system_powerdown (socat), wait for QEMU to exit, a reset of each device
+#            through its sysfs reset file (devpass resets named devices at stop too), the sysfs loop back
 # Both guests are the nested initramfs with devpass_nested=stay: they power off on the ACPI
 # power button. Each run waits for NESTED-READY before stopping (not timed), so both stop a
 # booted guest. Results go to the host as "@@BEGIN vmbench@@" lines:
@@ -78,6 +79,8 @@ sysfs_back() {
     for a in $1; do
         p=/sys/bus/pci/devices/$a
         d=$(grep "^$a " /tmp/state.0 | cut -d' ' -f2)
+        # reset on vfio-pci as devpass's stop does (what the guest left is not the host's)
+        [ -e "$p/reset" ] && echo 1 >"$p/reset" 2>/dev/null
         echo "$d" >"$p/driver_override"
         echo "$a" >"$p/driver/unbind"
         echo "$a" >/sys/bus/pci/drivers_probe
