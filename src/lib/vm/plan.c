@@ -91,9 +91,11 @@ static int plan_pool(struct dp_vm_plan *p, const struct dp_pci_list *list,
 		}
 	}
 	dp_pool_members_free(&m);
-	return dp_vm_report_add(r, "pool", found == want->count ? DP_VM_OK : DP_VM_FAIL, NULL,
-	                        "pool %s: %u of %u members free%s", want->spec, found, want->count,
-	                        found == want->count ? " (members are picked when the VM starts)" : "");
+	if (found == want->count)
+		return dp_vm_report_add(r, "pool", DP_VM_OK, NULL, "pool %s: the %u member(s) the VM "
+		                        "needs are free now (picked when it starts)", want->spec, found);
+	return dp_vm_report_add(r, "pool", DP_VM_FAIL, NULL, "pool %s: the VM needs %u member(s), "
+	                        "%u %s free", want->spec, want->count, found, found == 1 ? "is" : "are");
 }
 
 static int plan_devices(struct dp_vm_plan *p, const struct dp_vm_def *def,
