@@ -2,6 +2,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc-util.h"
 #include "cli.h"
@@ -20,6 +21,7 @@ static const struct dp_column vm_columns[] = {
 	{"taken", "TAKEN", 0, 0},
 	{"supervisor_pid", "SUPERVISOR", 0, 0},
 	{"started", "STARTED", 0, 0},
+	{"started_at", "STARTED AT", 0, 0},
 	{"last_exit", "LAST EXIT", 0, 0},
 	{"numa", "NUMA", 0, 0},
 	{"hugepages", "HUGEPAGES", 0, 0},
@@ -41,7 +43,8 @@ static const struct dp_column show_columns[] = {
 	{"kernel", "Kernel", DP_COL_TEXT, 0},
 	{"taken", "Devices held", DP_COL_TEXT, 0},
 	{"supervisor_pid", "Supervisor pid", DP_COL_TEXT, 0},
-	{"started", "Started (epoch s)", DP_COL_TEXT, 0},
+	{"started", "Started (epoch s)", 0, 0},
+	{"started_at", "Started", DP_COL_TEXT, 0},
 	{"last_exit", "Last exit", DP_COL_TEXT, 0},
 	{"numa", "NUMA", DP_COL_TEXT, 0},
 	{"hugepages", "Huge pages", DP_COL_TEXT, 0},
@@ -72,6 +75,19 @@ static void taken_describe(const struct dp_vm_status *st, struct dp_strv *out)
 		             st->taken[i].pool);
 }
 
+/* The start as a reader wants it (local time, ISO 8601 with the offset); JSON keeps the
+ * epoch in "started" too. */
+static void started_at_set(struct dp_table *t, long long started)
+{
+	char text[64];
+	time_t when = (time_t)started;
+	struct tm tm;
+	if (!started || !localtime_r(&when, &tm) || !strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S%z", &tm))
+		dp_table_set_null(t, "started_at");
+	else
+		dp_table_set_str(t, "started_at", text);
+}
+
 static void row_fill(struct dp_table *t, const struct dp_vm_def *def, const struct dp_vm_status *st)
 {
 	_cleanup_(dp_strv_freep) struct dp_strv req = {0}, taken = {0};
@@ -91,6 +107,7 @@ static void row_fill(struct dp_table *t, const struct dp_vm_def *def, const stru
 	st->supervisor_pid ? dp_table_set_int(t, "supervisor_pid", st->supervisor_pid)
 	                   : dp_table_set_null(t, "supervisor_pid");
 	st->started ? dp_table_set_int(t, "started", st->started) : dp_table_set_null(t, "started");
+	started_at_set(t, st->started);
 	dp_table_set_str(t, "last_exit", st->last_exit[0] ? st->last_exit : NULL);
 	def->numa == DP_VM_NUMA_AUTO ? dp_table_set_str(t, "numa", "auto")
 	: def->numa == DP_VM_NUMA_NONE ? dp_table_set_null(t, "numa") : dp_table_set_int(t, "numa", def->numa);
