@@ -31,9 +31,10 @@ if [ -z "$data" ]; then
         echo "vm-bench: build devpass first (make)" >&2
         exit 1
     fi
-    # each run boots 4 nested guests (devpass and hand, 1 and 4 devices): ~25 s each
+    # each run boots 4 nested guests (devpass and hand, 1 and 4 devices): ~30 s each on an idle
+    # 2-core machine (start ~7 s, ready ~20 s, stop ~1 s), twice that under load
     DEVPASS_VM_APPEND="devpass_vmbench_runs=$runs ${DEVPASS_VM_APPEND:-}" \
-        DEVPASS_VM_TIMEOUT_VM=${DEVPASS_VM_TIMEOUT_VM:-$((240 + (runs + 1) * 4 * 45))} \
+        DEVPASS_VM_TIMEOUT_VM=${DEVPASS_VM_TIMEOUT_VM:-$((240 + (runs + 1) * 4 * 90))} \
         "$top/tests/vm/run.sh" vmbench
     data=${DEVPASS_VM_CACHE:-$top/tests/vm/.cache}/logs/vmbench/data.log
 fi

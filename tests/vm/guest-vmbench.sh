@@ -53,7 +53,7 @@ back_ok() {
 }
 wait_ready() {
     local i=0
-    while [ $i -lt 600 ]; do
+    while [ $i -lt 300 ]; do   # 60 s: a nested guest on KVM is ready in a few
         tr -d '\r' <"$1" 2>/dev/null | grep -q '^NESTED-READY' && return 0
         sleep 0.2; i=$((i + 1))
     done
@@ -87,7 +87,8 @@ sysfs_back() {
         echo >"$p/driver_override"
     done
 }
-row() { echo "$1 $2 $3 $4 $5 $6" >>/tmp/vmbench.txt; }
+# each row is also a console note: a bench that runs out of time still shows how far it got
+row() { echo "$1 $2 $3 $4 $5 $6" >>/tmp/vmbench.txt; note "row $1 $2 $3 $4 $5 ms ok=$6"; }
 
 # one_devpass NAME NDEV RUN SET
 one_devpass() {
@@ -97,7 +98,9 @@ one_devpass() {
     okv=0; [ $r = 0 ] && all_on vfio-pci "$4" && okv=1
     row devpass start "$2" "$3" $((t1 - t0)) $okv
     [ $okv = 1 ] || note "devpass start $1: exit $r $(errline /tmp/out)"
-    wait_ready "$log" || note "devpass $1 run $3: no NESTED-READY"
+    t0=$(now_ms)
+    wait_ready "$log" && note "devpass $1 run $3: NESTED-READY after $(( $(now_ms) - t0 )) ms" ||
+        note "devpass $1 run $3: no NESTED-READY: $(tail -n 3 "$log" 2>/dev/null | tr '\r\n' '  ' | cut -c1-200)"
     t0=$(now_ms); devpass vm stop "$1" >/tmp/out 2>&1; r=$?; t1=$(now_ms)
     okv=0; [ $r = 0 ] && back_ok "$4" && okv=1
     row devpass stop "$2" "$3" $((t1 - t0)) $okv
@@ -117,7 +120,9 @@ one_hand() {
     okv=0; [ $r = 0 ] && all_on vfio-pci "$set" && okv=1
     row hand start "$nd" "$rn" $((t1 - t0)) $okv
     [ $okv = 1 ] || note "hand start $name: exit $r $(errline /tmp/out)"
-    wait_ready "$log" || note "hand $name run $rn: no NESTED-READY"
+    t0=$(now_ms)
+    wait_ready "$log" && note "hand $name run $rn: NESTED-READY after $(( $(now_ms) - t0 )) ms" ||
+        note "hand $name run $rn: no NESTED-READY: $(tail -n 3 "$log" 2>/dev/null | tr '\r\n' '  ' | cut -c1-200)"
     qpid=$(cat "$run/qemu.pid" 2>/dev/null)
     t0=$(now_ms)
     printf '{"execute":"qmp_capabilities"}\n{"execute":"system_powerdown"}\n' |
