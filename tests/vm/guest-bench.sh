@@ -17,7 +17,7 @@
 # Kernel argument devpass_bench_runs=N (default 5) sets the number of timed runs (after one
 # untimed warm-up run, run 0).
 T="vm[bench]"
-. /tests/guest-lib.sh
+. /tests/guest-lib.sh || exit 2   # only the harness guest has it
 
 RUNS=5 EACH=0
 for arg in $(cat /proc/cmdline); do

@@ -11,7 +11,7 @@
 # Every sysfs write here happens inside the guest. The root disk controller and the routed
 # NIC are only ever given to `devpass bind` without --force (they must be refused).
 T="vm[bind]"
-. /tests/guest-lib.sh
+. /tests/guest-lib.sh || exit 2   # only the harness guest has it
 
 NVME=0000:01:00.0          # plain nvme with a namespace (a block device)
 BRIDGE=0000:00:08.0        # conventional pci-bridge: one IOMMU group with its two children

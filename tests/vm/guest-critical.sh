@@ -13,7 +13,7 @@
 #
 # Every sysfs write and every filesystem here is the guest's own.
 T="vm[critical]"
-. /tests/guest-lib.sh
+. /tests/guest-lib.sh || exit 2   # only the harness guest has it
 
 NVME=0000:01:00.0          # nvme (serial devpass-nvme0), 64 MiB writable namespace
 MD_SERIAL=devpass-md1      # the second nvme (06:00.0 behind root port 00:0b.0)

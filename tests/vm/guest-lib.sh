@@ -1,6 +1,13 @@
 # Shared by the guest scripts (sourced, busybox sh): result lines, the data channel to the
 # host, and the steps that set the guest up the way a host would be (drivers coldplugged,
 # SR-IOV VFs, a default route). The caller sets T (the test name prefix, e.g. "vm[iommu=on]").
+# These scripts write to /sys: only ever inside the harness guest, whose kernel command line
+# tests/vm/run.sh sets (devpass_vm=MODE). Anywhere else they stop before touching anything.
+case " $(cat /proc/cmdline 2>/dev/null) " in
+    *" devpass_vm="*) ;;
+    *) echo "guest-lib.sh: not the tests/vm harness guest (no devpass_vm= on the kernel command line); refusing to run" >&2
+       exit 2 ;;
+esac
 DATA=/dev/ttyS1
 NET_MAC=52:54:00:12:34:56      # e1000e 00:03.0 on user networking: gets the default route
 VFIO_MAC=52:54:00:12:34:57     # e1000e 04:00.0 behind a root port

@@ -18,7 +18,7 @@
 mode=${1:-persist1}
 boot=${mode#persist}
 T="vm[persist] boot $boot:"
-. /tests/guest-lib.sh
+. /tests/guest-lib.sh || exit 2   # only the harness guest has it
 
 NVME=0000:01:00.0          # nvme with a namespace, alone in its group
 PF=0000:02:00.0            # nvme with SR-IOV: its VF count is persisted

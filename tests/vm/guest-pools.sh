@@ -8,7 +8,7 @@
 #
 # Every sysfs write here happens inside the guest.
 T="vm[pools]"
-. /tests/guest-lib.sh
+. /tests/guest-lib.sh || exit 2   # only the harness guest has it
 
 PF=0000:02:00.0            # nvme with SR-IOV
 VF1=0000:02:00.1           # its VFs; VF1 without a driver_override,

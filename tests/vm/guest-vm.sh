@@ -22,7 +22,7 @@
 # serial logs (log-NAME blocks), where check.py compares the seed with the files as
 # written and summarizes the wall times.
 T="vm[vm]"
-. /tests/guest-lib.sh
+. /tests/guest-lib.sh || exit 2   # only the harness guest has it
 
 PASSDEV=0000:04:00.0       # e1000e behind root port 00:07.0, alone in its group
 PF=0000:02:00.0            # nvme with SR-IOV

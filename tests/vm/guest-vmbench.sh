@@ -14,7 +14,7 @@
 #   METHOD PHASE NDEV RUN MS OK
 # Kernel argument devpass_vmbench_runs=N (default 5) timed runs after one warm-up (run 0).
 T="vm[vmbench]"
-. /tests/guest-lib.sh
+. /tests/guest-lib.sh || exit 2   # only the harness guest has it
 
 RUNS=5
 for arg in $(cat /proc/cmdline); do
