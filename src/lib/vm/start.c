@@ -40,13 +40,20 @@ int dp_vm_lock(const char *name)
 }
 
 /* ---- taking devices ------------------------------------------------------------------- */
-static int record_explicit(struct vm_db *db, const struct dp_vm_plan *p, const struct dp_pci_list *list)
+/* Records the plan's functions as the VM's (all of them, or only the pool members the
+ * claim added), each with the driver it had, in one transaction. */
+static int record_taken(struct vm_db *db, const struct dp_vm_plan *p, const struct dp_pci_list *list,
+                        bool pool_members_only)
 {
 	int r = dp_vm_db_begin(db);
 	for (size_t i = 0; r == 0 && i < p->nfns; i++) {
+		if (pool_members_only && !p->fns[i].pool)
+			continue;
 		const struct dp_pci_device *dev = dp_pci_list_find(list, p->fns[i].address);
 		struct dp_vm_taken t = {0};
 		snprintf(t.address, sizeof(t.address), "%s", p->fns[i].address);
+		if (p->fns[i].pool)
+			snprintf(t.pool, sizeof(t.pool), "%s", p->fns[i].pool);
 		snprintf(t.driver_before, sizeof(t.driver_before), "%s", dev ? dev->driver : "");
 		r = dp_vm_db_take(db, p->def->name, &t);
 	}
@@ -113,38 +120,17 @@ int dp_vm_claim_pools(struct dp_vm_plan *p, const struct dp_pci_list *list, pid_
 	return 0;
 }
 
-static int record_pool_functions(struct vm_db *db, const struct dp_vm_plan *p,
-                                 const struct dp_pci_list *list)
-{
-	int r = dp_vm_db_begin(db);
-	for (size_t i = 0; r == 0 && i < p->nfns; i++) {
-		if (!p->fns[i].pool)
-			continue;
-		const struct dp_pci_device *dev = dp_pci_list_find(list, p->fns[i].address);
-		struct dp_vm_taken t = {0};
-		snprintf(t.address, sizeof(t.address), "%s", p->fns[i].address);
-		snprintf(t.pool, sizeof(t.pool), "%s", p->fns[i].pool);
-		snprintf(t.driver_before, sizeof(t.driver_before), "%s", dev ? dev->driver : "");
-		r = dp_vm_db_take(db, p->def->name, &t);
-	}
-	if (r < 0) {
-		dp_vm_db_rollback(db);
-		return r;
-	}
-	return dp_vm_db_commit(db);
-}
-
 /* All or nothing: on any failure whatever was taken is given back, and the error of the
  * failure (not of the giving back) is what the caller sees. */
 static int take_devices(struct vm_db *db, struct dp_vm_plan *p, const struct dp_pci_list *list,
                         int timeout_ms)
 {
-	int r = record_explicit(db, p, list);
+	int r = record_taken(db, p, list, false);
 	if (r < 0)
 		return r;
 	if ((r = bind_explicit(p, list, timeout_ms)) == 0 &&
 	    (r = dp_vm_claim_pools(p, list, getpid(), timeout_ms, true)) == 0 &&
-	    (r = record_pool_functions(db, p, list)) == 0)
+	    (r = record_taken(db, p, list, true)) == 0)
 		return 0;
 	_cleanup_free_ char *why = strdup(dp_error_message());
 	dp_vm_release(p->def->name, NULL, timeout_ms, NULL);
