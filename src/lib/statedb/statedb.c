@@ -73,6 +73,14 @@ static const char *const migrations[] = {
 	" pool TEXT NOT NULL DEFAULT '', driver_before TEXT NOT NULL DEFAULT '');"
 	"CREATE TABLE vm_exits (name TEXT PRIMARY KEY REFERENCES vms(name) ON DELETE CASCADE,"
 	" ended_at INTEGER NOT NULL, how TEXT NOT NULL);",
+	/* 4: mediated device definitions (reserved for the mdev layer; replace this text) */
+	"SELECT 1;",
+
+	/* 5: SR-IOV VF settings (reserved for the sriov layer; replace this text) */
+	"SELECT 1;",
+
+	/* 6: pool members and claims of every kind (reserved for pools; replace this text) */
+	"SELECT 1;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
