@@ -150,7 +150,7 @@ static void controller_find(struct dp_usb_device *d, const char *sysdir)
 			snprintf(d->controller, sizeof(d->controller), "%s", basename_of(path));
 		}
 		snprintf(link, sizeof(link), "%s/subsystem", path);
-		if (below_root_hub && dp_fs_readlink_name(link, subsystem, sizeof(subsystem)) > 0 &&
+		if (below_root_hub && dp_fs_readlink_name(link, subsystem, sizeof(subsystem)) == 0 &&
 		    strcmp(subsystem, "pci") == 0) {
 			snprintf(d->controller, sizeof(d->controller), "%s", basename_of(path));
 			d->controller_pci = true;
