@@ -324,7 +324,7 @@ static int lookup_location(const struct dp_usb_list *list, const char *text, str
 			*out = &list->d[i];
 			return 0;
 		}
-	return dp_error_set(-ENOENT, "no USB device at %s", text);
+	return dp_error_set(-ENOENT, "no USB device at %.80s", text);
 }
 
 static int lookup_id(const struct dp_usb_list *list, const char *text, uint16_t vid, uint16_t pid,
@@ -341,7 +341,7 @@ static int lookup_id(const struct dp_usb_list *list, const char *text, uint16_t 
 			match = d;
 	}
 	if (n == 0)
-		return dp_error_set(-ENOENT, "no USB device %s", text);
+		return dp_error_set(-ENOENT, "no USB device %.120s", text);
 	if (n > 1)
 		return dp_error_set(-EEXIST, "%zu USB devices are %04x:%04x (%s and others): name one by "
 		                    "its location or serial", n, vid, pid, match->location);
@@ -360,6 +360,6 @@ int dp_usb_lookup(const struct dp_usb_list *list, const char *text, struct dp_us
 		return lookup_location(list, text, out);
 	if (kind != USB_NAME_INTERFACE && usb_id_parse(text, &vid, &pid, &serial))
 		return lookup_id(list, text, vid, pid, serial, out);
-	return dp_error_set(-EINVAL, "'%s' is not a USB location (bus-port path such as 3-1.2) nor "
+	return dp_error_set(-EINVAL, "'%.80s' is not a USB location (bus-port path such as 3-1.2) nor "
 	                    "an id (vendor:product[:serial] in hex, such as 1d6b:0104)", text);
 }
