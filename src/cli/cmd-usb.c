@@ -245,8 +245,10 @@ static void show_row(struct dp_table *t, const struct dp_usb_device *d)
 	dp_table_set_strf(t, "controller", "%s%s", d->controller[0] ? d->controller : "-",
 	                  d->controller_pci ? " (PCI)" : d->controller[0] ? " (platform)" : "");
 	dp_table_set_str(t, "state", state_text(d));
-	dp_table_set_str(t, "why", d->in_use ? "an interface is claimed through usbfs (a process such as QEMU holds it)"
-	                           : d->critical ? d->critical_reason : "-");
+	if (d->in_use)
+		dp_table_set_strf(t, "why", "an interface is claimed through usbfs, by %s", d->in_use_by);
+	else
+		dp_table_set_str(t, "why", d->critical ? d->critical_reason : "-");
 }
 
 static int usb_show(int argc, char **argv, const struct cli_ctx *ctx)

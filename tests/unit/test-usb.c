@@ -174,7 +174,7 @@ static void scan_attributes_controllers_and_states(void **state)
 	assert_int_equal(gadget->nifs, 2);
 	const struct dp_usb_device *zb = find(&l, "1-3");
 	assert_true(zb->in_use);
-	assert_string_equal(zb->in_use_by, "usbfs");
+	assert_string_equal(zb->in_use_by, "qemu-system-x86 (pid 4242)");
 	assert_string_equal(zb->vendor, "Acme");            /* in no usb.ids: its own strings */
 	assert_string_equal(zb->product, "Zigbee Stick");
 	const struct dp_usb_device *stick = find(&l, "2-1");

@@ -786,7 +786,7 @@ struct dp_usb_device {
 	struct dp_usb_interface *ifs;
 	size_t nifs;
 	bool in_use;                       /* an interface is claimed through usbfs */
-	char in_use_by[64];                /* "usbfs" */
+	char in_use_by[64];                /* "qemu-system-x86 (pid 4242)", else "usbfs" */
 	bool critical;
 	char *critical_reason;             /* NULL when not critical */
 };

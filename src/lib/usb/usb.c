@@ -306,6 +306,8 @@ int dp_usb_scan(struct dp_usb_list *out, unsigned flags)
 		r = list_build(&s, out, &sysdirs);
 	if (r == 0)
 		r = usb_critical_mark(out, sysdirs);
+	if (r == 0)
+		usb_holders_find(out);
 	for (size_t i = 0; sysdirs && i < n; i++)
 		free(sysdirs[i]);
 	free(sysdirs);

@@ -38,4 +38,9 @@ int usb_names_lookup(struct usb_names *n, uint16_t vid, uint16_t pid, char **ven
  * only keyboard. sysdirs[i] is the resolved sysfs directory of list->d[i]. */
 int usb_critical_mark(struct dp_usb_list *list, char *const *sysdirs);
 
+/* ---- usb-holders.c ---------------------------------------------------------------- */
+/* For each device in use, in_use_by becomes "COMM (pid N)" of a process with its
+ * /dev/bus/usb node open; it stays "usbfs" when no process shows it (no permission). */
+void usb_holders_find(struct dp_usb_list *list);
+
 #endif
