@@ -245,8 +245,11 @@ static void show_row(struct dp_table *t, const struct dp_usb_device *d)
 	dp_table_set_strf(t, "controller", "%s%s", d->controller[0] ? d->controller : "-",
 	                  d->controller_pci ? " (PCI)" : d->controller[0] ? " (platform)" : "");
 	dp_table_set_str(t, "state", state_text(d));
-	if (d->in_use)
+	if (d->in_use && strcmp(d->in_use_by, "usbfs") != 0)
 		dp_table_set_strf(t, "why", "an interface is claimed through usbfs, by %s", d->in_use_by);
+	else if (d->in_use)
+		dp_table_set_str(t, "why", "an interface is claimed through usbfs (no process in /proc shows "
+		                 "its node open: another user's, or another PID namespace's)");
 	else
 		dp_table_set_str(t, "why", d->critical ? d->critical_reason : "-");
 }
