@@ -84,6 +84,51 @@ static int storage_reasons(struct marking *m, const struct dp_usb_device *d, con
 
 /* ---- keyboards --------------------------------------------------------------------- */
 
+#define USB_CONF "etc/devpass/usb.conf"
+
+static bool word_is(const char *s, size_t len, const char *word)
+{
+	return strlen(word) == len && strncmp(s, word, len) == 0;
+}
+
+/* One "key = value" line of the host's USB policy; false when it is malformed. */
+static bool policy_line(const char *line, bool *keyboard_critical)
+{
+	size_t skip = strspn(line, " \t");
+	if (!line[skip] || line[skip] == '#')
+		return true;
+	char key[64], value[16];
+	if (sscanf(line + skip, "%63[a-z-] = %15s", key, value) != 2 || strcmp(key, "only-keyboard-critical") != 0)
+		return false;
+	if (word_is(value, strlen(value), "yes") || word_is(value, strlen(value), "no")) {
+		*keyboard_critical = value[0] == 'y';
+		return true;
+	}
+	return false;
+}
+
+/* etc/devpass/usb.conf: "only-keyboard-critical = no" for hosts whose console is
+ * reached otherwise (a BMC, a serial line), where the only USB keyboard may go to a VM. */
+static int policy_read(bool *keyboard_critical)
+{
+	*keyboard_critical = true;
+	_cleanup_free_ char *text = NULL;
+	int r = dp_fs_read_all(USB_CONF, &text, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return dp_error_set(r, "cannot read /%s: %s", USB_CONF, strerror(-r));
+	char *save = NULL;
+	unsigned n = 0;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		n++;
+		if (!policy_line(line, keyboard_critical))
+			return dp_error_set(-EBADMSG, "/%s line %u: '%.80s' is not \"only-keyboard-critical = "
+			                    "yes|no\" (nor a # comment)", USB_CONF, n, line);
+	}
+	return 0;
+}
+
 /* Every input device of the host with a keyboard's keys, by its sysfs directory: a
  * PS/2 or virtual keyboard is a console's keyboard as much as a USB one. */
 static int keyboards_read(struct dp_strv *out)
@@ -147,11 +192,15 @@ static int reasons_set(struct dp_usb_device *d, const struct dp_strv *reasons)
 int usb_critical_mark(struct dp_usb_list *list, char *const *sysdirs)
 {
 	struct marking m = {0};
-	int r = keyboards_read(&m.keyboards);
+	bool keyboard_critical;
+	int r = policy_read(&keyboard_critical);
+	if (r < 0)
+		return r;
+	r = keyboards_read(&m.keyboards);
 	for (size_t i = 0; r == 0 && i < list->n; i++) {
 		_cleanup_(dp_strv_freep) struct dp_strv reasons = {0};
 		r = storage_reasons(&m, &list->d[i], sysdirs[i], &reasons);
-		if (r == 0 && only_keyboard(&m, list, i, sysdirs))
+		if (r == 0 && keyboard_critical && only_keyboard(&m, list, i, sysdirs))
 			r = dp_strv_add(&reasons, "is the only keyboard (a local console needs it)");
 		if (r == 0)
 			r = reasons_set(&list->d[i], &reasons);
