@@ -28,6 +28,7 @@ static const struct dp_column show_columns[] = {
 	{"reset", "Reset", DP_COL_TEXT, 0},
 	{"acs", "ACS", DP_COL_TEXT, 0},
 	{"sriov", "SR-IOV", DP_COL_TEXT, 0},
+	{"usb_devices", "USB devices", DP_COL_TEXT, 0},
 	{"boot_vga", "Boot VGA", DP_COL_TEXT, 0},
 	{"rom", "Option ROM", DP_COL_TEXT, 0},
 	{"serial", "Serial", DP_COL_TEXT, 0},
@@ -191,6 +192,27 @@ static void group_set(struct dp_table *t, const struct dp_pci_list *list, const 
 	dp_groups_free(&groups);
 }
 
+/* A USB controller takes every device on its buses along when it is passed: their
+ * locations, ids and states (null for other functions). */
+static void usb_devices_set(struct dp_table *t, const struct dp_pci_device *d)
+{
+	struct dp_usb_list usb;
+	if ((d->class_code >> 8) != 0x0c03 || dp_usb_scan(&usb, 0) < 0)
+		return;
+	struct json_object *a = json_object_new_array();
+	for (size_t i = 0; a && i < usb.n; i++) {
+		const struct dp_usb_device *u = &usb.d[i];
+		char buf[128];
+		if (strcmp(u->controller, d->address) != 0)
+			continue;
+		snprintf(buf, sizeof(buf), "%s %04x:%04x%s%s", u->location, u->vendor_id, u->product_id,
+		         u->in_use ? " in-use" : "", u->critical ? " host-critical" : "");
+		json_object_array_add(a, json_object_new_string(buf));
+	}
+	dp_table_set_json(t, "usb_devices", a);
+	dp_usb_list_free(&usb);
+}
+
 static void record_fill(struct dp_table *t, const struct dp_pci_list *list,
                         const struct dp_pci_device *d, const struct dp_pci_details *x)
 {
@@ -218,6 +240,7 @@ static void record_fill(struct dp_table *t, const struct dp_pci_list *list,
 	dp_table_set_json(t, "reset", reset_json(list, d, x));
 	dp_table_set_json(t, "acs", acs_json(x));
 	dp_table_set_json(t, "sriov", sriov_json(x));
+	usb_devices_set(t, d);
 	if (x->boot_vga >= 0)
 		dp_table_set_bool(t, "boot_vga", x->boot_vga == 1);
 	dp_table_set_bool(t, "rom", x->rom);
