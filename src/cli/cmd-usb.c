@@ -254,6 +254,18 @@ static void show_row(struct dp_table *t, const struct dp_usb_device *d)
 		dp_table_set_str(t, "why", d->critical ? d->critical_reason : "-");
 }
 
+/* The library says what is wrong; the command adds where to look. */
+static int lookup_failed(int r)
+{
+	if (r == -ENOENT)
+		return cli_error(EXIT_FAILED, "%s ('devpass usb list --all' shows every USB device)",
+		                 dp_error_message());
+	if (r == -EEXIST)
+		return cli_error(EXIT_FAILED, "%s ('devpass usb list' shows their locations and serials)",
+		                 dp_error_message());
+	return cli_lib_error(cli_exit_for(r));
+}
+
 static int usb_show(int argc, char **argv, const struct cli_ctx *ctx)
 {
 	struct cli_opts p;
@@ -266,7 +278,7 @@ static int usb_show(int argc, char **argv, const struct cli_ctx *ctx)
 		return r;
 	if ((r = dp_usb_lookup(&list, p.args[0], &d)) < 0) {
 		dp_usb_list_free(&list);
-		return cli_lib_error(cli_exit_for(r));
+		return lookup_failed(r);
 	}
 	struct dp_table *t = ctx->json ? dp_table_new(json_columns, sizeof(json_columns) / sizeof(json_columns[0]))
 	                               : dp_table_new(show_columns, sizeof(show_columns) / sizeof(show_columns[0]));
