@@ -135,10 +135,10 @@ int dp_vf_setting_parse(const char *name, const char *value, struct dp_vf_settin
 
 int dp_vf_settings_check(const struct dp_vf_settings *s)
 {
-	if (!(s->set & DP_VF_SET_ALL))
-		return dp_error_set(-EINVAL, "no VF setting was given");
 	if (!(s->set & DP_VF_SET_VLAN) && (s->qos || (s->proto && s->proto != ETH_P_8021Q)))
 		return dp_error_set(-EINVAL, "a VLAN QoS or protocol needs a VLAN");
+	if (!(s->set & DP_VF_SET_ALL))
+		return dp_error_set(-EINVAL, "no VF setting was given");
 	if (s->set & DP_VF_SET_VLAN && s->proto != ETH_P_8021Q && s->proto != ETH_P_8021AD)
 		return dp_error_set(-EINVAL, "VLAN protocol 0x%04x is not 802.1Q or 802.1ad", s->proto);
 	if ((s->set & (DP_VF_SET_MIN_RATE | DP_VF_SET_MAX_RATE)) == (DP_VF_SET_MIN_RATE | DP_VF_SET_MAX_RATE) &&

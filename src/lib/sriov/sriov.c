@@ -120,8 +120,8 @@ static int pf_resolve(const char *text, struct pf_ref *pf)
 static int netlink_usable(const struct pf_ref *pf, char *why, size_t size)
 {
 	if (!dp_root_is_host())
-		snprintf(why, size, "VF settings are read from the kernel over netlink, which is "
-		         "not the kernel of the tree under %s", dp_root_path());
+		snprintf(why, size, "VF settings travel over netlink to the running kernel, which "
+		         "is not the kernel of the tree under %s", dp_root_path());
 	else if (!*pf->ifname)
 		snprintf(why, size, "%s has no network interface (no driver, or vfio-pci): the kernel "
 		         "reports VF settings only through one", pf->key);
@@ -136,6 +136,14 @@ static int pf_kernel_read(const struct pf_ref *pf, struct dp_nl_pf *nl)
 	if (netlink_usable(pf, why, sizeof(why)) < 0)
 		return dp_error_set(-ENXIO, "%s", why);
 	return dp_nl_pf_read(pf->ifname, nl);
+}
+
+/* IFF_UP in the netdev's flags */
+static bool pf_is_up(const struct pf_ref *pf)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "sys/class/net/%s", pf->ifname);
+	return *pf->ifname && (read_int(path, "flags", 0) & 1);
 }
 
 /* ---- show ----------------------------------------------------------------------------- */
@@ -204,7 +212,7 @@ int dp_sriov_show(const char *text, struct dp_sriov_pf *out)
 		nl = (struct dp_nl_pf){.num_vf = -1};
 	}
 	out->num_vf = nl.num_vf;
-	out->up = nl.up;
+	out->up = nl.ifindex ? nl.up : pf_is_up(&pf);
 	r = show_fill(&pf, &nl, out);
 	dp_nl_pf_free(&nl);
 	if (r < 0)
@@ -304,15 +312,12 @@ static int vf_count_check(const struct pf_ref *pf, int count, int vf)
 /* The PF must be up: drivers may silently drop changes made through a down PF. */
 static int pf_up_check(const struct pf_ref *pf)
 {
-	char path[128];
 	if (!*pf->ifname)
 		return dp_error_set(-ENODEV, "%s has no network interface (no driver, or vfio-pci): VF "
 		                    "settings are set through the PF's interface", pf->key);
-	snprintf(path, sizeof(path), "sys/class/net/%s", pf->ifname);
-	if (!(read_int(path, "flags", 0) & 1))
-		return dp_error_set(-ENETDOWN, "%s (%s) is down: bring the interface up first (VF "
-		                    "settings made through a down PF may silently not apply)",
-		                    pf->ifname, pf->key);
+	if (!pf_is_up(pf))
+		return dp_error_set(-ENETDOWN, "%s is down: bring the interface up first (VF settings "
+		                    "made through a down PF may silently not apply)", pf->ifname);
 	return 0;
 }
 
@@ -324,8 +329,7 @@ static int vf_set_checked(const struct pf_ref *pf, int vf, const struct dp_vf_se
 	if (r == 0 && nl.num_vf >= 0)
 		r = vf_count_check(pf, nl.num_vf, vf);
 	if (r == 0 && !nl.up)
-		r = dp_error_set(-ENETDOWN, "%s (%s) is down: bring the interface up first", pf->ifname,
-		                 pf->key);
+		r = dp_error_set(-ENETDOWN, "%s is down: bring the interface up first", pf->ifname);
 	if (r == 0)
 		r = vf_apply(pf, &nl, vf, s);
 	dp_nl_pf_free(&nl);
