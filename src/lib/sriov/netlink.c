@@ -80,14 +80,15 @@ static void vf_extract(struct rtnl_link_vf *vf, struct dp_vf_info *out)
 	struct nl_addr *addr = NULL;
 	struct nl_vf_rate rate = {.api = RTNL_LINK_VF_RATE_API_NEW};
 	out->reported = true;
+	/* the address stays the VF object's (no reference is taken), the VLANs do not */
 	if (rtnl_link_vf_get_addr(vf, &addr) == 0 && addr && nl_addr_get_len(addr) >= 6)
 		memcpy(out->mac, nl_addr_get_binary_addr(addr), 6);
-	if (addr)
-		nl_addr_put(addr);
 	vf_vlan_extract(vf, out);
+	/* libnl reports no rate when both limits are 0 (none); a driver of the old API
+	 * gives one maximum only */
 	if (rtnl_link_vf_get_rate(vf, &rate) == 0) {
 		out->min_rate = (int)rate.min_tx_rate;
-		out->max_rate = (int)rate.max_tx_rate;
+		out->max_rate = (int)(rate.api == RTNL_LINK_VF_RATE_API_OLD ? rate.rate : rate.max_tx_rate);
 	}
 	out->spoofchk = vf_u32(rtnl_link_vf_get_spoofchk, vf);
 	out->trust = vf_u32(rtnl_link_vf_get_trust, vf);
