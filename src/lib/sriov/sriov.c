@@ -445,6 +445,10 @@ int dp_sriov_apply_for_vf(const char *vf_address, char *msg, size_t size)
 	struct pf_ref pf;
 	int vf, applied = 0;
 	msg[0] = '\0';
+	char physfn[128];
+	snprintf(physfn, sizeof(physfn), "sys/bus/pci/devices/%s/physfn", vf_address);
+	if (!dp_fs_exists(physfn))
+		return 0;   /* not a VF: nothing of it is set through a PF */
 	int r = dp_sriov_vf_locate(vf_address, pf_address, sizeof(pf_address), &vf);
 	if (r == 0)
 		r = pf_resolve(pf_address, &pf);

@@ -51,7 +51,8 @@ void dp_vf_mac_format(const uint8_t mac[6], char out[18]);
 
 /* ---- sriov.c: for persist's boot path ------------------------------------------------ */
 /* Applies the stored settings of one VF (by its PCI address) through its PF, before the
- * VF goes to vfio-pci. 0 also when nothing is stored; msg says what was done. */
+ * VF goes to vfio-pci. 0 also when nothing is stored or the device is not a VF; msg
+ * says what was done ("" nothing). */
 int dp_sriov_apply_for_vf(const char *vf_address, char *msg, size_t size);
 
 #endif
