@@ -197,12 +197,13 @@ static int done_print(const struct cli_ctx *ctx, const char *pf, const char *msg
 	return EXIT_OK;
 }
 
-static int count_parse(const char *text, int *out)
+/* a VF count or a VF number: what names the value in the message */
+static int vf_number_parse(const char *what, const char *text, int *out)
 {
 	char *end;
 	long v = strtol(text, &end, 10);
 	if (!*text || *end || v < 0 || v > 65535)
-		return cli_error(EXIT_USAGE, "devpass sriov vfs: '%.40s' is not a VF count (0..65535)", text);
+		return cli_error(EXIT_USAGE, "%s '%.40s' is not a number (0..65535)", what, text);
 	*out = (int)v;
 	return 0;
 }
@@ -224,7 +225,7 @@ static int sriov_vfs(int argc, char **argv, const struct cli_ctx *ctx)
 	if (c < 0)
 		return p.exit;
 	int r = cli_opts_count(&p, 2, 2, "PF N");
-	if (r || (r = count_parse(p.args[1], &count)))
+	if (r || (r = vf_number_parse("devpass sriov vfs: the VF count", p.args[1], &count)))
 		return r;
 	if ((r = dp_sriov_vfs_set(p.args[0], count, no_autoprobe, timeout_ms, msg, sizeof(msg))) < 0)
 		return sriov_fail(r);
@@ -269,16 +270,6 @@ static int set_option(struct set_args *a, struct cli_opts *p, int c)
 	return 0;
 }
 
-static int vf_number(const char *text, int *vf)
-{
-	char *end;
-	long v = strtol(text, &end, 10);
-	if (!*text || *end || v < 0 || v > 65535)
-		return cli_error(EXIT_USAGE, "--vf: '%.40s' is not a VF number", text);
-	*vf = (int)v;
-	return 0;
-}
-
 /* VF-ADDR, or --pf IFNAME --vf N: the PF and the VF number */
 static int set_target(const struct set_args *a, const struct cli_opts *p, char *pf, size_t size,
                       int *vf)
@@ -291,7 +282,7 @@ static int set_target(const struct set_args *a, const struct cli_opts *p, char *
 		return cli_error(EXIT_USAGE, "devpass sriov set takes a VF's PCI address, or --pf PF "
 		                 "--vf N (see 'devpass sriov --help')");
 	snprintf(pf, size, "%s", a->pf);
-	return vf_number(a->vf_text, vf);
+	return vf_number_parse("--vf: the VF number", a->vf_text, vf);
 }
 
 static int sriov_set(int argc, char **argv, const struct cli_ctx *ctx)
@@ -321,7 +312,7 @@ static int sriov_forget(int argc, char **argv, const struct cli_ctx *ctx)
 	char msg[160];
 	int vf;
 	int r = cli_opts_none(argc, argv, "sriov forget", 2, 2, &p);
-	if (r || (r = vf_number(p.args[1], &vf)))
+	if (r || (r = vf_number_parse("devpass sriov forget: the VF number", p.args[1], &vf)))
 		return r;
 	if ((r = dp_sriov_vf_unset_stored(p.args[0], vf)) < 0)
 		return sriov_fail(r);

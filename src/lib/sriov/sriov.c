@@ -265,14 +265,15 @@ static int settings_merge(const struct dp_vf_info *now, const struct dp_vf_setti
 }
 
 /* Puts back the settings sent before the one that failed, from the values read before. */
-static void vf_rollback(int ifindex, int vf, const struct dp_vf_info *before, size_t failed_at)
+static void vf_rollback(int ifindex, int vf, const struct dp_vf_info *before, unsigned sent,
+                        size_t failed_at)
 {
 	struct dp_vf_settings old;
 	dp_vf_info_to_settings(before, &old);
 	if (!before->reported)
 		return;   /* nothing known to go back to */
 	for (size_t i = 0; i < failed_at; i++)
-		if (old.set & apply_order[i])
+		if (old.set & sent & apply_order[i])
 			dp_nl_vf_set_one(ifindex, vf, apply_order[i], &old);
 }
 
@@ -290,7 +291,7 @@ static int vf_apply(const struct pf_ref *pf, const struct dp_nl_pf *nl, int vf,
 		if (!(want.set & apply_order[i]))
 			continue;
 		if ((r = dp_nl_vf_set_one(nl->ifindex, vf, apply_order[i], &want)) < 0) {
-			vf_rollback(nl->ifindex, vf, &now, i);
+			vf_rollback(nl->ifindex, vf, &now, want.set, i);
 			return dp_error_set(r, "cannot set the %s of VF %d of %s: %s%s", dp_vf_setting_name(
 			                    apply_order[i]), vf, pf->key, dp_vf_errno_words(r, apply_order[i]),
 			                    i ? " (the settings before it were put back)" : "");
@@ -527,10 +528,11 @@ int dp_sriov_vfs_set(const char *text, int count, bool no_autoprobe, int timeout
 	}
 	if ((r = dp_fs_require_kernel()) < 0)
 		return r;
+	/* the write can hang in the driver: always through the helper, with a limit */
+	timeout_ms = timeout_ms > 0 ? timeout_ms : SRIOV_WRITE_TIMEOUT_MS;
 	if (no_autoprobe && (r = autoprobe_off(&pf, timeout_ms, note, sizeof(note))) < 0)
 		return r;
-	if (count != pf.numvfs && (r = count_change(&pf, count, timeout_ms ? timeout_ms :
-	                                            SRIOV_WRITE_TIMEOUT_MS)) < 0)
+	if (count != pf.numvfs && (r = count_change(&pf, count, timeout_ms)) < 0)
 		return r;
 	count_msg(&pf, count, note, msg, size);
 	pf.numvfs = count;

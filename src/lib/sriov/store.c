@@ -63,7 +63,9 @@ static int store_open(unsigned flags, sqlite3 **db, int *dirfd)
 	return r < 0 ? r : *db ? 0 : -ENOENT;
 }
 
-int dp_vf_store_put(const char *pf_key, int vf, const struct dp_vf_settings *s)
+/* Runs one changing statement; bind fills its parameters. *changes: rows it changed. */
+static int store_write(const char *sql, const char *what, void (*bind)(sqlite3_stmt *, const void *),
+                       const void *arg, int *changes)
 {
 	sqlite3 *db;
 	int dirfd;
@@ -71,16 +73,36 @@ int dp_vf_store_put(const char *pf_key, int vf, const struct dp_vf_settings *s)
 	if (r < 0)
 		return r;
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, put_sql, -1, &st, NULL) != SQLITE_OK)
-		r = dp_statedb_error(db, "store VF settings");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		r = dp_statedb_error(db, what);
 	if (r == 0) {
-		put_bind(st, pf_key, vf, s);
+		bind(st, arg);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			r = dp_statedb_error(db, "store VF settings");
+			r = dp_statedb_error(db, what);
+		*changes = sqlite3_changes(db);
 	}
 	sqlite3_finalize(TAKE_PTR(st));
 	dp_statedb_close(db, dirfd);
 	return r;
+}
+
+struct store_key {
+	const char *pf_key;
+	int vf;
+	const struct dp_vf_settings *s;
+};
+
+static void put_bind_key(sqlite3_stmt *st, const void *arg)
+{
+	const struct store_key *k = arg;
+	put_bind(st, k->pf_key, k->vf, k->s);
+}
+
+int dp_vf_store_put(const char *pf_key, int vf, const struct dp_vf_settings *s)
+{
+	struct store_key k = {pf_key, vf, s};
+	int changes;
+	return store_write(put_sql, "store VF settings", put_bind_key, &k, &changes);
 }
 
 static int column_int(sqlite3_stmt *st, int col, unsigned bit, unsigned *set, int *out)
@@ -202,26 +224,18 @@ int dp_vf_store_get(const char *pf_key, int vf, struct dp_vf_settings *out)
 	return r;
 }
 
+static void delete_bind(sqlite3_stmt *st, const void *arg)
+{
+	const struct store_key *k = arg;
+	sqlite3_bind_text(st, 1, k->pf_key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, k->vf);
+}
+
 int dp_vf_store_delete(const char *pf_key, int vf)
 {
-	sqlite3 *db;
-	int dirfd;
-	int r = store_open(DP_STATEDB_CREATE | DP_STATEDB_DURABLE, &db, &dirfd);
-	if (r < 0)
-		return r;
-	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, "DELETE FROM vf_settings WHERE pf = ?1 AND vf = ?2", -1, &st,
-	                       NULL) != SQLITE_OK)
-		r = dp_statedb_error(db, "forget VF settings");
-	if (r == 0) {
-		sqlite3_bind_text(st, 1, pf_key, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(st, 2, vf);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			r = dp_statedb_error(db, "forget VF settings");
-		else if (sqlite3_changes(db) == 0)
-			r = -ENOENT;
-	}
-	sqlite3_finalize(TAKE_PTR(st));
-	dp_statedb_close(db, dirfd);
-	return r;
+	struct store_key k = {pf_key, vf, NULL};
+	int changes = 0;
+	int r = store_write("DELETE FROM vf_settings WHERE pf = ?1 AND vf = ?2", "forget VF settings",
+	                    delete_bind, &k, &changes);
+	return r < 0 ? r : changes ? 0 : -ENOENT;
 }
