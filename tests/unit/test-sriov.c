@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "devpass.h"
+#include "fs/sysroot.h"
 #include "sriov/sriov.h"
 
 static int parse(const char *name, const char *value, struct dp_vf_settings *s)
@@ -318,6 +320,110 @@ static void test_store_round_trip(void **state)
 	assert_int_equal(dp_vf_store_get("0000:04:00.0", 1, &got), -ENOENT);
 }
 
+/* ---- the VF count, behind a fake kernel -------------------------------------------- */
+
+#define PF_DIR "sys/bus/pci/devices/0000:04:00.0"
+
+/* shared memory: the writes run in the gateway's helper process (they have a time limit) */
+struct fake_state {
+	char log[512];          /* "attribute=value " per write, in order */
+	int refuse_count;       /* a count the device refuses (ERANGE), 0 none */
+};
+static struct fake_state *fk;
+#define fake (*fk)
+
+static void file_put(const char *rel, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int file_int(const char *rel)
+{
+	char path[512], buf[32] = "";
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	return atoi(buf);
+}
+
+/* sriov_numvfs as the PCI core takes it: a new count only from 0 (EBUSY otherwise) */
+static int fake_write(const char *path, const char *data, void *ctx)
+{
+	const char *attr = strrchr(path, '/') + 1;
+	int want = atoi(data);
+	snprintf(fake.log + strlen(fake.log), sizeof(fake.log) - strlen(fake.log), "%s=%d ", attr, want);
+	if (strcmp(attr, "sriov_numvfs") == 0) {
+		int now = file_int(PF_DIR "/sriov_numvfs");
+		if (now && want && now != want)
+			return -EBUSY;
+		if (want && want == fake.refuse_count)
+			return -ERANGE;
+	}
+	char text[16];
+	snprintf(text, sizeof(text), "%d\n", want);
+	file_put(path, text);
+	return 0;
+}
+
+static void pf_tree(int numvfs)
+{
+	char cmd[600], text[16];
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/" PF_DIR, root);
+	assert_int_equal(system(cmd), 0);
+	snprintf(text, sizeof(text), "%d\n", numvfs);
+	file_put(PF_DIR "/sriov_numvfs", text);
+	file_put(PF_DIR "/sriov_totalvfs", "8\n");
+	file_put(PF_DIR "/sriov_drivers_autoprobe", "1\n");
+	memset(&fake, 0, sizeof(fake));
+	dp_fs_set_write_hook(fake_write, NULL);
+}
+
+static void test_vfs_count(void **state)
+{
+	char msg[256];
+	pf_tree(4);
+	assert_int_equal(dp_sriov_vfs_set("0000:04:00.0", 2, false, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(fake.log, "sriov_numvfs=0 sriov_numvfs=2 ");   /* through 0 */
+	assert_int_equal(file_int(PF_DIR "/sriov_numvfs"), 2);
+	assert_non_null(strstr(msg, "2 VFs (was 4)"));
+	fake.log[0] = '\0';
+	assert_int_equal(dp_sriov_vfs_set("0000:04:00.0", 2, false, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(fake.log, "");                                   /* nothing to do */
+	assert_int_equal(dp_sriov_vfs_set("0000:04:00.0", 9, false, 0, msg, sizeof(msg)), -EINVAL);
+	assert_non_null(strstr(dp_error_message(), "sriov_totalvfs"));
+	assert_string_equal(fake.log, "");
+	dp_fs_set_write_hook(NULL, NULL);
+}
+
+static void test_vfs_refused_count_restores(void **state)
+{
+	char msg[256];
+	pf_tree(2);
+	fake.refuse_count = 3;
+	assert_int_equal(dp_sriov_vfs_set("0000:04:00.0", 3, false, 0, msg, sizeof(msg)), -ERANGE);
+	assert_string_equal(fake.log, "sriov_numvfs=0 sriov_numvfs=3 sriov_numvfs=2 ");
+	assert_int_equal(file_int(PF_DIR "/sriov_numvfs"), 2);               /* as it was */
+	assert_non_null(strstr(dp_error_message(), "created again"));
+	dp_fs_set_write_hook(NULL, NULL);
+}
+
+static void test_vfs_no_autoprobe_first(void **state)
+{
+	char msg[256];
+	pf_tree(0);
+	assert_int_equal(dp_sriov_vfs_set("0000:04:00.0", 4, true, 0, msg, sizeof(msg)), 0);
+	assert_string_equal(fake.log, "sriov_drivers_autoprobe=0 sriov_numvfs=4 ");
+	assert_non_null(strstr(msg, "autoprobe off"));
+	dp_fs_set_write_hook(NULL, NULL);
+}
+
 static void test_errors_in_words(void **state)
 {
 	assert_non_null(strstr(dp_vf_errno_words(-EOPNOTSUPP, DP_VF_SET_TRUST), "cannot set"));
@@ -331,7 +437,8 @@ static void test_errors_in_words(void **state)
 
 int main(void)
 {
-	if (!mkdtemp(root) || dp_root_set(root) < 0)
+	fk = mmap(NULL, sizeof(*fk), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (fk == MAP_FAILED || !mkdtemp(root) || dp_root_set(root) < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mac_parse),
@@ -343,6 +450,9 @@ int main(void)
 		cmocka_unit_test(test_answer_parse),
 		cmocka_unit_test(test_kernel_read_loopback),
 		cmocka_unit_test(test_store_round_trip),
+		cmocka_unit_test(test_vfs_count),
+		cmocka_unit_test(test_vfs_refused_count_restores),
+		cmocka_unit_test(test_vfs_no_autoprobe_first),
 		cmocka_unit_test(test_errors_in_words),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
