@@ -70,6 +70,18 @@ static int pf_by_address(const struct dp_pci_addr *a, struct pf_ref *pf)
 	return 0;
 }
 
+/* A netdevsim device by its bus name ("netdevsim1"): the test kernel's stand-in for an
+ * SR-IOV NIC, named after its netdev like any PF that is not PCI. */
+static int pf_by_netdevsim(const char *name, struct pf_ref *pf)
+{
+	snprintf(pf->dir, sizeof(pf->dir), "sys/bus/netdevsim/devices/%s", name);
+	if (!dp_fs_exists(pf->dir))
+		return dp_error_set(-ENOENT, "no network interface %s on this host", name);
+	first_netdev(pf->dir, pf->ifname, sizeof(pf->ifname));
+	snprintf(pf->key, sizeof(pf->key), "%s", *pf->ifname ? pf->ifname : name);
+	return 0;
+}
+
 static int pf_by_netdev(const char *name, struct pf_ref *pf)
 {
 	char path[128], subsystem[32];
@@ -79,7 +91,7 @@ static int pf_by_netdev(const char *name, struct pf_ref *pf)
 	snprintf(pf->ifname, sizeof(pf->ifname), "%s", name);
 	snprintf(path, sizeof(path), "sys/class/net/%s", name);
 	if (!dp_fs_exists(path))
-		return dp_error_set(-ENOENT, "no network interface %s on this host", name);
+		return pf_by_netdevsim(name, pf);
 	snprintf(path, sizeof(path), "sys/class/net/%s/device", name);
 	if (dp_fs_resolve(path, pf->dir, sizeof(pf->dir)) < 0)
 		return dp_error_set(-EOPNOTSUPP, "network interface %s has no device behind it (a "
