@@ -424,6 +424,150 @@ static void test_vfs_no_autoprobe_first(void **state)
 	dp_fs_set_write_hook(NULL, NULL);
 }
 
+/* ---- set and apply, behind a fake netlink kernel ------------------------------------- */
+
+#define NPF "0000:05:00.0"
+static struct {
+	struct dp_vf_info vf[4];
+	unsigned refuse;        /* a DP_VF_SET_* bit the driver refuses (EOPNOTSUPP) */
+	char log[256];          /* the settings sent, in order */
+	int last_min, last_max; /* the rate pair last sent */
+} nk;
+
+static int nk_read(const char *ifname, struct dp_nl_pf *out)
+{
+	assert_string_equal(ifname, "eth5");
+	memset(out, 0, sizeof(*out));
+	out->ifindex = 55;
+	out->up = true;
+	out->num_vf = 4;
+	out->vf = calloc(4, sizeof(*out->vf));
+	assert_non_null(out->vf);
+	memcpy(out->vf, nk.vf, sizeof(nk.vf));
+	out->n = 4;
+	return 0;
+}
+
+static int nk_set(int ifindex, int vf, unsigned bit, const struct dp_vf_settings *s)
+{
+	struct dp_vf_info *v = &nk.vf[vf];
+	assert_int_equal(ifindex, 55);
+	snprintf(nk.log + strlen(nk.log), sizeof(nk.log) - strlen(nk.log), "%s;", dp_vf_setting_name(bit));
+	if (bit == nk.refuse)
+		return -EOPNOTSUPP;
+	if (bit == DP_VF_SET_MAC)
+		memcpy(v->mac, s->mac, 6);
+	if (bit == DP_VF_SET_VLAN) {
+		v->vlan = s->vlan;
+		v->qos = s->qos;
+		v->proto = s->proto;
+	}
+	if (bit == DP_VF_SET_MAX_RATE) {
+		v->min_rate = nk.last_min = s->min_rate;
+		v->max_rate = nk.last_max = s->max_rate;
+	}
+	if (bit == DP_VF_SET_TRUST)
+		v->trust = s->trust;
+	if (bit == DP_VF_SET_SPOOFCHK)
+		v->spoofchk = s->spoofchk;
+	if (bit == DP_VF_SET_LINK_STATE)
+		v->link_state = s->link_state;
+	return 0;
+}
+
+static const struct dp_nl_hooks nk_hooks = {nk_read, nk_set};
+
+static void nk_tree(void)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "cd %s && D=sys/devices/pci0000:00/" NPF " && mkdir -p $D/net/eth5 "
+	         "sys/bus/pci/devices sys/class/net && echo 4 > $D/sriov_numvfs && echo 8 > "
+	         "$D/sriov_totalvfs && echo 0x1003 > $D/net/eth5/flags && ln -sfn ../../../bus/pci "
+	         "$D/subsystem && ln -sfn ../../../0000:05:00.0 $D/net/eth5/device && ln -sfn "
+	         "../../../devices/pci0000:00/" NPF " sys/bus/pci/devices/" NPF " && ln -sfn "
+	         "../../devices/pci0000:00/" NPF "/net/eth5 sys/class/net/eth5", root);
+	assert_int_equal(system(cmd), 0);
+	memset(&nk, 0, sizeof(nk));
+	for (int i = 0; i < 4; i++) {
+		dp_vf_info_init(&nk.vf[i], i);
+		nk.vf[i].reported = true;
+		nk.vf[i].mac[0] = 0x52;
+		nk.vf[i].mac[5] = (uint8_t)i;
+		nk.vf[i].min_rate = 10;
+		nk.vf[i].spoofchk = 1;
+		nk.vf[i].trust = 0;
+		nk.vf[i].link_state = DP_VF_LINK_AUTO;
+	}
+	dp_nl_set_hooks(&nk_hooks);
+}
+
+static void test_set_applies_then_stores(void **state)
+{
+	struct dp_vf_settings s = {0}, got;
+	nk_tree();
+	parse("trust", "on", &s);
+	parse("mac", "02:00:00:00:05:01", &s);
+	parse("vlan", "100", &s);
+	parse("proto", "802.1ad", &s);
+	parse("max-rate", "500", &s);
+	assert_int_equal(dp_sriov_vf_set("eth5", 1, &s), 0);
+	/* the kernel's order, one message each: MAC, VLAN, rate, trust */
+	assert_string_equal(nk.log, "MAC address;VLAN;maximum rate;trust;");
+	assert_memory_equal(nk.vf[1].mac, s.mac, 6);
+	assert_int_equal(nk.vf[1].proto, ETH_P_8021AD);
+	assert_int_equal(nk.last_min, 10);           /* the pair keeps the current minimum */
+	assert_int_equal(nk.last_max, 500);
+	assert_int_equal(dp_vf_store_get(NPF, 1, &got), 0);   /* under the PCI address */
+	assert_int_equal(got.set, DP_VF_SET_MAC | DP_VF_SET_VLAN | DP_VF_SET_MAX_RATE | DP_VF_SET_TRUST);
+	assert_int_equal(dp_sriov_vf_set("eth5", 4, &s), -ERANGE);
+	struct dp_sriov_pf pf;
+	assert_int_equal(dp_sriov_show(NPF, &pf), 0);
+	assert_int_equal(pf.n, 4);
+	assert_true(pf.vf[1].stored && pf.vf[1].reported && pf.vf[1].trust == 1);
+	assert_false(pf.vf[0].stored);
+	assert_string_equal(pf.note, "");
+	dp_sriov_pf_free(&pf);
+	dp_nl_set_hooks(NULL);
+}
+
+static void test_set_refused_rolls_back(void **state)
+{
+	struct dp_vf_settings s = {0}, got;
+	nk_tree();
+	dp_vf_store_delete(NPF, 2);
+	nk.refuse = DP_VF_SET_TRUST;
+	parse("mac", "02:00:00:00:05:02", &s);
+	parse("vlan", "7", &s);
+	parse("trust", "on", &s);
+	assert_int_equal(dp_sriov_vf_set(NPF, 2, &s), -EOPNOTSUPP);
+	const char *m = dp_error_message();
+	assert_non_null(strstr(m, "cannot set the trust of VF 2 of " NPF));
+	assert_non_null(strstr(m, "put back"));
+	/* MAC and VLAN went out, then came back to what they were */
+	assert_string_equal(nk.log, "MAC address;VLAN;trust;MAC address;VLAN;");
+	assert_int_equal(nk.vf[2].mac[0], 0x52);
+	assert_int_equal(nk.vf[2].vlan, 0);
+	assert_int_equal(dp_vf_store_get(NPF, 2, &got), -ENOENT);   /* nothing stored */
+	dp_nl_set_hooks(NULL);
+}
+
+static void test_apply_stored(void **state)
+{
+	struct dp_vf_settings s = {0};
+	char msg[160];
+	nk_tree();
+	parse("link-state", "disable", &s);
+	assert_int_equal(dp_vf_store_put(NPF, 3, &s), 0);
+	assert_int_equal(dp_vf_store_put(NPF, 9, &s), 0);   /* a VF that does not exist now */
+	nk.log[0] = '\0';
+	int n = dp_sriov_apply("eth5", msg, sizeof(msg));
+	assert_true(n >= 1);
+	assert_int_equal(nk.vf[3].link_state, DP_VF_LINK_DISABLE);
+	assert_non_null(strstr(msg, "stored settings applied"));
+	assert_int_equal(dp_vf_store_get(NPF, 9, &s), 0);   /* kept for later */
+	dp_nl_set_hooks(NULL);
+}
+
 static void test_errors_in_words(void **state)
 {
 	assert_non_null(strstr(dp_vf_errno_words(-EOPNOTSUPP, DP_VF_SET_TRUST), "cannot set"));
@@ -453,6 +597,9 @@ int main(void)
 		cmocka_unit_test(test_vfs_count),
 		cmocka_unit_test(test_vfs_refused_count_restores),
 		cmocka_unit_test(test_vfs_no_autoprobe_first),
+		cmocka_unit_test(test_set_applies_then_stores),
+		cmocka_unit_test(test_set_refused_rolls_back),
+		cmocka_unit_test(test_apply_stored),
 		cmocka_unit_test(test_errors_in_words),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,18 @@ DEFINE_CLEANUP_PTR(struct nl_sock, nl_socket_free, nl_sock_freep)
 DEFINE_CLEANUP_PTR(struct rtnl_link, rtnl_link_put, rtnl_link_putp)
 DEFINE_CLEANUP_PTR(struct nl_msg, nlmsg_free, nlmsg_freep)
 
+static const struct dp_nl_hooks *nl_hooks;
+
+void dp_nl_set_hooks(const struct dp_nl_hooks *hooks)
+{
+	nl_hooks = hooks;
+}
+
+bool dp_nl_hooked(void)
+{
+	return nl_hooks != NULL;
+}
+
 /* a PF with a hundred VFs answers with tens of KiB: peek at the size before reading */
 #define NL_RECV_BUFFER 65536
 
@@ -130,6 +142,8 @@ int dp_nl_pf_read(const char *ifname, struct dp_nl_pf *out)
 {
 	_cleanup_(nl_sock_freep) struct nl_sock *sk = NULL;
 	_cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
+	if (nl_hooks)
+		return nl_hooks->read(ifname, out);
 	int r = nl_open(&sk);
 	if (r < 0)
 		return dp_error_set(r, "cannot open a netlink socket to read %s: %s", ifname, strerror(-r));
@@ -224,6 +238,8 @@ int dp_nl_vf_set_one(int ifindex, int vf, unsigned bit, const struct dp_vf_setti
 	_cleanup_(nl_sock_freep) struct nl_sock *sk = NULL;
 	_cleanup_(nlmsg_freep) struct nl_msg *msg = NULL;
 	int kernel_error = 0;
+	if (nl_hooks)
+		return nl_hooks->set_one(ifindex, vf, bit, s);
 	int r = nl_open(&sk);
 	if (r == 0)
 		r = dp_nl_vf_msg_build(ifindex, vf, bit, s, &msg);

@@ -131,7 +131,7 @@ static int pf_resolve(const char *text, struct pf_ref *pf)
  * root do its interfaces and the tree's agree. */
 static int netlink_usable(const struct pf_ref *pf, char *why, size_t size)
 {
-	if (!dp_root_is_host())
+	if (!dp_root_is_host() && !dp_nl_hooked())
 		snprintf(why, size, "VF settings travel over netlink to the running kernel, which "
 		         "is not the kernel of the tree under %s", dp_root_path());
 	else if (!*pf->ifname)
@@ -548,7 +548,7 @@ int dp_sriov_vfs_set(const char *text, int count, bool no_autoprobe, int timeout
 		return r;
 	count_msg(&pf, count, note, msg, size);
 	pf.numvfs = count;
-	if (count == 0 || !dp_root_is_host())
+	if (count == 0 || (!dp_root_is_host() && !dp_nl_hooked()))
 		return 0;
 	/* the kernel forgot every VF's settings with the old VFs: give them back */
 	if ((r = stored_apply(&pf, -1, &applied)) < 0)

@@ -30,6 +30,14 @@ int dp_nl_vf_msg_build(int ifindex, int vf, unsigned bit, const struct dp_vf_set
                        struct nl_msg **out);
 /* Sends it and waits for the kernel's answer: 0 or the kernel's -errno. */
 int dp_nl_vf_set_one(int ifindex, int vf, unsigned bit, const struct dp_vf_settings *s);
+/* Tests put a fake kernel behind both (NULL: the real one); with one installed, netlink is
+ * used whatever the root. */
+struct dp_nl_hooks {
+	int (*read)(const char *ifname, struct dp_nl_pf *out);
+	int (*set_one)(int ifindex, int vf, unsigned bit, const struct dp_vf_settings *s);
+};
+void dp_nl_set_hooks(const struct dp_nl_hooks *hooks);
+bool dp_nl_hooked(void);
 /* "MAC address", "VLAN", ...: the setting a DP_VF_SET_* bit stands for */
 const char *dp_vf_setting_name(unsigned bit);
 /* What the kernel's errno means for setting a VF's bit, in words. */
