@@ -526,6 +526,14 @@ static void test_set_applies_then_stores(void **state)
 	assert_true(pf.vf[1].stored && pf.vf[1].reported && pf.vf[1].trust == 1);
 	assert_false(pf.vf[0].stored);
 	assert_string_equal(pf.note, "");
+	char diff[160];
+	assert_true(dp_vf_settings_in_effect(&pf.vf[1], &pf.vf[1].want, diff, sizeof(diff)));
+	pf.vf[1].trust = 0;                           /* the VFs came back without it */
+	assert_false(dp_vf_settings_in_effect(&pf.vf[1], &pf.vf[1].want, diff, sizeof(diff)));
+	assert_string_equal(diff, "trust is off, stored on");
+	pf.vf[1].mac[5] ^= 1;
+	assert_false(dp_vf_settings_in_effect(&pf.vf[1], &pf.vf[1].want, diff, sizeof(diff)));
+	assert_non_null(strstr(diff, "stored 02:00:00:00:05:01"));
 	dp_sriov_pf_free(&pf);
 	dp_nl_set_hooks(NULL);
 }

@@ -164,3 +164,46 @@ const char *dp_vf_proto_name(uint16_t proto)
 {
 	return proto == ETH_P_8021Q ? "802.1Q" : proto == ETH_P_8021AD ? "802.1ad" : "?";
 }
+
+static bool flag_differs(const char *what, int now, int want, char *diff, size_t size)
+{
+	if (now < 0 || now == want)
+		return false;
+	snprintf(diff, size, "%s is %s, stored %s", what, now ? "on" : "off", want ? "on" : "off");
+	return true;
+}
+
+bool dp_vf_settings_in_effect(const struct dp_vf_info *v, const struct dp_vf_settings *want,
+                              char *diff, size_t size)
+{
+	char now[18], stored[18];
+	if (!v->reported)
+		return true;
+	if (want->set & DP_VF_SET_MAC && memcmp(v->mac, want->mac, 6) != 0) {
+		dp_vf_mac_format(v->mac, now);
+		dp_vf_mac_format(want->mac, stored);
+		snprintf(diff, size, "MAC is %s, stored %s", now, stored);
+		return false;
+	}
+	if (want->set & DP_VF_SET_VLAN && (v->vlan != want->vlan || v->qos != want->qos ||
+	                                   (want->vlan && v->proto != want->proto))) {
+		snprintf(diff, size, "VLAN is %d (QoS %d, %s), stored %d (QoS %d, %s)", v->vlan, v->qos,
+		         dp_vf_proto_name(v->proto), want->vlan, want->qos, dp_vf_proto_name(want->proto));
+		return false;
+	}
+	if ((want->set & DP_VF_SET_MAX_RATE && v->max_rate != want->max_rate) ||
+	    (want->set & DP_VF_SET_MIN_RATE && v->min_rate != want->min_rate)) {
+		snprintf(diff, size, "rates are %d..%d Mbit/s, stored differently", v->min_rate, v->max_rate);
+		return false;
+	}
+	if ((want->set & DP_VF_SET_SPOOFCHK && flag_differs("spoof checking", v->spoofchk, want->spoofchk,
+	                                                    diff, size)) ||
+	    (want->set & DP_VF_SET_TRUST && flag_differs("trust", v->trust, want->trust, diff, size)))
+		return false;
+	if (want->set & DP_VF_SET_LINK_STATE && v->link_state >= 0 && v->link_state != want->link_state) {
+		snprintf(diff, size, "link state is %s, stored %s", dp_vf_link_state_name(v->link_state),
+		         dp_vf_link_state_name(want->link_state));
+		return false;
+	}
+	return true;
+}

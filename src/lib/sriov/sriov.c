@@ -366,10 +366,30 @@ int dp_sriov_vf_set(const char *text, int vf, const struct dp_vf_settings *s)
 	return r;
 }
 
+/* The key a PF's settings are stored under, from its name alone: for a PF that is gone. */
+static int key_of_absent(const char *text, char *key, size_t size)
+{
+	struct dp_pci_addr a;
+	char address[DP_ADDR_LEN];
+	if (dp_pci_addr_parse(text, &a) == 0) {
+		dp_pci_addr_format(&a, address);
+		snprintf(key, size, "%s", address);
+		return 0;
+	}
+	if (!ifname_valid(text))
+		return -EINVAL;
+	snprintf(key, size, "%s", text);
+	return 0;
+}
+
 int dp_sriov_vf_unset_stored(const char *text, int vf)
 {
 	struct pf_ref pf;
 	int r = pf_resolve(text, &pf);
+	/* settings of a PF that left the host can be forgotten too, by the name stored */
+	if (r == -ENOENT && key_of_absent(text, pf.key, sizeof(pf.key)) == 0 &&
+	    dp_vf_store_delete(pf.key, vf) == 0)
+		return 0;
 	if (r < 0)
 		return r;
 	r = dp_vf_store_delete(pf.key, vf);

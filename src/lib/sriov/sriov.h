@@ -54,8 +54,16 @@ int dp_vf_store_get(const char *pf_key, int vf, struct dp_vf_settings *out);
 int dp_vf_store_delete(const char *pf_key, int vf);
 /* Every VF with stored settings of pf_key: parallel arrays, malloc'ed. */
 int dp_vf_store_list(const char *pf_key, int **vfs, struct dp_vf_settings **settings, size_t *n);
+/* The PF identities that have stored settings, sorted. */
+int dp_vf_store_pfs(struct dp_strv *out);
 /* Text forms of the stored columns (tests check the round trip). */
 void dp_vf_mac_format(const uint8_t mac[6], char out[18]);
+
+/* settings.c: whether the kernel's values of a VF are the stored ones; diff names the
+ * first that differs ("MAC 52:...:01, stored 02:...:01"). Unreported values count as
+ * in effect: nothing says otherwise. */
+bool dp_vf_settings_in_effect(const struct dp_vf_info *v, const struct dp_vf_settings *want,
+                              char *diff, size_t size);
 
 /* ---- sriov.c: for persist's boot path ------------------------------------------------ */
 /* Applies the stored settings of one VF (by its PCI address) through its PF, before the

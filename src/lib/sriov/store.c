@@ -239,3 +239,23 @@ int dp_vf_store_delete(const char *pf_key, int vf)
 	                    delete_bind, &k, &changes);
 	return r < 0 ? r : changes ? 0 : -ENOENT;
 }
+
+int dp_vf_store_pfs(struct dp_strv *out)
+{
+	sqlite3 *db;
+	int dirfd, rc;
+	int r = store_open(0, &db, &dirfd);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT DISTINCT pf FROM vf_settings ORDER BY pf", -1, &st,
+	                       NULL) != SQLITE_OK)
+		r = dp_statedb_error(db, "read VF settings");
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = dp_strv_add(out, (const char *)sqlite3_column_text(st, 0)) < 0 ? dp_oom() : 0;
+	if (r == 0 && rc != SQLITE_DONE)
+		r = dp_statedb_error(db, "read VF settings");
+	sqlite3_finalize(TAKE_PTR(st));
+	dp_statedb_close(db, dirfd);
+	return r;
+}
