@@ -57,10 +57,28 @@ static const char put_sql[] =
 	" spoofchk = coalesce(excluded.spoofchk, spoofchk), trust = coalesce(excluded.trust, trust),"
 	" link_state = coalesce(excluded.link_state, link_state), updated_at = excluded.updated_at";
 
+static bool table_present(sqlite3 *db)
+{
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+	return sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+	                          "'vf_settings'", -1, &st, NULL) == SQLITE_OK &&
+	       sqlite3_step(st) == SQLITE_ROW;
+}
+
+/* -ENOENT: nothing stored (no database, or one from before schema version 5, which only
+ * a write brings up to date) */
 static int store_open(unsigned flags, sqlite3 **db, int *dirfd)
 {
 	int r = dp_statedb_open(flags, db, dirfd);
-	return r < 0 ? r : *db ? 0 : -ENOENT;
+	if (r < 0)
+		return r;
+	if (!*db)
+		return -ENOENT;
+	if (!(flags & DP_STATEDB_CREATE) && !table_present(*db)) {
+		dp_statedb_close(*db, *dirfd);
+		return -ENOENT;
+	}
+	return 0;
 }
 
 /* Runs one changing statement; bind fills its parameters. *changes: rows it changed. */
