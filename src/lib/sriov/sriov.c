@@ -554,7 +554,8 @@ int dp_sriov_vfs_set(const char *text, int count, bool no_autoprobe, int timeout
 	if (count < 0 || (pf.totalvfs >= 0 && count > pf.totalvfs))
 		return dp_error_set(-EINVAL, "%s supports 0..%d VFs (sriov_totalvfs), not %d", pf.key,
 		                    pf.totalvfs, count);
-	if (count == pf.numvfs && !no_autoprobe) {
+	/* autoprobe matters only to VFs being created: the existing ones keep their drivers */
+	if (count == pf.numvfs) {
 		snprintf(msg, size, "%s has %d VF%s already", pf.key, count, count == 1 ? "" : "s");
 		return 0;
 	}
