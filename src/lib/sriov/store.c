@@ -191,27 +191,39 @@ static int rows_add(struct store_rows *rows, sqlite3_stmt *st)
 	return r;
 }
 
-static int rows_query(const char *pf_key, int vf, struct store_rows *rows)
+/* Runs a query and hands each row to row(); no database (or no table yet) is no rows. */
+static int store_read(const char *sql, const char *pf_key, int vf,
+                      int (*row)(sqlite3_stmt *, void *), void *arg)
 {
 	sqlite3 *db;
-	int dirfd, rc;
+	int dirfd, rc = SQLITE_DONE;
 	int r = store_open(0, &db, &dirfd);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
 	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, get_sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		r = dp_statedb_error(db, "read VF settings");
-	if (r == 0) {
+	if (r == 0 && pf_key) {
 		sqlite3_bind_text(st, 1, pf_key, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int(st, 2, vf);
-		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-			r = rows_add(rows, st);
-		if (r == 0 && rc != SQLITE_DONE)
-			r = dp_statedb_error(db, "read VF settings");
 	}
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = row(st, arg);
+	if (r == 0 && rc != SQLITE_DONE)
+		r = dp_statedb_error(db, "read VF settings");
 	sqlite3_finalize(TAKE_PTR(st));
 	dp_statedb_close(db, dirfd);
 	return r;
+}
+
+static int rows_add_cb(sqlite3_stmt *st, void *arg)
+{
+	return rows_add(arg, st);
+}
+
+static int rows_query(const char *pf_key, int vf, struct store_rows *rows)
+{
+	return store_read(get_sql, pf_key, vf, rows_add_cb, rows);
 }
 
 int dp_vf_store_list(const char *pf_key, int **vfs, struct dp_vf_settings **settings, size_t *n)
@@ -258,22 +270,12 @@ int dp_vf_store_delete(const char *pf_key, int vf)
 	return r < 0 ? r : changes ? 0 : -ENOENT;
 }
 
+static int pf_add(sqlite3_stmt *st, void *arg)
+{
+	return dp_strv_add(arg, (const char *)sqlite3_column_text(st, 0)) < 0 ? dp_oom() : 0;
+}
+
 int dp_vf_store_pfs(struct dp_strv *out)
 {
-	sqlite3 *db;
-	int dirfd, rc;
-	int r = store_open(0, &db, &dirfd);
-	if (r < 0)
-		return r == -ENOENT ? 0 : r;
-	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT DISTINCT pf FROM vf_settings ORDER BY pf", -1, &st,
-	                       NULL) != SQLITE_OK)
-		r = dp_statedb_error(db, "read VF settings");
-	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		r = dp_strv_add(out, (const char *)sqlite3_column_text(st, 0)) < 0 ? dp_oom() : 0;
-	if (r == 0 && rc != SQLITE_DONE)
-		r = dp_statedb_error(db, "read VF settings");
-	sqlite3_finalize(TAKE_PTR(st));
-	dp_statedb_close(db, dirfd);
-	return r;
+	return store_read("SELECT DISTINCT pf FROM vf_settings ORDER BY pf", NULL, 0, pf_add, out);
 }
