@@ -196,7 +196,6 @@ int dp_mdev_undefine(const char *uuid)
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return dp_statedb_error(h.db, "remove the mdev definition");
 	if (sqlite3_changes(h.db) == 0)
-		return dp_error_set_remedy(-ENOENT, DP_REMEDY_LIST_DEVICES, id, "no mdev definition "
-		                           "with uuid %s", id);
+		return dp_error_set(-ENOENT, "no mdev definition with uuid %s", id);
 	return 0;
 }

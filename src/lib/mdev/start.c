@@ -108,14 +108,14 @@ static int mdevctl_parse(const char *path, const char *parent, const char *uuid,
 	json_object *type, *start, *attrs = NULL;
 	if (!o || !json_object_object_get_ex(o, "mdev_type", &type) ||
 	    !json_object_is_type(type, json_type_string))
-		return dp_error_set(-EINVAL, "/%s is no mdevctl definition (JSON with mdev_type)", path);
+		return dp_error_set(-EBADMSG, "/%s is no mdevctl definition (JSON with mdev_type)", path);
 	const char *s = json_object_object_get_ex(o, "start", &start) ?
 	                json_object_get_string(start) : "manual";
 	if (strcmp(s, "auto") && strcmp(s, "manual"))
-		return dp_error_set(-EINVAL, "/%s: start is '%s', not auto or manual", path, s);
+		return dp_error_set(-EBADMSG, "/%s: start is '%s', not auto or manual", path, s);
 	json_object_object_get_ex(o, "attrs", &attrs);
 	if (attrs && !json_object_is_type(attrs, json_type_array))
-		return dp_error_set(-EINVAL, "/%s: attrs is not a list", path);
+		return dp_error_set(-EBADMSG, "/%s: attrs is not a list", path);
 	if ((r = mdev_name_check("type", json_object_get_string(type), sizeof(d->type))) < 0)
 		return r;
 	snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
@@ -160,6 +160,7 @@ static int mdevctl_walk(const char *dir, mdevctl_fn fn, void *ctx)
 struct import_ctx {
 	struct dp_mdev_def_list defs;
 	struct dp_strv *imported;
+	bool store;   /* the first pass only reads every file: a bad one stores nothing */
 };
 
 static bool def_known(const struct dp_mdev_def_list *l, const char *uuid)
@@ -177,10 +178,10 @@ static int import_one(const char *path, const char *parent, const char *uuid, vo
 	if (def_known(&c->defs, uuid))
 		return 0;
 	int r = mdevctl_parse(path, parent, uuid, &d);
-	if (r >= 0)
+	if (r >= 0 && c->store)
 		r = mdev_def_store(&d);
 	free(d.attrs);
-	if (r >= 0 && dp_strv_add(c->imported, uuid) < 0)
+	if (r >= 0 && c->store && dp_strv_add(c->imported, uuid) < 0)
 		return dp_oom();
 	return r;
 }
@@ -199,8 +200,10 @@ int dp_mdev_import(const char *dir, struct dp_strv *imported)
 		if (!dp_fs_exists(path))
 			r = dp_error_set(-ENOENT, "no mdevctl definitions: /%s does not exist",
 			                 from[0] == '/' ? from + 1 : from);
-		else
+		else if ((r = mdevctl_walk(path, import_one, &c)) >= 0) {
+			c.store = true;
 			r = mdevctl_walk(path, import_one, &c);
+		}
 	}
 	dp_mdev_def_list_free(&c.defs);
 	return r;
