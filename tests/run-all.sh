@@ -41,6 +41,7 @@ run_suite fuzz tests/fuzz/run.sh 20
 run_suite pools python3 tests/fixture/test_pools.py
 run_suite pools-review python3 tests/fixture/test_pools_review.py
 run_suite vm-fixture python3 tests/fixture/test_vm.py
+run_suite mdev python3 tests/fixture/test_mdev.py
 run_suite peer tests/peer/run.sh
 if [ "${DEVPASS_SKIP_VM:-0}" = 1 ]; then
 	echo "=== vm skipped (DEVPASS_SKIP_VM=1)"
