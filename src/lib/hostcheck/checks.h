@@ -20,5 +20,7 @@ void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *lis
 void dp_check_vfio_ids(struct dp_check_report *r, const struct dp_pci_list *list);
 /* pools.c: conflicts, changed hardware, stale claims */
 void dp_check_pools(struct dp_check_report *r, struct dp_pci_list *list);
+/* mdev.c: parents devpass and mdevctl both manage; auto definitions without capacity */
+void dp_check_mdev(struct dp_check_report *r);
 
 #endif
