@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "checks.h"
+#include "hostcheck/checks.h"
 
 static int type_available(const struct dp_mdev_type_list *types, const struct dp_mdev_def *d)
 {
