@@ -118,7 +118,8 @@ int fk_mdev_write(const char *root, const char *path, const char *data)
 	           type, attr) == 3 && strcmp(attr, "create") == 0)
 		return do_create(root, parent, type, data);
 	if (sscanf(path, "sys/bus/mdev/devices/%63[^/]/%31s", uuid, attr) == 2)
-		return strcmp(attr, "remove") == 0 ? do_remove(root, uuid) : 0;   /* attrs: kept */
+		return strcmp(attr, "remove") == 0 ? do_remove(root, uuid) :
+		       fk_fault_now(FK_MDEV_ATTR_FAILS) ? -EINVAL : 0;   /* attributes: accepted */
 	if (sscanf(path, "sys/bus/pci/devices/%31[^/]/nvidia/%31s", vf, attr) == 2 &&
 	    strcmp(attr, "current_vgpu_type") == 0)
 		return do_vgpu(root, vf, data);

@@ -22,6 +22,7 @@ enum fk_fault {
 	FK_MDEV_CREATE_EUSERS, /* the Nth mdev create fails with EUSERS (no capacity) */
 	FK_MDEV_CREATE_EEXIST, /* the Nth mdev create fails with EEXIST */
 	FK_MDEV_REMOVE_HANGS,  /* the Nth mdev remove blocks for 3 s (a VFIO user holds it) */
+	FK_MDEV_ATTR_FAILS,    /* the Nth write to an mdev device attribute fails with EINVAL */
 };
 
 struct fk_state {

@@ -255,6 +255,36 @@ static void import_of_mdevctl_and_both_managing(void **state)
 	assert_int_equal(dp_mdev_import("../x", &imported), -EINVAL);
 }
 
+static void start_parent_writes_attrs_and_undoes_a_failure(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX + 64], path[PATH_MAX + 128];
+	snprintf(dir, sizeof(dir), "%s/etc/mdevctl-attrs.d/mtty", root);
+	assert_int_equal(system((snprintf(path, sizeof(path), "mkdir -p '%s'", dir), path)), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, NEW_UUID);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"mdev_type\": \"mtty-1\", \"start\": \"auto\", "
+	      "\"attrs\": [{\"foo\": \"1\"}, {\"bar\": \"2\"}]}\n", f);
+	fclose(f);
+	_cleanup_(dp_strv_freep) struct dp_strv imported = {0}, started = {0};
+	assert_int_equal(dp_mdev_import("etc/mdevctl-attrs.d", &imported), 0);
+	assert_int_equal(imported.n, 1);
+	fk->fault = FK_MDEV_ATTR_FAILS;
+	fk->fault_at = 2;
+	assert_int_equal(dp_mdev_start_parent("mtty", &started), -EINVAL);
+	assert_non_null(strstr(dp_error_message(), "attribute bar of mdev " NEW_UUID));
+	assert_non_null(strstr(dp_error_message(), "removed again"));
+	assert_int_equal(started.n, 0);
+	assert_false(dp_fs_exists("sys/bus/mdev/devices/" NEW_UUID));
+	assert_int_equal(avail(MTTY1_AVAIL), 22);
+	fk->fault = FK_NONE;
+	assert_int_equal(dp_mdev_start_parent("mtty", &started), 0);
+	assert_int_equal(started.n, 1);
+	assert_true(dp_fs_exists("sys/bus/mdev/devices/" NEW_UUID));
+	assert_int_equal(avail(MTTY1_AVAIL), 21);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +300,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(vf_layout_create_and_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(definitions_start_with_their_parent, setup, teardown),
 		cmocka_unit_test_setup_teardown(import_of_mdevctl_and_both_managing, setup, teardown),
+		cmocka_unit_test_setup_teardown(start_parent_writes_attrs_and_undoes_a_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
