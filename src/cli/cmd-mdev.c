@@ -168,26 +168,38 @@ static int mdev_list(int argc, char **argv, const struct cli_ctx *ctx)
 
 /* ---- create, remove ------------------------------------------------------------- */
 
+/* --auto: the definition first (it checks the type and picks the uuid), then the device
+ * under that uuid; a create that fails takes the definition back: nothing half-done */
+static int create_defined(const struct mdev_opts *o, char uuid[37])
+{
+	char made[37];
+	int r = dp_mdev_define(o->args[0], o->args[1], o->uuid, true, uuid);
+	if (r < 0)
+		return lib_fail(r);
+	if ((r = dp_mdev_create(o->args[0], o->args[1], uuid, made)) < 0) {
+		char msg[1024];
+		cli_error_text(msg, sizeof(msg));
+		dp_mdev_undefine(uuid);
+		return cli_error(cli_exit_for(r), "%s (the definition was not kept)", msg);
+	}
+	return 0;
+}
+
 static int mdev_create(int argc, char **argv, const struct cli_ctx *ctx)
 {
 	struct mdev_opts o;
-	char uuid[37], def[37];
+	char uuid[37];
 	int r = mdev_opts_parse(argc, argv, "create", "ua", 2, 2, "PARENT TYPE [--uuid U] [--auto]", &o);
 	if (r)
 		return r;
 	if (o.uuid && !dp_mdev_uuid_valid(o.uuid))
 		return cli_error(EXIT_USAGE, "--uuid: '%.100s' is not a uuid (36 characters: 8-4-4-4-12 "
 		                 "hexadecimal digits)", o.uuid);
-	if ((r = dp_mdev_create(o.args[0], o.args[1], o.uuid, uuid)) < 0)
-		return lib_fail(r);
-	/* the definition names the device just made: nothing half-done if storing fails */
-	if (o.auto_start && (r = dp_mdev_define(o.args[0], o.args[1], uuid, true, def)) < 0) {
-		char msg[1024];
-		cli_error_text(msg, sizeof(msg));
-		dp_mdev_remove(uuid, MDEV_REMOVE_TIMEOUT_MS);
-		return cli_error(cli_exit_for(r), "%s (mdev %s was removed again)", msg, uuid);
-	}
-	return done_report(ctx, uuid, "created", uuid);
+	if (o.auto_start)
+		r = create_defined(&o, uuid);
+	else if ((r = dp_mdev_create(o.args[0], o.args[1], o.uuid, uuid)) < 0)
+		r = lib_fail(r);
+	return r ? r : done_report(ctx, uuid, "created", uuid);
 }
 
 static int mdev_remove(int argc, char **argv, const struct cli_ctx *ctx)
@@ -197,7 +209,9 @@ static int mdev_remove(int argc, char **argv, const struct cli_ctx *ctx)
 	int r = mdev_opts_parse(argc, argv, "remove", "Ut", 1, 1, "UUID [--undefine] [--timeout SECONDS]", &o);
 	if (r || (o.timeout && (r = cli_timeout_parse(o.timeout, &timeout_ms))))
 		return r;
-	if ((r = dp_mdev_remove(o.args[0], timeout_ms)) < 0)
+	/* --undefine of a device that is only defined: nothing to remove, still undefined */
+	r = dp_mdev_remove(o.args[0], timeout_ms);
+	if (r < 0 && !(r == -ENOENT && o.undefine))
 		return lib_fail(r);
 	if (o.undefine && (r = dp_mdev_undefine(o.args[0])) < 0)
 		return lib_fail(r);

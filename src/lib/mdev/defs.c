@@ -172,6 +172,11 @@ int dp_mdev_define(const char *parent, const char *type, const char *uuid, bool 
 		r = uuid ? mdev_uuid_normalize(uuid, d.uuid) : mdev_uuid_new(d.uuid);
 	if (r < 0 || (r = def_known_type(parent, type)) < 0)
 		return r;
+	/* a VF's vGPU is no mdev with a uuid; its type resets when the VFs are re-created */
+	if (mdev_vf_layout(parent))
+		return dp_error_set_remedy(-EOPNOTSUPP, DP_REMEDY_PARAMETER, "parent", "%s has "
+		                           "NVIDIA's VF vGPU layout: its vGPUs have no uuid and cannot "
+		                           "be defined, only created", parent);
 	snprintf(d.parent, sizeof(d.parent), "%s", parent);
 	snprintf(d.type, sizeof(d.type), "%s", type);
 	if ((r = def_matches_active(&d)) < 0 || (r = mdev_def_store(&d)) < 0)
