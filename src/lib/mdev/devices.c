@@ -102,7 +102,9 @@ static int actives_read(struct dp_mdev_list *l)
 			continue;
 		struct dp_mdev *m = list_add(l);
 		int r = m ? active_read(de->d_name, m) : dp_oom();
-		if (r < 0)
+		if (r == -ENOENT)
+			l->n--;   /* removed while we read it: gone, not an error */
+		else if (r < 0)
 			return r;
 	}
 	return 0;
