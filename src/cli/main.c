@@ -219,6 +219,22 @@ static const struct cli_verb verbs[] = {
 	 "  apply     applies the stored settings again (after the VFs were re-created; the\n"
 	 "            boot path of 'devpass persist' does it before binding vfio-pci).\n"
 	 "  forget    forgets a VF's stored settings (the VF keeps its current ones).\n"},
+	{"mdev", cmd_mdev, "Mediated devices and NVIDIA vGPU: types, create, remove, definitions",
+	 "devpass mdev types [PARENT]                                       [--json]\n"
+	 "devpass mdev list                                                 [--json]\n"
+	 "devpass mdev create PARENT TYPE [--uuid U] [--auto]\n"
+	 "devpass mdev remove UUID [--undefine] [--timeout SECONDS]\n"
+	 "devpass mdev define PARENT TYPE [--uuid U] [--auto] | undefine UUID\n"
+	 "devpass mdev start-parent PARENT | import [DIR]\n"
+	 "\n"
+	 "  PARENT is a /sys/class/mdev_bus name (mtty, 0000:81:00.0), or a VF with NVIDIA's\n"
+	 "  VF vGPU layout (types nvidia-<id>; the device's uuid is then the VF's address).\n"
+	 "  create    prints the uuid; --auto also stores a definition started with its parent\n"
+	 "  remove    waits --timeout (10 s) while a VFIO user (QEMU) holds the device\n"
+	 "  define    stores a definition (auto: started by start-parent; manual: not)\n"
+	 "  start-parent  creates the parent's auto definitions that are not active (udev\n"
+	 "            MDEV_STATE=registered, boot)\n"
+	 "  import    mdevctl's definitions (DIR/<parent>/<uuid>; default /etc/mdevctl.d)\n"},
 };
 
 static const size_t nverbs = sizeof(verbs) / sizeof(verbs[0]);

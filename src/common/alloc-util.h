@@ -103,6 +103,10 @@ DEFINE_CLEANUP_STRUCT(dp_vm_def, dp_vm_def_free)
 DEFINE_CLEANUP_STRUCT(dp_vm_status, dp_vm_status_free)
 DEFINE_CLEANUP_STRUCT(dp_vm_list, dp_vm_list_free)
 DEFINE_CLEANUP_STRUCT(dp_vm_report, dp_vm_report_free)
+/* mediated devices */
+DEFINE_CLEANUP_STRUCT(dp_mdev_type_list, dp_mdev_type_list_free)
+DEFINE_CLEANUP_STRUCT(dp_mdev_list, dp_mdev_list_free)
+DEFINE_CLEANUP_STRUCT(dp_mdev_def_list, dp_mdev_def_list_free)
 
 /* Records "out of memory" as the library's message and returns -ENOMEM, for the places
  * with nothing more specific to say. */

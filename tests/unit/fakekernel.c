@@ -123,7 +123,7 @@ static void uevent_driver_set(const char *dir, const char *driver)
 	write_text(path, out);
 }
 
-static bool fault_now(enum fk_fault kind)
+bool fk_fault_now(enum fk_fault kind)
 {
 	if (kind == FK_OVERRIDE_FAILS && state->fault == FK_OVERRIDE_FAILS_FROM)
 		return __atomic_add_fetch(&state->seen, 1, __ATOMIC_SEQ_CST) >= state->fault_at;
@@ -162,11 +162,11 @@ static void vfio_node_update(int group)
 static int do_override(const char *address, const char *data)
 {
 	char dir[PATH_MAX], path[PATH_MAX * 2];
-	if (fault_now(FK_CRASH)) {
+	if (fk_fault_now(FK_CRASH)) {
 		kill(state->crash_pid, SIGKILL);
 		_exit(99);
 	}
-	if (fault_now(FK_OVERRIDE_FAILS))
+	if (fk_fault_now(FK_OVERRIDE_FAILS))
 		return -EIO;
 	if (device_dir(address, dir, sizeof(dir)) < 0)
 		return -ENODEV;
@@ -178,11 +178,11 @@ static int do_override(const char *address, const char *data)
 static int do_unbind(const char *driver, const char *address)
 {
 	char dir[PATH_MAX], link[PATH_MAX * 2], now[64];
-	if (fault_now(FK_UNBIND_HANGS)) {
+	if (fk_fault_now(FK_UNBIND_HANGS)) {
 		sleep(3);
 		return -EINTR;
 	}
-	if (fault_now(FK_UNBIND_FAILS))
+	if (fk_fault_now(FK_UNBIND_FAILS))
 		return -EBUSY;
 	if (device_dir(address, dir, sizeof(dir)) < 0)
 		return -ENODEV;
@@ -211,9 +211,9 @@ static int do_probe(const char *address)
 	default_driver(dir, pick, sizeof(pick));
 	if (*override)
 		snprintf(pick, sizeof(pick), "%s", override);
-	if (fault_now(FK_PROBE_NOTHING))
+	if (fk_fault_now(FK_PROBE_NOTHING))
 		return 0;
-	if (fault_now(FK_PROBE_WRONG))
+	if (fk_fault_now(FK_PROBE_WRONG))
 		default_driver(dir, pick, sizeof(pick));
 	snprintf(path, sizeof(path), "%s/sys/bus/pci/drivers/%s", fk_root, pick);
 	if (!*pick || access(path, F_OK) != 0)
@@ -244,7 +244,7 @@ static int do_reset(const char *address, const char *data)
 		return -ENOENT;
 	if (strcmp(data, "1") != 0 && strcmp(data, "1\n") != 0)
 		return -EINVAL;
-	if (fault_now(FK_RESET_FAILS))
+	if (fk_fault_now(FK_RESET_FAILS))
 		return -ENOTTY;
 	__atomic_add_fetch(&state->resets, 1, __ATOMIC_SEQ_CST);
 	return 0;
@@ -393,6 +393,9 @@ static int fk_write_traced(const char *path, const char *data, void *ctx)
 	(void)ctx;
 	char address[DP_ADDR_LEN + 1], driver[64], attr[32];
 	__atomic_add_fetch(&state->writes, 1, __ATOMIC_SEQ_CST);
+	int mdev = fk_mdev_write(fk_root, path, data);
+	if (mdev != -ENOSYS)
+		return mdev;
 	/* sscanf counts conversions only: the attribute is compared by name after it */
 	if (sscanf(path, "sys/bus/pci/devices/%15[^/]/%31s", address, attr) == 2) {
 		if (strcmp(attr, "driver_override") == 0)

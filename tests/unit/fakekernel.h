@@ -19,6 +19,10 @@ enum fk_fault {
 	FK_RESET_FAILS,      /* the Nth reset fails with ENOTTY (no reset method worked) */
 	FK_OVERRIDE_FAILS_FROM, /* every driver_override write from the Nth on fails with EIO
 	                           (the rollback's too) */
+	FK_MDEV_CREATE_EUSERS, /* the Nth mdev create fails with EUSERS (no capacity) */
+	FK_MDEV_CREATE_EEXIST, /* the Nth mdev create fails with EEXIST */
+	FK_MDEV_REMOVE_HANGS,  /* the Nth mdev remove blocks for 3 s (a VFIO user holds it) */
+	FK_MDEV_ATTR_FAILS,    /* the Nth write to an mdev device attribute fails with EINVAL */
 };
 
 struct fk_state {
@@ -39,6 +43,11 @@ struct fk_state {
  * counters are updated atomically: forked processes (the stress test's) share them. */
 struct fk_state *fk_start(const char *scenario, char *root, size_t size);
 void fk_stop(const char *root);
+/* Whether the injected fault of this kind is due now (counts the operation). */
+bool fk_fault_now(enum fk_fault kind);
+/* fakekernel-mdev.c: mdev create/remove and NVIDIA's current_vgpu_type; -ENOSYS when
+ * path is no such attribute. */
+int fk_mdev_write(const char *root, const char *path, const char *data);
 /* Inspection helpers: the driver bound now ("" when none), the override ("" when clear) */
 void fk_driver(const char *root, const char *address, char *out, size_t size);
 void fk_override(const char *root, const char *address, char *out, size_t size);

@@ -22,5 +22,7 @@ void dp_check_vfio_ids(struct dp_check_report *r, const struct dp_pci_list *list
 void dp_check_sriov(struct dp_check_report *r);
 /* pools.c: conflicts, changed hardware, stale claims */
 void dp_check_pools(struct dp_check_report *r, struct dp_pci_list *list);
+/* mdev.c: parents devpass and mdevctl both manage; auto definitions without capacity */
+void dp_check_mdev(struct dp_check_report *r);
 
 #endif

@@ -879,5 +879,85 @@ int dp_sriov_vfs_set(const char *pf, int count, bool no_autoprobe, int timeout_m
                      char *msg, size_t size);
 /* Re-applies the stored settings of every existing VF of pf; the count applied. */
 int dp_sriov_apply(const char *pf, char *msg, size_t size);
+/* ---- mediated devices (mdev) and NVIDIA vGPU -------------------------------------- */
+/* Parents are the names in /sys/class/mdev_bus ("mtty", "0000:81:00.0"). Where a GPU has
+ * NVIDIA's VF layout (VF/nvidia/creatable_vgpu_types), each such VF is a parent too: its
+ * types are "nvidia-<id>", creating writes the id to current_vgpu_type, and the device's
+ * "uuid" is the VF's PCI address (the VF itself goes to the VM). */
+#define DP_MDEV_UUID_LEN 36
+struct dp_mdev_type {
+	char parent[64];
+	char type[96];               /* "mtty-2", "nvidia-63" */
+	char *name, *description;    /* "" when the driver gives none */
+	int available;               /* available_instances */
+	char device_api[32];         /* "vfio-pci" */
+};
+struct dp_mdev_type_list {
+	struct dp_mdev_type *t;
+	size_t n;
+};
+/* Every type of parent (NULL: of every parent), sorted by parent then type. -ENOENT
+ * when parent is given and is no mdev parent. */
+int dp_mdev_types_read(const char *parent, struct dp_mdev_type_list *out);
+void dp_mdev_type_list_free(struct dp_mdev_type_list *l);
+
+struct dp_mdev {
+	char uuid[37];
+	char parent[64];
+	char type[96];
+	bool active;                 /* exists in the kernel now */
+	bool defined;                /* has a stored definition */
+	bool auto_start;             /* the definition is started when its parent appears */
+	int group;                   /* IOMMU group; -1 when none (or not active) */
+};
+struct dp_mdev_list {
+	struct dp_mdev *m;
+	size_t n;
+};
+/* The active devices and the stored definitions, one entry per uuid, sorted by parent
+ * then uuid. */
+int dp_mdev_list_read(struct dp_mdev_list *out);
+void dp_mdev_list_free(struct dp_mdev_list *l);
+/* Creates a device of type on parent; uuid NULL makes a new random one. uuid_out gets
+ * the device's uuid (for the VF layout: the VF's address). -EINVAL malformed uuid,
+ * -ENOENT no such parent or type, -EEXIST the uuid exists, -EUSERS no capacity left. */
+int dp_mdev_create(const char *parent, const char *type, const char *uuid, char uuid_out[37]);
+/* Removes an active device. The kernel's remove waits while a VFIO user (QEMU) holds
+ * the device: after timeout_ms, -EBUSY (the removal stays pending until it is released). */
+int dp_mdev_remove(const char *uuid, int timeout_ms);
+/* true when text is a 36-character uuid (8-4-4-4-12 hex digits) */
+bool dp_mdev_uuid_valid(const char *text);
+
+/* Definitions (as mdevctl keeps them): stored in the state database, created again by
+ * dp_mdev_start_parent when their parent appears (auto) or on request (manual). */
+struct dp_mdev_def {
+	char uuid[37];
+	char parent[64];
+	char type[96];
+	bool auto_start;
+	char *attrs;                 /* JSON array of one-key objects, in write order: "[]" */
+	char source[16];             /* "devpass" or "mdevctl" (imported) */
+};
+struct dp_mdev_def_list {
+	struct dp_mdev_def *d;
+	size_t n;
+};
+/* Stores a definition (uuid NULL: a new one; an active device's uuid adopts it, checked
+ * against its parent and type). -EEXIST when uuid is defined already. */
+int dp_mdev_define(const char *parent, const char *type, const char *uuid, bool auto_start,
+                   char uuid_out[37]);
+int dp_mdev_undefine(const char *uuid);          /* -ENOENT when not defined */
+int dp_mdev_defs_read(struct dp_mdev_def_list *out);
+void dp_mdev_def_list_free(struct dp_mdev_def_list *l);
+/* Creates every auto definition of parent that is not active, then writes its attrs;
+ * the uuids created are added to started. A definition that fails is removed again and
+ * the others still go on; the first error is returned. */
+int dp_mdev_start_parent(const char *parent, struct dp_strv *started);
+/* Imports mdevctl's definitions from dir (NULL: etc/mdevctl.d): <parent>/<uuid> JSON
+ * files. The uuids stored are added to imported; one already defined is skipped. */
+int dp_mdev_import(const char *dir, struct dp_strv *imported);
+/* Parents that have definitions both in the state database and in etc/mdevctl.d (the
+ * two would both start devices on them). */
+int dp_mdev_dual_managed(struct dp_strv *parents);
 
 #endif

@@ -73,8 +73,16 @@ static const char *const migrations[] = {
 	" pool TEXT NOT NULL DEFAULT '', driver_before TEXT NOT NULL DEFAULT '');"
 	"CREATE TABLE vm_exits (name TEXT PRIMARY KEY REFERENCES vms(name) ON DELETE CASCADE,"
 	" ended_at INTEGER NOT NULL, how TEXT NOT NULL);",
-	/* 4: mediated device definitions (reserved for the mdev layer; replace this text) */
-	"SELECT 1;",
+	/* 4: mediated device definitions (like mdevctl's): started when their parent appears
+	 * (auto) or on request (manual); attrs is a JSON array of one-key objects written in
+	 * order after create; source says whether devpass made it or imported mdevctl's */
+	"CREATE TABLE mdev_defs ("
+	" uuid TEXT PRIMARY KEY, parent TEXT NOT NULL, type TEXT NOT NULL,"
+	" start TEXT NOT NULL CHECK (start IN ('auto', 'manual')),"
+	" attrs TEXT NOT NULL DEFAULT '[]',"
+	" source TEXT NOT NULL DEFAULT 'devpass' CHECK (source IN ('devpass', 'mdevctl')),"
+	" defined_at INTEGER NOT NULL);"
+	"CREATE INDEX mdev_defs_parent ON mdev_defs(parent);",
 
 	/* 5: SR-IOV VF settings, re-applied whenever the VFs are re-created; keyed by the PF's
 	 * stable identity (PCI address, or netdev name for a PF that is not PCI) and the VF
