@@ -8,9 +8,11 @@
 
 #include "cli.h"
 
+/* A VF past the PF's count is a device that is not there (exit 1, as an unknown PF), not
+ * a malformed command. */
 static int sriov_fail(int r)
 {
-	return cli_lib_error(r == -EINVAL || r == -ERANGE ? EXIT_USAGE : EXIT_FAILED);
+	return cli_lib_error(r == -EINVAL ? EXIT_USAGE : EXIT_FAILED);
 }
 
 /* ---- show ------------------------------------------------------------------------------ */
