@@ -439,7 +439,10 @@ void dp_foreign_list_free(struct dp_foreign_list *l);
  * (any of them). IOMMU group numbers are deliberately not a key: they change across boots. */
 enum dp_rule_key {
 	DP_RK_VENDOR, DP_RK_DEVICE, DP_RK_ID, DP_RK_SUBSYSTEM, DP_RK_CLASS, DP_RK_NAME,
-	DP_RK_ADDRESS, DP_RK_SERIAL, DP_RK_DRIVER, DP_RK_NUMA, DP_RK_PHYSFN, DP_RK_COUNT
+	DP_RK_ADDRESS, DP_RK_SERIAL, DP_RK_DRIVER, DP_RK_NUMA, DP_RK_PHYSFN,
+	DP_RK_PORT, DP_RK_CONTROLLER,            /* usb pools */
+	DP_RK_PARENT, DP_RK_TYPE,                /* mdev pools */
+	DP_RK_COUNT
 };
 struct dp_rule_term {
 	enum dp_rule_key key;
@@ -759,5 +762,30 @@ void dp_table_stream_json(struct dp_table *t, FILE *f);
 int dp_table_print(struct dp_table *t, FILE *f, bool json);
 /* one row rendered as "Header: value" lines, or a JSON object */
 int dp_table_print_record(const struct dp_table *t, FILE *f, bool json);
+
+/* ---- pools of every kind: USB devices and mediated devices as members ------------------ */
+/* Whether every key of the rule means something for pools of this type; -EINVAL naming the
+ * key and the keys the type takes. */
+int dp_rule_check_type(const struct dp_rule *rule, enum dp_pool_type type);
+/* A USB device as rules see it (usb pools: vendor, device, id, serial, port, class, name,
+ * controller; class matches the device's class or any interface's). */
+struct dp_rule_usb_subject {
+	uint16_t vendor, product;
+	const char *serial;          /* "" none */
+	const char *port;            /* sysfs name "1-1.2": bus, then the hub ports */
+	uint8_t cls, subclass, protocol;
+	const uint8_t *if_classes;   /* one per interface */
+	size_t nifs;
+	const char *name;            /* "vendor product", "" unknown */
+	const char *controller;      /* the host controller: PCI address or platform device */
+};
+bool dp_rule_match_usb(const struct dp_rule *rule, const struct dp_rule_usb_subject *s);
+/* An mdev type on a parent as rules see it (mdev pools: parent, type, name). */
+struct dp_rule_mdev_subject {
+	const char *parent;          /* the parent device's name ("0000:00:02.0") */
+	const char *type;            /* the type id ("i915-GVTg_V5_4") */
+	const char *name;            /* the type's name attribute, "" none */
+};
+bool dp_rule_match_mdev(const struct dp_rule *rule, const struct dp_rule_mdev_subject *s);
 
 #endif

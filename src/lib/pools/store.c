@@ -197,7 +197,8 @@ static int rule_add_txn(struct pool_db *p, struct pool_defs *defs, void *arg)
 	int r = dp_rule_parse(a->text, &rule, NULL);
 	if (r < 0)
 		return r;
-	if (dp_strv_contains(&d->pool.rules, rule.text))
+	r = dp_rule_check_type(&rule, d->pool.type);
+	if (r == 0 && dp_strv_contains(&d->pool.rules, rule.text))
 		r = dp_error_set(-EEXIST, "pool '%s' has this rule already: %s", a->name, rule.text);
 	if (r == 0)
 		r = pool_db_run(p, "add the rule", "INSERT INTO rules (pool_id, position, text) VALUES "
@@ -390,7 +391,9 @@ static int import_pool_parse(struct json_object *o, size_t index, struct dp_pool
 		if (!json_object_is_type(t, json_type_string))
 			return dp_error_set(-EINVAL, "pool '%s' of the import: rule %zu is not a string",
 			                    name, i + 1);
-		if ((r = dp_rule_parse(json_object_get_string(t), &rule, NULL)) < 0) {
+		if ((r = dp_rule_parse(json_object_get_string(t), &rule, NULL)) < 0 ||
+		    (r = dp_rule_check_type(&rule, pool->type)) < 0) {
+			dp_rule_free(&rule);   /* a failed parse left it empty */
 			char why[1024];   /* the message is rewritten in the buffer it is read from */
 			snprintf(why, sizeof(why), "%s", dp_error_message());
 			return dp_error_set(r, "pool '%s' of the import, rule %zu: %s", name, i + 1, why);
