@@ -763,6 +763,49 @@ int dp_table_print(struct dp_table *t, FILE *f, bool json);
 /* one row rendered as "Header: value" lines, or a JSON object */
 int dp_table_print_record(const struct dp_table *t, FILE *f, bool json);
 
+/* ---- USB devices (src/lib/usb) --------------------------------------------------------- */
+/* The USB devices of /sys/bus/usb/devices: names from udev's hwdb (else the device's own
+ * strings), the interfaces and their drivers, the host controller each hangs off, whether a
+ * process holds it (an interface on usbfs) and whether the host needs it (a usb-storage disk
+ * backing a mount or swap, the only boot keyboard). */
+struct dp_usb_interface {
+	char name[40];                     /* "3-1.2:1.0" */
+	uint8_t cls, subclass, protocol;
+	char driver[64];                   /* "" when no driver is bound */
+};
+struct dp_usb_device {
+	char location[40];                 /* busnum-devpath, "3-1.2"; "usb3" for a root hub */
+	int busnum, devnum;
+	char devpath[32];                  /* "1.2"; "0" for a root hub */
+	uint16_t vendor_id, product_id;
+	char *vendor, *product;            /* names, "" unknown */
+	char serial[128];
+	bool has_serial;
+	char speed[12];                    /* Mbit/s as the kernel says: "1.5", "480", "5000" */
+	uint8_t cls, subclass, protocol;
+	bool hub;                          /* QEMU cannot pass a hub: pass its controller */
+	char controller[64];               /* "0000:00:14.0", or the platform device "dummy_hcd.0" */
+	bool controller_pci;
+	struct dp_usb_interface *ifs;
+	size_t nifs;
+	bool in_use;                       /* an interface is claimed through usbfs */
+	char in_use_by[64];                /* "usbfs" */
+	bool critical;
+	char *critical_reason;             /* NULL when not critical */
+};
+struct dp_usb_list {
+	struct dp_usb_device *d;
+	size_t n;
+};
+#define DP_USB_SCAN_ROOT_HUBS 1u   /* include the root hubs (usbN) */
+/* Every USB device, sorted by location (bus, then port chain). 0 or -errno with the error
+ * set; a host without USB gives an empty list. */
+int dp_usb_scan(struct dp_usb_list *out, unsigned flags);
+void dp_usb_list_free(struct dp_usb_list *list);
+/* text: a location "3-1.2" (or "usb3"), "vid:pid" or "vid:pid:serial" (hex ids).
+ * -EINVAL malformed, -ENOENT no such device, -EEXIST vid:pid matches more than one. */
+int dp_usb_lookup(const struct dp_usb_list *list, const char *text, struct dp_usb_device **out);
+
 /* ---- pools of every kind: USB devices and mediated devices as members ------------------ */
 /* Whether every key of the rule means something for pools of this type; -EINVAL naming the
  * key and the keys the type takes. */

@@ -519,3 +519,50 @@ void crit_block_mark(struct crit_ctx *ctx)
 	free(b.loops);
 	dp_strv_free(&b.zram);
 }
+
+/* ---- one disk at a time, for other device kinds ------------------------------------ */
+
+struct crit_disk_probe {
+	struct crit_ctx crit;
+	struct block_ctx block;
+};
+
+int crit_disk_probe_new(struct crit_disk_probe **out)
+{
+	_cleanup_free_ struct crit_disk_probe *p = calloc(1, sizeof(*p));
+	if (!p)
+		return dp_error_set(-ENOMEM, "cannot read the host's mounts: out of memory");
+	int r = crit_mounts_read(&p->crit.mounts);
+	if (r == 0)
+		r = crit_swaps_read(&p->crit.mounts, &p->crit.swaps);
+	if (r < 0) {
+		crit_swaps_free(&p->crit.swaps);
+		crit_mounts_free(&p->crit.mounts);
+		return dp_error_set(r, "cannot read the host's mounts and swaps");
+	}
+	p->block.crit = &p->crit;
+	*out = TAKE_PTR(p);
+	return 0;
+}
+
+void crit_disk_probe_free(struct crit_disk_probe *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->block.nloops; i++)
+		free(p->block.loops[i].file);
+	free(p->block.loops);
+	dp_strv_free(&p->block.zram);
+	crit_swaps_free(&p->crit.swaps);
+	crit_mounts_free(&p->crit.mounts);
+	free(p);
+}
+
+int crit_disk_probe_uses(struct crit_disk_probe *p, const char *disk, struct dp_strv *out)
+{
+	if (!dp_fs_path_is_safe(disk) || strchr(disk, '/'))
+		return 0;
+	crit_out_of_memory_take();
+	disk_uses(&p->block, disk, out);
+	return crit_out_of_memory_take() ? -ENOMEM : 0;
+}

@@ -58,6 +58,13 @@ void crit_out_of_memory(void)
 	out_of_memory = true;
 }
 
+bool crit_out_of_memory_take(void)
+{
+	bool was = out_of_memory;
+	out_of_memory = false;
+	return was;
+}
+
 void crit_mark(struct dp_pci_list *list, const char *address, const char *reason)
 {
 	struct dp_pci_device *dev = dp_pci_list_find(list, address);

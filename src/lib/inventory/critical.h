@@ -110,6 +110,8 @@ struct crit_ctx {
  * r == -ENOMEM and returns r; crit_out_of_memory() records one outright. Per thread. */
 int crit_checked(int r);
 void crit_out_of_memory(void);
+/* Whether a failure was recorded since the last call, and clears it. */
+bool crit_out_of_memory_take(void);
 
 void crit_mark(struct dp_pci_list *list, const char *address, const char *reason);
 bool crit_pci_in_path(const char *path, char out[DP_ADDR_LEN]);
@@ -122,6 +124,15 @@ bool crit_block_by_path(const char *devpath, unsigned *major, unsigned *minor);
 
 /* ---- critical-block.c ------------------------------------------------------------ */
 void crit_block_mark(struct crit_ctx *ctx);
+
+/* What uses one disk, for the device kinds above the inventory (a USB stick): the same
+ * detection as for PCI storage, the mount tables and swaps read once for many disks. */
+struct crit_disk_probe;
+int crit_disk_probe_new(struct crit_disk_probe **out);   /* 0, or -errno with the error set */
+void crit_disk_probe_free(struct crit_disk_probe *p);
+/* Every use of disk NAME (sys/block/NAME) and its partitions, appended to out as
+ * "NODE: USE"; empty when nothing uses it. 0, or -ENOMEM. */
+int crit_disk_probe_uses(struct crit_disk_probe *p, const char *disk, struct dp_strv *out);
 
 /* ---- critical-fs.c: filesystems without a local block device --------------------- */
 void crit_fs_mark(struct crit_ctx *ctx);
