@@ -187,6 +187,16 @@ static const struct cli_verb verbs[] = {
 	 "            the devices go back (pool policy, or the driver they had).\n"
 	 "  console   the serial console; Ctrl-] detaches.   log: what the guest wrote to it.\n"
 	 "  QEMU: $DEVPASS_QEMU, else qemu-system-x86_64 (with KVM when /dev/kvm exists).\n"},
+	{"usb", cmd_usb, "USB devices: location, ids, names, drivers, controller, in use or host-critical",
+	 "devpass usb list [--all] [--json]\n"
+	 "devpass usb show LOCATION|VID:PID[:SERIAL] [--json]\n"
+	 "\n"
+	 "  list   one row per USB device (root hubs only with --all): LOCATION is the\n"
+	 "         bus-port path (3-1.2) that survives a replug on the same port; STATE is\n"
+	 "         in-use (an interface claimed through usbfs), host-critical (backs a mounted\n"
+	 "         filesystem or swap, or is the only keyboard) or free.\n"
+	 "  show   one device; VID:PID must name a single device (add :SERIAL otherwise).\n"
+	 "  Exit codes: 0 done, 1 no such device or the inventory failed, 2 bad usage.\n"},
 };
 
 static const size_t nverbs = sizeof(verbs) / sizeof(verbs[0]);
