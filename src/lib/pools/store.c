@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pools/units.h"
 #include "pools/view.h"
 #include "statedb/statedb.h"
 #include "util/strutil.h"
@@ -179,6 +180,8 @@ static int members_resync(struct pool_db *p, const struct dp_pci_list *list, con
 		r = view_prints_prune(&v, p, def);
 	if (r == 0 && d)
 		r = view_members(&v, p, def, true, &m);
+	if (r == 0 && d && d->pool.type == DP_POOL_USB)
+		r = usb_members(p, &v.defs, d, &m);
 	int count = 0;
 	for (size_t i = 0; i < m.n; i++)
 		count += m.m[i].state != DP_MEMBER_MISSING;
@@ -226,7 +229,9 @@ int dp_pool_rule_matches(const char *name, const char *text, const struct dp_pci
 		r = pool_view_build(&p, list, &v, false);
 		const struct pool_def *d = r == 0 ? pool_defs_find(&v.defs, name) : NULL;
 		if (r == 0)
-			r = d ? (int)view_rule_count(&v, d->pool.type, &rule) : pool_missing_error(name);
+			r = !d ? pool_missing_error(name)
+			       : d->pool.type == DP_POOL_USB ? (int)usb_rule_count(&rule)
+			                                     : (int)view_rule_count(&v, d->pool.type, &rule);
 		pool_view_free(&v);
 	}
 	pool_db_close(&p);

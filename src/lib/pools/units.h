@@ -38,6 +38,11 @@ int unit_pool_type(const char *pool, enum dp_pool_type *type);
 
 /* usbclaim.c: claim for req->owner from a pool of that kind */
 int usb_pool_claim(const struct dp_claim_request *req, struct dp_claim_list *out);
+/* The members of a usb pool with their states (claimed ones not plugged in: missing), and
+ * how many present devices one rule matches. */
+int usb_members(struct pool_db *p, const struct pool_defs *defs, const struct pool_def *def,
+                struct dp_pool_members *out);
+size_t usb_rule_count(const struct dp_rule *rule);
 /* Releases the owner's unit claims (those named in which — unit, port or UUID — or all;
  * stale_only: those whose process is gone, of every owner). Returns how many, or -errno;
  * -ENOENT when a name in which is not the owner's. */

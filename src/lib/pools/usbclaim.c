@@ -228,3 +228,101 @@ int usb_pool_claim(const struct dp_claim_request *req, struct dp_claim_list *out
 		dp_claim_list_free(out);
 	return r;
 }
+
+/* ---- members and counts ------------------------------------------------------------ */
+
+size_t usb_rule_count(const struct dp_rule *rule)
+{
+	struct dp_usb_list list = {0};
+	size_t n = 0;
+	if (dp_usb_scan(&list, 0) < 0)
+		return 0;
+	for (size_t i = 0; i < list.n; i++)
+		n += usb_rule_matches(rule, &list.d[i]);
+	dp_usb_list_free(&list);
+	return n;
+}
+
+static struct dp_pool_member *member_add(struct dp_pool_members *out, const struct pool_def *def)
+{
+	if (dp_array_grow(&out->m, out->n, 1, sizeof(*out->m)) < 0)
+		return NULL;
+	struct dp_pool_member *m = &out->m[out->n++];
+	memset(m, 0, sizeof(*m));
+	snprintf(m->pool, sizeof(m->pool), "%s", def->pool.name);
+	m->group = DP_NO_GROUP;
+	m->numa = DP_NO_NUMA;
+	m->sriov_total = -1;
+	return m;
+}
+
+static void member_claimed(struct dp_pool_member *m, const struct unit_claim *c)
+{
+	m->state = DP_MEMBER_CLAIMED;
+	snprintf(m->owner, sizeof(m->owner), "%s", c->owner);
+	m->pid = c->pid;
+	m->stale = c->stale;
+	m->since = c->claimed_at;
+}
+
+static int usb_member_add(const struct pool_defs *defs, const struct pool_def *def,
+                          const struct unit_claims *claims, const struct dp_usb_device *d,
+                          struct dp_pool_members *out)
+{
+	char unit[192], why[256] = "";
+	struct dp_pool_member *m = member_add(out, def);
+	if (!m)
+		return dp_oom();
+	usb_unit(d, unit, sizeof(unit));
+	snprintf(m->address, sizeof(m->address), "%s", d->location);
+	m->vendor = d->vendor_id;
+	m->device = d->product_id;
+	m->class_code = (uint32_t)d->cls << 16 | (uint32_t)d->subclass << 8 | d->protocol;
+	const struct unit_claim *c = unit_claim_find(claims, "usb", unit);
+	if (c && c->pool_id == def->id)
+		member_claimed(m, c);
+	else if (c || usb_refusal(defs, def, d, why, sizeof(why)))
+		m->state = c ? DP_MEMBER_UNAVAILABLE : strstr(why, "matches it too") ? DP_MEMBER_CONFLICT
+		                                                                   : DP_MEMBER_UNAVAILABLE;
+	if (c && c->pool_id != def->id)
+		snprintf(why, sizeof(why), "claimed by '%s' from pool '%s'", c->owner, c->pool);
+	return *why && !(m->reason = strdup(why)) ? dp_oom() : 0;
+}
+
+/* Claimed devices that are not plugged in stay members: missing until they are back. */
+static int usb_missing_add(const struct pool_def *def, const struct unit_claims *claims,
+                           const struct dp_usb_list *list, struct dp_pool_members *out)
+{
+	for (size_t i = 0; i < claims->n; i++) {
+		const struct unit_claim *c = &claims->c[i];
+		if (c->pool_id != def->id || usb_find_unit(list, c->unit))
+			continue;
+		struct dp_pool_member *m = member_add(out, def);
+		if (!m)
+			return dp_oom();
+		member_claimed(m, c);
+		m->state = DP_MEMBER_MISSING;
+		snprintf(m->address, sizeof(m->address), "%s", c->place);
+		sscanf(c->unit, "%4hx:%4hx", &m->vendor, &m->device);
+		if (!(m->reason = strdup(c->unit)))
+			return dp_oom();
+	}
+	return 0;
+}
+
+int usb_members(struct pool_db *p, const struct pool_defs *defs, const struct pool_def *def,
+                struct dp_pool_members *out)
+{
+	_cleanup_(unit_claims_freep) struct unit_claims claims = {0};
+	struct dp_usb_list list = {0};
+	int r = unit_claims_load(p, "usb", &claims);
+	if (r == 0)
+		r = dp_usb_scan(&list, 0);
+	for (size_t i = 0; r == 0 && i < list.n; i++)
+		if (usb_def_matches(def, &list.d[i]))
+			r = usb_member_add(defs, def, &claims, &list.d[i], out);
+	if (r == 0)
+		r = usb_missing_add(def, &claims, &list, out);
+	dp_usb_list_free(&list);
+	return r;
+}

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "fs/sysroot.h"
+#include "pools/units.h"
 #include "pools/view.h"
 #include "statedb/statedb.h"
 #include "inventory/inventory.h"
@@ -651,7 +652,10 @@ int dp_pool_members_read(const struct dp_pci_list *list, const char *pool,
 	if (r == 0 && pool && !pool_defs_find(&v.defs, pool))
 		r = pool_missing_error(pool);
 	for (size_t d = 0; r == 0 && d < v.defs.n; d++)
-		if (!pool || strcmp(v.defs.d[d].pool.name, pool) == 0)
+		if ((!pool || strcmp(v.defs.d[d].pool.name, pool) == 0) &&
+		    v.defs.d[d].pool.type == DP_POOL_USB)
+			r = usb_members(&p, &v.defs, &v.defs.d[d], out);
+		else if (!pool || strcmp(v.defs.d[d].pool.name, pool) == 0)
 			r = view_members(&v, &p, d, false, out);
 	if (r == 0)
 		r = conflicts_collect(&v, &out->conflicts);
