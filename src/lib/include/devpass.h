@@ -831,5 +831,11 @@ struct dp_rule_mdev_subject {
 	const char *name;            /* the type's name attribute, "" none */
 };
 bool dp_rule_match_mdev(const struct dp_rule *rule, const struct dp_rule_mdev_subject *s);
+/* Pool tags "key=value" (physnet=NAME on an sriov-vf pool: the VFs' physical network). */
+int dp_pool_tag_check(const char *text);
+int dp_pool_create_tagged(const char *name, enum dp_pool_type type, const char *description,
+                          enum dp_release_policy on_release, char *const *tags, size_t ntags);
+int dp_pool_tags_read(const char *pool, struct dp_strv *out);   /* sorted by key */
+const char *dp_pool_tag_value(const struct dp_strv *tags, const char *key);   /* NULL none */
 
 #endif

@@ -95,7 +95,11 @@ static void nova_pool(struct export_ctx *x, const struct dp_pool *pool, struct j
                       struct json_object *aliases, struct dp_strv *requests)
 {
 	_cleanup_(dp_strv_freep) struct dp_strv seen = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv tags = {0};
 	const char *type = NULL;
+	/* VFs for Neutron's SR-IOV ports name the physical network their uplink is on */
+	x->out_of_memory |= dp_pool_tags_read(pool->name, &tags) == -ENOMEM;
+	const char *physnet = pool->type == DP_POOL_SRIOV_VF ? dp_pool_tag_value(&tags, "physnet") : NULL;
 	for (size_t i = 0; i < x->members.n; i++) {
 		const struct dp_pool_member *m = &x->members.m[i];
 		if (strcmp(m->pool, pool->name) != 0 || !member_exportable(m))
@@ -114,6 +118,8 @@ static void nova_pool(struct export_ctx *x, const struct dp_pool *pool, struct j
 		json_object_object_add(spec, "vendor_id", json_object_new_string(vendor));
 		json_object_object_add(spec, "product_id", json_object_new_string(product));
 		json_object_object_add(spec, "address", json_object_new_string(m->address));
+		if (physnet)
+			json_object_object_add(spec, "physical_network", json_object_new_string(physnet));
 		json_object_array_add(specs, spec);
 		char key[16];
 		snprintf(key, sizeof(key), "%s:%s", vendor, product);

@@ -69,27 +69,44 @@ static int pool_insert(struct pool_db *p, const struct dp_pool *pool)
 	                   dp_release_policy_name(pool->on_release), pool->created_at);
 }
 
+struct create_args {
+	struct dp_pool pool;
+	char *const *tags;
+	size_t ntags;
+};
+
+/* The pool and its tags, in one transaction: a bad tag leaves no pool behind. */
 static int create_txn(struct pool_db *p, struct pool_defs *defs, void *arg)
 {
-	const struct dp_pool *pool = arg;
-	if (pool_defs_find(defs, pool->name))
-		return dp_error_set(-EEXIST, "a pool named '%s' exists already", pool->name);
-	return pool_insert(p, pool);
+	const struct create_args *a = arg;
+	if (pool_defs_find(defs, a->pool.name))
+		return dp_error_set(-EEXIST, "a pool named '%s' exists already", a->pool.name);
+	int r = pool_insert(p, &a->pool);
+	return r < 0 ? r : pool_tags_insert(p, sqlite3_last_insert_rowid(p->db), a->tags, a->ntags);
+}
+
+int dp_pool_create_tagged(const char *name, enum dp_pool_type type, const char *description,
+                          enum dp_release_policy on_release, char *const *tags, size_t ntags)
+{
+	int r = name_check(name);
+	if (r == 0)
+		r = description_check(description);
+	for (size_t i = 0; r == 0 && i < ntags; i++)
+		r = dp_pool_tag_check(tags[i]);
+	if (r < 0)
+		return r;
+	struct create_args a = {.pool = {.type = type, .on_release = on_release,
+	                                 .description = (char *)(description ? description : ""),
+	                                 .created_at = (long long)time(NULL)},
+	                        .tags = tags, .ntags = ntags};
+	snprintf(a.pool.name, sizeof(a.pool.name), "%s", name);
+	return pool_txn(create_txn, &a);
 }
 
 int dp_pool_create(const char *name, enum dp_pool_type type, const char *description,
                    enum dp_release_policy on_release)
 {
-	int r = name_check(name);
-	if (r == 0)
-		r = description_check(description);
-	if (r < 0)
-		return r;
-	struct dp_pool pool = {.type = type, .on_release = on_release,
-	                       .description = (char *)(description ? description : ""),
-	                       .created_at = (long long)time(NULL)};
-	snprintf(pool.name, sizeof(pool.name), "%s", name);
-	return pool_txn(create_txn, &pool);
+	return dp_pool_create_tagged(name, type, description, on_release, NULL, 0);
 }
 
 /* A pool holding devices cannot go: its claims would lose their policy. */
