@@ -539,8 +539,12 @@ int dp_pool_claim(const struct dp_pci_list *list, const struct dp_claim_request 
 	memset(out, 0, sizeof(*out));
 	int r = request_check(&req);
 	enum dp_pool_type type = DP_POOL_PCI;
-	if (r == 0 && unit_pool_type(req.pool, &type) == 0 && type == DP_POOL_USB)
-		return usb_pool_claim(&req, out);   /* nothing to bind: the record is the claim */
+	if (r == 0 && unit_pool_type(req.pool, &type) == 0 && type == DP_POOL_USB) {
+		r = usb_pool_claim(&req, out);   /* nothing to bind: the record is the claim */
+		if (r < 0)
+			dp_claim_list_free(out);
+		return r;
+	}
 	if (r == 0 && req.address && (r = address_normalise(req.address, address)) == 0)
 		req.address = address;
 	if (r == 0)

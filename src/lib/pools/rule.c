@@ -516,6 +516,13 @@ bool dp_rule_match(const struct dp_rule *rule, const struct dp_rule_subject *s)
 
 /* ---- keys per pool type, and the subjects of the other kinds ------------------------- */
 
+/* As pool types are spelled (db.c is above the rules: they cannot ask it) */
+static const char *type_label(enum dp_pool_type type)
+{
+	return type == DP_POOL_USB ? "usb" : type == DP_POOL_MDEV ? "mdev"
+	       : type == DP_POOL_SRIOV_VF ? "sriov-vf" : "pci";
+}
+
 static const char *type_keys(enum dp_pool_type type)
 {
 	switch (type) {
@@ -561,7 +568,7 @@ int dp_rule_check_type(const struct dp_rule *rule, enum dp_pool_type type)
 		const char *bad = t->key == DP_RK_CLASS ? class_misfit(type, &t->values) : NULL;
 		if (!type_has_key(type, t->key))
 			return dp_error_set(-EINVAL, "%s= is not a key of %s pools (their keys: %s)",
-			                    key_names[t->key], dp_pool_type_name(type), type_keys(type));
+			                    key_names[t->key], type_label(type), type_keys(type));
 		if (bad)
 			return dp_error_set(-EINVAL, "class=%s is not a %s class (%s)", bad,
 			                    type == DP_POOL_USB ? "USB" : "PCI",

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pools/tags.h"
 #include "pools/units.h"
 #include "pools/view.h"
 #include "statedb/statedb.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "pools/db.h"
-#include "pools/units.h"
+#include "pools/tags.h"
 #include "statedb/statedb.h"
 #include "util/error.h"
 #include "util/strutil.h"

@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "pools/units.h"
-#include "pools/view.h"
 #include "statedb/statedb.h"
 #include "util/error.h"
 #include "util/strutil.h"

@@ -50,8 +50,4 @@ int units_release(const char *owner, char *const *which, size_t n, bool stale_on
                   int timeout_ms, struct dp_claim_list *out);
 int units_claims_read(const char *owner, struct dp_claim_list *out);
 
-/* tags.c: a pool's key=value tags (validated by dp_pool_tag_check) */
-int pool_tags_insert(struct pool_db *p, long long pool_id, char *const *tags, size_t n);
-int pool_tags_load(struct pool_db *p, long long pool_id, struct dp_strv *out);
-
 #endif

@@ -10,7 +10,6 @@
 #include <time.h>
 
 #include "pools/units.h"
-#include "pools/view.h"
 #include "util/error.h"
 #include "util/strutil.h"
 
@@ -224,9 +223,7 @@ int usb_pool_claim(const struct dp_claim_request *req, struct dp_claim_list *out
 			pool_db_rollback(&p);
 	}
 	dp_usb_list_free(&list);
-	if (r < 0)
-		dp_claim_list_free(out);
-	return r;
+	return r;   /* on failure out holds rows of the rolled-back choice: the caller frees it */
 }
 
 /* ---- members and counts ------------------------------------------------------------ */

@@ -19,28 +19,6 @@
 
 /* The start time (clock ticks after boot) tells a process from a later one that was given
  * the same pid. 0 when /proc does not say (a --root tree). */
-long long pid_start_time(int pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "proc/%d/stat", pid);
-	if (dp_fs_read_line(path, buf, sizeof(buf)) <= 0)
-		return 0;
-	char *p = strrchr(buf, ')');   /* the command name may hold spaces and parentheses */
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	return p ? strtoll(p + 1, NULL, 10) : 0;
-}
-
-bool pid_alive(int pid, long long start)
-{
-	if (pid <= 0)
-		return true;   /* a claim without a process lasts until released */
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return false;
-	long long now = pid_start_time(pid);
-	return !(start && now && now != start);
-}
-
 /* ---- loading ------------------------------------------------------------------------- */
 
 static const char *text_col(sqlite3_stmt *st, int col)
