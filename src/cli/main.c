@@ -197,6 +197,28 @@ static const struct cli_verb verbs[] = {
 	 "         filesystem or swap, or is the only keyboard) or free.\n"
 	 "  show   one device; VID:PID must name a single device (add :SERIAL otherwise).\n"
 	 "  Exit codes: 0 done, 1 no such device or the inventory failed, 2 bad usage.\n"},
+	{"sriov", cmd_sriov, "SR-IOV NIC VFs: count, MAC, VLAN, rates, trust; stored and re-applied",
+	 "devpass sriov show PF                                              [--json]\n"
+	 "devpass sriov vfs PF N [--no-autoprobe] [--timeout SEC]\n"
+	 "devpass sriov set VF-ADDR | --pf PF --vf N [--mac M] [--vlan ID [--qos Q]\n"
+	 "          [--proto 802.1Q|802.1ad]] [--max-rate Mbps] [--min-rate Mbps]\n"
+	 "          [--spoofchk on|off] [--trust on|off] [--link-state auto|enable|disable]\n"
+	 "devpass sriov apply PF   |  sriov forget PF N\n"
+	 "\n"
+	 "  PF is a network interface (eth1) or a PCI address; settings are stored under the\n"
+	 "  PF's PCI address (or its interface name when it is not PCI, as netdevsim).\n"
+	 "  show      the VFs: PCI address, netdev, and what the kernel reports over netlink\n"
+	 "            (MAC, VLAN, QoS, protocol, rates, spoof checking, trust, link state),\n"
+	 "            beside the stored settings.\n"
+	 "  vfs       writes sriov_numvfs (through 0 when the count changes), then applies\n"
+	 "            the stored settings; --no-autoprobe first clears sriov_drivers_autoprobe\n"
+	 "            so the VFs get no driver (they go to vfio-pci).\n"
+	 "  set       applies through the PF (the PF must be up), one setting at a time (a\n"
+	 "            refused one puts back those before it), then stores them. The MAC is the\n"
+	 "            VF's administrative MAC: set it before the VF goes to vfio-pci.\n"
+	 "  apply     applies the stored settings again (after the VFs were re-created; the\n"
+	 "            boot path of 'devpass persist' does it before binding vfio-pci).\n"
+	 "  forget    forgets a VF's stored settings (the VF keeps its current ones).\n"},
 };
 
 static const size_t nverbs = sizeof(verbs) / sizeof(verbs[0]);

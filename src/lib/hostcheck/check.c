@@ -355,6 +355,7 @@ int dp_check_run(struct dp_check_report *out)
 		dp_check_vfio_ids(out, &list);
 		dp_check_foreign(out);
 		dp_check_pools(out, &list);
+		dp_check_sriov(out);
 	}
 	if (out_of_memory) {
 		dp_check_report_free(out);

@@ -18,6 +18,8 @@ void dp_check_boot_config(struct dp_check_report *r);
 void dp_check_foreign(struct dp_check_report *r);
 void dp_check_persisted(struct dp_check_report *r, const struct dp_pci_list *list);
 void dp_check_vfio_ids(struct dp_check_report *r, const struct dp_pci_list *list);
+/* sriov.c: stored VF settings whose PF is gone or that are not in effect */
+void dp_check_sriov(struct dp_check_report *r);
 /* pools.c: conflicts, changed hardware, stale claims */
 void dp_check_pools(struct dp_check_report *r, struct dp_pci_list *list);
 

@@ -838,4 +838,82 @@ int dp_pool_create_tagged(const char *name, enum dp_pool_type type, const char *
 int dp_pool_tags_read(const char *pool, struct dp_strv *out);   /* sorted by key */
 const char *dp_pool_tag_value(const struct dp_strv *tags, const char *key);   /* NULL none */
 
+/* ---- SR-IOV NIC VFs: settings through the PF over netlink (sriov) -------------------- */
+/* A PF is named by its netdev ("eth1") or its PCI address; its stable identity (the key
+ * settings are stored under) is the PCI address, or the netdev name for a PF that is not
+ * a PCI function (netdevsim). Settings are applied to the PF's VF entry (the "admin"
+ * values the VF driver takes at its next probe) and stored, so they come back whenever
+ * the VFs are re-created. */
+#define DP_VF_SET_MAC        0x01u
+#define DP_VF_SET_VLAN       0x02u    /* vlan, qos and proto together */
+#define DP_VF_SET_MAX_RATE   0x04u
+#define DP_VF_SET_MIN_RATE   0x08u
+#define DP_VF_SET_SPOOFCHK   0x10u
+#define DP_VF_SET_TRUST      0x20u
+#define DP_VF_SET_LINK_STATE 0x40u
+#define DP_VF_SET_ALL        0x7fu
+enum { DP_VF_LINK_AUTO = 0, DP_VF_LINK_ENABLE = 1, DP_VF_LINK_DISABLE = 2 };
+struct dp_vf_settings {
+	unsigned set;              /* DP_VF_SET_* bits: which of the fields below count */
+	uint8_t mac[6];
+	int vlan, qos;             /* 0..4095 (0: no VLAN), 0..7 */
+	uint16_t proto;            /* ETH_P_8021Q or ETH_P_8021AD, host byte order */
+	int min_rate, max_rate;    /* Mbit/s, 0: no limit */
+	int spoofchk, trust;       /* 0 or 1 */
+	int link_state;            /* DP_VF_LINK_* */
+};
+/* Parses one setting into s and sets its bit: name is one of "mac", "vlan", "qos",
+ * "proto" (802.1Q, 802.1ad), "max-rate", "min-rate", "spoofchk", "trust" (on, off),
+ * "link-state" (auto, enable, disable). -EINVAL with a message on bad values (a MAC that
+ * is malformed, multicast or zero; a VLAN past 4095; a QoS past 7). */
+int dp_vf_setting_parse(const char *name, const char *value, struct dp_vf_settings *s);
+/* The checks between fields: qos and proto only with a VLAN, max_rate >= min_rate. */
+int dp_vf_settings_check(const struct dp_vf_settings *s);
+const char *dp_vf_link_state_name(int state);   /* "auto", "enable", "disable", "?" */
+const char *dp_vf_proto_name(uint16_t proto);   /* "802.1Q", "802.1ad", "?" */
+/* Applies s to VF vf of pf (one netlink message per setting, so a refusal names the
+ * setting; the ones already applied are put back) and stores them merged with what was
+ * stored before. -ENOENT unknown PF, -ERANGE vf past the PF's VF count, -ENETDOWN the PF
+ * is down, -EOPNOTSUPP the driver cannot set one of them. */
+int dp_sriov_vf_set(const char *pf, int vf, const struct dp_vf_settings *s);
+/* Forgets the stored settings of one VF (the kernel keeps what it has). 0, -ENOENT none. */
+int dp_sriov_vf_unset_stored(const char *pf, int vf);
+/* The PF and VF index of a VF's PCI address (its physfn link). */
+int dp_sriov_vf_locate(const char *vf_address, char *pf, size_t size, int *vf);
+
+struct dp_vf_info {
+	int index;
+	char address[16];          /* the VF's PCI function, "" when it has none (netdevsim) */
+	char netdev[32];           /* the VF's own netdev on the host, "" none */
+	bool reported;             /* the kernel reported the fields below (netlink) */
+	uint8_t mac[6];
+	int vlan, qos;
+	uint16_t proto;
+	int min_rate, max_rate;
+	int spoofchk, trust, link_state;   /* -1: the driver does not report it */
+	bool stored;               /* settings are stored for this VF: */
+	struct dp_vf_settings want;
+};
+struct dp_sriov_pf {
+	char key[64];              /* the stable identity settings are stored under */
+	char ifname[32];           /* "" when the PF has no netdev (bound to vfio-pci) */
+	char address[16];          /* "" when the PF is not a PCI function */
+	int numvfs, totalvfs;      /* sriov_numvfs, sriov_totalvfs (-1: not there) */
+	int num_vf;                /* the VF count the kernel reports over netlink, -1 unread */
+	bool up;
+	char note[192];            /* why the kernel's view is missing, "" when it is there */
+	struct dp_vf_info *vf;
+	size_t n;
+};
+int dp_sriov_show(const char *pf, struct dp_sriov_pf *out);
+void dp_sriov_pf_free(struct dp_sriov_pf *pf);
+/* Sets the PF's VF count: through 0 when it changes from one non-zero count to another;
+ * no_autoprobe keeps the VFs' drivers away (for vfio-pci) by clearing
+ * sriov_drivers_autoprobe first. Then re-applies the stored settings. msg says what was
+ * done. */
+int dp_sriov_vfs_set(const char *pf, int count, bool no_autoprobe, int timeout_ms,
+                     char *msg, size_t size);
+/* Re-applies the stored settings of every existing VF of pf; the count applied. */
+int dp_sriov_apply(const char *pf, char *msg, size_t size);
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "fs/sysroot.h"
 #include "persist/persist.h"
+#include "sriov/sriov.h"
 
 #define APPLY_TIMEOUT_MS 30000
 
@@ -64,16 +65,24 @@ static int apply_binding(const struct dp_pci_list *list, const struct dp_pci_dev
 		return dp_error_set(-EPERM, "%s matches the persisted rule %s but the host needs it (%s): "
 		                    "left on %s", dev->address, rule->name, dev->critical.v[0],
 		                    *dev->driver ? dev->driver : "no driver");
+	/* a VF takes its administrative MAC, VLAN... from its PF only while it is on the
+	 * host: the stored ones go in first, or its driver in the guest invents a MAC */
+	char vf_note[160] = "";
+	int r = dp_sriov_apply_for_vf(dev->address, vf_note, sizeof(vf_note));
+	if (r < 0)
+		return dp_error_set(r, "%s not bound to %s (rule %s): %s", dev->address, rule->driver,
+		                    rule->name, dp_error_message());
 	char *addr = (char *)dev->address;
 	struct dp_bind_options o = {.driver = rule->driver, .only_named = true,
 	                            .override_is_ours = true, .timeout_ms = APPLY_TIMEOUT_MS};
 	struct dp_bind_plan plan;
-	int r = dp_bind_plan_make(DP_BIND, list, &addr, 1, false, &o, &plan);
+	r = dp_bind_plan_make(DP_BIND, list, &addr, 1, false, &o, &plan);
 	if (r == 0)
 		r = dp_bind_plan_apply(&plan, list, &o);
 	dp_bind_plan_free(&plan);
 	if (r == 0)
-		snprintf(msg, size, "%s bound to %s (rule %s)", dev->address, rule->driver, rule->name);
+		snprintf(msg, size, "%s bound to %s (rule %s)%s%s", dev->address, rule->driver,
+		         rule->name, *vf_note ? "; " : "", vf_note);
 	return r;
 }
 
@@ -109,6 +118,13 @@ static int apply_vfs(const struct dp_pci_device *dev, const struct dp_persist_ru
 		return dp_error_set(r, "%s: cannot set sriov_numvfs to %d: %s (does %s support it?)",
 		                    dev->address, rule->sriov_numvfs, strerror(-r), dev->driver);
 	snprintf(msg, size, "%s: created %d VFs (rule %s)", dev->address, rule->sriov_numvfs, rule->name);
+	/* the new VFs have no settings: the stored ones go back before any VF is bound */
+	char applied[160];
+	if ((r = dp_sriov_apply(dev->address, applied, sizeof(applied))) < 0)
+		return dp_error_set(r, "%s, but its stored VF settings were not applied: %s", msg,
+		                    dp_error_message());
+	if (r > 0)
+		snprintf(msg + strlen(msg), size - strlen(msg), "; %s", applied);
 	return 0;
 }
 

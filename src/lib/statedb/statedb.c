@@ -76,8 +76,15 @@ static const char *const migrations[] = {
 	/* 4: mediated device definitions (reserved for the mdev layer; replace this text) */
 	"SELECT 1;",
 
-	/* 5: SR-IOV VF settings (reserved for the sriov layer; replace this text) */
-	"SELECT 1;",
+	/* 5: SR-IOV VF settings, re-applied whenever the VFs are re-created; keyed by the PF's
+	 * stable identity (PCI address, or netdev name for a PF that is not PCI) and the VF
+	 * number; NULL is "not set" (the kernel's value stays) */
+	"CREATE TABLE vf_settings ("
+	" pf TEXT NOT NULL, vf INTEGER NOT NULL CHECK (vf >= 0),"
+	" mac TEXT, vlan INTEGER CHECK (vlan BETWEEN 0 AND 4095), qos INTEGER CHECK (qos BETWEEN 0 AND 7),"
+	" proto INTEGER, min_rate INTEGER, max_rate INTEGER,"
+	" spoofchk INTEGER, trust INTEGER, link_state INTEGER,"
+	" updated_at INTEGER NOT NULL, PRIMARY KEY (pf, vf));",
 
 	/* 6: claims of the kinds that are not PCI functions, keyed by what the member is rather
 	 * than where: usb "vvvv:pppp:SERIAL" (or "vvvv:pppp@PORT" without a serial), so a claim
