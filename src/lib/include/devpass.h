@@ -562,6 +562,8 @@ struct dp_claim_request {
 	const char *address;         /* this member only, NULL any */
 	pid_t pid;                   /* the process the claim lives with; 0: until released */
 	int timeout_ms;              /* for the binding writes */
+	const struct dp_vf_settings *vf;   /* sriov-vf pools: MAC/VLAN set on the VF before
+	                                      it is bound, cleared at release; NULL none */
 };
 struct dp_claim {
 	char address[DP_ADDR_LEN];   /* the pool member */

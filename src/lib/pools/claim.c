@@ -16,6 +16,7 @@
 #include "binding/binding.h"
 #include "fs/sysroot.h"
 #include "pools/units.h"
+#include "pools/vfclaim.h"
 #include "pools/view.h"
 #include "util/error.h"
 #include "util/strutil.h"
@@ -510,9 +511,13 @@ static int claim_record(const struct dp_pci_list *list, const struct dp_claim_re
 	struct pool_def *def = r == 0 ? pool_defs_find(&v.defs, req->pool) : NULL;
 	if (r == 0)
 		r = pool_claimable(def, req->pool);
+	if (r == 0)
+		r = vf_claim_check(def, req);
 	bool housekeeping = false;
 	if (r == 0)
 		r = claim_choose(&p, &v, def, req, out, &housekeeping, took);
+	if (r == 0 && req->vf)   /* before the bind: the VF's settings are the PF's to set */
+		r = vf_claim_apply(&p, out, req->vf);
 	if (r == 0 && (r = dp_fs_require_kernel()) < 0)
 		housekeeping = false;   /* the binding cannot happen: nothing at all changes */
 	if (r == 0) {
@@ -719,6 +724,9 @@ static int item_release(struct pool_db *p, const struct dp_pci_list *list, struc
 	snprintf(c->action, sizeof(c->action), "%s", !dev ? "forgotten (not present)"
 	         : policy == DP_RELEASE_RESTORE ? "restored"
 	         : policy == DP_RELEASE_KEEP_VFIO ? "kept on vfio-pci" : "quarantined");
+	if (vf_claim_undo(p, it->claim->member) < 0)   /* the device is back; the PF may be down */
+		dp_strv_addf(&out->warnings, "WARNING: the MAC/VLAN the claim set on %s could not be "
+		             "cleared: %s", it->claim->member, dp_error_message());
 	return item_forget(p, it, policy == DP_RELEASE_QUARANTINE);
 }
 
