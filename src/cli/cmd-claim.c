@@ -16,12 +16,24 @@ static int number_parse(const char *text, const char *option, long min, long max
 	return 0;
 }
 
-static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req, bool *list_only)
+/* --mac M / --vlan ID: the VF settings of an sriov-vf claim, parsed as devpass sriov set does */
+static int vf_option(const char *name, const char *value, struct dp_vf_settings *vf,
+                     struct dp_claim_request *req)
+{
+	if (dp_vf_setting_parse(name, value, vf) < 0)
+		return cli_lib_error(EXIT_USAGE);
+	req->vf = vf;
+	return 0;
+}
+
+static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req, bool *list_only,
+                            struct dp_vf_settings *vf)
 {
 	static const struct cli_option opts[] = {
 		{"for", 0, true, 'f'}, {"count", 0, true, 'c'}, {"numa", 0, true, 'n'},
 		{"address", 0, true, 'a'}, {"pid", 0, true, 'p'}, {"timeout", 0, true, 't'},
-		{"list", 0, false, 'l'}, {NULL, 0, false, 0}};
+		{"list", 0, false, 'l'}, {"mac", 0, true, 'M'}, {"vlan", 0, true, 'V'},
+		{NULL, 0, false, 0}};
 	struct cli_opts o;
 	long v = 0;
 	int c, r = 0;
@@ -40,6 +52,8 @@ static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req,
 		case 'p': r = number_parse(o.value, "--pid", 0, 0x7fffffff, &v), req->pid = (pid_t)v; break;
 		case 't': r = cli_timeout_parse(o.value, &req->timeout_ms); break;
 		case 'l': *list_only = true; break;
+		case 'M': r = vf_option("mac", o.value, vf, req); break;
+		case 'V': r = vf_option("vlan", o.value, vf, req); break;
 		}
 	}
 	if (r)
@@ -53,7 +67,7 @@ static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req,
 	}
 	if (o.nargs != 1 || !req->owner)
 		return cli_error(EXIT_USAGE, "usage: devpass claim POOL --for OWNER [--count N] [--numa N] "
-		                 "[--address ADDRESS] [--pid PID]");
+		                 "[--address ADDRESS] [--pid PID] [--mac MAC] [--vlan ID]");
 	/* the library refuses it too, in its terms; here the options are named */
 	if (req->address && req->count != 1)
 		return cli_error(EXIT_USAGE, "--address claims one device: leave --count out");
@@ -64,10 +78,11 @@ static int claim_args_parse(int argc, char **argv, struct dp_claim_request *req,
 int cmd_claim(int argc, char **argv, const struct cli_ctx *ctx)
 {
 	struct dp_claim_request req;
+	struct dp_vf_settings vf = {0};
 	struct dp_pci_list list = {0};
 	struct dp_claim_list claims;
 	bool list_only = false;
-	int r = claim_args_parse(argc, argv, &req, &list_only);
+	int r = claim_args_parse(argc, argv, &req, &list_only, &vf);
 	if (r || (r = cli_inventory_load(&list, list_only ? 0 : DP_SCAN_NAMES)))
 		return r;
 	r = list_only ? dp_claims_read(&list, req.owner, &claims) : dp_pool_claim(&list, &req, &claims);

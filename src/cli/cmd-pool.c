@@ -11,6 +11,8 @@
 struct pool_opts {
 	const char *type, *description, *on_release, *by, *pool;
 	bool replace;
+	char *tags[16];              /* create --tag KEY=VALUE, repeatable */
+	size_t ntags;
 	char **args;                 /* the positional arguments */
 	size_t nargs;
 };
@@ -18,6 +20,7 @@ struct pool_opts {
 static const struct cli_option pool_options[] = {
 	{"type", 0, true, 't'}, {"description", 0, true, 'd'}, {"on-release", 0, true, 'r'},
 	{"by", 0, true, 'b'}, {"pool", 0, true, 'p'}, {"replace", 0, false, 'R'},
+	{"tag", 0, true, 'g'},
 };
 
 /* allow: the options this sub-verb takes, from "tdrbpR" */
@@ -44,6 +47,11 @@ static int pool_opts_parse(int argc, char **argv, const char *verb, const char *
 		case 'b': o->by = p.value; break;
 		case 'p': o->pool = p.value; break;
 		case 'R': o->replace = true; break;
+		case 'g':
+			if (o->ntags == sizeof(o->tags) / sizeof(o->tags[0]))
+				return cli_error(EXIT_USAGE, "at most %zu --tag options", o->ntags);
+			o->tags[o->ntags++] = (char *)p.value;
+			break;
 		}
 	}
 	if (c < 0)
@@ -100,17 +108,21 @@ static int pool_create(int argc, char **argv, const struct cli_ctx *ctx)
 	enum dp_pool_type type = DP_POOL_PCI;
 	enum dp_release_policy policy;
 	char text[256];
-	int r = pool_opts_parse(argc, argv, "create", "tdr", &o);
+	int r = pool_opts_parse(argc, argv, "create", "tdrg", &o);
 	if (!r)
 		r = nargs_check(&o, "create", 1, 1, "NAME [--type pci|sriov-vf|usb|mdev] "
-		                "[--description TEXT] [--on-release restore|keep-vfio|quarantine]");
+		                "[--description TEXT] [--on-release restore|keep-vfio|quarantine] "
+		                "[--tag KEY=VALUE]...");
+	for (size_t i = 0; !r && i < o.ntags; i++)
+		if (dp_pool_tag_check(o.tags[i]) < 0)
+			r = cli_lib_error(EXIT_USAGE);
 	if (!r && o.type && dp_pool_type_parse(o.type, &type) < 0)
 		r = cli_lib_error(EXIT_USAGE);
 	if (!r)
 		r = policy_parse(o.on_release, &policy);
 	if (r)
 		return r;
-	if ((r = dp_pool_create(o.args[0], type, o.description, policy)) < 0)
+	if ((r = dp_pool_create_tagged(o.args[0], type, o.description, policy, o.tags, o.ntags)) < 0)
 		return lib_fail(r);
 	snprintf(text, sizeof(text), "Created pool '%s' (%s, on release: %s). Next: devpass pool rule "
 	         "add %s RULE", o.args[0], dp_pool_type_name(type), dp_release_policy_name(policy),
@@ -391,9 +403,30 @@ static const struct dp_column show_columns[] = {
 	{"members", "Members", 0, 0},
 };
 
+/* The record's columns, with Tags after On release for a pool that has tags (a pool
+ * without shows what it always showed). */
+static struct dp_table *show_table(const struct dp_strv *tags)
+{
+	static const struct dp_column tagged[] = {   /* the table keeps the array: static */
+		{"name", "Pool", DP_COL_TEXT, 0},
+		{"type", "Type", DP_COL_TEXT, 0},
+		{"description", "Description", DP_COL_TEXT, 0},
+		{"on_release", "On release", DP_COL_TEXT, 0},
+		{"tags", "Tags", DP_COL_TEXT, 0},
+		{"rules", "Rules", DP_COL_TEXT, 0},
+		{"members", "Members", 0, 0},
+	};
+	if (tags->n)
+		return dp_table_new(tagged, sizeof(tagged) / sizeof(tagged[0]));
+	return dp_table_new(show_columns, sizeof(show_columns) / sizeof(show_columns[0]));
+}
+
 static int show_print(const struct dp_pool *p, const struct dp_pool_members *m, const struct cli_ctx *ctx)
 {
-	struct dp_table *rec = dp_table_new(show_columns, sizeof(show_columns) / sizeof(show_columns[0]));
+	struct dp_strv tags = {0};
+	if (dp_pool_tags_read(p->name, &tags) < 0)
+		return lib_fail(-EIO);
+	struct dp_table *rec = show_table(&tags);
 	struct dp_table *t = dp_table_new(member_columns, sizeof(member_columns) / sizeof(member_columns[0]));
 	struct dp_strv rules = {0};
 	for (size_t i = 0; i < p->rules.n; i++)
@@ -410,6 +443,9 @@ static int show_print(const struct dp_pool *p, const struct dp_pool_members *m, 
 	dp_table_set_str(rec, "type", dp_pool_type_name(p->type));
 	dp_table_set_str(rec, "description", *p->description ? p->description : NULL);
 	dp_table_set_str(rec, "on_release", dp_release_policy_name(p->on_release));
+	if (tags.n)
+		dp_table_set_strv(rec, "tags", &tags);
+	dp_strv_free(&tags);
 	if (ctx->json)
 		dp_table_set_strv(rec, "rules", &rules);
 	else

@@ -12,7 +12,7 @@
 
 enum {
 	O_MEMORY = 1, O_CPUS, O_GPU, O_NVME, O_PASS, O_POOL, O_UEFI, O_BIOS, O_SECURE, O_CLOUD,
-	O_SSHKEY, O_GRAPHICS, O_KERNEL, O_INITRD, O_APPEND, O_NUMA, O_HUGE, O_START, O_DRY, O_TIMEOUT
+	O_SSHKEY, O_GRAPHICS, O_KERNEL, O_INITRD, O_APPEND, O_NUMA, O_HUGE, O_START, O_DRY, O_TIMEOUT, O_USB
 };
 
 static const struct cli_option create_options[] = {
@@ -23,6 +23,7 @@ static const struct cli_option create_options[] = {
 	{"graphics", 0, true, O_GRAPHICS}, {"kernel", 0, true, O_KERNEL}, {"initrd", 0, true, O_INITRD},
 	{"append", 0, true, O_APPEND}, {"numa", 0, true, O_NUMA}, {"hugepages", 0, false, O_HUGE},
 	{"start", 0, false, O_START}, {"dry-run", 'n', false, O_DRY}, {"timeout", 0, true, O_TIMEOUT},
+	{"usb", 0, true, O_USB},
 	{NULL, 0, false, 0},
 };
 
@@ -97,6 +98,32 @@ static int pool_arg(struct create_args *a, const char *value)
 	if (len == 0 || len > DP_POOL_NAME_MAX)
 		return cli_error(EXIT_USAGE, "--pool needs a pool name (POOL or POOL:COUNT)");
 	snprintf(d->spec, sizeof(d->spec), "%.*s", (int)len, value);
+	return 0;
+}
+
+/* A USB port (1-1.2), an id (046d:c52b), or a usb pool as POOL[:COUNT] */
+static int usb_arg(struct create_args *a, const char *value)
+{
+	size_t bus = strspn(value, "0123456789");
+	bool port = bus > 0 && value[bus] == '-';
+	bool id = strlen(value) == 9 && value[4] == ':' && strspn(value, "0123456789abcdefABCDEF") == 4 &&
+	          strspn(value + 5, "0123456789abcdefABCDEF") == 4;
+	if (!port && !id) {
+		int r = pool_arg(a, value);   /* the same POOL[:COUNT], then marked as USB */
+		if (r == 0)
+			a->def.devices[a->def.ndevices - 1].want = DP_VM_WANT_USB;
+		return r;
+	}
+	struct dp_vm_device *d = device_add(a, DP_VM_WANT_USB);
+	if (!d)
+		return cli_error(EXIT_FAILED, "out of memory");
+	if (port && (strlen(value) > 32 || strspn(value + bus + 1, "0123456789.") != strlen(value + bus + 1) ||
+	             !value[bus + 1]))
+		return cli_error(EXIT_USAGE, "--usb %.40s: a port is BUS-PORT[.PORT...] as sysfs names it "
+		                 "(1-1.2)", value);
+	snprintf(d->spec, sizeof(d->spec), "%s", value);
+	for (char *c = d->spec; id && *c; c++)   /* ids in lower case, as rules and lsusb have them */
+		*c = (char)(*c >= 'A' && *c <= 'F' ? *c - 'A' + 'a' : *c);
 	return 0;
 }
 
@@ -180,6 +207,7 @@ static int take(int id, const char *value, void *ctx)
 	case O_NVME: return kind_arg(a, DP_VM_WANT_NVME, value);
 	case O_PASS: return passthrough_arg(a, value);
 	case O_POOL: return pool_arg(a, value);
+	case O_USB: return usb_arg(a, value);
 	case O_NUMA: return numa_arg(a, value);
 	case O_HUGE: a->def.hugepages = true; return 0;
 	case O_START: a->start = true; return 0;

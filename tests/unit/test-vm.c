@@ -495,6 +495,39 @@ static void test_layout_random(void **state)
 		fail_msg("%u of 500 sets laid out, %u with functions sharing a port", laid_out, shared_ports);
 }
 
+/* --usb: one xHCI at its own address, then one usb-host per device, by port or by id; a
+ * spec that is neither is refused, and no controller appears without USB devices. */
+static void test_usb_args(void **state)
+{
+	(void)state;
+	struct dp_vm_def def = { .memory_mib = 512, .cpus = 1, .firmware = DP_VM_FW_BIOS,
+	                         .numa = DP_VM_NUMA_NONE };
+	snprintf(def.name, sizeof(def.name), "usb");
+	struct dp_strv hosts = {0}, argv = {0};
+	assert_int_equal(dp_vm_usb_spec_kind("3-1.2"), VM_USB_PORT);
+	assert_int_equal(dp_vm_usb_spec_kind("046d:c52b"), VM_USB_ID);
+	assert_int_equal(dp_vm_usb_spec_kind("keyboards"), VM_USB_POOL);
+	assert_int_equal(dp_vm_usb_spec_kind("1-"), VM_USB_POOL);
+	assert_int_equal(dp_vm_usb_host_add(&hosts, VM_USB_PORT, "3-1.2"), 0);
+	assert_int_equal(dp_vm_usb_host_add(&hosts, VM_USB_ID, "046d:c52b"), 0);
+	assert_int_equal(dp_vm_usb_host_add(&hosts, VM_USB_POOL, "keyboards"), -EINVAL);
+	struct dp_vm_launch l = { .def = &def, .qemu = "qemu-system-x86_64", .host_node = -1,
+	                          .rundir = "/run/x", .statedir = "/var/x", .usb_hosts = &hosts };
+	assert_int_equal(dp_vm_qemu_argv(&l, &argv), 0);
+	assert_true(argv.n >= 6);
+	assert_string_equal(argv.v[argv.n - 6], "-device");
+	assert_string_equal(argv.v[argv.n - 5], "qemu-xhci,id=xhci,bus=pcie.0,addr=0x4");
+	assert_string_equal(argv.v[argv.n - 3], "usb-host,bus=xhci.0,id=usbhost0,hostbus=3,hostport=1.2");
+	assert_string_equal(argv.v[argv.n - 1],
+	                    "usb-host,bus=xhci.0,id=usbhost1,vendorid=0x046d,productid=0xc52b");
+	dp_strv_free(&argv);
+	dp_strv_free(&hosts);
+	assert_int_equal(dp_vm_qemu_argv(&l, &argv), 0);   /* no devices: no controller */
+	for (size_t i = 0; i < argv.n; i++)
+		assert_null(strstr(argv.v[i], "xhci"));
+	dp_strv_free(&argv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest lifecycle[] = {
@@ -506,6 +539,7 @@ int main(void)
 	};
 	const struct CMUnitTest layout[] = {
 		cmocka_unit_test(test_layout_random),
+		cmocka_unit_test(test_usb_args),
 	};
 	int failed = cmocka_run_group_tests_name("vm lifecycle", lifecycle, fx_setup, fx_teardown);
 	failed += cmocka_run_group_tests_name("vm layout", layout, NULL, NULL);

@@ -439,7 +439,10 @@ void dp_foreign_list_free(struct dp_foreign_list *l);
  * (any of them). IOMMU group numbers are deliberately not a key: they change across boots. */
 enum dp_rule_key {
 	DP_RK_VENDOR, DP_RK_DEVICE, DP_RK_ID, DP_RK_SUBSYSTEM, DP_RK_CLASS, DP_RK_NAME,
-	DP_RK_ADDRESS, DP_RK_SERIAL, DP_RK_DRIVER, DP_RK_NUMA, DP_RK_PHYSFN, DP_RK_COUNT
+	DP_RK_ADDRESS, DP_RK_SERIAL, DP_RK_DRIVER, DP_RK_NUMA, DP_RK_PHYSFN,
+	DP_RK_PORT, DP_RK_CONTROLLER,            /* usb pools */
+	DP_RK_PARENT, DP_RK_TYPE,                /* mdev pools */
+	DP_RK_COUNT
 };
 struct dp_rule_term {
 	enum dp_rule_key key;
@@ -559,6 +562,8 @@ struct dp_claim_request {
 	const char *address;         /* this member only, NULL any */
 	pid_t pid;                   /* the process the claim lives with; 0: until released */
 	int timeout_ms;              /* for the binding writes */
+	const struct dp_vf_settings *vf;   /* sriov-vf pools: MAC/VLAN set on the VF before
+	                                      it is bound, cleared at release; NULL none */
 };
 struct dp_claim {
 	char address[DP_ADDR_LEN];   /* the pool member */
@@ -620,7 +625,8 @@ int dp_export(enum dp_export_target target, const struct dp_pci_list *list,
 enum dp_vm_firmware { DP_VM_FW_BIOS, DP_VM_FW_UEFI, DP_VM_FW_SECURE_BOOT };
 enum dp_vm_graphics { DP_VM_GRAPHICS_NONE, DP_VM_GRAPHICS_VNC };
 /* What a VM asks for: one entry per --gpu / --nvme / --passthrough / --pool. */
-enum dp_vm_want { DP_VM_WANT_ADDRESS, DP_VM_WANT_GPU, DP_VM_WANT_NVME, DP_VM_WANT_POOL };
+enum dp_vm_want { DP_VM_WANT_ADDRESS, DP_VM_WANT_GPU, DP_VM_WANT_NVME, DP_VM_WANT_POOL,
+                  DP_VM_WANT_USB /* spec: a port "1-1.2", an id "046d:c52b" or a usb pool */ };
 struct dp_vm_device {
 	enum dp_vm_want want;
 	char spec[128];              /* "auto", an address, a vendor ("nvidia", "10de"), a pool */
@@ -802,6 +808,38 @@ void dp_usb_list_free(struct dp_usb_list *list);
 /* text: a location "3-1.2" (or "usb3"), "vid:pid" or "vid:pid:serial" (hex ids).
  * -EINVAL malformed, -ENOENT no such device, -EEXIST vid:pid matches more than one. */
 int dp_usb_lookup(const struct dp_usb_list *list, const char *text, struct dp_usb_device **out);
+
+/* ---- pools of every kind: USB devices and mediated devices as members ------------------ */
+/* Whether every key of the rule means something for pools of this type; -EINVAL naming the
+ * key and the keys the type takes. */
+int dp_rule_check_type(const struct dp_rule *rule, enum dp_pool_type type);
+/* A USB device as rules see it (usb pools: vendor, device, id, serial, port, class, name,
+ * controller; class matches the device's class or any interface's). */
+struct dp_rule_usb_subject {
+	uint16_t vendor, product;
+	const char *serial;          /* "" none */
+	const char *port;            /* sysfs name "1-1.2": bus, then the hub ports */
+	uint8_t cls, subclass, protocol;
+	const uint8_t *if_classes;   /* one per interface */
+	size_t nifs;
+	const char *name;            /* "vendor product", "" unknown */
+	const char *controller;      /* the host controller: PCI address or platform device */
+};
+bool dp_rule_match_usb(const struct dp_rule *rule, const struct dp_rule_usb_subject *s);
+/* An mdev type on a parent as rules see it (mdev pools: parent, type, name). */
+struct dp_rule_mdev_subject {
+	const char *parent;          /* the parent device's name ("0000:00:02.0") */
+	const char *type;            /* the type id ("i915-GVTg_V5_4") */
+	const char *name;            /* the type's name attribute, "" none */
+};
+bool dp_rule_match_mdev(const struct dp_rule *rule, const struct dp_rule_mdev_subject *s);
+/* Pool tags "key=value" (physnet=NAME on an sriov-vf pool: the VFs' physical network). */
+int dp_pool_tag_check(const char *text);
+int dp_pool_create_tagged(const char *name, enum dp_pool_type type, const char *description,
+                          enum dp_release_policy on_release, char *const *tags, size_t ntags);
+int dp_pool_tags_read(const char *pool, struct dp_strv *out);   /* sorted by key */
+const char *dp_pool_tag_value(const struct dp_strv *tags, const char *key);   /* NULL none */
+
 /* ---- SR-IOV NIC VFs: settings through the PF over netlink (sriov) -------------------- */
 /* A PF is named by its netdev ("eth1") or its PCI address; its stable identity (the key
  * settings are stored under) is the PCI address, or the netdev name for a PF that is not

@@ -15,6 +15,8 @@
 
 #include "binding/binding.h"
 #include "fs/sysroot.h"
+#include "pools/units.h"
+#include "pools/vfclaim.h"
 #include "pools/view.h"
 #include "util/error.h"
 #include "util/strutil.h"
@@ -509,9 +511,13 @@ static int claim_record(const struct dp_pci_list *list, const struct dp_claim_re
 	struct pool_def *def = r == 0 ? pool_defs_find(&v.defs, req->pool) : NULL;
 	if (r == 0)
 		r = pool_claimable(def, req->pool);
+	if (r == 0)
+		r = vf_claim_check(def, req);
 	bool housekeeping = false;
 	if (r == 0)
 		r = claim_choose(&p, &v, def, req, out, &housekeeping, took);
+	if (r == 0 && req->vf)   /* before the bind: the VF's settings are the PF's to set */
+		r = vf_claim_apply(&p, out, req->vf);
 	if (r == 0 && (r = dp_fs_require_kernel()) < 0)
 		housekeeping = false;   /* the binding cannot happen: nothing at all changes */
 	if (r == 0) {
@@ -537,6 +543,13 @@ int dp_pool_claim(const struct dp_pci_list *list, const struct dp_claim_request 
 	_cleanup_(takeovers_freep) struct takeovers took = {0};
 	memset(out, 0, sizeof(*out));
 	int r = request_check(&req);
+	enum dp_pool_type type = DP_POOL_PCI;
+	if (r == 0 && unit_pool_type(req.pool, &type) == 0 && type == DP_POOL_USB) {
+		r = usb_pool_claim(&req, out);   /* nothing to bind: the record is the claim */
+		if (r < 0)
+			dp_claim_list_free(out);
+		return r;
+	}
 	if (r == 0 && req.address && (r = address_normalise(req.address, address)) == 0)
 		req.address = address;
 	if (r == 0)
@@ -711,6 +724,9 @@ static int item_release(struct pool_db *p, const struct dp_pci_list *list, struc
 	snprintf(c->action, sizeof(c->action), "%s", !dev ? "forgotten (not present)"
 	         : policy == DP_RELEASE_RESTORE ? "restored"
 	         : policy == DP_RELEASE_KEEP_VFIO ? "kept on vfio-pci" : "quarantined");
+	if (vf_claim_undo(p, it->claim->member) < 0)   /* the device is back; the PF may be down */
+		dp_strv_addf(&out->warnings, "WARNING: the MAC/VLAN the claim set on %s could not be "
+		             "cleared: %s", it->claim->member, dp_error_message());
 	return item_forget(p, it, policy == DP_RELEASE_QUARANTINE);
 }
 
@@ -765,8 +781,8 @@ static int owner_items(const struct pool_view *v, const char *owner, char addrs[
 	return r;
 }
 
-int dp_pool_release(const struct dp_pci_list *list, const char *owner, char *const *addrs,
-                    size_t naddrs, int timeout_ms, struct dp_claim_list *out)
+static int pci_release(const struct dp_pci_list *list, const char *owner, char *const *addrs,
+                       size_t naddrs, int timeout_ms, struct dp_claim_list *out)
 {
 	struct pool_db p;
 	struct pool_view v;
@@ -792,6 +808,96 @@ int dp_pool_release(const struct dp_pci_list *list, const char *owner, char *con
 	items_free(items, n);
 	pool_view_free(&v);
 	pool_db_close(&p);
+	return r;
+}
+
+/* Moves src's rows and warnings to the end of dst. */
+static int claim_lists_join(struct dp_claim_list *dst, struct dp_claim_list *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		struct dp_claim *c = claim_add(dst);
+		if (!c)
+			return dp_oom();
+		*c = src->c[i];
+		src->c[i].functions = (struct dp_strv){0};
+	}
+	for (size_t i = 0; i < src->warnings.n; i++)
+		if (dp_strv_add(&dst->warnings, src->warnings.v[i]) < 0)
+			return dp_oom();
+	if (src->next)
+		dst->next = src->next;
+	dp_claim_list_free(src);
+	return 0;
+}
+
+/* A USB port ("3-1.2") or member identity ("046d:c52b:SERIAL", "046d:c52b@3-1"); the
+ * rest is for the PCI release, which says what a PCI address looks like. */
+static bool looks_usb(const char *text)
+{
+	size_t bus = strspn(text, "0123456789");
+	if (bus > 0 && text[bus] == '-' && text[bus + 1])
+		return strspn(text + bus + 1, "0123456789.") == strlen(text + bus + 1);
+	return strlen(text) >= 9 && strspn(text, "0123456789abcdef") == 4 && text[4] == ':' &&
+	       strspn(text + 5, "0123456789abcdef") == 4 && text[9] && strchr(":@", text[9]);
+}
+
+/* PCI addresses go to the PCI release, the rest (USB ports and ids) to the unit claims. */
+static int release_split(char *const *addrs, size_t n, char ***pci, size_t *npci, char ***units,
+                         size_t *nunits)
+{
+	*pci = calloc(n + 1, sizeof(**pci));
+	*units = calloc(n + 1, sizeof(**units));
+	if (!*pci || !*units)
+		return dp_oom();
+	for (size_t i = 0; i < n; i++)
+		if (looks_usb(addrs[i]))
+			(*units)[(*nunits)++] = addrs[i];
+		else
+			(*pci)[(*npci)++] = addrs[i];
+	return 0;
+}
+
+int dp_pool_release(const struct dp_pci_list *list, const char *owner, char *const *addrs,
+                    size_t naddrs, int timeout_ms, struct dp_claim_list *out)
+{
+	_cleanup_free_ char **pci = NULL, **units = NULL;
+	size_t npci = 0, nunits = 0;
+	struct dp_claim_list unit_out = {0};
+	memset(out, 0, sizeof(*out));
+	int r = owner_check(owner);
+	if (r == 0)
+		r = release_split(addrs, naddrs, &pci, &npci, &units, &nunits);
+	int released = r == 0 && (naddrs == 0 || nunits) ?
+	               units_release(owner, units, nunits, false, timeout_ms, &unit_out) : 0;
+	if (r == 0 && released < 0) {
+		dp_claim_list_free(&unit_out);
+		return released;
+	}
+	if (r == 0 && (naddrs == 0 || npci))
+		r = pci_release(list, owner, pci, npci, timeout_ms, out);
+	if (r == -ENOENT && naddrs == 0 && released > 0)   /* the owner held only USB devices */
+		r = 0;
+	if (r == 0)
+		r = claim_lists_join(out, &unit_out);
+	dp_claim_list_free(&unit_out);
+	return r;
+}
+
+static int units_gc(int timeout_ms, struct dp_claim_list *out)
+{
+	struct dp_claim_list u = {0};
+	int r = units_release(NULL, NULL, 0, true, timeout_ms, &u);
+	r = r < 0 ? r : claim_lists_join(out, &u);
+	dp_claim_list_free(&u);
+	return r;
+}
+
+static int units_append(const char *owner, struct dp_claim_list *out)
+{
+	struct dp_claim_list u = {0};
+	int r = units_claims_read(owner, &u);
+	r = r < 0 ? r : claim_lists_join(out, &u);
+	dp_claim_list_free(&u);
 	return r;
 }
 
@@ -840,6 +946,8 @@ int dp_pool_gc(const struct dp_pci_list *list, int timeout_ms, struct dp_claim_l
 		r = items_release(&p, list, items, n, timeout_ms, out);
 	if (r == 0)
 		missing_forget(&p, &v, out);
+	if (r == 0)
+		r = units_gc(timeout_ms, out);
 	items_free(items, n);
 	pool_view_free(&v);
 	pool_db_close(&p);
@@ -884,6 +992,8 @@ int dp_claims_read(const struct dp_pci_list *list, const char *owner, struct dp_
 		if (r < 0)
 			r = dp_oom();
 	}
+	if (r == 0)
+		r = units_append(owner, out);
 	if (r < 0)
 		dp_claim_list_free(out);
 	items_free(items, n);

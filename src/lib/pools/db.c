@@ -5,8 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 
+#include "fs/sysroot.h"
 #include "pools/db.h"
 #include "statedb/statedb.h"
 #include "util/error.h"
@@ -268,4 +270,28 @@ struct pool_def *pool_defs_find(const struct pool_defs *defs, const char *name)
 int pool_missing_error(const char *name)
 {
 	return dp_error_set_remedy(-ENOENT, DP_REMEDY_POOL_CREATE, name, "no pool named '%s'", name);
+}
+
+/* ---- the processes claims live with --------------------------------------------- */
+
+long long pid_start_time(int pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "proc/%d/stat", pid);
+	if (dp_fs_read_line(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	char *p = strrchr(buf, ')');   /* the command name may hold spaces and parentheses */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoll(p + 1, NULL, 10) : 0;
+}
+
+bool pid_alive(int pid, long long start)
+{
+	if (pid <= 0)
+		return true;   /* a claim without a process lasts until released */
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return false;
+	long long now = pid_start_time(pid);
+	return !(start && now && now != start);
 }

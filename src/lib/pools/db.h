@@ -42,6 +42,11 @@ int pool_missing_error(const char *name);
 int pool_copy(struct dp_pool *dst, const struct dp_pool *src);
 void pool_free(struct dp_pool *pool);
 
+/* Whether a claim's process still runs (pid 0: a claim without one, always); its start
+ * time from /proc, which tells a recycled pid apart. */
+bool pid_alive(int pid, long long start);
+long long pid_start_time(int pid);
+
 DEFINE_CLEANUP_STRUCT(pool_db, pool_db_close)
 DEFINE_CLEANUP_STRUCT(pool_defs, pool_defs_free)
 /* a pool_db that owns nothing yet, for _cleanup_(pool_db_closep) */

@@ -95,7 +95,11 @@ static void nova_pool(struct export_ctx *x, const struct dp_pool *pool, struct j
                       struct json_object *aliases, struct dp_strv *requests)
 {
 	_cleanup_(dp_strv_freep) struct dp_strv seen = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv tags = {0};
 	const char *type = NULL;
+	/* VFs for Neutron's SR-IOV ports name the physical network their uplink is on */
+	x->out_of_memory |= dp_pool_tags_read(pool->name, &tags) == -ENOMEM;
+	const char *physnet = pool->type == DP_POOL_SRIOV_VF ? dp_pool_tag_value(&tags, "physnet") : NULL;
 	for (size_t i = 0; i < x->members.n; i++) {
 		const struct dp_pool_member *m = &x->members.m[i];
 		if (strcmp(m->pool, pool->name) != 0 || !member_exportable(m))
@@ -114,6 +118,8 @@ static void nova_pool(struct export_ctx *x, const struct dp_pool *pool, struct j
 		json_object_object_add(spec, "vendor_id", json_object_new_string(vendor));
 		json_object_object_add(spec, "product_id", json_object_new_string(product));
 		json_object_object_add(spec, "address", json_object_new_string(m->address));
+		if (physnet)
+			json_object_object_add(spec, "physical_network", json_object_new_string(physnet));
 		json_object_array_add(specs, spec);
 		char key[16];
 		snprintf(key, sizeof(key), "%s:%s", vendor, product);
@@ -431,6 +437,19 @@ static void pve_text(FILE *f, struct json_object *mapping)
 	fputc('\n', f);
 }
 
+/* usb.cfg's map: by vid:pid, and by the port too when the member is known by its port (no
+ * serial: its identity in the claims is vid:pid@port) */
+static struct json_object *pve_usb_map(const struct dp_pool_member *m, const char *node)
+{
+	struct json_object *o = json_object_new_object();
+	char id[16];
+	snprintf(id, sizeof(id), "%04x:%04x", m->vendor, m->device);
+	json_object_object_add(o, "node", json_object_new_string(node));
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "path", json_object_new_string(m->address));
+	return o;
+}
+
 /* Proxmox's pve-configid */
 static bool pve_id_valid(const char *name)
 {
@@ -450,12 +469,8 @@ static int proxmox_export(struct export_ctx *x)
 	        "# Proxmox picks the first free map entry of a mapping when a VM starts.\n\n", node);
 	for (size_t p = 0; p < x->pools.n; p++) {
 		const struct dp_pool *pool = &x->pools.p[p];
-		if (!pool_wanted(x, pool) || pool->type == DP_POOL_USB) {
-			if (pool_wanted(x, pool))
-				dp_strv_addf(x->warnings, "WARNING: pool '%s' (usb) is left out: Proxmox USB "
-				             "mappings live in usb.cfg, one device per node", pool->name);
+		if (!pool_wanted(x, pool))
 			continue;
-		}
 		if (!pve_id_valid(pool->name)) {
 			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out: a Proxmox mapping id has at "
 			             "least 2 characters, starts with a letter and holds letters, digits, '-' "
@@ -468,10 +483,26 @@ static int proxmox_export(struct export_ctx *x)
 			json_object_object_add(mapping, "description", json_object_new_string(pool->description));
 		if (pool->type == DP_POOL_MDEV)
 			json_object_object_add(mapping, "mdev", json_object_new_boolean(1));
-		for (size_t i = 0; i < x->members.n; i++)
-			if (strcmp(x->members.m[i].pool, pool->name) == 0 && member_exportable(&x->members.m[i]))
-				json_object_array_add(maps, pve_map(&x->members.m[i], node));
+		bool usb = pool->type == DP_POOL_USB;
+		for (size_t i = 0; i < x->members.n; i++) {
+			const struct dp_pool_member *m = &x->members.m[i];
+			if (strcmp(m->pool, pool->name) != 0 || !member_exportable(m))
+				continue;
+			if (usb && json_object_array_length(maps) > 0) {   /* a USB mapping: one per node */
+				dp_strv_addf(x->warnings, "WARNING: %s of pool '%s' is left out: a Proxmox USB "
+				             "mapping holds one device per node", m->address, pool->name);
+				continue;
+			}
+			json_object_array_add(maps, usb ? pve_usb_map(m, node) : pve_map(m, node));
+		}
 		json_object_object_add(mapping, "map", maps);
+		if (usb && json_object_array_length(maps) == 0)
+			dp_strv_addf(x->warnings, "WARNING: pool '%s' (usb) is left out: it has no member to "
+			             "map in usb.cfg", pool->name);
+		if (usb && json_object_array_length(maps) > 0) {   /* the other file: said so */
+			json_object_object_add(mapping, "file", json_object_new_string("usb.cfg"));
+			fprintf(x->text, "# /etc/pve/mapping/usb.cfg:\n");
+		}
 		if (json_object_array_length(maps) == 0) {   /* Proxmox drops a mapping without map */
 			if (pool->type == DP_POOL_MDEV)
 				dp_strv_addf(x->warnings, "WARNING: pool '%s' (mdev) is left out: devpass has no "

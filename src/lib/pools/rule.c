@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "devpass.h"
 #include "alloc-util.h"
@@ -20,10 +21,12 @@ static const char *const key_names[DP_RK_COUNT] = {
 	[DP_RK_VENDOR] = "vendor", [DP_RK_DEVICE] = "device", [DP_RK_ID] = "id",
 	[DP_RK_SUBSYSTEM] = "subsystem", [DP_RK_CLASS] = "class", [DP_RK_NAME] = "name",
 	[DP_RK_ADDRESS] = "address", [DP_RK_SERIAL] = "serial", [DP_RK_DRIVER] = "driver",
-	[DP_RK_NUMA] = "numa", [DP_RK_PHYSFN] = "physfn",
+	[DP_RK_NUMA] = "numa", [DP_RK_PHYSFN] = "physfn", [DP_RK_PORT] = "port",
+	[DP_RK_CONTROLLER] = "controller", [DP_RK_PARENT] = "parent", [DP_RK_TYPE] = "type",
 };
 
-#define KEY_LIST "vendor, device, id, subsystem, class, name, address, serial, driver, numa, physfn"
+#define KEY_LIST "vendor, device, id, subsystem, class, name, address, serial, driver, numa, " \
+                 "physfn; usb pools: port, controller; mdev pools: parent, type"
 #define GLOB_CHARS "*?[]!"
 #define HEX_CHARS "0123456789abcdefABCDEF"
 
@@ -163,14 +166,42 @@ static bool address_normalise(char *v, size_t size)
 	return true;
 }
 
+/* USB class codes by the names lsusb shows them under (usb.ids "C" lines, shortened). */
+static const struct usb_class_name {
+	const char *name;
+	uint8_t code;
+} usb_classes[] = {
+	{"audio", 0x01}, {"comm", 0x02}, {"hid", 0x03}, {"physical", 0x05}, {"image", 0x06},
+	{"printer", 0x07}, {"storage", 0x08}, {"hub", 0x09}, {"cdc-data", 0x0a},
+	{"smartcard", 0x0b}, {"security", 0x0d}, {"video", 0x0e}, {"healthcare", 0x0f},
+	{"wireless", 0xe0}, {"misc", 0xef}, {"app", 0xfe}, {"vendor", 0xff},
+};
+
+/* -1 when the name is not a USB class name */
+static int usb_class_code(const char *v)
+{
+	for (size_t i = 0; i < sizeof(usb_classes) / sizeof(usb_classes[0]); i++)
+		if (strcasecmp(usb_classes[i].name, v) == 0)
+			return usb_classes[i].code;
+	return -1;
+}
+
+/* PCI class names and hex, or USB class names: which applies is the pool type's affair. */
 static bool class_valid(char *v)
 {
 	struct dp_pci_filter f;
 	dp_filter_init(&f);
-	if (dp_filter_set_class(&f, v) < 0)
+	if (dp_filter_set_class(&f, v) < 0 && (has_glob(v) || usb_class_code(v) < 0))
 		return false;
 	lower(v);
 	return true;
+}
+
+/* USB ports are "BUS-PORT[.PORT...]", as sysfs names them (root hubs "usbN" are not members). */
+static bool port_valid(const char *v)
+{
+	size_t n = strlen(v);
+	return n > 0 && n < 40 && strspn(v, "0123456789.-" GLOB_CHARS) == n;
 }
 
 static bool numa_valid(const char *v)
@@ -197,6 +228,7 @@ static const char *value_hint(enum dp_rule_key key)
 	case DP_RK_PHYSFN: return "a PCI address DDDD:BB:SS.F or BB:SS.F, globs allowed (0000:8?:00.*)";
 	case DP_RK_NUMA: return "a NUMA node number, or none";
 	case DP_RK_DRIVER: return "a driver name (glob allowed), or none for unbound devices";
+	case DP_RK_PORT: return "a USB port BUS-PORT[.PORT...] as sysfs names it (1-1.2), globs allowed";
 	default: return "a glob";
 	}
 }
@@ -213,7 +245,8 @@ static bool value_normalise(enum dp_rule_key key, char *v, size_t size)
 	case DP_RK_PHYSFN: return address_normalise(v, size);
 	case DP_RK_NUMA: return numa_valid(v);
 	case DP_RK_DRIVER: return driver_valid(v);
-	default: return true;   /* name, serial: any glob */
+	case DP_RK_PORT: return port_valid(v);
+	default: return true;   /* name, serial, controller, parent, type: any glob */
 	}
 }
 
@@ -477,6 +510,134 @@ bool dp_rule_match(const struct dp_rule *rule, const struct dp_rule_subject *s)
 {
 	for (size_t i = 0; i < rule->n; i++)
 		if (!term_match(&rule->terms[i], s))
+			return false;
+	return rule->n > 0;
+}
+
+/* ---- keys per pool type, and the subjects of the other kinds ------------------------- */
+
+/* As pool types are spelled (db.c is above the rules: they cannot ask it) */
+static const char *type_label(enum dp_pool_type type)
+{
+	return type == DP_POOL_USB ? "usb" : type == DP_POOL_MDEV ? "mdev"
+	       : type == DP_POOL_SRIOV_VF ? "sriov-vf" : "pci";
+}
+
+static const char *type_keys(enum dp_pool_type type)
+{
+	switch (type) {
+	case DP_POOL_USB: return "vendor, device, id, serial, port, class, name, controller";
+	case DP_POOL_MDEV: return "parent, type, name";
+	default: return "vendor, device, id, subsystem, class, name, address, serial, driver, "
+	                "numa, physfn";
+	}
+}
+
+static bool type_has_key(enum dp_pool_type type, enum dp_rule_key key)
+{
+	switch (type) {
+	case DP_POOL_USB:
+		return key == DP_RK_VENDOR || key == DP_RK_DEVICE || key == DP_RK_ID ||
+		       key == DP_RK_SERIAL || key == DP_RK_PORT || key == DP_RK_CLASS ||
+		       key == DP_RK_NAME || key == DP_RK_CONTROLLER;
+	case DP_POOL_MDEV:
+		return key == DP_RK_PARENT || key == DP_RK_TYPE || key == DP_RK_NAME;
+	default:
+		return key <= DP_RK_PHYSFN;
+	}
+}
+
+/* A class value this type cannot match: a USB name in a PCI pool, or a PCI name in a USB one. */
+static const char *class_misfit(enum dp_pool_type type, const struct dp_strv *values)
+{
+	for (size_t i = 0; i < values->n; i++) {
+		struct dp_pci_filter f;
+		dp_filter_init(&f);
+		bool pci = dp_filter_set_class(&f, values->v[i]) == 0;
+		bool usb = usb_class_code(values->v[i]) >= 0 || (strlen(values->v[i]) == 2 && pci);
+		if (type == DP_POOL_USB ? !usb : !pci)
+			return values->v[i];
+	}
+	return NULL;
+}
+
+int dp_rule_check_type(const struct dp_rule *rule, enum dp_pool_type type)
+{
+	for (size_t i = 0; i < rule->n; i++) {
+		const struct dp_rule_term *t = &rule->terms[i];
+		const char *bad = t->key == DP_RK_CLASS ? class_misfit(type, &t->values) : NULL;
+		if (!type_has_key(type, t->key))
+			return dp_error_set(-EINVAL, "%s= is not a key of %s pools (their keys: %s)",
+			                    key_names[t->key], type_label(type), type_keys(type));
+		if (bad)
+			return dp_error_set(-EINVAL, "class=%s is not a %s class (%s)", bad,
+			                    type == DP_POOL_USB ? "USB" : "PCI",
+			                    type == DP_POOL_USB ? "2 hex digits or a USB class name: hid, "
+			                    "storage, audio, video, printer, smartcard, wireless, vendor, ..."
+			                                        : dp_filter_class_names());
+	}
+	return 0;
+}
+
+static bool usb_class_any(const struct dp_strv *values, const struct dp_rule_usb_subject *s)
+{
+	for (size_t i = 0; i < values->n; i++) {
+		int code = usb_class_code(values->v[i]);
+		if (code < 0)
+			code = (int)strtol(values->v[i], NULL, 16);
+		if (s->cls == code)
+			return true;
+		for (size_t k = 0; k < s->nifs; k++)
+			if (s->if_classes[k] == code)
+				return true;
+	}
+	return false;
+}
+
+static bool usb_term_match(const struct dp_rule_term *t, const struct dp_rule_usb_subject *s)
+{
+	char buf[16];
+	switch (t->key) {
+	case DP_RK_VENDOR:
+		snprintf(buf, sizeof(buf), "%04x", s->vendor);
+		return glob_any(&t->values, buf, 0);
+	case DP_RK_DEVICE:
+		snprintf(buf, sizeof(buf), "%04x", s->product);
+		return glob_any(&t->values, buf, 0);
+	case DP_RK_ID:
+		snprintf(buf, sizeof(buf), "%04x:%04x", s->vendor, s->product);
+		return glob_any(&t->values, buf, 0);
+	case DP_RK_SERIAL: return *s->serial && glob_any(&t->values, s->serial, 0);
+	case DP_RK_PORT: return glob_any(&t->values, s->port, 0);
+	case DP_RK_CLASS: return usb_class_any(&t->values, s);
+	case DP_RK_NAME: return glob_any(&t->values, s->name, FNM_CASEFOLD);
+	case DP_RK_CONTROLLER: return glob_any(&t->values, s->controller, 0);
+	default: return false;   /* a PCI key: dp_rule_check_type keeps these out */
+	}
+}
+
+bool dp_rule_match_usb(const struct dp_rule *rule, const struct dp_rule_usb_subject *s)
+{
+	for (size_t i = 0; i < rule->n; i++)
+		if (!usb_term_match(&rule->terms[i], s))
+			return false;
+	return rule->n > 0;
+}
+
+static bool mdev_term_match(const struct dp_rule_term *t, const struct dp_rule_mdev_subject *s)
+{
+	switch (t->key) {
+	case DP_RK_PARENT: return glob_any(&t->values, s->parent, 0);
+	case DP_RK_TYPE: return glob_any(&t->values, s->type, 0);
+	case DP_RK_NAME: return glob_any(&t->values, s->name, FNM_CASEFOLD);
+	default: return false;
+	}
+}
+
+bool dp_rule_match_mdev(const struct dp_rule *rule, const struct dp_rule_mdev_subject *s)
+{
+	for (size_t i = 0; i < rule->n; i++)
+		if (!mdev_term_match(&rule->terms[i], s))
 			return false;
 	return rule->n > 0;
 }

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "pools/tags.h"
+#include "pools/units.h"
 #include "pools/view.h"
 #include "statedb/statedb.h"
 #include "util/strutil.h"
@@ -68,27 +70,44 @@ static int pool_insert(struct pool_db *p, const struct dp_pool *pool)
 	                   dp_release_policy_name(pool->on_release), pool->created_at);
 }
 
+struct create_args {
+	struct dp_pool pool;
+	char *const *tags;
+	size_t ntags;
+};
+
+/* The pool and its tags, in one transaction: a bad tag leaves no pool behind. */
 static int create_txn(struct pool_db *p, struct pool_defs *defs, void *arg)
 {
-	const struct dp_pool *pool = arg;
-	if (pool_defs_find(defs, pool->name))
-		return dp_error_set(-EEXIST, "a pool named '%s' exists already", pool->name);
-	return pool_insert(p, pool);
+	const struct create_args *a = arg;
+	if (pool_defs_find(defs, a->pool.name))
+		return dp_error_set(-EEXIST, "a pool named '%s' exists already", a->pool.name);
+	int r = pool_insert(p, &a->pool);
+	return r < 0 ? r : pool_tags_insert(p, sqlite3_last_insert_rowid(p->db), a->tags, a->ntags);
+}
+
+int dp_pool_create_tagged(const char *name, enum dp_pool_type type, const char *description,
+                          enum dp_release_policy on_release, char *const *tags, size_t ntags)
+{
+	int r = name_check(name);
+	if (r == 0)
+		r = description_check(description);
+	for (size_t i = 0; r == 0 && i < ntags; i++)
+		r = dp_pool_tag_check(tags[i]);
+	if (r < 0)
+		return r;
+	struct create_args a = {.pool = {.type = type, .on_release = on_release,
+	                                 .description = (char *)(description ? description : ""),
+	                                 .created_at = (long long)time(NULL)},
+	                        .tags = tags, .ntags = ntags};
+	snprintf(a.pool.name, sizeof(a.pool.name), "%s", name);
+	return pool_txn(create_txn, &a);
 }
 
 int dp_pool_create(const char *name, enum dp_pool_type type, const char *description,
                    enum dp_release_policy on_release)
 {
-	int r = name_check(name);
-	if (r == 0)
-		r = description_check(description);
-	if (r < 0)
-		return r;
-	struct dp_pool pool = {.type = type, .on_release = on_release,
-	                       .description = (char *)(description ? description : ""),
-	                       .created_at = (long long)time(NULL)};
-	snprintf(pool.name, sizeof(pool.name), "%s", name);
-	return pool_txn(create_txn, &pool);
+	return dp_pool_create_tagged(name, type, description, on_release, NULL, 0);
 }
 
 /* A pool holding devices cannot go: its claims would lose their policy. */
@@ -179,6 +198,8 @@ static int members_resync(struct pool_db *p, const struct dp_pci_list *list, con
 		r = view_prints_prune(&v, p, def);
 	if (r == 0 && d)
 		r = view_members(&v, p, def, true, &m);
+	if (r == 0 && d && d->pool.type == DP_POOL_USB)
+		r = usb_members(p, &v.defs, d, &m);
 	int count = 0;
 	for (size_t i = 0; i < m.n; i++)
 		count += m.m[i].state != DP_MEMBER_MISSING;
@@ -197,7 +218,8 @@ static int rule_add_txn(struct pool_db *p, struct pool_defs *defs, void *arg)
 	int r = dp_rule_parse(a->text, &rule, NULL);
 	if (r < 0)
 		return r;
-	if (dp_strv_contains(&d->pool.rules, rule.text))
+	r = dp_rule_check_type(&rule, d->pool.type);
+	if (r == 0 && dp_strv_contains(&d->pool.rules, rule.text))
 		r = dp_error_set(-EEXIST, "pool '%s' has this rule already: %s", a->name, rule.text);
 	if (r == 0)
 		r = pool_db_run(p, "add the rule", "INSERT INTO rules (pool_id, position, text) VALUES "
@@ -225,7 +247,9 @@ int dp_pool_rule_matches(const char *name, const char *text, const struct dp_pci
 		r = pool_view_build(&p, list, &v, false);
 		const struct pool_def *d = r == 0 ? pool_defs_find(&v.defs, name) : NULL;
 		if (r == 0)
-			r = d ? (int)view_rule_count(&v, d->pool.type, &rule) : pool_missing_error(name);
+			r = !d ? pool_missing_error(name)
+			       : d->pool.type == DP_POOL_USB ? (int)usb_rule_count(&rule)
+			                                     : (int)view_rule_count(&v, d->pool.type, &rule);
 		pool_view_free(&v);
 	}
 	pool_db_close(&p);
@@ -390,7 +414,9 @@ static int import_pool_parse(struct json_object *o, size_t index, struct dp_pool
 		if (!json_object_is_type(t, json_type_string))
 			return dp_error_set(-EINVAL, "pool '%s' of the import: rule %zu is not a string",
 			                    name, i + 1);
-		if ((r = dp_rule_parse(json_object_get_string(t), &rule, NULL)) < 0) {
+		if ((r = dp_rule_parse(json_object_get_string(t), &rule, NULL)) < 0 ||
+		    (r = dp_rule_check_type(&rule, pool->type)) < 0) {
+			dp_rule_free(&rule);   /* a failed parse left it empty */
 			char why[1024];   /* the message is rewritten in the buffer it is read from */
 			snprintf(why, sizeof(why), "%s", dp_error_message());
 			return dp_error_set(r, "pool '%s' of the import, rule %zu: %s", name, i + 1, why);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "fs/sysroot.h"
+#include "pools/units.h"
 #include "pools/view.h"
 #include "statedb/statedb.h"
 #include "inventory/inventory.h"
@@ -18,28 +19,6 @@
 
 /* The start time (clock ticks after boot) tells a process from a later one that was given
  * the same pid. 0 when /proc does not say (a --root tree). */
-long long pid_start_time(int pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "proc/%d/stat", pid);
-	if (dp_fs_read_line(path, buf, sizeof(buf)) <= 0)
-		return 0;
-	char *p = strrchr(buf, ')');   /* the command name may hold spaces and parentheses */
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	return p ? strtoll(p + 1, NULL, 10) : 0;
-}
-
-bool pid_alive(int pid, long long start)
-{
-	if (pid <= 0)
-		return true;   /* a claim without a process lasts until released */
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return false;
-	long long now = pid_start_time(pid);
-	return !(start && now && now != start);
-}
-
 /* ---- loading ------------------------------------------------------------------------- */
 
 static const char *text_col(sqlite3_stmt *st, int col)
@@ -651,7 +630,10 @@ int dp_pool_members_read(const struct dp_pci_list *list, const char *pool,
 	if (r == 0 && pool && !pool_defs_find(&v.defs, pool))
 		r = pool_missing_error(pool);
 	for (size_t d = 0; r == 0 && d < v.defs.n; d++)
-		if (!pool || strcmp(v.defs.d[d].pool.name, pool) == 0)
+		if ((!pool || strcmp(v.defs.d[d].pool.name, pool) == 0) &&
+		    v.defs.d[d].pool.type == DP_POOL_USB)
+			r = usb_members(&p, &v.defs, &v.defs.d[d], out);
+		else if (!pool || strcmp(v.defs.d[d].pool.name, pool) == 0)
 			r = view_members(&v, &p, d, false, out);
 	if (r == 0)
 		r = conflicts_collect(&v, &out->conflicts);

@@ -73,8 +73,6 @@ int view_prints_prune(struct pool_view *v, struct pool_db *p, size_t def);
 /* What differs between the recorded and the present identity (*out; NULL when nothing);
  * -ENOMEM. */
 int view_print_diff(struct pool_view *v, const struct view_fingerprint *f, size_t i, char **out);
-bool pid_alive(int pid, long long start);
-long long pid_start_time(int pid);
 
 
 #endif

@@ -94,8 +94,24 @@ static const char *const migrations[] = {
 	" spoofchk INTEGER, trust INTEGER, link_state INTEGER,"
 	" updated_at INTEGER NOT NULL, PRIMARY KEY (pf, vf));",
 
-	/* 6: pool members and claims of every kind (reserved for pools; replace this text) */
-	"SELECT 1;",
+	/* 6: claims of the kinds that are not PCI functions, keyed by what the member is rather
+	 * than where: usb "vvvv:pppp:SERIAL" (or "vvvv:pppp@PORT" without a serial), so a claim
+	 * survives a replug and a reboot; mdev the UUID devpass created. place: the port or the
+	 * parent when claimed, detail: the mdev type. Pool tags (sriov-vf physnet=...) and the
+	 * VF settings a claim asked for, undone at release. */
+	"CREATE TABLE unit_claims ("
+	" kind TEXT NOT NULL CHECK (kind IN ('usb', 'mdev')), unit TEXT NOT NULL,"
+	" pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE RESTRICT,"
+	" owner TEXT NOT NULL, pid INTEGER NOT NULL, pid_start INTEGER NOT NULL,"
+	" claimed_at INTEGER NOT NULL, place TEXT NOT NULL DEFAULT '',"
+	" detail TEXT NOT NULL DEFAULT '', PRIMARY KEY (kind, unit));"
+	"CREATE INDEX unit_claims_owner ON unit_claims (owner);"
+	"CREATE TABLE pool_tags ("
+	" pool_id INTEGER NOT NULL REFERENCES pools(id) ON DELETE CASCADE,"
+	" key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (pool_id, key));"
+	"CREATE TABLE claim_vf_settings ("
+	" address TEXT PRIMARY KEY REFERENCES claims(address) ON DELETE CASCADE,"
+	" mac TEXT NOT NULL DEFAULT '', vlan INTEGER NOT NULL DEFAULT -1);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -17,6 +17,7 @@ void dp_vm_plan_free(struct dp_vm_plan *p)
 	free(p->fns);
 	dp_strv_free(&p->explicit_addrs);
 	dp_strv_free(&p->pool_preview);
+	dp_strv_free(&p->usb_hosts);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -104,9 +105,10 @@ static int plan_devices(struct dp_vm_plan *p, const struct dp_vm_def *def,
 	for (size_t i = 0; i < def->ndevices; i++) {
 		const struct dp_vm_device *d = &def->devices[i];
 		const char *addr = d->want == DP_VM_WANT_ADDRESS ? d->spec : d->address;
-		if (d->want != DP_VM_WANT_POOL && !addr[0])
+		if (d->want != DP_VM_WANT_POOL && d->want != DP_VM_WANT_USB && !addr[0])
 			continue;   /* a gpu/nvme request nothing was chosen for: its FAIL is reported */
 		int ret = d->want == DP_VM_WANT_POOL ? plan_pool(p, list, d, preview, r)
+		          : d->want == DP_VM_WANT_USB ? dp_vm_plan_usb(p, d, r)
 		          : plan_address(p, list, addr, d->options, r);
 		if (ret < 0)
 			return ret;
@@ -202,7 +204,7 @@ int dp_vm_plan_argv(const struct dp_vm_plan *p, const struct dp_vm_options *o, s
 		.fw_code = hp->code, .fw_vars = hp->vars, .disk = def->image ? hp->disk : NULL,
 		.seed = def->user_data ? hp->seed : NULL, .kernel = hp->kernel, .initrd = hp->initrd,
 		.rundir = hp->rundir, .statedir = hp->statedir,
-		.fns = p->fns, .nfns = p->nfns, .nports = p->nports,
+		.fns = p->fns, .nfns = p->nfns, .nports = p->nports, .usb_hosts = &p->usb_hosts,
 	};
 	return dp_vm_qemu_argv(&l, argv);
 }

@@ -2,6 +2,7 @@
  * QEMU places by itself can collide with them:
  *   pcie.0 00.0 host bridge, 01.0 VGA (vnc), 02.0 virtio-net, 03.0 virtio-blk disk,
  *          1f.x the q35 chipset (the seed CD-ROM hangs off its AHCI, ide.2)
+ *   pcie.0 04.0 qemu-xhci, when USB devices are passed (usb-host on its bus xhci.0)
  *   pcie.0 10.0-17.7 one pcie-root-port per passed host slot, chassis = port = index+1
  * A host slot's functions of one IOMMU group share a port (a GPU and its audio: 00.0 with
  * multifunction=on, 00.1); functions of other groups (SR-IOV VFs) get ports of their own,
@@ -178,9 +179,22 @@ static int args_passthrough(const struct dp_vm_launch *l, struct dp_strv *argv)
 	return 0;
 }
 
+/* One xHCI controller (pcie.0 04.0) carries every passed USB device; usb-host follows the
+ * port (a replug there is the same device to the guest) or the ids it is given. */
+static int args_usb(const struct dp_vm_launch *l, struct dp_strv *argv)
+{
+	if (!l->usb_hosts || l->usb_hosts->n == 0)
+		return 0;
+	int r = add(argv, "-device", "qemu-xhci,id=xhci,bus=pcie.0,addr=0x4");
+	for (size_t i = 0; r == 0 && i < l->usb_hosts->n; i++)
+		r = addf(argv, "-device", "usb-host,bus=xhci.0,id=usbhost%zu,%s", i, l->usb_hosts->v[i]);
+	return r;
+}
+
 /* The whole command line; l->fns must have been laid out by dp_vm_guest_layout. */
 int dp_vm_qemu_argv(const struct dp_vm_launch *l, struct dp_strv *argv)
 {
 	return add(argv, l->qemu, NULL) ?: args_machine(l, argv) ?: args_firmware(l, argv) ?:
-	       args_media(l, argv) ?: args_io(l, argv) ?: args_passthrough(l, argv);
+	       args_media(l, argv) ?: args_io(l, argv) ?: args_passthrough(l, argv) ?:
+	       args_usb(l, argv);
 }

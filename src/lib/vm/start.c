@@ -78,19 +78,36 @@ static int bind_explicit(const struct dp_vm_plan *p, const struct dp_pci_list *l
 }
 
 /* Pool requests of one pool are summed: a claim counts what the owner holds already. */
+static bool wants_pool(const struct dp_vm_device *d)
+{
+	return d->want == DP_VM_WANT_POOL ||
+	       (d->want == DP_VM_WANT_USB && dp_vm_usb_spec_kind(d->spec) == VM_USB_POOL);
+}
+
 static unsigned pool_total(const struct dp_vm_def *def, size_t upto, const char *pool, bool *first)
 {
 	unsigned total = 0;
 	*first = true;
 	for (size_t i = 0; i < def->ndevices; i++) {
 		const struct dp_vm_device *d = &def->devices[i];
-		if (d->want != DP_VM_WANT_POOL || strcmp(d->spec, pool) != 0)
+		if (!wants_pool(d) || strcmp(d->spec, pool) != 0)
 			continue;
 		if (i < upto)
 			*first = false;
 		total += d->count ? d->count : 1;
 	}
 	return total;
+}
+
+/* A claimed USB device goes to usb-host by the port it is on now; one a claim holds while
+ * it is unplugged, by its ids (the guest gets it when it is back). */
+static int usb_claimed_add(struct dp_vm_plan *p, const struct dp_claim *c)
+{
+	if (c->address[0])
+		return dp_vm_usb_host_add(&p->usb_hosts, VM_USB_PORT, c->address);
+	char id[10];
+	snprintf(id, sizeof(id), "%s", c->functions.n ? c->functions.v[0] : "");
+	return dp_vm_usb_host_add(&p->usb_hosts, VM_USB_ID, id);
 }
 
 /* Claims every pool request for the owner with pid; the claimed functions join the plan. */
@@ -102,7 +119,7 @@ int dp_vm_claim_pools(struct dp_vm_plan *p, const struct dp_pci_list *list, pid_
 	for (size_t i = 0; i < p->def->ndevices; i++) {
 		const struct dp_vm_device *d = &p->def->devices[i];
 		bool first;
-		if (d->want != DP_VM_WANT_POOL)
+		if (!wants_pool(d))
 			continue;
 		struct dp_claim_request req = { .pool = d->spec, .owner = owner, .pid = pid,
 		                                .count = pool_total(p->def, i, d->spec, &first),
@@ -112,7 +129,8 @@ int dp_vm_claim_pools(struct dp_vm_plan *p, const struct dp_pci_list *list, pid_
 		struct dp_claim_list out = {0};
 		int r = dp_pool_claim(list, &req, &out);
 		for (size_t c = 0; r == 0 && add && c < out.n; c++)
-			r = dp_vm_plan_add_functions(p, list, &out.c[c].functions, d->spec);
+			r = d->want == DP_VM_WANT_USB ? usb_claimed_add(p, &out.c[c])
+			                              : dp_vm_plan_add_functions(p, list, &out.c[c].functions, d->spec);
 		dp_claim_list_free(&out);
 		if (r < 0)
 			return r;

@@ -57,6 +57,7 @@ struct dp_vm_launch {
 	struct dp_vm_hostfn *fns;
 	size_t nfns;
 	int nports;
+	const struct dp_strv *usb_hosts;   /* usb-host options: "hostbus=1,hostport=1.2" */
 };
 int dp_vm_guest_layout(struct dp_vm_hostfn *fns, size_t n);
 int dp_vm_qemu_argv(const struct dp_vm_launch *l, struct dp_strv *argv);
@@ -69,15 +70,24 @@ struct dp_vm_plan {
 	int nports;
 	struct dp_strv explicit_addrs;   /* named or chosen devices (their groups come along) */
 	struct dp_strv pool_preview;     /* pool members a claim would pick now */
+	struct dp_strv usb_hosts;        /* usb-host options, one per passed USB device */
 	int host_node;               /* DP_NO_NUMA: no binding of memory and vCPUs */
 	char hugepages_dir[256];     /* root-relative hugetlbfs mount, "" none */
 };
 void dp_vm_plan_free(struct dp_vm_plan *p);
+/* What a --usb spec names: a port (follows a replug there), an id, or a usb pool. */
+enum vm_usb_spec { VM_USB_PORT, VM_USB_ID, VM_USB_POOL };
+enum vm_usb_spec dp_vm_usb_spec_kind(const char *spec);
+/* usb-host's options for a port "B-P[.P...]" or an id "vvvv:pppp[...]"; -EINVAL otherwise */
+int dp_vm_usb_host_add(struct dp_strv *hosts, enum vm_usb_spec kind, const char *spec);
 DEFINE_CLEANUP_STRUCT(dp_vm_plan, dp_vm_plan_free)
 const char *dp_vm_qemu_binary(const struct dp_vm_options *o);
 /* Resolves the devices (findings for what cannot be resolved) and the NUMA node. */
 int dp_vm_plan_make(const struct dp_vm_def *def, const struct dp_pci_list *list,
                     struct dp_vm_plan *p, struct dp_vm_report *r, bool preview_pools);
+/* A --usb request: its usb-host (ports and ids) or the free members of its pool, as
+ * findings; a device the host needs or a process holds is a FAIL. */
+int dp_vm_plan_usb(struct dp_vm_plan *p, const struct dp_vm_device *want, struct dp_vm_report *r);
 int dp_vm_plan_add_functions(struct dp_vm_plan *p, const struct dp_pci_list *list,
                              const struct dp_strv *functions, const char *pool);
 int dp_vm_plan_argv(const struct dp_vm_plan *p, const struct dp_vm_options *o, struct dp_strv *argv);
