@@ -618,6 +618,11 @@ for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh guest-persist.
          guest-critical.sh guest-vm.sh guest-vmbench.sh guest-kinds.sh nested-qmp.py; do
     install -m 0755 "$VM_DIR/$f" "$RD/tests/$f"
 done
+# the benches the kinds boot runs when the tree has them (bench/usb-bench.sh, mdev-bench.sh)
+mkdir -p "$RD/tests/bench"
+for f in "$REPO"/bench/usb-bench.sh "$REPO"/bench/mdev-bench.sh; do
+    [ -f "$f" ] && install -m 0755 "$f" "$RD/tests/bench/"
+done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$RD/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$RD/etc/group"
 : >"$RD/etc/fstab"

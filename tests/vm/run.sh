@@ -25,7 +25,7 @@
 #   kinds boot with intel_iommu=on iommu=pt, USB devices on the xHCI (usb-storage, usb-kbd,
 #         usb-serial), netdevsim and mtty: devpass usb, mdev and sriov against the real
 #         kernel; the guest asks for a USB replug on its console, answered over QMP
-#   (default: on off bind persist pools critical vm kinds, run in parallel, one QEMU each;
+#   (default: on off bind persist pools critical vm, run in parallel, one QEMU each;
 #   persist's two boots one after the other)
 # Environment:
 #   DEVPASS_VM_TIMEOUT   seconds one boot may take (default 300)
@@ -44,7 +44,7 @@ PARALLEL=${DEVPASS_VM_PARALLEL:-1}
 QEMU=${DEVPASS_VM_QEMU:-qemu-system-x86_64}
 export DEVPASS_VM_CACHE=$CACHE
 
-if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off bind persist pools critical vm kinds); fi
+if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off bind persist pools critical vm); fi
 for m in "${MODES[@]}"; do
     case $m in
         on|off|bind|persist|pools|critical|vm|bench|vmbench|kinds) ;;
@@ -199,10 +199,11 @@ qemu_args() {
         kinds)
             # USB devices beside the usb-kbd every boot has (qemu-xhci 03:00.0): a
             # usb-storage disk (mounted in the guest: host-critical) and an FTDI usb-serial
-            # the guest has replugged over QMP (kinds-qmp.py, the same properties)
+            # the guest has replugged over QMP (kinds-qmp.py, the same properties; a file
+            # chardev: usb-serial attaches only once its backend is open, null never is)
             extra=(-drive "if=none,id=usbdisk,format=raw,file=$log/usbdisk.img"
                    -device usb-storage,bus=xhci0.0,drive=usbdisk,serial=DPUSB0001,id=usbstor0
-                   -chardev null,id=ser0
+                   -chardev "file,id=ser0,path=$log/usbserial.out"
                    -device "usb-serial,$KINDS_USBSER"
                    -qmp "unix:$log/qmp.sock,server=on,wait=off")
             ;;
