@@ -398,6 +398,7 @@ expect "devpass pool create usbser --type usb: exit 0" "" "$([ "$rc" = 0 ] || ec
 dp pool-usb-rule pool rule add usbser "serial=$USBSER_SERIAL"
 expect "devpass pool rule add usbser serial=$USBSER_SERIAL: exit 0" "" "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)")"
 dp pool-usb-claim claim usbser --for vmusb --pid 0 --json
+usbclaim=$rc
 expect "devpass claim usbser --for vmusb: exit 0, names the device" "" \
     "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $(grep -qE "$USBSER_SERIAL|\"${ser:-none}\"" /tmp/dp.out || echo "answer: $(outline)")"
 dp pool-usb-show-before pool show usbser --json
@@ -418,7 +419,8 @@ expect "devpass pool show usbser --json after the replug: the member is still cl
     "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $(grep -q vmusb /tmp/dp.out || echo "no vmusb: $(outline)")"
 dp usb-list-replugged usb list --json
 dp pool-usb-release release --for vmusb --json
-expect "devpass release --for vmusb: exit 0" "" "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)")"
+expect "devpass release --for vmusb: exit 0, after a claim that worked" "" \
+    "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $([ "$usbclaim" = 0 ] || echo "nothing was claimed (claim exit $usbclaim)")"
 
 # -- an mdev pool: a claim creates an mdev, the release removes it
 dp pool-mdev-create pool create mtty2 --type mdev
@@ -434,8 +436,9 @@ expect "devpass claim mtty2 --for vmmdev: exit 0, one new mtty-2 mdev in sysfs, 
      $([ -z "$newm" ] || [ "$(basename "$(readlink -f "/sys/bus/mdev/devices/$newm/mdev_type")")" = mtty-2 ] || echo "not mtty-2")
      $([ -z "$newm" ] || grep -q "$newm" /tmp/dp.out || echo "answer does not name $newm")"
 dp pool-mdev-release release --for vmmdev --json
-expect "devpass release --for vmmdev: exit 0, the mdev removed" "" \
-    "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $([ -n "$newm" ] && mdev_exists "$newm" && echo "$newm still in sysfs")"
+expect "devpass release --for vmmdev: exit 0, the mdev the claim created removed" "" \
+    "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $([ -n "$newm" ] || echo "the claim created none")
+     $([ -n "$newm" ] && mdev_exists "$newm" && echo "$newm still in sysfs")"
 emit mdev-sysfs-end mdev_facts
 
 # ================================================================== 6. the benches of the parts
