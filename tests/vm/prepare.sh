@@ -578,11 +578,12 @@ if [ -x "$QEMU_BIN" ]; then
     for d in /usr/share/seabios /usr/lib/ipxe/qemu; do
         [ -d "$d" ] && { mkdir -p "$RD$d"; cp -aL "$d/." "$RD$d/"; }
     done
-    m=/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so
-    if [ -f "$m" ]; then
+    # the TCG accelerator, and usb-host (libusb) for the kinds boot's nested QEMU
+    for m in /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so /usr/lib/x86_64-linux-gnu/qemu/hw-usb-host.so; do
+        [ -f "$m" ] || continue
         copy_libs "$RD" "$m" || die "cannot copy $m's libraries into the image"
         install -D -m 0644 "$m" "$RD$m"
-    fi
+    done
     # socat: the hand-run QEMUs of the vm and vmbench boots are stopped over QMP with it
     S=$(command -v socat 2>/dev/null) && copy_elf "$RD" "$S" ||
         log "note: no socat here; the vm boot's hand run cannot stop its QEMU over QMP"
