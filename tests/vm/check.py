@@ -7,7 +7,7 @@ compares devpass's view of the guest with lspci and sysfs. Prints one `ok - ...`
 read the data at all.
 
 Usage: check.py MODE DATA_LOG      (MODE: on | off, the guest's intel_iommu=; bind, persist1,
-                                   persist2, pools, critical, bench: the other boots)
+                                   persist2, pools, critical, bench, vm, kinds: the other boots)
 """
 import json
 import re
