@@ -116,7 +116,7 @@ sh_bench() {
         return
     fi
     t0=$(now_ms)
-    DEVPASS=/usr/bin/devpass bash "$s" >/tmp/bench.out 2>&1; brc=$?
+    PATH=/usr/libexec/devpass-vm/coreutils:$PATH DEVPASS=/usr/bin/devpass bash "$s" >/tmp/bench.out 2>&1; brc=$?
     sed "s/^/# $T bench $1: /" /tmp/bench.out | head -n 40
     send_run "bench-$1" "bash bench/$2" "$brc" /tmp/bench.out /dev/null "$t0" "$(now_ms)"
     [ "$brc" = 0 ] && ok "bench: $2 ran (exit 0)" || nok "bench: $2 ran" "exit $brc: $(tail -n 2 /tmp/bench.out | tr '\n' ' ')"

@@ -619,8 +619,11 @@ for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh guest-persist.
          guest-critical.sh guest-vm.sh guest-vmbench.sh guest-kinds.sh nested-qmp.py; do
     install -m 0755 "$VM_DIR/$f" "$RD/tests/$f"
 done
-# the benches the kinds boot runs when the tree has them (bench/usb-bench.sh, mdev-bench.sh)
-mkdir -p "$RD/tests/bench"
+# the benches the kinds boot runs when the tree has them (bench/usb-bench.sh, mdev-bench.sh),
+# with coreutils' date first on their PATH (they time with %N, which busybox's lacks)
+mkdir -p "$RD/tests/bench" "$RD/usr/libexec/devpass-vm/coreutils"
+copy_libs "$RD" /usr/bin/date || die "cannot copy /usr/bin/date's libraries into the image"
+cp /usr/bin/date "$RD/usr/libexec/devpass-vm/coreutils/date"
 for f in "$REPO"/bench/usb-bench.sh "$REPO"/bench/mdev-bench.sh; do
     [ -f "$f" ] && install -m 0755 "$f" "$RD/tests/bench/"
 done
