@@ -3,7 +3,7 @@
 set -eu
 
 BUILD_PKGS="gcc make meson ninja-build pkg-config libpci-dev pciutils libjson-c-dev libkmod-dev libsqlite3-dev libcmocka-dev libisofs-dev libnl-route-3-dev qemu-utils ovmf"
-TEST_PKGS="python3 qemu-system-x86 busybox-static cpio kmod e2fsprogs iproute2 pci.ids time strace clang libclang-rt-14-dev valgrind util-linux xorriso fdisk mtools socat"
+TEST_PKGS="python3 qemu-system-x86 busybox-static cpio kmod e2fsprogs iproute2 pci.ids time strace clang libclang-rt-14-dev valgrind util-linux xorriso fdisk mtools socat linux-source-6.1 linux-headers-amd64 usbutils"
 
 case "${1:-build}" in
 	build) want="$BUILD_PKGS" ;;

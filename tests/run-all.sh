@@ -50,6 +50,7 @@ if [ "${DEVPASS_SKIP_VM:-0}" = 1 ]; then
 	echo "=== vm skipped (DEVPASS_SKIP_VM=1)"
 else
 	run_suite vm tests/vm/run.sh
+	run_suite vm-kinds tests/vm/run.sh kinds
 	run_suite vm-secureboot tests/vm/secureboot.sh
 fi
 

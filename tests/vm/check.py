@@ -7,7 +7,7 @@ compares devpass's view of the guest with lspci and sysfs. Prints one `ok - ...`
 read the data at all.
 
 Usage: check.py MODE DATA_LOG      (MODE: on | off, the guest's intel_iommu=; bind, persist1,
-                                   persist2, pools, critical, bench: the other boots)
+                                   persist2, pools, critical, bench, vm, kinds: the other boots)
 """
 import json
 import re
@@ -918,6 +918,186 @@ def check_vm(blocks):
     results.append(f"# {T} devpass vm median wall time in the guest (TCG outer, KVM nested): {summary}")
 
 
+# ------------------------------------------------------------------ the kinds boot
+def kinds_items(doc, key):
+    """The list of records in a --json answer: the answer itself when it is a list, else
+    the first list member of an object (e.g. {"devices": [...]})."""
+    if isinstance(doc, list):
+        return [d for d in doc if isinstance(d, dict)]
+    if isinstance(doc, dict):
+        if isinstance(doc.get(key), list):
+            return [d for d in doc[key] if isinstance(d, dict)]
+        for v in doc.values():
+            if isinstance(v, list):
+                return [d for d in v if isinstance(d, dict)]
+    return []
+
+
+def usb_sysfs(blocks):
+    """usb-sysfs lines: {name: {busnum, devnum, vid, pid, class, speed, serial, controller, ifs}}"""
+    out = {}
+    for line in blocks.get("usb-sysfs", ("", 0))[0].split("\n"):
+        parts = line.split()
+        if not parts:
+            continue
+        facts = {"ifs": []}
+        for p in parts[1:]:
+            k, _, v = p.partition("=")
+            if k == "if":
+                name, cls, drv = v.split(":")[0] + ":" + v.split(":")[1], v.split(":")[2], v.split(":")[3]
+                facts["ifs"].append((name, cls, None if drv == "-" else drv))
+            else:
+                facts[k] = v
+        out[parts[0]] = facts
+    return out
+
+
+def run_doc(blocks, name, what):
+    doc, err = parse_json_block(blocks, "run-" + name)
+    rc = blocks.get("run-" + name, ("", None))[1]
+    if doc is None or rc != 0:
+        nok(what, err or f"exit {rc}")
+        return None
+    return doc
+
+
+def check_kinds_usb(blocks):
+    kernel = usb_sysfs(blocks)
+    lsusb = blocks.get("lsusb", ("", 0))[0]
+    doc = run_doc(blocks, "usb-list-json", "usb list --json: exit 0, JSON")
+    if doc is None:
+        return
+    devs = {d.get("location"): d for d in kinds_items(doc, "devices")}
+    want = {n for n in kernel if not n.startswith("usb")}
+    check("usb list --json: one record per USB device of sysfs, root hubs left out",
+          set(devs) == want, f"devpass {sorted(devs)}, sysfs {sorted(want)}")
+    wrong = []
+    for name, k in kernel.items():
+        d = devs.get(name)
+        if d is None:
+            continue
+        got = (d.get("busnum"), d.get("devnum"), d.get("vendor_id"), d.get("product_id"),
+               d.get("serial"), d.get("controller"))
+        exp = (int(k["busnum"]), int(k["devnum"]), k["vid"], k["pid"],
+               None if k["serial"] in ("-", "") else k["serial"].replace("_", " "), k["controller"])
+        if got != exp:
+            wrong.append(f"{name}: {got} != sysfs {exp}")
+        if str(d.get("speed")) != k["speed"]:
+            wrong.append(f"{name}: speed {d.get('speed')} != {k['speed']}")
+        ifs = {i.get("name"): i.get("driver") for i in d.get("interfaces") or [] if isinstance(i, dict)}
+        kifs = {n: drv for n, _, drv in k["ifs"]}
+        if {n: (v or None) for n, v in ifs.items()} != kifs:
+            wrong.append(f"{name}: interfaces {ifs} != sysfs {kifs}")
+        if d.get("controller_pci") != k["controller"].startswith("0000:"):
+            wrong.append(f"{name}: controller_pci {d.get('controller_pci')} for {k['controller']}")
+        for key in ("vendor", "product"):
+            if d.get(key) and d[key] not in lsusb:
+                wrong.append(f"{name}: {key} '{d[key]}' not in lsusb's line")
+    check("usb list --json: location, busnum, devnum, ids, serial, speed, controller, interface drivers as sysfs has them",
+          not wrong, "; ".join(wrong))
+    by_serial = {d.get("serial"): d for d in devs.values()}
+    ftdi = by_serial.get("DPSER0001", {})
+    check("usb list --json: the usb-serial has names from the hardware database (vendor, product)",
+          bool(ftdi.get("vendor")) and bool(ftdi.get("product")), f"vendor {ftdi.get('vendor')!r} product {ftdi.get('product')!r}")
+    stor = by_serial.get("DPUSB0001", {})
+    check("usb list --json: the mounted usb-storage is critical, with a reason",
+          stor.get("critical") is True and bool(stor.get("critical_reason")),
+          f"critical {stor.get('critical')!r} reason {stor.get('critical_reason')!r}")
+    check("usb list --json: the unmounted usb-serial is not critical",
+          ftdi.get("critical") is False, f"critical {ftdi.get('critical')!r}")
+    gad = by_serial.get("DPTEST0001", {})
+    check("usb list --json: the dummy_hcd gadget (1d6b:0104) hangs off dummy_hcd.0, not a PCI controller",
+          gad.get("controller") == "dummy_hcd.0" and gad.get("controller_pci") is False
+          and (gad.get("vendor_id"), gad.get("product_id")) == ("1d6b", "0104"),
+          f"record {({k: gad.get(k) for k in ('controller', 'controller_pci', 'vendor_id', 'product_id')})}")
+    alldoc = run_doc(blocks, "usb-list-all-json", "usb list --all --json: exit 0, JSON")
+    if alldoc is not None:
+        locs = {d.get("location") for d in kinds_items(alldoc, "devices")}
+        check("usb list --all --json: every USB device of sysfs, root hubs included",
+              locs == set(kernel), f"devpass {sorted(locs)}, sysfs {sorted(kernel)}")
+    after = run_doc(blocks, "usb-list-replugged", "usb list --json after the replug: exit 0, JSON")
+    if after is not None:
+        back = [d for d in kinds_items(after, "devices") if d.get("serial") == "DPSER0001"]
+        check("usb list --json after the replug: the usb-serial is listed again, with a new device number",
+              len(back) == 1 and back[0].get("devnum") != ftdi.get("devnum"),
+              f"records {[(d.get('location'), d.get('devnum')) for d in back]}, before devnum {ftdi.get('devnum')}")
+
+
+def mdev_sysfs(blocks, name):
+    types, devs = {}, {}
+    for line in blocks.get(name, ("", 0))[0].split("\n"):
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "type":
+            facts = dict(p.split("=", 1) for p in parts[3:] if "=" in p)
+            types[(parts[1], parts[2])] = facts
+        elif len(parts) >= 2 and parts[0] == "device":
+            devs[parts[1]] = dict(p.split("=", 1) for p in parts[2:] if "=" in p)
+    return types, devs
+
+
+def check_kinds_mdev(blocks):
+    doc = run_doc(blocks, "mdev-types-json", "mdev types mtty --json: exit 0, JSON")
+    if doc is not None:
+        got = {(t.get("parent"), t.get("type")): t for t in kinds_items(doc, "types")}
+        want = {("mtty", "mtty-1"): 24, ("mtty", "mtty-2"): 12}
+        bad = [f"{k}: {got.get(k)}" for k, n in want.items()
+               if got.get(k, {}).get("available") != n or got.get(k, {}).get("device_api") != "vfio-pci"]
+        check("mdev types mtty --json: mtty-1 (24 available) and mtty-2 (12), device_api vfio-pci",
+              set(got) == set(want) and not bad, f"types {sorted(got)}; {'; '.join(bad)}")
+    types, devs = mdev_sysfs(blocks, "mdev-sysfs-created")
+    doc = run_doc(blocks, "mdev-types-after", "mdev types mtty --json after a create: exit 0, JSON")
+    if doc is not None and types:
+        got = {(t.get("parent"), t.get("type")): t.get("available") for t in kinds_items(doc, "types")}
+        want = {k: int(v["available"]) for k, v in types.items()}
+        check("mdev types --json after a create: available instances as sysfs says", got == want,
+              f"devpass {got}, sysfs {want}")
+    doc = run_doc(blocks, "mdev-list-json", "mdev list --json: exit 0, JSON")
+    if doc is not None:
+        got = {m.get("uuid"): m for m in kinds_items(doc, "mdevs")}
+        bad = [f"{u}: {got.get(u)}" for u, f in devs.items()
+               if (got.get(u, {}).get("parent"), got.get(u, {}).get("type"), got.get(u, {}).get("state"))
+               != (f["parent"], f["type"], "active")]
+        check("mdev list --json: every mdev of sysfs, active, with its parent and type",
+              devs and not bad, "; ".join(bad) or "sysfs had no mdev")
+
+
+def vf_records(doc):
+    for key in ("vfs", "VFs"):
+        if isinstance(doc, dict) and isinstance(doc.get(key), list):
+            return doc[key]
+    return kinds_items(doc, "vfs")
+
+
+def onoff(v):
+    return {True: "on", False: "off"}.get(v, str(v).lower() if v is not None else None)
+
+
+def check_kinds_sriov(blocks):
+    doc = run_doc(blocks, "sriov-show-set", "sriov show --json after set: exit 0, JSON")
+    if doc is None:
+        return
+    vfs = {v.get("vf", v.get("index")): v for v in vf_records(doc)}
+    check("sriov show --json: the 4 VFs of the netdevsim port", sorted(vfs) == [0, 1, 2, 3], f"VF indexes {sorted(vfs, key=str)}")
+    v = vfs.get(2, {})
+    got = (str(v.get("mac", "")).lower(), v.get("vlan"), v.get("qos"), v.get("max_rate"), v.get("min_rate"),
+           onoff(v.get("spoofchk")), onoff(v.get("trust")), v.get("link_state"))
+    want = ("02:00:00:00:02:02", 200, 3, 1000, 100, "off", "on", "disable")
+    check("sriov show --json: VF 2 as set (mac, vlan 200, qos 3, rates 1000/100, spoofchk off, trust on, link-state disable)",
+          got == want, f"got {got}")
+    v1 = vfs.get(1, {})
+    check("sriov show --json: VF 1 as iproute2 set it (02:00:00:00:01:01, vlan 100, trust on)",
+          (str(v1.get("mac", "")).lower(), v1.get("vlan"), onoff(v1.get("trust"))) == ("02:00:00:00:01:01", 100, "on"),
+          f"VF 1 {v1}")
+
+
+def check_kinds(blocks):
+    check_kinds_usb(blocks)
+    check_kinds_mdev(blocks)
+    check_kinds_sriov(blocks)
+    runs = [n[4:] for n in blocks if n.startswith("run-") and not n.endswith((".stderr", ".cmd"))]
+    results.append(f"# {T} {len(runs)} devpass runs sent by the guest")
+
+
 def main():
     if len(sys.argv) != 3:
         print(f"not ok - {T} host-side checks: usage: check.py MODE DATA_LOG")
@@ -947,6 +1127,10 @@ def main():
         return 0
     if MODE == "bench":
         check_bench(blocks)
+        print("\n".join(results))
+        return 0
+    if MODE == "kinds":
+        check_kinds(blocks)
         print("\n".join(results))
         return 0
     if MODE == "vm":

@@ -23,6 +23,7 @@ case $mode in
     vm) script=/tests/guest-vm.sh; label="vm[vm]" ;;
     vmbench) script=/tests/guest-vmbench.sh; label="vm[vmbench]" ;;
     pools) script=/tests/guest-pools.sh; label="vm[pools]" ;;
+    kinds) script=/tests/guest-kinds.sh; label="vm[kinds]" ;;
     critical) script=/tests/guest-critical.sh; label="vm[critical]" ;;
     persist1|persist2) script=/tests/guest-persist.sh; label="vm[persist] boot ${mode#persist}:" ;;
     *) script=/tests/guest-tests.sh; label="vm[iommu=$mode]" ;;

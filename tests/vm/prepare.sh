@@ -327,15 +327,54 @@ fi
 # (-cpu max under TCG) and gets /dev/kvm for the VMs `devpass vm` starts. The critical boot holds devices the ways a host does: loop,
 # md RAID1 (md_mod, raid1), dm-crypt (dm_mod, dm_crypt; aes and cbc are built in), a
 # virtiofs mount, and an NFS server (nfsd) and client (nfsv4).
+# The kinds boot (guest-kinds.sh): USB devices on qemu-xhci (usb-storage + sd_mod, usbhid,
+# ftdi_sio for QEMU's usb-serial), a dummy_hcd gadget (libcomposite + usb_f_acm, cdc_acm on
+# the host side), mdev (the parent of mtty) and psample (netdevsim's dependency).
 ROOT_MODULES="virtio_pci virtio_blk virtio-rng ext4 nvme e1000e e1000 snd-hda-intel
   snd-hda-codec-generic xhci-pci ahci i2c-i801 lpc_ich vfio vfio-pci vfio_iommu_type1
   9p 9pnet_virtio loop md_mod raid1 dm_mod dm_crypt virtiofs nfsd nfsv4
-  irqbypass kvm ccp kvm_amd"
+  irqbypass kvm ccp kvm_amd
+  usb-storage sd_mod usbhid ftdi_sio cdc_acm dummy_hcd libcomposite usb_f_acm
+  usb_f_mass_storage configfs mdev psample"
 RD=$CACHE/rootfs.d
 log "building root filesystem"
 new_root "$RD"
 install_busybox "$RD"
-install_modules "$RD" $ROOT_MODULES
+
+# netdevsim (an SR-IOV NIC simulator) and mtty (the sample mdev parent) are not built by
+# Debian: compiled once from linux-source-6.1 against the headers of the guest kernel
+# (both Debian packages, installed on this machine by scripts/install-deps.sh test) and
+# cached beside the kernel, keyed by its version. Without them the kinds boot says not ok.
+XM=$CACHE/extra-modules
+xm_key="$KVER $(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | head -n1)"
+build_extra_modules() {
+    local hdr=/usr/src/linux-headers-$KVER src tarball w=$XM/work
+    tarball=$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | head -n1)
+    [ -d "$hdr" ] || { log "note: no $hdr (linux-headers-$KVER): no netdevsim/mtty"; return 1; }
+    [ -n "$tarball" ] || { log "note: no linux-source tarball in /usr/src: no netdevsim/mtty"; return 1; }
+    rm -rf "$XM"; mkdir -p "$w/mtty"
+    src=$(basename "$tarball" .tar.xz)
+    tar -xJf "$tarball" -C "$w" --wildcards "$src/drivers/net/netdevsim/*" "$src/samples/vfio-mdev/mtty.c" ||
+        return 1
+    cp "$w/$src/samples/vfio-mdev/mtty.c" "$w/mtty/"
+    echo 'obj-m := mtty.o' >"$w/mtty/Kbuild"
+    make -s -C "$hdr" M="$w/$src/drivers/net/netdevsim" CONFIG_NETDEVSIM=m modules >&2 &&
+        make -s -C "$hdr" M="$w/mtty" modules >&2 || return 1
+    # only the code goes into the image (netdevsim.ko is 5 MB of debug info otherwise)
+    strip --strip-debug -o "$XM/netdevsim.ko" "$w/$src/drivers/net/netdevsim/netdevsim.ko" &&
+        strip --strip-debug -o "$XM/mtty.ko" "$w/mtty/mtty.ko" || return 1
+    rm -rf "$w"
+    echo "$xm_key" >"$XM/.key"
+}
+if [ ! -f "$XM/.key" ] || [ "$(cat "$XM/.key")" != "$xm_key" ]; then
+    log "building netdevsim and mtty for $KVER"
+    build_extra_modules || log "note: netdevsim/mtty not built; the kinds boot reports them missing"
+fi
+if [ -f "$XM/.key" ]; then
+    mkdir -p "$RD/lib/modules/$KVER/extra"
+    cp "$XM/netdevsim.ko" "$XM/mtty.ko" "$RD/lib/modules/$KVER/extra/"
+fi
+install_modules "$RD" $ROOT_MODULES   # (its depmod indexes extra/ too)
 
 # kmod (modprobe/lsmod/... as symlinks), replacing busybox's applets
 copy_elf "$RD" /usr/bin/kmod
@@ -539,11 +578,12 @@ if [ -x "$QEMU_BIN" ]; then
     for d in /usr/share/seabios /usr/lib/ipxe/qemu; do
         [ -d "$d" ] && { mkdir -p "$RD$d"; cp -aL "$d/." "$RD$d/"; }
     done
-    m=/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so
-    if [ -f "$m" ]; then
+    # the TCG accelerator, and usb-host (libusb) for the kinds boot's nested QEMU
+    for m in /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so /usr/lib/x86_64-linux-gnu/qemu/hw-usb-host.so; do
+        [ -f "$m" ] || continue
         copy_libs "$RD" "$m" || die "cannot copy $m's libraries into the image"
         install -D -m 0644 "$m" "$RD$m"
-    fi
+    done
     # socat: the hand-run QEMUs of the vm and vmbench boots are stopped over QMP with it
     S=$(command -v socat 2>/dev/null) && copy_elf "$RD" "$S" ||
         log "note: no socat here; the vm boot's hand run cannot stop its QEMU over QMP"
@@ -554,12 +594,38 @@ else
     log "note: no qemu-system-x86_64 here; the vm boot cannot start VMs"
 fi
 
+# The kinds boot: lsusb (usbutils) and the hardware database devpass and lsusb take USB
+# names from. hwdb.bin waits in /usr/libexec/devpass-vm: guest-kinds.sh links it into
+# /etc/udev, so the other boots (whose checks compare names with pci.ids) never see it.
+LSUSB=$(command -v lsusb 2>/dev/null || true)
+if [ -n "$LSUSB" ]; then
+    rm -f "$RD/usr/bin/lsusb"
+    copy_elf "$RD" "$(readlink -f "$LSUSB")"
+    [ "$(readlink -f "$LSUSB")" = /usr/bin/lsusb ] || cp -L "$LSUSB" "$RD/usr/bin/lsusb"
+else
+    log "note: no lsusb here (usbutils); the kinds boot compares with sysfs only"
+fi
+if [ -f /usr/lib/udev/hwdb.bin ]; then
+    mkdir -p "$RD/usr/libexec/devpass-vm"
+    cp /usr/lib/udev/hwdb.bin "$RD/usr/libexec/devpass-vm/hwdb.bin"
+else
+    log "note: no /usr/lib/udev/hwdb.bin here; the kinds boot has no USB names"
+fi
+
 # guest side scripts
 mkdir -p "$RD/tests" "$RD/var/lib" "$RD/var/tmp"
 install -m 0755 "$VM_DIR/guest-init.sh" "$RD/sbin/vm-init"
 for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh guest-persist.sh guest-pools.sh \
-         guest-critical.sh guest-vm.sh guest-vmbench.sh nested-qmp.py; do
+         guest-critical.sh guest-vm.sh guest-vmbench.sh guest-kinds.sh nested-qmp.py; do
     install -m 0755 "$VM_DIR/$f" "$RD/tests/$f"
+done
+# the benches the kinds boot runs when the tree has them (bench/usb-bench.sh, mdev-bench.sh),
+# with coreutils' date first on their PATH (they time with %N, which busybox's lacks)
+mkdir -p "$RD/tests/bench" "$RD/usr/libexec/devpass-vm/coreutils"
+copy_libs "$RD" /usr/bin/date || die "cannot copy /usr/bin/date's libraries into the image"
+cp /usr/bin/date "$RD/usr/libexec/devpass-vm/coreutils/date"
+for f in "$REPO"/bench/usb-bench.sh "$REPO"/bench/mdev-bench.sh; do
+    [ -f "$f" ] && install -m 0755 "$f" "$RD/tests/bench/"
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$RD/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$RD/etc/group"

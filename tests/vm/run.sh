@@ -3,7 +3,7 @@
 # an Intel vIOMMU and a known PCI topology, runs tests/vm/guest-tests.sh inside the guest,
 # and checks devpass's view of the machine against lspci and sysfs (tests/vm/check.py).
 #
-# Usage: tests/vm/run.sh [on|off|bind|persist|pools|critical|vm|bench|vmbench ...]
+# Usage: tests/vm/run.sh [on|off|bind|persist|pools|critical|vm|bench|vmbench|kinds ...]
 #   on    boot with intel_iommu=on iommu=pt: devpass list/show/groups/check vs lspci, sysfs
 #   off   boot with intel_iommu=off: the same, and check's verdicts without an IOMMU
 #   bind  boot with intel_iommu=on iommu=pt, 2 vCPUs, this machine's / shared read-only
@@ -22,6 +22,9 @@
 #         and a pool's VF passed through; stop, kill -9, poweroff, cloud-init, refusals
 #   bench boot for bench/bind-bench.sh (64 SR-IOV VFs); not part of the default run
 #   vmbench  the vm boot's machine for bench/vm-bench.sh; not part of the default run
+#   kinds boot with intel_iommu=on iommu=pt, USB devices on the xHCI (usb-storage, usb-kbd,
+#         usb-serial), netdevsim and mtty: devpass usb, mdev and sriov against the real
+#         kernel; the guest asks for a USB replug on its console, answered over QMP
 #   (default: on off bind persist pools critical vm, run in parallel, one QEMU each;
 #   persist's two boots one after the other)
 # Environment:
@@ -44,8 +47,8 @@ export DEVPASS_VM_CACHE=$CACHE
 if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off bind persist pools critical vm); fi
 for m in "${MODES[@]}"; do
     case $m in
-        on|off|bind|persist|pools|critical|vm|bench|vmbench) ;;
-        *) echo "usage: $0 [on|off|bind|persist|pools|critical|vm|bench|vmbench ...]" >&2; exit 2 ;;
+        on|off|bind|persist|pools|critical|vm|bench|vmbench|kinds) ;;
+        *) echo "usage: $0 [on|off|bind|persist|pools|critical|vm|bench|vmbench|kinds ...]" >&2; exit 2 ;;
     esac
 done
 # label BOOT: the test name prefix the guest and check.py use for that boot
@@ -93,6 +96,7 @@ done
 # ------------------------------------------------------------------ cleanup of QEMU processes
 declare -A PIDS=()
 VIRTIOFSD_PID=      # the critical boot's virtiofsd (started here, stopped here)
+REPLUG_PID=         # the kinds boot's kinds-qmp.py (started here, stopped here)
 # qemu_pid MODE: QEMU's PID from its pidfile, only if it is the child of our timeout process
 qemu_pid() {
     local qpid
@@ -112,6 +116,7 @@ cleanup() {
         kill -KILL "${PIDS[$m]}" 2>/dev/null
     done
     stop_virtiofsd
+    stop_replug
 }
 trap cleanup EXIT
 trap 'cleanup; echo "not ok - vm suite: interrupted"; exit 130' INT TERM
@@ -190,6 +195,17 @@ qemu_args() {
             # -cpu max: TCG exposes SVM and NPT, so kvm_amd loads in the guest and the VMs
             # devpass starts there run on KVM; 1.75 GB leaves room for 256 MB guests
             mem=1792 smp=2 cpu=(-cpu max)
+            ;;
+        kinds)
+            # USB devices beside the usb-kbd every boot has (qemu-xhci 03:00.0): a
+            # usb-storage disk (mounted in the guest: host-critical) and an FTDI usb-serial
+            # the guest has replugged over QMP (kinds-qmp.py, the same properties; a file
+            # chardev: usb-serial attaches only once its backend is open, null never is)
+            extra=(-drive "if=none,id=usbdisk,format=raw,file=$log/usbdisk.img"
+                   -device usb-storage,bus=xhci0.0,drive=usbdisk,serial=DPUSB0001,id=usbstor0
+                   -chardev "file,id=ser0,path=$log/usbserial.out"
+                   -device "usb-serial,$KINDS_USBSER"
+                   -qmp "unix:$log/qmp.sock,server=on,wait=off")
             ;;
         bench)
             smp=2
@@ -275,6 +291,26 @@ prepare_critical() {
     start_virtiofsd "$log" || rm -f "$log/virtiofsd.sock"
 }
 
+# The kinds boot's usb-serial, as QEMU gets it and as kinds-qmp.py adds it back
+KINDS_USBSER=bus=xhci0.0,chardev=ser0,serial=DPSER0001,id=usbser0
+
+# prepare_kinds LOGDIR: the usb-storage disk (a small ext4 the guest mounts)
+prepare_kinds() {
+    truncate -s 16M "$1/usbdisk.img" && mke2fs -q -t ext4 -L dpusb "$1/usbdisk.img" >/dev/null
+}
+# start_replug LOGDIR: kinds-qmp.py, which answers the guest's DEVPASS-REPLUG lines
+start_replug() {
+    python3 "$VM_DIR/kinds-qmp.py" "$1" "usbser0=usb-serial,${KINDS_USBSER%,id=usbser0}" \
+        </dev/null >>"$1/replug.log" 2>&1 9>&- &
+    REPLUG_PID=$!
+}
+stop_replug() {
+    [ -n "$REPLUG_PID" ] || return 0
+    kill -TERM "$REPLUG_PID" 2>/dev/null
+    wait "$REPLUG_PID" 2>/dev/null
+    REPLUG_PID=
+}
+
 # boot_limit MODE: seconds the boot may take; the vm boots start nested VMs one after
 # another and get more (DEVPASS_VM_TIMEOUT_VM, default 720)
 boot_limit() {
@@ -285,10 +321,13 @@ start_boot() {
     local mode=$1 log=$CACHE/logs/$1
     rm -rf "$log"; mkdir -p "$log"
     [ "$mode" = critical ] && prepare_critical "$log"
+    [ "$mode" = kinds ] && prepare_kinds "$log"
     mapfile -t args < <(qemu_args "$mode" "$log")
     date +%s.%N >"$log/start"
     timeout -k 5 "$(boot_limit "$mode")" "$QEMU" "${args[@]}" </dev/null >"$log/qemu.log" 2>&1 9>&- &
     PIDS[$mode]=$!
+    [ "$mode" = kinds ] && start_replug "$log"
+    return 0
 }
 
 # console_text LOGDIR: the guest console without CRs and terminal escape sequences
@@ -302,6 +341,7 @@ finish_boot() {
     wait "${PIDS[$mode]}"; rc=$?
     unset "PIDS[$mode]"
     [ "$mode" = critical ] && stop_virtiofsd
+    [ "$mode" = kinds ] && stop_replug
     secs=$(awk -v s="$(cat "$log/start")" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e - s}')
     echo "# $T $B: QEMU exited $rc after ${secs}s"
     console_text "$log" | grep -aE '^(not ok|ok) - |^# ' || true
