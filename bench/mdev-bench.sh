@@ -9,7 +9,11 @@
 #
 # --cycles N     create+remove cycles per method (default 200)
 # --parent NAME  /sys/class/mdev_bus name (default mtty); --type TYPE (default mtty-1)
-# Environment: DEVPASS (the devpass binary, default build/devpass). Not a pass/fail test.
+# Then bench/mdev-cycles (build/bench, or beside this script in the guest) does the same
+# inside one process, libdevpass's API against bare writes: the command's cycle is mostly
+# two process starts, and that half shows what the library itself adds.
+# Environment: DEVPASS (the devpass binary, default build/devpass), DEVPASS_MDEV_CYCLES (the
+# mdev-cycles binary). Not a pass/fail test.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 devpass=${DEVPASS:-$here/../build/devpass}
@@ -72,3 +76,8 @@ printf 'parent %s type %s, %d cycles each\n' "$parent" "$type" "$cycles"
 printf '  bare sysfs writes:          %8s cycles/s\n' "$bare_rate"
 printf '  devpass mdev create/remove: %8s cycles/s\n' "$devpass_rate"
 awk -v a="$bare_rate" -v b="$devpass_rate" 'BEGIN { printf "  ratio (bare / devpass):     %8.1fx\n", a / b }'
+# The command's cycle is two process starts; the library's share alone, in one process:
+cycles_bin=${DEVPASS_MDEV_CYCLES:-}
+for c in "$cycles_bin" "$here/mdev-cycles" "$here/../build/bench/mdev-cycles"; do
+	[ -n "$c" ] && [ -x "$c" ] && { "$c" "$parent" "$type" "$cycles" || exit 1; break; }
+done

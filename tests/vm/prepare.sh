@@ -627,6 +627,10 @@ cp /usr/bin/date "$RD/usr/libexec/devpass-vm/coreutils/date"
 for f in "$REPO"/bench/usb-bench.sh "$REPO"/bench/mdev-bench.sh; do
     [ -f "$f" ] && install -m 0755 "$f" "$RD/tests/bench/"
 done
+# mdev-bench.sh's in-process half (bench/mdev-cycles.c: the library against bare writes)
+if [ -x "$BUILD/bench/mdev-cycles" ]; then
+    cp -L "$BUILD/bench/mdev-cycles" "$RD/tests/bench/mdev-cycles"
+fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$RD/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$RD/etc/group"
 : >"$RD/etc/fstab"
