@@ -357,6 +357,7 @@ int dp_check_run(struct dp_check_report *out)
 		dp_check_pools(out, &list);
 		dp_check_sriov(out);
 		dp_check_mdev(out);
+		dp_check_usb(out, &list);
 	}
 	if (out_of_memory) {
 		dp_check_report_free(out);

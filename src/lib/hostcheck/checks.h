@@ -24,5 +24,7 @@ void dp_check_sriov(struct dp_check_report *r);
 void dp_check_pools(struct dp_check_report *r, struct dp_pci_list *list);
 /* mdev.c: parents devpass and mdevctl both manage; auto definitions without capacity */
 void dp_check_mdev(struct dp_check_report *r);
+/* USB controllers sharing a group with a host-critical device (quiet otherwise) */
+void dp_check_usb(struct dp_check_report *r, const struct dp_pci_list *list);
 
 #endif

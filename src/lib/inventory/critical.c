@@ -20,6 +20,13 @@
 #include "inventory/inventory.h"
 #include "alloc-util.h"
 
+#define CRIT_SHARED_PREFIX "shares IOMMU group"
+
+bool crit_reason_inherited(const char *reason)
+{
+	return strncmp(reason, CRIT_SHARED_PREFIX, strlen(CRIT_SHARED_PREFIX)) == 0;
+}
+
 /* The last PCI function named in a resolved sysfs path: the device itself; the ones
  * before it are the bridges above it. */
 bool crit_pci_in_path(const char *path, char out[DP_ADDR_LEN])
@@ -158,7 +165,7 @@ static void groups_propagate(struct dp_pci_list *list)
 			for (size_t b = 0; b < g->n && direct[a]; b++)
 				if (a != b)
 					crit_checked(dp_strv_addf(&list->dev[g->members[b]].critical,
-					             "shares IOMMU group %d with %s, which %s", g->number,
+					             CRIT_SHARED_PREFIX " %d with %s, which %s", g->number,
 					             src->address, src->critical.v[0]));
 		}
 	}

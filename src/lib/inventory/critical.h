@@ -109,6 +109,9 @@ struct crit_ctx {
  * rather than each returning it, and dp_critical_mark fails. crit_checked(r) records
  * r == -ENOMEM and returns r; crit_out_of_memory() records one outright. Per thread. */
 int crit_checked(int r);
+/* Whether a host-critical reason is one a device inherits from another member of its IOMMU
+ * group rather than one of its own (the first reasons of a device are its own). */
+bool crit_reason_inherited(const char *reason);
 void crit_out_of_memory(void);
 /* Whether a failure was recorded since the last call, and clears it. */
 bool crit_out_of_memory_take(void);
