@@ -57,8 +57,10 @@ static const char *usb_refusal(const struct pool_defs *defs, const struct pool_d
 {
 	if (d->critical)
 		snprintf(why, size, "the host needs it: %s", d->critical_reason ? d->critical_reason : "");
-	else if (d->in_use)
-		snprintf(why, size, "a process holds it open (%s)", d->in_use_by);
+	else if (d->in_use)   /* in_use_by: the process, or "usbfs" when none shows it */
+		snprintf(why, size, "claimed through usbfs%s%s",
+		         strcmp(d->in_use_by, "usbfs") ? " by " : "",
+		         strcmp(d->in_use_by, "usbfs") ? d->in_use_by : "");
 	else if (d->hub)
 		snprintf(why, size, "it is a hub: QEMU passes devices, not hubs");
 	else
