@@ -135,12 +135,12 @@ static int mdev_choose(struct mdev_claim_ctx *x)
 static int mdev_take_back(struct mdev_claim_ctx *x, int r)
 {
 	char why[1024];
+	if (x->made.n == 0)
+		return r;   /* the error (with its remedy) stands as said */
 	snprintf(why, sizeof(why), "%s", dp_error_message());
 	bool all = true;
 	for (size_t i = 0; i < x->made.n; i++)
 		all &= dp_mdev_remove(x->made.v[i], x->req->timeout_ms) == 0;
-	if (x->made.n == 0)
-		return dp_error_set(r, "%s", why);
 	return dp_error_set(r, "%s; the %zu mediated device(s) made for this claim were %s", why,
 	                    x->made.n, all ? "removed again" : "not all removed (mdev list shows "
 	                    "what is left)");
