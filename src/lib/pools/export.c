@@ -379,6 +379,28 @@ static void kv_pci_pool(struct export_ctx *x, const struct dp_pool *pool, const 
 	}
 }
 
+/* A rule of an mdev pool without an exact name: the names of the host's types it matches
+ * (KubeVirt selects by name only). Returns how many entries it added. */
+static size_t kv_mdev_names(const struct dp_rule *rule, const char *resource,
+                            struct json_object *mdev)
+{
+	struct dp_mdev_type_list types = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv seen = {0};
+	if (dp_mdev_types_read(NULL, &types) < 0)
+		return 0;
+	for (size_t i = 0; i < types.n; i++) {
+		const struct dp_mdev_type *t = &types.t[i];
+		struct dp_rule_mdev_subject s = {.parent = t->parent, .type = t->type,
+		                                 .name = t->name ? t->name : ""};
+		if (!*s.name || !dp_rule_match_mdev(rule, &s) || dp_strv_contains(&seen, s.name))
+			continue;
+		if (dp_strv_add(&seen, s.name) == 0)
+			json_object_array_add(mdev, kv_entry("mdevNameSelector", s.name, resource));
+	}
+	dp_mdev_type_list_free(&types);
+	return seen.n;
+}
+
 /* USB and mdev pools have no members devpass claims: their rules say what KubeVirt selects. */
 static void kv_rule_pool(struct export_ctx *x, const struct dp_pool *pool, const char *resource,
                          struct json_object *usb, struct json_object *mdev)
@@ -405,10 +427,13 @@ static void kv_rule_pool(struct export_ctx *x, const struct dp_pool *pool, const
 			json_object_array_add(usb, e);
 		} else if (pool->type == DP_POOL_MDEV && name) {
 			json_object_array_add(mdev, kv_entry("mdevNameSelector", name, resource));
+		} else if (pool->type == DP_POOL_MDEV && kv_mdev_names(&rule, resource, mdev) > 0) {
+			;   /* the names of the types it matches here */
 		} else {
 			dp_strv_addf(x->warnings, "WARNING: rule %zu of pool '%s' (%s) has no exact %s: KubeVirt "
 			             "cannot select by it", r + 1, pool->name, rule.text,
-			             pool->type == DP_POOL_USB ? "id=VVVV:PPPP" : "name=\"TYPE NAME\"");
+			             pool->type == DP_POOL_USB ? "id=VVVV:PPPP"
+			             : "name=\"TYPE NAME\" (and matches no named type of this host)");
 		}
 		dp_rule_free(&rule);
 	}
