@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -292,6 +294,59 @@ static void mdev_pool_members_show_pairs_and_claims(void **s)
 	dp_claim_list_free(&c);
 }
 
+/* A claim whose process is gone: gc removes its devices; a release by uuid takes only
+ * that one. */
+static void mdev_gc_and_release_by_uuid(void **s)
+{
+	(void)s;
+	struct dp_claim_list c = {0}, keep = {0}, rel = {0}, list = {0};
+	mdev_pool("tty", "parent=mtty type=mtty-2");
+	pid_t child = fork();
+	if (child == 0)
+		_exit(0);
+	struct dp_claim_request req = mdev_request("tty", "gone", 1);
+	req.pid = child;
+	assert_int_equal(dp_pool_claim(&pci, &req, &c), 0);
+	waitpid(child, NULL, 0);
+	req = mdev_request("tty", "alive", 2);
+	assert_int_equal(dp_pool_claim(&pci, &req, &keep), 0);
+	assert_int_equal(avail(MTTY2_AVAIL), 8);
+	assert_int_equal(dp_pool_gc(&pci, 2000, &rel), 0);
+	assert_int_equal(rel.n, 1);
+	assert_false(mdev_exists(c.c[0].functions.v[0]));
+	assert_int_equal(avail(MTTY2_AVAIL), 9);
+	dp_claim_list_free(&rel);
+	char *one[] = {keep.c[1].functions.v[0]};
+	assert_int_equal(dp_pool_release(&pci, "alive", one, 1, 2000, &rel), 0);
+	assert_false(mdev_exists(one[0]));
+	assert_true(mdev_exists(keep.c[0].functions.v[0]));
+	assert_int_equal(dp_claims_read(&pci, "alive", &list), 0);
+	assert_int_equal(list.n, 1);
+	dp_claim_list_free(&list);
+	dp_claim_list_free(&rel);
+	dp_claim_list_free(&keep);
+	dp_claim_list_free(&c);
+}
+
+/* A device a VFIO user still holds: the release fails, the record stays. */
+static void mdev_release_of_a_held_device_keeps_the_claim(void **s)
+{
+	(void)s;
+	struct dp_claim_list c = {0}, rel = {0}, list = {0};
+	mdev_pool("tty", "parent=mtty type=mtty-2");
+	struct dp_claim_request req = mdev_request("tty", "vm6", 1);
+	assert_int_equal(dp_pool_claim(&pci, &req, &c), 0);
+	fk->fault = FK_MDEV_REMOVE_HANGS;
+	fk->fault_at = 1;
+	assert_int_equal(dp_pool_release(&pci, "vm6", NULL, 0, 300, &rel), -EBUSY);
+	fk->fault = FK_NONE;
+	assert_int_equal(dp_claims_read(&pci, "vm6", &list), 0);
+	assert_int_equal(list.n, 1);
+	dp_claim_list_free(&list);
+	dp_claim_list_free(&rel);
+	dp_claim_list_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +359,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(mdev_claim_beyond_capacity_refused, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(mdev_claim_prefers_the_node, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(mdev_pool_members_show_pairs_and_claims, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(mdev_gc_and_release_by_uuid, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(mdev_release_of_a_held_device_keeps_the_claim, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -839,7 +839,14 @@ static bool looks_usb(const char *text)
 	       strspn(text + 5, "0123456789abcdef") == 4 && text[9] && strchr(":@", text[9]);
 }
 
-/* PCI addresses go to the PCI release, the rest (USB ports and ids) to the unit claims. */
+/* USB ports and ids, and mdev uuids, name unit claims. */
+static bool looks_unit(const char *text)
+{
+	return looks_usb(text) || dp_mdev_uuid_valid(text);
+}
+
+/* PCI addresses go to the PCI release, the rest (USB ports and ids, mdev uuids) to the
+ * unit claims. */
 static int release_split(char *const *addrs, size_t n, char ***pci, size_t *npci, char ***units,
                          size_t *nunits)
 {
@@ -848,7 +855,7 @@ static int release_split(char *const *addrs, size_t n, char ***pci, size_t *npci
 	if (!*pci || !*units)
 		return dp_oom();
 	for (size_t i = 0; i < n; i++)
-		if (looks_usb(addrs[i]))
+		if (looks_unit(addrs[i]))
 			(*units)[(*nunits)++] = addrs[i];
 		else
 			(*pci)[(*npci)++] = addrs[i];
