@@ -12,7 +12,7 @@
 
 enum {
 	O_MEMORY = 1, O_CPUS, O_GPU, O_NVME, O_PASS, O_POOL, O_UEFI, O_BIOS, O_SECURE, O_CLOUD,
-	O_SSHKEY, O_GRAPHICS, O_KERNEL, O_INITRD, O_APPEND, O_NUMA, O_HUGE, O_START, O_DRY, O_TIMEOUT, O_USB
+	O_SSHKEY, O_GRAPHICS, O_KERNEL, O_INITRD, O_APPEND, O_NUMA, O_HUGE, O_START, O_DRY, O_TIMEOUT, O_USB, O_MDEV
 };
 
 static const struct cli_option create_options[] = {
@@ -23,7 +23,7 @@ static const struct cli_option create_options[] = {
 	{"graphics", 0, true, O_GRAPHICS}, {"kernel", 0, true, O_KERNEL}, {"initrd", 0, true, O_INITRD},
 	{"append", 0, true, O_APPEND}, {"numa", 0, true, O_NUMA}, {"hugepages", 0, false, O_HUGE},
 	{"start", 0, false, O_START}, {"dry-run", 'n', false, O_DRY}, {"timeout", 0, true, O_TIMEOUT},
-	{"usb", 0, true, O_USB},
+	{"usb", 0, true, O_USB}, {"mdev", 0, true, O_MDEV},
 	{NULL, 0, false, 0},
 };
 
@@ -127,6 +127,15 @@ static int usb_arg(struct create_args *a, const char *value)
 	return 0;
 }
 
+/* An mdev pool as POOL[:COUNT]: its devices are made when the VM starts */
+static int mdev_arg(struct create_args *a, const char *value)
+{
+	int r = pool_arg(a, value);
+	if (r == 0)
+		a->def.devices[a->def.ndevices - 1].want = DP_VM_WANT_MDEV;
+	return r;
+}
+
 /* auto, an address or a vendor */
 static int kind_arg(struct create_args *a, enum dp_vm_want want, const char *value)
 {
@@ -208,6 +217,7 @@ static int take(int id, const char *value, void *ctx)
 	case O_PASS: return passthrough_arg(a, value);
 	case O_POOL: return pool_arg(a, value);
 	case O_USB: return usb_arg(a, value);
+	case O_MDEV: return mdev_arg(a, value);
 	case O_NUMA: return numa_arg(a, value);
 	case O_HUGE: a->def.hugepages = true; return 0;
 	case O_START: a->start = true; return 0;

@@ -64,6 +64,8 @@ static void requests_describe(const struct dp_vm_def *def, struct dp_strv *out)
 		else if (d->want == DP_VM_WANT_USB)   /* a port or an id as given, or a pool:count */
 			dp_strv_addf(out, "usb %s%s%.0u", d->spec, d->count > 1 ? ":" : "",
 			             d->count > 1 ? d->count : 0);
+		else if (d->want == DP_VM_WANT_MDEV)
+			dp_strv_addf(out, "mdev %s:%u", d->spec, d->count);
 		else if (d->want == DP_VM_WANT_ADDRESS)
 			dp_strv_addf(out, "%s%s%s", d->spec, d->options[0] ? "," : "", d->options);
 		else

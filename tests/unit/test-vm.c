@@ -528,6 +528,38 @@ static void test_usb_args(void **state)
 	dp_strv_free(&argv);
 }
 
+/* --mdev: one vfio-pci per claimed mediated device, by its sysfs path and without an
+ * address (after every fixed one), none without devices. */
+static void test_mdev_args(void **state)
+{
+	(void)state;
+	struct dp_vm_def def = { .memory_mib = 512, .cpus = 1, .firmware = DP_VM_FW_BIOS,
+	                         .numa = DP_VM_NUMA_NONE };
+	snprintf(def.name, sizeof(def.name), "vgpu");
+	struct dp_strv mdevs = {0}, hosts = {0}, argv = {0};
+	assert_int_equal(dp_strv_add(&mdevs, "8a1b2c3d-0000-4000-8000-000000000001"), 0);
+	assert_int_equal(dp_strv_add(&mdevs, "8a1b2c3d-0000-4000-8000-000000000002"), 0);
+	assert_int_equal(dp_vm_usb_host_add(&hosts, VM_USB_PORT, "3-1.2"), 0);
+	struct dp_vm_launch l = { .def = &def, .qemu = "qemu-system-x86_64", .host_node = -1,
+	                          .rundir = "/run/x", .statedir = "/var/x", .usb_hosts = &hosts,
+	                          .mdevs = &mdevs };
+	assert_int_equal(dp_vm_qemu_argv(&l, &argv), 0);
+	assert_true(argv.n >= 4);
+	assert_string_equal(argv.v[argv.n - 4], "-device");
+	assert_string_equal(argv.v[argv.n - 3], "vfio-pci,id=mdev0,sysfsdev=/sys/bus/mdev/devices/"
+	                    "8a1b2c3d-0000-4000-8000-000000000001");
+	assert_string_equal(argv.v[argv.n - 1], "vfio-pci,id=mdev1,sysfsdev=/sys/bus/mdev/devices/"
+	                    "8a1b2c3d-0000-4000-8000-000000000002");
+	assert_non_null(strstr(argv.v[argv.n - 5], "usb-host"));   /* after the fixed addresses */
+	dp_strv_free(&argv);
+	dp_strv_free(&mdevs);
+	assert_int_equal(dp_vm_qemu_argv(&l, &argv), 0);
+	for (size_t i = 0; i < argv.n; i++)
+		assert_null(strstr(argv.v[i], "sysfsdev"));
+	dp_strv_free(&argv);
+	dp_strv_free(&hosts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest lifecycle[] = {
@@ -540,6 +572,7 @@ int main(void)
 	const struct CMUnitTest layout[] = {
 		cmocka_unit_test(test_layout_random),
 		cmocka_unit_test(test_usb_args),
+		cmocka_unit_test(test_mdev_args),
 	};
 	int failed = cmocka_run_group_tests_name("vm lifecycle", lifecycle, fx_setup, fx_teardown);
 	failed += cmocka_run_group_tests_name("vm layout", layout, NULL, NULL);

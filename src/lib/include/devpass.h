@@ -626,7 +626,8 @@ enum dp_vm_firmware { DP_VM_FW_BIOS, DP_VM_FW_UEFI, DP_VM_FW_SECURE_BOOT };
 enum dp_vm_graphics { DP_VM_GRAPHICS_NONE, DP_VM_GRAPHICS_VNC };
 /* What a VM asks for: one entry per --gpu / --nvme / --passthrough / --pool. */
 enum dp_vm_want { DP_VM_WANT_ADDRESS, DP_VM_WANT_GPU, DP_VM_WANT_NVME, DP_VM_WANT_POOL,
-                  DP_VM_WANT_USB /* spec: a port "1-1.2", an id "046d:c52b" or a usb pool */ };
+                  DP_VM_WANT_USB /* spec: a port "1-1.2", an id "046d:c52b" or a usb pool */,
+                  DP_VM_WANT_MDEV /* spec: an mdev pool; devices made at start, removed at stop */ };
 struct dp_vm_device {
 	enum dp_vm_want want;
 	char spec[128];              /* "auto", an address, a vendor ("nvidia", "10de"), a pool */

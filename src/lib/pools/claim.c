@@ -488,10 +488,6 @@ static int pool_claimable(const struct pool_def *def, const char *name)
 {
 	if (!def)
 		return pool_missing_error(name);
-	if (def->pool.type == DP_POOL_USB || def->pool.type == DP_POOL_MDEV)
-		return dp_error_set(-EOPNOTSUPP, "pool '%s' is a %s pool: devpass claims PCI functions "
-		                    "and SR-IOV VFs; %s pools serve the KubeVirt export only so far",
-		                    name, dp_pool_type_name(def->pool.type), dp_pool_type_name(def->pool.type));
 	return 0;
 }
 
@@ -544,8 +540,10 @@ int dp_pool_claim(const struct dp_pci_list *list, const struct dp_claim_request 
 	memset(out, 0, sizeof(*out));
 	int r = request_check(&req);
 	enum dp_pool_type type = DP_POOL_PCI;
-	if (r == 0 && unit_pool_type(req.pool, &type) == 0 && type == DP_POOL_USB) {
-		r = usb_pool_claim(&req, out);   /* nothing to bind: the record is the claim */
+	if (r == 0 && unit_pool_type(req.pool, &type) == 0 &&
+	    (type == DP_POOL_USB || type == DP_POOL_MDEV)) {
+		/* nothing to bind: the record is the claim (for mdev, with the devices it made) */
+		r = type == DP_POOL_USB ? usb_pool_claim(&req, out) : mdev_pool_claim(list, &req, out);
 		if (r < 0)
 			dp_claim_list_free(out);
 		return r;
@@ -841,7 +839,14 @@ static bool looks_usb(const char *text)
 	       strspn(text + 5, "0123456789abcdef") == 4 && text[9] && strchr(":@", text[9]);
 }
 
-/* PCI addresses go to the PCI release, the rest (USB ports and ids) to the unit claims. */
+/* USB ports and ids, and mdev uuids, name unit claims. */
+static bool looks_unit(const char *text)
+{
+	return looks_usb(text) || dp_mdev_uuid_valid(text);
+}
+
+/* PCI addresses go to the PCI release, the rest (USB ports and ids, mdev uuids) to the
+ * unit claims. */
 static int release_split(char *const *addrs, size_t n, char ***pci, size_t *npci, char ***units,
                          size_t *nunits)
 {
@@ -850,7 +855,7 @@ static int release_split(char *const *addrs, size_t n, char ***pci, size_t *npci
 	if (!*pci || !*units)
 		return dp_oom();
 	for (size_t i = 0; i < n; i++)
-		if (looks_usb(addrs[i]))
+		if (looks_unit(addrs[i]))
 			(*units)[(*nunits)++] = addrs[i];
 		else
 			(*pci)[(*npci)++] = addrs[i];

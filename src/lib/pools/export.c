@@ -32,11 +32,21 @@ static bool member_exportable(const struct dp_pool_member *m)
 	       m->state == DP_MEMBER_QUARANTINED;
 }
 
+/* An mdev pool's members are (parent, type) pairs and the devices made from them: one
+ * with no room left is not left out of anything, the platform makes its own. */
+static bool member_of_mdev_pool(const struct export_ctx *x, const struct dp_pool_member *m)
+{
+	for (size_t i = 0; i < x->pools.n; i++)
+		if (strcmp(x->pools.p[i].name, m->pool) == 0)
+			return x->pools.p[i].type == DP_POOL_MDEV;
+	return false;
+}
+
 static void skipped_warn(struct export_ctx *x)
 {
 	for (size_t i = 0; i < x->members.n; i++) {
 		const struct dp_pool_member *m = &x->members.m[i];
-		if (!member_exportable(m))
+		if (!member_exportable(m) && !member_of_mdev_pool(x, m))
 			dp_strv_addf(x->warnings, "WARNING: %s of pool '%s' is left out: %s%s%s", m->address,
 			             m->pool, dp_member_state_name(m->state), m->reason ? ": " : "",
 			             m->reason ? m->reason : "");
@@ -156,6 +166,88 @@ static void nova_text(struct export_ctx *x, struct json_object *specs, struct js
 		        request);
 }
 
+/* ---- Nova: mdev pools ------------------------------------------------------------------ */
+
+static bool json_array_has(struct json_object *a, const char *s)
+{
+	for (size_t i = 0; i < json_object_array_length(a); i++)
+		if (strcmp(json_object_get_string(json_object_array_get_idx(a, i)), s) == 0)
+			return true;
+	return false;
+}
+
+static bool mdev_rules_match(const struct dp_pool *pool, const struct dp_mdev_type *t)
+{
+	struct dp_rule_mdev_subject s = {.parent = t->parent, .type = t->type,
+	                                 .name = t->name ? t->name : ""};
+	bool hit = false;
+	for (size_t r = 0; r < pool->rules.n && !hit; r++) {
+		struct dp_rule rule;
+		if (dp_rule_parse(pool->rules.v[r], &rule, NULL) < 0)
+			continue;
+		hit = dp_rule_match_mdev(&rule, &s);
+		dp_rule_free(&rule);
+	}
+	return hit;
+}
+
+/* One matched type: into enabled_mdev_types, its PCI parent into [mdev_TYPE]
+ * device_addresses (a virtual parent has no address Nova could name). */
+static void nova_mdev_type(const struct dp_mdev_type *t, struct json_object *enabled,
+                           struct json_object *sections)
+{
+	char key[128];
+	struct dp_pci_addr addr;
+	struct json_object *section, *addrs;
+	if (!json_array_has(enabled, t->type))
+		json_object_array_add(enabled, json_object_new_string(t->type));
+	snprintf(key, sizeof(key), "mdev_%s", t->type);
+	if (!json_object_object_get_ex(sections, key, &section)) {
+		section = json_object_new_object();
+		json_object_object_add(section, "device_addresses", json_object_new_array());
+		json_object_object_add(sections, key, section);
+	}
+	json_object_object_get_ex(section, "device_addresses", &addrs);
+	if (dp_pci_addr_parse(t->parent, &addr) == 0 && !json_array_has(addrs, t->parent))
+		json_object_array_add(addrs, json_object_new_string(t->parent));
+}
+
+static void nova_mdev_pool(struct export_ctx *x, const struct dp_pool *pool,
+                           const struct dp_mdev_type_list *types, struct json_object *enabled,
+                           struct json_object *sections)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < types->n; i++)
+		if (mdev_rules_match(pool, &types->t[i]) && ++n)
+			nova_mdev_type(&types->t[i], enabled, sections);
+	if (n == 0)
+		dp_strv_addf(x->warnings, "WARNING: pool '%s' (mdev) is left out: no mdev type of this "
+		             "host matches its rules", pool->name);
+}
+
+static void nova_mdev_text(struct export_ctx *x, struct json_object *enabled,
+                           struct json_object *sections)
+{
+	if (json_object_array_length(enabled) == 0)
+		return;
+	fprintf(x->text, "\n[devices]\nenabled_mdev_types = ");
+	for (size_t i = 0; i < json_object_array_length(enabled); i++)
+		fprintf(x->text, "%s%s", i ? "," : "",
+		        json_object_get_string(json_object_array_get_idx(enabled, i)));
+	fprintf(x->text, "\n");
+	json_object_object_foreach(sections, key, section) {
+		struct json_object *addrs;
+		json_object_object_get_ex(section, "device_addresses", &addrs);
+		if (json_object_array_length(addrs) == 0)
+			continue;
+		fprintf(x->text, "\n[%s]\ndevice_addresses = ", key);
+		for (size_t i = 0; i < json_object_array_length(addrs); i++)
+			fprintf(x->text, "%s%s", i ? "," : "",
+			        json_object_get_string(json_object_array_get_idx(addrs, i)));
+		fprintf(x->text, "\n");
+	}
+}
+
 static int nova_export(struct export_ctx *x)
 {
 	static const char *const policies[] = {"legacy", "preferred", "required", "socket"};
@@ -166,32 +258,51 @@ static int nova_export(struct export_ctx *x)
 		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "numa_policy", "unknown NUMA "
 		                           "policy '%s': use legacy, preferred, required or socket",
 		                           x->o->numa_policy);
-	struct json_object *specs = json_object_new_array(), *aliases = json_object_new_array();
+	struct json_object *specs = json_object_new_array(), *aliases = json_object_new_array(),
+	                   *enabled = json_object_new_array(), *sections = json_object_new_object();
 	_cleanup_(dp_strv_freep) struct dp_strv requests = {0};
+	struct dp_mdev_type_list types = {0};
+	if (dp_mdev_types_read(NULL, &types) < 0)
+		memset(&types, 0, sizeof(types));   /* no parents: mdev pools match nothing */
 	for (size_t p = 0; p < x->pools.n; p++) {
 		const struct dp_pool *pool = &x->pools.p[p];
 		if (!pool_wanted(x, pool))
 			continue;
-		if (pool->type == DP_POOL_USB || pool->type == DP_POOL_MDEV)
-			dp_strv_addf(x->warnings, "WARNING: pool '%s' (%s) is left out: Nova's [pci] section "
-			             "takes PCI devices%s", pool->name, dp_pool_type_name(pool->type),
-			             pool->type == DP_POOL_MDEV ? " (vGPU types go in [devices])" : "");
+		if (pool->type == DP_POOL_USB)
+			dp_strv_addf(x->warnings, "WARNING: pool '%s' (usb) is left out: Nova's [pci] section "
+			             "takes PCI devices", pool->name);
+		else if (pool->type == DP_POOL_MDEV)
+			nova_mdev_pool(x, pool, &types, enabled, sections);
 		else
 			nova_pool(x, pool, specs, aliases, &requests);
 	}
+	dp_mdev_type_list_free(&types);
 	_cleanup_free_ char *request = dp_strv_join(&requests, ",");
 	if (!request) {
 		json_object_put(specs);
 		json_object_put(aliases);
+		json_object_put(enabled);
+		json_object_put(sections);
 		return dp_oom();
 	}
 	nova_text(x, specs, aliases, request);
+	nova_mdev_text(x, enabled, sections);
 	struct json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "pci_passthrough:alias", json_object_new_string(request));
 	x->json = json_object_new_object();
 	json_object_object_add(x->json, "device_spec", specs);
 	json_object_object_add(x->json, "alias", aliases);
 	json_object_object_add(x->json, "flavor_extra_specs", extra);
+	if (json_object_array_length(enabled)) {   /* the [devices] and [mdev_TYPE] sections */
+		struct json_object *devices = json_object_new_object();
+		json_object_object_add(devices, "enabled_mdev_types", enabled);
+		json_object_object_add(x->json, "devices", devices);
+		json_object_object_foreach(sections, key, section)
+			json_object_object_add(x->json, key, json_object_get(section));
+	} else {
+		json_object_put(enabled);
+	}
+	json_object_put(sections);
 	return 0;
 }
 
@@ -268,6 +379,28 @@ static void kv_pci_pool(struct export_ctx *x, const struct dp_pool *pool, const 
 	}
 }
 
+/* A rule of an mdev pool without an exact name: the names of the host's types it matches
+ * (KubeVirt selects by name only). Returns how many entries it added. */
+static size_t kv_mdev_names(const struct dp_rule *rule, const char *resource,
+                            struct json_object *mdev)
+{
+	struct dp_mdev_type_list types = {0};
+	_cleanup_(dp_strv_freep) struct dp_strv seen = {0};
+	if (dp_mdev_types_read(NULL, &types) < 0)
+		return 0;
+	for (size_t i = 0; i < types.n; i++) {
+		const struct dp_mdev_type *t = &types.t[i];
+		struct dp_rule_mdev_subject s = {.parent = t->parent, .type = t->type,
+		                                 .name = t->name ? t->name : ""};
+		if (!*s.name || !dp_rule_match_mdev(rule, &s) || dp_strv_contains(&seen, s.name))
+			continue;
+		if (dp_strv_add(&seen, s.name) == 0)
+			json_object_array_add(mdev, kv_entry("mdevNameSelector", s.name, resource));
+	}
+	dp_mdev_type_list_free(&types);
+	return seen.n;
+}
+
 /* USB and mdev pools have no members devpass claims: their rules say what KubeVirt selects. */
 static void kv_rule_pool(struct export_ctx *x, const struct dp_pool *pool, const char *resource,
                          struct json_object *usb, struct json_object *mdev)
@@ -294,10 +427,13 @@ static void kv_rule_pool(struct export_ctx *x, const struct dp_pool *pool, const
 			json_object_array_add(usb, e);
 		} else if (pool->type == DP_POOL_MDEV && name) {
 			json_object_array_add(mdev, kv_entry("mdevNameSelector", name, resource));
+		} else if (pool->type == DP_POOL_MDEV && kv_mdev_names(&rule, resource, mdev) > 0) {
+			;   /* the names of the types it matches here */
 		} else {
 			dp_strv_addf(x->warnings, "WARNING: rule %zu of pool '%s' (%s) has no exact %s: KubeVirt "
 			             "cannot select by it", r + 1, pool->name, rule.text,
-			             pool->type == DP_POOL_USB ? "id=VVVV:PPPP" : "name=\"TYPE NAME\"");
+			             pool->type == DP_POOL_USB ? "id=VVVV:PPPP"
+			             : "name=\"TYPE NAME\" (and matches no named type of this host)");
 		}
 		dp_rule_free(&rule);
 	}

@@ -200,6 +200,8 @@ static int members_resync(struct pool_db *p, const struct dp_pci_list *list, con
 		r = view_members(&v, p, def, true, &m);
 	if (r == 0 && d && d->pool.type == DP_POOL_USB)
 		r = usb_members(p, &v.defs, d, &m);
+	if (r == 0 && d && d->pool.type == DP_POOL_MDEV)
+		r = mdev_members(p, list, d, &m);
 	int count = 0;
 	for (size_t i = 0; i < m.n; i++)
 		count += m.m[i].state != DP_MEMBER_MISSING;
@@ -249,7 +251,8 @@ int dp_pool_rule_matches(const char *name, const char *text, const struct dp_pci
 		if (r == 0)
 			r = !d ? pool_missing_error(name)
 			       : d->pool.type == DP_POOL_USB ? (int)usb_rule_count(&rule)
-			                                     : (int)view_rule_count(&v, d->pool.type, &rule);
+			       : d->pool.type == DP_POOL_MDEV ? (int)mdev_rule_count(&rule)
+			                                      : (int)view_rule_count(&v, d->pool.type, &rule);
 		pool_view_free(&v);
 	}
 	pool_db_close(&p);

@@ -144,8 +144,13 @@ static bool unit_named(const struct unit_claim *c, char *const *which, size_t n,
 static int unit_release_one(struct pool_db *p, const struct unit_claim *c, int timeout_ms,
                             struct dp_claim_list *out)
 {
-	(void)timeout_ms;   /* a USB claim binds nothing: forgetting the row gives it back */
-	int r = unit_claim_delete(p, c);
+	/* a USB claim binds nothing: forgetting the row gives it back; an mdev claim is the
+	 * device, removed first (one already gone is released all the same) */
+	int r = strcmp(c->kind, "mdev") == 0 ? dp_mdev_remove(c->unit, timeout_ms) : 0;
+	if (r == -ENOENT)
+		r = 0;
+	if (r == 0)
+		r = unit_claim_delete(p, c);
 	struct dp_claim *d = r == 0 ? unit_claim_report(out, c, c->place) : NULL;
 	if (r == 0 && !d)
 		return dp_oom();

@@ -43,6 +43,14 @@ int usb_pool_claim(const struct dp_claim_request *req, struct dp_claim_list *out
 int usb_members(struct pool_db *p, const struct pool_defs *defs, const struct pool_def *def,
                 struct dp_pool_members *out);
 size_t usb_rule_count(const struct dp_rule *rule);
+/* mdevclaim.c: creates req->count mediated devices from an mdev pool (on the parents of
+ * node req->numa first, pci gives the PCI parents' nodes) and records them, or none. */
+int mdev_pool_claim(const struct dp_pci_list *pci, const struct dp_claim_request *req,
+                    struct dp_claim_list *out);
+/* The (parent, type) pairs an mdev pool matches and the devices claimed from it. */
+int mdev_members(struct pool_db *p, const struct dp_pci_list *pci, const struct pool_def *def,
+                 struct dp_pool_members *out);
+size_t mdev_rule_count(const struct dp_rule *rule);
 /* Releases the owner's unit claims (those named in which — unit, port or UUID — or all;
  * stale_only: those whose process is gone, of every owner). Returns how many, or -errno;
  * -ENOENT when a name in which is not the owner's. */

@@ -633,6 +633,9 @@ int dp_pool_members_read(const struct dp_pci_list *list, const char *pool,
 		if ((!pool || strcmp(v.defs.d[d].pool.name, pool) == 0) &&
 		    v.defs.d[d].pool.type == DP_POOL_USB)
 			r = usb_members(&p, &v.defs, &v.defs.d[d], out);
+		else if ((!pool || strcmp(v.defs.d[d].pool.name, pool) == 0) &&
+		         v.defs.d[d].pool.type == DP_POOL_MDEV)
+			r = mdev_members(&p, list, &v.defs.d[d], out);
 		else if (!pool || strcmp(v.defs.d[d].pool.name, pool) == 0)
 			r = view_members(&v, &p, d, false, out);
 	if (r == 0)

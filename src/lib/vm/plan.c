@@ -18,6 +18,7 @@ void dp_vm_plan_free(struct dp_vm_plan *p)
 	dp_strv_free(&p->explicit_addrs);
 	dp_strv_free(&p->pool_preview);
 	dp_strv_free(&p->usb_hosts);
+	dp_strv_free(&p->mdevs);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -105,10 +106,12 @@ static int plan_devices(struct dp_vm_plan *p, const struct dp_vm_def *def,
 	for (size_t i = 0; i < def->ndevices; i++) {
 		const struct dp_vm_device *d = &def->devices[i];
 		const char *addr = d->want == DP_VM_WANT_ADDRESS ? d->spec : d->address;
-		if (d->want != DP_VM_WANT_POOL && d->want != DP_VM_WANT_USB && !addr[0])
+		if (d->want != DP_VM_WANT_POOL && d->want != DP_VM_WANT_USB &&
+		    d->want != DP_VM_WANT_MDEV && !addr[0])
 			continue;   /* a gpu/nvme request nothing was chosen for: its FAIL is reported */
 		int ret = d->want == DP_VM_WANT_POOL ? plan_pool(p, list, d, preview, r)
 		          : d->want == DP_VM_WANT_USB ? dp_vm_plan_usb(p, d, r)
+		          : d->want == DP_VM_WANT_MDEV ? dp_vm_plan_mdev(d, r)
 		          : plan_address(p, list, addr, d->options, r);
 		if (ret < 0)
 			return ret;
@@ -205,6 +208,7 @@ int dp_vm_plan_argv(const struct dp_vm_plan *p, const struct dp_vm_options *o, s
 		.seed = def->user_data ? hp->seed : NULL, .kernel = hp->kernel, .initrd = hp->initrd,
 		.rundir = hp->rundir, .statedir = hp->statedir,
 		.fns = p->fns, .nfns = p->nfns, .nports = p->nports, .usb_hosts = &p->usb_hosts,
+		.mdevs = &p->mdevs,
 	};
 	return dp_vm_qemu_argv(&l, argv);
 }

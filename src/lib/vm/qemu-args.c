@@ -191,10 +191,22 @@ static int args_usb(const struct dp_vm_launch *l, struct dp_strv *argv)
 	return r;
 }
 
+/* Mediated devices come last and without an address: QEMU gives each the next free slot
+ * on pcie.0 once every fixed address is taken. The path is the host's own sysfs: QEMU
+ * opens it, not devpass. */
+static int args_mdev(const struct dp_vm_launch *l, struct dp_strv *argv)
+{
+	int r = 0;
+	for (size_t i = 0; r == 0 && l->mdevs && i < l->mdevs->n; i++)
+		r = addf(argv, "-device", "vfio-pci,id=mdev%zu,sysfsdev=/sys/bus/mdev/devices/%s", i,
+		         l->mdevs->v[i]);
+	return r;
+}
+
 /* The whole command line; l->fns must have been laid out by dp_vm_guest_layout. */
 int dp_vm_qemu_argv(const struct dp_vm_launch *l, struct dp_strv *argv)
 {
 	return add(argv, l->qemu, NULL) ?: args_machine(l, argv) ?: args_firmware(l, argv) ?:
 	       args_media(l, argv) ?: args_io(l, argv) ?: args_passthrough(l, argv) ?:
-	       args_usb(l, argv);
+	       args_usb(l, argv) ?: args_mdev(l, argv);
 }

@@ -81,7 +81,8 @@ static int bind_explicit(const struct dp_vm_plan *p, const struct dp_pci_list *l
 static bool wants_pool(const struct dp_vm_device *d)
 {
 	return d->want == DP_VM_WANT_POOL ||
-	       (d->want == DP_VM_WANT_USB && dp_vm_usb_spec_kind(d->spec) == VM_USB_POOL);
+	       (d->want == DP_VM_WANT_USB && dp_vm_usb_spec_kind(d->spec) == VM_USB_POOL) ||
+	       d->want == DP_VM_WANT_MDEV;
 }
 
 static unsigned pool_total(const struct dp_vm_def *def, size_t upto, const char *pool, bool *first)
@@ -110,6 +111,15 @@ static int usb_claimed_add(struct dp_vm_plan *p, const struct dp_claim *c)
 	return dp_vm_usb_host_add(&p->usb_hosts, VM_USB_ID, id);
 }
 
+/* A claimed mediated device is known by its uuid (the claim's one function). */
+static int mdev_claimed_add(struct dp_vm_plan *p, const struct dp_claim *c)
+{
+	for (size_t i = 0; i < c->functions.n; i++)
+		if (dp_strv_add(&p->mdevs, c->functions.v[i]) < 0)
+			return dp_oom();
+	return 0;
+}
+
 /* Claims every pool request for the owner with pid; the claimed functions join the plan. */
 int dp_vm_claim_pools(struct dp_vm_plan *p, const struct dp_pci_list *list, pid_t pid,
                       int timeout_ms, bool add)
@@ -130,7 +140,8 @@ int dp_vm_claim_pools(struct dp_vm_plan *p, const struct dp_pci_list *list, pid_
 		int r = dp_pool_claim(list, &req, &out);
 		for (size_t c = 0; r == 0 && add && c < out.n; c++)
 			r = d->want == DP_VM_WANT_USB ? usb_claimed_add(p, &out.c[c])
-			                              : dp_vm_plan_add_functions(p, list, &out.c[c].functions, d->spec);
+			    : d->want == DP_VM_WANT_MDEV ? mdev_claimed_add(p, &out.c[c])
+			    : dp_vm_plan_add_functions(p, list, &out.c[c].functions, d->spec);
 		dp_claim_list_free(&out);
 		if (r < 0)
 			return r;

@@ -13,12 +13,12 @@
 
 DEFINE_CLEANUP_PTR(json_object, json_object_put, json_putp)
 
-static const char *const want_names[] = { "address", "gpu", "nvme", "pool", "usb" };
+static const char *const want_names[] = { "address", "gpu", "nvme", "pool", "usb", "mdev" };
 static const char *const firmware_names[] = { "bios", "uefi", "secure-boot" };
 
 const char *dp_vm_want_name(enum dp_vm_want w)
 {
-	return (unsigned)w < 5 ? want_names[w] : "?";
+	return (unsigned)w < 6 ? want_names[w] : "?";
 }
 
 const char *dp_vm_firmware_name(enum dp_vm_firmware f)
@@ -116,7 +116,7 @@ static int dup_opt(char **dst, json_object *o, const char *key)
 
 static int device_from_json(json_object *o, struct dp_vm_device *d)
 {
-	int want = name_index(want_names, 5, get_str(o, "want"));
+	int want = name_index(want_names, 6, get_str(o, "want"));
 	if (want < 0)
 		return -EINVAL;
 	d->want = (enum dp_vm_want)want;

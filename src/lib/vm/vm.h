@@ -58,6 +58,7 @@ struct dp_vm_launch {
 	size_t nfns;
 	int nports;
 	const struct dp_strv *usb_hosts;   /* usb-host options: "hostbus=1,hostport=1.2" */
+	const struct dp_strv *mdevs;       /* uuids of the mediated devices to pass */
 };
 int dp_vm_guest_layout(struct dp_vm_hostfn *fns, size_t n);
 int dp_vm_qemu_argv(const struct dp_vm_launch *l, struct dp_strv *argv);
@@ -71,6 +72,7 @@ struct dp_vm_plan {
 	struct dp_strv explicit_addrs;   /* named or chosen devices (their groups come along) */
 	struct dp_strv pool_preview;     /* pool members a claim would pick now */
 	struct dp_strv usb_hosts;        /* usb-host options, one per passed USB device */
+	struct dp_strv mdevs;            /* uuids of the mediated devices claimed at start */
 	int host_node;               /* DP_NO_NUMA: no binding of memory and vCPUs */
 	char hugepages_dir[256];     /* root-relative hugetlbfs mount, "" none */
 };
@@ -88,6 +90,9 @@ int dp_vm_plan_make(const struct dp_vm_def *def, const struct dp_pci_list *list,
 /* A --usb request: its usb-host (ports and ids) or the free members of its pool, as
  * findings; a device the host needs or a process holds is a FAIL. */
 int dp_vm_plan_usb(struct dp_vm_plan *p, const struct dp_vm_device *want, struct dp_vm_report *r);
+/* An --mdev request: whether its mdev pool can make the devices now, as a finding (they
+ * are made by the claim at start). */
+int dp_vm_plan_mdev(const struct dp_vm_device *want, struct dp_vm_report *r);
 int dp_vm_plan_add_functions(struct dp_vm_plan *p, const struct dp_pci_list *list,
                              const struct dp_strv *functions, const char *pool);
 int dp_vm_plan_argv(const struct dp_vm_plan *p, const struct dp_vm_options *o, struct dp_strv *argv);
