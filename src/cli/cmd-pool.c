@@ -390,7 +390,7 @@ static void member_row(struct dp_table *t, const struct dp_pool_member *m)
 	dp_table_set_strf(t, "subsystem", "%04x:%04x", m->subsys_vendor, m->subsys_device);
 	dp_table_set_strf(t, "class", "%06x", m->class_code);
 	dp_table_set_str(t, "physfn", m->physfn[0] ? m->physfn : NULL);
-	dp_table_set_str(t, "description", m->dev ? m->dev->description : NULL);
+	dp_table_set_str(t, "description", m->dev ? m->dev->description : m->label);
 	dp_table_set_str(t, "reason", m->reason);
 }
 

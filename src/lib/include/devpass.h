@@ -532,6 +532,8 @@ struct dp_pool_member {
 	enum dp_member_state state;
 	const struct dp_pci_device *dev;   /* NULL when missing */
 	char *reason;                /* why not free: what changed, the other pools, ... */
+	char *label;                 /* a member that is no PCI function: what it is (a USB
+	                                device's vendor and product names), else NULL */
 	char owner[128];             /* claimed: by whom */
 	int pid;                     /* claimed: the owner's process, 0 none */
 	bool stale;                  /* claimed by a process that is gone */

@@ -274,6 +274,11 @@ static int usb_member_add(const struct pool_defs *defs, const struct pool_def *d
 		return dp_oom();
 	usb_unit(d, unit, sizeof(unit));
 	snprintf(m->address, sizeof(m->address), "%s", d->location);
+	if (asprintf(&m->label, "%s%s%s", d->vendor, *d->vendor && *d->product ? " " : "",
+	             d->product) < 0) {
+		m->label = NULL;
+		return dp_oom();
+	}
 	m->vendor = d->vendor_id;
 	m->device = d->product_id;
 	m->class_code = (uint32_t)d->cls << 16 | (uint32_t)d->subclass << 8 | d->protocol;

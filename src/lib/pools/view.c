@@ -598,8 +598,10 @@ int view_prints_prune(struct pool_view *v, struct pool_db *p, size_t def_index)
 
 void dp_pool_members_free(struct dp_pool_members *m)
 {
-	for (size_t i = 0; i < m->n; i++)
+	for (size_t i = 0; i < m->n; i++) {
 		free(m->m[i].reason);
+		free(m->m[i].label);
+	}
 	free(m->m);
 	dp_strv_free(&m->conflicts);
 	memset(m, 0, sizeof(*m));
