@@ -14,6 +14,7 @@
 #include "alloc-util.h"
 #include "fs/sysroot.h"
 #include "util/error.h"
+#include "pools/units.h"
 
 struct export_ctx {
 	const struct dp_export_options *o;
@@ -384,20 +385,18 @@ static void kv_pci_pool(struct export_ctx *x, const struct dp_pool *pool, const 
 static size_t kv_mdev_names(const struct dp_rule *rule, const char *resource,
                             struct json_object *mdev)
 {
-	struct dp_mdev_type_list types = {0};
+	_cleanup_(dp_mdev_type_list_freep) struct dp_mdev_type_list types = {0};
 	_cleanup_(dp_strv_freep) struct dp_strv seen = {0};
 	if (dp_mdev_types_read(NULL, &types) < 0)
 		return 0;
 	for (size_t i = 0; i < types.n; i++) {
-		const struct dp_mdev_type *t = &types.t[i];
-		struct dp_rule_mdev_subject s = {.parent = t->parent, .type = t->type,
-		                                 .name = t->name ? t->name : ""};
-		if (!*s.name || !dp_rule_match_mdev(rule, &s) || dp_strv_contains(&seen, s.name))
+		const char *name = types.t[i].name;
+		if (!name || !*name || !mdev_rule_selects(rule, &types.t[i]) ||
+		    dp_strv_contains(&seen, name))
 			continue;
-		if (dp_strv_add(&seen, s.name) == 0)
-			json_object_array_add(mdev, kv_entry("mdevNameSelector", s.name, resource));
+		if (dp_strv_add(&seen, name) == 0)
+			json_object_array_add(mdev, kv_entry("mdevNameSelector", name, resource));
 	}
-	dp_mdev_type_list_free(&types);
 	return seen.n;
 }
 

@@ -13,14 +13,19 @@
 #include "util/error.h"
 #include "util/strutil.h"
 
-static bool mdev_type_matches(const struct pool_def *def, const struct dp_mdev_type *t)
+bool mdev_rule_selects(const struct dp_rule *rule, const struct dp_mdev_type *t)
 {
 	struct dp_rule_mdev_subject s = {.parent = t->parent, .type = t->type,
 	                                 .name = t->name ? t->name : ""};
+	return dp_rule_match_mdev(rule, &s);
+}
+
+static bool mdev_type_matches(const struct pool_def *def, const struct dp_mdev_type *t)
+{
 	if (def->pool.type != DP_POOL_MDEV)
 		return false;
 	for (size_t r = 0; r < def->nrules; r++)
-		if (dp_rule_match_mdev(&def->rules[r], &s))
+		if (mdev_rule_selects(&def->rules[r], t))
 			return true;
 	return false;
 }
@@ -181,17 +186,12 @@ int mdev_pool_claim(const struct dp_pci_list *pci, const struct dp_claim_request
 
 size_t mdev_rule_count(const struct dp_rule *rule)
 {
-	struct dp_mdev_type_list types = {0};
+	_cleanup_(dp_mdev_type_list_freep) struct dp_mdev_type_list types = {0};
 	size_t n = 0;
 	if (dp_mdev_types_read(NULL, &types) < 0)
 		return 0;
-	for (size_t i = 0; i < types.n; i++) {
-		const struct dp_mdev_type *t = &types.t[i];
-		struct dp_rule_mdev_subject s = {.parent = t->parent, .type = t->type,
-		                                 .name = t->name ? t->name : ""};
-		n += dp_rule_match_mdev(rule, &s);
-	}
-	dp_mdev_type_list_free(&types);
+	for (size_t i = 0; i < types.n; i++)
+		n += mdev_rule_selects(rule, &types.t[i]);
 	return n;
 }
 

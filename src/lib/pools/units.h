@@ -50,6 +50,8 @@ int mdev_pool_claim(const struct dp_pci_list *pci, const struct dp_claim_request
 /* The (parent, type) pairs an mdev pool matches and the devices claimed from it. */
 int mdev_members(struct pool_db *p, const struct dp_pci_list *pci, const struct pool_def *def,
                  struct dp_pool_members *out);
+/* Whether an mdev type of the host is one the rule selects (parent, type, name). */
+bool mdev_rule_selects(const struct dp_rule *rule, const struct dp_mdev_type *t);
 size_t mdev_rule_count(const struct dp_rule *rule);
 /* Releases the owner's unit claims (those named in which — unit, port or UUID — or all;
  * stale_only: those whose process is gone, of every owner). Returns how many, or -errno;
