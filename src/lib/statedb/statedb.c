@@ -112,6 +112,9 @@ static const char *const migrations[] = {
 	"CREATE TABLE claim_vf_settings ("
 	" address TEXT PRIMARY KEY REFERENCES claims(address) ON DELETE CASCADE,"
 	" mac TEXT NOT NULL DEFAULT '', vlan INTEGER NOT NULL DEFAULT -1);",
+
+	/* 7: reserved for the libvirt domains devpass attached devices to */
+	"SELECT 1;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
