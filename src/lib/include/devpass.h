@@ -1001,4 +1001,56 @@ int dp_mdev_import(const char *dir, struct dp_strv *imported);
  * two would both start devices on them). */
 int dp_mdev_dual_managed(struct dp_strv *parents);
 
+/* ---- libvirt and Cloud Hypervisor renderings (docs/libvirt.md) ---------------------- */
+/* What one libvirt device element passes to a guest. */
+enum dp_hostdev_kind { DP_HOSTDEV_PCI, DP_HOSTDEV_USB, DP_HOSTDEV_MDEV, DP_HOSTDEV_NET };
+struct dp_guest_pci {
+	bool set;
+	int bus, slot, function;
+	bool multifunction;
+};
+struct dp_hostdev {
+	enum dp_hostdev_kind kind;
+	char address[DP_ADDR_LEN];        /* PCI, NET: the host function "0000:41:00.0" */
+	uint16_t usb_vendor, usb_product; /* USB */
+	int usb_bus, usb_device;          /* USB: >0 only when vid:pid alone is ambiguous */
+	char uuid[37];                    /* MDEV */
+	char mac[18];                     /* NET: a VF with a MAC to set; "" none */
+	int vlan;                         /* NET: the VLAN to set, -1 none */
+	char alias[64];                   /* "ua-devpass-" + a stable name: [A-Za-z0-9_.-] */
+	char pool[DP_POOL_NAME_MAX + 1];  /* the pool it came from, "" none */
+	int group;                        /* PCI/NET: IOMMU group, -1 none */
+	struct dp_guest_pci guest;        /* set by dp_hostdev_set_place */
+};
+struct dp_hostdev_set {
+	struct dp_hostdev *h;
+	size_t n;
+	struct dp_strv warnings;
+};
+void dp_hostdev_set_free(struct dp_hostdev_set *s);
+/* devices: PCI addresses (every endpoint of each IOMMU group joins, bridges excluded), USB
+ * locations or vid:pid[:serial], mdev UUIDs. -ENOENT unknown device (named), -EINVAL bad text. */
+int dp_hostdev_set_from_devices(const struct dp_pci_list *list, char *const *devices,
+                                size_t n, struct dp_hostdev_set *out);
+/* Everything an owner holds through claims (PCI groups, usb, mdev, VFs with their claim
+ * MAC/VLAN). */
+int dp_hostdev_set_from_owner(const struct dp_pci_list *list, const char *owner,
+                              struct dp_hostdev_set *out);
+/* The devices of a devpass VM definition: explicit and chosen addresses, the members a
+ * running VM took from its pools (a stopped VM's pool wants: a warning each). */
+int dp_hostdev_set_from_vm(const struct dp_pci_list *list, const char *vm,
+                           struct dp_hostdev_set *out);
+/* Guest PCI addresses on q35 root ports: one root-port bus per host slot starting at
+ * first_bus; the functions of one host slot keep their function numbers on that bus's
+ * slot 0, multifunction on function 0; USB entries get none. Never two entries on one
+ * guest address; -E2BIG past bus 0xff. */
+int dp_hostdev_set_place(struct dp_hostdev_set *s, int first_bus);
+#define DP_HOSTDEV_XML_NO_ADDRESS 1u    /* leave guest addresses to libvirt */
+/* One complete element (<hostdev> or <interface type='hostdev'>), managed='no' for PCI. */
+int dp_hostdev_xml(const struct dp_hostdev *h, unsigned flags, char **xml);
+/* All of them, each on its own lines, with a comment naming its pool/group. */
+int dp_hostdev_set_xml(const struct dp_hostdev_set *s, unsigned flags, char **xml);
+/* libvirt node-device XML (`virsh nodedev-dumpxml` form) of one PCI function. */
+int dp_nodedev_xml(const struct dp_pci_list *list, const char *address, char **xml);
+
 #endif

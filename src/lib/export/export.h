@@ -1,0 +1,33 @@
+/* Internal to the export unit: the libxml2 writer helpers the renderers share. */
+#ifndef DP_EXPORT_H
+#define DP_EXPORT_H
+
+#include <libxml/xmlwriter.h>
+
+#include "devpass.h"
+
+/* A writer into a memory buffer, indented two spaces, no XML declaration. */
+struct dp_xml {
+	xmlBufferPtr buf;
+	xmlTextWriterPtr w;
+	int err;                       /* the first failure, sticky: later calls do nothing */
+};
+int dp_xml_open(struct dp_xml *x);
+void dp_xml_close(struct dp_xml *x);
+/* Ends the document and hands the text over (malloc'ed); the writer is closed. */
+int dp_xml_finish(struct dp_xml *x, char **out);
+void dp_xml_start(struct dp_xml *x, const char *element);
+void dp_xml_end(struct dp_xml *x);
+void dp_xml_attr(struct dp_xml *x, const char *name, const char *value);
+void dp_xml_attrf(struct dp_xml *x, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void dp_xml_text_element(struct dp_xml *x, const char *element, const char *text);
+void dp_xml_comment(struct dp_xml *x, const char *text);
+
+/* Appends a zeroed entry to the set; NULL when out of memory. */
+struct dp_hostdev *dp_hostdev_set_append(struct dp_hostdev_set *s);
+/* Adds the function (and, for PCI, every endpoint of its IOMMU group) unless present. */
+int dp_hostdev_set_add_pci(struct dp_hostdev_set *s, const struct dp_pci_list *list,
+                           const struct dp_pci_device *dev, const char *pool);
+
+#endif
