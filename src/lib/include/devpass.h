@@ -1052,5 +1052,16 @@ int dp_hostdev_xml(const struct dp_hostdev *h, unsigned flags, char **xml);
 int dp_hostdev_set_xml(const struct dp_hostdev_set *s, unsigned flags, char **xml);
 /* libvirt node-device XML (`virsh nodedev-dumpxml` form) of one PCI function. */
 int dp_nodedev_xml(const struct dp_pci_list *list, const char *address, char **xml);
+/* The VM definition as a complete libvirt domain (type kvm, or qemu when /dev/kvm is
+ * absent under the root), its devices as hostdevs on root ports from bus 1 and one spare
+ * root port; a stopped VM's pool members are those a claim would take now (a warning
+ * each: nothing is claimed). -ENOENT: no such VM. */
+int dp_vm_export_libvirt(const char *name, const struct dp_pci_list *list, char **xml,
+                         struct dp_strv *warnings);
+/* cmdline: cloud-hypervisor's arguments, one per line; bodies: a JSON array of the
+ * PUT /api/v1/vm.add-device bodies. -EOPNOTSUPP (naming the device or setting) for what
+ * Cloud Hypervisor cannot do: USB devices, x-vga, Secure Boot. */
+int dp_vm_export_cloudhv(const char *name, const struct dp_pci_list *list, char **cmdline,
+                         struct json_object **bodies, struct dp_strv *warnings);
 
 #endif
