@@ -173,11 +173,12 @@ static const struct cli_verb vm_verbs[] = {
 	{"list", vm_list, NULL, NULL},
 	{"show", vm_show, NULL, NULL},
 	{"validate", vm_validate, NULL, NULL},
+	{"export", vm_export, NULL, NULL},
 };
 
 int cmd_vm(int argc, char **argv, const struct cli_ctx *ctx)
 {
-	static const char names[] = "create, start, stop, console, log, destroy, list, show or validate";
+	static const char names[] = "create, start, stop, console, log, destroy, list, show, validate or export";
 	if (argc >= 2 && argv[1][0] == '-') {   /* vm --help; or an option before the sub-command */
 		struct cli_opts p;
 		int r = cli_opts_none(2, argv, "vm", 0, 0, &p);

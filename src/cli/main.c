@@ -170,6 +170,7 @@ static const struct cli_verb verbs[] = {
 	 "devpass vm start NAME [--dry-run]    |  vm stop NAME [--timeout SEC]\n"
 	 "devpass vm console NAME | log NAME    |  vm destroy NAME [--force]\n"
 	 "devpass vm list | show NAME | validate NAME                        [--json]\n"
+	 "devpass vm export NAME --to libvirt|cloud-hypervisor               [--json]\n"
 	 "\n"
 	 "  create    validates first, then keeps the definition; IMAGE (qcow2 or raw) is never\n"
 	 "            written: the VM's disk is a qcow2 overlay in /var/lib/devpass/vm/NAME.\n"
@@ -186,6 +187,9 @@ static const struct cli_verb verbs[] = {
 	 "  stop      ACPI powerdown, wait --timeout (60 s), then quit, SIGTERM, SIGKILL; then\n"
 	 "            the devices go back (pool policy, or the driver they had).\n"
 	 "  console   the serial console; Ctrl-] detaches.   log: what the guest wrote to it.\n"
+	 "  export    the VM as a libvirt domain (virsh define) or a Cloud Hypervisor command\n"
+	 "            line with its vm.add-device bodies; nothing is claimed (pool members\n"
+	 "            shown are the ones a claim would take now).\n"
 	 "  QEMU: $DEVPASS_QEMU, else qemu-system-x86_64 (with KVM when /dev/kvm exists).\n"},
 	{"usb", cmd_usb, "USB devices: location, ids, names, drivers, controller, in use or host-critical",
 	 "devpass usb list [--all] [--json]\n"

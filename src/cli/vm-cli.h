@@ -13,6 +13,7 @@ int vm_destroy(int argc, char **argv, const struct cli_ctx *ctx);
 int vm_list(int argc, char **argv, const struct cli_ctx *ctx);
 int vm_show(int argc, char **argv, const struct cli_ctx *ctx);
 int vm_validate(int argc, char **argv, const struct cli_ctx *ctx);
+int vm_export(int argc, char **argv, const struct cli_ctx *ctx);
 
 /* Parses options, handing each to take (non-zero from it stops with that exit code). */
 int vm_opts_parse(int argc, char **argv, const char *verb, const struct cli_option *options,
