@@ -188,8 +188,8 @@ static int args_io(struct ch *c)
 	        vm_export_path(c->vm, true, "ch.sock", sock, sizeof(sock)) ?:
 	        arg(c, "--serial", "file=%s", log) ?: arg(c, "--console", "off") ?:
 	        arg(c, "--api-socket", "path=%s", sock) ?:
-	        warn(c, "no network device: Cloud Hypervisor has no user-mode networking (add "
-	             "--net tap=...)");
+	        warn(c, "no network device: Cloud Hypervisor has no user-mode networking; give it "
+	             "a tap device of its own");
 	if (!r && c->vm->def.graphics == DP_VM_GRAPHICS_VNC)
 		r = warn(c, "VM %s has VNC graphics: Cloud Hypervisor has no display; the serial "
 		         "console is the way in", c->vm->def.name);
@@ -257,6 +257,17 @@ static int render(struct ch *c, char **cmdline)
 	return r;
 }
 
+/* The hostdev set speaks of libvirt where a device is not on vfio-pci yet; the same
+ * holds for Cloud Hypervisor, which never binds either. */
+static int warning_for_ch(struct dp_strv *warnings, const char *w)
+{
+	const char *libvirt = strstr(w, ": libvirt starts the domain");
+	int r = libvirt ? dp_strv_addf(warnings, "%.*s: Cloud Hypervisor takes it only once it is "
+	                               "bound to vfio-pci (it never binds)", (int)(libvirt - w), w)
+	                : dp_strv_add(warnings, w);
+	return r < 0 ? dp_oom() : 0;
+}
+
 int dp_vm_export_cloudhv(const char *name, const struct dp_pci_list *list, char **cmdline,
                          struct json_object **bodies, struct dp_strv *warnings)
 {
@@ -265,8 +276,7 @@ int dp_vm_export_cloudhv(const char *name, const struct dp_pci_list *list, char 
 	_cleanup_(vm_export_freep) struct vm_export e = {0};
 	int r = vm_export_load(list, name, &e) ?: refuse_wants(&e) ?: refuse_devices(&e);
 	for (size_t i = 0; r == 0 && warnings && i < e.set.warnings.n; i++)
-		if (dp_strv_add(warnings, e.set.warnings.v[i]) < 0)
-			r = dp_oom();
+		r = warning_for_ch(warnings, e.set.warnings.v[i]);
 	if (r < 0)
 		return r;
 	struct ch c = {.vm = &e, .bodies = json_object_new_array(), .warnings = warnings};

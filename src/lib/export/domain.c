@@ -196,27 +196,24 @@ static void add_memory(struct dom *d, xmlNodePtr dom)
 	node_attr(d, mb, "allocation", "mode", "immediate");
 }
 
+/* UEFI by libvirt's firmware autoselection: the features pick, from QEMU's firmware
+ * descriptors, the same OVMF build `vm start` takes (Secure Boot with the Microsoft keys
+ * enrolled, or plain); libvirt 9.0 refuses a loader path or type beside autoselection.
+ * The variable store is the VM's own copy, made at create. */
 static void add_firmware(struct dom *d, xmlNodePtr os)
 {
 	const struct dp_vm_def *def = &d->vm->def;
 	if (def->firmware == DP_VM_FW_BIOS)
 		return;
 	bool secure = def->firmware == DP_VM_FW_SECURE_BOOT;
-	struct dp_vm_firmware_files fw;
-	char code[4096], vars[4096];
-	if (!d->err && (d->err = dp_vm_firmware_find(def->firmware, &fw)) == 0)
-		d->err = dp_fs_host_path(fw.code, code, sizeof(code));
+	char vars[4096];
 	if (host_file(d, "OVMF_VARS.fd", vars, sizeof(vars)))
 		return;
 	attr(d, os, "firmware", "efi");
 	xmlNodePtr feats = node(d, os, "firmware", NULL);
 	attr(d, node_attr(d, feats, "feature", "enabled", secure ? "yes" : "no"), "name", "secure-boot");
 	attr(d, node_attr(d, feats, "feature", "enabled", secure ? "yes" : "no"), "name", "enrolled-keys");
-	xmlNodePtr loader = node_attr(d, os, "loader", "readonly", "yes");
-	attr(d, loader, "secure", secure ? "yes" : "no");
-	attr(d, loader, "type", "pflash");
-	if (loader && !d->err)
-		xmlNodeAddContent(loader, BAD_CAST code);
+	node_attr(d, os, "loader", "secure", secure ? "yes" : "no");
 	node(d, os, "nvram", vars);
 }
 
