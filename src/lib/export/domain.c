@@ -213,7 +213,8 @@ static void add_firmware(struct dom *d, xmlNodePtr os)
 	xmlNodePtr feats = node(d, os, "firmware", NULL);
 	attr(d, node_attr(d, feats, "feature", "enabled", secure ? "yes" : "no"), "name", "secure-boot");
 	attr(d, node_attr(d, feats, "feature", "enabled", secure ? "yes" : "no"), "name", "enrolled-keys");
-	node_attr(d, os, "loader", "secure", secure ? "yes" : "no");
+	if (secure)   /* libvirt 9.0 refuses secure='no' beside autoselection */
+		node_attr(d, os, "loader", "secure", "yes");
 	node(d, os, "nvram", vars);
 }
 
