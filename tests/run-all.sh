@@ -42,6 +42,7 @@ run_suite pools python3 tests/fixture/test_pools.py
 run_suite pools-review python3 tests/fixture/test_pools_review.py
 run_suite pools-kinds python3 tests/fixture/test_pools_kinds.py
 run_suite vm-fixture python3 tests/fixture/test_vm.py
+run_suite vm-export python3 tests/fixture/test_vm_export.py
 run_suite usb python3 tests/fixture/test_usb.py
 run_suite sriov python3 tests/fixture/test_sriov.py
 run_suite mdev python3 tests/fixture/test_mdev.py
