@@ -33,13 +33,14 @@ struct dp_hostdev *dp_hostdev_set_append(struct dp_hostdev_set *s)
 	return h;
 }
 
-/* "ua-devpass-" + kind + the identity with every character outside [A-Za-z0-9_.] as '-' */
+/* "ua-devpass-" + kind + the identity with every character outside [A-Za-z0-9_] as '-':
+ * "ua-devpass-pci-0000-41-00-0", a name libvirt keeps and detach can use */
 static void alias_make(char out[64], const char *kind, const char *identity)
 {
 	int n = snprintf(out, 64, "ua-devpass-%s-%s", kind, identity);
 	for (char *c = out + strlen("ua-devpass-"); n > 0 && *c; c++)
 		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-		      *c == '_' || *c == '.'))
+		      *c == '_'))
 			*c = '-';
 }
 
