@@ -177,11 +177,10 @@ static int usb_add_text(struct dp_hostdev_set *s, const char *text, const char *
 	if (r == 0)
 		r = dp_usb_lookup(&ul, text, &d);
 	if (r == -EEXIST)
-		return dp_error_set_remedy(-EEXIST, DP_REMEDY_LIST_DEVICES, text, "USB id %s names more "
-		                           "than one device: name one by its location (bus-port)", text);
+		return dp_error_set(-EEXIST, "USB id %s names more than one device: name one by its "
+		                    "location (bus-port)", text);
 	if (r == -ENOENT)
-		return dp_error_set_remedy(-ENOENT, DP_REMEDY_LIST_DEVICES, text, "no USB device %s on "
-		                           "this host", text);
+		return dp_error_set(-ENOENT, "no USB device %s on this host", text);
 	return r < 0 ? r : usb_entry_add(s, &ul, d, pool);
 }
 
@@ -206,8 +205,7 @@ static int mdev_add(struct dp_hostdev_set *s, const char *uuid, const char *pool
 		alias_make(h->alias, "mdev", h->uuid);
 		return 0;
 	}
-	return dp_error_set_remedy(-ENOENT, DP_REMEDY_LIST_DEVICES, uuid, "no mediated device %s on "
-	                           "this host", uuid);
+	return dp_error_set(-ENOENT, "no mediated device %s on this host", uuid);
 }
 
 static int pci_add_text(struct dp_hostdev_set *s, const struct dp_pci_list *list, const char *text,
@@ -215,9 +213,8 @@ static int pci_add_text(struct dp_hostdev_set *s, const struct dp_pci_list *list
 {
 	struct dp_pci_device *dev = NULL;
 	int r = dp_pci_device_lookup(list, text, &dev);
-	if (r == -ENODEV)
-		return dp_error_set_remedy(-ENOENT, DP_REMEDY_LIST_DEVICES, text, "no PCI device %s on "
-		                           "this host", text);
+	if (r == -ENODEV)   /* its message names the full address; the contract's code */
+		r = -ENOENT;
 	return r < 0 ? r : dp_hostdev_set_add_pci(s, list, dev, pool);
 }
 
