@@ -225,15 +225,16 @@ static bool looks_pci(const char *text)
 	return strchr(text, '.') && !strchr(text, '-') && dp_pci_addr_parse(text, &a) == 0;
 }
 
-static int device_add(struct dp_hostdev_set *s, const struct dp_pci_list *list, const char *text)
+int dp_hostdev_set_add_device(struct dp_hostdev_set *s, const struct dp_pci_list *list,
+                              const char *text, const char *pool)
 {
 	if (!text || !*text)
 		return dp_error_set(-EINVAL, "an empty device name");
 	if (dp_mdev_uuid_valid(text))
-		return mdev_add(s, text, NULL);
+		return mdev_add(s, text, pool);
 	if (looks_pci(text))
-		return pci_add_text(s, list, text, NULL);
-	int r = usb_add_text(s, text, NULL);
+		return pci_add_text(s, list, text, pool);
+	int r = usb_add_text(s, text, pool);
 	if (r == -EINVAL && !strchr(text, '-'))   /* say what kinds a name can be */
 		return dp_error_set(-EINVAL, "'%.80s' is neither a PCI address (0000:41:00.0), a USB "
 		                    "device (3-1.2, 046d:c52b) nor an mdev UUID", text);
@@ -247,7 +248,7 @@ int dp_hostdev_set_from_devices(const struct dp_pci_list *list, char *const *dev
 	if (n == 0)
 		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "devices", "no device given");
 	for (size_t i = 0; i < n; i++) {
-		int r = device_add(&s, list, devices[i]);
+		int r = dp_hostdev_set_add_device(&s, list, devices[i], NULL);
 		if (r < 0)
 			return r;
 	}
@@ -280,13 +281,15 @@ static int usb_claim_add(struct dp_hostdev_set *s, const struct dp_claim *c)
 }
 
 static int claim_add(struct dp_hostdev_set *s, const struct dp_pci_list *list,
-                     const struct dp_pool_list *pools, const struct dp_claim *c)
+                     const struct dp_pool_list *pools, const struct dp_claim *c, bool units_only)
 {
 	enum dp_pool_type type = pool_type_of(pools, c->pool);
 	if (type == DP_POOL_USB)
 		return usb_claim_add(s, c);
 	if (type == DP_POOL_MDEV)
 		return mdev_add(s, c->functions.n ? c->functions.v[0] : "", c->pool);
+	if (units_only)
+		return 0;
 	const struct dp_pci_device *dev = dp_pci_list_find(list, c->address);
 	if (!dev)
 		return dp_strv_addf(&s->warnings, "%s of pool %s is not on this host now: left out",
@@ -294,24 +297,30 @@ static int claim_add(struct dp_hostdev_set *s, const struct dp_pci_list *list,
 	return dp_hostdev_set_add_pci(s, list, dev, c->pool);
 }
 
+int dp_hostdev_set_add_claims(struct dp_hostdev_set *s, const struct dp_pci_list *list,
+                              const char *owner, bool units_only)
+{
+	_cleanup_(dp_claim_list_freep) struct dp_claim_list cl = {0};
+	_cleanup_(dp_pool_list_freep) struct dp_pool_list pools = {0};
+	int r = dp_claims_read(list, owner, &cl);
+	if (r == 0)
+		r = dp_pools_read(&pools);
+	for (size_t i = 0; r == 0 && i < cl.n; i++)
+		r = claim_add(s, list, &pools, &cl.c[i], units_only);
+	return r < 0 ? r : (int)cl.n;
+}
+
 int dp_hostdev_set_from_owner(const struct dp_pci_list *list, const char *owner,
                               struct dp_hostdev_set *out)
 {
 	_cleanup_(dp_hostdev_set_freep) struct dp_hostdev_set s = {0};
-	_cleanup_(dp_claim_list_freep) struct dp_claim_list cl = {0};
-	_cleanup_(dp_pool_list_freep) struct dp_pool_list pools = {0};
 	if (!owner || !*owner)
 		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "owner", "no owner given");
-	int r = dp_claims_read(list, owner, &cl);
-	if (r == 0)
-		r = dp_pools_read(&pools);
+	int r = dp_hostdev_set_add_claims(&s, list, owner, false);
 	if (r < 0)
 		return r;
-	if (cl.n == 0)
+	if (r == 0)
 		return dp_error_set_remedy(-ENOENT, DP_REMEDY_POOL_SHOW, "", "'%s' holds no claims", owner);
-	for (size_t i = 0; i < cl.n; i++)
-		if ((r = claim_add(&s, list, &pools, &cl.c[i])) < 0)
-			return r;
 	*out = s;
 	s = (struct dp_hostdev_set){0};
 	return 0;
