@@ -118,12 +118,16 @@ int dp_hostdev_set_add_pci(struct dp_hostdev_set *s, const struct dp_pci_list *l
 	return 0;
 }
 
-/* >1 devices of the host share the vid:pid: libvirt needs the bus/device too */
-static size_t usb_same_id(const struct dp_usb_list *ul, const struct dp_usb_device *d)
+/* How many devices of the host share d's vid:pid (>1: libvirt needs the bus/device too),
+ * and d's rank among them (1-based, in location order: the alias suffix). */
+static size_t usb_same_id(const struct dp_usb_list *ul, const struct dp_usb_device *d, size_t *rank)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < ul->n; i++)
+	for (size_t i = 0; i < ul->n; i++) {
 		n += ul->d[i].vendor_id == d->vendor_id && ul->d[i].product_id == d->product_id;
+		if (&ul->d[i] == d)
+			*rank = n;
+	}
 	return n;
 }
 
@@ -142,7 +146,8 @@ static bool set_has_usb(const struct dp_hostdev_set *s, const struct dp_usb_devi
 static int usb_entry_add(struct dp_hostdev_set *s, const struct dp_usb_list *ul,
                          const struct dp_usb_device *d, const char *pool)
 {
-	bool ambiguous = usb_same_id(ul, d) > 1;
+	size_t rank = 1;
+	bool ambiguous = usb_same_id(ul, d, &rank) > 1;
 	if (set_has_usb(s, d, ambiguous))
 		return 0;
 	if (d->hub)
@@ -160,7 +165,7 @@ static int usb_entry_add(struct dp_hostdev_set *s, const struct dp_usb_list *ul,
 	if (ambiguous) {
 		h->usb_bus = d->busnum;
 		h->usb_device = d->devnum;
-		snprintf(id, sizeof(id), "%04x-%04x-%d-%d", d->vendor_id, d->product_id, d->busnum, d->devnum);
+		snprintf(id, sizeof(id), "%04x-%04x-%zu", d->vendor_id, d->product_id, rank);
 	}
 	alias_make(h->alias, "usb", id);
 	if (d->critical && dp_strv_addf(&s->warnings, "WARNING: USB device %s is host-critical (%s)",
@@ -320,7 +325,7 @@ int dp_hostdev_set_from_owner(const struct dp_pci_list *list, const char *owner,
 	if (r < 0)
 		return r;
 	if (r == 0)
-		return dp_error_set_remedy(-ENOENT, DP_REMEDY_POOL_SHOW, "", "'%s' holds no claims", owner);
+		return dp_error_set(-ENOENT, "'%s' holds no claims: nothing to export", owner);
 	*out = s;
 	s = (struct dp_hostdev_set){0};
 	return 0;
