@@ -1,7 +1,8 @@
-/* The devices of a devpass VM as a hostdev set: what `vm start` would pass to QEMU, for a
- * libvirt domain or Cloud Hypervisor. Named and chosen PCI devices bring their whole IOMMU
- * group; a running VM's pool members are the ones its claims hold (owner vm:NAME); a
- * stopped VM's are the ones a claim would pick now, which nothing holds for it yet. */
+/* The devices of a devpass VM as a hostdev set (`export libvirt --vm`, `vm export`): what
+ * `vm start` passes to QEMU. Named and chosen PCI devices bring their whole IOMMU group. A
+ * running VM: the functions it took (explicit and from pools) and the usb/mdev members its
+ * claims hold (owner vm:NAME). A stopped VM: the pool members a claim would pick now, as
+ * `vm validate` previews them, each with a warning that nothing holds it for the VM yet. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,49 +23,13 @@ void vm_export_free(struct vm_export *e)
 	memset(e, 0, sizeof(*e));
 }
 
-static bool set_has_alias(const struct dp_hostdev_set *s, const char *alias)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->h[i].alias, alias) == 0)
-			return true;
-	return false;
-}
-
-/* Appends from's entries that into does not have yet (the alias names a device), and
- * its warnings. */
-static int set_merge(struct dp_hostdev_set *into, const struct dp_hostdev_set *from)
-{
-	for (size_t i = 0; i < from->n; i++) {
-		if (set_has_alias(into, from->h[i].alias))
-			continue;
-		struct dp_hostdev *h = dp_hostdev_set_append(into);
-		if (!h)
-			return dp_oom();
-		*h = from->h[i];
-	}
-	for (size_t i = 0; i < from->warnings.n; i++)
-		if (dp_strv_add(&into->warnings, from->warnings.v[i]) < 0)
-			return dp_oom();
-	return 0;
-}
-
-/* One USB device by location or id, as dp_hostdev_set_from_devices reads it. A device that
- * is not plugged in is a warning: the guest cannot be given what is not there. */
 static int add_usb(struct vm_export *e, const struct dp_pci_list *list, const char *spec,
                    const char *pool)
 {
-	struct dp_hostdev_set one = {0};
-	char *specs[] = {(char *)spec};
-	int r = dp_hostdev_set_from_devices(list, specs, 1, &one);
-	if (r == -ENOENT || r == -EINVAL) {
-		dp_hostdev_set_free(&one);
-		return dp_strv_addf(&e->set.warnings, "USB %s is left out: %s", spec,
-		                    dp_error_message()) < 0 ? dp_oom() : 0;
-	}
-	for (size_t i = 0; r == 0 && pool && i < one.n; i++)
-		snprintf(one.h[i].pool, sizeof(one.h[i].pool), "%s", pool);
-	r = r ?: set_merge(&e->set, &one);
-	dp_hostdev_set_free(&one);
+	int r = dp_hostdev_set_add_device(&e->set, list, spec, pool);
+	if (r == -ENOENT || r == -EINVAL)   /* not plugged in now: the guest cannot be given it */
+		r = dp_strv_addf(&e->set.warnings, "USB %s is left out: %s", spec,
+		                 dp_error_message()) < 0 ? dp_oom() : 0;
 	return r;
 }
 
@@ -156,14 +121,40 @@ static int add_plan_functions(struct vm_export *e, const struct dp_pci_list *lis
 	return 0;
 }
 
-static int add_claims(struct vm_export *e, const struct dp_pci_list *list)
+/* Running: the functions it took, as recorded when it started (a pool member with its pool). */
+static int add_taken(struct vm_export *e, const struct dp_pci_list *list)
+{
+	for (size_t i = 0; i < e->st.ntaken; i++) {
+		const struct dp_vm_taken *t = &e->st.taken[i];
+		const struct dp_pci_device *dev = dp_pci_list_find(list, t->address);
+		int r = dev ? dp_hostdev_set_add_pci(&e->set, list, dev, t->pool[0] ? t->pool : NULL)
+		            : dp_strv_addf(&e->set.warnings, "%s is not on this host now: left out",
+		                           t->address) < 0 ? dp_oom() : 0;
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Running: the usb and mdev members its pool claims hold. */
+static int add_unit_claims(struct vm_export *e, const struct dp_pci_list *list)
 {
 	char owner[128];
 	dp_vm_owner(e->def.name, owner, sizeof(owner));
-	struct dp_hostdev_set held = {0};
-	int r = dp_hostdev_set_from_owner(list, owner, &held) ?: set_merge(&e->set, &held);
-	dp_hostdev_set_free(&held);
-	return r;
+	int r = dp_hostdev_set_add_claims(&e->set, list, owner, true);
+	return r < 0 ? r : 0;
+}
+
+static int add_running(struct vm_export *e, const struct dp_pci_list *list)
+{
+	return add_taken(e, list) ?: add_named_usb(e, list) ?: add_unit_claims(e, list);
+}
+
+static int add_stopped(struct vm_export *e, const struct dp_pci_list *list,
+                       const struct dp_vm_report *rep)
+{
+	return add_plan_functions(e, list) ?: add_named_usb(e, list) ?: add_stopped_wants(e, list) ?:
+	       warn_previews(e) ?: warn_findings(e, rep);
 }
 
 int vm_export_load(const struct dp_pci_list *list, const char *name, struct vm_export *out)
@@ -177,9 +168,7 @@ int vm_export_load(const struct dp_pci_list *list, const char *name, struct vm_e
 	out->running = out->st.state != DP_VM_STOPPED;
 	_cleanup_(dp_vm_report_freep) struct dp_vm_report rep = {0};
 	r = dp_vm_plan_make(&out->def, list, &out->plan, &rep, !out->running) ?:
-	    add_plan_functions(out, list) ?: add_named_usb(out, list) ?:
-	    (out->running ? add_claims(out, list) : add_stopped_wants(out, list) ?: warn_previews(out)) ?:
-	    warn_findings(out, &rep);
+	    (out->running ? add_running(out, list) : add_stopped(out, list, &rep));
 	if (r < 0)
 		vm_export_free(out);
 	return r;
