@@ -352,9 +352,10 @@ static void add_hostdevs(struct dom *d, xmlNodePtr devs)
 		if (h->group >= 0)
 			snprintf(note, sizeof(note), " %s%s%sIOMMU group %d ", h->pool[0] ? "pool " : "",
 			         h->pool, h->pool[0] ? ", " : "", h->group);
+		else if (h->pool[0])
+			snprintf(note, sizeof(note), " pool %s ", h->pool);
 		else
-			snprintf(note, sizeof(note), " %s%s ", h->pool[0] ? "pool " : "",
-			         h->pool[0] ? h->pool : "named");
+			snprintf(note, sizeof(note), " named by VM %s ", d->vm->def.name);
 		comment(d, devs, note);
 		add_hostdev(d, devs, h);
 	}
