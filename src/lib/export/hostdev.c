@@ -97,7 +97,7 @@ int dp_hostdev_set_add_pci(struct dp_hostdev_set *s, const struct dp_pci_list *l
                            const struct dp_pci_device *dev, const char *pool)
 {
 	if (dp_pci_device_is_bridge(dev))
-		return dp_error_set(-EINVAL, "%s is a PCI bridge: bridges stay with the host (the "
+		return dp_error_set(-EOPNOTSUPP, "%s is a PCI bridge: bridges stay with the host (the "
 		                    "endpoints behind it can be passed)", dev->address);
 	if (dev->iommu_group == DP_NO_GROUP) {
 		if (dp_strv_addf(&s->warnings, "%s has no IOMMU group: VFIO cannot pass it until the "
@@ -151,7 +151,7 @@ static int usb_entry_add(struct dp_hostdev_set *s, const struct dp_usb_list *ul,
 	if (set_has_usb(s, d, ambiguous))
 		return 0;
 	if (d->hub)
-		return dp_error_set(-EINVAL, "USB device %s is a hub: QEMU cannot pass a hub (its "
+		return dp_error_set(-EOPNOTSUPP, "USB device %s is a hub: QEMU cannot pass a hub (its "
 		                    "controller %s can be passed)", d->location, d->controller);
 	struct dp_hostdev *h = dp_hostdev_set_append(s);
 	if (!h)
@@ -223,11 +223,11 @@ static int pci_add_text(struct dp_hostdev_set *s, const struct dp_pci_list *list
 	return r < 0 ? r : dp_hostdev_set_add_pci(s, list, dev, pool);
 }
 
-/* A PCI address has a '.' before the function and no '-' (USB locations have both). */
+/* Meant as a PCI address: hex digits, colons and a '.' alone (a USB location has a '-',
+ * a USB id no '.'). Whether it is a valid one is for the address parser to say. */
 static bool looks_pci(const char *text)
 {
-	struct dp_pci_addr a;
-	return strchr(text, '.') && !strchr(text, '-') && dp_pci_addr_parse(text, &a) == 0;
+	return strchr(text, '.') && strspn(text, "0123456789abcdefABCDEF:.") == strlen(text);
 }
 
 int dp_hostdev_set_add_device(struct dp_hostdev_set *s, const struct dp_pci_list *list,
@@ -325,7 +325,7 @@ int dp_hostdev_set_from_owner(const struct dp_pci_list *list, const char *owner,
 	if (r < 0)
 		return r;
 	if (r == 0)
-		return dp_error_set(-ENOENT, "'%s' holds no claims: nothing to export", owner);
+		return dp_error_set(-ENOENT, "'%.128s' holds no claims: nothing to export", owner);
 	*out = s;
 	s = (struct dp_hostdev_set){0};
 	return 0;
