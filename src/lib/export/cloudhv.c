@@ -205,11 +205,24 @@ static void device_path(const struct dp_hostdev *h, char *out, size_t size)
 		snprintf(out, size, "/sys/bus/pci/devices/%s/", h->address);
 }
 
-static int body_add(struct ch *c, const char *path, const char *id)
+/* A PCI segment of Cloud Hypervisor is one flat bus of 32 device slots, slot 0 its host
+ * bridge; segment 0 also carries the virtio disks and the default entropy device. The
+ * devices that do not fit go to further segments (pci_segment), which must be declared. */
+#define CH_SEGMENT_SLOTS 31
+
+static int segment_of(const struct vm_export *e, size_t i)
+{
+	int own = (e->def.image ? 1 : 0) + (e->def.user_data ? 1 : 0) + 1 /* virtio-rng */;
+	size_t first = (size_t)(CH_SEGMENT_SLOTS - own);
+	return i < first ? 0 : 1 + (int)((i - first) / CH_SEGMENT_SLOTS);
+}
+
+static int body_add(struct ch *c, const char *path, const char *id, int segment)
 {
 	json_object *b = json_object_new_object();
 	if (!b || json_object_object_add(b, "path", json_object_new_string(path)) ||
 	    json_object_object_add(b, "id", json_object_new_string(id)) ||
+	    (segment > 0 && json_object_object_add(b, "pci_segment", json_object_new_int(segment))) ||
 	    json_object_array_add(c->bodies, b)) {
 		json_object_put(b);
 		return dp_oom();
@@ -217,27 +230,40 @@ static int body_add(struct ch *c, const char *path, const char *id)
 	return 0;
 }
 
+static int device_add(struct ch *c, const struct dp_hostdev *h, int segment)
+{
+	char path[128], seg[32] = "";
+	device_path(h, path, sizeof(path));
+	if (segment > 0)
+		snprintf(seg, sizeof(seg), ",pci_segment=%d", segment);
+	return arg(c, "--device", "path=%s,id=%s%s", path, vm_export_device_id(h), seg) ?:
+	       body_add(c, path, vm_export_device_id(h), segment);
+}
+
+static int warn_options(struct ch *c)
+{
+	const struct vm_export *e = c->vm;
+	for (size_t i = 0; i < e->def.ndevices; i++) {
+		const struct dp_vm_device *d = &e->def.devices[i];
+		if (d->options[0] && warn(c, "%s: the options %s are QEMU's; Cloud Hypervisor exposes "
+		                          "the device's own ROM BAR and takes no ROM file",
+		                          d->address[0] ? d->address : d->spec, d->options) < 0)
+			return dp_oom();
+	}
+	return 0;
+}
+
 static int args_devices(struct ch *c)
 {
 	const struct vm_export *e = c->vm;
-	for (size_t i = 0; i < e->set.n; i++) {
-		const struct dp_hostdev *h = &e->set.h[i];
-		char path[128];
-		device_path(h, path, sizeof(path));
-		int r = arg(c, "--device", "path=%s,id=%s", path, vm_export_device_id(h)) ?:
-		        body_add(c, path, vm_export_device_id(h));
-		if (r < 0)
-			return r;
-	}
 	if (e->set.n == 0)
 		return 0;
-	for (size_t i = 0; i < e->def.ndevices; i++)
-		if (e->def.devices[i].options[0] &&
-		    warn(c, "%s: the options %s are QEMU's; Cloud Hypervisor exposes the device's own "
-		         "ROM BAR and takes no ROM file", e->def.devices[i].address[0] ?
-		         e->def.devices[i].address : e->def.devices[i].spec, e->def.devices[i].options) < 0)
-			return dp_oom();
-	return warn(c, "Cloud Hypervisor pins all %llu MiB of guest RAM for VFIO: its "
+	int last = segment_of(e, e->set.n - 1);
+	int r = last > 0 ? arg(c, "--platform", "num_pci_segments=%d", last + 1) : 0;
+	for (size_t i = 0; r == 0 && i < e->set.n; i++)
+		r = device_add(c, &e->set.h[i], segment_of(e, i));
+	return r ?: warn_options(c) ?:
+	       warn(c, "Cloud Hypervisor pins all %llu MiB of guest RAM for VFIO: its "
 	            "RLIMIT_MEMLOCK must cover them (CAP_IPC_LOCK, or a limit of at least %llu MiB)",
 	            e->def.memory_mib, e->def.memory_mib + 1024);
 }
