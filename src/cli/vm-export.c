@@ -1,6 +1,7 @@
 /* devpass vm export NAME --to libvirt|cloud-hypervisor [--json]: the VM as a libvirt domain
  * (XML for `virsh define`) or as a Cloud Hypervisor command line with the bodies of its
  * devices for PUT /api/v1/vm.add-device. Warnings go to stderr (and into --json). */
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,5 +136,10 @@ int vm_export(int argc, char **argv, const struct cli_ctx *ctx)
 	                     : export_cloudhv(name, &list, ctx, &warnings);
 	for (size_t i = 0; i < warnings.n; i++)
 		fprintf(stderr, "devpass: warning: %s\n", warnings.v[i]);
+	if (r == -ENOENT)
+		return cli_error(EXIT_FAILED, "%s (devpass vm list shows the VMs)", dp_error_message());
+	if (r == -EOPNOTSUPP)   /* what Cloud Hypervisor cannot do, QEMU (and libvirt) can */
+		return cli_error(EXIT_FAILED, "%s (devpass vm export %s --to libvirt keeps it)",
+		                 dp_error_message(), name);
 	return r < 0 ? cli_lib_error(cli_exit_for(r)) : EXIT_OK;
 }
