@@ -32,6 +32,8 @@ int cmd_pool(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_claim(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_release(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_export(int argc, char **argv, const struct cli_ctx *ctx);
+/* export-libvirt.c: `devpass export libvirt ...` (argv[1] is "libvirt") */
+int cmd_export_libvirt(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_vm(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_usb(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_sriov(int argc, char **argv, const struct cli_ctx *ctx);

@@ -1,4 +1,5 @@
-/* devpass export — the pools as OpenStack Nova, KubeVirt or Proxmox VE configuration. */
+/* devpass export — the pools as OpenStack Nova, KubeVirt or Proxmox VE configuration;
+ * `export libvirt` (hostdev XML of devices, not of pools) lives in export-libvirt.c. */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,10 @@ static int target_parse(const char *text, enum dp_export_target *out)
 			*out = (enum dp_export_target)i;
 			return 0;
 		}
-	return cli_error(EXIT_USAGE, "devpass export takes nova, kubevirt or proxmox, not '%s'", text);
+	if (strcmp(text, "libvirt") == 0)
+		return cli_error(EXIT_USAGE, "write 'devpass export libvirt ...' with libvirt first");
+	return cli_error(EXIT_USAGE, "devpass export takes nova, kubevirt, proxmox or libvirt, not "
+	                 "'%s'", text);
 }
 
 /* Each option belongs to one target: an option of another is a mistake, not a no-op. */
@@ -40,6 +44,8 @@ int cmd_export(int argc, char **argv, const struct cli_ctx *ctx)
 	struct dp_export_options o = {0};
 	enum dp_export_target target = DP_EXPORT_NOVA;
 	int c;
+	if (argc > 1 && strcmp(argv[1], "libvirt") == 0)
+		return cmd_export_libvirt(argc, argv, ctx);
 	cli_opts_init(&p, argc, argv, "export", opts);
 	while ((c = cli_opts_next(&p)) > 0) {
 		switch (c) {

@@ -251,10 +251,37 @@ static void record_fill(struct dp_table *t, const struct dp_pci_list *list,
 	dp_table_set_strv(t, "host_critical_reasons", &d->critical);
 }
 
+/* --format libvirt: the node-device XML instead of the record */
+static int show_libvirt(const struct dp_pci_list *list, const char *address)
+{
+	char *xml = NULL;
+	if (dp_nodedev_xml(list, address, &xml) < 0)
+		return cli_lib_error(EXIT_FAILED);
+	fputs(xml, stdout);
+	free(xml);
+	return EXIT_OK;
+}
+
+static int show_parse(int argc, char **argv, struct cli_opts *p, const char **format)
+{
+	static const struct cli_option opts[] = {{"format", 0, true, 'f'}, {NULL, 0, false, 0}};
+	int c;
+	cli_opts_init(p, argc, argv, "show", opts);
+	while ((c = cli_opts_next(p)) > 0)
+		*format = p->value;
+	if (c < 0)
+		return p->exit;
+	if (*format && strcmp(*format, "libvirt") != 0)
+		return cli_error(EXIT_USAGE, "--format: 'libvirt' is the one format besides the record "
+		                 "(and --json), not '%s'", *format);
+	return EXIT_OK;
+}
+
 int cmd_show(int argc, char **argv, const struct cli_ctx *ctx)
 {
 	struct cli_opts p;
-	int r = cli_opts_none(argc, argv, "show", 0, SIZE_MAX, &p);
+	const char *format = NULL;
+	int r = show_parse(argc, argv, &p, &format);
 	if (r)
 		return r;
 	if (p.nargs != 1)
@@ -267,6 +294,11 @@ int cmd_show(int argc, char **argv, const struct cli_ctx *ctx)
 	struct dp_pci_list list = {0};
 	if ((r = cli_inventory_load(&list, DP_SCAN_NAMES)))
 		return r;
+	if (format) {
+		r = show_libvirt(&list, address);
+		dp_pci_list_free(&list);
+		return r;
+	}
 	struct dp_pci_device *dev;
 	if (dp_pci_device_lookup(&list, address, &dev) < 0) {
 		dp_pci_list_free(&list);

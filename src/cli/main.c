@@ -22,9 +22,10 @@ static const struct cli_verb verbs[] = {
 	 "  Each filter takes a comma list and may be repeated: a function matches when it has\n"
 	 "  one of the values of every filter given (--class gpu,audio --vendor 10de).\n"},
 	{"show", cmd_show, "Everything about one device before passing it through",
-	 "devpass show ADDRESS [--json]\n"
+	 "devpass show ADDRESS [--json] [--format libvirt]\n"
 	 "\n"
-	 "  ADDRESS is DDDD:BB:DD.F or BB:DD.F (domain 0000), as lspci -D prints it.\n"},
+	 "  ADDRESS is DDDD:BB:DD.F or BB:DD.F (domain 0000), as lspci -D prints it.\n"
+	 "  --format libvirt  libvirt's node-device XML (as virsh nodedev-dumpxml prints it)\n"},
 	{"groups", cmd_groups, "IOMMU groups with members, viability and host-critical flags",
 	 "devpass groups [--wide] [--json]\n"
 	 "\n"
@@ -148,7 +149,7 @@ static const struct cli_verb verbs[] = {
 	 "  it had before), keep-vfio, or quarantine. Without addresses, everything OWNER holds;\n"
 	 "  an OWNER that holds nothing is a note, exit 0 (a VM's stop hook may release on every\n"
 	 "  shutdown). A named ADDRESS that OWNER does not hold is an error (exit 1).\n"},
-	{"export", cmd_export, "The pools as OpenStack Nova, KubeVirt or Proxmox VE configuration",
+	{"export", cmd_export, "The pools as OpenStack Nova, KubeVirt or Proxmox VE configuration; libvirt hostdev XML",
 	 "devpass export nova|kubevirt|proxmox [--pool NAME] [--json]\n"
 	 "               [--numa-policy legacy|preferred|required|socket]   (nova)\n"
 	 "               [--resource-prefix PREFIX]                         (kubevirt, devpass.io)\n"
@@ -159,7 +160,14 @@ static const struct cli_verb verbs[] = {
 	 "  kubevirt  permittedHostDevices: pciHostDevices (one resource per vendor:device),\n"
 	 "            mediatedDevices and usb selectors from mdev and usb pools' rules\n"
 	 "  proxmox   /etc/pve/mapping/pci.cfg: one mapping per pool, one map line per member\n"
-	 "  Changed, missing, conflicting and unavailable members are left out, with a warning.\n"},
+	 "  Changed, missing, conflicting and unavailable members are left out, with a warning.\n"
+	 "\n"
+	 "devpass export libvirt ADDR... | --owner OWNER | --vm NAME [--no-address] [--first-bus N]\n"
+	 "  libvirt   <hostdev> elements (managed='no': devpass binds) for every endpoint of each\n"
+	 "            IOMMU group, USB devices (vid:pid, bus/device when ambiguous), mdev UUIDs,\n"
+	 "            and <interface type='hostdev'> for VFs with a MAC/VLAN; guest addresses on\n"
+	 "            q35 root ports from bus N (default 0x10), one bus per host slot, functions\n"
+	 "            kept together; --no-address leaves them to libvirt (docs/libvirt.md)\n"},
 	{"vm", cmd_vm, "VMs on QEMU with passed-through devices: create, start, stop, console",
 	 "devpass vm create NAME [IMAGE] --memory SIZE --cpus N [--gpu auto|ADDR|VENDOR]...\n"
 	 "          [--nvme auto|ADDR]... [--passthrough ADDR[,x-vga=on,rombar=0,romfile=/PATH]]...\n"

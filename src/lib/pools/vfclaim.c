@@ -75,3 +75,21 @@ int vf_claim_undo(struct pool_db *p, const char *address)
 		dp_sriov_vf_unset_stored(pf, vf);
 	return r;
 }
+
+int vf_claim_settings_read(const char *address, char mac[18], int *vlan)
+{
+	_cleanup_(pool_db_closep) struct pool_db p = POOL_DB_NULL;
+	mac[0] = '\0';
+	*vlan = -1;
+	int r = pool_db_open(&p, false);
+	if (r < 0 || !p.db)
+		return r < 0 ? r : -ENOENT;
+	_cleanup_(sqlite3_finalizep) sqlite3_stmt *st = pool_db_query(&p, "SELECT mac, vlan FROM "
+		"claim_vf_settings WHERE address = ?1", "s", address);
+	if (!st || sqlite3_step(st) != SQLITE_ROW)
+		return -ENOENT;
+	const char *text = (const char *)sqlite3_column_text(st, 0);
+	snprintf(mac, 18, "%s", text ? text : "");
+	*vlan = sqlite3_column_int(st, 1);
+	return 0;
+}

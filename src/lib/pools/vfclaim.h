@@ -11,5 +11,7 @@ int vf_claim_check(const struct pool_def *def, const struct dp_claim_request *re
 int vf_claim_apply(struct pool_db *p, const struct dp_claim_list *out, const struct dp_vf_settings *s);
 /* Clears the MAC and VLAN a claim set on this VF (nothing when it set none). */
 int vf_claim_undo(struct pool_db *p, const char *address);
+/* The MAC ("" none) and VLAN (-1 none) a claim set on this VF; -ENOENT when it set none. */
+int vf_claim_settings_read(const char *address, char mac[18], int *vlan);
 
 #endif
