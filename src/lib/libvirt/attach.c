@@ -97,7 +97,7 @@ static int domain_define(virConnectPtr conn, const char *xml, const char *name)
 {
 	virDomainPtr d = virDomainDefineXMLFlags(conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
 	if (!d)
-		return dp_error_set(-EINVAL, "libvirt refuses the new definition of domain '%s': %s",
+		return dp_error_set(-EIO, "libvirt refuses the new definition of domain '%s': %s",
 		                    name, lv_message());
 	virDomainFree(d);
 	return 0;
