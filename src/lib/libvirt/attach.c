@@ -12,7 +12,7 @@
 #include <libvirt/virterror.h>
 
 #include "alloc-util.h"
-#include "libvirt-int.h"
+#include "libvirt/libvirt-int.h"
 #include "util/error.h"
 
 /* How long a live detach may take before the guest is said not to let go. */

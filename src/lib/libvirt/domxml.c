@@ -12,7 +12,7 @@
 #include <libxml/tree.h>
 
 #include "alloc-util.h"
-#include "libvirt-int.h"
+#include "libvirt/libvirt-int.h"
 #include "util/error.h"
 
 static void docp(xmlDocPtr *d)

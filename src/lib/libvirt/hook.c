@@ -11,7 +11,7 @@
 
 #include "alloc-util.h"
 #include "fs/sysroot.h"
-#include "libvirt-int.h"
+#include "libvirt/libvirt-int.h"
 #include "util/error.h"
 
 #define HOOK_DIR "/etc/libvirt/hooks/qemu.d"
