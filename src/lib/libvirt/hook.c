@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "alloc-util.h"
+#include "binding/binding.h"
 #include "fs/sysroot.h"
 #include "libvirt/libvirt-int.h"
 #include "util/error.h"
@@ -77,10 +78,12 @@ static void pci_verify(const struct dp_pci_list *list, const struct lv_source *s
 	if (dev->critical.n)
 		dp_strv_addf(problems, "%s is host-critical (%s): the host needs it", s->address,
 		             dev->critical.v[0]);
-	if (strcmp(dev->driver, "vfio-pci") != 0)
+	char driver[64] = "";   /* now: a claim made a moment ago may have bound it */
+	dp_device_driver(s->address, driver, sizeof(driver));
+	if (strcmp(driver, "vfio-pci") != 0)
 		dp_strv_addf(problems, "%s is %s%s, not bound to vfio-pci: with managed='no' libvirt "
 		             "takes only a device bound to vfio-pci already", s->address,
-		             dev->driver[0] ? "on driver " : "bound to no driver", dev->driver);
+		             driver[0] ? "on driver " : "bound to no driver", driver);
 }
 
 static void source_verify(const struct dp_pci_list *list, const struct dp_claim_list *claims,
