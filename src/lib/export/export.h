@@ -29,5 +29,12 @@ struct dp_hostdev *dp_hostdev_set_append(struct dp_hostdev_set *s);
 /* Adds the function (and, for PCI, every endpoint of its IOMMU group) unless present. */
 int dp_hostdev_set_add_pci(struct dp_hostdev_set *s, const struct dp_pci_list *list,
                            const struct dp_pci_device *dev, const char *pool);
+/* A device by its name: a PCI address, a USB location or vid:pid[:serial], an mdev UUID. */
+int dp_hostdev_set_add_device(struct dp_hostdev_set *s, const struct dp_pci_list *list,
+                              const char *text, const char *pool);
+/* What owner holds through claims (units_only: its usb and mdev claims alone); returns
+ * the number of claims, or -errno. */
+int dp_hostdev_set_add_claims(struct dp_hostdev_set *s, const struct dp_pci_list *list,
+                              const char *owner, bool units_only);
 
 #endif

@@ -97,7 +97,7 @@ int dp_hostdev_set_add_pci(struct dp_hostdev_set *s, const struct dp_pci_list *l
                            const struct dp_pci_device *dev, const char *pool)
 {
 	if (dp_pci_device_is_bridge(dev))
-		return dp_error_set(-EINVAL, "%s is a PCI bridge: bridges stay with the host (the "
+		return dp_error_set(-EOPNOTSUPP, "%s is a PCI bridge: bridges stay with the host (the "
 		                    "endpoints behind it can be passed)", dev->address);
 	if (dev->iommu_group == DP_NO_GROUP) {
 		if (dp_strv_addf(&s->warnings, "%s has no IOMMU group: VFIO cannot pass it until the "
@@ -118,12 +118,16 @@ int dp_hostdev_set_add_pci(struct dp_hostdev_set *s, const struct dp_pci_list *l
 	return 0;
 }
 
-/* >1 devices of the host share the vid:pid: libvirt needs the bus/device too */
-static size_t usb_same_id(const struct dp_usb_list *ul, const struct dp_usb_device *d)
+/* How many devices of the host share d's vid:pid (>1: libvirt needs the bus/device too),
+ * and d's rank among them (1-based, in location order: the alias suffix). */
+static size_t usb_same_id(const struct dp_usb_list *ul, const struct dp_usb_device *d, size_t *rank)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < ul->n; i++)
+	for (size_t i = 0; i < ul->n; i++) {
 		n += ul->d[i].vendor_id == d->vendor_id && ul->d[i].product_id == d->product_id;
+		if (&ul->d[i] == d)
+			*rank = n;
+	}
 	return n;
 }
 
@@ -142,11 +146,12 @@ static bool set_has_usb(const struct dp_hostdev_set *s, const struct dp_usb_devi
 static int usb_entry_add(struct dp_hostdev_set *s, const struct dp_usb_list *ul,
                          const struct dp_usb_device *d, const char *pool)
 {
-	bool ambiguous = usb_same_id(ul, d) > 1;
+	size_t rank = 1;
+	bool ambiguous = usb_same_id(ul, d, &rank) > 1;
 	if (set_has_usb(s, d, ambiguous))
 		return 0;
 	if (d->hub)
-		return dp_error_set(-EINVAL, "USB device %s is a hub: QEMU cannot pass a hub (its "
+		return dp_error_set(-EOPNOTSUPP, "USB device %s is a hub: QEMU cannot pass a hub (its "
 		                    "controller %s can be passed)", d->location, d->controller);
 	struct dp_hostdev *h = dp_hostdev_set_append(s);
 	if (!h)
@@ -160,7 +165,7 @@ static int usb_entry_add(struct dp_hostdev_set *s, const struct dp_usb_list *ul,
 	if (ambiguous) {
 		h->usb_bus = d->busnum;
 		h->usb_device = d->devnum;
-		snprintf(id, sizeof(id), "%04x-%04x-%d-%d", d->vendor_id, d->product_id, d->busnum, d->devnum);
+		snprintf(id, sizeof(id), "%04x-%04x-%zu", d->vendor_id, d->product_id, rank);
 	}
 	alias_make(h->alias, "usb", id);
 	if (d->critical && dp_strv_addf(&s->warnings, "WARNING: USB device %s is host-critical (%s)",
@@ -177,11 +182,10 @@ static int usb_add_text(struct dp_hostdev_set *s, const char *text, const char *
 	if (r == 0)
 		r = dp_usb_lookup(&ul, text, &d);
 	if (r == -EEXIST)
-		return dp_error_set_remedy(-EEXIST, DP_REMEDY_LIST_DEVICES, text, "USB id %s names more "
-		                           "than one device: name one by its location (bus-port)", text);
+		return dp_error_set(-EEXIST, "USB id %s names more than one device: name one by its "
+		                    "location (bus-port)", text);
 	if (r == -ENOENT)
-		return dp_error_set_remedy(-ENOENT, DP_REMEDY_LIST_DEVICES, text, "no USB device %s on "
-		                           "this host", text);
+		return dp_error_set(-ENOENT, "no USB device %s on this host", text);
 	return r < 0 ? r : usb_entry_add(s, &ul, d, pool);
 }
 
@@ -206,8 +210,7 @@ static int mdev_add(struct dp_hostdev_set *s, const char *uuid, const char *pool
 		alias_make(h->alias, "mdev", h->uuid);
 		return 0;
 	}
-	return dp_error_set_remedy(-ENOENT, DP_REMEDY_LIST_DEVICES, uuid, "no mediated device %s on "
-	                           "this host", uuid);
+	return dp_error_set(-ENOENT, "no mediated device %s on this host", uuid);
 }
 
 static int pci_add_text(struct dp_hostdev_set *s, const struct dp_pci_list *list, const char *text,
@@ -215,28 +218,32 @@ static int pci_add_text(struct dp_hostdev_set *s, const struct dp_pci_list *list
 {
 	struct dp_pci_device *dev = NULL;
 	int r = dp_pci_device_lookup(list, text, &dev);
-	if (r == -ENODEV)
-		return dp_error_set_remedy(-ENOENT, DP_REMEDY_LIST_DEVICES, text, "no PCI device %s on "
-		                           "this host", text);
+	if (r == -ENODEV)   /* its message names the full address; the contract's code */
+		r = -ENOENT;
 	return r < 0 ? r : dp_hostdev_set_add_pci(s, list, dev, pool);
 }
 
-/* A PCI address has a '.' before the function and no '-' (USB locations have both). */
+/* Meant as a PCI address: hex digits and colons, then one '.' and hex digits (a USB
+ * location has a '-', a USB id no '.' after its last colon). Whether it is a valid one is
+ * for the address parser to say. */
 static bool looks_pci(const char *text)
 {
-	struct dp_pci_addr a;
-	return strchr(text, '.') && !strchr(text, '-') && dp_pci_addr_parse(text, &a) == 0;
+	const char *dot = strrchr(text, '.'), *colon = strrchr(text, ':');
+	if (!dot || !colon || dot < colon || strchr(text, '.') != dot)
+		return false;
+	return strspn(text, "0123456789abcdefABCDEF:.") == strlen(text);
 }
 
-static int device_add(struct dp_hostdev_set *s, const struct dp_pci_list *list, const char *text)
+int dp_hostdev_set_add_device(struct dp_hostdev_set *s, const struct dp_pci_list *list,
+                              const char *text, const char *pool)
 {
 	if (!text || !*text)
 		return dp_error_set(-EINVAL, "an empty device name");
 	if (dp_mdev_uuid_valid(text))
-		return mdev_add(s, text, NULL);
+		return mdev_add(s, text, pool);
 	if (looks_pci(text))
-		return pci_add_text(s, list, text, NULL);
-	int r = usb_add_text(s, text, NULL);
+		return pci_add_text(s, list, text, pool);
+	int r = usb_add_text(s, text, pool);
 	if (r == -EINVAL && !strchr(text, '-'))   /* say what kinds a name can be */
 		return dp_error_set(-EINVAL, "'%.80s' is neither a PCI address (0000:41:00.0), a USB "
 		                    "device (3-1.2, 046d:c52b) nor an mdev UUID", text);
@@ -250,7 +257,7 @@ int dp_hostdev_set_from_devices(const struct dp_pci_list *list, char *const *dev
 	if (n == 0)
 		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "devices", "no device given");
 	for (size_t i = 0; i < n; i++) {
-		int r = device_add(&s, list, devices[i]);
+		int r = dp_hostdev_set_add_device(&s, list, devices[i], NULL);
 		if (r < 0)
 			return r;
 	}
@@ -283,13 +290,15 @@ static int usb_claim_add(struct dp_hostdev_set *s, const struct dp_claim *c)
 }
 
 static int claim_add(struct dp_hostdev_set *s, const struct dp_pci_list *list,
-                     const struct dp_pool_list *pools, const struct dp_claim *c)
+                     const struct dp_pool_list *pools, const struct dp_claim *c, bool units_only)
 {
 	enum dp_pool_type type = pool_type_of(pools, c->pool);
 	if (type == DP_POOL_USB)
 		return usb_claim_add(s, c);
 	if (type == DP_POOL_MDEV)
 		return mdev_add(s, c->functions.n ? c->functions.v[0] : "", c->pool);
+	if (units_only)
+		return 0;
 	const struct dp_pci_device *dev = dp_pci_list_find(list, c->address);
 	if (!dev)
 		return dp_strv_addf(&s->warnings, "%s of pool %s is not on this host now: left out",
@@ -297,24 +306,30 @@ static int claim_add(struct dp_hostdev_set *s, const struct dp_pci_list *list,
 	return dp_hostdev_set_add_pci(s, list, dev, c->pool);
 }
 
+int dp_hostdev_set_add_claims(struct dp_hostdev_set *s, const struct dp_pci_list *list,
+                              const char *owner, bool units_only)
+{
+	_cleanup_(dp_claim_list_freep) struct dp_claim_list cl = {0};
+	_cleanup_(dp_pool_list_freep) struct dp_pool_list pools = {0};
+	int r = dp_claims_read(list, owner, &cl);
+	if (r == 0)
+		r = dp_pools_read(&pools);
+	for (size_t i = 0; r == 0 && i < cl.n; i++)
+		r = claim_add(s, list, &pools, &cl.c[i], units_only);
+	return r < 0 ? r : (int)cl.n;
+}
+
 int dp_hostdev_set_from_owner(const struct dp_pci_list *list, const char *owner,
                               struct dp_hostdev_set *out)
 {
 	_cleanup_(dp_hostdev_set_freep) struct dp_hostdev_set s = {0};
-	_cleanup_(dp_claim_list_freep) struct dp_claim_list cl = {0};
-	_cleanup_(dp_pool_list_freep) struct dp_pool_list pools = {0};
 	if (!owner || !*owner)
 		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "owner", "no owner given");
-	int r = dp_claims_read(list, owner, &cl);
-	if (r == 0)
-		r = dp_pools_read(&pools);
+	int r = dp_hostdev_set_add_claims(&s, list, owner, false);
 	if (r < 0)
 		return r;
-	if (cl.n == 0)
-		return dp_error_set_remedy(-ENOENT, DP_REMEDY_POOL_SHOW, "", "'%s' holds no claims", owner);
-	for (size_t i = 0; i < cl.n; i++)
-		if ((r = claim_add(&s, list, &pools, &cl.c[i])) < 0)
-			return r;
+	if (r == 0)
+		return dp_error_set(-ENOENT, "'%s' holds no claims: nothing to export", owner);
 	*out = s;
 	s = (struct dp_hostdev_set){0};
 	return 0;

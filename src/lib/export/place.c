@@ -1,11 +1,15 @@
 /* Guest PCI addresses on q35. Each pcie-root-port has exactly one slot, so every host
- * slot gets a root-port bus of its own (first_bus, first_bus+1, ...) and its functions
+ * device gets a root-port bus of its own (first_bus, first_bus+1, ...) and its functions
  * sit on slot 0 of it as on the host: a GPU and its HDMI audio stay one multifunction
- * device (guest drivers expect that), multifunction='on' on function 0. A slot whose
- * function 0 is not passed (a lone VF at 43:10.1) is renumbered from 0: a guest does not
- * look past a missing function 0. An mdev takes a bus of its own; USB needs no PCI slot. */
+ * device (guest drivers expect that), multifunction='on' on function 0.
+ *
+ * A host device here is the functions of one host slot that share an IOMMU group: VFs of
+ * one PF sit on one host slot but are separate devices, each in a group of its own, so
+ * each gets a bus of its own (and can be unplugged alone). When function 0 of a device is
+ * not passed (a lone VF at 04:00.3) the passed functions are numbered from 0 in host
+ * order: a guest does not look past a missing function 0. An mdev takes a bus of its own;
+ * USB needs no PCI slot. */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "alloc-util.h"
@@ -13,25 +17,37 @@
 #include "util/error.h"
 
 #define GUEST_BUS_MAX 0xff
+#define HOST_FUNCTIONS 8
 
 static bool is_pci_kind(const struct dp_hostdev *h)
 {
 	return h->kind == DP_HOSTDEV_PCI || h->kind == DP_HOSTDEV_NET;
 }
 
-static bool same_host_slot(const struct dp_pci_addr *a, const struct dp_pci_addr *b)
+/* The host function of a PCI entry, -1 when the entry is no (valid) PCI function. */
+static int host_function(const struct dp_hostdev *h, struct dp_pci_addr *a)
 {
-	return a->domain == b->domain && a->bus == b->bus && a->slot == b->slot;
+	if (!is_pci_kind(h) || dp_pci_addr_parse(h->address, a) < 0 || a->func >= HOST_FUNCTIONS)
+		return -1;
+	return (int)a->func;
 }
 
-/* Bit f set: host function f of this slot is in the set. */
-static unsigned slot_functions(const struct dp_hostdev_set *s, const struct dp_pci_addr *slot)
+/* One guest device: the same host slot and the same IOMMU group. */
+static bool same_device(const struct dp_hostdev *x, const struct dp_hostdev *y)
+{
+	struct dp_pci_addr a, b;
+	if (host_function(x, &a) < 0 || host_function(y, &b) < 0)
+		return false;
+	return a.domain == b.domain && a.bus == b.bus && a.slot == b.slot && x->group == y->group;
+}
+
+/* Bit f set: host function f of the device of entry `of` is in the set. */
+static unsigned device_functions(const struct dp_hostdev_set *s, const struct dp_hostdev *of)
 {
 	struct dp_pci_addr a;
 	unsigned mask = 0;
 	for (size_t i = 0; i < s->n; i++)
-		if (is_pci_kind(&s->h[i]) && dp_pci_addr_parse(s->h[i].address, &a) == 0 &&
-		    same_host_slot(&a, slot) && a.func < 32)
+		if (same_device(&s->h[i], of) && host_function(&s->h[i], &a) >= 0)
 			mask |= 1u << a.func;
 	return mask;
 }
@@ -43,59 +59,54 @@ static int guest_function(unsigned mask, unsigned func)
 	return (mask & 1u) ? (int)func : __builtin_popcount(mask & ((1u << func) - 1));
 }
 
-/* The entries of s on host slot `slot` get guest bus `bus`; returns 0 or -EINVAL. */
-static int place_slot(struct dp_hostdev_set *s, const struct dp_pci_addr *slot, int bus)
+/* Every entry of the device of s->h[first] goes to guest bus `bus`. */
+static void place_device(struct dp_hostdev_set *s, size_t first, int bus)
 {
 	struct dp_pci_addr a;
-	unsigned mask = slot_functions(s, slot);
+	unsigned mask = device_functions(s, &s->h[first]);
 	bool multi = __builtin_popcount(mask) > 1;
-	for (size_t i = 0; i < s->n; i++) {
-		struct dp_hostdev *h = &s->h[i];
-		if (!is_pci_kind(h) || dp_pci_addr_parse(h->address, &a) < 0 || !same_host_slot(&a, slot))
+	for (size_t i = first; i < s->n; i++) {
+		if (!same_device(&s->h[i], &s->h[first]) || host_function(&s->h[i], &a) < 0)
 			continue;
 		int fn = guest_function(mask, a.func);
-		if (fn > 7)
-			return dp_error_set(-EINVAL, "%s: more functions of one slot than a guest slot holds",
-			                    h->address);
-		h->guest = (struct dp_guest_pci){.set = true, .bus = bus, .slot = 0, .function = fn,
-		                                 .multifunction = fn == 0 && multi};
+		s->h[i].guest = (struct dp_guest_pci){.set = true, .bus = bus, .slot = 0, .function = fn,
+		                                      .multifunction = fn == 0 && multi};
 	}
-	return 0;
 }
 
-static int bus_check(int bus)
+static int bus_take(int *bus)
 {
-	if (bus > GUEST_BUS_MAX)
-		return dp_error_set_remedy(-E2BIG, DP_REMEDY_PARAMETER, "first_bus", "the devices need "
-		                           "guest buses past 0xff (one root port per host slot): start "
-		                           "at a lower bus or pass fewer devices");
-	return 0;
+	if (*bus > GUEST_BUS_MAX)
+		return dp_error_set(-E2BIG, "the devices need guest buses past 0xff (one root port "
+		                    "per device): start at a lower bus or pass fewer devices");
+	return (*bus)++;
 }
 
-static bool slot_seen(const struct dp_hostdev_set *s, size_t upto, const struct dp_pci_addr *slot)
+static bool device_seen(const struct dp_hostdev_set *s, size_t upto)
 {
-	struct dp_pci_addr a;
 	for (size_t i = 0; i < upto; i++)
-		if (is_pci_kind(&s->h[i]) && dp_pci_addr_parse(s->h[i].address, &a) == 0 &&
-		    same_host_slot(&a, slot))
+		if (same_device(&s->h[i], &s->h[upto]))
 			return true;
 	return false;
 }
 
-static int place_pci(struct dp_hostdev_set *s, int *bus)
+static int place_entry(struct dp_hostdev_set *s, size_t i, int *bus)
 {
 	struct dp_pci_addr a;
-	for (size_t i = 0; i < s->n; i++) {
-		if (!is_pci_kind(&s->h[i]))
-			continue;
-		if (dp_pci_addr_parse(s->h[i].address, &a) < 0)
-			return dp_error_set(-EINVAL, "'%s' is not a PCI address", s->h[i].address);
-		if (slot_seen(s, i, &a))
-			continue;
-		int r = bus_check(*bus);
-		if (r < 0 || (r = place_slot(s, &a, (*bus)++)) < 0)
-			return r;
-	}
+	struct dp_hostdev *h = &s->h[i];
+	if (h->kind == DP_HOSTDEV_USB)
+		return 0;
+	if (is_pci_kind(h) && host_function(h, &a) < 0)
+		return dp_error_set(-EINVAL, "'%s' is not a PCI function address", h->address);
+	if (is_pci_kind(h) && device_seen(s, i))
+		return 0;
+	int b = bus_take(bus);
+	if (b < 0)
+		return b;
+	if (is_pci_kind(h))
+		place_device(s, i, b);
+	else
+		h->guest = (struct dp_guest_pci){.set = true, .bus = b};
 	return 0;
 }
 
@@ -120,12 +131,13 @@ int dp_hostdev_set_place(struct dp_hostdev_set *s, int first_bus)
 		                           "%d is outside 1..255 (bus 0 is pcie-root)", first_bus);
 	for (size_t i = 0; i < s->n; i++)
 		s->h[i].guest = (struct dp_guest_pci){0};
-	int bus = first_bus, r = place_pci(s, &bus);
-	for (size_t i = 0; r == 0 && i < s->n; i++) {
-		if (s->h[i].kind != DP_HOSTDEV_MDEV)
-			continue;
-		if ((r = bus_check(bus)) == 0)
-			s->h[i].guest = (struct dp_guest_pci){.set = true, .bus = bus++};
+	int bus = first_bus, r = 0;
+	for (size_t i = 0; r == 0 && i < s->n; i++)
+		r = place_entry(s, i, &bus);
+	if (r < 0) {   /* nothing half-placed */
+		for (size_t i = 0; i < s->n; i++)
+			s->h[i].guest = (struct dp_guest_pci){0};
+		return r;
 	}
-	return r < 0 ? r : duplicates_check(s);
+	return duplicates_check(s);
 }

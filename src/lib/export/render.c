@@ -57,11 +57,16 @@ static void vfio_driver(struct dp_xml *x)
 	dp_xml_end(x);
 }
 
-static void render_pci(struct dp_xml *x, const struct dp_hostdev *h, unsigned flags)
+static void hostdev_open(struct dp_xml *x, const char *type)
 {
 	dp_xml_start(x, "hostdev");
 	dp_xml_attr(x, "mode", "subsystem");
-	dp_xml_attr(x, "type", "pci");
+	dp_xml_attr(x, "type", type);
+}
+
+static void render_pci(struct dp_xml *x, const struct dp_hostdev *h, unsigned flags)
+{
+	hostdev_open(x, "pci");
 	dp_xml_attr(x, "managed", "no");
 	vfio_driver(x);
 	dp_xml_start(x, "source");
@@ -81,9 +86,7 @@ static void usb_id(struct dp_xml *x, const char *element, uint16_t id)
 
 static void render_usb(struct dp_xml *x, const struct dp_hostdev *h)
 {
-	dp_xml_start(x, "hostdev");
-	dp_xml_attr(x, "mode", "subsystem");
-	dp_xml_attr(x, "type", "usb");
+	hostdev_open(x, "usb");
 	dp_xml_start(x, "source");
 	usb_id(x, "vendor", h->usb_vendor);
 	usb_id(x, "product", h->usb_product);
@@ -100,9 +103,7 @@ static void render_usb(struct dp_xml *x, const struct dp_hostdev *h)
 
 static void render_mdev(struct dp_xml *x, const struct dp_hostdev *h, unsigned flags)
 {
-	dp_xml_start(x, "hostdev");
-	dp_xml_attr(x, "mode", "subsystem");
-	dp_xml_attr(x, "type", "mdev");
+	hostdev_open(x, "mdev");
 	dp_xml_attr(x, "model", "vfio-pci");
 	dp_xml_start(x, "source");
 	dp_xml_start(x, "address");

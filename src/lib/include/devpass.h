@@ -1044,7 +1044,9 @@ int dp_hostdev_set_from_vm(const struct dp_pci_list *list, const char *vm,
 /* Guest PCI addresses on q35 root ports: one root-port bus per host slot starting at
  * first_bus; the functions of one host slot keep their function numbers on that bus's
  * slot 0, multifunction on function 0; USB entries get none. Never two entries on one
- * guest address; -E2BIG past bus 0xff. */
+ * guest address; -E2BIG past bus 0xff. (Functions of one slot in different IOMMU groups,
+ * such as VFs, are separate devices: a bus each. Without function 0 the passed functions
+ * are numbered from 0.) -EINVAL first_bus outside 1..0xff. */
 int dp_hostdev_set_place(struct dp_hostdev_set *s, int first_bus);
 #define DP_HOSTDEV_XML_NO_ADDRESS 1u    /* leave guest addresses to libvirt */
 /* One complete element (<hostdev> or <interface type='hostdev'>), managed='no' for PCI. */
