@@ -125,6 +125,7 @@ static void test_remove_all(void **s)
 	assert_int_equal(lv_xml_remove(xml, NULL, 0, &out, &removed), 0);
 	assert_int_equal(removed.n, 2);
 	assert_string_equal(removed.s[0].alias, "ua-devpass-pci-0000-01-00-0");
+	assert_string_equal(removed.s[0].pool, "gpu");   /* from the metadata */
 	assert_int_equal(count(out, "<hostdev"), 1);   /* the domain's own hostdev stays */
 	assert_null(strstr(out, "index=\"7\""));       /* devpass's root port goes */
 	assert_non_null(strstr(out, "index=\"2\""));   /* the domain's own stays */

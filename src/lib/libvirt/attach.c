@@ -477,6 +477,7 @@ static int removed_to_set(const struct lv_domain *removed, struct dp_hostdev_set
 		snprintf(h->address, sizeof(h->address), "%s", s->address);
 		snprintf(h->uuid, sizeof(h->uuid), "%s", s->uuid);
 		snprintf(h->alias, sizeof(h->alias), "%s", s->alias);
+		snprintf(h->pool, sizeof(h->pool), "%s", s->pool);
 	}
 	return 0;
 }

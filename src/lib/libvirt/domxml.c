@@ -411,7 +411,7 @@ static void controller_remove(xmlNodePtr devices, long index)
 		}
 }
 
-static bool record_entry_gone(xmlNodePtr e, xmlNodePtr devices, const struct lv_domain *removed)
+static bool record_entry_gone(xmlNodePtr e, xmlNodePtr devices, struct lv_domain *removed)
 {
 	if (xmlStrEqual(e->name, BAD_CAST "controller")) {
 		long index = attr_number(e, "index");
@@ -422,13 +422,15 @@ static bool record_entry_gone(xmlNodePtr e, xmlNodePtr devices, const struct lv_
 	}
 	_cleanup_xml_ xmlChar *alias = xmlGetProp(e, BAD_CAST "alias");
 	for (size_t i = 0; alias && i < removed->n; i++)
-		if (strcmp(removed->s[i].alias, (const char *)alias) == 0)
+		if (strcmp(removed->s[i].alias, (const char *)alias) == 0) {
+			attr_copy(e, "pool", removed->s[i].pool, sizeof(removed->s[i].pool));
 			return true;
+		}
 	return false;
 }
 
 /* The record loses what was removed; an empty record, and an empty <metadata>, go too. */
-static void record_prune(xmlDocPtr doc, xmlNodePtr devices, const struct lv_domain *removed)
+static void record_prune(xmlDocPtr doc, xmlNodePtr devices, struct lv_domain *removed)
 {
 	xmlNodePtr rec = record_node(doc, false), next;
 	if (!rec)

@@ -20,6 +20,7 @@ struct lv_source {
 	char uuid[37];               /* MDEV */
 	uint16_t vendor, product;    /* USB */
 	char alias[64];              /* "" none */
+	char pool[DP_POOL_NAME_MAX + 1];   /* lv_xml_remove: from devpass's metadata, "" none */
 };
 struct lv_domain {
 	char name[256];
