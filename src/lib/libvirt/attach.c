@@ -107,11 +107,9 @@ static int domain_define(virConnectPtr conn, const char *xml, const char *name)
 /* Moves src's claims to the end of dst (src is left empty). */
 static int claims_append(struct dp_claim_list *dst, struct dp_claim_list *src)
 {
-	struct dp_claim *grown = realloc(dst->c, (dst->n + src->n + 1) * sizeof(*grown));
-	if (!grown)
+	if (dp_array_grow(&dst->c, dst->n, src->n + 1, sizeof(*dst->c)) < 0)
 		return dp_oom();
-	dst->c = grown;
-	memcpy(dst->c + dst->n, src->c, src->n * sizeof(*grown));
+	memcpy(dst->c + dst->n, src->c, src->n * sizeof(*dst->c));
 	dst->n += src->n;
 	for (size_t i = 0; i < src->warnings.n; i++)
 		if (dp_strv_add(&dst->warnings, src->warnings.v[i]) < 0)
@@ -230,10 +228,8 @@ static int elements_new(const struct dp_hostdev_set *before, const struct dp_hos
 		if (alias_in_domain(dom, h->alias) ||
 		    (alias_in_set(before, h->alias) && !claimed_now(h, claims)))
 			continue;
-		struct dp_hostdev *grown = realloc(out->h, (out->n + 1) * sizeof(*grown));
-		if (!grown)
+		if (dp_array_grow(&out->h, out->n, 1, sizeof(*out->h)) < 0)
 			return dp_oom();
-		out->h = grown;
 		out->h[out->n++] = *h;
 	}
 	return 0;

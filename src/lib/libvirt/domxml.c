@@ -143,10 +143,8 @@ static bool source_read(xmlNodePtr n, struct lv_source *s)
 
 static int source_add(struct lv_domain *d, const struct lv_source *s)
 {
-	struct lv_source *grown = realloc(d->s, (d->n + 1) * sizeof(*grown));
-	if (!grown)
+	if (dp_array_grow(&d->s, d->n, 1, sizeof(*d->s)) < 0)
 		return dp_oom();
-	d->s = grown;
 	d->s[d->n++] = *s;
 	return 0;
 }
