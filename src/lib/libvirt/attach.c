@@ -174,9 +174,68 @@ static int claim_one(const struct dp_pci_list *list, const struct dp_libvirt_req
 	return claims_append(claims, &got);
 }
 
-static int claims_make(const struct dp_pci_list *list, const struct dp_libvirt_request *req,
-                       struct dp_claim_list *claims)
+/* A running domain takes single-function devices only: libvirt cannot hot-plug the
+ * functions of one device together. */
+static int hotplug_check(const struct dp_hostdev_set *s, const char *domain)
 {
+	for (size_t i = 0; i < s->n; i++)
+		if (s->h[i].guest.set && (s->h[i].guest.multifunction || s->h[i].guest.function))
+			return dp_error_set(-EOPNOTSUPP, "cannot hot-plug %s into the running domain '%s': "
+			                    "it shares its IOMMU group with other functions of one device, "
+			                    "which go to the guest together as one multi-function device, "
+			                    "and libvirt adds those only to a stopped domain; shut the "
+			                    "domain off", s->h[i].address, domain);
+	return 0;
+}
+
+/* 0 when the member's group goes to a running guest one function at a time. */
+static int pluggable(const struct dp_pci_list *list, const char *address, const char *domain)
+{
+	char *one[] = {(char *)address};
+	_cleanup_(dp_hostdev_set_free) struct dp_hostdev_set s = {0};
+	int r = dp_hostdev_set_from_devices(list, one, 1, &s);
+	if (r == 0)
+		r = dp_hostdev_set_place(&s, 1);
+	return r < 0 ? r : hotplug_check(&s, domain);
+}
+
+/* For a running domain the members are chosen here, before any claim: free ones whose
+ * group can be hot-plugged, on the wanted NUMA node first. A multi-function group is
+ * never bound just to be given back. */
+static int claims_make_live(const struct dp_pci_list *list, const struct dp_libvirt_request *req,
+                            struct dp_claim_list *claims)
+{
+	struct dp_pool_members m = {0};
+	unsigned want = req->count ? req->count : 1, got = 0;
+	char refused[1024] = "";
+	int r = dp_pool_members_read(list, req->pool, &m);
+	for (int pass = 0; r == 0 && pass < 2 && got < want; pass++)
+		for (size_t i = 0; r == 0 && i < m.n && got < want; i++) {
+			const struct dp_pool_member *x = &m.m[i];
+			bool near = req->numa == DP_NO_NUMA || x->numa == req->numa;
+			if (x->state != DP_MEMBER_FREE || !x->dev || near != (pass == 0))
+				continue;
+			int p = pluggable(list, x->address, req->domain);
+			if (p == -EOPNOTSUPP && !refused[0])
+				snprintf(refused, sizeof(refused), "%s", dp_error_message());
+			else if (p < 0 && p != -EOPNOTSUPP)
+				r = p;
+			else if (p == 0 && (r = claim_one(list, req, req->pool, x->address, 1, claims)) == 0)
+				got++;
+		}
+	dp_pool_members_free(&m);
+	if (r == 0 && got < want && refused[0])
+		return dp_error_set(-EOPNOTSUPP, "%s", refused);
+	if (r == 0 && got < want)   /* the pool's own account of the shortage */
+		r = claim_one(list, req, req->pool, NULL, want - got, claims);
+	return r;
+}
+
+static int claims_make(const struct dp_pci_list *list, const struct dp_libvirt_request *req,
+                       bool running, struct dp_claim_list *claims)
+{
+	if (req->pool && running)
+		return claims_make_live(list, req, claims);
 	if (req->pool)
 		return claim_one(list, req, req->pool, NULL, req->count ? req->count : 1, claims);
 	struct dp_pool_members m = {0};
@@ -243,20 +302,6 @@ static int owner_set(const struct dp_pci_list *list, const char *owner, struct d
 		return 0;
 	}
 	return r;
-}
-
-/* A running domain takes single-function devices only: libvirt cannot hot-plug the
- * functions of one device together. */
-static int hotplug_check(const struct dp_hostdev_set *s, const char *domain)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (s->h[i].guest.set && (s->h[i].guest.multifunction || s->h[i].guest.function))
-			return dp_error_set(-EOPNOTSUPP, "cannot hot-plug %s into the running domain '%s': "
-			                    "it shares its IOMMU group with other functions of one device, "
-			                    "which go to the guest together as one multi-function device, "
-			                    "and libvirt adds those only to a stopped domain; shut the "
-			                    "domain off", s->h[i].address, domain);
-	return 0;
 }
 
 /* Before anything is claimed: the named devices' elements as they would be placed. */
@@ -375,7 +420,7 @@ int dp_libvirt_attach(const struct dp_pci_list *list, const struct dp_libvirt_re
 	int r = attach_prepare(&j, req);
 	if (r == 0)
 		r = owner_set(list, req->domain, &before);
-	if (r == 0 && (r = claims_make(list, req, &out->claims)) < 0)
+	if (r == 0 && (r = claims_make(list, req, j.running, &out->claims)) < 0)
 		claims_undo(list, req->domain, &out->claims, req->timeout_ms);
 	if (r == 0 && (r = attach_elements(&j, &before, out)) < 0)
 		claims_undo(list, req->domain, &out->claims, req->timeout_ms);
