@@ -163,11 +163,12 @@ static const struct cli_verb verbs[] = {
 	 "  Changed, missing, conflicting and unavailable members are left out, with a warning.\n"
 	 "\n"
 	 "devpass export libvirt ADDR... | --owner OWNER | --vm NAME [--no-address] [--first-bus N]\n"
+	 "                       [--json]\n"
 	 "  libvirt   <hostdev> elements (managed='no': devpass binds) for every endpoint of each\n"
 	 "            IOMMU group, USB devices (vid:pid, bus/device when ambiguous), mdev UUIDs,\n"
 	 "            and <interface type='hostdev'> for VFs with a MAC/VLAN; guest addresses on\n"
-	 "            q35 root ports from bus N (default 0x10), one bus per host slot, functions\n"
-	 "            kept together; --no-address leaves them to libvirt (docs/libvirt.md)\n"},
+	 "            q35 root ports from bus N (default 0x10), one bus per device, a device's\n"
+	 "            functions kept together; --no-address leaves them to libvirt (docs/libvirt.md)\n"},
 	{"vm", cmd_vm, "VMs on QEMU with passed-through devices: create, start, stop, console",
 	 "devpass vm create NAME [IMAGE] --memory SIZE --cpus N [--gpu auto|ADDR|VENDOR]...\n"
 	 "          [--nvme auto|ADDR]... [--passthrough ADDR[,x-vga=on,rombar=0,romfile=/PATH]]...\n"

@@ -223,15 +223,11 @@ static int pci_add_text(struct dp_hostdev_set *s, const struct dp_pci_list *list
 	return r < 0 ? r : dp_hostdev_set_add_pci(s, list, dev, pool);
 }
 
-/* Meant as a PCI address: hex digits and colons, then one '.' and hex digits (a USB
- * location has a '-', a USB id no '.' after its last colon). Whether it is a valid one is
- * for the address parser to say. */
+/* Meant as a PCI address: hex digits, colons and a '.' alone (a USB location has a '-',
+ * a USB id no '.'). Whether it is a valid one is for the address parser to say. */
 static bool looks_pci(const char *text)
 {
-	const char *dot = strrchr(text, '.'), *colon = strrchr(text, ':');
-	if (!dot || !colon || dot < colon || strchr(text, '.') != dot)
-		return false;
-	return strspn(text, "0123456789abcdefABCDEF:.") == strlen(text);
+	return strchr(text, '.') && strspn(text, "0123456789abcdefABCDEF:.") == strlen(text);
 }
 
 int dp_hostdev_set_add_device(struct dp_hostdev_set *s, const struct dp_pci_list *list,
@@ -329,7 +325,7 @@ int dp_hostdev_set_from_owner(const struct dp_pci_list *list, const char *owner,
 	if (r < 0)
 		return r;
 	if (r == 0)
-		return dp_error_set(-ENOENT, "'%s' holds no claims: nothing to export", owner);
+		return dp_error_set(-ENOENT, "'%.128s' holds no claims: nothing to export", owner);
 	*out = s;
 	s = (struct dp_hostdev_set){0};
 	return 0;

@@ -67,6 +67,49 @@ static void sriov_caps(struct dp_xml *x, const struct dp_pci_details *d)
 	}
 }
 
+static bool device_api_known(const char *api)
+{
+	return strcmp(api, "vfio-pci") == 0 || strcmp(api, "vfio-ccw") == 0 ||
+	       strcmp(api, "vfio-ap") == 0;
+}
+
+static void mdev_type(struct dp_xml *x, const struct dp_mdev_type *t)
+{
+	char count[16];
+	dp_xml_start(x, "type");
+	dp_xml_attr(x, "id", t->type);
+	if (t->name && *t->name)
+		dp_xml_text_element(x, "name", t->name);
+	dp_xml_text_element(x, "deviceAPI", t->device_api);
+	snprintf(count, sizeof(count), "%d", t->available > 0 ? t->available : 0);
+	dp_xml_text_element(x, "availableInstances", count);
+	dp_xml_end(x);
+}
+
+/* An mdev parent lists the types it can create (as libvirt's mdev_types capability);
+ * a type whose device API libvirt does not know is left out. */
+static int mdev_types(struct dp_xml *x, const struct dp_pci_device *dev)
+{
+	_cleanup_(dp_mdev_type_list_freep) struct dp_mdev_type_list tl = {0};
+	int r = dp_mdev_types_read(dev->address, &tl);
+	if (r == -ENOENT)
+		return 0;   /* no mdev parent */
+	if (r < 0)
+		return r;
+	size_t known = 0;
+	for (size_t i = 0; i < tl.n; i++)
+		known += device_api_known(tl.t[i].device_api);
+	if (known == 0)
+		return 0;
+	dp_xml_start(x, "capability");
+	dp_xml_attr(x, "type", "mdev_types");
+	for (size_t i = 0; i < tl.n; i++)
+		if (device_api_known(tl.t[i].device_api))
+			mdev_type(x, &tl.t[i]);
+	dp_xml_end(x);
+	return 0;
+}
+
 static void iommu_group(struct dp_xml *x, const struct dp_pci_list *list,
                         const struct dp_pci_device *dev)
 {
@@ -129,8 +172,8 @@ static void device_header(struct dp_xml *x, const struct dp_pci_list *list,
 	}
 }
 
-static void pci_body(struct dp_xml *x, const struct dp_pci_list *list,
-                     const struct dp_pci_device *dev, const struct dp_pci_details *d)
+static int pci_body(struct dp_xml *x, const struct dp_pci_list *list,
+                    const struct dp_pci_device *dev, const struct dp_pci_details *d)
 {
 	char class[16];
 	snprintf(class, sizeof(class), "0x%06x", dev->class_code & 0xffffff);
@@ -149,6 +192,9 @@ static void pci_body(struct dp_xml *x, const struct dp_pci_list *list,
 		dp_xml_attr(x, "type", "pci-bridge");
 		dp_xml_end(x);
 	}
+	int r = mdev_types(x, dev);
+	if (r < 0)
+		return r;
 	iommu_group(x, list, dev);
 	if (dev->numa_node != DP_NO_NUMA) {
 		dp_xml_start(x, "numa");
@@ -157,6 +203,7 @@ static void pci_body(struct dp_xml *x, const struct dp_pci_list *list,
 	}
 	pci_express(x, d);
 	dp_xml_end(x);
+	return 0;
 }
 
 int dp_nodedev_xml(const struct dp_pci_list *list, const char *address, char **xml)
@@ -171,7 +218,10 @@ int dp_nodedev_xml(const struct dp_pci_list *list, const char *address, char **x
 		return r;
 	dp_xml_start(&x, "device");
 	device_header(&x, list, dev);
-	pci_body(&x, list, dev, &d);
+	if ((r = pci_body(&x, list, dev, &d)) < 0) {
+		dp_xml_close(&x);
+		return r;
+	}
 	dp_xml_end(&x);
 	return dp_xml_finish(&x, xml);
 }
