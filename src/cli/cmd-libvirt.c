@@ -132,7 +132,7 @@ static int lv_run(int argc, char **argv, const struct cli_ctx *ctx, bool attach)
 	struct dp_pci_list list = {0};
 	struct dp_libvirt_result res;
 	int r = lv_args_parse(argc, argv, attach ? "attach" : "detach", attach, &a);
-	if (r || (r = cli_inventory_load(&list, DP_SCAN_NAMES)))
+	if (r || (r = cli_inventory_load(&list, 0)))   /* no names: the output has none */
 		return r;
 	int err = attach ? dp_libvirt_attach(&list, &a.req, &res) : dp_libvirt_detach(&list, &a.req, &res);
 	r = err < 0 ? cli_lib_error(cli_exit_for(err)) : elements_report(&res, ctx, a.req.domain, attach);
