@@ -197,6 +197,47 @@ static void test_parse_kinds(void **s)
 	assert_non_null(strstr(dp_error_message(), "no <name>"));
 }
 
+/* USB and mdev elements go in and come out by their own names (vid:pid, UUID). */
+static void test_usb_mdev_round_trip(void **s)
+{
+	(void)s;
+	struct dp_hostdev h[2] = {
+		{.kind = DP_HOSTDEV_USB, .usb_vendor = 0x046d, .usb_product = 0xc52b, .vlan = -1,
+		 .group = -1, .alias = "ua-devpass-usb-046d-c52b", .pool = "mice"},
+		{.kind = DP_HOSTDEV_MDEV, .uuid = "4b20d080-1b54-4048-85b3-a6a62d165c01", .vlan = -1,
+		 .group = -1, .alias = "ua-devpass-mdev-4b20d080-1b54-4048-85b3-a6a62d165c01",
+		 .pool = "vgpu", .guest = {.set = true, .bus = 9}},
+	};
+	struct dp_hostdev_set set = {.h = h, .n = 2};
+	char *xml = NULL, *out = NULL;
+	if (lv_xml_insert(DOMAIN_XML, &set, "d1", &xml) < 0)
+		fail_msg("insert: %s", dp_error_message());
+	struct lv_domain d, removed;
+	assert_int_equal(lv_domain_parse(xml, &d), 0);
+	assert_int_equal(d.n, 3);
+	assert_int_equal(d.s[1].kind, DP_HOSTDEV_USB);
+	assert_string_equal(d.s[1].alias, "ua-devpass-usb-046d-c52b");
+	assert_int_equal(d.s[2].kind, DP_HOSTDEV_MDEV);
+	assert_string_equal(d.s[2].uuid, "4b20d080-1b54-4048-85b3-a6a62d165c01");
+	assert_non_null(strstr(xml, "index=\"9\""));   /* the mdev's root port */
+	lv_domain_free(&d);
+	char *usb[] = {"046d:c52b"};
+	assert_int_equal(lv_xml_remove(xml, usb, 1, &out, &removed), 0);
+	assert_int_equal(removed.n, 1);
+	assert_string_equal(removed.s[0].pool, "mice");
+	assert_non_null(strstr(out, "type=\"mdev\""));
+	assert_null(strstr(out, "type=\"usb\""));
+	lv_domain_free(&removed);
+	free(out);
+	char *mdev[] = {"4B20D080-1B54-4048-85B3-A6A62D165C01"};
+	assert_int_equal(lv_xml_remove(xml, mdev, 1, &out, &removed), 0);
+	assert_int_equal(removed.n, 1);
+	assert_null(strstr(out, "index=\"9\""));   /* its port went with it */
+	lv_domain_free(&removed);
+	free(out);
+	free(xml);
+}
+
 /* ---- the hook over the fixture ------------------------------------------------------------ */
 struct fx {
 	char root[256];
@@ -380,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_remove_all),
 		cmocka_unit_test(test_remove_one),
 		cmocka_unit_test(test_parse_kinds),
+		cmocka_unit_test(test_usb_mdev_round_trip),
 		cmocka_unit_test(test_uri),
 	};
 	const struct CMUnitTest hook_tests[] = {
