@@ -40,6 +40,7 @@ run_suite stress tests/stress/run.sh
 run_suite fuzz tests/fuzz/run.sh 20
 run_suite pools python3 tests/fixture/test_pools.py
 run_suite pools-review python3 tests/fixture/test_pools_review.py
+run_suite libvirt /usr/bin/python3 tests/fixture/test_libvirt.py
 run_suite pools-kinds python3 tests/fixture/test_pools_kinds.py
 run_suite vm-fixture python3 tests/fixture/test_vm.py
 run_suite vm-export python3 tests/fixture/test_vm_export.py

@@ -71,6 +71,9 @@ static void advice(enum dp_remedy r, const char *s, char *buf, size_t size)
 	case DP_REMEDY_VM_STOP:
 		snprintf(buf, size, "run 'devpass vm stop %s' first, or --force stops it", *s ? s : "NAME");
 		break;
+	case DP_REMEDY_START_SERVICE:
+		snprintf(buf, size, "start it: systemctl start %s", *s ? s : "libvirtd");
+		break;
 	case DP_REMEDY_PARAMETER:
 	case DP_REMEDY_NONE:
 		break;

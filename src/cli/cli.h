@@ -38,6 +38,7 @@ int cmd_vm(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_usb(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_sriov(int argc, char **argv, const struct cli_ctx *ctx);
 int cmd_mdev(int argc, char **argv, const struct cli_ctx *ctx);
+int cmd_libvirt(int argc, char **argv, const struct cli_ctx *ctx);
 
 /* options.c: the one option parser of every verb. Long names match exactly (no
  * abbreviations); values come as --name VALUE, --name=VALUE, -s VALUE or -sVALUE; a

@@ -200,6 +200,25 @@ static const struct cli_verb verbs[] = {
 	 "            line with its vm.add-device bodies; nothing is claimed (pool members\n"
 	 "            shown are the ones a claim would take now).\n"
 	 "  QEMU: $DEVPASS_QEMU, else qemu-system-x86_64 (with KVM when /dev/kvm exists).\n"},
+	{"libvirt", cmd_libvirt, "libvirt domains: attach pool devices, detach them, the qemu hook",
+	 "devpass libvirt attach DOMAIN (--pool POOL[:N] | ADDR...) [--connect URI] [--numa N] [--json]\n"
+	 "devpass libvirt detach DOMAIN [ADDR...] [--connect URI] [--json]\n"
+	 "devpass libvirt install-hook [--uninstall]\n"
+	 "devpass libvirt hook DOMAIN OP SUBOP [EXTRA]      (run by libvirtd, domain XML on stdin)\n"
+	 "\n"
+	 "  attach        claims for the domain (owner = its name) from the pool, or the named\n"
+	 "                pool members, binds them to vfio-pci and adds <hostdev managed='no'>\n"
+	 "                elements (alias ua-devpass-*) on new q35 root ports to its persistent\n"
+	 "                definition, live too when it runs (single-function devices only).\n"
+	 "                All or nothing: a failure keeps the old definition, claims nothing.\n"
+	 "  detach        takes devpass's elements (all, or those of ADDR) out, live and\n"
+	 "                persistent, then releases their claims (the pool's policy applies).\n"
+	 "  install-hook  writes /etc/libvirt/hooks/qemu.d/devpass; libvirtd reads it at its\n"
+	 "                next (re)start. The hook refuses prepare/begin when a device of the\n"
+	 "                domain is another owner's, host-critical or not on vfio-pci, claims\n"
+	 "                free pool members named in the XML again, and releases the domain's\n"
+	 "                claims at release/end. It never calls libvirt.\n"
+	 "  URI: --connect, else $LIBVIRT_DEFAULT_URI, else qemu:///system (docs/libvirt.md).\n"},
 	{"usb", cmd_usb, "USB devices: location, ids, names, drivers, controller, in use or host-critical",
 	 "devpass usb list [--all] [--json]\n"
 	 "devpass usb show LOCATION|VID:PID[:SERIAL] [--json]\n"

@@ -925,6 +925,17 @@ static int write_all(int fd, const char *data, size_t len)
 
 /* A reader sees the old file or the new one, never half of either: the data goes to a
  * temporary file beside the target, is synced, and renamed over it. */
+int dp_fs_self_exe(char *out, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", out, size - 1);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= size - 1)
+		return -ENAMETOOLONG;
+	out[n] = '\0';
+	return 0;
+}
+
 int dp_fs_write_file(const char *path, const char *data, size_t len, mode_t mode)
 {
 	char name[NAME_MAX + 1], tmp[NAME_MAX + 32];

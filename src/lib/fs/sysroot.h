@@ -108,6 +108,9 @@ int dp_fs_rmdir(const char *path);          /* -ENOTEMPTY when something else is
 int dp_fs_dir_handle_path(const char *path, int *fd, char *out, size_t size);
 /* An absolute path for libraries that must open files themselves (libkmod). */
 int dp_fs_host_path(const char *path, char *out, size_t size);
+/* The running program's own file (/proc/self/exe of this process, never under the root:
+ * it names the binary a hook script is to run). */
+int dp_fs_self_exe(char *out, size_t size);
 /* Lexical checks shared with callers that build paths from user input. */
 bool dp_fs_path_is_safe(const char *path);
 

@@ -41,6 +41,7 @@ enum dp_remedy {
 	                             "by", ...) has a value that cannot be used, or is missing */
 	DP_REMEDY_BIND,           /* binding subject (as DP_REMEDY_RESTORE) applies it now */
 	DP_REMEDY_VM_STOP,        /* VM subject runs: stop it first (or force, which stops it) */
+	DP_REMEDY_START_SERVICE,  /* the service subject ("libvirtd") is not running: start it */
 };
 enum dp_remedy dp_error_remedy(const char **subject);
 
@@ -1065,5 +1066,46 @@ int dp_vm_export_libvirt(const char *name, const struct dp_pci_list *list, char 
  * Cloud Hypervisor cannot do: USB devices, x-vga, Secure Boot. */
 int dp_vm_export_cloudhv(const char *name, const struct dp_pci_list *list, char **cmdline,
                          struct json_object **bodies, struct dp_strv *warnings);
+
+/* ---- libvirt domains: pool devices attached through libvirt, the qemu hook (docs/libvirt.md) */
+/* The connection: uri, else $LIBVIRT_DEFAULT_URI, else qemu:///system (into out). */
+const char *dp_libvirt_uri(const char *uri, char *out, size_t size);
+struct dp_libvirt_request {
+	const char *uri;             /* NULL: as dp_libvirt_uri */
+	const char *domain;          /* its name; the owner of the claims */
+	const char *pool;            /* claim count members of it ... */
+	unsigned count;
+	char *const *devices;        /* ... or these pool members (PCI addresses) */
+	size_t ndevices;
+	int numa;                    /* preferred NUMA node for a pool claim, DP_NO_NUMA any */
+	int timeout_ms;              /* for the binding writes */
+};
+struct dp_libvirt_result {
+	struct dp_hostdev_set set;   /* the elements attached or detached, with guest addresses */
+	struct dp_claim_list claims; /* attach: what was claimed; detach: what was released */
+	bool live;                   /* the domain runs: the change was made live too */
+};
+void dp_libvirt_result_free(struct dp_libvirt_result *r);
+/* Claims for the domain, binds, adds the elements to its persistent definition (and live
+ * when it runs). All or nothing: any failure puts the old definition back and releases
+ * what was claimed. -ENOENT unknown domain, -ECONNREFUSED no libvirt at the URI,
+ * -EOPNOTSUPP a multi-function device for a running domain (refused before any claim). */
+int dp_libvirt_attach(const struct dp_pci_list *list, const struct dp_libvirt_request *req,
+                      struct dp_libvirt_result *out);
+/* Takes devpass's elements (all, or those of req->devices) out of the domain, live and
+ * persistent, then releases their claims (the pools' policies apply). */
+int dp_libvirt_detach(const struct dp_pci_list *list, const struct dp_libvirt_request *req,
+                      struct dp_libvirt_result *out);
+/* The qemu hook (libvirt runs it with the domain XML on stdin; it never calls libvirt).
+ * prepare/begin: free pool members named in the XML are claimed for the domain again;
+ * then every problem (a device claimed by another owner, host-critical, or not on
+ * vfio-pci) is one line of problems and the result is -EPERM. release/end: the domain's
+ * claims are released (nothing held is no error). Other operations: 0. */
+int dp_libvirt_hook(const struct dp_pci_list *list, const char *domain, const char *op,
+                    const char *subop, const char *xml, int timeout_ms,
+                    struct dp_strv *problems, struct dp_strv *notes);
+/* Writes (or with uninstall removes) etc/libvirt/hooks/qemu.d/devpass under the root: a
+ * script running this program's hook; path gets the file written or removed. */
+int dp_libvirt_hook_install(bool uninstall, char *path, size_t size);
 
 #endif

@@ -402,6 +402,20 @@ static bool held_and_bound(const struct dp_claim *c)
 	return true;
 }
 
+/* Claims whose every function is on vfio-pci already write nothing to the kernel: no
+ * live sysfs is needed (a libvirt hook claims at each start, also on a captured tree). */
+static bool all_on_vfio(const struct dp_claim_list *out)
+{
+	for (size_t i = 0; i < out->n; i++)
+		for (size_t f = 0; f < out->c[i].functions.n; f++) {
+			char driver[64];
+			if (dp_device_driver(out->c[i].functions.v[f], driver, sizeof(driver)) < 0 ||
+			    strcmp(driver, "vfio-pci") != 0)
+				return false;
+		}
+	return out->n > 0;
+}
+
 static int members_bind(const struct dp_pci_list *list, const struct dp_claim_list *out, int timeout_ms)
 {
 	_cleanup_free_ char **addrs = calloc(out->n + 1, sizeof(*addrs));
@@ -514,7 +528,7 @@ static int claim_record(const struct dp_pci_list *list, const struct dp_claim_re
 		r = claim_choose(&p, &v, def, req, out, &housekeeping, took);
 	if (r == 0 && req->vf)   /* before the bind: the VF's settings are the PF's to set */
 		r = vf_claim_apply(&p, out, req->vf);
-	if (r == 0 && (r = dp_fs_require_kernel()) < 0)
+	if (r == 0 && !all_on_vfio(out) && (r = dp_fs_require_kernel()) < 0)
 		housekeeping = false;   /* the binding cannot happen: nothing at all changes */
 	if (r == 0) {
 		r = pool_db_commit(&p);
