@@ -86,15 +86,20 @@ static void pci_verify(const struct dp_pci_list *list, const struct lv_source *s
 		             driver[0] ? "on driver " : "bound to no driver", driver);
 }
 
-static void source_verify(const struct dp_pci_list *list, const struct dp_claim_list *claims,
-                          const struct lv_source *s, const char *owner, struct dp_strv *problems)
+/* A device named outside every pool (devpass vm export writes its explicit devices with
+ * devpass aliases too) needs no claim: only the checks every PCI source gets. A pool member
+ * the domain does not hold was not free for the reclaim above: someone else's, or stuck. */
+static void source_verify(const struct dp_pci_list *list, const struct dp_pool_members *m,
+                          const struct dp_claim_list *claims, const struct lv_source *s,
+                          const char *owner, struct dp_strv *problems)
 {
 	const struct dp_claim *c = claim_of(claims, s);
 	const char *what = is_pci(s) ? s->address : s->alias;
+	bool pooled = !is_pci(s) || member_of(m, s->address);
 	if (c && strcmp(c->owner, owner) != 0)
 		dp_strv_addf(problems, "%s is claimed by '%s' (pool %s), not by domain '%s'", what,
 		             c->owner, c->pool, owner);
-	else if (!c && lv_alias_is_devpass(s->alias))
+	else if (!c && pooled && lv_alias_is_devpass(s->alias))
 		dp_strv_addf(problems, "%s: domain '%s' holds no claim on it (devpass attached it, "
 		             "and its claim was given up)", what, owner);
 	if (is_pci(s))
@@ -110,12 +115,12 @@ static int hook_prepare(const struct dp_pci_list *list, const struct lv_domain *
 	for (size_t i = 0; r == 0 && i < d->n; i++)
 		if (checked(&d->s[i]))
 			reclaim(list, &m, &d->s[i], d->name, timeout_ms, problems, notes);
-	dp_pool_members_free(&m);
 	if (r == 0)
 		r = dp_claims_read(list, NULL, &claims);
 	for (size_t i = 0; r == 0 && i < d->n; i++)
 		if (checked(&d->s[i]))
-			source_verify(list, &claims, &d->s[i], d->name, problems);
+			source_verify(list, &m, &claims, &d->s[i], d->name, problems);
+	dp_pool_members_free(&m);
 	dp_claim_list_free(&claims);
 	if (r < 0)
 		return r;
