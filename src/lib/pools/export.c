@@ -569,23 +569,63 @@ static bool k8s_name_valid(const char *name)
 	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
 }
 
-/* KubeVirt selects by ids: every vfio-pci device with them is offered, pool or not. */
+static bool free_member_of(const struct export_ctx *x, const char *pool, const char *address)
+{
+	for (size_t k = 0; k < x->members.n; k++)
+		if (strcmp(x->members.m[k].pool, pool) == 0 && strcmp(x->members.m[k].address, address) == 0)
+			return member_exportable(&x->members.m[k]);
+	return false;
+}
+
+/* KubeVirt selects by ids: every vfio-pci device with them is offered, whether it is a
+ * free member of the pool, a claimed one, or no member at all. */
 static void kv_selector_spill_warn(struct export_ctx *x, const struct dp_pool *pool,
                                    const struct dp_pool_member *m, const char *selector)
 {
 	size_t others = 0;
 	for (size_t i = 0; i < x->list->n; i++) {
 		const struct dp_pci_device *d = &x->list->dev[i];
-		bool member = false;
-		for (size_t k = 0; k < x->members.n && !member; k++)
-			member = strcmp(x->members.m[k].pool, pool->name) == 0 &&
-			         strcmp(x->members.m[k].address, d->address) == 0;
-		others += d->vendor == m->vendor && d->device == m->device && !member;
+		others += d->vendor == m->vendor && d->device == m->device &&
+		          !free_member_of(x, pool->name, d->address);
 	}
 	if (others)
 		dp_strv_addf(x->warnings, "WARNING: KubeVirt's selector %s for pool '%s' also offers %zu "
-		             "device(s) outside the pool once they are on vfio-pci", selector, pool->name,
-		             others);
+		             "device(s) that are not free members of the pool once they are on vfio-pci",
+		             selector, pool->name, others);
+}
+
+/* A USB selector is vid:pid alone: members devpass leaves out (the host's only keyboard, a
+ * claimed stick) are offered all the same. */
+static void kv_usb_spill_warn(struct export_ctx *x, const struct dp_pool *pool, const char *v,
+                              const char *d)
+{
+	char id[16];
+	for (size_t i = 0; i < x->members.n; i++) {
+		const struct dp_pool_member *m = &x->members.m[i];
+		snprintf(id, sizeof(id), "%04x:%04x", m->vendor, m->device);
+		if (strcmp(m->pool, pool->name) == 0 && !member_exportable(m) &&
+		    strncmp(id, v, 4) == 0 && strcmp(id + 5, d) == 0)
+			dp_strv_addf(x->warnings, "WARNING: KubeVirt's usb selector %s:%s for pool '%s' also "
+			             "offers %s, which is %s; keep it unplugged or change the pool's rule",
+			             v, d, pool->name, m->address, dp_member_state_name(m->state));
+	}
+}
+
+/* The domain part of a Kubernetes extended resource name (an RFC 1123 subdomain). */
+static bool dns_subdomain_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 253 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") != n)
+		return false;
+	for (const char *label = s; label; ) {   /* each label: alphanumeric at both ends */
+		const char *dot = strchr(label, '.');
+		size_t len = dot ? (size_t)(dot - label) : strlen(label);
+		if (len == 0 || len > 63 || !isalnum((unsigned char)label[0]) ||
+		    !isalnum((unsigned char)label[len - 1]))
+			return false;
+		label = dot ? dot + 1 : NULL;
+	}
+	return true;
 }
 
 static void kv_pci_pool(struct export_ctx *x, const struct dp_pool *pool, const char *resource,
@@ -658,6 +698,7 @@ static void kv_rule_pool(struct export_ctx *x, const struct dp_pool *pool, const
 			json_object_object_add(e, "resourceName", json_object_new_string(resource));
 			json_object_object_add(e, "selectors", sel);
 			json_object_array_add(usb, e);
+			kv_usb_spill_warn(x, pool, v, d);
 		} else if (pool->type == DP_POOL_MDEV && name) {
 			json_object_array_add(mdev, kv_entry("mdevNameSelector", name, resource));
 		} else if (pool->type == DP_POOL_MDEV && kv_mdev_names(&rule, resource, mdev) > 0) {
@@ -698,9 +739,10 @@ static void yaml_list(FILE *f, const char *key, struct json_object *arr)
 static int kubevirt_export(struct export_ctx *x)
 {
 	const char *prefix = x->o->resource_prefix ? x->o->resource_prefix : "devpass.io";
-	if (!*prefix || strpbrk(prefix, "/ \t\""))
+	if (!dns_subdomain_valid(prefix))
 		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "resource_prefix", "the resource "
-		                           "prefix must be a DNS-style prefix like devpass.io");
+		                           "prefix must be a DNS subdomain like devpass.io (lower-case "
+		                           "letters, digits, '-' and '.', at most 253 characters)");
 	struct json_object *pci = json_object_new_array(), *mdev = json_object_new_array(),
 	                   *usb = json_object_new_array();
 	struct dp_strv taken = {0};
@@ -827,6 +869,69 @@ static bool pve_id_valid(const char *name)
 	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
 }
 
+/* One pool's mapping (NULL: nothing to map, said in a warning). */
+static struct json_object *pve_mapping(struct export_ctx *x, const struct dp_pool *pool,
+                                       const char *node)
+{
+	bool usb = pool->type == DP_POOL_USB;
+	struct json_object *mapping = json_object_new_object(), *maps = json_object_new_array();
+	json_object_object_add(mapping, "id", json_object_new_string(pool->name));
+	if (*pool->description)
+		json_object_object_add(mapping, "description", json_object_new_string(pool->description));
+	if (pool->type == DP_POOL_MDEV)
+		json_object_object_add(mapping, "mdev", json_object_new_boolean(1));
+	for (size_t i = 0; i < x->members.n; i++) {
+		const struct dp_pool_member *m = &x->members.m[i];
+		if (strcmp(m->pool, pool->name) != 0 || !member_exportable(m))
+			continue;
+		if (usb && json_object_array_length(maps) > 0) {   /* a USB mapping: one per node */
+			dp_strv_addf(x->warnings, "WARNING: %s of pool '%s' is left out: a Proxmox USB "
+			             "mapping holds one device per node", m->address, pool->name);
+			continue;
+		}
+		json_object_array_add(maps, usb ? pve_usb_map(m, node) : pve_map(m, node));
+	}
+	json_object_object_add(mapping, "map", maps);
+	if (usb)
+		json_object_object_add(mapping, "file", json_object_new_string("usb.cfg"));
+	if (json_object_array_length(maps) > 0)
+		return mapping;
+	/* Proxmox drops a mapping without a map line */
+	if (usb)
+		dp_strv_addf(x->warnings, "WARNING: pool '%s' (usb) is left out: it has no member to "
+		             "map in usb.cfg", pool->name);
+	else if (pool->type == DP_POOL_MDEV)
+		dp_strv_addf(x->warnings, "WARNING: pool '%s' (mdev) is left out: devpass has no mdev "
+		             "parents to map yet", pool->name);
+	json_object_put(mapping);
+	return NULL;
+}
+
+/* pci.cfg's mappings first, then usb.cfg's under one heading: the two are separate files. */
+static void pve_file(struct export_ctx *x, const char *node, bool usb)
+{
+	bool headed = false;
+	for (size_t p = 0; p < x->pools.n; p++) {
+		const struct dp_pool *pool = &x->pools.p[p];
+		if (!pool_wanted(x, pool) || (pool->type == DP_POOL_USB) != usb)
+			continue;
+		if (!pve_id_valid(pool->name)) {
+			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out: a Proxmox mapping id has at "
+			             "least 2 characters, starts with a letter and holds letters, digits, '-' "
+			             "and '_' (rename the pool: export, edit, import)", pool->name);
+			continue;
+		}
+		struct json_object *mapping = pve_mapping(x, pool, node);
+		if (!mapping)
+			continue;
+		if (usb && !headed)
+			fprintf(x->text, "# ---- /etc/pve/mapping/usb.cfg (node %s) ----\n\n", node);
+		headed = true;
+		pve_text(x->text, mapping);
+		json_object_array_add(x->json, mapping);
+	}
+}
+
 static int proxmox_export(struct export_ctx *x)
 {
 	char node[256];
@@ -835,53 +940,11 @@ static int proxmox_export(struct export_ctx *x)
 		return r;
 	x->json = json_object_new_array();
 	fprintf(x->text, "# devpass export proxmox: /etc/pve/mapping/pci.cfg (node %s).\n"
-	        "# Proxmox picks the first free map entry of a mapping when a VM starts.\n\n", node);
-	for (size_t p = 0; p < x->pools.n; p++) {
-		const struct dp_pool *pool = &x->pools.p[p];
-		if (!pool_wanted(x, pool))
-			continue;
-		if (!pve_id_valid(pool->name)) {
-			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out: a Proxmox mapping id has at "
-			             "least 2 characters, starts with a letter and holds letters, digits, '-' "
-			             "and '_' (rename the pool: export, edit, import)", pool->name);
-			continue;
-		}
-		struct json_object *mapping = json_object_new_object(), *maps = json_object_new_array();
-		json_object_object_add(mapping, "id", json_object_new_string(pool->name));
-		if (*pool->description)
-			json_object_object_add(mapping, "description", json_object_new_string(pool->description));
-		if (pool->type == DP_POOL_MDEV)
-			json_object_object_add(mapping, "mdev", json_object_new_boolean(1));
-		bool usb = pool->type == DP_POOL_USB;
-		for (size_t i = 0; i < x->members.n; i++) {
-			const struct dp_pool_member *m = &x->members.m[i];
-			if (strcmp(m->pool, pool->name) != 0 || !member_exportable(m))
-				continue;
-			if (usb && json_object_array_length(maps) > 0) {   /* a USB mapping: one per node */
-				dp_strv_addf(x->warnings, "WARNING: %s of pool '%s' is left out: a Proxmox USB "
-				             "mapping holds one device per node", m->address, pool->name);
-				continue;
-			}
-			json_object_array_add(maps, usb ? pve_usb_map(m, node) : pve_map(m, node));
-		}
-		json_object_object_add(mapping, "map", maps);
-		if (usb && json_object_array_length(maps) == 0)
-			dp_strv_addf(x->warnings, "WARNING: pool '%s' (usb) is left out: it has no member to "
-			             "map in usb.cfg", pool->name);
-		if (usb && json_object_array_length(maps) > 0) {   /* the other file: said so */
-			json_object_object_add(mapping, "file", json_object_new_string("usb.cfg"));
-			fprintf(x->text, "# /etc/pve/mapping/usb.cfg:\n");
-		}
-		if (json_object_array_length(maps) == 0) {   /* Proxmox drops a mapping without map */
-			if (pool->type == DP_POOL_MDEV)
-				dp_strv_addf(x->warnings, "WARNING: pool '%s' (mdev) is left out: devpass has no "
-				             "mdev parents to map yet", pool->name);
-			json_object_put(mapping);
-			continue;
-		}
-		pve_text(x->text, mapping);
-		json_object_array_add(x->json, mapping);
-	}
+	        "# Proxmox picks the first free map entry of a mapping when a VM starts.\n"
+	        "# Only free pool members are mapped: claimed and quarantined ones are left out.\n\n",
+	        node);
+	pve_file(x, node, false);
+	pve_file(x, node, true);
 	return 0;
 }
 
