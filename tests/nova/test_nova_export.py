@@ -10,6 +10,7 @@ Run with Debian's /usr/bin/python3 (the one python3-nova installs into). DEVPASS
 another build (the suite must fail on the export before issue 13)."""
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -28,10 +29,13 @@ MKFIXTURE = os.path.join(TOP, "tests", "fixtures", "mkfixture.py")
 ONLY = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv[:-1] else None
 
 try:
+    import jsonschema  # noqa: E402
+    import yaml  # noqa: E402
     import nova_judge  # noqa: E402
+    import proxmox_check  # noqa: E402
 except ImportError as e:
     print(f"not ok - nova: Nova's code cannot be imported ({e}): "
-          "apt-get install python3-nova python3-jsonschema, and run with /usr/bin/python3")
+          "apt-get install python3-nova python3-jsonschema python3-yaml, and run with /usr/bin/python3")
     print("# 0 ok, 1 not ok")
     sys.exit(1)
 
@@ -340,6 +344,165 @@ def test_bad_input():
     check("export nova --numa-policy sometimes exits 2", rc == 2, f"{rc} {err}")
 
 
+# ---------------------------------------------------------------------------
+# the goldens of the pools suite, judged by the platforms' rules
+
+GOLDEN = os.path.join(TOP, "tests", "golden", "pools")
+KV_SCHEMA = json.load(open(os.path.join(HERE, "kubevirt-permittedhostdevices.schema.json")))
+
+
+def golden_tree():
+    """The tree and pools tests/fixture/test_pools.py makes its export goldens from."""
+    root = tree()
+    pool(root, "gpus", "class=gpu vendor=10de", type="pci", on_release="keep-vfio")
+    must(root, "pool", "set", "gpus", "--description", "RTX 3090 for CUDA VMs")
+    pool(root, "vfs", "physfn=04:00.0", type="sriov-vf", on_release="quarantine")
+    pool(root, "nics", "id=8086:10fb,8086:1533", type="pci")
+    must(root, "pool", "set", "nics", "--description", "10G NICs")
+    pool(root, "keys", "id=046d:c31c", type="usb")
+    must(root, "pool", "set", "keys", "--description", "Logitech keyboards")
+    claim_row(root, "vfs", VFS[1], "vm-beta")
+    return root
+
+
+def read_golden(name):
+    with open(os.path.join(GOLDEN, name)) as f:
+        return f.read()
+
+
+def test_goldens():
+    root = golden_tree()
+    text, err, judged = judged_export(root, "golden nova.txt tree")
+    check("golden nova.txt is this export, so Nova's verdict above is the golden's",
+          text == read_golden("nova.txt"), "the export differs from tests/golden/pools/nova.txt")
+    check_kubevirt(root, "golden kubevirt tree")
+    check("golden kubevirt.json is this export", dpj(root, "export", "kubevirt")[1] ==
+          json.loads(read_golden("kubevirt.json")), "differs")
+    check_proxmox(root, "golden proxmox tree")
+    check("golden proxmox.txt is this export", dp(root, "export", "proxmox", "--node", "pve1")[1] ==
+          read_golden("proxmox.txt"), "differs")
+    _, problems = proxmox_check.check(read_golden("proxmox.txt"))
+    check("golden proxmox.txt: Proxmox reads every mapping", not problems, "; ".join(problems))
+    doc = yaml.safe_load(read_golden("kubevirt-mdev.txt"))
+    check("golden kubevirt-mdev.txt: valid against KubeVirt's permittedHostDevices schema",
+          not schema_errors(doc), "; ".join(schema_errors(doc)))
+
+
+# ---------------------------------------------------------------------------
+# KubeVirt: the CR's schema, and what its selectors offer
+
+def schema_errors(doc):
+    v = jsonschema.Draft7Validator(KV_SCHEMA)
+    return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in v.iter_errors(doc)]
+
+
+def check_kubevirt(root, tag, args=()):
+    rc, text, err = dp(root, "export", "kubevirt", *args)
+    rc2, j = dpj(root, "export", "kubevirt", *args)
+    if not check(f"{tag}: export kubevirt exits 0", rc == 0 and rc2 == 0, f"{rc} {err}"):
+        return None, err
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        doc = {"error": str(e)}
+    check(f"{tag}: the YAML (read by a YAML parser) is the --json form", doc == j, f"{doc} vs {j}")
+    errors = schema_errors(j)
+    check(f"{tag}: valid against KubeVirt's permittedHostDevices schema", not errors, "; ".join(errors))
+    devs = devices(root)
+    for e in j["permittedHostDevices"].get("pciHostDevices", []):
+        pool_name = e["resourceName"].split("/", 1)[1]
+        free = {m["address"] for m in dpj(root, "pool", "show", pool_name)[1]["members"]
+                if m["state"] == "free"}
+        offered = {d["address"] for d in devs
+                   if f"{d['vendor']}:{d['device']}".upper() == e["pciVendorSelector"].upper()}
+        check(f"{tag}: selector {e['pciVendorSelector']} covers a free member of {pool_name}",
+              offered & free, f"offers {sorted(offered)}, free {sorted(free)}")
+        if offered - free:
+            check(f"{tag}: selector {e['pciVendorSelector']} offers {len(offered - free)} device(s) "
+                  f"beyond {pool_name}'s free members: warned",
+                  f"selector {e['pciVendorSelector']} for pool '{pool_name}' also offers "
+                  f"{len(offered - free)} device(s)" in err, err)
+    return j, err
+
+
+def test_kubevirt():
+    kv_bad = {"permittedHostDevices": {"pciHostDevices": [{"pciVendorSelector": "10de:2204",
+                                                          "resourceName": "gpus"}],
+                                       "usb": [{"resourceName": "a.b/k", "selectors": [{"vendor": "046d"}]}],
+                                       "mediatedDevice": []}}
+    errors = schema_errors(kv_bad)
+    check("the KubeVirt schema refuses a resourceName without domain, a selector without "
+          "product and an unknown list", len(errors) == 3, "; ".join(errors))
+    root = tree()
+    pool(root, "cx5vf", "physfn=0000:04:00.0", type="sriov-vf")
+    check_kubevirt(root, "kubevirt VFs (one already on vfio-pci)")
+    claim_row(root, "cx5vf", VFS[1], "vm-beta")
+    j, err = check_kubevirt(root, "kubevirt VFs, one claimed")
+    check("kubevirt: the claimed member is left out with a warning",
+          f"{VFS[1]} of pool 'cx5vf' is left out: claimed by 'vm-beta'" in (err or ""), err)
+    rc, out, err = dp(root, "export", "kubevirt", "--resource-prefix", "Devpass.IO")
+    check("kubevirt --resource-prefix that is no DNS subdomain exits 2", rc == 2, f"{rc} {err}")
+    check_kubevirt(root, "kubevirt --resource-prefix example.com", ("--resource-prefix", "example.com"))
+    root = tree("usb")
+    pool(root, "keys", "id=046d:c31c", type="usb")
+    pool(root, "zig", "id=0403:6001", type="usb")
+    j, err = check_kubevirt(root, "kubevirt usb pools")
+    check("kubevirt: a usb selector that also offers the host's only keyboard says so",
+          "usb selector 046d:c31c for pool 'keys' also offers 1-2, which is unavailable" in (err or ""), err)
+    root = tree("mdev")
+    rc, types = dpj(root, "mdev", "types")
+    name = next((t.get("name") for t in (types if isinstance(types, list) else []) if t.get("name")), None)
+    if name:
+        pool(root, "vgpu", f'name="{name}"', type="mdev")
+        check_kubevirt(root, "kubevirt mdev pool")
+
+
+# ---------------------------------------------------------------------------
+# Proxmox: its mapping syntax
+
+def check_proxmox(root, tag, args=("--node", "pve1")):
+    rc, text, err = dp(root, "export", "proxmox", *args)
+    rc2, j = dpj(root, "export", "proxmox", *args)
+    if not check(f"{tag}: export proxmox exits 0", rc == 0 and rc2 == 0, f"{rc} {err}"):
+        return None, err
+    found, problems = proxmox_check.check(text)
+    check(f"{tag}: Proxmox reads every mapping (pci.cfg and usb.cfg formats)", not problems,
+          "; ".join(problems))
+    as_json = [(m["id"], m.get("file", "pci.cfg")) for m in j]
+    check(f"{tag}: the text and --json hold the same mappings in the same files",
+          [(sid, f"{file}.cfg") for file, sid, _ in found] == as_json, f"{found} vs {as_json}")
+    for file, sid, entry in found:
+        free = {m["address"] for m in dpj(root, "pool", "show", sid)[1]["members"] if m["state"] == "free"}
+        paths = {m.get("path") for m in entry["maps"]}
+        want = free if file == "pci" else {min(free)} if free else set()
+        check(f"{tag}: mapping {sid} maps {'its free members' if file == 'pci' else 'one free member'}",
+              paths == want if file == "pci" else paths <= free and len(paths) == 1,
+              f"{sorted(paths)} vs {sorted(want)}")
+    return found, err
+
+
+def test_proxmox():
+    bad = "9x\n\tmap node=pve_1,path=0000:01:00,id=10de\n\n# ---- /etc/pve/mapping/usb.cfg\n\nkk\n\tmap node=a,id=046d:c31c,path=1-1,iommugroup=3\n"
+    _, problems = proxmox_check.check(bad)
+    check("the Proxmox checker refuses a bad id, node and vendor id, and a PCI key in usb.cfg",
+          len(problems) == 4, "; ".join(problems))
+    root = tree()
+    pool(root, "cx5vf", "physfn=0000:04:00.0", type="sriov-vf", on_release="quarantine")
+    claim_row(root, "cx5vf", VFS[1], "vm-beta")
+    quarantine_row(root, "cx5vf", VFS[2], "vm-old")
+    must(root, "pool", "from-device", "04:00.0", "--pool", "cx5pf")
+    found, err = check_proxmox(root, "proxmox VFs, one claimed, one quarantined; a PF")
+    check("proxmox: claimed and quarantined members are left out with warnings",
+          f"{VFS[1]} of pool 'cx5vf' is left out: claimed" in (err or "")
+          and f"{VFS[2]} of pool 'cx5vf' is left out: quarantined" in (err or ""), err)
+    root = tree("usb")
+    pool(root, "ser", "class=vendor", type="usb")
+    pool(root, "cdc", "id=1d6b:0104", type="usb")
+    found, err = check_proxmox(root, "proxmox usb pools")
+    check("proxmox: the usb.cfg mappings come after one usb.cfg heading",
+          found is not None and [f for f, _, _ in found] == sorted(f for f, _, _ in found), str(found))
+
+
 def main():
     if not os.access(DEVPASS, os.X_OK):
         print(f"not ok - nova suite: {DEVPASS} is not built")
@@ -347,7 +510,8 @@ def main():
     groups = [("S1", test_s1_gpu_vfio), ("S2", test_s2_vfs), ("S3", test_s3_nvme),
               ("S4", test_s4_from_device), ("S5", test_s5_gpu_sibling), ("S6", test_s6_same_id_pools),
               ("S7", test_s7_mixed), ("S8", test_s8_vf_same_id), ("S9", test_s9_one_vf),
-              ("claimed", test_claimed_quarantined), ("bad-input", test_bad_input)]
+              ("claimed", test_claimed_quarantined), ("bad-input", test_bad_input),
+              ("goldens", test_goldens), ("kubevirt", test_kubevirt), ("proxmox", test_proxmox)]
     try:
         run_groups(groups, ONLY, (Setup,))
     finally:
