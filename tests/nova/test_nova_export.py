@@ -124,20 +124,41 @@ def quarantine_row(root, pool_name, member, owner):
 # ---------------------------------------------------------------------------
 # what Nova should be able to hand out, worked out without the export
 
+def sysfs_sriov(root, addr):
+    """(physfn, sriov_totalvfs) as the tree's sysfs has them: what Nova itself reads."""
+    base = os.path.join(root, "sys/bus/pci/devices", addr)
+    link = os.path.join(base, "physfn")
+    physfn = os.path.basename(os.readlink(link)) if os.path.islink(link) else None
+    try:
+        total = int(open(os.path.join(base, "sriov_totalvfs")).read())
+    except (OSError, ValueError):
+        total = 0
+    return physfn, total
+
+
+_devices = {}
+
+
 def devices(root):
-    """`devpass list --json`, with the SR-IOV facts Nova reads (the physfn link and
-    sriov_totalvfs) from the tree's sysfs."""
+    """Nova's view of the tree's functions, from `devpass list --json` and, for the SR-IOV
+    facts, `devpass show ADDR --json` (asked of every function sysfs gives a physfn link or
+    an sriov_totalvfs, and checked against them). Cached per tree: claims change no device."""
+    if root in _devices:
+        return _devices[root]
     rc, devs = dpj(root, "list")
     if rc != 0:
         raise Setup(f"devpass list --json exited {rc}")
     for d in devs:
-        base = os.path.join(root, "sys/bus/pci/devices", d["address"])
-        link = os.path.join(base, "physfn")
-        d["physfn"] = os.path.basename(os.readlink(link)) if os.path.islink(link) else None
-        try:
-            d["sriov_total"] = int(open(os.path.join(base, "sriov_totalvfs")).read())
-        except (OSError, ValueError):
-            d["sriov_total"] = 0
+        d["physfn"], d["sriov_total"] = None, 0
+        if sysfs_sriov(root, d["address"]) == (None, 0):
+            continue
+        rc, shown = dpj(root, "show", d["address"])
+        sriov = (shown or {}).get("sriov") or {}
+        d["physfn"], d["sriov_total"] = sriov.get("physfn"), sriov.get("total_vfs", 0)
+        if (d["physfn"], d["sriov_total"]) != sysfs_sriov(root, d["address"]):
+            raise Setup(f"devpass show {d['address']} --json: SR-IOV {sriov} differs from sysfs "
+                        f"{sysfs_sriov(root, d['address'])}")
+    _devices[root] = devs
     return devs
 
 
