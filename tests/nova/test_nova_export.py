@@ -23,6 +23,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(TOP, "tests", "fixture"))
 sys.path.insert(0, HERE)
 from tap import check, results, run_groups, summary  # noqa: E402
+from test_pools import dp, dpj  # noqa: E402  (devpass --root ROOT ..., and its --json)
 
 DEVPASS = os.environ.get("DEVPASS", os.path.join(TOP, "build", "devpass"))
 MKFIXTURE = os.path.join(TOP, "tests", "fixtures", "mkfixture.py")
@@ -48,20 +49,6 @@ _templates = {}
 
 class Setup(Exception):
     pass
-
-
-def dp(root, *args):
-    p = subprocess.run([DEVPASS, "--root", root] + list(args), capture_output=True, text=True,
-                       timeout=60)
-    return p.returncode, p.stdout, p.stderr
-
-
-def dpj(root, *args):
-    rc, out, err = dp(root, *args, "--json")
-    try:
-        return rc, json.loads(out)
-    except json.JSONDecodeError:
-        return rc, {}
 
 
 def must(root, *args):
