@@ -7,7 +7,6 @@ physical network) can be handed.
 
 Debian's python3-nova only (run with /usr/bin/python3): importing this module raises
 ImportError where it is missing."""
-import io
 import json
 import logging
 import os
@@ -15,7 +14,6 @@ import tempfile
 
 import jsonschema
 from nova import conf as nova_conf
-from nova import exception as nova_exception
 from nova import objects
 from nova.api.validation.extra_specs import validators
 from nova.objects import fields
@@ -180,9 +178,3 @@ def nova_device_dict(o):
     return {"vendor_id": o.vendor_id, "product_id": o.product_id, "address": o.address,
             "parent_addr": o.parent_addr, "dev_type": o.dev_type}
 
-
-def alias_schema_keys():
-    return set(request._ALIAS_SCHEMA["properties"])
-
-
-__all__ = ["judge", "Judged", "alias_schema_keys", "nova_exception"]

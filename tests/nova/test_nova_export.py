@@ -10,7 +10,6 @@ Run with Debian's /usr/bin/python3 (the one python3-nova installs into). DEVPASS
 another build (the suite must fail on the export before issue 13)."""
 import json
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
