@@ -48,6 +48,7 @@ run_suite usb python3 tests/fixture/test_usb.py
 run_suite sriov python3 tests/fixture/test_sriov.py
 run_suite mdev python3 tests/fixture/test_mdev.py
 run_suite libvirt-xml python3 tests/fixture/test_libvirt_xml.py
+run_suite nova /usr/bin/python3 tests/nova/test_nova_export.py
 run_suite peer tests/peer/run.sh
 if [ "${DEVPASS_SKIP_VM:-0}" = 1 ]; then
 	echo "=== vm skipped (DEVPASS_SKIP_VM=1)"

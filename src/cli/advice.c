@@ -14,6 +14,7 @@ static const char *option_for(const char *parameter)
 		{"resource_prefix", "--resource-prefix"}, {"vfs", "--vfs"}, {"driver", "--driver"},
 		{"cpus", "--cpus"}, {"memory", "--memory"}, {"initrd", "--initrd"}, {"gpu", "--gpu"},
 		{"nvme", "--nvme"}, {"ssh-key", "--ssh-key"}, {"cloud-init", "--cloud-init"},
+		{"pool", "--pool"},
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(map[i][0], parameter) == 0)

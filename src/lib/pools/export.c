@@ -27,10 +27,11 @@ struct export_ctx {
 	bool out_of_memory;   /* something the export holds could not be kept: it fails */
 };
 
+/* Only free members: the platforms know nothing of devpass's claims (they would hand a
+ * claimed device to a second tenant) nor of its quarantine (an unwiped device to the next). */
 static bool member_exportable(const struct dp_pool_member *m)
 {
-	return m->state == DP_MEMBER_FREE || m->state == DP_MEMBER_CLAIMED ||
-	       m->state == DP_MEMBER_QUARANTINED;
+	return m->state == DP_MEMBER_FREE;
 }
 
 /* An mdev pool's members are (parent, type) pairs and the devices made from them: one
@@ -47,7 +48,17 @@ static void skipped_warn(struct export_ctx *x)
 {
 	for (size_t i = 0; i < x->members.n; i++) {
 		const struct dp_pool_member *m = &x->members.m[i];
-		if (!member_exportable(m) && !member_of_mdev_pool(x, m))
+		if (member_exportable(m) || member_of_mdev_pool(x, m))
+			continue;
+		if (m->state == DP_MEMBER_CLAIMED)
+			dp_strv_addf(x->warnings, "WARNING: %s of pool '%s' is left out: claimed by '%s'; the "
+			             "platform does not see devpass's claims and would hand it out again",
+			             m->address, m->pool, m->owner);
+		else if (m->state == DP_MEMBER_QUARANTINED)
+			dp_strv_addf(x->warnings, "WARNING: %s of pool '%s' is left out: quarantined until it "
+			             "is cleared; the platform would hand it to the next tenant unwiped",
+			             m->address, m->pool);
+		else
 			dp_strv_addf(x->warnings, "WARNING: %s of pool '%s' is left out: %s%s%s", m->address,
 			             m->pool, dp_member_state_name(m->state), m->reason ? ": " : "",
 			             m->reason ? m->reason : "");
@@ -95,6 +106,7 @@ static const char *json_plain(struct json_object *o)
 
 /* ---- OpenStack Nova --------------------------------------------------------------------- */
 
+/* What Nova would call the member: it tells PF from plain PCI by the VF count. */
 static const char *nova_device_type(const struct dp_pool *pool, const struct dp_pool_member *m)
 {
 	if (pool->type == DP_POOL_SRIOV_VF)
@@ -102,65 +114,250 @@ static const char *nova_device_type(const struct dp_pool *pool, const struct dp_
 	return m->sriov_total > 0 ? "type-PF" : "type-PCI";
 }
 
-static void nova_pool(struct export_ctx *x, const struct dp_pool *pool, struct json_object *specs,
-                      struct json_object *aliases, struct dp_strv *requests)
+/* Drivers under which vfio still finds an IOMMU group viable. */
+static bool driver_leaves_group_viable(const char *driver)
 {
-	_cleanup_(dp_strv_freep) struct dp_strv seen = {0};
-	_cleanup_(dp_strv_freep) struct dp_strv tags = {0};
-	const char *type = NULL;
-	/* VFs for Neutron's SR-IOV ports name the physical network their uplink is on */
-	x->out_of_memory |= dp_pool_tags_read(pool->name, &tags) == -ENOMEM;
-	const char *physnet = pool->type == DP_POOL_SRIOV_VF ? dp_pool_tag_value(&tags, "physnet") : NULL;
-	for (size_t i = 0; i < x->members.n; i++) {
-		const struct dp_pool_member *m = &x->members.m[i];
-		if (strcmp(m->pool, pool->name) != 0 || !member_exportable(m))
-			continue;
-		char vendor[8], product[8];
-		snprintf(vendor, sizeof(vendor), "%04x", m->vendor);
-		snprintf(product, sizeof(product), "%04x", m->device);
-		if (type && strcmp(type, nova_device_type(pool, m)) != 0) {
-			dp_strv_addf(x->warnings, "WARNING: pool '%s' mixes %s and %s devices; one Nova alias "
-			             "takes one device_type: %s is left out", pool->name, type,
-			             nova_device_type(pool, m), m->address);
-			continue;
-		}
-		type = nova_device_type(pool, m);
-		struct json_object *spec = json_object_new_object();
-		json_object_object_add(spec, "vendor_id", json_object_new_string(vendor));
-		json_object_object_add(spec, "product_id", json_object_new_string(product));
-		json_object_object_add(spec, "address", json_object_new_string(m->address));
-		if (physnet)
-			json_object_object_add(spec, "physical_network", json_object_new_string(physnet));
-		json_object_array_add(specs, spec);
-		char key[16];
-		snprintf(key, sizeof(key), "%s:%s", vendor, product);
-		if (dp_strv_contains(&seen, key))
-			continue;
-		x->out_of_memory |= dp_strv_add(&seen, key) < 0;
-		/* aliases of one name are OR-ed by Nova: one per vendor:product of the pool */
-		struct json_object *alias = json_object_new_object();
-		json_object_object_add(alias, "name", json_object_new_string(pool->name));
-		json_object_object_add(alias, "vendor_id", json_object_new_string(vendor));
-		json_object_object_add(alias, "product_id", json_object_new_string(product));
-		json_object_object_add(alias, "device_type", json_object_new_string(type));
-		json_object_object_add(alias, "numa_policy",
-		                       json_object_new_string(x->o->numa_policy ? x->o->numa_policy : "legacy"));
-		json_object_array_add(aliases, alias);
-	}
-	if (seen.n)
-		x->out_of_memory |= dp_strv_addf(requests, "%s:1", pool->name) < 0;
+	return !*driver || strcmp(driver, "vfio-pci") == 0 || strcmp(driver, "pci-stub") == 0;
 }
 
-static void nova_text(struct export_ctx *x, struct json_object *specs, struct json_object *aliases,
-                      const char *request)
+/* Nova (libvirt managed='yes') detaches only the function it assigns: a sibling endpoint
+ * of the group left on a host driver makes QEMU refuse the whole group. The first such
+ * sibling, or NULL. */
+static const struct dp_pci_device *nova_group_blocker(const struct export_ctx *x,
+                                                      const struct dp_pool_member *m)
 {
-	fprintf(x->text, "# devpass export nova: %zu device_spec, %zu alias entries.\n"
-	        "# nova.conf of this compute node; the alias lines go on nova-api too.\n[pci]\n",
-	        json_object_array_length(specs), json_object_array_length(aliases));
-	for (size_t i = 0; i < json_object_array_length(specs); i++)
-		fprintf(x->text, "device_spec = %s\n", json_plain(json_object_array_get_idx(specs, i)));
-	for (size_t i = 0; i < json_object_array_length(aliases); i++)
-		fprintf(x->text, "alias = %s\n", json_plain(json_object_array_get_idx(aliases, i)));
+	if (m->group < 0)
+		return NULL;
+	for (size_t i = 0; i < x->list->n; i++) {
+		const struct dp_pci_device *d = &x->list->dev[i];
+		if (d->iommu_group == m->group && strcmp(d->address, m->address) != 0 &&
+		    !dp_pci_device_is_bridge(d) && !driver_leaves_group_viable(d->driver))
+			return d;
+	}
+	return NULL;
+}
+
+/* One pool as Nova gets it: the members it can hand out, and its vendor:product:type keys. */
+struct nova_plan {
+	const struct dp_pool *pool;
+	const char *type;            /* the one device_type of the exported members */
+	char *physnet;               /* sriov-vf pools: the physnet tag, else NULL */
+	struct dp_strv members;      /* addresses */
+	struct dp_strv keys;         /* "vvvv:pppp" of the members, in order of appearance */
+	struct dp_strv groups;       /* IOMMU groups of the members, for the comment */
+	bool no_alias;               /* selected through Neutron ports by physnet only */
+	size_t spec_first, spec_n, alias_first, alias_n;   /* its lines in the arrays */
+};
+
+static void nova_plan_free(struct nova_plan *p)
+{
+	dp_strv_free(&p->members);
+	dp_strv_free(&p->keys);
+	dp_strv_free(&p->groups);
+	free(p->physnet);
+}
+
+static bool nova_member_usable(struct export_ctx *x, const struct nova_plan *plan,
+                               const struct dp_pool_member *m)
+{
+	const char *type = nova_device_type(plan->pool, m);
+	if (plan->type && strcmp(plan->type, type) != 0) {
+		dp_strv_addf(x->warnings, "WARNING: pool '%s' mixes %s and %s devices; one Nova alias "
+		             "takes one device_type: %s is left out", plan->pool->name, plan->type, type,
+		             m->address);
+		return false;
+	}
+	const struct dp_pci_device *sib = nova_group_blocker(x, m);
+	if (sib) {
+		dp_strv_addf(x->warnings, "WARNING: %s of pool '%s' is left out: its IOMMU group %d also "
+		             "holds %s (on %s), which Nova does not detach, so QEMU would refuse the group; "
+		             "keep %s on vfio-pci at every boot (a persisted binding) to export it",
+		             m->address, plan->pool->name, m->group, sib->address, sib->driver,
+		             sib->address);
+		return false;
+	}
+	return true;
+}
+
+static int nova_plan_build(struct export_ctx *x, const struct dp_pool *pool, struct nova_plan *plan)
+{
+	_cleanup_(dp_strv_freep) struct dp_strv tags = {0};
+	*plan = (struct nova_plan){.pool = pool};
+	int r = dp_pool_tags_read(pool->name, &tags);
+	if (r == -ENOMEM)
+		return r;
+	/* VFs for Neutron's SR-IOV ports name the physical network their uplink is on */
+	const char *physnet = pool->type == DP_POOL_SRIOV_VF ? dp_pool_tag_value(&tags, "physnet") : NULL;
+	if (physnet && !(plan->physnet = strdup(physnet)))
+		return dp_oom();
+	for (size_t i = 0; i < x->members.n; i++) {
+		const struct dp_pool_member *m = &x->members.m[i];
+		char key[16], group[16];
+		if (strcmp(m->pool, pool->name) != 0 || !member_exportable(m) ||
+		    !nova_member_usable(x, plan, m))
+			continue;
+		plan->type = nova_device_type(pool, m);
+		snprintf(key, sizeof(key), "%04x:%04x", m->vendor, m->device);
+		snprintf(group, sizeof(group), "%d", m->group);
+		if (dp_strv_add(&plan->members, m->address) < 0 ||
+		    (!dp_strv_contains(&plan->keys, key) && dp_strv_add(&plan->keys, key) < 0) ||
+		    (m->group >= 0 && !dp_strv_contains(&plan->groups, group) &&
+		     dp_strv_add(&plan->groups, group) < 0))
+			return dp_oom();
+	}
+	return 0;
+}
+
+static const char *nova_shared_key(const struct nova_plan *a, const struct nova_plan *b)
+{
+	if (!a->type || !b->type || strcmp(a->type, b->type) != 0)
+		return NULL;
+	for (size_t i = 0; i < a->keys.n; i++)
+		if (dp_strv_contains(&b->keys, a->keys.v[i]))
+			return a->keys.v[i];
+	return NULL;
+}
+
+/* A Nova alias says only vendor, product and device_type (26.x's schema has no resource
+ * class or trait): two pools with one such key would hand out each other's devices. VF
+ * pools on distinct physical networks are still told apart by Neutron's ports, so they
+ * go out without an alias; any other pair is refused. */
+static int nova_plans_check(struct nova_plan *plans, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = i + 1; k < n; k++) {
+			const char *key = nova_shared_key(&plans[i], &plans[k]);
+			if (!key)
+				continue;
+			if (plans[i].physnet && plans[k].physnet &&
+			    strcmp(plans[i].physnet, plans[k].physnet) != 0) {
+				plans[i].no_alias = plans[k].no_alias = true;
+				continue;
+			}
+			return dp_error_set_remedy(-EEXIST, DP_REMEDY_PARAMETER, "pool", "pools '%s' and "
+			                           "'%s' both hold %s %s devices: a Nova alias selects by vendor, "
+			                           "product and device type only, so each pool's alias would also "
+			                           "hand out the other pool's devices; export one of the two pools "
+			                           "per Nova cloud (or, for VF pools, tag each with its own "
+			                           "physnet)", plans[i].pool->name, plans[k].pool->name, key,
+			                           plans[i].type);
+		}
+	return 0;
+}
+
+static const struct dp_pool_member *member_find(const struct export_ctx *x, const char *pool,
+                                                const char *address)
+{
+	for (size_t i = 0; i < x->members.n; i++)
+		if (strcmp(x->members.m[i].pool, pool) == 0 && strcmp(x->members.m[i].address, address) == 0)
+			return &x->members.m[i];
+	return NULL;
+}
+
+/* A PF's plain address is "the PF and all its VFs" to Nova (it reads sriov_totalvfs):
+ * the regex form with a bracketed function is no single address, so it names the PF only. */
+static struct json_object *nova_pf_address(const struct dp_pool_member *m)
+{
+	struct dp_pci_addr a;
+	char domain[8], bus[4], slot[4], function[4];
+	if (dp_pci_addr_parse(m->address, &a) < 0)
+		return json_object_new_string(m->address);
+	snprintf(domain, sizeof(domain), "%04x", a.domain);
+	snprintf(bus, sizeof(bus), "%02x", a.bus);
+	snprintf(slot, sizeof(slot), "%02x", a.slot);
+	snprintf(function, sizeof(function), "[%x]", a.func);
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "domain", json_object_new_string(domain));
+	json_object_object_add(o, "bus", json_object_new_string(bus));
+	json_object_object_add(o, "slot", json_object_new_string(slot));
+	json_object_object_add(o, "function", json_object_new_string(function));
+	return o;
+}
+
+static struct json_object *nova_spec(const struct nova_plan *plan, const struct dp_pool_member *m)
+{
+	char vendor[8], product[8];
+	snprintf(vendor, sizeof(vendor), "%04x", m->vendor);
+	snprintf(product, sizeof(product), "%04x", m->device);
+	struct json_object *spec = json_object_new_object();
+	json_object_object_add(spec, "vendor_id", json_object_new_string(vendor));
+	json_object_object_add(spec, "product_id", json_object_new_string(product));
+	json_object_object_add(spec, "address", strcmp(plan->type, "type-PF") == 0
+	                       ? nova_pf_address(m) : json_object_new_string(m->address));
+	if (plan->physnet)
+		json_object_object_add(spec, "physical_network", json_object_new_string(plan->physnet));
+	return spec;
+}
+
+/* aliases of one name are OR-ed by Nova: one per vendor:product of the pool */
+static struct json_object *nova_alias(const struct export_ctx *x, const struct nova_plan *plan,
+                                      const char *key)
+{
+	char vendor[8], product[8];
+	snprintf(vendor, sizeof(vendor), "%.4s", key);
+	snprintf(product, sizeof(product), "%.4s", key + 5);
+	struct json_object *alias = json_object_new_object();
+	json_object_object_add(alias, "name", json_object_new_string(plan->pool->name));
+	json_object_object_add(alias, "vendor_id", json_object_new_string(vendor));
+	json_object_object_add(alias, "product_id", json_object_new_string(product));
+	json_object_object_add(alias, "device_type", json_object_new_string(plan->type));
+	json_object_object_add(alias, "numa_policy",
+	                       json_object_new_string(x->o->numa_policy ? x->o->numa_policy : "legacy"));
+	return alias;
+}
+
+static void nova_pool(struct export_ctx *x, struct nova_plan *plan, struct json_object *specs,
+                      struct json_object *aliases, struct dp_strv *requests)
+{
+	plan->spec_first = json_object_array_length(specs);
+	plan->alias_first = json_object_array_length(aliases);
+	for (size_t i = 0; i < plan->members.n; i++)
+		json_object_array_add(specs, nova_spec(plan, member_find(x, plan->pool->name,
+		                                                           plan->members.v[i])));
+	for (size_t i = 0; i < plan->keys.n && !plan->no_alias; i++)
+		json_object_array_add(aliases, nova_alias(x, plan, plan->keys.v[i]));
+	plan->spec_n = plan->members.n;
+	plan->alias_n = plan->no_alias ? 0 : plan->keys.n;
+	if (plan->alias_n)
+		x->out_of_memory |= dp_strv_addf(requests, "%s:1", plan->pool->name) < 0;
+}
+
+/* The comment before a pool's lines: which pool, how many devices, which IOMMU groups. */
+static void nova_pool_comment(struct export_ctx *x, const struct nova_plan *plan)
+{
+	enum { GROUPS_SHOWN = 8 };
+	fprintf(x->text, "\n# pool '%s' (%s): %zu device%s", plan->pool->name,
+	        dp_pool_type_name(plan->pool->type), plan->members.n, plan->members.n == 1 ? "" : "s");
+	for (size_t i = 0; i < plan->groups.n && i < GROUPS_SHOWN; i++)
+		fprintf(x->text, "%s%s", i ? ", " : plan->groups.n == 1 ? ", IOMMU group " : ", IOMMU groups ",
+		        plan->groups.v[i]);
+	fprintf(x->text, "%s\n", plan->groups.n > GROUPS_SHOWN ? ", ..." : "");
+	if (plan->no_alias)
+		fprintf(x->text, "# no alias: another pool holds devices of the same vendor, product and "
+		        "type, which a\n# Nova alias cannot tell apart; Neutron SR-IOV ports on physical "
+		        "network '%s'\n# select these\n", plan->physnet);
+}
+
+static void nova_text(struct export_ctx *x, const struct nova_plan *plans, size_t n,
+                      struct json_object *specs, struct json_object *aliases, const char *request)
+{
+	size_t ns = json_object_array_length(specs), na = json_object_array_length(aliases);
+	fprintf(x->text, "# devpass export nova: %zu device_spec, %zu alias %s.\n"
+	        "# nova.conf of this compute node; the alias lines go on nova-api too.\n"
+	        "# Only free pool members are here: Nova knows nothing of devpass's claims or\n"
+	        "# quarantine, so claimed and quarantined members are left out (each with a warning).\n"
+	        "[pci]\n", ns, na, na == 1 ? "entry" : "entries");
+	for (size_t p = 0; p < n; p++) {
+		if (plans[p].spec_n == 0)
+			continue;
+		nova_pool_comment(x, &plans[p]);
+		for (size_t i = 0; i < plans[p].spec_n; i++)
+			fprintf(x->text, "device_spec = %s\n",
+			        json_plain(json_object_array_get_idx(specs, plans[p].spec_first + i)));
+		for (size_t i = 0; i < plans[p].alias_n; i++)
+			fprintf(x->text, "alias = %s\n",
+			        json_plain(json_object_array_get_idx(aliases, plans[p].alias_first + i)));
+	}
 	if (*request)
 		fprintf(x->text, "\n# A flavor asking for one device of each pool (edit the counts):\n"
 		        "#   openstack flavor set FLAVOR --property \"pci_passthrough:alias\"=\"%s\"\n",
@@ -249,23 +446,46 @@ static void nova_mdev_text(struct export_ctx *x, struct json_object *enabled,
 	}
 }
 
-static int nova_export(struct export_ctx *x)
+static int numa_policy_check(const char *policy)
 {
 	static const char *const policies[] = {"legacy", "preferred", "required", "socket"};
-	bool known = !x->o->numa_policy;
-	for (size_t i = 0; i < 4 && !known; i++)
-		known = strcmp(x->o->numa_policy, policies[i]) == 0;
-	if (!known)
-		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "numa_policy", "unknown NUMA "
-		                           "policy '%s': use legacy, preferred, required or socket",
-		                           x->o->numa_policy);
-	struct json_object *specs = json_object_new_array(), *aliases = json_object_new_array(),
-	                   *enabled = json_object_new_array(), *sections = json_object_new_object();
-	_cleanup_(dp_strv_freep) struct dp_strv requests = {0};
+	for (size_t i = 0; policy && i < 4; i++)
+		if (strcmp(policy, policies[i]) == 0)
+			return 0;
+	if (!policy)
+		return 0;
+	return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "numa_policy", "unknown NUMA "
+	                           "policy '%s': use legacy, preferred, required or socket", policy);
+}
+
+struct nova_out {
+	struct json_object *specs, *aliases, *enabled, *sections;
+	struct nova_plan *plans;
+	size_t nplans;
+};
+
+static void nova_out_free(struct nova_out *o)
+{
+	json_object_put(o->specs);
+	json_object_put(o->aliases);
+	json_object_put(o->enabled);
+	json_object_put(o->sections);
+	for (size_t i = 0; i < o->nplans; i++)
+		nova_plan_free(&o->plans[i]);
+	free(o->plans);
+}
+
+/* Every wanted PCI or VF pool planned first: a clash between two of them refuses the
+ * whole export before anything is written. USB and mdev pools go their own ways. */
+static int nova_plans_make(struct export_ctx *x, struct nova_out *o)
+{
 	struct dp_mdev_type_list types = {0};
 	if (dp_mdev_types_read(NULL, &types) < 0)
 		memset(&types, 0, sizeof(types));   /* no parents: mdev pools match nothing */
-	for (size_t p = 0; p < x->pools.n; p++) {
+	int r = 0;
+	if (!(o->plans = calloc(x->pools.n ? x->pools.n : 1, sizeof(*o->plans))))
+		r = dp_oom();
+	for (size_t p = 0; r == 0 && p < x->pools.n; p++) {
 		const struct dp_pool *pool = &x->pools.p[p];
 		if (!pool_wanted(x, pool))
 			continue;
@@ -273,38 +493,52 @@ static int nova_export(struct export_ctx *x)
 			dp_strv_addf(x->warnings, "WARNING: pool '%s' (usb) is left out: Nova's [pci] section "
 			             "takes PCI devices", pool->name);
 		else if (pool->type == DP_POOL_MDEV)
-			nova_mdev_pool(x, pool, &types, enabled, sections);
+			nova_mdev_pool(x, pool, &types, o->enabled, o->sections);
 		else
-			nova_pool(x, pool, specs, aliases, &requests);
+			r = nova_plan_build(x, pool, &o->plans[o->nplans++]);
 	}
 	dp_mdev_type_list_free(&types);
-	_cleanup_free_ char *request = dp_strv_join(&requests, ",");
-	if (!request) {
-		json_object_put(specs);
-		json_object_put(aliases);
-		json_object_put(enabled);
-		json_object_put(sections);
-		return dp_oom();
-	}
-	nova_text(x, specs, aliases, request);
-	nova_mdev_text(x, enabled, sections);
+	return r < 0 ? r : nova_plans_check(o->plans, o->nplans);
+}
+
+static void nova_json(struct export_ctx *x, struct nova_out *o, const char *request)
+{
 	struct json_object *extra = json_object_new_object();
 	json_object_object_add(extra, "pci_passthrough:alias", json_object_new_string(request));
 	x->json = json_object_new_object();
-	json_object_object_add(x->json, "device_spec", specs);
-	json_object_object_add(x->json, "alias", aliases);
+	json_object_object_add(x->json, "device_spec", json_object_get(o->specs));
+	json_object_object_add(x->json, "alias", json_object_get(o->aliases));
 	json_object_object_add(x->json, "flavor_extra_specs", extra);
-	if (json_object_array_length(enabled)) {   /* the [devices] and [mdev_TYPE] sections */
+	if (json_object_array_length(o->enabled)) {   /* the [devices] and [mdev_TYPE] sections */
 		struct json_object *devices = json_object_new_object();
-		json_object_object_add(devices, "enabled_mdev_types", enabled);
+		json_object_object_add(devices, "enabled_mdev_types", json_object_get(o->enabled));
 		json_object_object_add(x->json, "devices", devices);
-		json_object_object_foreach(sections, key, section)
+		json_object_object_foreach(o->sections, key, section)
 			json_object_object_add(x->json, key, json_object_get(section));
-	} else {
-		json_object_put(enabled);
 	}
-	json_object_put(sections);
-	return 0;
+}
+
+static int nova_export(struct export_ctx *x)
+{
+	int r = numa_policy_check(x->o->numa_policy);
+	if (r < 0)
+		return r;
+	_cleanup_(dp_strv_freep) struct dp_strv requests = {0};
+	struct nova_out o = {.specs = json_object_new_array(), .aliases = json_object_new_array(),
+	                     .enabled = json_object_new_array(), .sections = json_object_new_object()};
+	r = nova_plans_make(x, &o);
+	for (size_t p = 0; r == 0 && p < o.nplans; p++)
+		nova_pool(x, &o.plans[p], o.specs, o.aliases, &requests);
+	_cleanup_free_ char *request = r == 0 ? dp_strv_join(&requests, ",") : NULL;
+	if (r == 0 && !request)
+		r = dp_oom();
+	if (r == 0) {
+		nova_text(x, o.plans, o.nplans, o.specs, o.aliases, request);
+		nova_mdev_text(x, o.enabled, o.sections);
+		nova_json(x, &o, request);
+	}
+	nova_out_free(&o);
+	return r;
 }
 
 /* ---- KubeVirt -------------------------------------------------------------------------- */
@@ -335,23 +569,63 @@ static bool k8s_name_valid(const char *name)
 	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
 }
 
-/* KubeVirt selects by ids: every vfio-pci device with them is offered, pool or not. */
+static bool free_member_of(const struct export_ctx *x, const char *pool, const char *address)
+{
+	for (size_t k = 0; k < x->members.n; k++)
+		if (strcmp(x->members.m[k].pool, pool) == 0 && strcmp(x->members.m[k].address, address) == 0)
+			return member_exportable(&x->members.m[k]);
+	return false;
+}
+
+/* KubeVirt selects by ids: every vfio-pci device with them is offered, whether it is a
+ * free member of the pool, a claimed one, or no member at all. */
 static void kv_selector_spill_warn(struct export_ctx *x, const struct dp_pool *pool,
                                    const struct dp_pool_member *m, const char *selector)
 {
 	size_t others = 0;
 	for (size_t i = 0; i < x->list->n; i++) {
 		const struct dp_pci_device *d = &x->list->dev[i];
-		bool member = false;
-		for (size_t k = 0; k < x->members.n && !member; k++)
-			member = strcmp(x->members.m[k].pool, pool->name) == 0 &&
-			         strcmp(x->members.m[k].address, d->address) == 0;
-		others += d->vendor == m->vendor && d->device == m->device && !member;
+		others += d->vendor == m->vendor && d->device == m->device &&
+		          !free_member_of(x, pool->name, d->address);
 	}
 	if (others)
 		dp_strv_addf(x->warnings, "WARNING: KubeVirt's selector %s for pool '%s' also offers %zu "
-		             "device(s) outside the pool once they are on vfio-pci", selector, pool->name,
-		             others);
+		             "device(s) that are not free members of the pool once they are on vfio-pci",
+		             selector, pool->name, others);
+}
+
+/* A USB selector is vid:pid alone: members devpass leaves out (the host's only keyboard, a
+ * claimed stick) are offered all the same. */
+static void kv_usb_spill_warn(struct export_ctx *x, const struct dp_pool *pool, const char *v,
+                              const char *d)
+{
+	char id[16];
+	for (size_t i = 0; i < x->members.n; i++) {
+		const struct dp_pool_member *m = &x->members.m[i];
+		snprintf(id, sizeof(id), "%04x:%04x", m->vendor, m->device);
+		if (strcmp(m->pool, pool->name) == 0 && !member_exportable(m) &&
+		    strncmp(id, v, 4) == 0 && strcmp(id + 5, d) == 0)
+			dp_strv_addf(x->warnings, "WARNING: KubeVirt's usb selector %s:%s for pool '%s' also "
+			             "offers %s, which is %s; keep it unplugged or change the pool's rule",
+			             v, d, pool->name, m->address, dp_member_state_name(m->state));
+	}
+}
+
+/* The domain part of a Kubernetes extended resource name (an RFC 1123 subdomain). */
+static bool dns_subdomain_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 253 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") != n)
+		return false;
+	for (const char *label = s; label; ) {   /* each label: alphanumeric at both ends */
+		const char *dot = strchr(label, '.');
+		size_t len = dot ? (size_t)(dot - label) : strlen(label);
+		if (len == 0 || len > 63 || !isalnum((unsigned char)label[0]) ||
+		    !isalnum((unsigned char)label[len - 1]))
+			return false;
+		label = dot ? dot + 1 : NULL;
+	}
+	return true;
 }
 
 static void kv_pci_pool(struct export_ctx *x, const struct dp_pool *pool, const char *resource,
@@ -424,6 +698,7 @@ static void kv_rule_pool(struct export_ctx *x, const struct dp_pool *pool, const
 			json_object_object_add(e, "resourceName", json_object_new_string(resource));
 			json_object_object_add(e, "selectors", sel);
 			json_object_array_add(usb, e);
+			kv_usb_spill_warn(x, pool, v, d);
 		} else if (pool->type == DP_POOL_MDEV && name) {
 			json_object_array_add(mdev, kv_entry("mdevNameSelector", name, resource));
 		} else if (pool->type == DP_POOL_MDEV && kv_mdev_names(&rule, resource, mdev) > 0) {
@@ -464,9 +739,10 @@ static void yaml_list(FILE *f, const char *key, struct json_object *arr)
 static int kubevirt_export(struct export_ctx *x)
 {
 	const char *prefix = x->o->resource_prefix ? x->o->resource_prefix : "devpass.io";
-	if (!*prefix || strpbrk(prefix, "/ \t\""))
+	if (!dns_subdomain_valid(prefix))
 		return dp_error_set_remedy(-EINVAL, DP_REMEDY_PARAMETER, "resource_prefix", "the resource "
-		                           "prefix must be a DNS-style prefix like devpass.io");
+		                           "prefix must be a DNS subdomain like devpass.io (lower-case "
+		                           "letters, digits, '-' and '.', at most 253 characters)");
 	struct json_object *pci = json_object_new_array(), *mdev = json_object_new_array(),
 	                   *usb = json_object_new_array();
 	struct dp_strv taken = {0};
@@ -593,6 +869,69 @@ static bool pve_id_valid(const char *name)
 	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
 }
 
+/* One pool's mapping (NULL: nothing to map, said in a warning). */
+static struct json_object *pve_mapping(struct export_ctx *x, const struct dp_pool *pool,
+                                       const char *node)
+{
+	bool usb = pool->type == DP_POOL_USB;
+	struct json_object *mapping = json_object_new_object(), *maps = json_object_new_array();
+	json_object_object_add(mapping, "id", json_object_new_string(pool->name));
+	if (*pool->description)
+		json_object_object_add(mapping, "description", json_object_new_string(pool->description));
+	if (pool->type == DP_POOL_MDEV)
+		json_object_object_add(mapping, "mdev", json_object_new_boolean(1));
+	for (size_t i = 0; i < x->members.n; i++) {
+		const struct dp_pool_member *m = &x->members.m[i];
+		if (strcmp(m->pool, pool->name) != 0 || !member_exportable(m))
+			continue;
+		if (usb && json_object_array_length(maps) > 0) {   /* a USB mapping: one per node */
+			dp_strv_addf(x->warnings, "WARNING: %s of pool '%s' is left out: a Proxmox USB "
+			             "mapping holds one device per node", m->address, pool->name);
+			continue;
+		}
+		json_object_array_add(maps, usb ? pve_usb_map(m, node) : pve_map(m, node));
+	}
+	json_object_object_add(mapping, "map", maps);
+	if (usb)
+		json_object_object_add(mapping, "file", json_object_new_string("usb.cfg"));
+	if (json_object_array_length(maps) > 0)
+		return mapping;
+	/* Proxmox drops a mapping without a map line */
+	if (usb)
+		dp_strv_addf(x->warnings, "WARNING: pool '%s' (usb) is left out: it has no member to "
+		             "map in usb.cfg", pool->name);
+	else if (pool->type == DP_POOL_MDEV)
+		dp_strv_addf(x->warnings, "WARNING: pool '%s' (mdev) is left out: devpass has no mdev "
+		             "parents to map yet", pool->name);
+	json_object_put(mapping);
+	return NULL;
+}
+
+/* pci.cfg's mappings first, then usb.cfg's under one heading: the two are separate files. */
+static void pve_file(struct export_ctx *x, const char *node, bool usb)
+{
+	bool headed = false;
+	for (size_t p = 0; p < x->pools.n; p++) {
+		const struct dp_pool *pool = &x->pools.p[p];
+		if (!pool_wanted(x, pool) || (pool->type == DP_POOL_USB) != usb)
+			continue;
+		if (!pve_id_valid(pool->name)) {
+			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out: a Proxmox mapping id has at "
+			             "least 2 characters, starts with a letter and holds letters, digits, '-' "
+			             "and '_' (rename the pool: export, edit, import)", pool->name);
+			continue;
+		}
+		struct json_object *mapping = pve_mapping(x, pool, node);
+		if (!mapping)
+			continue;
+		if (usb && !headed)
+			fprintf(x->text, "# ---- /etc/pve/mapping/usb.cfg (node %s) ----\n\n", node);
+		headed = true;
+		pve_text(x->text, mapping);
+		json_object_array_add(x->json, mapping);
+	}
+}
+
 static int proxmox_export(struct export_ctx *x)
 {
 	char node[256];
@@ -601,53 +940,11 @@ static int proxmox_export(struct export_ctx *x)
 		return r;
 	x->json = json_object_new_array();
 	fprintf(x->text, "# devpass export proxmox: /etc/pve/mapping/pci.cfg (node %s).\n"
-	        "# Proxmox picks the first free map entry of a mapping when a VM starts.\n\n", node);
-	for (size_t p = 0; p < x->pools.n; p++) {
-		const struct dp_pool *pool = &x->pools.p[p];
-		if (!pool_wanted(x, pool))
-			continue;
-		if (!pve_id_valid(pool->name)) {
-			dp_strv_addf(x->warnings, "WARNING: pool '%s' is left out: a Proxmox mapping id has at "
-			             "least 2 characters, starts with a letter and holds letters, digits, '-' "
-			             "and '_' (rename the pool: export, edit, import)", pool->name);
-			continue;
-		}
-		struct json_object *mapping = json_object_new_object(), *maps = json_object_new_array();
-		json_object_object_add(mapping, "id", json_object_new_string(pool->name));
-		if (*pool->description)
-			json_object_object_add(mapping, "description", json_object_new_string(pool->description));
-		if (pool->type == DP_POOL_MDEV)
-			json_object_object_add(mapping, "mdev", json_object_new_boolean(1));
-		bool usb = pool->type == DP_POOL_USB;
-		for (size_t i = 0; i < x->members.n; i++) {
-			const struct dp_pool_member *m = &x->members.m[i];
-			if (strcmp(m->pool, pool->name) != 0 || !member_exportable(m))
-				continue;
-			if (usb && json_object_array_length(maps) > 0) {   /* a USB mapping: one per node */
-				dp_strv_addf(x->warnings, "WARNING: %s of pool '%s' is left out: a Proxmox USB "
-				             "mapping holds one device per node", m->address, pool->name);
-				continue;
-			}
-			json_object_array_add(maps, usb ? pve_usb_map(m, node) : pve_map(m, node));
-		}
-		json_object_object_add(mapping, "map", maps);
-		if (usb && json_object_array_length(maps) == 0)
-			dp_strv_addf(x->warnings, "WARNING: pool '%s' (usb) is left out: it has no member to "
-			             "map in usb.cfg", pool->name);
-		if (usb && json_object_array_length(maps) > 0) {   /* the other file: said so */
-			json_object_object_add(mapping, "file", json_object_new_string("usb.cfg"));
-			fprintf(x->text, "# /etc/pve/mapping/usb.cfg:\n");
-		}
-		if (json_object_array_length(maps) == 0) {   /* Proxmox drops a mapping without map */
-			if (pool->type == DP_POOL_MDEV)
-				dp_strv_addf(x->warnings, "WARNING: pool '%s' (mdev) is left out: devpass has no "
-				             "mdev parents to map yet", pool->name);
-			json_object_put(mapping);
-			continue;
-		}
-		pve_text(x->text, mapping);
-		json_object_array_add(x->json, mapping);
-	}
+	        "# Proxmox picks the first free map entry of a mapping when a VM starts.\n"
+	        "# Only free pool members are mapped: claimed and quarantined ones are left out.\n\n",
+	        node);
+	pve_file(x, node, false);
+	pve_file(x, node, true);
 	return 0;
 }
 
