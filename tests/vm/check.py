@@ -7,7 +7,7 @@ compares devpass's view of the guest with lspci and sysfs. Prints one `ok - ...`
 read the data at all.
 
 Usage: check.py MODE DATA_LOG      (MODE: on | off, the guest's intel_iommu=; bind, persist1,
-                                   persist2, pools, critical, bench, vm, kinds: the other boots)
+                                   persist2, pools, critical, bench, vm, kinds, libvirt: the other boots)
 """
 import json
 import re
@@ -1098,6 +1098,44 @@ def check_kinds(blocks):
     results.append(f"# {T} {len(runs)} devpass runs sent by the guest")
 
 
+# ------------------------------------------------------------------ the libvirt boot
+LIBVIRT_SCHEMA = "/usr/share/libvirt/schemas/domain.rng"
+
+
+def rng_errors(xml, schema):
+    """xmllint --relaxng of one XML text: None when valid, else its message"""
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".xml") as f:
+        f.write(xml)
+        f.flush()
+        p = subprocess.run(["xmllint", "--noout", "--relaxng", schema, f.name],
+                           capture_output=True, text=True)
+    return None if p.returncode == 0 else (p.stderr or p.stdout).replace(f.name, "XML")
+
+
+def check_libvirt(blocks):
+    """The domain definitions libvirt held after `devpass libvirt attach` (virsh dumpxml, as
+    sent by the guest) are valid against libvirt's own schema on this machine"""
+    import os
+    import shutil
+    if not (shutil.which("xmllint") and os.path.exists(LIBVIRT_SCHEMA)):
+        nok("domain XML after libvirt attach valid against domain.rng",
+            "xmllint (libxml2-utils) or libvirt0's schemas missing on this machine")
+        return
+    for name, what in (("d1-attached-xml", "virsh dumpxml --inactive d1 after libvirt attach"),
+                       ("run-d1-dumpxml-live", "virsh dumpxml d1 while it ran with the VF")):
+        xml = blocks.get(name, ("", 1))[0]
+        if "<domain" not in xml:
+            nok(f"{what}: valid against {LIBVIRT_SCHEMA}", "the guest sent no domain XML")
+            continue
+        err = rng_errors(xml, LIBVIRT_SCHEMA)
+        check(f"{what}: valid against {LIBVIRT_SCHEMA}, has a <hostdev>",
+              err is None and "<hostdev " in xml, err or "no <hostdev> in it")
+    runs = [n[4:] for n in blocks if n.startswith("run-") and not n.endswith((".stderr", ".cmd"))]
+    results.append(f"# {T} {len(runs)} devpass and virsh runs sent by the guest")
+
+
 def main():
     if len(sys.argv) != 3:
         print(f"not ok - {T} host-side checks: usage: check.py MODE DATA_LOG")
@@ -1131,6 +1169,10 @@ def main():
         return 0
     if MODE == "kinds":
         check_kinds(blocks)
+        print("\n".join(results))
+        return 0
+    if MODE == "libvirt":
+        check_libvirt(blocks)
         print("\n".join(results))
         return 0
     if MODE == "vm":
