@@ -616,6 +616,8 @@ install_libvirt() {
     cp -a /usr/share/libvirt/cpu_map /usr/share/libvirt/schemas "$RD/usr/share/libvirt/"
     mkdir -p "$RD/etc/libvirt/hooks/qemu.d" "$RD/var/lib/libvirt/qemu" "$RD/var/cache/libvirt/qemu" \
         "$RD/var/log/libvirt/qemu"
+    # virsh looks for the daemon's socket under /var/run (Debian's link to /run)
+    [ -e "$RD/var/run" ] || ln -s /run "$RD/var/run"
     cat >"$RD/etc/libvirt/libvirtd.conf" <<'CONF'
 # the harness guest's libvirtd (tests/vm/prepare.sh): root only, no polkit
 unix_sock_rw_perms = "0700"
@@ -684,6 +686,12 @@ if [ -x "$BUILD/bench/mdev-cycles" ]; then
 fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$RD/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$RD/etc/group"
+# libvirtd resolves its compiled-in QEMU user and group (libvirt-qemu, kvm) before it reads
+# qemu.conf's user = "root": the accounts libvirt-daemon-system's postinst would make
+if [ -x "$RD/usr/sbin/libvirtd" ]; then
+    echo 'libvirt-qemu:x:64055:108:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin' >>"$RD/etc/passwd"
+    printf 'kvm:x:108:libvirt-qemu\nlibvirt:x:109:\nlibvirt-qemu:x:64055:libvirt-qemu\n' >>"$RD/etc/group"
+fi
 : >"$RD/etc/fstab"
 
 rm -f "$CACHE/rootfs.ext4.tmp"
