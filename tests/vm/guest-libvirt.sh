@@ -5,9 +5,10 @@
 # image's, configured by prepare.sh) and runs devpass's libvirt integration against it:
 #
 #  1. libvirt alone: libvirtd comes up, domain d1 (q35, the nested kernel + initramfs of the
-#     vm boot, no disk, serial to a file) is defined, `virsh start` boots it (its serial log
-#     lists its PCI functions), `virsh destroy` stops it; a logging hook in
-#     /etc/libvirt/hooks/qemu.d sees prepare, start, started, stopped, release
+#     vm boot, no disk, serial to a file) is defined with a hand-written <hostdev
+#     managed='no'> of a VF bound by bare sysfs writes, `virsh start` and `virsh destroy`
+#     work with it; a logging hook in /etc/libvirt/hooks/qemu.d sees prepare, start,
+#     started, stopped, release
 #  2. devpass: `libvirt install-hook`, libvirtd restarted, a pool of the two VFs,
 #     `libvirt attach d1 --pool`, `virsh dumpxml d1` has the hostdev, `virsh start d1`: the
 #     nested guest lists the VF; `virsh destroy d1`: the hook gave the VF back (nvme, no
@@ -204,14 +205,10 @@ sysfs_vfio() {
 sysfs_vfio $VF1 vfio-pci
 vsh d1-hand-attach attach-device d1 $LV/hand-hostdev.xml --config
 vsh d1-start-plain start d1
-bad=
-[ "$vrc" = 0 ] || bad="virsh start exit $vrc: $(errline /tmp/vsh.err);"
-if [ -z "$bad" ] && wait_serial d1 '^NESTED-READY' "$NESTED_WAIT"; then
-    grep -q "^PCI [0-9a-f:.]* $VFID " $LV/d1.serial || bad="no PCI line with $VFID: $(grep '^PCI' $LV/d1.serial | tr '\n' ';' | cut -c1-300)"
-else
-    bad="$bad no NESTED-READY: serial: $(tail -n 3 $LV/d1.serial 2>/dev/null | tr '\n' ';' | cut -c1-200) qemu log: $(tail -n 3 /var/log/libvirt/qemu/d1.log 2>/dev/null | tr '\n' ';' | cut -c1-300)"
-fi
-expect "virsh start d1 with $VF1 (sysfs-bound, a hand-written hostdev): the nested guest printed NESTED-READY $waited_ms ms after virsh start returned and lists the VF ($VFID)" "" "$bad"
+# QEMU opened the VF (libvirt's start fails otherwise); the nested guest's view of it is
+# checked once, with devpass's element below, to keep the boot short
+expect "virsh start d1 with $VF1 (sysfs-bound, a hand-written hostdev): exit 0, running" "" \
+    "$([ "$vrc" = 0 ] || echo "exit $vrc: $(errline /tmp/vsh.err)") $([ "$(domstate d1)" = running ] || echo "d1 $(domstate d1); qemu log: $(tail -n 3 /var/log/libvirt/qemu/d1.log 2>/dev/null | tr '\n' ';' | cut -c1-300)")"
 emit serial-d1-plain cat $LV/d1.serial
 vsh d1-destroy-plain destroy d1
 expect "virsh destroy d1: exit 0, shut off" "" \
@@ -296,6 +293,7 @@ fi
 bad="$bad $(changed_since /tmp/state.0 $VF)"
 expect "libvirt attach d1 --pool $POOL: exit 0, ${VF:-a VF} claimed for d1 and on vfio-pci, virsh dumpxml d1 has its <hostdev> (managed='no', alias $(alias_of ${VF:-0000:02:00.x})), nothing else changed" "" "$bad"
 dp attach-1-claims claim --list
+dp attach-1-list list -s "${VF#0000:}"
 
 rm -f $LV/d1.serial
 vsh d1-start start d1
@@ -318,6 +316,7 @@ else
     nok "virsh destroy d1: the hook gives the VF back (nvme, no claim)" "virsh exit $vrc: $(errline /tmp/vsh.err) $([ -n "$VF" ] && vf_back "$VF") hook log: $(grep '^d1 ' $HOOKLOG | tail -n 4 | tr '\n' ';')"
 fi
 dp destroy-claims claim --list
+dp destroy-list list -s "${VF#0000:}"
 [ -n "$VF" ] && wait_nvme_live "$VF" 50 >/dev/null
 
 # ---------------------------------------------------------- a restart after the release
