@@ -1114,6 +1114,52 @@ def rng_errors(xml, schema):
     return None if p.returncode == 0 else (p.stderr or p.stdout).replace(f.name, "XML")
 
 
+def nodedev_facts(xml):
+    """The facts of a libvirt node-device XML both libvirt and devpass must agree on"""
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(xml)
+    f = {k: (root.findtext(k) or "").strip() for k in ("name", "path", "parent")}
+    f["driver"] = (root.findtext("driver/name") or "").strip()
+    cap = root.find("capability[@type='pci']")
+    if cap is None:
+        return f
+    for k in ("class", "domain", "bus", "slot", "function"):
+        f[k] = (cap.findtext(k) or "").strip()
+    for k in ("product", "vendor"):
+        e = cap.find(k)
+        f[k] = e.get("id") if e is not None else ""
+    g = cap.find("iommuGroup")
+    f["iommuGroup"] = "" if g is None else g.get("number") + " " + " ".join(
+        sorted(f"{a.get('bus')}:{a.get('slot')}.{a.get('function')}" for a in g.findall("address")))
+    numa = cap.find("numa")
+    f["numa"] = numa.get("node") if numa is not None else ""
+    for sub in cap.findall("capability"):
+        addrs = " ".join(sorted(f"{a.get('bus')}:{a.get('slot')}.{a.get('function')}"
+                                for a in sub.findall("address")))
+        f["cap-" + sub.get("type")] = f"{sub.get('maxCount') or ''} {addrs}".strip()
+    return f
+
+
+def check_nodedev(blocks, addr):
+    """`devpass show ADDR --format libvirt` says what libvirt's own nodedev driver says"""
+    name = "pci_" + addr.replace(":", "_").replace(".", "_")
+    lv, dp = blocks.get(f"run-nodedev-virsh-{name}"), blocks.get(f"run-nodedev-devpass-{name}")
+    what = f"show {addr} --format libvirt = virsh nodedev-dumpxml {name} (libvirt's nodedev driver)"
+    if not lv or lv[1] != 0 or not dp or dp[1] != 0:
+        nok(what, f"virsh rc={lv and lv[1]}, devpass rc={dp and dp[1]}: "
+                  f"{blocks.get(f'run-nodedev-devpass-{name}.stderr', ('', 0))[0][:200]}")
+        return
+    try:
+        a, b = nodedev_facts(lv[0]), nodedev_facts(dp[0])
+    except Exception as e:  # a parse error is a finding, not a crash
+        nok(what, f"cannot parse: {e}")
+        return
+    diff = [f"{k}: libvirt {a.get(k)!r}, devpass {b.get(k)!r}"
+            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    check(what + " (name, path, parent, driver, ids, class, address, IOMMU group, NUMA, SR-IOV)",
+          not diff, "; ".join(diff))
+
+
 def check_libvirt(blocks):
     """The domain definitions libvirt held after `devpass libvirt attach` (virsh dumpxml, as
     sent by the guest) are valid against libvirt's own schema on this machine"""
@@ -1132,6 +1178,8 @@ def check_libvirt(blocks):
         err = rng_errors(xml, LIBVIRT_SCHEMA)
         check(f"{what}: valid against {LIBVIRT_SCHEMA}, has a <hostdev>",
               err is None and "<hostdev " in xml, err or "no <hostdev> in it")
+    for addr in ("0000:02:00.1", "0000:02:00.0", "0000:04:00.0"):
+        check_nodedev(blocks, addr)
     runs = [n[4:] for n in blocks if n.startswith("run-") and not n.endswith((".stderr", ".cmd"))]
     results.append(f"# {T} {len(runs)} devpass and virsh runs sent by the guest")
 

@@ -269,6 +269,15 @@ dp pool-rule pool rule add $POOL "physfn=$PF"
 expect "pool $POOL of the VFs of $PF (--on-release restore)" "" \
     "$([ "$rc" = 0 ] || echo "exit $rc: $(errline)") $(changed_since /tmp/state.0)"
 
+# ---------------------------------------------------------- node devices
+# libvirt's nodedev driver and `devpass show --format libvirt` on the same functions (a VF,
+# its PF, the e1000e): check.py compares them field by field
+for a in $VF1 $PF 0000:04:00.0; do
+    n=pci_$(echo $a | tr ':.' '__')
+    vsh nodedev-virsh-$n nodedev-dumpxml $n
+    dp nodedev-devpass-$n show $a --format libvirt
+done
+
 # ---------------------------------------------------------- attach, start, destroy
 dp attach-1 libvirt attach d1 --pool $POOL
 AT_RC=$rc
