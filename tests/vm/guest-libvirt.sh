@@ -321,7 +321,7 @@ vsh d1-dumpxml-live dumpxml d1
 # refuses and changes nothing (a q35 guest cannot hot-add the root port a new bus needs)
 OTHER=$VF2; [ "$VF" = $VF2 ] && OTHER=$VF1
 state >/tmp/state.live
-dp attach-live libvirt attach d1 --pool $POOL
+dp attach-live libvirt attach d1 $OTHER
 vsh d1-dumpxml-after-live dumpxml d1
 bad=
 if [ "$rc" = 0 ]; then
@@ -338,7 +338,7 @@ else
     how="refused ($(errline | cut -c1-160)), nothing changed"
 fi
 [ "$(domstate d1)" = running ] || bad="$bad d1 $(domstate d1);"
-expect "libvirt attach d1 --pool $POOL while d1 runs: $how, d1 still running" "" "$bad"
+expect "libvirt attach d1 $OTHER (the pool's other VF) while d1 runs: $how, d1 still running" "" "$bad"
 t0=$(now_ms)
 vsh d1-destroy destroy d1
 if [ "$vrc" = 0 ] && [ -n "$VF" ] && vf_back_within 20 "$VF"; then
