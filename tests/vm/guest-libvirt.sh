@@ -132,7 +132,7 @@ wait_serial() {
     waited_ms=$(( $(now_ms) - t0 ))
 }
 domstate() { virsh domstate "$1" 2>/dev/null | head -n 1; }
-# hook_seen DOMAIN "OP SUBOP"...: the logging hook's lines for DOMAIN missing any of them
+# hook_missing DOMAIN "OP SUBOP"...: which of these calls the logging hook never saw for DOMAIN
 hook_missing() {
     local d=$1 w
     shift
@@ -150,7 +150,7 @@ hostdev_of() {
     virsh dumpxml --inactive "$1" 2>/dev/null |
         awk '/<hostdev /{on=1} on{print} /<\/hostdev>/{on=0}' >"$2"
 }
-# claims_of OWNER: `devpass claim --list` lines naming OWNER (the owner column)
+# claims_text: `devpass claim --list` as text ("No claims." when there are none)
 claims_text() { devpass claim --list 2>&1; }
 # vf_back VF: what is wrong with VF after its claim ended ("" = nvme drives it, no claim left)
 vf_back() {
