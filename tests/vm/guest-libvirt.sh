@@ -72,7 +72,14 @@ vsh() {
     timeout 60 virsh "$@" >/tmp/vsh.out 2>/tmp/vsh.err
     vrc=$?
     send_run "$name" "virsh $*" "$vrc" /tmp/vsh.out /tmp/vsh.err "$t0" "$(now_ms)"
+    [ "$vrc" = 124 ] && stuck "$name"
     return $vrc
+}
+# stuck NAME: what libvirtd, its hooks, devpass and QEMU are doing (kernel stacks, the
+# tail of libvirtd's log), sent as stuck-NAME, after a virsh run timed out
+stuck() {
+    note "virsh $1 timed out after 60 s; the processes' stacks go to the host as stuck-$1"
+    emit "stuck-$1" sh -c 'for p in /proc/[0-9]*; do c=$(tr "\0" " " <$p/cmdline 2>/dev/null); case $c in *devpass*|*qemu*|*libvirtd*|*hook*) echo "== ${p#/proc/} $(cut -d" " -f3 $p/stat) $c"; cat $p/stack 2>/dev/null | head -n 12;; esac; done; tail -n 30 /var/log/libvirt/libvirtd.log'
 }
 # lv_start: libvirtd -d, then wait (90 s: it probes QEMU first) until virsh answers on qemu:///system
 lv_start() {
@@ -131,7 +138,7 @@ wait_serial() {
     done
     waited_ms=$(( $(now_ms) - t0 ))
 }
-domstate() { virsh domstate "$1" 2>/dev/null | head -n 1; }
+domstate() { timeout 60 virsh domstate "$1" 2>/dev/null | head -n 1; }
 # hook_missing DOMAIN "OP SUBOP"...: which of these calls the logging hook never saw for DOMAIN
 hook_missing() {
     local d=$1 w
@@ -151,7 +158,7 @@ hostdev_of() {
         awk '/<hostdev /{on=1} on{print} /<\/hostdev>/{on=0}' >"$2"
 }
 # claims_text: `devpass claim --list` as text ("No claims." when there are none)
-claims_text() { devpass claim --list 2>&1; }
+claims_text() { timeout 60 devpass claim --list 2>&1; }
 # vf_back VF: what is wrong with VF after its claim ended ("" = nvme drives it, no claim left)
 vf_back() {
     [ "$(drv_of "$1")" = nvme ] || echo "$1 on $(drv_of "$1");"
