@@ -186,10 +186,8 @@ chmod 0755 /etc/libvirt/hooks/qemu.d/00-log
 t0=$(now_ms)
 if lv_start; then
     ok "libvirtd -d: qemu:///system answers after $(( $(now_ms) - t0 )) ms ($(grep -i 'running hypervisor' /tmp/lv-version.txt | tr -s ' '))"
-    LVUP=1
 else
     nok "libvirtd -d: qemu:///system answers" "$(tr '\n' ' ' </tmp/lv-version.txt | cut -c1-200) libvirtd: $(tr '\n' ' ' <$LV/libvirtd.out | cut -c1-200) log: $(tail -n 3 /var/log/libvirt/libvirtd.log 2>/dev/null | tr '\n' ' ' | cut -c1-300)"
-    LVUP=0
 fi
 domain_xml d1 >$LV/d1.xml
 vsh d1-define define $LV/d1.xml
@@ -203,13 +201,13 @@ cat >$LV/hand-hostdev.xml <<EOF
   <source><address domain='0x0000' bus='0x02' slot='0x00' function='0x1'/></source>
 </hostdev>
 EOF
-sysfs_vfio() {
+sysfs_bind() {
     local p=/sys/bus/pci/devices/$1
     echo "$2" >"$p/driver_override"
     [ -e "$p/driver" ] && echo "$1" >"$p/driver/unbind"
     echo "$1" >/sys/bus/pci/drivers_probe
 }
-sysfs_vfio $VF1 vfio-pci
+sysfs_bind $VF1 vfio-pci
 vsh d1-hand-attach attach-device d1 $LV/hand-hostdev.xml --config
 vsh d1-start-plain start d1
 # QEMU opened the VF (libvirt's start fails otherwise); the nested guest's view of it is
@@ -221,7 +219,7 @@ vsh d1-destroy-plain destroy d1
 expect "virsh destroy d1: exit 0, shut off" "" \
     "$([ "$vrc" = 0 ] || echo "exit $vrc: $(errline /tmp/vsh.err)") $([ "$(domstate d1)" = "shut off" ] || echo "state $(domstate d1)")"
 vsh d1-hand-detach detach-device d1 $LV/hand-hostdev.xml --config
-sysfs_vfio $VF1 nvme
+sysfs_bind $VF1 nvme
 echo >"/sys/bus/pci/devices/$VF1/driver_override"
 wait_nvme_live $VF1 100 >/dev/null
 miss=$(hook_missing d1 "prepare begin" "start begin" "started begin" "stopped end" "release end")
@@ -433,15 +431,11 @@ bench() {
         virsh detach-device d1 $el --config >/dev/null 2>&1
         [ "$i" -gt 0 ] && list_virsh="$list_virsh $((t1 - t0))"
         t0=$(ms_now)
-        echo vfio-pci >"/sys/bus/pci/devices/$v/driver_override"
-        echo "$v" >"/sys/bus/pci/devices/$v/driver/unbind"
-        echo "$v" >/sys/bus/pci/drivers_probe
+        sysfs_bind "$v" vfio-pci
         virsh attach-device d1 $el --config >/dev/null 2>&1
         t1=$(ms_now)
         virsh detach-device d1 $el --config >/dev/null 2>&1
-        echo nvme >"/sys/bus/pci/devices/$v/driver_override"
-        echo "$v" >"/sys/bus/pci/devices/$v/driver/unbind"
-        echo "$v" >/sys/bus/pci/drivers_probe
+        sysfs_bind "$v" nvme
         [ "$v" = $VF1 ] && echo >"/sys/bus/pci/devices/$v/driver_override"
         wait_nvme_live "$v" 50 >/dev/null
         [ "$i" -gt 0 ] && list_hand="$list_hand $((t1 - t0))"
