@@ -55,6 +55,7 @@ if [ "${DEVPASS_SKIP_VM:-0}" = 1 ]; then
 else
 	run_suite vm tests/vm/run.sh
 	run_suite vm-kinds tests/vm/run.sh kinds
+	run_suite vm-libvirt tests/vm/run.sh libvirt
 	run_suite vm-secureboot tests/vm/secureboot.sh
 fi
 

@@ -7,7 +7,7 @@ compares devpass's view of the guest with lspci and sysfs. Prints one `ok - ...`
 read the data at all.
 
 Usage: check.py MODE DATA_LOG      (MODE: on | off, the guest's intel_iommu=; bind, persist1,
-                                   persist2, pools, critical, bench, vm, kinds: the other boots)
+                                   persist2, pools, critical, bench, vm, kinds, libvirt: the other boots)
 """
 import json
 import re
@@ -1098,6 +1098,92 @@ def check_kinds(blocks):
     results.append(f"# {T} {len(runs)} devpass runs sent by the guest")
 
 
+# ------------------------------------------------------------------ the libvirt boot
+LIBVIRT_SCHEMA = "/usr/share/libvirt/schemas/domain.rng"
+
+
+def rng_errors(xml, schema):
+    """xmllint --relaxng of one XML text: None when valid, else its message"""
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".xml") as f:
+        f.write(xml)
+        f.flush()
+        p = subprocess.run(["xmllint", "--noout", "--relaxng", schema, f.name],
+                           capture_output=True, text=True)
+    return None if p.returncode == 0 else (p.stderr or p.stdout).replace(f.name, "XML")
+
+
+def nodedev_facts(xml):
+    """The facts of a libvirt node-device XML both libvirt and devpass must agree on"""
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(xml)
+    f = {k: (root.findtext(k) or "").strip() for k in ("name", "path", "parent")}
+    f["driver"] = (root.findtext("driver/name") or "").strip()
+    cap = root.find("capability[@type='pci']")
+    if cap is None:
+        return f
+    for k in ("class", "domain", "bus", "slot", "function"):
+        f[k] = (cap.findtext(k) or "").strip()
+    for k in ("product", "vendor"):
+        e = cap.find(k)
+        f[k] = e.get("id") if e is not None else ""
+    g = cap.find("iommuGroup")
+    f["iommuGroup"] = "" if g is None else g.get("number") + " " + " ".join(
+        sorted(f"{a.get('bus')}:{a.get('slot')}.{a.get('function')}" for a in g.findall("address")))
+    numa = cap.find("numa")
+    f["numa"] = numa.get("node") if numa is not None else ""
+    for sub in cap.findall("capability"):
+        addrs = " ".join(sorted(f"{a.get('bus')}:{a.get('slot')}.{a.get('function')}"
+                                for a in sub.findall("address")))
+        f["cap-" + sub.get("type")] = f"{sub.get('maxCount') or ''} {addrs}".strip()
+    return f
+
+
+def check_nodedev(blocks, addr):
+    """`devpass show ADDR --format libvirt` says what libvirt's own nodedev driver says"""
+    name = "pci_" + addr.replace(":", "_").replace(".", "_")
+    lv, dp = blocks.get(f"run-nodedev-virsh-{name}"), blocks.get(f"run-nodedev-devpass-{name}")
+    what = f"show {addr} --format libvirt = virsh nodedev-dumpxml {name} (libvirt's nodedev driver)"
+    if not lv or lv[1] != 0 or not dp or dp[1] != 0:
+        nok(what, f"virsh rc={lv and lv[1]}, devpass rc={dp and dp[1]}: "
+                  f"{blocks.get(f'run-nodedev-devpass-{name}.stderr', ('', 0))[0][:200]}")
+        return
+    try:
+        a, b = nodedev_facts(lv[0]), nodedev_facts(dp[0])
+    except Exception as e:  # a parse error is a finding, not a crash
+        nok(what, f"cannot parse: {e}")
+        return
+    diff = [f"{k}: libvirt {a.get(k)!r}, devpass {b.get(k)!r}"
+            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    check(what + " (name, path, parent, driver, ids, class, address, IOMMU group, NUMA, SR-IOV)",
+          not diff, "; ".join(diff))
+
+
+def check_libvirt(blocks):
+    """The domain definitions libvirt held after `devpass libvirt attach` (virsh dumpxml, as
+    sent by the guest) are valid against libvirt's own schema on this machine"""
+    import os
+    import shutil
+    if not (shutil.which("xmllint") and os.path.exists(LIBVIRT_SCHEMA)):
+        nok("domain XML after libvirt attach valid against domain.rng",
+            "xmllint (libxml2-utils) or libvirt0's schemas missing on this machine")
+        return
+    for name, what in (("d1-attached-xml", "virsh dumpxml --inactive d1 after libvirt attach"),
+                       ("run-d1-dumpxml-live", "virsh dumpxml d1 while it ran with the VF")):
+        xml = blocks.get(name, ("", 1))[0]
+        if "<domain" not in xml:
+            nok(f"{what}: valid against {LIBVIRT_SCHEMA}", "the guest sent no domain XML")
+            continue
+        err = rng_errors(xml, LIBVIRT_SCHEMA)
+        check(f"{what}: valid against {LIBVIRT_SCHEMA}, has a <hostdev>",
+              err is None and "<hostdev " in xml, err or "no <hostdev> in it")
+    for addr in ("0000:02:00.1", "0000:02:00.0", "0000:04:00.0"):
+        check_nodedev(blocks, addr)
+    runs = [n[4:] for n in blocks if n.startswith("run-") and not n.endswith((".stderr", ".cmd"))]
+    results.append(f"# {T} {len(runs)} devpass and virsh runs sent by the guest")
+
+
 def main():
     if len(sys.argv) != 3:
         print(f"not ok - {T} host-side checks: usage: check.py MODE DATA_LOG")
@@ -1131,6 +1217,10 @@ def main():
         return 0
     if MODE == "kinds":
         check_kinds(blocks)
+        print("\n".join(results))
+        return 0
+    if MODE == "libvirt":
+        check_libvirt(blocks)
         print("\n".join(results))
         return 0
     if MODE == "vm":

@@ -24,6 +24,7 @@ case $mode in
     vmbench) script=/tests/guest-vmbench.sh; label="vm[vmbench]" ;;
     pools) script=/tests/guest-pools.sh; label="vm[pools]" ;;
     kinds) script=/tests/guest-kinds.sh; label="vm[kinds]" ;;
+    libvirt) script=/tests/guest-libvirt.sh; label="vm[libvirt]" ;;
     critical) script=/tests/guest-critical.sh; label="vm[critical]" ;;
     persist1|persist2) script=/tests/guest-persist.sh; label="vm[persist] boot ${mode#persist}:" ;;
     *) script=/tests/guest-tests.sh; label="vm[iommu=$mode]" ;;

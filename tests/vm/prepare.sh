@@ -594,6 +594,59 @@ else
     log "note: no qemu-system-x86_64 here; the vm boot cannot start VMs"
 fi
 
+# The libvirt boot (guest-libvirt.sh): this machine's libvirtd (libvirt-daemon, with the QEMU
+# driver from libvirt-daemon-driver-qemu and the nodedev driver), virsh (libvirt-clients), the
+# CPU map and schemas (libvirt0), and configuration written for the guest: QEMU runs as root
+# with dynamic_ownership=0 and security_driver="none" (the guest's busybox root has neither
+# the libvirt-qemu user nor AppArmor, and the test is about devpass's binding, not about
+# libvirt relabelling /dev/vfio), stdio_handler="file" (no virtlogd), no per-domain mount
+# namespace, UNIX socket auth "none" (no polkit in the guest: root connects as root). Only
+# the two connection drivers are copied: libvirtd skips the others (network, storage, ...),
+# which would want dnsmasq, iptables and the like. Skipped with a note without libvirt here.
+install_libvirt() {
+    local drv=/usr/lib/x86_64-linux-gnu/libvirt/connection-driver m
+    for m in /usr/sbin/libvirtd /usr/bin/virsh "$drv/libvirt_driver_qemu.so" "$drv/libvirt_driver_nodedev.so"; do
+        [ -f "$m" ] || { log "note: no $m here (libvirt-daemon, libvirt-daemon-driver-qemu, libvirt-clients): the libvirt boot cannot run libvirtd"; return 0; }
+    done
+    for m in /usr/sbin/libvirtd /usr/bin/virsh "$drv/libvirt_driver_qemu.so" "$drv/libvirt_driver_nodedev.so"; do
+        rm -f "$RD$m"
+        copy_elf "$RD" "$m"
+    done
+    mkdir -p "$RD/usr/share/libvirt"
+    cp -a /usr/share/libvirt/cpu_map /usr/share/libvirt/schemas "$RD/usr/share/libvirt/"
+    mkdir -p "$RD/etc/libvirt/hooks/qemu.d" "$RD/var/lib/libvirt/qemu" "$RD/var/cache/libvirt/qemu" \
+        "$RD/var/log/libvirt/qemu"
+    # virsh looks for the daemon's socket under /var/run (Debian's link to /run)
+    [ -e "$RD/var/run" ] || ln -s /run "$RD/var/run"
+    cat >"$RD/etc/libvirt/libvirtd.conf" <<'CONF'
+# the harness guest's libvirtd (tests/vm/prepare.sh): root only, no polkit
+unix_sock_rw_perms = "0700"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+# the guest has no SMBIOS UUID and no /etc/machine-id
+host_uuid = "6a1c0a4e-0d3b-4b8e-9d1f-3e5c7a2b9f10"
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+CONF
+    cat >"$RD/etc/libvirt/qemu.conf" <<'CONF'
+# the harness guest's QEMU driver (tests/vm/prepare.sh): no libvirt-qemu user, no AppArmor,
+# no virtlogd, no mount namespace in the busybox root
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+stdio_handler = "file"
+namespaces = [ ]
+CONF
+    printf 'uri_default = "qemu:///system"\n' >"$RD/etc/libvirt/libvirt.conf"
+    # libvirtd -d must come up inside the image root (a missing library makes it exit 127)
+    local rc=0
+    chroot "$RD" /usr/sbin/libvirtd --version >/dev/null 2>&1 || rc=$?
+    [ "$rc" = 0 ] || die "libvirtd does not start inside the image root (exit $rc)"
+    chroot "$RD" /usr/bin/virsh --version >/dev/null 2>&1 || die "virsh does not start inside the image root"
+}
+install_libvirt
+
 # The kinds boot: lsusb (usbutils) and the hardware database devpass and lsusb take USB
 # names from. hwdb.bin waits in /usr/libexec/devpass-vm: guest-kinds.sh links it into
 # /etc/udev, so the other boots (whose checks compare names with pci.ids) never see it.
@@ -616,7 +669,7 @@ fi
 mkdir -p "$RD/tests" "$RD/var/lib" "$RD/var/tmp"
 install -m 0755 "$VM_DIR/guest-init.sh" "$RD/sbin/vm-init"
 for f in guest-lib.sh guest-tests.sh guest-bind.sh guest-bench.sh guest-persist.sh guest-pools.sh \
-         guest-critical.sh guest-vm.sh guest-vmbench.sh guest-kinds.sh nested-qmp.py; do
+         guest-critical.sh guest-vm.sh guest-vmbench.sh guest-kinds.sh guest-libvirt.sh nested-qmp.py; do
     install -m 0755 "$VM_DIR/$f" "$RD/tests/$f"
 done
 # the benches the kinds boot runs when the tree has them (bench/usb-bench.sh, mdev-bench.sh),
@@ -633,6 +686,12 @@ if [ -x "$BUILD/bench/mdev-cycles" ]; then
 fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$RD/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$RD/etc/group"
+# libvirtd resolves its compiled-in QEMU user and group (libvirt-qemu, kvm) before it reads
+# qemu.conf's user = "root": the accounts libvirt-daemon-system's postinst would make
+if [ -x "$RD/usr/sbin/libvirtd" ]; then
+    echo 'libvirt-qemu:x:64055:108:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin' >>"$RD/etc/passwd"
+    printf 'kvm:x:108:libvirt-qemu\nlibvirt:x:109:\nlibvirt-qemu:x:64055:libvirt-qemu\n' >>"$RD/etc/group"
+fi
 : >"$RD/etc/fstab"
 
 rm -f "$CACHE/rootfs.ext4.tmp"

@@ -3,7 +3,7 @@
 # an Intel vIOMMU and a known PCI topology, runs tests/vm/guest-tests.sh inside the guest,
 # and checks devpass's view of the machine against lspci and sysfs (tests/vm/check.py).
 #
-# Usage: tests/vm/run.sh [on|off|bind|persist|pools|critical|vm|bench|vmbench|kinds ...]
+# Usage: tests/vm/run.sh [on|off|bind|persist|pools|critical|vm|bench|vmbench|kinds|libvirt ...]
 #   on    boot with intel_iommu=on iommu=pt: devpass list/show/groups/check vs lspci, sysfs
 #   off   boot with intel_iommu=off: the same, and check's verdicts without an IOMMU
 #   bind  boot with intel_iommu=on iommu=pt, 2 vCPUs, this machine's / shared read-only
@@ -25,6 +25,9 @@
 #   kinds boot with intel_iommu=on iommu=pt, USB devices on the xHCI (usb-storage, usb-kbd,
 #         usb-serial), netdevsim and mtty: devpass usb, mdev and sriov against the real
 #         kernel; the guest asks for a USB replug on its console, answered over QMP
+#   libvirt  the vm boot's machine with a root libvirtd in the guest: devpass libvirt
+#         install-hook/attach/detach and its hook around virsh start/destroy of nested KVM
+#         domains, a second domain refused, the attach timing; not part of the default run
 #   (default: on off bind persist pools critical vm, run in parallel, one QEMU each;
 #   persist's two boots one after the other)
 # Environment:
@@ -47,8 +50,8 @@ export DEVPASS_VM_CACHE=$CACHE
 if [ $# -gt 0 ]; then MODES=("$@"); else MODES=(on off bind persist pools critical vm); fi
 for m in "${MODES[@]}"; do
     case $m in
-        on|off|bind|persist|pools|critical|vm|bench|vmbench|kinds) ;;
-        *) echo "usage: $0 [on|off|bind|persist|pools|critical|vm|bench|vmbench|kinds ...]" >&2; exit 2 ;;
+        on|off|bind|persist|pools|critical|vm|bench|vmbench|kinds|libvirt) ;;
+        *) echo "usage: $0 [on|off|bind|persist|pools|critical|vm|bench|vmbench|kinds|libvirt ...]" >&2; exit 2 ;;
     esac
 done
 # label BOOT: the test name prefix the guest and check.py use for that boot
@@ -191,7 +194,7 @@ qemu_args() {
                     -netdev hubport,id=nfssrv,hubid=1
                     -device e1000e,netdev=nfssrv,mac=52:54:00:12:34:61,romfile=,bus=pcie.0,addr=0xe)
             ;;
-        vm|vmbench)
+        vm|vmbench|libvirt)
             # -cpu max: TCG exposes SVM and NPT, so kvm_amd loads in the guest and the VMs
             # devpass starts there run on KVM; 1.75 GB leaves room for 256 MB guests
             mem=1792 smp=2 cpu=(-cpu max)
@@ -314,7 +317,7 @@ stop_replug() {
 # boot_limit MODE: seconds the boot may take; the vm boots start nested VMs one after
 # another and get more (DEVPASS_VM_TIMEOUT_VM, default 720)
 boot_limit() {
-    case $1 in vm|vmbench) echo "${DEVPASS_VM_TIMEOUT_VM:-720}" ;; *) echo "$TIMEOUT" ;; esac
+    case $1 in vm|vmbench|libvirt) echo "${DEVPASS_VM_TIMEOUT_VM:-720}" ;; *) echo "$TIMEOUT" ;; esac
 }
 
 start_boot() {
