@@ -2,8 +2,10 @@
 #ifndef DP_EXPORT_H
 #define DP_EXPORT_H
 
+#include <libxml/tree.h>
 #include <libxml/xmlwriter.h>
 
+#include "alloc-util.h"
 #include "devpass.h"
 
 /* A writer into a memory buffer, indented two spaces, no XML declaration. */
@@ -23,6 +25,17 @@ void dp_xml_attrf(struct dp_xml *x, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void dp_xml_text_element(struct dp_xml *x, const char *element, const char *text);
 void dp_xml_comment(struct dp_xml *x, const char *text);
+
+/* Parsing and editing an existing document (the tree API): the cleanups, a read that never
+ * touches the network and keeps libxml2's own messages off stderr, a dump as libvirt
+ * prints a domain (indented, with the XML declaration). */
+void dp_xml_docp(xmlDocPtr *doc);
+#define _cleanup_xmldoc_ _cleanup_(dp_xml_docp)
+void dp_xml_strp(xmlChar **p);
+#define _cleanup_xmlstr_ _cleanup_(dp_xml_strp)
+/* options: XML_PARSE_* beyond NONET; what names the document in the error message. */
+int dp_xml_read(const char *xml, const char *what, int options, xmlDocPtr *doc);
+int dp_xml_dump(xmlDocPtr doc, char **out);
 
 /* Appends a zeroed entry to the set; NULL when out of memory. */
 struct dp_hostdev *dp_hostdev_set_append(struct dp_hostdev_set *s);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libxml/parser.h>
+
 #include "alloc-util.h"
 #include "export/export.h"
 #include "util/error.h"
@@ -108,4 +110,38 @@ void dp_xml_comment(struct dp_xml *x, const char *text)
 		p[1] = '_';
 	if (x->err == 0)
 		xml_check(x, xmlTextWriterWriteFormatComment(x->w, " %s ", safe));
+}
+
+/* ---- the tree side: documents read, edited and written back ---------------------------- */
+void dp_xml_docp(xmlDocPtr *doc)
+{
+	if (*doc)
+		xmlFreeDoc(*doc);
+}
+
+void dp_xml_strp(xmlChar **p)
+{
+	if (*p)
+		xmlFree(*p);
+}
+
+int dp_xml_read(const char *xml, const char *what, int options, xmlDocPtr *doc)
+{
+	options |= XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING;
+	*doc = xml ? xmlReadMemory(xml, (int)strlen(xml), what, NULL, options) : NULL;
+	if (*doc)
+		return 0;
+	const xmlError *e = xmlGetLastError();
+	return dp_error_set(-EINVAL, "the %s cannot be parsed: %s", what,
+	                    e && e->message ? e->message : "empty");
+}
+
+int dp_xml_dump(xmlDocPtr doc, char **out)
+{
+	xmlChar *buf = NULL;
+	int len = 0;
+	xmlDocDumpFormatMemory(doc, &buf, &len, 1);
+	*out = buf ? strndup((const char *)buf, (size_t)len) : NULL;
+	xmlFree(buf);
+	return *out ? 0 : dp_oom();
 }

@@ -12,47 +12,21 @@
 #include <libxml/tree.h>
 
 #include "alloc-util.h"
+#include "export/export.h"
 #include "libvirt/libvirt-int.h"
 #include "util/error.h"
 
-static void docp(xmlDocPtr *d)
-{
-	if (*d)
-		xmlFreeDoc(*d);
-}
-#define _cleanup_doc_ _cleanup_(docp)
-
-static void xml_freep(xmlChar **p)
-{
-	if (*p)
-		xmlFree(*p);
-}
-#define _cleanup_xml_ _cleanup_(xml_freep)
-
+/* The whole domain, its root checked: what every edit starts from. */
 static int doc_read(const char *xml, xmlDocPtr *doc)
 {
-	*doc = xml ? xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
-	                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING) : NULL;
-	if (!*doc) {
-		const xmlError *e = xmlGetLastError();
-		return dp_error_set(-EINVAL, "the domain XML cannot be parsed: %s",
-		                    e && e->message ? e->message : "empty");
-	}
+	int r = dp_xml_read(xml, "domain XML", 0, doc);
+	if (r < 0)
+		return r;
 	xmlNodePtr root = xmlDocGetRootElement(*doc);
 	if (!root || !xmlStrEqual(root->name, BAD_CAST "domain"))
 		return dp_error_set(-EINVAL, "the XML is no libvirt domain (its root element is not "
 		                    "<domain>)");
 	return 0;
-}
-
-static int doc_dump(xmlDocPtr doc, char **out)
-{
-	xmlChar *buf = NULL;
-	int len = 0;
-	xmlDocDumpFormatMemory(doc, &buf, &len, 1);
-	*out = buf ? strndup((const char *)buf, (size_t)len) : NULL;
-	xmlFree(buf);
-	return *out ? 0 : dp_oom();
 }
 
 static xmlNodePtr child_named(xmlNodePtr parent, const char *name)
@@ -65,14 +39,14 @@ static xmlNodePtr child_named(xmlNodePtr parent, const char *name)
 
 static bool attr_is(xmlNodePtr n, const char *attr, const char *value)
 {
-	_cleanup_xml_ xmlChar *v = xmlGetProp(n, BAD_CAST attr);
+	_cleanup_xmlstr_ xmlChar *v = xmlGetProp(n, BAD_CAST attr);
 	return v && strcmp((const char *)v, value) == 0;
 }
 
 /* libvirt writes numbers in hex ("0x10") or decimal; -1 when absent or not a number. */
 static long attr_number(xmlNodePtr n, const char *attr)
 {
-	_cleanup_xml_ xmlChar *v = xmlGetProp(n, BAD_CAST attr);
+	_cleanup_xmlstr_ xmlChar *v = xmlGetProp(n, BAD_CAST attr);
 	if (!v || !*v)
 		return -1;
 	char *end;
@@ -83,13 +57,13 @@ static long attr_number(xmlNodePtr n, const char *attr)
 
 static void attr_copy(xmlNodePtr n, const char *attr, char *out, size_t size)
 {
-	_cleanup_xml_ xmlChar *v = xmlGetProp(n, BAD_CAST attr);
+	_cleanup_xmlstr_ xmlChar *v = xmlGetProp(n, BAD_CAST attr);
 	snprintf(out, size, "%s", v ? (const char *)v : "");
 }
 
 static void text_copy(xmlNodePtr n, char *out, size_t size)
 {
-	_cleanup_xml_ xmlChar *v = n ? xmlNodeGetContent(n) : NULL;
+	_cleanup_xmlstr_ xmlChar *v = n ? xmlNodeGetContent(n) : NULL;
 	snprintf(out, size, "%s", v ? (const char *)v : "");
 }
 
@@ -161,7 +135,7 @@ static int sources_collect(xmlNodePtr devices, struct lv_domain *out)
 
 int lv_domain_parse(const char *xml, struct lv_domain *out)
 {
-	_cleanup_doc_ xmlDocPtr doc = NULL;
+	_cleanup_xmldoc_ xmlDocPtr doc = NULL;
 	*out = (struct lv_domain){0};
 	int r = doc_read(xml, &doc);
 	if (r < 0)
@@ -211,7 +185,7 @@ static void buses_scan(xmlNodePtr n, long *max)
 
 int lv_xml_first_free_bus(const char *xml, int *bus)
 {
-	_cleanup_doc_ xmlDocPtr doc = NULL;
+	_cleanup_xmldoc_ xmlDocPtr doc = NULL;
 	int r = doc_read(xml, &doc);
 	if (r < 0)
 		return r;
@@ -238,9 +212,10 @@ static int element_import(xmlDocPtr doc, const struct dp_hostdev *h, xmlNodePtr 
 	int r = dp_hostdev_xml(h, 0, &text);
 	if (r < 0)
 		return r;
-	_cleanup_doc_ xmlDocPtr frag = xmlReadMemory(text, (int)strlen(text), "hostdev.xml", NULL,
-	                                             XML_PARSE_NONET | XML_PARSE_NOBLANKS);
-	xmlNodePtr root = frag ? xmlDocGetRootElement(frag) : NULL;
+	_cleanup_xmldoc_ xmlDocPtr frag = NULL;
+	if ((r = dp_xml_read(text, "hostdev element", XML_PARSE_NOBLANKS, &frag)) < 0)
+		return r;
+	xmlNodePtr root = xmlDocGetRootElement(frag);
 	*out = root ? xmlDocCopyNode(root, doc, 1) : NULL;
 	if (!root)
 		return dp_error_set(-EINVAL, "the element rendered for %s is not XML", h->alias);
@@ -349,11 +324,11 @@ static int set_insert(xmlDocPtr doc, const struct dp_hostdev_set *set, const cha
 int lv_xml_insert(const char *xml, const struct dp_hostdev_set *set, const char *owner,
                   char **out)
 {
-	_cleanup_doc_ xmlDocPtr doc = NULL;
+	_cleanup_xmldoc_ xmlDocPtr doc = NULL;
 	int r = doc_read(xml, &doc);
 	if (r == 0)
 		r = set_insert(doc, set, owner);
-	return r < 0 ? r : doc_dump(doc, out);
+	return r < 0 ? r : dp_xml_dump(doc, out);
 }
 
 /* ---- taking them out --------------------------------------------------------------------- */
@@ -418,7 +393,7 @@ static bool record_entry_gone(xmlNodePtr e, xmlNodePtr devices, struct lv_domain
 		controller_remove(devices, index);
 		return true;
 	}
-	_cleanup_xml_ xmlChar *alias = xmlGetProp(e, BAD_CAST "alias");
+	_cleanup_xmlstr_ xmlChar *alias = xmlGetProp(e, BAD_CAST "alias");
 	for (size_t i = 0; alias && i < removed->n; i++)
 		if (strcmp(removed->s[i].alias, (const char *)alias) == 0) {
 			attr_copy(e, "pool", removed->s[i].pool, sizeof(removed->s[i].pool));
@@ -454,7 +429,7 @@ static void record_prune(xmlDocPtr doc, xmlNodePtr devices, struct lv_domain *re
 int lv_xml_remove(const char *xml, char *const *devices, size_t n, char **out,
                   struct lv_domain *removed)
 {
-	_cleanup_doc_ xmlDocPtr doc = NULL;
+	_cleanup_xmldoc_ xmlDocPtr doc = NULL;
 	*removed = (struct lv_domain){0};
 	int r = doc_read(xml, &doc);
 	if (r < 0)
@@ -463,7 +438,7 @@ int lv_xml_remove(const char *xml, char *const *devices, size_t n, char **out,
 	if ((r = elements_remove(devs, devices, n, removed)) == 0) {
 		if (devs)
 			record_prune(doc, devs, removed);
-		r = doc_dump(doc, out);
+		r = dp_xml_dump(doc, out);
 	}
 	if (r < 0)
 		lv_domain_free(removed);
