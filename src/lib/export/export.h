@@ -8,13 +8,15 @@
 #include "alloc-util.h"
 #include "devpass.h"
 
-/* A writer into a memory buffer, indented two spaces, no XML declaration. */
+/* A writer into a memory buffer, indented two spaces, no XML declaration; attributes in
+ * single quotes (dp_xml_open) or in double quotes as libxml2 saves a tree (the domain). */
 struct dp_xml {
 	xmlBufferPtr buf;
 	xmlTextWriterPtr w;
 	int err;                       /* the first failure, sticky: later calls do nothing */
 };
 int dp_xml_open(struct dp_xml *x);
+int dp_xml_open_quoted(struct dp_xml *x, char quote);
 void dp_xml_close(struct dp_xml *x);
 /* Ends the document and hands the text over (malloc'ed); the writer is closed. */
 int dp_xml_finish(struct dp_xml *x, char **out);
@@ -24,6 +26,8 @@ void dp_xml_attr(struct dp_xml *x, const char *name, const char *value);
 void dp_xml_attrf(struct dp_xml *x, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void dp_xml_text_element(struct dp_xml *x, const char *element, const char *text);
+/* Text inside the open element, after its attributes, escaped as a saved tree is. */
+void dp_xml_text(struct dp_xml *x, const char *text);
 void dp_xml_comment(struct dp_xml *x, const char *text);
 
 /* Parsing and editing an existing document (the tree API): the cleanups, a read that never
@@ -36,6 +40,10 @@ void dp_xml_strp(xmlChar **p);
 /* options: XML_PARSE_* beyond NONET; what names the document in the error message. */
 int dp_xml_read(const char *xml, const char *what, int options, xmlDocPtr *doc);
 int dp_xml_dump(xmlDocPtr doc, char **out);
+
+/* One hostdev element into a writer the caller holds (the domain's <devices>); -errno,
+ * with the device named, when libvirt would refuse it. */
+int dp_hostdev_render(struct dp_xml *x, const struct dp_hostdev *h, unsigned flags);
 
 /* Appends a zeroed entry to the set; NULL when out of memory. */
 struct dp_hostdev *dp_hostdev_set_append(struct dp_hostdev_set *s);

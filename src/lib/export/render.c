@@ -169,6 +169,14 @@ static void render_one(struct dp_xml *x, const struct dp_hostdev *h, unsigned fl
 	}
 }
 
+int dp_hostdev_render(struct dp_xml *x, const struct dp_hostdev *h, unsigned flags)
+{
+	int r = hostdev_check(h);
+	if (r == 0)
+		render_one(x, h, flags);
+	return r;
+}
+
 int dp_hostdev_xml(const struct dp_hostdev *h, unsigned flags, char **xml)
 {
 	struct dp_xml x;

@@ -3,6 +3,7 @@
  * writes a whole element and checks once at the end. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,11 @@
 
 int dp_xml_open(struct dp_xml *x)
 {
+	return dp_xml_open_quoted(x, '\'');
+}
+
+int dp_xml_open_quoted(struct dp_xml *x, char quote)
+{
 	*x = (struct dp_xml){0};
 	x->buf = xmlBufferCreate();
 	x->w = x->buf ? xmlNewTextWriterMemory(x->buf, 0) : NULL;
@@ -23,7 +29,7 @@ int dp_xml_open(struct dp_xml *x)
 		return dp_oom();
 	}
 	if (xmlTextWriterSetIndent(x->w, 1) < 0 || xmlTextWriterSetIndentString(x->w, BAD_CAST "  ") < 0 ||
-	    xmlTextWriterSetQuoteChar(x->w, '\'') < 0) {
+	    xmlTextWriterSetQuoteChar(x->w, (xmlChar)quote) < 0) {
 		dp_xml_close(x);
 		return dp_error_set(-EIO, "the XML writer refused its settings");
 	}
@@ -96,6 +102,36 @@ void dp_xml_text_element(struct dp_xml *x, const char *element, const char *text
 {
 	if (x->err == 0)
 		xml_check(x, xmlTextWriterWriteElement(x->w, BAD_CAST element, BAD_CAST text));
+}
+
+/* &, <, > and CR as libxml2's tree save escapes text; the writer's own escaping would turn
+ * " into &quot; as well, and a domain's kernel command line would read differently. */
+static char *text_escape(const char *text)
+{
+	size_t n = strlen(text);
+	char *out = n < SIZE_MAX / 5 ? malloc(n * 5 + 1) : NULL, *o = out;
+	for (const char *p = text; out && *p; p++) {
+		const char *e = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" :
+		                *p == '\r' ? "&#13;" : NULL;
+		if (e)
+			o = stpcpy(o, e);
+		else
+			*o++ = *p;
+	}
+	if (out)
+		*o = '\0';
+	return out;
+}
+
+void dp_xml_text(struct dp_xml *x, const char *text)
+{
+	if (x->err)
+		return;
+	_cleanup_free_ char *escaped = text_escape(text);
+	if (!escaped)
+		x->err = -ENOMEM;
+	else
+		xml_check(x, xmlTextWriterWriteRaw(x->w, BAD_CAST escaped));
 }
 
 /* "--" may not appear inside a comment: a pool name cannot break the document. */
