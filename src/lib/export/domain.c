@@ -1,23 +1,21 @@
 /* A devpass VM as a complete libvirt domain: the machine `vm start` would give QEMU (q35,
  * the same memory, vCPUs, firmware, disks, network, console and NUMA binding) with its
- * devices as <hostdev> elements on root ports of their own, built with libxml2's tree API.
+ * devices as <hostdev> elements on root ports of their own, written with the export unit's
+ * libxml2 writer (dp_xml).
  * The uuid is derived from the VM's name (RFC 4122 version 3, MD5 over a devpass
  * namespace), so exporting again and defining again updates the same libvirt domain. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libisofs/libisofs.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-#include <libxml/xmlsave.h>
 
 #include "alloc-util.h"
 #include "devpass.h"
 #include "export/domain.h"
+#include "export/export.h"
 #include "export/vmexport.h"
 #include "fs/sysroot.h"
 #include "util/error.h"
@@ -49,83 +47,56 @@ int dp_domain_uuid(const char *name, char out[37])
 	return 0;
 }
 
-/* ---- a tree under construction: the first failure is kept, later calls do nothing ---- */
+/* ---- the document being written: the writer keeps its own sticky error; err keeps the
+ * first failure of the domain itself (a file path, the uuid, a device), with its message ---- */
 struct dom {
-	xmlDocPtr doc;
+	struct dp_xml x;
 	int err;
 	const struct vm_export *vm;
 	bool kvm;
 	struct dp_strv *warnings;
 };
 
-static xmlNodePtr node(struct dom *d, xmlNodePtr parent, const char *name, const char *text)
+/* An element of text alone: <on_crash>destroy</on_crash>. */
+static void text_node(struct dom *d, const char *name, const char *text)
 {
-	if (d->err || !parent)
-		return NULL;
-	xmlNodePtr n = xmlNewTextChild(parent, NULL, BAD_CAST name, BAD_CAST text);
-	if (!n)
-		d->err = dp_oom();
-	return n;
+	dp_xml_start(&d->x, name);
+	dp_xml_text(&d->x, text);
+	dp_xml_end(&d->x);
 }
 
-static void attr(struct dom *d, xmlNodePtr n, const char *name, const char *value)
+/* An element with one attribute, left open for more: <model type='virtio' ... */
+static void start_attr(struct dom *d, const char *name, const char *key, const char *value)
 {
-	if (!d->err && n && !xmlNewProp(n, BAD_CAST name, BAD_CAST value))
-		d->err = dp_oom();
+	dp_xml_start(&d->x, name);
+	dp_xml_attr(&d->x, key, value);
 }
 
-static void attrf(struct dom *d, xmlNodePtr n, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void attrf(struct dom *d, xmlNodePtr n, const char *name, const char *fmt, ...)
+/* An empty element with one attribute: <model type='virtio'/> and its kind. */
+static void node_attr(struct dom *d, const char *name, const char *key, const char *value)
 {
-	char v[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(v, sizeof(v), fmt, ap);
-	va_end(ap);
-	attr(d, n, name, v);
+	start_attr(d, name, key, value);
+	dp_xml_end(&d->x);
 }
 
-static xmlNodePtr nodef(struct dom *d, xmlNodePtr parent, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static xmlNodePtr nodef(struct dom *d, xmlNodePtr parent, const char *name, const char *fmt, ...)
+/* An empty element with two attributes, the most common shape in a domain. */
+static void node_attr2(struct dom *d, const char *name, const char *k1, const char *v1,
+                       const char *k2, const char *v2)
 {
-	char v[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(v, sizeof(v), fmt, ap);
-	va_end(ap);
-	return node(d, parent, name, v);
-}
-
-/* An element with one attribute: <model type='virtio'/> and its kind. */
-static xmlNodePtr node_attr(struct dom *d, xmlNodePtr parent, const char *name, const char *key,
-                            const char *value)
-{
-	xmlNodePtr n = node(d, parent, name, NULL);
-	attr(d, n, key, value);
-	return n;
-}
-
-static void comment(struct dom *d, xmlNodePtr parent, const char *text)
-{
-	if (d->err || !parent)
-		return;
-	xmlNodePtr c = xmlNewDocComment(d->doc, BAD_CAST text);
-	if (!c || !xmlAddChild(parent, c)) {
-		xmlFreeNode(c);
-		d->err = dp_oom();
-	}
+	start_attr(d, name, k1, v1);
+	dp_xml_attr(&d->x, k2, v2);
+	dp_xml_end(&d->x);
 }
 
 /* A guest PCI address on the root complex (bus 0): where `vm start` puts the device too. */
-static void root_address(struct dom *d, xmlNodePtr parent, int slot)
+static void root_address(struct dom *d, int slot)
 {
-	xmlNodePtr a = node_attr(d, parent, "address", "type", "pci");
-	attr(d, a, "domain", "0x0000");
-	attr(d, a, "bus", "0x00");
-	attrf(d, a, "slot", "0x%02x", slot);
-	attr(d, a, "function", "0x0");
+	start_attr(d, "address", "type", "pci");
+	dp_xml_attr(&d->x, "domain", "0x0000");
+	dp_xml_attr(&d->x, "bus", "0x00");
+	dp_xml_attrf(&d->x, "slot", "0x%02x", slot);
+	dp_xml_attr(&d->x, "function", "0x0");
+	dp_xml_end(&d->x);
 }
 
 static int host_file(struct dom *d, const char *file, char *out, size_t size)
@@ -136,164 +107,205 @@ static int host_file(struct dom *d, const char *file, char *out, size_t size)
 }
 
 /* ---- the parts of the domain --------------------------------------------------------- */
-static void add_metadata(struct dom *d, xmlNodePtr dom)
+/* The xmlns attribute is written by hand before name: the writer's own namespace support
+ * would put it after the other attributes, and the domain keeps libvirt's order. */
+static void add_metadata(struct dom *d)
 {
 	const struct dp_vm_def *def = &d->vm->def;
-	xmlNodePtr md = node(d, dom, "metadata", NULL);
-	xmlNodePtr vm = node(d, md, "vm", NULL);
-	xmlNsPtr ns = d->err || !vm ? NULL : xmlNewNs(vm, BAD_CAST DEVPASS_LIBVIRT_NS, BAD_CAST "devpass");
-	if (!d->err && !ns)
-		d->err = dp_oom();
-	if (d->err)
-		return;
-	xmlSetNs(vm, ns);
-	attr(d, vm, "name", def->name);
+	dp_xml_start(&d->x, "metadata");
+	start_attr(d, "devpass:vm", "xmlns:devpass", DEVPASS_LIBVIRT_NS);
+	dp_xml_attr(&d->x, "name", def->name);
 	for (size_t i = 0; i < def->ndevices; i++) {
 		const struct dp_vm_device *w = &def->devices[i];
 		bool usb_pool = w->want == DP_VM_WANT_USB && dp_vm_usb_spec_kind(w->spec) == VM_USB_POOL;
 		if (w->want != DP_VM_WANT_POOL && w->want != DP_VM_WANT_MDEV && !usb_pool)
 			continue;
-		xmlNodePtr p = node(d, vm, "pool", NULL);
-		if (p)
-			xmlSetNs(p, ns);
-		attr(d, p, "name", w->spec);
-		attrf(d, p, "count", "%u", w->count ? w->count : 1);
-		attr(d, p, "kind", w->want == DP_VM_WANT_POOL ? "pci" : usb_pool ? "usb" : "mdev");
+		start_attr(d, "devpass:pool", "name", w->spec);
+		dp_xml_attrf(&d->x, "count", "%u", w->count ? w->count : 1);
+		dp_xml_attr(&d->x, "kind", w->want == DP_VM_WANT_POOL ? "pci" : usb_pool ? "usb" : "mdev");
+		dp_xml_end(&d->x);
 	}
+	dp_xml_end(&d->x);
+	dp_xml_end(&d->x);
 }
 
 /* vCPUs on the NUMA node's CPUs and memory bound to it, as `vm start` pins them. */
-static void add_cpus(struct dom *d, xmlNodePtr dom)
+static void add_cpus(struct dom *d)
 {
 	const struct dp_vm_def *def = &d->vm->def;
 	int node_id = d->vm->plan.host_node;
-	char path[96], cpus[1024] = "";
+	char path[96], cpus[1024] = "", count[16];
 	snprintf(path, sizeof(path), "sys/devices/system/node/node%d/cpulist", node_id);
 	if (node_id >= 0 && dp_fs_read_line(path, cpus, sizeof(cpus)) < 0)
 		cpus[0] = '\0';
-	xmlNodePtr v = nodef(d, dom, "vcpu", "%u", def->cpus);
-	attr(d, v, "placement", "static");
+	snprintf(count, sizeof(count), "%u", def->cpus);
+	start_attr(d, "vcpu", "placement", "static");
 	if (cpus[0])
-		attr(d, v, "cpuset", cpus);
+		dp_xml_attr(&d->x, "cpuset", cpus);
+	dp_xml_text(&d->x, count);
+	dp_xml_end(&d->x);
 	if (node_id < 0)
 		return;
-	xmlNodePtr m = node_attr(d, node(d, dom, "numatune", NULL), "memory", "mode", "strict");
-	attrf(d, m, "nodeset", "%d", node_id);
+	dp_xml_start(&d->x, "numatune");
+	start_attr(d, "memory", "mode", "strict");
+	dp_xml_attrf(&d->x, "nodeset", "%d", node_id);
+	dp_xml_end(&d->x);
+	dp_xml_end(&d->x);
 }
 
-static void add_memory(struct dom *d, xmlNodePtr dom)
+static void memory_element(struct dom *d, const char *name, unsigned long long mib)
+{
+	char text[32];
+	snprintf(text, sizeof(text), "%llu", mib);
+	start_attr(d, name, "unit", "MiB");
+	dp_xml_text(&d->x, text);
+	dp_xml_end(&d->x);
+}
+
+static void add_memory(struct dom *d)
 {
 	const struct dp_vm_def *def = &d->vm->def;
-	attr(d, nodef(d, dom, "memory", "%llu", def->memory_mib), "unit", "MiB");
-	attr(d, nodef(d, dom, "currentMemory", "%llu", def->memory_mib), "unit", "MiB");
-	add_cpus(d, dom);
+	memory_element(d, "memory", def->memory_mib);
+	memory_element(d, "currentMemory", def->memory_mib);
+	add_cpus(d);
 	if (!def->hugepages)
 		return;
 	/* QEMU's memory-backend-file with share=on,prealloc=on */
-	xmlNodePtr mb = node(d, dom, "memoryBacking", NULL);
-	node(d, mb, "hugepages", NULL);
-	node_attr(d, mb, "access", "mode", "shared");
-	node_attr(d, mb, "allocation", "mode", "immediate");
+	dp_xml_start(&d->x, "memoryBacking");
+	dp_xml_start(&d->x, "hugepages");
+	dp_xml_end(&d->x);
+	node_attr(d, "access", "mode", "shared");
+	node_attr(d, "allocation", "mode", "immediate");
+	dp_xml_end(&d->x);
 }
 
 /* UEFI by libvirt's firmware autoselection: the features pick, from QEMU's firmware
  * descriptors, the same OVMF build `vm start` takes (Secure Boot with the Microsoft keys
  * enrolled, or plain); libvirt 9.0 refuses a loader path or type beside autoselection.
- * The variable store is the VM's own copy, made at create. */
-static void add_firmware(struct dom *d, xmlNodePtr os)
+ * The variable store is the VM's own copy, made at create. Called with <os> still open
+ * for attributes: firmware='efi' is one of them. */
+static void add_firmware(struct dom *d)
 {
 	const struct dp_vm_def *def = &d->vm->def;
-	if (def->firmware == DP_VM_FW_BIOS)
-		return;
 	bool secure = def->firmware == DP_VM_FW_SECURE_BOOT;
 	char vars[4096];
-	if (host_file(d, "OVMF_VARS.fd", vars, sizeof(vars)))
+	if (def->firmware != DP_VM_FW_BIOS && !host_file(d, "OVMF_VARS.fd", vars, sizeof(vars)))
+		dp_xml_attr(&d->x, "firmware", "efi");
+	dp_xml_start(&d->x, "type");
+	dp_xml_attr(&d->x, "arch", "x86_64");
+	dp_xml_attr(&d->x, "machine", "q35");
+	dp_xml_text(&d->x, "hvm");
+	dp_xml_end(&d->x);
+	if (def->firmware == DP_VM_FW_BIOS || d->err)
 		return;
-	attr(d, os, "firmware", "efi");
-	xmlNodePtr feats = node(d, os, "firmware", NULL);
-	attr(d, node_attr(d, feats, "feature", "enabled", secure ? "yes" : "no"), "name", "secure-boot");
-	attr(d, node_attr(d, feats, "feature", "enabled", secure ? "yes" : "no"), "name", "enrolled-keys");
+	dp_xml_start(&d->x, "firmware");
+	node_attr2(d, "feature", "enabled", secure ? "yes" : "no", "name", "secure-boot");
+	node_attr2(d, "feature", "enabled", secure ? "yes" : "no", "name", "enrolled-keys");
+	dp_xml_end(&d->x);
 	if (secure)   /* libvirt 9.0 refuses secure='no' beside autoselection */
-		node_attr(d, os, "loader", "secure", "yes");
-	node(d, os, "nvram", vars);
+		node_attr(d, "loader", "secure", "yes");
+	text_node(d, "nvram", vars);
 }
 
-static void add_os(struct dom *d, xmlNodePtr dom)
+static void add_boot(struct dom *d)
 {
 	const struct dp_vm_def *def = &d->vm->def;
-	xmlNodePtr os = node(d, dom, "os", NULL);
-	xmlNodePtr type = node(d, os, "type", "hvm");
-	attr(d, type, "arch", "x86_64");
-	attr(d, type, "machine", "q35");
-	add_firmware(d, os);
 	char path[4096];
+	dp_xml_start(&d->x, "os");
+	add_firmware(d);
 	if (def->kernel && !d->err && !(d->err = dp_fs_host_path(def->kernel, path, sizeof(path))))
-		node(d, os, "kernel", path);
+		text_node(d, "kernel", path);
 	if (def->initrd && !d->err && !(d->err = dp_fs_host_path(def->initrd, path, sizeof(path))))
-		node(d, os, "initrd", path);
+		text_node(d, "initrd", path);
 	if (def->append)
-		node(d, os, "cmdline", def->append);
-	xmlNodePtr feats = node(d, dom, "features", NULL);
-	node(d, feats, "acpi", NULL);
-	node(d, feats, "apic", NULL);
-	if (def->firmware == DP_VM_FW_SECURE_BOOT)   /* that firmware hangs without SMM */
-		node_attr(d, feats, "smm", "state", "on");
-	/* -cpu host with KVM; TCG's -cpu max is libvirt's mode 'maximum' */
-	attr(d, node_attr(d, dom, "cpu", "mode", d->kvm ? "host-passthrough" : "maximum"), "check", "none");
-	node_attr(d, dom, "clock", "offset", "utc");
-	node(d, dom, "on_poweroff", "destroy");
-	node(d, dom, "on_reboot", "restart");
-	node(d, dom, "on_crash", "destroy");
+		text_node(d, "cmdline", def->append);
+	dp_xml_end(&d->x);
 }
 
-static void add_disks(struct dom *d, xmlNodePtr devs)
+static void add_os(struct dom *d)
+{
+	add_boot(d);
+	dp_xml_start(&d->x, "features");
+	dp_xml_start(&d->x, "acpi");
+	dp_xml_end(&d->x);
+	dp_xml_start(&d->x, "apic");
+	dp_xml_end(&d->x);
+	if (d->vm->def.firmware == DP_VM_FW_SECURE_BOOT)   /* that firmware hangs without SMM */
+		node_attr(d, "smm", "state", "on");
+	dp_xml_end(&d->x);
+	/* -cpu host with KVM; TCG's -cpu max is libvirt's mode 'maximum' */
+	node_attr2(d, "cpu", "mode", d->kvm ? "host-passthrough" : "maximum", "check", "none");
+	node_attr(d, "clock", "offset", "utc");
+	text_node(d, "on_poweroff", "destroy");
+	text_node(d, "on_reboot", "restart");
+	text_node(d, "on_crash", "destroy");
+}
+
+/* A file-backed disk: its driver, source and target. */
+static void disk_open(struct dom *d, const char *device, const char *format, const char *path,
+                      const char *dev, const char *bus)
+{
+	start_attr(d, "disk", "type", "file");
+	dp_xml_attr(&d->x, "device", device);
+	node_attr2(d, "driver", "name", "qemu", "type", format);
+	node_attr(d, "source", "file", path);
+	node_attr2(d, "target", "dev", dev, "bus", bus);
+}
+
+static void add_disks(struct dom *d)
 {
 	const struct dp_vm_def *def = &d->vm->def;
 	char path[4096];
 	if (def->image && !host_file(d, "disk.qcow2", path, sizeof(path))) {
-		xmlNodePtr disk = node_attr(d, devs, "disk", "type", "file");
-		attr(d, disk, "device", "disk");
-		attr(d, node_attr(d, disk, "driver", "name", "qemu"), "type", "qcow2");
-		node_attr(d, disk, "source", "file", path);
-		attr(d, node_attr(d, disk, "target", "dev", "vda"), "bus", "virtio");
-		node_attr(d, disk, "boot", "order", "1");
-		root_address(d, disk, 3);
+		disk_open(d, "disk", "qcow2", path, "vda", "virtio");
+		node_attr(d, "boot", "order", "1");
+		root_address(d, 3);
+		dp_xml_end(&d->x);
 	}
 	if (def->user_data && !host_file(d, "seed.iso", path, sizeof(path))) {
-		xmlNodePtr cd = node_attr(d, devs, "disk", "type", "file");
-		attr(d, cd, "device", "cdrom");
-		attr(d, node_attr(d, cd, "driver", "name", "qemu"), "type", "raw");
-		node_attr(d, cd, "source", "file", path);
-		attr(d, node_attr(d, cd, "target", "dev", "sdc"), "bus", "sata");
-		node(d, cd, "readonly", NULL);
+		disk_open(d, "cdrom", "raw", path, "sdc", "sata");
+		dp_xml_start(&d->x, "readonly");
+		dp_xml_end(&d->x);
+		dp_xml_end(&d->x);
 	}
 }
 
-/* User networking, the serial console (its log where `vm log` reads it), VNC or none. */
-static void add_io(struct dom *d, xmlNodePtr devs)
+/* The serial console (its log where `vm log` reads it) and its console alias. */
+static void add_console(struct dom *d, const char *log)
 {
-	xmlNodePtr net = node_attr(d, devs, "interface", "type", "user");
-	node_attr(d, net, "model", "type", "virtio");
-	root_address(d, net, 2);
+	start_attr(d, "serial", "type", "pty");
+	node_attr2(d, "log", "file", log, "append", "on");
+	node_attr(d, "target", "port", "0");
+	dp_xml_end(&d->x);
+	start_attr(d, "console", "type", "pty");
+	node_attr2(d, "target", "type", "serial", "port", "0");
+	dp_xml_end(&d->x);
+}
+
+/* User networking, the serial console, VNC or none. */
+static void add_io(struct dom *d)
+{
+	start_attr(d, "interface", "type", "user");
+	node_attr(d, "model", "type", "virtio");
+	root_address(d, 2);
+	dp_xml_end(&d->x);
 	char log[4096];
 	if (host_file(d, "serial.log", log, sizeof(log)))
 		return;
-	xmlNodePtr serial = node_attr(d, devs, "serial", "type", "pty");
-	attr(d, node_attr(d, serial, "log", "file", log), "append", "on");
-	node_attr(d, serial, "target", "port", "0");
-	attr(d, node_attr(d, node_attr(d, devs, "console", "type", "pty"), "target", "type", "serial"),
-	     "port", "0");
+	add_console(d, log);
 	bool vnc = d->vm->def.graphics == DP_VM_GRAPHICS_VNC;
 	if (vnc) {
-		xmlNodePtr g = node_attr(d, devs, "graphics", "type", "vnc");
-		attr(d, g, "autoport", "yes");
-		attr(d, node_attr(d, g, "listen", "type", "address"), "address", "127.0.0.1");
+		start_attr(d, "graphics", "type", "vnc");
+		dp_xml_attr(&d->x, "autoport", "yes");
+		node_attr2(d, "listen", "type", "address", "address", "127.0.0.1");
+		dp_xml_end(&d->x);
 	}
-	xmlNodePtr video = node(d, devs, "video", NULL);
-	node_attr(d, video, "model", "type", vnc ? "vga" : "none");
+	dp_xml_start(&d->x, "video");
+	node_attr(d, "model", "type", vnc ? "vga" : "none");
 	if (vnc)
-		root_address(d, video, 1);
-	node_attr(d, devs, "memballoon", "model", "none");   /* -nodefaults: no balloon */
+		root_address(d, 1);
+	dp_xml_end(&d->x);
+	node_attr(d, "memballoon", "model", "none");   /* -nodefaults: no balloon */
 }
 
 static bool has_usb(const struct dp_hostdev_set *s)
@@ -307,108 +319,83 @@ static bool has_usb(const struct dp_hostdev_set *s)
 /* pcie-root, one root port per hostdev bus and one spare for a hot-plug later (a q35
  * root port has one slot; libvirt cannot add one to a running domain); the xHCI
  * controller only when USB devices are passed, as `vm start` does. */
-static void add_controllers(struct dom *d, xmlNodePtr devs)
+static void add_controllers(struct dom *d)
 {
 	int last = FIRST_HOSTDEV_BUS - 1;
 	for (size_t i = 0; i < d->vm->set.n; i++)
 		if (d->vm->set.h[i].guest.set && d->vm->set.h[i].guest.bus > last)
 			last = d->vm->set.h[i].guest.bus;
-	attr(d, node_attr(d, devs, "controller", "type", "pci"), "index", "0");
-	xmlNodePtr root = devs && !d->err ? xmlGetLastChild(devs) : NULL;
-	attr(d, root, "model", "pcie-root");
+	start_attr(d, "controller", "type", "pci");
+	dp_xml_attr(&d->x, "index", "0");
+	dp_xml_attr(&d->x, "model", "pcie-root");
+	dp_xml_end(&d->x);
 	for (int bus = FIRST_HOSTDEV_BUS; bus <= last + 1; bus++) {
-		xmlNodePtr port = node_attr(d, devs, "controller", "type", "pci");
-		attrf(d, port, "index", "%d", bus);
-		attr(d, port, "model", "pcie-root-port");
+		start_attr(d, "controller", "type", "pci");
+		dp_xml_attrf(&d->x, "index", "%d", bus);
+		dp_xml_attr(&d->x, "model", "pcie-root-port");
+		dp_xml_end(&d->x);
 	}
-	xmlNodePtr usb = node_attr(d, devs, "controller", "type", "usb");
-	attr(d, usb, "index", "0");
-	attr(d, usb, "model", has_usb(&d->vm->set) ? "qemu-xhci" : "none");
-	if (has_usb(&d->vm->set))
-		root_address(d, usb, 4);
+	bool usb = has_usb(&d->vm->set);
+	start_attr(d, "controller", "type", "usb");
+	dp_xml_attr(&d->x, "index", "0");
+	dp_xml_attr(&d->x, "model", usb ? "qemu-xhci" : "none");
+	if (usb)
+		root_address(d, 4);
+	dp_xml_end(&d->x);
 }
 
-/* Each hostdev as the export unit renders it, parsed back and adopted into the domain. */
-static void add_hostdev(struct dom *d, xmlNodePtr devs, const struct dp_hostdev *h)
-{
-	_cleanup_free_ char *text = NULL;
-	if (d->err || (d->err = dp_hostdev_xml(h, 0, &text)) < 0)
-		return;
-	xmlDocPtr one = xmlReadMemory(text, (int)strlen(text), "hostdev.xml", NULL,
-	                              XML_PARSE_NONET | XML_PARSE_NOBLANKS);
-	xmlNodePtr copy = one ? xmlDocCopyNode(xmlDocGetRootElement(one), d->doc, 1) : NULL;
-	xmlFreeDoc(one);
-	if (!copy || !xmlAddChild(devs, copy)) {
-		xmlFreeNode(copy);
-		d->err = dp_error_set(-EIO, "the element of %s could not be read back", h->alias);
-	}
-}
-
-static void add_hostdevs(struct dom *d, xmlNodePtr devs)
+/* Each hostdev as the export unit renders it, written into the domain's own writer. */
+static void add_hostdevs(struct dom *d)
 {
 	for (size_t i = 0; i < d->vm->set.n && !d->err; i++) {
 		const struct dp_hostdev *h = &d->vm->set.h[i];
 		char note[160];
 		if (h->group >= 0)
-			snprintf(note, sizeof(note), " %s%s%sIOMMU group %d ", h->pool[0] ? "pool " : "",
+			snprintf(note, sizeof(note), "%s%s%sIOMMU group %d", h->pool[0] ? "pool " : "",
 			         h->pool, h->pool[0] ? ", " : "", h->group);
 		else if (h->pool[0])
-			snprintf(note, sizeof(note), " pool %s ", h->pool);
+			snprintf(note, sizeof(note), "pool %s", h->pool);
 		else
-			snprintf(note, sizeof(note), " named by VM %s ", d->vm->def.name);
-		comment(d, devs, note);
-		add_hostdev(d, devs, h);
+			snprintf(note, sizeof(note), "named by VM %s", d->vm->def.name);
+		dp_xml_comment(&d->x, note);
+		d->err = dp_hostdev_render(&d->x, h, 0);
 	}
 }
 
-static xmlNodePtr domain_tree(struct dom *d)
+static void domain_write(struct dom *d)
 {
 	const struct dp_vm_def *def = &d->vm->def;
 	char uuid[37];
-	xmlNodePtr dom = xmlNewDocNode(d->doc, NULL, BAD_CAST "domain", NULL);
-	if (!dom)
-		d->err = dp_oom();
-	else
-		xmlDocSetRootElement(d->doc, dom);
-	attr(d, dom, "type", d->kvm ? "kvm" : "qemu");
-	node(d, dom, "name", def->name);
-	if (!d->err)
-		d->err = dp_domain_uuid(def->name, uuid);
-	node(d, dom, "uuid", uuid);
-	add_metadata(d, dom);
-	add_memory(d, dom);
-	add_os(d, dom);
-	xmlNodePtr devs = node(d, dom, "devices", NULL);
-	add_controllers(d, devs);
-	add_disks(d, devs);
-	add_io(d, devs);
-	add_hostdevs(d, devs);
-	return dom;
+	start_attr(d, "domain", "type", d->kvm ? "kvm" : "qemu");
+	text_node(d, "name", def->name);
+	if ((d->err = dp_domain_uuid(def->name, uuid)) < 0)
+		return;
+	text_node(d, "uuid", uuid);
+	add_metadata(d);
+	add_memory(d);
+	add_os(d);
+	dp_xml_start(&d->x, "devices");
+	add_controllers(d);
+	add_disks(d);
+	add_io(d);
+	add_hostdevs(d);
+	dp_xml_end(&d->x);
+	dp_xml_end(&d->x);
 }
 
-static int doc_text(xmlDocPtr doc, char **xml)
-{
-	xmlBufferPtr buf = xmlBufferCreate();
-	xmlSaveCtxtPtr save = buf ? xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_FORMAT | XML_SAVE_NO_DECL) : NULL;
-	int r = save && xmlSaveDoc(save, doc) >= 0 ? 0 : dp_oom();
-	if (save)
-		xmlSaveClose(save);
-	if (r == 0 && !(*xml = strdup((const char *)xmlBufferContent(buf))))
-		r = dp_oom();
-	xmlBufferFree(buf);
-	return r;
-}
-
+/* Double quotes: the domain reads as libvirt's own dumps and as it always has. */
 int dp_domain_xml(const struct vm_export *vm, char **xml, struct dp_strv *warnings)
 {
-	struct dom d = {.doc = xmlNewDoc(BAD_CAST "1.0"), .vm = vm, .kvm = dp_fs_exists("dev/kvm"),
-	                .warnings = warnings};
-	if (!d.doc)
-		return dp_oom();
-	domain_tree(&d);
-	int r = d.err ?: doc_text(d.doc, xml);
-	xmlFreeDoc(d.doc);
-	return r;
+	struct dom d = {.vm = vm, .kvm = dp_fs_exists("dev/kvm"), .warnings = warnings};
+	int r = dp_xml_open_quoted(&d.x, '"');
+	if (r < 0)
+		return r;
+	domain_write(&d);
+	if (d.err < 0) {
+		dp_xml_close(&d.x);
+		return d.err;
+	}
+	return dp_xml_finish(&d.x, xml);
 }
 
 static int warnings_take(struct dp_strv *into, const struct dp_strv *from)
