@@ -31,7 +31,7 @@
 #   (default: on off bind persist pools critical vm, run in parallel, one QEMU each;
 #   persist's two boots one after the other)
 # Environment:
-#   DEVPASS_VM_TIMEOUT   seconds one boot may take (default 300)
+#   DEVPASS_VM_TIMEOUT   seconds one boot may take (default 420)
 #   DEVPASS_VM_PARALLEL  1 (default) runs the boots at the same time, 0 one after another
 #   DEVPASS_VM_APPEND    extra kernel command line arguments
 #   DEVPASS_VM_SKIP_PREPARE=1  reuse the images in .cache as they are
@@ -42,7 +42,7 @@ set -u
 
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${DEVPASS_VM_CACHE:-$VM_DIR/.cache}
-TIMEOUT=${DEVPASS_VM_TIMEOUT:-300}
+TIMEOUT=${DEVPASS_VM_TIMEOUT:-420}
 PARALLEL=${DEVPASS_VM_PARALLEL:-1}
 QEMU=${DEVPASS_VM_QEMU:-qemu-system-x86_64}
 export DEVPASS_VM_CACHE=$CACHE
