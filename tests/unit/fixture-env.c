@@ -58,6 +58,12 @@ void fk_fx_rescan(struct fk_fx *f)
 	assert_int_equal(scan(f), 0);
 }
 
+struct dp_claim_request fk_fx_request(const char *pool, const char *owner)
+{
+	return (struct dp_claim_request){.pool = pool, .owner = owner, .count = 1,
+	                                 .numa = DP_NO_NUMA, .pid = 0, .timeout_ms = 5000};
+}
+
 static int empty_file(const char *root, const char *name)
 {
 	char path[512];

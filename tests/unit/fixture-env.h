@@ -19,6 +19,8 @@ int fk_fx_setup(void **state, const char *scenario, unsigned scan_flags);
 int fk_fx_teardown(void **state);
 /* Scans the tree again into f->list (asserts that the scan worked). */
 void fk_fx_rescan(struct fk_fx *f);
+/* A claim of one device of `pool` for `owner`: any NUMA node, no pid, 5 s of waiting. */
+struct dp_claim_request fk_fx_request(const char *pool, const char *owner);
 /* The `vmhost` tree (names scanned) as test-vm.c and test-vm-export.c use it: an empty
  * /vmlinuz, QEMU played by tests/fixtures/fake-qemu.py in "run" mode, and pool vfs of the
  * four VFs of PF 04:00.0. */

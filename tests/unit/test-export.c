@@ -62,12 +62,6 @@ static void assert_lacks(const char *hay, const char *needle)
 		fail_msg("'%s' holds '%s'", hay, needle);
 }
 
-static struct dp_claim_request request(const char *pool, const char *owner)
-{
-	return (struct dp_claim_request){.pool = pool, .owner = owner, .count = 1,
-	                                 .numa = DP_NO_NUMA, .pid = 0, .timeout_ms = 5000};
-}
-
 /* A claimed VF is left out of every platform; released into quarantine it stays out. */
 static void test_claimed_then_quarantined(void **state)
 {
@@ -76,7 +70,7 @@ static void test_claimed_then_quarantined(void **state)
 	char vf[DP_ADDR_LEN], quoted[DP_ADDR_LEN + 4];
 	assert_int_equal(dp_pool_create("vfs", DP_POOL_SRIOV_VF, "", DP_RELEASE_QUARANTINE), 0);
 	assert_int_equal(dp_pool_rule_add("vfs", "physfn=04:00.0", &f->list), 4);
-	struct dp_claim_request req = request("vfs", "vm1");
+	struct dp_claim_request req = fk_fx_request("vfs", "vm1");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	snprintf(vf, sizeof(vf), "%s", c.c[0].address);
 	snprintf(quoted, sizeof(quoted), "\"%s\"", vf);
@@ -118,7 +112,7 @@ static void test_group_sibling(void **state)
 	           " (on snd_hda_intel)");
 	assert_has(x.text, "0 device_spec, 0 alias entries.");
 	run_free(&x);
-	struct dp_claim_request req = request("gpu", "vm1");
+	struct dp_claim_request req = fk_fx_request("gpu", "vm1");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	dp_claim_list_free(&c);
 	assert_int_equal(dp_pool_release(&f->list, "vm1", NULL, 0, 5000, &rel), 0);

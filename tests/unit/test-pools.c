@@ -193,19 +193,13 @@ static void assert_driver(struct fk_fx *f, const char *addr, const char *want)
 		fail_msg("%s is on '%s', expected '%s'", addr, now, want);
 }
 
-static struct dp_claim_request request(const char *pool, const char *owner)
-{
-	return (struct dp_claim_request){.pool = pool, .owner = owner, .count = 1,
-	                                 .numa = DP_NO_NUMA, .pid = 0, .timeout_ms = 5000};
-}
-
 static void test_claim_release(void **state)
 {
 	struct fk_fx *f = *state;
 	struct dp_claim_list c, rel;
 	assert_int_equal(dp_pool_create("gpu", DP_POOL_PCI, "", DP_RELEASE_RESTORE), 0);
 	assert_int_equal(dp_pool_rule_add("gpu", "class=gpu vendor=10de", &f->list), 1);
-	struct dp_claim_request req = request("gpu", "vm1");
+	struct dp_claim_request req = fk_fx_request("gpu", "vm1");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	assert_int_equal(c.n, 1);
 	assert_string_equal(c.c[0].address, "0000:01:00.0");
@@ -293,13 +287,13 @@ static void test_conflict_and_vf_pool(void **state)
 		if (strcmp(m.m[i].address, "0000:04:00.0") == 0)
 			assert_int_equal(m.m[i].state, DP_MEMBER_CONFLICT);
 	dp_pool_members_free(&m);
-	struct dp_claim_request req = request("b", "vm1");
+	struct dp_claim_request req = fk_fx_request("b", "vm1");
 	req.address = "04:00.0";
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);
 	assert_non_null(strstr(dp_error_message(), "is conflict"));
 
 	/* the VF pool: NUMA preference and keep-vfio */
-	req = request("vfs", "vm3");
+	req = fk_fx_request("vfs", "vm3");
 	req.numa = 1;
 	req.count = 2;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
@@ -312,7 +306,7 @@ static void test_conflict_and_vf_pool(void **state)
 	dp_claim_list_free(&c);
 	/* the PF is not claimable while its VFs are */
 	assert_int_equal(dp_pool_rule_remove("a", "1", &f->list), 0);
-	req = request("b", "vm4");
+	req = fk_fx_request("b", "vm4");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);
 	assert_non_null(strstr(dp_error_message(), "1 unavailable"));
 	char *one[] = {first};
@@ -350,7 +344,7 @@ static void test_stale_and_quarantine(void **state)
 	pid_t child = fork();
 	if (child == 0)
 		_exit(0);
-	struct dp_claim_request req = request("nic", "vm1");
+	struct dp_claim_request req = fk_fx_request("nic", "vm1");
 	req.pid = child;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	dp_claim_list_free(&c);
@@ -360,7 +354,7 @@ static void test_stale_and_quarantine(void **state)
 	assert_true(m.m[0].stale);
 	dp_pool_members_free(&m);
 	/* a quarantine pool does not hand a dead tenant's device on: it quarantines it */
-	req = request("nic", "vm2");
+	req = fk_fx_request("nic", "vm2");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);
 	assert_int_equal(c.warnings.n, 1);
 	assert_non_null(strstr(c.warnings.v[0], "quarantines released devices"));
@@ -387,12 +381,12 @@ static void test_stale_and_quarantine(void **state)
 	child = fork();
 	if (child == 0)
 		_exit(0);
-	req = request("nic", "vm5");
+	req = fk_fx_request("nic", "vm5");
 	req.pid = child;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	dp_claim_list_free(&c);
 	waitpid(child, NULL, 0);
-	req = request("nic", "vm6");
+	req = fk_fx_request("nic", "vm6");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	assert_true(c.c[0].took_over);
 	assert_int_equal(c.warnings.n, 1);
@@ -405,13 +399,13 @@ static void test_stale_and_quarantine(void **state)
 	child = fork();
 	if (child == 0)
 		_exit(0);
-	req = request("nic", "vm7");
+	req = fk_fx_request("nic", "vm7");
 	req.pid = child;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	dp_claim_list_free(&c);
 	waitpid(child, NULL, 0);
 	holder_fake(f, 4242, "qemu-system-x86", "/dev/vfio/20");
-	req = request("nic", "vm8");
+	req = fk_fx_request("nic", "vm8");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);
 	assert_int_equal(c.warnings.n, 1);
 	if (!strstr(c.warnings.v[0], "4242") || !strstr(c.warnings.v[0], "holds /dev/vfio/20: left alone"))
@@ -425,7 +419,7 @@ static void test_stale_and_quarantine(void **state)
 	assert_int_equal(dp_pool_gc(&f->list, 5000, &c), 0);
 	assert_int_equal(c.n, 1);   /* once nobody holds it, gc gives it back */
 	dp_claim_list_free(&c);
-	req = request("nic", "vm6");
+	req = fk_fx_request("nic", "vm6");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	dp_claim_list_free(&c);
 
@@ -462,7 +456,7 @@ static void test_fingerprint_changed(void **state)
 	assert_int_equal(m.m[0].state, DP_MEMBER_CHANGED);
 	assert_non_null(strstr(m.m[0].reason, "hardware changed: id 10de:2204 is now 10de:2206"));
 	dp_pool_members_free(&m);
-	struct dp_claim_request req = request("gpu2", "vm1");
+	struct dp_claim_request req = fk_fx_request("gpu2", "vm1");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);
 	assert_non_null(strstr(dp_error_message(), "1 changed"));
 	assert_driver(f, "0000:01:00.0", "nvidia");   /* nothing was touched */
@@ -536,7 +530,7 @@ static pid_t claim_start(struct fk_fx *f, const char *owner, pid_t pid, bool too
 	pid_t child = fork();
 	if (child != 0)
 		return child;
-	struct dp_claim_request req = request("race", owner);
+	struct dp_claim_request req = fk_fx_request("race", owner);
 	struct dp_claim_list c;
 	req.address = RACE_VF;
 	req.pid = pid < 0 ? getpid() : pid;   /* -1: the claim lives with this process */
@@ -645,7 +639,7 @@ static void test_takeover_then_bind_fails(void **state)
 	struct dp_claim_list c;
 	race_pool_create(f);
 	pid_t vm = process_start();
-	struct dp_claim_request req = request("race", "vm1");
+	struct dp_claim_request req = fk_fx_request("race", "vm1");
 	req.address = RACE_VF;
 	req.pid = vm;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
@@ -654,7 +648,7 @@ static void test_takeover_then_bind_fails(void **state)
 	child_status(vm);
 	static const char *const others[] = {"04:00.3", "04:00.4"};   /* leaves 04:00.5 free */
 	for (size_t i = 0; i < 2; i++) {
-		req = request("race", "vm0");
+		req = fk_fx_request("race", "vm0");
 		req.address = others[i];
 		assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 		dp_claim_list_free(&c);
@@ -663,7 +657,7 @@ static void test_takeover_then_bind_fails(void **state)
 	f->fk->seen = 0;
 	f->fk->fault_at = 1;
 	f->fk->fault = FK_OVERRIDE_FAILS;
-	req = request("race", "vm2");
+	req = fk_fx_request("race", "vm2");
 	req.count = 2;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -5);
 	f->fk->fault = FK_NONE;
