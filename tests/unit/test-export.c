@@ -13,43 +13,14 @@
 #include <json-c/json.h>
 
 #include "devpass.h"
-#include "fakekernel.h"
+#include "fixture-env.h"
 
 #define GPU "0000:01:00.0"
 #define AUDIO "0000:01:00.1"
 
-struct fx {
-	char root[256];
-	struct fk_state *fk;
-	struct dp_pci_list list;
-};
-
 static int fx_setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	if (!f || !(f->fk = fk_start("standard", f->root, sizeof(f->root))))
-		return -1;
-	if (dp_pci_scan_flags(&f->list, DP_SCAN_NAMES) < 0)
-		return -1;
-	dp_critical_mark(&f->list);
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-	dp_pci_list_free(&f->list);
-	fk_stop(f->root);
-	free(f);
-	return 0;
-}
-
-static void rescan(struct fx *f)
-{
-	dp_pci_list_free(&f->list);
-	assert_int_equal(dp_pci_scan_flags(&f->list, DP_SCAN_NAMES), 0);
-	dp_critical_mark(&f->list);
+	return fk_fx_setup(state, "standard", DP_SCAN_NAMES);
 }
 
 /* One export: its text and warnings (joined by newlines) into the caller's buffers. */
@@ -69,7 +40,7 @@ static void run_free(struct run *x)
 	dp_strv_free(&x->warnings);
 }
 
-static struct run export(struct fx *f, enum dp_export_target target, const char *pool)
+static struct run export(struct fk_fx *f, enum dp_export_target target, const char *pool)
 {
 	struct dp_export_options o = {.pool = pool, .node = "pve1"};
 	struct run x = {0};
@@ -91,26 +62,20 @@ static void assert_lacks(const char *hay, const char *needle)
 		fail_msg("'%s' holds '%s'", hay, needle);
 }
 
-static struct dp_claim_request request(const char *pool, const char *owner)
-{
-	return (struct dp_claim_request){.pool = pool, .owner = owner, .count = 1,
-	                                 .numa = DP_NO_NUMA, .pid = 0, .timeout_ms = 5000};
-}
-
 /* A claimed VF is left out of every platform; released into quarantine it stays out. */
 static void test_claimed_then_quarantined(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_claim_list c, rel;
 	char vf[DP_ADDR_LEN], quoted[DP_ADDR_LEN + 4];
 	assert_int_equal(dp_pool_create("vfs", DP_POOL_SRIOV_VF, "", DP_RELEASE_QUARANTINE), 0);
 	assert_int_equal(dp_pool_rule_add("vfs", "physfn=04:00.0", &f->list), 4);
-	struct dp_claim_request req = request("vfs", "vm1");
+	struct dp_claim_request req = fk_fx_request("vfs", "vm1");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	snprintf(vf, sizeof(vf), "%s", c.c[0].address);
 	snprintf(quoted, sizeof(quoted), "\"%s\"", vf);
 	dp_claim_list_free(&c);
-	rescan(f);
+	fk_fx_rescan(f);
 	for (int t = DP_EXPORT_NOVA; t <= DP_EXPORT_PROXMOX; t++) {
 		struct run x = export(f, (enum dp_export_target)t, NULL);
 		assert_int_equal(x.r, 0);
@@ -123,7 +88,7 @@ static void test_claimed_then_quarantined(void **state)
 	assert_int_equal(dp_pool_release(&f->list, "vm1", NULL, 0, 5000, &rel), 0);
 	assert_string_equal(rel.c[0].action, "quarantined");
 	dp_claim_list_free(&rel);
-	rescan(f);
+	fk_fx_rescan(f);
 	struct run x = export(f, DP_EXPORT_NOVA, NULL);
 	assert_int_equal(x.r, 0);
 	assert_has(x.warned, "is left out: quarantined");
@@ -136,7 +101,7 @@ static void test_claimed_then_quarantined(void **state)
  * keep-vfio release leaves the whole group on vfio-pci, the GPU goes in. */
 static void test_group_sibling(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_claim_list c, rel;
 	assert_int_equal(dp_pool_create("gpu", DP_POOL_PCI, "", DP_RELEASE_KEEP_VFIO), 0);
 	assert_int_equal(dp_pool_rule_add("gpu", "class=gpu vendor=10de", &f->list), 1);
@@ -147,12 +112,12 @@ static void test_group_sibling(void **state)
 	           " (on snd_hda_intel)");
 	assert_has(x.text, "0 device_spec, 0 alias entries.");
 	run_free(&x);
-	struct dp_claim_request req = request("gpu", "vm1");
+	struct dp_claim_request req = fk_fx_request("gpu", "vm1");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	dp_claim_list_free(&c);
 	assert_int_equal(dp_pool_release(&f->list, "vm1", NULL, 0, 5000, &rel), 0);
 	dp_claim_list_free(&rel);
-	rescan(f);
+	fk_fx_rescan(f);
 	x = export(f, DP_EXPORT_NOVA, NULL);
 	assert_int_equal(x.r, 0);
 	assert_has(x.text, "# pool 'gpu' (pci): 1 device, IOMMU group 1\ndevice_spec = "
@@ -165,7 +130,7 @@ static void test_group_sibling(void **state)
 /* Two VF pools of one model: refused whole, naming both; --pool exports either one. */
 static void test_same_id_pools(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	assert_int_equal(dp_pool_create("a", DP_POOL_SRIOV_VF, "", DP_RELEASE_RESTORE), 0);
 	assert_int_equal(dp_pool_rule_add("a", "address=04:00.2,04:00.3", &f->list), 2);
 	assert_int_equal(dp_pool_create("b", DP_POOL_SRIOV_VF, "", DP_RELEASE_RESTORE), 0);
@@ -189,7 +154,7 @@ static void test_same_id_pools(void **state)
 /* A PF's device_spec is Nova's regex form: no single address, so not widened to its VFs. */
 static void test_pf_address(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	assert_int_equal(dp_pool_create("pf", DP_POOL_PCI, "", DP_RELEASE_RESTORE), 0);
 	assert_int_equal(dp_pool_rule_add("pf", "id=15b3:1017", &f->list), 1);
 	struct run x = export(f, DP_EXPORT_NOVA, NULL);
@@ -208,10 +173,10 @@ static void test_pf_address(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_claimed_then_quarantined, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_group_sibling, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_same_id_pools, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_pf_address, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_claimed_then_quarantined, fx_setup, fk_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_group_sibling, fx_setup, fk_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_same_id_pools, fx_setup, fk_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_pf_address, fx_setup, fk_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

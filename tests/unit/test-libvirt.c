@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "devpass.h"
-#include "fakekernel.h"
+#include "fixture-env.h"
 #include "libvirt/libvirt-int.h"
 
 static const char *const DOMAIN_XML =
@@ -239,42 +239,18 @@ static void test_usb_mdev_round_trip(void **s)
 }
 
 /* ---- the hook over the fixture ------------------------------------------------------------ */
-struct fx {
-	char root[256];
-	struct fk_state *fk;
-	struct dp_pci_list list;
-};
-
-static void rescan(struct fx *f)
-{
-	dp_pci_list_free(&f->list);
-	assert_int_equal(dp_pci_scan_flags(&f->list, 0), 0);
-	dp_critical_mark(&f->list);
-}
-
 static int fx_setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	if (!f || !(f->fk = fk_start("vfio-gpu", f->root, sizeof(f->root))))
+	if (fk_fx_setup(state, "vfio-gpu", 0) < 0)
 		return -1;
-	if (dp_pci_scan_flags(&f->list, 0) < 0)
-		return -1;
-	dp_critical_mark(&f->list);
+	struct fk_fx *f = *state;
 	if (dp_pool_create("gpu", DP_POOL_PCI, "", DP_RELEASE_KEEP_VFIO) < 0 ||
 	    dp_pool_rule_add("gpu", "id=10de:2204", &f->list) < 0 ||
 	    dp_pool_create("vfs", DP_POOL_SRIOV_VF, "", DP_RELEASE_RESTORE) < 0 ||
-	    dp_pool_rule_add("vfs", "address=0000:04:00.2", &f->list) < 0)
+	    dp_pool_rule_add("vfs", "address=0000:04:00.2", &f->list) < 0) {
+		fk_fx_teardown(state);
 		return -1;
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-	dp_pci_list_free(&f->list);
-	fk_stop(f->root);
-	free(f);
+	}
 	return 0;
 }
 
@@ -289,7 +265,7 @@ static char *domain_with(const char *name, const char *bus, const char *fn)
 	return xml;
 }
 
-static int hook(struct fx *f, const char *name, const char *op, const char *subop,
+static int hook(struct fk_fx *f, const char *name, const char *op, const char *subop,
                 const char *xml, struct dp_strv *problems)
 {
 	struct dp_strv notes = {0};
@@ -299,7 +275,7 @@ static int hook(struct fx *f, const char *name, const char *op, const char *subo
 	return r;
 }
 
-static size_t claims_of(struct fx *f, const char *owner)
+static size_t claims_of(struct fk_fx *f, const char *owner)
 {
 	struct dp_claim_list c;
 	assert_int_equal(dp_claims_read(&f->list, owner, &c), 0);
@@ -310,7 +286,7 @@ static size_t claims_of(struct fx *f, const char *owner)
 
 static void test_hook_prepare_release(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_strv problems = {0};
 	char *gpu1 = domain_with("d1", "01", "0"), *gpu2 = domain_with("d2", "01", "0");
 	/* the GPU is a free member on vfio-pci: d1's prepare claims it */
@@ -336,7 +312,7 @@ static void test_hook_prepare_release(void **state)
 
 static void test_hook_binds_free_member(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_strv problems = {0};
 	char driver[64];
 	fk_driver(f->root, "0000:04:00.2", driver, sizeof(driver));
@@ -347,19 +323,19 @@ static void test_hook_binds_free_member(void **state)
 		fail_msg("prepare: %s / %s", dp_error_message(), problems.n ? problems.v[0] : "");
 	fk_driver(f->root, "0000:04:00.2", driver, sizeof(driver));
 	assert_string_equal(driver, "vfio-pci");
-	rescan(f);
+	fk_fx_rescan(f);
 	/* release: the pool's policy (restore) gives it back to its driver */
 	assert_int_equal(hook(f, "d3", "release", "end", vf, &problems), 0);
 	fk_driver(f->root, "0000:04:00.2", driver, sizeof(driver));
 	assert_string_equal(driver, "mlx5_core");
-	rescan(f);
+	fk_fx_rescan(f);
 	dp_strv_free(&problems);
 	free(vf);
 }
 
 static void test_hook_refusals(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_strv problems = {0};
 	/* the NVMe: no pool, host-critical, on nvme */
 	char *nvme = domain_with("d4", "02", "0");
@@ -380,7 +356,7 @@ static void test_hook_refusals(void **state)
 
 static void test_hook_install(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	char path[256], host[512];
 	struct stat st;
 	assert_int_equal(dp_libvirt_hook_install(false, path, sizeof(path)), 0);
@@ -432,5 +408,5 @@ int main(void)
 		cmocka_unit_test(test_hook_install),
 	};
 	int r = cmocka_run_group_tests_name("libvirt-xml", xml_tests, NULL, NULL);
-	return r | cmocka_run_group_tests_name("libvirt-hook", hook_tests, fx_setup, fx_teardown);
+	return r | cmocka_run_group_tests_name("libvirt-hook", hook_tests, fx_setup, fk_fx_teardown);
 }

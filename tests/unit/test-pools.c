@@ -15,7 +15,7 @@
 
 #include "binding/binding.h"
 #include "devpass.h"
-#include "fakekernel.h"
+#include "fixture-env.h"
 #include "fs/sysroot.h"
 
 /* ---- parser ------------------------------------------------------------------------ */
@@ -172,39 +172,9 @@ static void test_match_every_key(void **s)
 
 /* ---- pools on the fake kernel ---------------------------------------------------------- */
 
-struct fx {
-	char root[256];
-	struct fk_state *fk;
-	struct dp_pci_list list;
-};
-
 static int fx_setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	f->fk = fk_start("standard", f->root, sizeof(f->root));
-	if (!f->fk)
-		return -1;
-	if (dp_pci_scan_flags(&f->list, DP_SCAN_NAMES) < 0)
-		return -1;
-	dp_critical_mark(&f->list);
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-	dp_pci_list_free(&f->list);
-	fk_stop(f->root);
-	free(f);
-	return 0;
-}
-
-static void rescan(struct fx *f)
-{
-	dp_pci_list_free(&f->list);
-	assert_int_equal(dp_pci_scan_flags(&f->list, DP_SCAN_NAMES), 0);
-	dp_critical_mark(&f->list);
+	return fk_fx_setup(state, "standard", DP_SCAN_NAMES);
 }
 
 static const struct dp_pool_member *member(const struct dp_pool_members *m, const char *addr)
@@ -215,7 +185,7 @@ static const struct dp_pool_member *member(const struct dp_pool_members *m, cons
 	return NULL;
 }
 
-static void assert_driver(struct fx *f, const char *addr, const char *want)
+static void assert_driver(struct fk_fx *f, const char *addr, const char *want)
 {
 	char now[64];
 	fk_driver(f->root, addr, now, sizeof(now));
@@ -223,19 +193,13 @@ static void assert_driver(struct fx *f, const char *addr, const char *want)
 		fail_msg("%s is on '%s', expected '%s'", addr, now, want);
 }
 
-static struct dp_claim_request request(const char *pool, const char *owner)
-{
-	return (struct dp_claim_request){.pool = pool, .owner = owner, .count = 1,
-	                                 .numa = DP_NO_NUMA, .pid = 0, .timeout_ms = 5000};
-}
-
 static void test_claim_release(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_claim_list c, rel;
 	assert_int_equal(dp_pool_create("gpu", DP_POOL_PCI, "", DP_RELEASE_RESTORE), 0);
 	assert_int_equal(dp_pool_rule_add("gpu", "class=gpu vendor=10de", &f->list), 1);
-	struct dp_claim_request req = request("gpu", "vm1");
+	struct dp_claim_request req = fk_fx_request("gpu", "vm1");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	assert_int_equal(c.n, 1);
 	assert_string_equal(c.c[0].address, "0000:01:00.0");
@@ -281,7 +245,7 @@ static void test_claim_release(void **state)
 	assert_non_null(strstr(dp_error_message(), "1 claimed"));
 
 	struct dp_pool_members m;
-	rescan(f);
+	fk_fx_rescan(f);
 	assert_int_equal(dp_pool_members_read(&f->list, "gpu", &m), 0);
 	assert_int_equal(member(&m, "0000:01:00.0")->state, DP_MEMBER_CLAIMED);
 	assert_string_equal(member(&m, "0000:01:00.0")->owner, "vm1");
@@ -297,7 +261,7 @@ static void test_claim_release(void **state)
 	assert_driver(f, "0000:01:00.0", "nvidia");
 	assert_driver(f, "0000:01:00.1", "snd_hda_intel");
 	assert_false(fk_vfio_node_exists(f->root, 1));
-	rescan(f);
+	fk_fx_rescan(f);
 	assert_int_equal(dp_pool_members_read(&f->list, "gpu", &m), 0);
 	assert_int_equal(member(&m, "0000:01:00.0")->state, DP_MEMBER_FREE);
 	dp_pool_members_free(&m);
@@ -306,7 +270,7 @@ static void test_claim_release(void **state)
 
 static void test_conflict_and_vf_pool(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_pool_members m;
 	struct dp_claim_list c;
 	assert_int_equal(dp_pool_create("a", DP_POOL_PCI, "", DP_RELEASE_RESTORE), 0);
@@ -323,13 +287,13 @@ static void test_conflict_and_vf_pool(void **state)
 		if (strcmp(m.m[i].address, "0000:04:00.0") == 0)
 			assert_int_equal(m.m[i].state, DP_MEMBER_CONFLICT);
 	dp_pool_members_free(&m);
-	struct dp_claim_request req = request("b", "vm1");
+	struct dp_claim_request req = fk_fx_request("b", "vm1");
 	req.address = "04:00.0";
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);
 	assert_non_null(strstr(dp_error_message(), "is conflict"));
 
 	/* the VF pool: NUMA preference and keep-vfio */
-	req = request("vfs", "vm3");
+	req = fk_fx_request("vfs", "vm3");
 	req.numa = 1;
 	req.count = 2;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
@@ -342,7 +306,7 @@ static void test_conflict_and_vf_pool(void **state)
 	dp_claim_list_free(&c);
 	/* the PF is not claimable while its VFs are */
 	assert_int_equal(dp_pool_rule_remove("a", "1", &f->list), 0);
-	req = request("b", "vm4");
+	req = fk_fx_request("b", "vm4");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);
 	assert_non_null(strstr(dp_error_message(), "1 unavailable"));
 	char *one[] = {first};
@@ -359,7 +323,7 @@ static void test_conflict_and_vf_pool(void **state)
 }
 
 /* A process of the fixture's /proc holding a node (NULL comm: gone again). */
-static void holder_fake(struct fx *f, int pid, const char *comm, const char *node)
+static void holder_fake(struct fk_fx *f, int pid, const char *comm, const char *node)
 {
 	char cmd[1024];
 	if (comm)
@@ -372,7 +336,7 @@ static void holder_fake(struct fx *f, int pid, const char *comm, const char *nod
 
 static void test_stale_and_quarantine(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_claim_list c;
 	assert_int_equal(dp_pool_create("nic", DP_POOL_PCI, "", DP_RELEASE_QUARANTINE), 0);
 	assert_int_equal(dp_pool_rule_add("nic", "id=8086:10fb", &f->list), 1);
@@ -380,7 +344,7 @@ static void test_stale_and_quarantine(void **state)
 	pid_t child = fork();
 	if (child == 0)
 		_exit(0);
-	struct dp_claim_request req = request("nic", "vm1");
+	struct dp_claim_request req = fk_fx_request("nic", "vm1");
 	req.pid = child;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	dp_claim_list_free(&c);
@@ -390,7 +354,7 @@ static void test_stale_and_quarantine(void **state)
 	assert_true(m.m[0].stale);
 	dp_pool_members_free(&m);
 	/* a quarantine pool does not hand a dead tenant's device on: it quarantines it */
-	req = request("nic", "vm2");
+	req = fk_fx_request("nic", "vm2");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);
 	assert_int_equal(c.warnings.n, 1);
 	assert_non_null(strstr(c.warnings.v[0], "quarantines released devices"));
@@ -417,12 +381,12 @@ static void test_stale_and_quarantine(void **state)
 	child = fork();
 	if (child == 0)
 		_exit(0);
-	req = request("nic", "vm5");
+	req = fk_fx_request("nic", "vm5");
 	req.pid = child;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	dp_claim_list_free(&c);
 	waitpid(child, NULL, 0);
-	req = request("nic", "vm6");
+	req = fk_fx_request("nic", "vm6");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	assert_true(c.c[0].took_over);
 	assert_int_equal(c.warnings.n, 1);
@@ -435,13 +399,13 @@ static void test_stale_and_quarantine(void **state)
 	child = fork();
 	if (child == 0)
 		_exit(0);
-	req = request("nic", "vm7");
+	req = fk_fx_request("nic", "vm7");
 	req.pid = child;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	dp_claim_list_free(&c);
 	waitpid(child, NULL, 0);
 	holder_fake(f, 4242, "qemu-system-x86", "/dev/vfio/20");
-	req = request("nic", "vm8");
+	req = fk_fx_request("nic", "vm8");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);
 	assert_int_equal(c.warnings.n, 1);
 	if (!strstr(c.warnings.v[0], "4242") || !strstr(c.warnings.v[0], "holds /dev/vfio/20: left alone"))
@@ -455,7 +419,7 @@ static void test_stale_and_quarantine(void **state)
 	assert_int_equal(dp_pool_gc(&f->list, 5000, &c), 0);
 	assert_int_equal(c.n, 1);   /* once nobody holds it, gc gives it back */
 	dp_claim_list_free(&c);
-	req = request("nic", "vm6");
+	req = fk_fx_request("nic", "vm6");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 	dp_claim_list_free(&c);
 
@@ -469,7 +433,7 @@ static void test_stale_and_quarantine(void **state)
 	assert_int_equal(dp_pool_delete("nic"), 0);
 }
 
-static void device_id_set(struct fx *f, const char *addr, const char *was, const char *now)
+static void device_id_set(struct fk_fx *f, const char *addr, const char *was, const char *now)
 {
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "cd '%s/sys/bus/pci/devices/%s' && echo 0x%s > device && "
@@ -479,7 +443,7 @@ static void device_id_set(struct fx *f, const char *addr, const char *was, const
 
 static void test_fingerprint_changed(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_claim_list c;
 	struct dp_pool_members m;
 	assert_int_equal(dp_pool_create("gpu2", DP_POOL_PCI, "", DP_RELEASE_RESTORE), 0);
@@ -487,23 +451,23 @@ static void test_fingerprint_changed(void **state)
 	/* the card is swapped for another model in the same slot (the kernel shows the new
 	 * id in both device and modalias) */
 	device_id_set(f, "0000:01:00.0", "2204", "2206");
-	rescan(f);
+	fk_fx_rescan(f);
 	assert_int_equal(dp_pool_members_read(&f->list, "gpu2", &m), 0);
 	assert_int_equal(m.m[0].state, DP_MEMBER_CHANGED);
 	assert_non_null(strstr(m.m[0].reason, "hardware changed: id 10de:2204 is now 10de:2206"));
 	dp_pool_members_free(&m);
-	struct dp_claim_request req = request("gpu2", "vm1");
+	struct dp_claim_request req = fk_fx_request("gpu2", "vm1");
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -16);
 	assert_non_null(strstr(dp_error_message(), "1 changed"));
 	assert_driver(f, "0000:01:00.0", "nvidia");   /* nothing was touched */
 	device_id_set(f, "0000:01:00.0", "2206", "2204");
-	rescan(f);
+	fk_fx_rescan(f);
 	assert_int_equal(dp_pool_delete("gpu2"), 0);
 }
 
 static void test_export_import_roundtrip(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct json_object *a, *b;
 	assert_int_equal(dp_pool_create("x", DP_POOL_SRIOV_VF, "VFs, \"quoted\"", DP_RELEASE_KEEP_VFIO), 0);
 	assert_true(dp_pool_rule_add("x", "physfn=04:00.0 numa=1", &f->list) > 0);
@@ -524,7 +488,7 @@ static void test_export_import_roundtrip(void **state)
 
 #define RACE_VF "0000:04:00.2"   /* a VF alone in its IOMMU group (13), on mlx5_core */
 
-static void assert_override(struct fx *f, const char *addr, const char *want)
+static void assert_override(struct fk_fx *f, const char *addr, const char *want)
 {
 	char now[64];
 	fk_override(f->root, addr, now, sizeof(now));
@@ -560,13 +524,13 @@ static pid_t process_start(void)
 
 /* Forks a process that claims RACE_VF for owner with the claim tied to pid; it exits 0
  * when the claim succeeded (took_over as expected), 1 otherwise. */
-static pid_t claim_start(struct fx *f, const char *owner, pid_t pid, bool took_over)
+static pid_t claim_start(struct fk_fx *f, const char *owner, pid_t pid, bool took_over)
 {
 	fflush(NULL);
 	pid_t child = fork();
 	if (child != 0)
 		return child;
-	struct dp_claim_request req = request("race", owner);
+	struct dp_claim_request req = fk_fx_request("race", owner);
 	struct dp_claim_list c;
 	req.address = RACE_VF;
 	req.pid = pid < 0 ? getpid() : pid;   /* -1: the claim lives with this process */
@@ -581,7 +545,7 @@ static pid_t claim_start(struct fx *f, const char *owner, pid_t pid, bool took_o
  * state a claim is in when the process it lives with dies during the claim (or the
  * claimant is killed while its parallel bind workers, which hold the lock, go on). */
 /* The pool of the mlx5 PF's four VFs, every VF as the fixture had it. */
-static void race_pool_create(struct fx *f)
+static void race_pool_create(struct fk_fx *f)
 {
 	/* what earlier tests kept on vfio-pci goes back first */
 	struct dp_bind_options o = {.timeout_ms = 5000};
@@ -589,13 +553,13 @@ static void race_pool_create(struct fx *f)
 	assert_int_equal(dp_bind_plan_make(DP_RESTORE, &f->list, NULL, 0, true, &o, &plan), 0);
 	assert_int_equal(dp_bind_plan_apply(&plan, &f->list, &o), 0);
 	dp_bind_plan_free(&plan);
-	rescan(f);
+	fk_fx_rescan(f);
 	assert_driver(f, RACE_VF, "mlx5_core");
 	assert_int_equal(dp_pool_create("race", DP_POOL_SRIOV_VF, "", DP_RELEASE_RESTORE), 0);
 	assert_int_equal(dp_pool_rule_add("race", "physfn=04:00.0", &f->list), 4);
 }
 
-static pid_t stale_claim_binding(struct fx *f)
+static pid_t stale_claim_binding(struct fk_fx *f)
 {
 	race_pool_create(f);
 	pid_t vm = process_start();
@@ -615,7 +579,7 @@ static pid_t stale_claim_binding(struct fx *f)
  * VF was left on vfio-pci with no claim and no record, lost to the pool. */
 static void test_gc_racing_a_bind(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_claim_list c;
 	pid_t binder = stale_claim_binding(f);
 	fk_pause_at(1, "lock-wait run/devpass/group-13.lock");
@@ -645,7 +609,7 @@ static void test_gc_racing_a_bind(void **state)
  * owner's release puts it back. */
 static void test_takeover_racing_a_bind(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_claim_list c;
 	pid_t binder = stale_claim_binding(f);
 	fk_pause_at(1, "lock-wait run/devpass/group-13.lock");
@@ -671,11 +635,11 @@ static void test_takeover_racing_a_bind(void **state)
  * deleted with the new claim's rows, which left the device on vfio-pci with no claim. */
 static void test_takeover_then_bind_fails(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_claim_list c;
 	race_pool_create(f);
 	pid_t vm = process_start();
-	struct dp_claim_request req = request("race", "vm1");
+	struct dp_claim_request req = fk_fx_request("race", "vm1");
 	req.address = RACE_VF;
 	req.pid = vm;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
@@ -684,7 +648,7 @@ static void test_takeover_then_bind_fails(void **state)
 	child_status(vm);
 	static const char *const others[] = {"04:00.3", "04:00.4"};   /* leaves 04:00.5 free */
 	for (size_t i = 0; i < 2; i++) {
-		req = request("race", "vm0");
+		req = fk_fx_request("race", "vm0");
 		req.address = others[i];
 		assert_int_equal(dp_pool_claim(&f->list, &req, &c), 0);
 		dp_claim_list_free(&c);
@@ -693,7 +657,7 @@ static void test_takeover_then_bind_fails(void **state)
 	f->fk->seen = 0;
 	f->fk->fault_at = 1;
 	f->fk->fault = FK_OVERRIDE_FAILS;
-	req = request("race", "vm2");
+	req = fk_fx_request("race", "vm2");
 	req.count = 2;
 	assert_int_equal(dp_pool_claim(&f->list, &req, &c), -5);
 	f->fk->fault = FK_NONE;
@@ -722,7 +686,7 @@ static void test_takeover_then_bind_fails(void **state)
  * holds the claimant's group lock for the write, lent with it. */
 static void test_gc_after_a_killed_bind(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_claim_list c;
 	race_pool_create(f);
 	fk_pause_at(0, "write sys/bus/pci/devices/" RACE_VF "/driver_override vfio-pci");
@@ -757,7 +721,7 @@ static void test_gc_after_a_killed_bind(void **state)
  * a killed devpass stops moving devices. */
 static void test_killed_claimant_request_dropped(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_claim_list c;
 	race_pool_create(f);
 	fk_pause_at(0, "helper-request Wsys/bus/pci/devices/" RACE_VF "/driver_override");
@@ -799,6 +763,6 @@ int main(void)
 		cmocka_unit_test(test_killed_claimant_request_dropped),
 	};
 	int failed = cmocka_run_group_tests_name("rules", parser, NULL, NULL);
-	failed += cmocka_run_group_tests_name("pools", pools, fx_setup, fx_teardown);
+	failed += cmocka_run_group_tests_name("pools", pools, fx_setup, fk_fx_teardown);
 	return failed ? 1 : 0;
 }

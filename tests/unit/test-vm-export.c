@@ -15,7 +15,7 @@
 
 #include "devpass.h"
 #include "export/domain.h"
-#include "fakekernel.h"
+#include "fixture-env.h"
 #include "vm/vm.h"
 
 #define VM "v1"
@@ -23,36 +23,11 @@
 #define GPU_AUDIO "0000:01:00.1"   /* its audio */
 #define VF "0000:04:00.2"          /* the first free VF of pool vfs */
 
-struct fx {
-	char root[256];
-	struct fk_state *fk;
-	struct dp_pci_list list;
-};
-
-static void rescan(struct fx *f)
-{
-	dp_pci_list_free(&f->list);
-	assert_int_equal(dp_pci_scan_flags(&f->list, DP_SCAN_NAMES), 0);
-	dp_critical_mark(&f->list);
-}
-
 static int fx_setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	if (!f || !(f->fk = fk_start("vmhost", f->root, sizeof(f->root))))
+	if (fk_fx_vmhost_setup(state) < 0)
 		return -1;
-	rescan(f);
-	char path[512];
-	snprintf(path, sizeof(path), "%s/vmlinuz", f->root);
-	FILE *k = fopen(path, "w");
-	if (!k)
-		return -1;
-	fclose(k);
-	setenv("DEVPASS_QEMU", SOURCE_ROOT "/tests/fixtures/fake-qemu.py", 1);
-	setenv("FAKE_QEMU_MODE", "run", 1);
-	if (dp_pool_create("vfs", DP_POOL_SRIOV_VF, "", DP_RELEASE_RESTORE) < 0 ||
-	    dp_pool_rule_add("vfs", "physfn=04:00.0", &f->list) != 4)
-		return -1;
+	struct fk_fx *f = *state;
 	struct dp_vm_device devs[2] = {
 		{ .want = DP_VM_WANT_ADDRESS, .spec = GPU },
 		{ .want = DP_VM_WANT_POOL, .spec = "vfs", .count = 1 },
@@ -63,22 +38,14 @@ static int fx_setup(void **state)
 	struct dp_vm_report rep = {0};
 	int r = dp_vm_create(&def, &f->list, NULL, &rep);
 	dp_vm_report_free(&rep);
-	if (r < 0)
+	if (r < 0) {
+		fk_fx_teardown(state);
 		return -1;
-	*state = f;
+	}
 	return 0;
 }
 
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-	dp_pci_list_free(&f->list);
-	fk_stop(f->root);
-	free(f);
-	return 0;
-}
-
-static size_t claims_of(struct fx *f)
+static size_t claims_of(struct fk_fx *f)
 {
 	struct dp_claim_list c = {0};
 	assert_int_equal(dp_claims_read(&f->list, NULL, &c), 0);
@@ -118,7 +85,7 @@ static const struct dp_hostdev *find(const struct dp_hostdev_set *s, const char 
 
 static void test_stopped_preview(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_hostdev_set s = {0};
 	assert_int_equal(dp_hostdev_set_from_vm(&f->list, VM, &s), 0);
 	assert_non_null(find(&s, GPU));
@@ -134,13 +101,13 @@ static void test_stopped_preview(void **state)
 /* Running: the member the claim took, with its pool, in the domain and in CH's bodies. */
 static void test_running(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	struct dp_vm_options o = { .timeout_ms = 5000 };
 	struct dp_vm_report rep = {0};
 	if (dp_vm_start(VM, &f->list, &o, &rep) < 0)
 		fail_msg("start: %s", dp_error_message());
 	dp_vm_report_free(&rep);
-	rescan(f);
+	fk_fx_rescan(f);
 	assert_int_equal(claims_of(f), 1);
 
 	char *xml = NULL;
@@ -161,7 +128,7 @@ static void test_running(void **state)
 	json_object_put(bodies);
 
 	assert_int_equal(dp_vm_stop(VM, &f->list, &o, NULL), 0);
-	rescan(f);
+	fk_fx_rescan(f);
 	assert_int_equal(claims_of(f), 0);
 }
 
@@ -176,7 +143,7 @@ static void test_hugepages(void **state)
 	assert_int_equal(dp_vm_db_open(&db, true), 0);
 	assert_int_equal(dp_vm_db_insert(db, &def), 0);
 	dp_vm_db_close(db);
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	char *xml = NULL;
 	assert_int_equal(dp_vm_export_libvirt("huge", &f->list, &xml, NULL), 0);
 	assert_non_null(strstr(xml, "<memoryBacking>\n    <hugepages/>\n    <access mode=\"shared\"/>\n"
@@ -193,7 +160,7 @@ static void test_hugepages(void **state)
 
 static void test_unknown(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	char *xml = (char *)"untouched";
 	assert_int_equal(dp_vm_export_libvirt("nosuch", &f->list, &xml, NULL), -ENOENT);
 	assert_null(xml);
@@ -209,10 +176,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uuid),
-		cmocka_unit_test_setup_teardown(test_stopped_preview, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_running, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_unknown, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_hugepages, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stopped_preview, fx_setup, fk_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_running, fx_setup, fk_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_unknown, fx_setup, fk_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_hugepages, fx_setup, fk_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

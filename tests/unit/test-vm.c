@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "devpass.h"
-#include "fakekernel.h"
+#include "fixture-env.h"
 #include "fs/sysroot.h"
 #include "vm/vm.h"
 
@@ -24,53 +24,8 @@
 #define VF "0000:04:00.2"          /* the first free VF of the pool (mlx5_core, group 13) */
 #define VM "v1"
 
-struct fx {
-	char root[256];
-	struct fk_state *fk;
-	struct dp_pci_list list;
-};
-
-static void rescan(struct fx *f)
-{
-	dp_pci_list_free(&f->list);
-	assert_int_equal(dp_pci_scan_flags(&f->list, DP_SCAN_NAMES), 0);
-	dp_critical_mark(&f->list);
-}
-
-static int fx_setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	if (!f || !(f->fk = fk_start("vmhost", f->root, sizeof(f->root))))
-		return -1;
-	if (dp_pci_scan_flags(&f->list, DP_SCAN_NAMES) < 0)
-		return -1;
-	dp_critical_mark(&f->list);
-	char path[512];
-	snprintf(path, sizeof(path), "%s/vmlinuz", f->root);
-	FILE *k = fopen(path, "w");
-	if (!k)
-		return -1;
-	fclose(k);
-	setenv("DEVPASS_QEMU", SOURCE_ROOT "/tests/fixtures/fake-qemu.py", 1);
-	setenv("FAKE_QEMU_MODE", "run", 1);
-	if (dp_pool_create("vfs", DP_POOL_SRIOV_VF, "", DP_RELEASE_RESTORE) < 0 ||
-	    dp_pool_rule_add("vfs", "physfn=04:00.0", &f->list) != 4)
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fx *f = *state;
-	dp_pci_list_free(&f->list);
-	fk_stop(f->root);
-	free(f);
-	return 0;
-}
-
 /* A VM with the GPU (its audio comes along: one group) and one member of pool vfs. */
-static void vm_create(struct fx *f, const char *name, const char *address)
+static void vm_create(struct fk_fx *f, const char *name, const char *address)
 {
 	struct dp_vm_device devs[2] = {
 		{ .want = DP_VM_WANT_ADDRESS },
@@ -120,7 +75,7 @@ static void assert_no_ledger(const char *addr)
 }
 
 /* Every device where the tree had it, nothing claimed, nothing recorded, VM stopped. */
-static void assert_all_back(struct fx *f, const char *name)
+static void assert_all_back(struct fk_fx *f, const char *name)
 {
 	assert_driver(GPU, "nouveau");
 	assert_driver(GPU_AUDIO, "snd_hda_intel");
@@ -130,7 +85,7 @@ static void assert_all_back(struct fx *f, const char *name)
 		assert_override(all[i], "");
 		assert_no_ledger(all[i]);
 	}
-	rescan(f);
+	fk_fx_rescan(f);
 	struct dp_claim_list c = {0};
 	assert_int_equal(dp_claims_read(&f->list, NULL, &c), 0);
 	if (c.n)
@@ -144,7 +99,7 @@ static void assert_all_back(struct fx *f, const char *name)
 	dp_vm_status_free(&st);
 }
 
-static int vm_start(struct fx *f, const char *name, const char *mode)
+static int vm_start(struct fk_fx *f, const char *name, const char *mode)
 {
 	setenv("FAKE_QEMU_MODE", mode, 1);
 	struct dp_vm_options o = { .timeout_ms = 5000 };
@@ -152,7 +107,7 @@ static int vm_start(struct fx *f, const char *name, const char *mode)
 	int r = dp_vm_start(name, &f->list, &o, &rep);
 	dp_vm_report_free(&rep);
 	setenv("FAKE_QEMU_MODE", "run", 1);
-	rescan(f);
+	fk_fx_rescan(f);
 	return r;
 }
 
@@ -182,7 +137,7 @@ static bool pid_ended(pid_t pid)
 /* (a) QEMU fails to start: every device where it was, QEMU's line in the error. */
 static void test_qemu_fails(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	vm_create(f, VM, GPU);
 	int r = vm_start(f, VM, "fail");
 	assert_true(r < 0);
@@ -197,7 +152,7 @@ static void test_qemu_fails(void **state)
  * every one back. */
 static void test_start_stop(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	vm_create(f, VM, GPU);
 	if (vm_start(f, VM, "run") < 0)
 		fail_msg("start: %s", dp_error_message());
@@ -248,7 +203,7 @@ static void test_start_stop(void **state)
 /* (b2) a named device the kernel can reset (FLR) is reset before it goes back to nvme */
 static void test_named_reset(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	const char *nvme = "0000:50:00.0";   /* the spare NVMe, alone on its bus */
 	vm_create(f, VM, nvme);
 	if (vm_start(f, VM, "run") < 0)
@@ -271,7 +226,7 @@ static void test_named_reset(void **state)
 /* (c) QEMU killed: the supervisor gives the devices back with no call. */
 static void test_crash_supervisor(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	vm_create(f, VM, GPU);
 	if (vm_start(f, VM, "run") < 0)
 		fail_msg("start: %s", dp_error_message());
@@ -318,7 +273,7 @@ static void test_crash_supervisor(void **state)
 /* Two VMs asking for one device: the second start fails and changes nothing. */
 static void test_two_vms_one_device(void **state)
 {
-	struct fx *f = *state;
+	struct fk_fx *f = *state;
 	vm_create(f, "a", GPU);
 	vm_create(f, "b", GPU);
 	if (vm_start(f, "a", "run") < 0)
@@ -574,7 +529,7 @@ int main(void)
 		cmocka_unit_test(test_usb_args),
 		cmocka_unit_test(test_mdev_args),
 	};
-	int failed = cmocka_run_group_tests_name("vm lifecycle", lifecycle, fx_setup, fx_teardown);
+	int failed = cmocka_run_group_tests_name("vm lifecycle", lifecycle, fk_fx_vmhost_setup, fk_fx_teardown);
 	failed += cmocka_run_group_tests_name("vm layout", layout, NULL, NULL);
 	return failed ? 1 : 0;
 }
