@@ -54,8 +54,8 @@ if [ "${DEVPASS_SKIP_VM:-0}" = 1 ]; then
 	echo "=== vm skipped (DEVPASS_SKIP_VM=1)"
 else
 	run_suite vm tests/vm/run.sh
-	run_suite vm-kinds tests/vm/run.sh kinds
-	run_suite vm-libvirt tests/vm/run.sh libvirt
+	# two boots side by side, one image preparation: the kinds and the libvirt machines
+	run_suite vm-kinds-libvirt tests/vm/run.sh kinds libvirt
 	run_suite vm-secureboot tests/vm/secureboot.sh
 fi
 
