@@ -2,8 +2,8 @@
 # Installs the Debian packages devpass needs to build and test, only those missing.
 set -eu
 
-BUILD_PKGS="gcc make meson ninja-build pkg-config libpci-dev pciutils libjson-c-dev libkmod-dev libsqlite3-dev libcmocka-dev libisofs-dev libnl-route-3-dev libxml2-dev libvirt-dev qemu-utils ovmf"
-TEST_PKGS="python3 qemu-system-x86 busybox-static cpio kmod e2fsprogs iproute2 pci.ids time strace clang libclang-rt-14-dev valgrind util-linux xorriso fdisk mtools socat linux-source-6.1 linux-headers-amd64 usbutils libvirt0 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils python3-nova python3-jsonschema"
+BUILD_PKGS="gcc make meson ninja-build pkg-config libpci-dev pciutils libjson-c-dev libkmod-dev libsqlite3-dev libcmocka-dev libisofs-dev libnl-route-3-dev libxml2-dev libvirt-dev libpq-dev qemu-utils ovmf"
+TEST_PKGS="python3 qemu-system-x86 busybox-static cpio kmod e2fsprogs iproute2 pci.ids time strace clang libclang-rt-14-dev valgrind util-linux xorriso fdisk mtools socat linux-source-6.1 linux-headers-amd64 usbutils libvirt0 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libxml2-utils python3-nova python3-jsonschema postgresql-15 postgresql-client-15"
 
 case "${1:-build}" in
 	build) want="$BUILD_PKGS" ;;
